@@ -1,0 +1,130 @@
+/**
+ * The command tree: `lo-migrate [options]` (= `migrate`), `lo-migrate migrate [options]`, `lo-migrate finalize
+ * [options]`. All options are shared, so they may come before or after the subcommand, as with the original tool.
+ *
+ * The handlers are injected so that parsing and validation can be tested without any server; `main.ts` passes the
+ * live ones. `runCli` turns everything into an exit code: parse errors and invalid values are 2 and name the option.
+ */
+import { Cause, Config, Console, Data, Effect, Logger, Option, Redacted } from "effect"
+import { CliError, Command } from "effect/cli"
+import { type DatabaseConfig, type MigratorConfig, resolve, resolveDatabase, type UsageError } from "./Config.ts"
+import { ExitCode } from "./ExitCode.ts"
+import { env, flags, type RawOptions } from "./Options.ts"
+import { noteOtherOutput } from "./StatusWriter.ts"
+
+export const version = "0.1.0"
+
+export interface Handlers<R> {
+  readonly migrate: (config: MigratorConfig) => Effect.Effect<ExitCode, never, R>
+  readonly finalize: (config: DatabaseConfig) => Effect.Effect<ExitCode, never, R>
+}
+
+/** How a handler ended with a non-zero code; carried through effect/cli's error channel to `runCli`. */
+class Finished extends Data.TaggedError("Finished")<{ readonly code: ExitCode }> {}
+
+const formatMessage = (message: unknown): string =>
+  (Array.isArray(message) ? message : [message])
+    .map((part) => (typeof part === "string" ? part : Redacted.isRedacted(part) ? String(part) : JSON.stringify(part)))
+    .join(" ")
+
+/** Plain text logs on stderr: `2026-11-22T01:02:03.456Z WARN  message`. */
+export const textLogger = Logger.make<unknown, void>(({ cause, date, logLevel, message }) => {
+  noteOtherOutput()
+  const causeText = cause.reasons.length === 0 ? "" : `\n${Cause.pretty(cause)}`
+  console.error(`${date.toISOString()} ${logLevel.toUpperCase().padEnd(5)} ${formatMessage(message)}${causeText}`)
+})
+
+export const loggerFor = (format: "text" | "json") =>
+  Logger.layer([
+    format === "json"
+      ? Logger.map(Logger.formatJson, (line) => {
+        noteOtherOutput()
+        console.error(line)
+      })
+      : textLogger
+  ])
+
+const usage = (error: UsageError) =>
+  Console.error(`error: ${error.message}\nRun with --help for the options.`).pipe(
+    Effect.andThen(Effect.fail(new Finished({ code: ExitCode.Usage })))
+  )
+
+const finish = (code: ExitCode) => (code === ExitCode.Ok ? Effect.void : Effect.fail(new Finished({ code })))
+
+export const makeCommand = <R>(handlers: Handlers<R>) => {
+  const runMigrate = (raw: RawOptions) =>
+    resolve(raw).pipe(
+      Effect.catchTag("UsageError", usage),
+      Effect.flatMap((config) =>
+        Effect.forEach(config.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
+          Effect.andThen(handlers.migrate(config)),
+          Effect.provide(loggerFor(config.logFormat))
+        )
+      ),
+      Effect.flatMap(finish)
+    )
+  const runFinalize = (raw: RawOptions) =>
+    resolveDatabase(raw).pipe(
+      Effect.catchTag("UsageError", usage),
+      Effect.flatMap((config) =>
+        Effect.forEach(config.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
+          Effect.andThen(handlers.finalize(config)),
+          Effect.provide(loggerFor(config.logFormat))
+        )
+      ),
+      Effect.flatMap(finish)
+    )
+
+  const root = Command.make("lo-migrate").pipe(
+    Command.withSharedFlags(flags),
+    Command.withDescription(
+      "Moves PostgreSQL Large Objects referenced by _nice_binary into S3-compatible storage under their SHA-256, " +
+        "recording it in _nice_binary.sha2. Stop it at any moment; a rerun resumes. Without a subcommand: migrate."
+    ),
+    Command.withHandler(runMigrate)
+  )
+  const migrate = Command.make("migrate", {}, () => Effect.flatMap(root, runMigrate)).pipe(
+    Command.withDescription("Migrate every row whose sha2 is NULL (the default). With --dry-run: check and count only.")
+  )
+  const finalize = Command.make("finalize", {}, () => Effect.flatMap(root, runFinalize)).pipe(
+    Command.withDescription(
+      "Add the NOT NULL constraint and the UNIQUE index on sha2; refused while rows are left. Needs only --pg-url."
+    )
+  )
+  return root.pipe(Command.withSubcommands([migrate, finalize]))
+}
+
+/**
+ * `--log-level` is effect/cli's built-in flag; like every other option it also reads an environment variable,
+ * `LO_MIGRATE_LOG_LEVEL`, used when the flag is not given (an invalid value is rejected like the flag's).
+ */
+const withLogLevelFromEnv = (args: ReadonlyArray<string>) =>
+  Config.String(env.logLevel).pipe(
+    Config.option,
+    Effect.map((level) =>
+      Option.isSome(level) && !args.some((a) => a === "--log-level" || a.startsWith("--log-level="))
+        ? ["--log-level", level.value, ...args]
+        : args
+    ),
+    Effect.orElseSucceed(() => args)
+  )
+
+/**
+ * Runs the command line `args` (without the program name) and returns the exit code. Never fails: every outcome is a
+ * code (see ExitCode.ts).
+ */
+export const runCli = <R>(handlers: Handlers<R>, args: ReadonlyArray<string>) =>
+  withLogLevelFromEnv(args).pipe(
+    Effect.flatMap((args) => Command.runWith(makeCommand(handlers), { version })(args)),
+    Effect.as<ExitCode>(ExitCode.Ok),
+    Effect.catch((error): Effect.Effect<ExitCode> => {
+      if (error instanceof Finished) return Effect.succeed(error.code)
+      if (CliError.isCliError(error)) {
+        // effect/cli has already printed the help and the parse errors.
+        return Effect.succeed(error._tag === "ShowHelp" && error.errors.length === 0 ? ExitCode.Ok : ExitCode.Usage)
+      }
+      return Console.error(`error: ${String(error)}`).pipe(Effect.as(ExitCode.Usage))
+    })
+  )
+
+export type { DatabaseConfig }

@@ -1,0 +1,279 @@
+/**
+ * The validated configuration of one run, resolved from the parsed flags and the environment, and its printable form.
+ *
+ * `resolve` is the single place that decides whether the options are usable: every rule names the option it is about,
+ * and it runs before anything connects. Secrets stay `Redacted` from the command line or the environment to the layer
+ * that needs them; `render` prints the configuration with every secret replaced.
+ */
+import { Config, Effect, Option, Redacted, Schema } from "effect"
+import { tmpdir } from "node:os"
+import { defaults, env, minUploadChunkKiB, type RawOptions } from "./Options.ts"
+
+/** Bad usage or configuration: exit code 2, and the message names the option. */
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
+  option: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.option}: ${this.detail}`
+  }
+}
+
+export type SecretSource = "command line" | "environment" | "default chain"
+
+export interface MigratorConfig {
+  readonly pgUrl: Redacted.Redacted<string>
+  /** Where the PostgreSQL password came from, if the URL carries one. */
+  readonly pgPasswordSource: Exclude<SecretSource, "default chain"> | undefined
+  readonly s3Url: URL
+  readonly bucket: string
+  readonly region: string
+  readonly pathStyle: boolean
+  /** Both absent: the AWS default credential chain (environment, profile, instance metadata, ...). */
+  readonly accessKeyId: string | undefined
+  readonly secretAccessKey: Redacted.Redacted<string> | undefined
+  readonly secretSource: SecretSource
+  readonly receiverThreads: number
+  readonly storerThreads: number
+  readonly committerThreads: number
+  readonly receiverQueue: number
+  readonly storerQueue: number
+  readonly committerQueue: number
+  /** Bytes. */
+  readonly inMemMax: number
+  /** Bytes. */
+  readonly uploadChunkSize: number
+  readonly commitChunk: number
+  /** Seconds. */
+  readonly interval: number
+  /** Seconds. */
+  readonly gracePeriod: number
+  /** Bytes; `undefined`: no cap beyond the structural bound of the queues. */
+  readonly maxInFlightBytes: number | undefined
+  readonly finalize: boolean
+  readonly dryRun: boolean
+  readonly report: string | undefined
+  readonly logFormat: "text" | "json"
+  readonly tempDir: string
+  readonly skipBatchJobCheck: boolean
+  /** Warnings to print once the logger is set up (e.g. a secret on the command line). */
+  readonly warnings: ReadonlyArray<string>
+}
+
+const positive = (option: string, value: number, max = Number.MAX_SAFE_INTEGER) =>
+  Number.isSafeInteger(value) && value >= 1 && value <= max
+    ? Effect.succeed(value)
+    : Effect.fail(new UsageError({ option, detail: `must be a whole number from 1 to ${max}, got ${value}` }))
+
+const required = <A>(option: string, envName: string, value: Option.Option<A>) =>
+  Option.match(value, {
+    onNone: () => Effect.fail(new UsageError({ option, detail: `is required (or set ${envName})` })),
+    onSome: Effect.succeed
+  })
+
+const parseUrl = (option: string, raw: string, protocols: ReadonlyArray<string>, shown: string) =>
+  Effect.suspend(() => {
+    const url = URL.canParse(raw) ? new URL(raw) : undefined
+    if (url === undefined) {
+      return Effect.fail(new UsageError({ option, detail: `is not a valid URL: ${shown}` }))
+    }
+    if (!protocols.includes(url.protocol)) {
+      return Effect.fail(
+        new UsageError({ option, detail: `must start with ${protocols.map((p) => `${p}//`).join(" or ")}, got ${shown}` })
+      )
+    }
+    if (url.hostname === "") {
+      return Effect.fail(new UsageError({ option, detail: `has no host: ${shown}` }))
+    }
+    return Effect.succeed(url)
+  })
+
+/** A URL with its password (and any `password` query parameter) replaced, safe to print. */
+export const redactUrl = (raw: string): string => {
+  if (!URL.canParse(raw)) return "<unparsable URL, not shown>"
+  const url = new URL(raw)
+  if (url.password !== "") url.password = "<redacted>"
+  for (const key of [...url.searchParams.keys()]) {
+    if (/pass|secret|key|token/i.test(key)) url.searchParams.set(key, "<redacted>")
+  }
+  return decodeURIComponent(url.toString())
+}
+
+const hasPassword = (url: URL) =>
+  url.password !== "" || [...url.searchParams.keys()].some((k) => /^password$/i.test(k))
+
+/** The environment variables that `resolve` reads itself (the other options read theirs through their flags). */
+const secretEnv = Config.all({
+  pgUrl: Config.Redacted(env.pgUrl).pipe(Config.option),
+  secretKey: Config.Redacted(env.secretKey).pipe(Config.option)
+})
+
+const resolvePg = (
+  raw: RawOptions,
+  pgFromEnv: Option.Option<Redacted.Redacted<string>>,
+  warnings: Array<string>
+) =>
+  Effect.gen(function*() {
+    const pgFromCli = Option.isSome(raw.pgUrl)
+    const pgUrl = yield* required("--pg-url", env.pgUrl, Option.orElse(raw.pgUrl, () => pgFromEnv))
+    const pgParsed = yield* parseUrl(
+      "--pg-url",
+      Redacted.value(pgUrl),
+      ["postgres:", "postgresql:"],
+      redactUrl(Redacted.value(pgUrl))
+    )
+    const pgPasswordSource: "command line" | "environment" | undefined = hasPassword(pgParsed)
+      ? (pgFromCli ? "command line" : "environment")
+      : undefined
+    if (pgPasswordSource === "command line") {
+      warnings.push(
+        `--pg-url carries a password on the command line, where other users can read it in the process list; set ${env.pgUrl} or use ~/.pgpass instead`
+      )
+    }
+
+    return { pgUrl, pgPasswordSource }
+  })
+
+/** The part of the configuration `finalize` needs: only the database. */
+export interface DatabaseConfig {
+  readonly pgUrl: Redacted.Redacted<string>
+  readonly logFormat: "text" | "json"
+  readonly warnings: ReadonlyArray<string>
+}
+
+/** Like `resolve`, for the subcommands that only talk to PostgreSQL (S3 options are ignored). */
+export const resolveDatabase = (raw: RawOptions): Effect.Effect<DatabaseConfig, UsageError> =>
+  Effect.gen(function*() {
+    const warnings: Array<string> = []
+    const fromEnv = yield* secretEnv.pipe(
+      Effect.mapError((e) => new UsageError({ option: "environment", detail: e.message }))
+    )
+    const { pgUrl } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
+    return { pgUrl, logFormat: raw.logFormat, warnings }
+  })
+
+/**
+ * Validates the parsed options and completes them from the environment. Fails with `UsageError` (exit code 2) naming
+ * the first offending option.
+ */
+export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageError> =>
+  Effect.gen(function*() {
+    const warnings: Array<string> = []
+    const fromEnv = yield* secretEnv.pipe(
+      Effect.mapError((e) => new UsageError({ option: "environment", detail: e.message }))
+    )
+
+    const { pgUrl, pgPasswordSource } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
+
+    const s3Raw = yield* required("--s3-url", env.s3Url, raw.s3Url)
+    const s3Url = yield* parseUrl("--s3-url", s3Raw, ["http:", "https:"], s3Raw)
+    const bucket = yield* required("--bucket", env.bucket, raw.bucket)
+    if (!/^[A-Za-z0-9._-]{1,255}$/.test(bucket)) {
+      return yield* new UsageError({ option: "--bucket", detail: `is not a valid bucket name: ${JSON.stringify(bucket)}` })
+    }
+    if (raw.region.trim() === "") {
+      return yield* new UsageError({ option: "--region", detail: "must not be empty" })
+    }
+
+    const secretFromCli = Option.isSome(raw.secretKey)
+    const secret = Option.orElse(raw.secretKey, () => fromEnv.secretKey)
+    const accessKeyId = Option.getOrUndefined(raw.accessKey)
+    if (Option.isSome(secret) !== (accessKeyId !== undefined)) {
+      return yield* new UsageError({
+        option: Option.isSome(secret) ? "--access-key" : "--secret-key",
+        detail: `access key and secret key go together: give both (or ${env.accessKey} and ${env.secretKey}), or neither to use the AWS default credential chain`
+      })
+    }
+    if (secretFromCli) {
+      warnings.push(
+        `--secret-key on the command line is visible to other users in the process list; set ${env.secretKey} instead`
+      )
+    }
+
+    const uploadChunkKiB = yield* positive("--upload-chunk-size", raw.uploadChunkSize, 5 * 1024 * 1024)
+    if (uploadChunkKiB < minUploadChunkKiB) {
+      return yield* new UsageError({
+        option: "--upload-chunk-size",
+        detail: `must be at least ${minUploadChunkKiB} KiB (5 MiB, the S3 minimum part size), got ${uploadChunkKiB}`
+      })
+    }
+    const tempDir = Option.getOrElse(raw.tempDir, () => tmpdir())
+    if (tempDir.trim() === "") {
+      return yield* new UsageError({ option: "--temp-dir", detail: "must not be empty" })
+    }
+    const report = Option.getOrUndefined(raw.report)
+    if (report !== undefined && report.trim() === "") {
+      return yield* new UsageError({ option: "--report", detail: "must not be empty" })
+    }
+
+    return {
+      pgUrl,
+      pgPasswordSource,
+      s3Url,
+      bucket,
+      region: raw.region,
+      pathStyle: raw.pathStyle,
+      accessKeyId,
+      secretAccessKey: Option.getOrUndefined(secret),
+      secretSource: Option.isNone(secret) ? "default chain" : secretFromCli ? "command line" : "environment",
+      receiverThreads: yield* positive("--receiver-threads", raw.receiverThreads, 1024),
+      storerThreads: yield* positive("--storer-threads", raw.storerThreads, 1024),
+      committerThreads: yield* positive("--committer-threads", raw.committerThreads, 1024),
+      receiverQueue: yield* positive("--receiver-queue", raw.receiverQueue, 10_000_000),
+      storerQueue: yield* positive("--storer-queue", raw.storerQueue, 10_000_000),
+      committerQueue: yield* positive("--committer-queue", raw.committerQueue, 10_000_000),
+      inMemMax: (yield* positive("--in-mem-max", raw.inMemMax, 4 * 1024 * 1024)) * 1024,
+      uploadChunkSize: uploadChunkKiB * 1024,
+      commitChunk: yield* positive("--commit-chunk", raw.commitChunk, 100_000),
+      interval: yield* positive("--interval", raw.interval, 86_400),
+      gracePeriod: yield* positive("--grace-period", raw.gracePeriod, 86_400),
+      maxInFlightBytes: Option.isNone(raw.maxInFlight)
+        ? undefined
+        : (yield* positive("--max-in-flight", raw.maxInFlight.value, 1024 * 1024)) * 1024 * 1024,
+      finalize: raw.finalize,
+      dryRun: raw.dryRun,
+      report,
+      logFormat: raw.logFormat,
+      tempDir,
+      skipBatchJobCheck: raw.skipBatchJobCheck,
+      warnings
+    } satisfies MigratorConfig
+  })
+
+const kib = (bytes: number) => `${bytes / 1024} KiB`
+
+/** The configuration block printed at start-up. No secret appears in it, whatever the input. */
+export const render = (config: MigratorConfig): string => {
+  const credentials = config.accessKeyId === undefined
+    ? "AWS default credential chain"
+    : `access key ${config.accessKeyId}, secret key <redacted> (from the ${config.secretSource})`
+  const lines = [
+    "**************** configuration ****************",
+    "  connections:",
+    `    PostgreSQL:          ${redactUrl(Redacted.value(config.pgUrl))}`,
+    `    S3 endpoint:         ${config.s3Url.toString()} (${config.pathStyle ? "path-style" : "virtual-host"}, region ${config.region})`,
+    `    S3 bucket:           ${config.bucket}`,
+    `    S3 credentials:      ${credentials}`,
+    "  threads:",
+    `    receiver threads:    ${String(config.receiverThreads).padStart(6)}`,
+    `    storer threads:      ${String(config.storerThreads).padStart(6)}`,
+    `    committer threads:   ${String(config.committerThreads).padStart(6)}`,
+    "  queues:",
+    `    receiver queue size: ${String(config.receiverQueue).padStart(6)} objects`,
+    `    storer queue size:   ${String(config.storerQueue).padStart(6)} objects`,
+    `    committer queue size:${String(config.committerQueue).padStart(6)} objects`,
+    "  other:",
+    `    max. in-memory size: ${kib(config.inMemMax)}`,
+    `    upload part size:    ${kib(config.uploadChunkSize)}`,
+    `    DB commit chunk size: ${config.commitChunk}`,
+    `    status interval:     ${config.interval} s`,
+    `    grace period:        ${config.gracePeriod} s`,
+    `    in-flight cap:       ${config.maxInFlightBytes === undefined ? "none" : kib(config.maxInFlightBytes)}`,
+    `    temp dir:            ${config.tempDir}`,
+    `    report:              ${config.report ?? "(none; failed rows are logged)"}`,
+    `    mode:                ${config.dryRun ? "dry run (writes nothing)" : "migrate"}${config.finalize ? " + finalize" : ""}`,
+    `    batch job check:     ${config.skipBatchJobCheck ? "skipped" : "on"}`
+  ]
+  return lines.join("\n")
+}
+

@@ -1,0 +1,48 @@
+/**
+ * The live services of one run, from its validated configuration: PostgreSQL (`@lo-migrate/postgres`), S3
+ * (`@lo-migrate/s3`), the in-process metrics, and the failure report. This is the only place that wires adapters.
+ */
+import { Metrics } from "@lo-migrate/core"
+import { defaultChunkSize, PgDatabase, PgHashCommitter, PgLoReader, PgLoSource } from "@lo-migrate/postgres"
+import { defaultS3StoreConfig, S3ObjectStore, type S3StoreConfig } from "@lo-migrate/s3"
+import { NodeServices } from "@effect/platform-node"
+import { Layer, Redacted } from "effect"
+import type { DatabaseConfig, MigratorConfig } from "./Config.ts"
+import { FailureReport } from "./Report.ts"
+import { SchemaTasks } from "./SchemaTasks.ts"
+
+/** Rows fetched per keyset page of `sha2 IS NULL`. */
+const pageSize = 1000
+
+export const s3StoreConfigOf = (config: MigratorConfig): S3StoreConfig => ({
+  ...defaultS3StoreConfig,
+  bucket: config.bucket,
+  endpoint: config.s3Url.toString().replace(/\/$/, ""),
+  region: config.region,
+  forcePathStyle: config.pathStyle,
+  accessKeyId: config.accessKeyId === undefined ? undefined : Redacted.make(config.accessKeyId),
+  secretAccessKey: config.secretAccessKey,
+  partSize: config.uploadChunkSize,
+  // each storer uploads one object at a time, a multipart one with a few parts in flight
+  maxSockets: config.storerThreads * (defaultS3StoreConfig.partConcurrency ?? 2)
+})
+
+/** Readers and committers each hold a connection while working; the source, the counter and schema tasks one each. */
+export const poolSizeOf = (config: MigratorConfig): number => config.receiverThreads + config.committerThreads + 3
+
+export const migrateLayer = (config: MigratorConfig) => {
+  const database = PgDatabase.layer({ url: config.pgUrl, maxConnections: poolSizeOf(config) })
+  const postgres = Layer.mergeAll(
+    PgLoSource.layer({ pageSize }),
+    PgLoReader.layer({ inMemMax: config.inMemMax, tempDir: config.tempDir, chunkSize: defaultChunkSize }),
+    PgHashCommitter.layer,
+    SchemaTasks.layer
+  ).pipe(Layer.provide(database))
+  const report = config.report === undefined
+    ? FailureReport.logOnly
+    : FailureReport.file(config.report).pipe(Layer.provide(NodeServices.layer))
+  return Layer.mergeAll(postgres, S3ObjectStore.layer(s3StoreConfigOf(config)), Metrics.layer, report)
+}
+
+export const finalizeLayer = (config: DatabaseConfig) =>
+  SchemaTasks.layer.pipe(Layer.provide(PgDatabase.layer({ url: config.pgUrl, maxConnections: 2 })))

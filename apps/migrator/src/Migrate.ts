@@ -1,0 +1,255 @@
+/**
+ * What `migrate`, `migrate --dry-run` and `finalize` do, over the five ports plus `SchemaTasks`, `FailureReport` and
+ * `Shutdown`. Every outcome becomes an exit code here; messages go to stderr, the configuration and the status blocks
+ * to stdout.
+ */
+import {
+  DatabaseError,
+  type HashCommitter,
+  type InfrastructureError,
+  type LoReader,
+  LoSource,
+  Metrics,
+  ObjectStore,
+  type RowCounts,
+  type StorageError
+} from "@lo-migrate/core"
+import {
+  defaultPipelineConfig,
+  inFlightBound,
+  type MigrationSummary,
+  type PipelineConfig,
+  renderStatus,
+  runMigration,
+  runMonitor
+} from "@lo-migrate/pipeline"
+import type { FinalizeRefused, PreflightFailed } from "@lo-migrate/postgres"
+import { Cause, Console, Context, Duration, Effect, type Layer, Option, Redacted } from "effect"
+import { type DatabaseConfig, type MigratorConfig, redactUrl, render } from "./Config.ts"
+import { ExitCode } from "./ExitCode.ts"
+import { FailureReport, ReportError } from "./Report.ts"
+import { SchemaTasks } from "./SchemaTasks.ts"
+import { Shutdown } from "./Shutdown.ts"
+import { makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
+
+/** Where status blocks are written: the process's stdout by default (redrawn in place on a terminal); tests swap it. */
+export const StatusOutput = Context.Reference<(block: string) => Effect.Effect<void>>("lo-migrate/StatusOutput", {
+  defaultValue: () => makeStatusWriter(stdoutTerminal)
+})
+
+export const formatBytes = (bytes: number): string => {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"]
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit += 1
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(2)} ${units[unit]}`
+}
+
+export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
+  ...defaultPipelineConfig,
+  readers: config.receiverThreads,
+  storers: config.storerThreads,
+  committers: config.committerThreads,
+  readQueue: config.receiverQueue,
+  storeQueue: config.storerQueue,
+  commitQueue: config.committerQueue,
+  commitChunk: config.commitChunk,
+  ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes })
+})
+
+const resumeHint = "Nothing is lost: objects uploaded but not yet recorded are found again. Run again to resume."
+
+/** Where a fatal error happened, without secrets. */
+const fatal = (where: { readonly pg: string; readonly s3: string }) => (error: InfrastructureError) =>
+  Console.error(
+    `fatal: ${error.message}\n  at ${error._tag === "DatabaseError" ? `PostgreSQL ${where.pg}` : `S3 ${where.s3}`}\n${resumeHint}`
+  ).pipe(Effect.as(ExitCode.Fatal))
+
+const refusedPreflight = (error: PreflightFailed) =>
+  Console.error(`error: ${error.message}\nRefusing to start (use --skip-batch-job-check to override).`).pipe(
+    Effect.as(ExitCode.Usage)
+  )
+
+const refusedFinalize = (error: FinalizeRefused) =>
+  Console.error(`error: ${error.message}`).pipe(Effect.as(ExitCode.RowsFailed))
+
+const describeCounts = (counts: RowCounts) =>
+  `${counts.remaining} of ${counts.total} rows left to migrate, ${formatBytes(counts.remainingBytes)} ` +
+  `(${counts.remainingBytes} bytes); largest object ${formatBytes(counts.largest)} (${counts.largest} bytes)`
+
+/** Everything `--dry-run` checks; writes nothing. */
+const dryRun = (config: MigratorConfig) =>
+  Effect.gen(function*() {
+    const schema = yield* SchemaTasks
+    const store = yield* ObjectStore
+    const source = yield* LoSource
+    yield* Console.log("dry run: checking; nothing will be written")
+    if (config.skipBatchJobCheck) {
+      yield* Console.log("  batch job:   check skipped (--skip-batch-job-check)")
+    } else {
+      yield* schema.checkBatchJob
+      yield* Console.log("  batch job:   not active")
+    }
+    if (!(yield* schema.tableExists)) {
+      return yield* new DatabaseError({
+        operation: "dry run",
+        detail: "table _nice_binary does not exist (is this the application's database?)",
+        retryable: false
+      })
+    }
+    const hasColumn = yield* schema.sha2ColumnExists
+    yield* Console.log(
+      `  schema:      _nice_binary.sha2 ${hasColumn ? "present" : "missing (a migration adds it: char(64), nullable)"}`
+    )
+    yield* store.check
+    yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
+    const counts = hasColumn ? yield* source.count : yield* schema.countAll
+    yield* Console.log(`  rows:        ${describeCounts(counts)}`)
+    return ExitCode.Ok
+  })
+
+const summaryLine = (s: MigrationSummary) =>
+  `${s.migrated} objects migrated (${formatBytes(s.migratedBytes)}), ${s.alreadyPresent} already in the bucket, ` +
+  `${s.failed} failed`
+
+/** The migration proper: pre-flights, the pipeline with its monitor, the final status, optionally finalize. */
+const migrateRun = (config: MigratorConfig) =>
+  Effect.gen(function*() {
+    const schema = yield* SchemaTasks
+    const store = yield* ObjectStore
+    const metrics = yield* Metrics
+    const report = yield* FailureReport
+    const shutdown = yield* Shutdown
+
+    // Everything is checked before the first write (the sha2 column).
+    if (!config.skipBatchJobCheck) yield* schema.checkBatchJob
+    yield* store.check
+    if (yield* schema.ensureSha2Column) yield* Effect.logInfo("added column _nice_binary.sha2 char(64)")
+    if (yield* schema.ensurePendingIndex) {
+      yield* Effect.logInfo("built the index of rows still to migrate (_nice_binary (hash) WHERE sha2 IS NULL)")
+    }
+
+    // (The pipeline counts the rows left beside the migration, for the monitor's progress and ETA.)
+    const before = yield* metrics.snapshot
+    const graceExpired = shutdown.requested.pipe(
+      Effect.andThen(Effect.sleep(Duration.seconds(config.gracePeriod))),
+      Effect.as(Option.none<MigrationSummary>())
+    )
+    const status = yield* StatusOutput
+    const result = yield* Effect.gen(function*() {
+      yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status))
+      return yield* shutdown.graceful(
+        Effect.raceFirst(
+          runMigration(pipelineConfigOf(config), {
+            stop: shutdown.requested,
+            onRowFailed: (failure) => report.record(failure).pipe(Effect.orDie)
+          }).pipe(Effect.map(Option.some)),
+          graceExpired
+        )
+      )
+    }).pipe(
+      Effect.scoped,
+      // The final status block, however the run ends (done, stopped, failed, interrupted by a second signal).
+      Effect.ensuring(Effect.flatMap(metrics.snapshot, (now) => status(renderStatus(now, before))))
+    )
+
+    if (Option.isNone(result)) {
+      yield* Console.error(
+        `the grace period (${config.gracePeriod} s) ran out before the work in flight was committed.\n` +
+          `interrupted; run again to resume. ${resumeHint}`
+      )
+      return ExitCode.Interrupted
+    }
+    const summary = result.value
+    yield* Console.log(summaryLine(summary))
+    if (summary.stopped) {
+      yield* Console.error("interrupted; run again to resume")
+      return ExitCode.Interrupted
+    }
+    if (summary.failed > 0) {
+      yield* Console.error(
+        `${summary.failed} row(s) failed and were skipped` +
+          (config.report === undefined ? " (logged above; --report FILE lists them as JSON lines)" : ` (listed in ${config.report})`) +
+          (config.finalize ? "; finalize skipped" : "")
+      )
+      return ExitCode.RowsFailed
+    }
+    yield* Console.log("migration completed")
+    if (config.finalize) {
+      yield* Console.log("adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ...")
+      yield* schema.finalize
+      yield* Console.log("finalize: done")
+    }
+    return ExitCode.Ok
+  })
+
+const unexpected = (cause: Cause.Cause<unknown>) => {
+  if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+  const error = Cause.squash(cause)
+  if (error instanceof ReportError) {
+    return Console.error(`fatal: ${error.message}\n${resumeHint}`).pipe(Effect.as(ExitCode.Fatal))
+  }
+  return Console.error(`fatal: unexpected error (a bug?)\n${Cause.pretty(cause)}\n${resumeHint}`).pipe(
+      Effect.as(ExitCode.Fatal)
+    )
+}
+
+/** The services `migrate` needs besides `Shutdown`. */
+export type Services = SchemaTasks | LoSource | ObjectStore | Metrics | FailureReport | Shutdown | HashCommitter | LoReader
+
+const where = (config: { readonly pgUrl: Redacted.Redacted<string> }, s3: string) => ({
+  pg: redactUrl(Redacted.value(config.pgUrl)),
+  s3
+})
+
+/**
+ * `migrate` (and `--dry-run`): prints the configuration, builds the services (`layer`: connecting may fail), runs.
+ * Every failure becomes an exit code.
+ */
+export const migrate = (
+  config: MigratorConfig,
+  layer: Layer.Layer<Exclude<Services, Shutdown>, DatabaseError | ReportError>
+): Effect.Effect<ExitCode, never, Shutdown> => {
+  const at = where(config, `${config.s3Url.toString()} bucket ${config.bucket}`)
+  const bound = inFlightBound(pipelineConfigOf(config), config.inMemMax)
+  return Console.log(
+    `${render(config)}\n    in-flight bound:     ${bound.objects} objects, ${formatBytes(bound.bytes)} in memory at most ` +
+      `(from the queue sizes, threads and --in-mem-max)`
+  ).pipe(
+    Effect.andThen(
+      (config.dryRun ? dryRun(config) : migrateRun(config)).pipe(Effect.provide(layer))
+    ),
+    Effect.catchTags({
+      PreflightFailed: refusedPreflight,
+      FinalizeRefused: refusedFinalize,
+      ReportError: (e: ReportError) =>
+        Console.error(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
+      DatabaseError: (e: DatabaseError) => fatal(at)(e),
+      StorageError: (e: StorageError) => fatal(at)(e)
+    }),
+    Effect.catchCause(unexpected)
+  )
+}
+
+export const finalizeCommand = (
+  config: DatabaseConfig,
+  layer: Layer.Layer<SchemaTasks, DatabaseError>
+): Effect.Effect<ExitCode> =>
+  Effect.gen(function*() {
+    const schema = yield* SchemaTasks
+    yield* Console.log("adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ...")
+    yield* schema.finalize
+    yield* Console.log("finalize: done")
+    return ExitCode.Ok
+  }).pipe(
+    Effect.provide(layer),
+    (self) => Console.log(`finalize: ${redactUrl(Redacted.value(config.pgUrl))}`).pipe(Effect.andThen(self)),
+    Effect.catchTags({
+      FinalizeRefused: refusedFinalize,
+      DatabaseError: (e: DatabaseError) => fatal(where(config, "-"))(e)
+    }),
+    Effect.catchCause(unexpected)
+  )

@@ -1,0 +1,227 @@
+/**
+ * The command-line options. The original tool's options keep their names and meaning (`-p/--pg-url`, `-u/--s3-url`,
+ * `--receiver-threads`, `--in-mem-max` in KiB, ...); each option also reads an environment variable, and the help text
+ * names it and the default.
+ *
+ * Flags only parse (type errors such as `--storer-threads abc` are reported by effect/cli); the rules that need more than
+ * one value or a range (positive sizes, the 5 MiB part minimum, URLs) are checked by `Config.resolve`, before anything
+ * connects, so that an invalid value always ends with exit code 2 and names the option.
+ */
+import { Config, type Option, type Redacted } from "effect"
+import { Flag } from "effect/cli"
+
+/** Defaults of the original tool (`lo_migrate_cli`) plus the options this rewrite adds. */
+export const defaults = {
+  receiverThreads: 2,
+  storerThreads: 5,
+  committerThreads: 2,
+  receiverQueue: 8192,
+  storerQueue: 1024,
+  committerQueue: 8192,
+  /** KiB. Objects up to this size are held in memory; larger ones are spilled to a temp file. */
+  inMemMax: 1024,
+  /** KiB. S3 multipart part size; objects larger than one part are uploaded in parts. */
+  uploadChunkSize: 20480,
+  commitChunk: 100,
+  /** Seconds between two status blocks. */
+  interval: 10,
+  /** Seconds allowed, after Ctrl-C/SIGTERM, to finish and commit what is already in flight. */
+  gracePeriod: 30,
+  region: "us-east-1",
+  logFormat: "text" as const,
+  pathStyle: true
+} as const
+
+/** S3's smallest allowed multipart part (except the last), in KiB. */
+export const minUploadChunkKiB = 5 * 1024
+
+/** Environment variables, one per option. Credentials use the names the AWS tools use. */
+export const env = {
+  pgUrl: "PG_URL",
+  s3Url: "S3_URL",
+  bucket: "S3_BUCKET",
+  accessKey: "AWS_ACCESS_KEY_ID",
+  secretKey: "AWS_SECRET_ACCESS_KEY",
+  region: "AWS_REGION",
+  receiverThreads: "LO_MIGRATE_RECEIVER_THREADS",
+  storerThreads: "LO_MIGRATE_STORER_THREADS",
+  committerThreads: "LO_MIGRATE_COMMITTER_THREADS",
+  receiverQueue: "LO_MIGRATE_RECEIVER_QUEUE",
+  storerQueue: "LO_MIGRATE_STORER_QUEUE",
+  committerQueue: "LO_MIGRATE_COMMITTER_QUEUE",
+  inMemMax: "LO_MIGRATE_IN_MEM_MAX",
+  uploadChunkSize: "LO_MIGRATE_UPLOAD_CHUNK_SIZE",
+  commitChunk: "LO_MIGRATE_COMMIT_CHUNK",
+  interval: "LO_MIGRATE_INTERVAL",
+  gracePeriod: "LO_MIGRATE_GRACE_PERIOD",
+  maxInFlight: "LO_MIGRATE_MAX_IN_FLIGHT",
+  finalize: "LO_MIGRATE_FINALIZE",
+  dryRun: "LO_MIGRATE_DRY_RUN",
+  report: "LO_MIGRATE_REPORT",
+  logFormat: "LO_MIGRATE_LOG_FORMAT",
+  logLevel: "LO_MIGRATE_LOG_LEVEL",
+  tempDir: "LO_MIGRATE_TEMP_DIR",
+  pathStyle: "LO_MIGRATE_PATH_STYLE",
+  skipBatchJobCheck: "LO_MIGRATE_SKIP_BATCH_JOB_CHECK"
+} as const
+
+const describe = (text: string, envName: string, defaultValue?: string | number | boolean) =>
+<A>(self: Flag.Flag<A>): Flag.Flag<A> =>
+  Flag.withDescription(self, `${text} [env ${envName}]${defaultValue === undefined ? "" : ` (default: ${defaultValue})`}`)
+
+const int = (name: string, key: keyof typeof env & keyof typeof defaults, text: string) =>
+  Flag.Int(name).pipe(
+    describe(text, env[key], defaults[key] as number),
+    Flag.withFallbackConfig(Config.Int(env[key])),
+    Flag.withDefault(defaults[key] as number)
+  )
+
+const bool = (name: string, key: keyof typeof env, text: string, defaultValue = false) =>
+  Flag.Boolean(name).pipe(
+    describe(text, env[key], defaultValue),
+    Flag.withFallbackConfig(Config.Boolean(env[key])),
+    Flag.withDefault(defaultValue)
+  )
+
+/**
+ * Every option, shared by the default command (`migrate`) and the subcommands. Secrets (`--secret-key`, a password in
+ * `--pg-url`) are read from the command line here without an environment fallback: `Config.resolve` reads their
+ * environment variables itself, so that it knows where a secret came from and can warn about the process list.
+ */
+export const flags = {
+  pgUrl: Flag.Redacted("pg-url").pipe(
+    Flag.withAlias("p"),
+    Flag.withMetavar("URL"),
+    Flag.withDescription(
+      `PostgreSQL URL, postgresql://USER[:PASS]@HOST[:PORT]/DB_NAME (required) [env ${env.pgUrl}; prefer the env or ~/.pgpass for the password]`
+    ),
+    Flag.optional
+  ),
+  s3Url: Flag.String("s3-url").pipe(
+    Flag.withAlias("u"),
+    Flag.withMetavar("URL"),
+    Flag.withDescription(`URL of the S3 endpoint, e.g. https://rgw.example (required) [env ${env.s3Url}]`),
+    Flag.withFallbackConfig(Config.String(env.s3Url)),
+    Flag.optional
+  ),
+  accessKey: Flag.String("access-key").pipe(
+    Flag.withAlias("k"),
+    Flag.withMetavar("KEY"),
+    Flag.withDescription(
+      `S3 access key id [env ${env.accessKey}] (default: the AWS default credential chain)`
+    ),
+    Flag.withFallbackConfig(Config.String(env.accessKey)),
+    Flag.optional
+  ),
+  secretKey: Flag.Redacted("secret-key").pipe(
+    Flag.withAlias("s"),
+    Flag.withMetavar("KEY"),
+    Flag.withDescription(
+      `S3 secret key [env ${env.secretKey}; on the command line it is visible in the process list and prints a warning]`
+    ),
+    Flag.optional
+  ),
+  bucket: Flag.String("bucket").pipe(
+    Flag.withAlias("b"),
+    Flag.withMetavar("NAME"),
+    Flag.withDescription(`Name of the S3 bucket (required) [env ${env.bucket}]`),
+    Flag.withFallbackConfig(Config.String(env.bucket)),
+    Flag.optional
+  ),
+  region: Flag.String("region").pipe(
+    describe("S3 region (signature scope)", env.region, defaults.region),
+    Flag.withFallbackConfig(Config.String(env.region)),
+    Flag.withDefault(defaults.region)
+  ),
+  pathStyle: bool(
+    "path-style",
+    "pathStyle",
+    "Path-style S3 URLs (endpoint/bucket/key), as Ceph RGW and MinIO want; --no-path-style for virtual hosts",
+    defaults.pathStyle
+  ),
+  receiverThreads: int("receiver-threads", "receiverThreads", "Number of receiver (large-object reader) workers"),
+  storerThreads: int("storer-threads", "storerThreads", "Number of storer (S3 upload) workers"),
+  committerThreads: int("committer-threads", "committerThreads", "Number of committer (sha2 UPDATE) workers"),
+  receiverQueue: int("receiver-queue", "receiverQueue", "Size of the receiver queue (rows waiting to be read)"),
+  storerQueue: int("storer-queue", "storerQueue", "Size of the storer queue (objects waiting to be uploaded)"),
+  committerQueue: int("committer-queue", "committerQueue", "Size of the committer queue (hashes waiting to be committed)"),
+  inMemMax: int("in-mem-max", "inMemMax", "Max. size of a Large Object kept in memory, in KiB (larger ones go to --temp-dir)"),
+  uploadChunkSize: int("upload-chunk-size", "uploadChunkSize", "S3 multipart part size, in KiB (at least 5120 = 5 MiB)"),
+  commitChunk: int("commit-chunk", "commitChunk", "Number of SHA-2 hashes committed per DB transaction"),
+  interval: int("interval", "interval", "Interval in which the status is shown, in seconds").pipe(Flag.withAlias("i")),
+  gracePeriod: int(
+    "grace-period",
+    "gracePeriod",
+    "After Ctrl-C/SIGTERM: seconds to finish and commit what is in flight before giving up"
+  ),
+  maxInFlight: Flag.Int("max-in-flight").pipe(
+    Flag.withMetavar("MiB"),
+    Flag.withDescription(
+      `Cap on the bytes read and not yet uploaded (memory and temp files alike), in MiB [env ${env.maxInFlight}] ` +
+        "(default: no cap beyond what the queue sizes and --in-mem-max imply, printed at start-up)"
+    ),
+    Flag.withFallbackConfig(Config.Int(env.maxInFlight)),
+    Flag.optional
+  ),
+  finalize: bool(
+    "finalize",
+    "finalize",
+    "After a complete migration, add the NOT NULL constraint and the UNIQUE index on sha2"
+  ).pipe(Flag.withAlias("f")),
+  dryRun: bool(
+    "dry-run",
+    "dryRun",
+    "Check schema, batch job, bucket and credentials; print rows and bytes left; write nothing"
+  ),
+  report: Flag.String("report").pipe(
+    Flag.withMetavar("FILE"),
+    Flag.withDescription(`Write every failed row as a JSON line {hash, oid, reason, detail} to FILE [env ${env.report}]`),
+    Flag.withFallbackConfig(Config.String(env.report)),
+    Flag.optional
+  ),
+  logFormat: Flag.Literals("log-format", ["text", "json"]).pipe(
+    describe("Log format on stderr", env.logFormat, defaults.logFormat),
+    Flag.withFallbackConfig(Config.Literals(["text", "json"] as const, env.logFormat)),
+    Flag.withDefault(defaults.logFormat)
+  ),
+  tempDir: Flag.String("temp-dir").pipe(
+    Flag.withMetavar("DIR"),
+    Flag.withDescription(`Directory for objects larger than --in-mem-max [env ${env.tempDir}] (default: the OS temp dir)`),
+    Flag.withFallbackConfig(Config.String(env.tempDir)),
+    Flag.optional
+  ),
+  skipBatchJobCheck: bool(
+    "skip-batch-job-check",
+    "skipBatchJobCheck",
+    "Skip the pre-flight that refuses to run while the application's binary batch job is enabled"
+  )
+} as const
+
+/** What the flags parse to, before `Config.resolve` validates and completes it. */
+export interface RawOptions {
+  readonly pgUrl: Option.Option<Redacted.Redacted<string>>
+  readonly s3Url: Option.Option<string>
+  readonly accessKey: Option.Option<string>
+  readonly secretKey: Option.Option<Redacted.Redacted<string>>
+  readonly bucket: Option.Option<string>
+  readonly region: string
+  readonly pathStyle: boolean
+  readonly receiverThreads: number
+  readonly storerThreads: number
+  readonly committerThreads: number
+  readonly receiverQueue: number
+  readonly storerQueue: number
+  readonly committerQueue: number
+  readonly inMemMax: number
+  readonly uploadChunkSize: number
+  readonly commitChunk: number
+  readonly interval: number
+  readonly gracePeriod: number
+  readonly maxInFlight: Option.Option<number>
+  readonly finalize: boolean
+  readonly dryRun: boolean
+  readonly report: Option.Option<string>
+  readonly logFormat: "text" | "json"
+  readonly tempDir: Option.Option<string>
+  readonly skipBatchJobCheck: boolean
+}

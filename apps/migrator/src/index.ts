@@ -1,0 +1,14 @@
+/**
+ * The migrator as a library: the command tree with injectable handlers, configuration resolution, the live wiring
+ * and the flows, for embedding or testing. The executable is `main.ts`.
+ */
+export * from "./Cli.ts"
+export * from "./Config.ts"
+export * from "./ExitCode.ts"
+export * from "./Live.ts"
+export * from "./Migrate.ts"
+export * from "./Options.ts"
+export * from "./Report.ts"
+export * from "./Runner.ts"
+export * from "./SchemaTasks.ts"
+export * from "./Shutdown.ts"

@@ -1,0 +1,21 @@
+/**
+ * Entry point: `node --conditions=development src/main.ts [options]` (Node 24 strips the types), or the built
+ * `dist/main.js`. See `--help` and the README for options, environment variables and exit codes.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { runCli } from "./Cli.ts"
+import { finalizeLayer, migrateLayer } from "./Live.ts"
+import { runMain } from "./Runner.ts"
+import { finalizeCommand, migrate } from "./Migrate.ts"
+import { Shutdown } from "./Shutdown.ts"
+
+runMain((shutdown) =>
+  runCli(
+    {
+      migrate: (config) => migrate(config, migrateLayer(config)),
+      finalize: (config) => finalizeCommand(config, finalizeLayer(config))
+    },
+    process.argv.slice(2)
+  ).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Layer.succeed(Shutdown, shutdown))))
+)

@@ -1,0 +1,233 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { TestConsole } from "effect/testing"
+import { type Handlers, runCli } from "../src/Cli.ts"
+import type { DatabaseConfig, MigratorConfig } from "../src/Config.ts"
+import { ExitCode } from "../src/ExitCode.ts"
+
+/** Handlers that record what they were given instead of connecting anywhere. */
+const recording = (code: ExitCode = ExitCode.Ok) => {
+  const calls: Array<{ readonly command: "migrate" | "finalize"; readonly config: MigratorConfig | DatabaseConfig }> = []
+  const handlers: Handlers<never> = {
+    migrate: (config) => Effect.sync(() => calls.push({ command: "migrate", config })).pipe(Effect.as(code)),
+    finalize: (config) => Effect.sync(() => calls.push({ command: "finalize", config })).pipe(Effect.as(code))
+  }
+  return { calls, handlers }
+}
+
+const base = ["-p", "postgresql://app@db.example/nice", "-u", "https://rgw.example", "-b", "binaries"]
+
+const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}, code: ExitCode = ExitCode.Ok) =>
+  Effect.gen(function*() {
+    const { calls, handlers } = recording(code)
+    const exit = yield* runCli(handlers, args)
+    const errors = (yield* TestConsole.errorLines).map(String).join("\n")
+    const logs = (yield* TestConsole.logLines).map(String).join("\n")
+    return { exit, calls, errors, logs }
+  }).pipe(
+    Effect.provide(Layer.mergeAll(NodeServices.layer, ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+  )
+
+const migrateConfig = (calls: ReturnType<typeof recording>["calls"]): MigratorConfig => {
+  assert.strictEqual(calls.length, 1)
+  assert.strictEqual(calls[0]!.command, "migrate")
+  return calls[0]!.config as MigratorConfig
+}
+
+describe("command line", () => {
+  it.effect("the original options with their defaults; migrate is the default command", () =>
+    Effect.gen(function*() {
+      const { exit, calls } = yield* run(base)
+      assert.strictEqual(exit, ExitCode.Ok)
+      const c = migrateConfig(calls)
+      assert.strictEqual(Redacted.value(c.pgUrl), "postgresql://app@db.example/nice")
+      assert.strictEqual(c.s3Url.toString(), "https://rgw.example/")
+      assert.strictEqual(c.bucket, "binaries")
+      assert.deepStrictEqual(
+        [c.receiverThreads, c.storerThreads, c.committerThreads, c.receiverQueue, c.storerQueue, c.committerQueue],
+        [2, 5, 2, 8192, 1024, 8192]
+      )
+      assert.strictEqual(c.inMemMax, 1024 * 1024)
+      assert.strictEqual(c.commitChunk, 100)
+      assert.strictEqual(c.interval, 10)
+      assert.strictEqual(c.finalize, false)
+      assert.strictEqual(c.dryRun, false)
+      assert.strictEqual(c.accessKeyId, undefined)
+      assert.strictEqual(c.secretSource, "default chain")
+      assert.strictEqual(c.maxInFlightBytes, undefined)
+      assert.strictEqual(c.gracePeriod, 30)
+    }))
+
+  it.effect("long and short forms, KiB units, before or after the subcommand", () =>
+    Effect.gen(function*() {
+      const { exit, calls } = yield* run([
+        "--receiver-threads", "3", "migrate", ...base, "--storer-threads", "7", "--committer-threads", "4",
+        "--receiver-queue", "10", "--storer-queue", "11", "--committer-queue", "12", "--in-mem-max", "2048",
+        "--upload-chunk-size", "6144", "--commit-chunk", "50", "-i", "2", "-f", "--dry-run", "--report", "/tmp/r.jsonl",
+        "--log-format", "json", "--temp-dir", "/var/tmp", "--no-path-style", "--region", "eu-central-1",
+        "--skip-batch-job-check", "--max-in-flight", "256", "--grace-period", "5"
+      ])
+      assert.strictEqual(exit, ExitCode.Ok)
+      const c = migrateConfig(calls)
+      assert.deepStrictEqual(
+        [c.receiverThreads, c.storerThreads, c.committerThreads, c.receiverQueue, c.storerQueue, c.committerQueue],
+        [3, 7, 4, 10, 11, 12]
+      )
+      assert.strictEqual(c.inMemMax, 2048 * 1024)
+      assert.strictEqual(c.uploadChunkSize, 6144 * 1024)
+      assert.strictEqual(c.commitChunk, 50)
+      assert.strictEqual(c.interval, 2)
+      assert.isTrue(c.finalize)
+      assert.isTrue(c.dryRun)
+      assert.strictEqual(c.report, "/tmp/r.jsonl")
+      assert.strictEqual(c.logFormat, "json")
+      assert.strictEqual(c.tempDir, "/var/tmp")
+      assert.isFalse(c.pathStyle)
+      assert.strictEqual(c.region, "eu-central-1")
+      assert.isTrue(c.skipBatchJobCheck)
+      assert.strictEqual(c.maxInFlightBytes, 256 * 1024 * 1024)
+      assert.strictEqual(c.gracePeriod, 5)
+    }))
+
+  it.effect("every option reads its environment variable; the command line wins", () =>
+    Effect.gen(function*() {
+      const env = {
+        PG_URL: "postgres://env@db/nice",
+        S3_URL: "http://127.0.0.1:7480",
+        S3_BUCKET: "from-env",
+        AWS_ACCESS_KEY_ID: "AKIAENV",
+        AWS_SECRET_ACCESS_KEY: "env-secret",
+        AWS_REGION: "eu-west-1",
+        LO_MIGRATE_STORER_THREADS: "9",
+        LO_MIGRATE_IN_MEM_MAX: "64",
+        LO_MIGRATE_COMMIT_CHUNK: "500",
+        LO_MIGRATE_INTERVAL: "1",
+        LO_MIGRATE_FINALIZE: "true",
+        LO_MIGRATE_LOG_FORMAT: "json",
+        LO_MIGRATE_PATH_STYLE: "false"
+      }
+      const { exit, calls } = yield* run(["--commit-chunk", "7"], env)
+      assert.strictEqual(exit, ExitCode.Ok)
+      const c = migrateConfig(calls)
+      assert.strictEqual(Redacted.value(c.pgUrl), "postgres://env@db/nice")
+      assert.strictEqual(c.s3Url.toString(), "http://127.0.0.1:7480/")
+      assert.strictEqual(c.bucket, "from-env")
+      assert.strictEqual(c.accessKeyId, "AKIAENV")
+      assert.strictEqual(Redacted.value(c.secretAccessKey!), "env-secret")
+      assert.strictEqual(c.secretSource, "environment")
+      assert.strictEqual(c.region, "eu-west-1")
+      assert.strictEqual(c.storerThreads, 9)
+      assert.strictEqual(c.inMemMax, 64 * 1024)
+      assert.strictEqual(c.commitChunk, 7)
+      assert.strictEqual(c.interval, 1)
+      assert.isTrue(c.finalize)
+      assert.strictEqual(c.logFormat, "json")
+      assert.isFalse(c.pathStyle)
+      assert.deepStrictEqual(c.warnings, [])
+    }))
+
+  it.effect("a secret on the command line works and warns, without printing the secret", () =>
+    Effect.gen(function*() {
+      const { exit, calls, errors } = yield* run([
+        ...base.slice(2), "-p", "postgresql://app:pg-hunter2@db.example/nice", "-k", "AKIA1", "-s", "s3-hunter2"
+      ])
+      assert.strictEqual(exit, ExitCode.Ok)
+      const c = migrateConfig(calls)
+      assert.strictEqual(Redacted.value(c.secretAccessKey!), "s3-hunter2")
+      assert.strictEqual(c.secretSource, "command line")
+      assert.strictEqual(c.pgPasswordSource, "command line")
+      assert.strictEqual(c.warnings.length, 2)
+      assert.match(c.warnings.join("\n"), /--secret-key on the command line is visible/)
+      assert.match(c.warnings.join("\n"), /--pg-url carries a password on the command line/)
+      assert.notInclude(c.warnings.join("\n"), "hunter2")
+      assert.notInclude(errors, "hunter2")
+    }))
+
+  it.effect("LO_MIGRATE_LOG_LEVEL stands in for --log-level", () =>
+    Effect.gen(function*() {
+      const { exit, calls } = yield* run(base, { LO_MIGRATE_LOG_LEVEL: "error" })
+      assert.strictEqual(exit, ExitCode.Ok)
+      assert.strictEqual(calls.length, 1)
+      // the flag wins over the variable (an invalid variable is ignored when the flag is given)
+      assert.strictEqual((yield* run([...base, "--log-level", "warn"], { LO_MIGRATE_LOG_LEVEL: "chatty" })).exit, ExitCode.Ok)
+    }))
+
+  it.effect("finalize needs only the database", () =>
+    Effect.gen(function*() {
+      const { exit, calls } = yield* run(["finalize", "-p", "postgres://app@db/nice"])
+      assert.strictEqual(exit, ExitCode.Ok)
+      assert.strictEqual(calls.length, 1)
+      assert.strictEqual(calls[0]!.command, "finalize")
+      assert.strictEqual(Redacted.value(calls[0]!.config.pgUrl), "postgres://app@db/nice")
+    }))
+
+  it.effect("the handler's exit code is the process's", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* run(base, {}, ExitCode.RowsFailed)).exit, ExitCode.RowsFailed)
+      assert.strictEqual((yield* run(base, {}, ExitCode.Fatal)).exit, ExitCode.Fatal)
+      assert.strictEqual((yield* run(["finalize", ...base], {}, ExitCode.RowsFailed)).exit, ExitCode.RowsFailed)
+    }))
+
+  it.effect("--help lists every option with its default and environment variable, and exits 0", () =>
+    Effect.gen(function*() {
+      const { exit, calls, logs, errors } = yield* run(["--help"])
+      assert.strictEqual(exit, ExitCode.Ok)
+      assert.strictEqual(calls.length, 0)
+      const help = `${logs}\n${errors}`
+      for (
+        const option of [
+          "--pg-url", "-p", "--s3-url", "-u", "--access-key", "-k", "--secret-key", "-s", "--bucket", "-b",
+          "--receiver-threads", "--storer-threads", "--committer-threads", "--receiver-queue", "--storer-queue",
+          "--committer-queue", "--in-mem-max", "--upload-chunk-size", "--commit-chunk", "--interval", "-i",
+          "--finalize", "-f", "--dry-run", "--report", "--log-format", "--log-level", "--temp-dir", "--path-style",
+          "--region", "--skip-batch-job-check", "migrate", "finalize"
+        ]
+      ) {
+        assert.include(help, option)
+      }
+      assert.include(help, "LO_MIGRATE_RECEIVER_THREADS")
+      assert.include(help, "(default: 8192)")
+      assert.include(help, "AWS_SECRET_ACCESS_KEY")
+    }))
+})
+
+describe("invalid values are rejected before anything connects (exit 2, option named)", () => {
+  const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>, Record<string, string>, RegExp]> = [
+    ["zero threads", [...base, "--storer-threads", "0"], {}, /--storer-threads/],
+    ["negative queue", [...base, "--receiver-queue", "-5"], {}, /--receiver-queue/],
+    ["non-numeric", [...base, "--committer-threads", "many"], {}, /--committer-threads/],
+    ["zero in-mem-max", [...base, "--in-mem-max", "0"], {}, /--in-mem-max/],
+    ["part size under 5 MiB", [...base, "--upload-chunk-size", "5119"], {}, /--upload-chunk-size.*5120 KiB/],
+    ["zero commit chunk", [...base, "--commit-chunk", "0"], {}, /--commit-chunk/],
+    ["zero interval", [...base, "-i", "0"], {}, /--interval/],
+    ["zero in-flight cap", [...base, "--max-in-flight", "0"], {}, /--max-in-flight/],
+    ["zero grace period", [...base, "--grace-period", "0"], {}, /--grace-period/],
+    ["unparsable pg url", ["-p", "not a url", ...base.slice(2)], {}, /--pg-url.*not a valid URL/],
+    ["wrong pg scheme", ["-p", "mysql://x@y/z", ...base.slice(2)], {}, /--pg-url.*postgres/],
+    ["unparsable s3 url", [...base.slice(0, 2), "-u", "rgw example", "-b", "b"], {}, /--s3-url/],
+    ["missing pg url", base.slice(2), {}, /--pg-url.*required.*PG_URL/],
+    ["missing bucket", base.slice(0, 4), {}, /--bucket.*required/],
+    ["key without secret", [...base, "-k", "AKIA"], {}, /--access-key|--secret-key/],
+    ["unknown option", [...base, "--bogus"], {}, /--bogus/],
+    ["bad log format", [...base, "--log-format", "xml"], {}, /--log-format/],
+    ["invalid env value", base, { LO_MIGRATE_STORER_THREADS: "0" }, /--storer-threads/],
+    ["invalid log level from env", base, { LO_MIGRATE_LOG_LEVEL: "chatty" }, /--log-level/]
+  ]
+  for (const [name, args, env, message] of cases) {
+    it.effect(name, () =>
+      Effect.gen(function*() {
+        const { exit, calls, errors, logs } = yield* run(args, env)
+        assert.strictEqual(exit, ExitCode.Usage)
+        assert.strictEqual(calls.length, 0, "no handler may run")
+        assert.match(`${errors}\n${logs}`, message)
+      }))
+  }
+
+  it.effect("a rejected password never appears in the message", () =>
+    Effect.gen(function*() {
+      const { exit, errors, logs } = yield* run(["-p", "ftp://u:hunter2@h/db", ...base.slice(2)])
+      assert.strictEqual(exit, ExitCode.Usage)
+      assert.notInclude(`${errors}\n${logs}`, "hunter2")
+    }))
+})

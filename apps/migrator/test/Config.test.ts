@@ -1,0 +1,166 @@
+import { MalformedHash, MissingLargeObject, RowFailed, SizeMismatch } from "@lo-migrate/core"
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Exit, FileSystem, Option } from "effect"
+import { redactUrl, render, resolve } from "../src/Config.ts"
+import { ExitCode, exitCodeOf } from "../src/ExitCode.ts"
+import { FailureReport, formatReportLine } from "../src/Report.ts"
+import { makeSignalController } from "../src/Shutdown.ts"
+import { rawOptions } from "./support.ts"
+
+const raw = rawOptions
+
+const noEnv = ConfigProvider.layer(ConfigProvider.fromEnv({ env: {} }))
+
+describe("configuration block", () => {
+  it.effect("shows every setting and no secret", () =>
+    Effect.gen(function*() {
+      const config = yield* resolve(raw())
+      const text = render(config)
+      assert.notInclude(text, "hunter2")
+      assert.include(text, "postgresql://app:<redacted>@db.example:5433/nice?sslmode=require&password=<redacted>")
+      assert.include(text, "https://rgw.example/")
+      assert.include(text, "binaries")
+      assert.include(text, "access key AKIAEXAMPLE, secret key <redacted> (from the command line)")
+      assert.match(text, /storer threads:\s+5/)
+      assert.match(text, /max\. in-memory size: 1024 KiB/)
+      assert.match(text, /upload part size:\s+5120 KiB/)
+      assert.match(text, /DB commit chunk size: 100/)
+      // the config object itself stringifies without secrets (Redacted)
+      assert.notInclude(JSON.stringify(config), "hunter2")
+      assert.notInclude(String(config.pgUrl), "hunter2")
+    }).pipe(Effect.provide(noEnv)))
+
+  it.effect("names the default credential chain when no keys are given", () =>
+    Effect.gen(function*() {
+      const config = yield* resolve(raw({ accessKey: Option.none(), secretKey: Option.none() }))
+      assert.include(render(config), "AWS default credential chain")
+      assert.strictEqual(config.secretSource, "default chain")
+    }).pipe(Effect.provide(noEnv)))
+
+  it("redactUrl keeps everything but secrets", () => {
+    assert.strictEqual(redactUrl("postgres://u@h/db"), "postgres://u@h/db")
+    assert.strictEqual(redactUrl("postgres://u:p@h/db"), "postgres://u:<redacted>@h/db")
+    assert.notInclude(redactUrl("postgres://u@h/db?password=zz&sslkey=k"), "zz")
+    assert.notInclude(redactUrl("::not a url hunter2"), "hunter2")
+  })
+
+  it.effect("the 5 MiB minimum is exact", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* resolve(raw({ uploadChunkSize: 5120 }))).uploadChunkSize, 5 * 1024 * 1024)
+      const exit = yield* Effect.exit(resolve(raw({ uploadChunkSize: 5119 })))
+      assert.isTrue(Exit.isFailure(exit))
+    }).pipe(Effect.provide(noEnv)))
+})
+
+describe("failure report", () => {
+  const failures = [
+    new RowFailed({ hash: "392007d934dd54600110b683f5e52aeeedb1    ", oid: 16401, reason: new MalformedHash() }),
+    new RowFailed({
+      hash: "d0706a2d42b415eaf546865acf6287fc8ac1f0e5",
+      oid: null,
+      reason: new MissingLargeObject({ oid: 4242 })
+    }),
+    new RowFailed({
+      hash: "a0706a2d42b415eaf546865acf6287fc8ac1f0e5",
+      oid: 77,
+      reason: new SizeMismatch({ expected: 299, actual: 300 })
+    })
+  ]
+
+  it("one JSON object per line with hash, oid, reason and detail", () => {
+    const line = formatReportLine(failures[2]!)
+    assert.isTrue(line.endsWith("\n"))
+    assert.deepStrictEqual(JSON.parse(line), {
+      hash: "a0706a2d42b415eaf546865acf6287fc8ac1f0e5",
+      oid: 77,
+      reason: "SizeMismatch",
+      detail: "size mismatch: row says 299 bytes, large object has 300"
+    })
+  })
+
+  it.effect("the file layer truncates, then appends every failure", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* fs.makeTempDirectoryScoped()
+      const path = `${dir}/report.jsonl`
+      yield* fs.writeFileString(path, "stale line from an earlier run\n")
+      yield* Effect.gen(function*() {
+        const report = yield* FailureReport
+        yield* Effect.forEach(failures, (f) => report.record(f), { concurrency: 3, discard: true })
+      }).pipe(Effect.provide(FailureReport.file(path)))
+      const lines = (yield* fs.readFileString(path)).trimEnd().split("\n").map((l) => JSON.parse(l))
+      assert.strictEqual(lines.length, 3)
+      assert.deepStrictEqual(lines.map((l) => l.reason).sort(), ["MalformedHash", "MissingLargeObject", "SizeMismatch"])
+      const padded = lines.find((l) => l.reason === "MalformedHash")
+      assert.strictEqual(padded.hash, "392007d934dd54600110b683f5e52aeeedb1    ")
+      assert.strictEqual(padded.oid, 16401)
+      assert.strictEqual(lines.find((l) => l.reason === "MissingLargeObject").oid, null)
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
+
+  it.effect("an unwritable report path fails when the layer is built", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(
+        Effect.provide(Effect.void, FailureReport.file("/nonexistent-dir/report.jsonl"))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+    }).pipe(Effect.provide(NodeServices.layer)))
+})
+
+describe("exit codes", () => {
+  it("map every outcome", () => {
+    assert.strictEqual(exitCodeOf({ _tag: "Completed", failed: 0 }), 0)
+    assert.strictEqual(exitCodeOf({ _tag: "Completed", failed: 3 }), 1)
+    assert.strictEqual(exitCodeOf({ _tag: "FinalizeRefused" }), 1)
+    assert.strictEqual(exitCodeOf({ _tag: "Usage" }), 2)
+    assert.strictEqual(exitCodeOf({ _tag: "Fatal" }), 3)
+    assert.strictEqual(exitCodeOf({ _tag: "Stopped" }), ExitCode.Interrupted)
+  })
+})
+
+describe("signals", () => {
+  const harness = () => {
+    const events: Array<string> = []
+    const controller = makeSignalController({
+      interrupt: () => events.push("interrupt"),
+      armDeadline: () => events.push("deadline"),
+      exitNow: () => events.push("exit"),
+      notify: (m) => events.push(`notify:${m.split(":")[0]}`)
+    })
+    return { events, controller }
+  }
+
+  it.effect("inside graceful: the first signal only requests a stop; the second interrupts; the third exits", () =>
+    Effect.gen(function*() {
+      const { events, controller } = harness()
+      const { service } = controller
+      const seen = yield* service.graceful(Effect.gen(function*() {
+        assert.isFalse(yield* service.isRequested)
+        controller.onSignal("SIGINT")
+        yield* service.requested // completes
+        return [...events]
+      }))
+      assert.deepStrictEqual(seen, ["notify:SIGINT"])
+      assert.isTrue(yield* service.isRequested)
+      controller.onSignal("SIGTERM")
+      assert.deepStrictEqual(events, ["notify:SIGINT", "notify:SIGTERM again", "interrupt", "deadline"])
+      controller.onSignal("SIGINT")
+      assert.strictEqual(events.at(-1), "exit")
+    }))
+
+  it.effect("outside graceful the first signal interrupts at once", () =>
+    Effect.gen(function*() {
+      const { events, controller } = harness()
+      controller.onSignal("SIGTERM")
+      assert.deepStrictEqual(events, ["notify:SIGTERM", "interrupt"])
+      assert.isTrue(yield* controller.service.isRequested)
+    }))
+
+  it.effect("graceful sections nest and end", () =>
+    Effect.gen(function*() {
+      const { events, controller } = harness()
+      yield* controller.service.graceful(controller.service.graceful(Effect.void))
+      controller.onSignal("SIGINT")
+      assert.deepStrictEqual(events, ["notify:SIGINT", "interrupt"])
+    }))
+})

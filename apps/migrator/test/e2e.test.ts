@@ -1,0 +1,408 @@
+/**
+ * End-to-end: the CLI as a subprocess (exactly what operators run: `node --conditions=development src/main.ts`),
+ * against a real PostgreSQL (a throwaway database per test) and the real Ceph RADOS Gateway (a throwaway bucket per
+ * test; `npm test` starts Ceph and exports S3_ENDPOINT etc.).
+ *
+ * The invariant checked after every run, however it ended: every `sha2` recorded in the database has its object in
+ * the bucket under that key, and the object's bytes hash to it (nothing committed without its object).
+ */
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3"
+import { assert, describe, it } from "@effect/vitest"
+import {
+  BatchJobId,
+  PendingIndex,
+  Sha2UniqueIndex
+} from "@lo-migrate/postgres"
+import {
+  createBatchJobTable,
+  createNiceBinaryTable,
+  type InsertedBinary,
+  insertBinary,
+  seedInvalidDataSet,
+  seedOriginalDataSet,
+  ThrowawayDatabase
+} from "@lo-migrate/postgres/testing"
+import { TestBucket } from "@lo-migrate/s3/testing"
+import { Effect, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { type ChildProcess, spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const appDir = join(import.meta.dirname, "..")
+
+const indexCount = (name: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly n: number | bigint }>`SELECT count(*) AS n FROM pg_indexes WHERE indexname = ${name}`
+    return Number(rows[0]?.n ?? 0)
+  })
+
+interface Run {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** The environment of the child: the test's settings only (nothing inherited that the migrator reads). */
+const childEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(PG_URL|S3_|AWS_|LO_MIGRATE_)/.test(k)) continue
+    env[k] = v
+  }
+  return { ...env, ...extra }
+}
+
+/**
+ * Spawns the CLI; `whileRunning` may signal it. Resolves when it exits. Always killed if the test is interrupted.
+ */
+const runCli = <R = never>(
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  whileRunning?: (child: ChildProcess, output: { stdout: string; stderr: string }) => Effect.Effect<unknown, unknown, R>
+) =>
+  Effect.gen(function*() {
+    const output = { stdout: "", stderr: "" }
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        spawn(process.execPath, ["--conditions=development", "src/main.ts", ...args], {
+          cwd: appDir,
+          env: childEnv(env),
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+      ),
+      (c) => Effect.sync(() => void (c.exitCode === null && c.signalCode === null && c.kill("SIGKILL")))
+    )
+    child.stdout!.on("data", (d: Buffer) => void (output.stdout += d.toString()))
+    child.stderr!.on("data", (d: Buffer) => void (output.stderr += d.toString()))
+    const exited = Effect.callback<{ code: number | null; signal: NodeJS.Signals | null }>((resume) => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        resume(Effect.succeed({ code: child.exitCode, signal: child.signalCode }))
+      } else {
+        child.once("exit", (code, signal) => resume(Effect.succeed({ code, signal })))
+      }
+    })
+    if (whileRunning !== undefined) yield* whileRunning(child, output).pipe(Effect.orDie)
+    const { code, signal } = yield* exited.pipe(Effect.timeout("120 seconds"), Effect.orDie)
+    // let the pipes drain
+    yield* Effect.sleep("50 millis")
+    const run: Run = { code, signal, stdout: output.stdout, stderr: output.stderr }
+    // Whatever the run did: no secret it was given (environment or command line) appears in its output.
+    const secrets = [
+      pgSecret,
+      env["AWS_SECRET_ACCESS_KEY"],
+      ...args.flatMap((a, i) => (a === "-s" || a === "--secret-key" ? [args[i + 1]] : []))
+    ].filter((s): s is string => s !== undefined && s.length > 0)
+    assertNoSecrets(run, secrets)
+    return run
+  }).pipe(Effect.scoped)
+
+const Env = Layer.mergeAll(ThrowawayDatabase.layerWithClient(4), TestBucket.layer)
+
+/** The PG URL with a password that trust auth ignores: it must never appear in any output. */
+const pgSecret = "pg-Secret-4711"
+const withPassword = (url: string) => {
+  const u = new URL(url)
+  u.password = pgSecret
+  return u.toString()
+}
+
+const settings = Effect.gen(function*() {
+  const db = yield* ThrowawayDatabase
+  const bucket = yield* TestBucket
+  const secret = Redacted.value(bucket.config.secretAccessKey!)
+  const env = {
+    PG_URL: withPassword(Redacted.value(db.url)),
+    S3_URL: bucket.config.endpoint!,
+    S3_BUCKET: bucket.name,
+    AWS_REGION: bucket.config.region,
+    AWS_ACCESS_KEY_ID: Redacted.value(bucket.config.accessKeyId!),
+    AWS_SECRET_ACCESS_KEY: secret
+  }
+  return { env, secret, bucket }
+})
+
+const assertNoSecrets = (run: Run, secrets: ReadonlyArray<string>) => {
+  for (const s of secrets) {
+    assert.notInclude(run.stdout, s, "a secret leaked to stdout")
+    assert.notInclude(run.stderr, s, "a secret leaked to stderr")
+  }
+}
+
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+
+const getObject = (client: S3Client, bucket: string, key: string) =>
+  Effect.tryPromise(async () => {
+    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+    return { bytes: await out.Body!.transformToByteArray(), contentType: out.ContentType }
+  })
+
+const listKeys = (client: S3Client, bucket: string) =>
+  Effect.tryPromise(async () => {
+    const keys: Array<string> = []
+    let token: string | undefined
+    do {
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }))
+      for (const o of page.Contents ?? []) if (o.Key !== undefined) keys.push(o.Key)
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined
+    } while (token !== undefined)
+    return keys
+  })
+
+const sha2Rows = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql<{ readonly hash: string; readonly sha2: string | null }>`SELECT hash, sha2 FROM _nice_binary`
+})
+
+/** Nothing committed without its object: every recorded sha2 is a key in the bucket whose bytes hash to it. */
+const assertInvariantExcept = (seededAsMigrated: ReadonlyArray<string>) => Effect.gen(function*() {
+  const bucket = yield* TestBucket
+  const rows = yield* sha2Rows
+  for (const row of rows) {
+    if (row.sha2 === null || seededAsMigrated.includes(row.hash)) continue
+    const object = yield* getObject(bucket.client, bucket.name, row.sha2)
+    assert.strictEqual(sha256(object.bytes), row.sha2, `object ${row.sha2} of row ${row.hash}`)
+  }
+  return { committed: rows.filter((r) => r.sha2 !== null).length, left: rows.filter((r) => r.sha2 === null).length }
+})
+const assertInvariant = assertInvariantExcept([])
+
+const assertMigrated = (rows: ReadonlyArray<InsertedBinary>) =>
+  Effect.gen(function*() {
+    const bucket = yield* TestBucket
+    const byHash = new Map((yield* sha2Rows).map((r) => [r.hash, r.sha2]))
+    for (const row of rows) {
+      assert.strictEqual(byHash.get(row.hash), row.digests.sha256, `sha2 of ${row.hash}`)
+      const object = yield* getObject(bucket.client, bucket.name, row.digests.sha256)
+      assert.strictEqual(object.bytes.byteLength, row.digests.size)
+      assert.strictEqual(sha256(object.bytes), row.digests.sha256)
+      if (row.mimeType !== "") assert.strictEqual(object.contentType, row.mimeType)
+    }
+  })
+
+const setUpSchema = Effect.andThen(createNiceBinaryTable(), createBatchJobTable([{ id: BatchJobId, active: false }]))
+
+/** The table as it is before the first run: no sha2 column (the seeding helpers need it, so it goes afterwards). */
+const dropSha2Column = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE _nice_binary DROP COLUMN sha2`
+})
+
+/** Many objects of 16-400 KiB: long enough a run to interrupt in the middle. */
+const seedMany = (n: number) =>
+  Effect.forEach(
+    Array.from({ length: n }, (_, i) => i),
+    (i) => insertBinary({ bytes: { size: 16 * 1024 + ((i * 7919) % 384) * 1024, seed: 1000 + i }, mimeType: "image/png" }),
+    { concurrency: 4 }
+  )
+
+const waitUntil = (what: string, condition: Effect.Effect<boolean, unknown, SqlClient.SqlClient>) =>
+  Effect.gen(function*() {
+    while (!(yield* condition)) yield* Effect.sleep("50 millis")
+  }).pipe(
+    Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) })
+  )
+
+const committedCount = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const [r] = yield* sql<{ readonly n: number | bigint }>`SELECT count(*) AS n FROM _nice_binary WHERE sha2 IS NOT NULL`
+  return Number(r?.n ?? 0)
+})
+
+describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
+  it.live("migrates the original data set: exit 0, every object in the bucket with the right bytes, no secret printed", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const data = yield* seedOriginalDataSet
+      yield* dropSha2Column
+      const all = [...data.pending, data.migrated]
+      const { env, secret } = yield* settings
+      const run = yield* runCli(["-i", "1", "--in-mem-max", "64", "--upload-chunk-size", "5120", "--max-in-flight", "4"], env)
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.include(run.stdout, "configuration")
+      assert.include(run.stdout, "<redacted>")
+      assert.include(run.stdout, "Progress Overview")
+      assert.include(run.stdout, "migration completed")
+      assert.include(run.stderr, "added column _nice_binary.sha2")
+      yield* assertMigrated(all)
+      const keys = yield* listKeys((yield* TestBucket).client, (yield* TestBucket).name)
+      assert.strictEqual(keys.length, new Set(all.map((r) => r.digests.sha256)).size)
+      assertNoSecrets(run, [pgSecret, secret])
+      const inv = yield* assertInvariant
+      assert.strictEqual(inv.left, 0)
+    }).pipe(Effect.provide(Env)), 180_000)
+
+  it.live("the invalid data set: exit 1, every bad row in the report with its reason, the good rows migrated", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const good = yield* seedOriginalDataSet
+      const bad = yield* seedInvalidDataSet
+      const { env, secret } = yield* settings
+      const dir = mkdtempSync(join(tmpdir(), "lo-migrate-e2e-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const report = join(dir, "failed.jsonl")
+      const run = yield* runCli(["--report", report, "--log-format", "json", "-k", env.AWS_ACCESS_KEY_ID, "-s", secret], {
+        ...env,
+        AWS_ACCESS_KEY_ID: "",
+        AWS_SECRET_ACCESS_KEY: ""
+      })
+      assert.strictEqual(run.code, 1, run.stderr)
+      assert.include(run.stderr, "--secret-key on the command line")
+      assertNoSecrets(run, [pgSecret, secret])
+      // --log-format json: the log lines on stderr are JSON objects
+      const logLines = run.stderr.split("\n").filter((l) => l.startsWith("{"))
+      assert.isAtLeast(logLines.filter((l) => JSON.stringify(JSON.parse(l)).includes("row failed")).length, bad.all.length)
+      const lines = readFileSync(report, "utf8").trim().split("\n").map((l) => JSON.parse(l))
+      assert.strictEqual(lines.length, bad.all.length)
+      for (const row of bad.all) {
+        const line = lines.find((l) => l.hash === row.hash)
+        assert.isDefined(line, `report line for ${row.hash}`)
+        assert.strictEqual(line.reason, row.expected)
+        assert.strictEqual(line.oid, row.oid)
+        assert.isString(line.detail)
+      }
+      yield* assertMigrated(good.pending)
+      // (the row seeded as "migrated by an earlier run" has no object in this fresh bucket: not this run's doing)
+      const inv = yield* assertInvariantExcept([good.migrated.hash])
+      assert.strictEqual(inv.left, bad.all.length)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("--dry-run checks and counts, and writes nothing", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const data = yield* seedOriginalDataSet
+      yield* dropSha2Column
+      const { env } = yield* settings
+      const run = yield* runCli(["--dry-run"], env)
+      assert.strictEqual(run.code, 0, run.stderr)
+      const all = [...data.pending, data.migrated]
+      assert.match(run.stdout, new RegExp(`${all.length} of ${all.length} rows left`))
+      assert.include(run.stdout, `largest object 10.00 MiB (${10 * 1024 * 1024} bytes)`)
+      assert.include(run.stdout, "sha2 missing")
+      const sql = yield* SqlClient.SqlClient
+      const [col] = yield* sql<{ readonly n: number | bigint }>`
+        SELECT count(*) AS n FROM information_schema.columns WHERE table_name = '_nice_binary' AND column_name = 'sha2'`
+      assert.strictEqual(Number(col!.n), 0, "the dry run must not add the column")
+      const bucket = yield* TestBucket
+      assert.deepStrictEqual(yield* listKeys(bucket.client, bucket.name), [])
+    }).pipe(Effect.provide(Env)), 120_000)
+
+  it.live("bad options: exit 2 with the option named, before connecting anywhere", () =>
+    Effect.gen(function*() {
+      // nothing listens on port 1: had it tried to connect, the run would end with exit code 3, not 2
+      const env = { PG_URL: "postgresql://nobody@127.0.0.1:1/none", S3_URL: "http://127.0.0.1:1", S3_BUCKET: "b" }
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
+        [["--storer-threads", "0"], /--storer-threads/],
+        [["--upload-chunk-size", "1024"], /--upload-chunk-size/],
+        [["--in-mem-max", "-1"], /--in-mem-max/],
+        [["-u", "not a url"], /--s3-url/],
+        [["--receiver-queue", "lots"], /--receiver-queue/]
+      ]
+      for (const [args, message] of cases) {
+        const run = yield* runCli(args, env)
+        assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
+        assert.match(run.stderr, message)
+      }
+      const unreachable = yield* runCli([], env)
+      assert.strictEqual(unreachable.code, 3, unreachable.stderr)
+      assert.match(unreachable.stderr, /fatal: .*\n.*PostgreSQL .*127\.0\.0\.1:1[\s\S]*resume/)
+    }), 120_000)
+
+  it.live("finalize is refused while rows are left, accepted after the migration", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      yield* seedOriginalDataSet
+      const { env } = yield* settings
+      const refused = yield* runCli(["finalize"], { PG_URL: env.PG_URL })
+      assert.strictEqual(refused.code, 1, refused.stderr)
+      assert.match(refused.stderr, /finalize refused: \d+ row\(s\)/)
+      const migrated = yield* runCli(["-f"], env)
+      assert.strictEqual(migrated.code, 0, migrated.stderr)
+      assert.include(migrated.stdout, "finalize: done")
+      const again = yield* runCli(["finalize"], { PG_URL: env.PG_URL })
+      assert.strictEqual(again.code, 0, again.stderr)
+      const sql = yield* SqlClient.SqlClient
+      const [col] = yield* sql<{ readonly nullable: string }>`
+        SELECT is_nullable AS nullable FROM information_schema.columns
+        WHERE table_name = '_nice_binary' AND column_name = 'sha2'`
+      assert.strictEqual(col!.nullable, "NO")
+      const [idx] = yield* sql<{ readonly n: number | bigint }>`
+        SELECT count(*) AS n FROM pg_indexes WHERE indexname = ${Sha2UniqueIndex}`
+      assert.strictEqual(Number(idx!.n), 1)
+      // the run built the index of pending rows; finalize dropped it with the last pending row
+      assert.strictEqual(yield* indexCount(PendingIndex), 0)
+    }).pipe(Effect.provide(Env)), 180_000)
+
+  it.live("Ctrl-C mid-run: stops gracefully (exit 130), nothing committed without its object; a rerun finishes", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(300)
+      const { env } = yield* settings
+      const args = ["--storer-threads", "1", "--receiver-threads", "1", "--commit-chunk", "5", "-i", "1"]
+      const first = yield* runCli(args, env, (child) =>
+        waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 10)).pipe(
+          Effect.andThen(Effect.sync(() => child.kill("SIGINT")))
+        ))
+      assert.strictEqual(first.code, 130, first.stderr)
+      assert.include(first.stderr, "interrupted; run again to resume")
+      assert.include(first.stdout, "objects migrated")
+      const after = yield* assertInvariant
+      assert.isAbove(after.committed, 0)
+      assert.isAbove(after.left, 0, "the run should have been stopped before the end")
+      // the run built the partial index of pending rows, so the rerun finds its first row without a long scan
+      assert.strictEqual(yield* indexCount(PendingIndex), 1)
+      const second = yield* runCli(["--storer-threads", "4", "--commit-chunk", "50"], env)
+      assert.strictEqual(second.code, 0, second.stderr)
+      yield* assertMigrated(rows)
+      assert.strictEqual((yield* assertInvariant).left, 0)
+    }).pipe(Effect.provide(Env)), 240_000)
+
+  it.live("a second SIGTERM exits at once (exit 130), nothing committed without its object; a rerun finishes", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(200)
+      const { env } = yield* settings
+      let secondAt = 0
+      const first = yield* runCli(["--storer-threads", "1", "--receiver-threads", "1", "--commit-chunk", "5"], env, (child) =>
+        waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 5)).pipe(
+          Effect.andThen(Effect.sync(() => child.kill("SIGTERM"))),
+          Effect.andThen(Effect.sleep("100 millis")),
+          Effect.andThen(Effect.sync(() => {
+            secondAt = Date.now()
+            child.kill("SIGTERM")
+          }))
+        ))
+      const exitedAfter = Date.now() - secondAt
+      assert.strictEqual(first.code, 130, first.stderr)
+      assert.include(first.stderr, "SIGTERM again: exiting at once")
+      assert.isBelow(exitedAfter, 6_000, "the second signal must end the process within its hard deadline")
+      yield* assertInvariant
+      const second = yield* runCli(["--storer-threads", "4"], env)
+      assert.strictEqual(second.code, 0, second.stderr)
+      yield* assertMigrated(rows)
+      assert.strictEqual((yield* assertInvariant).left, 0)
+    }).pipe(Effect.provide(Env)), 240_000)
+
+  it.live("kill -9 mid-run: nothing committed without its object; a rerun finishes", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(300)
+      const { env } = yield* settings
+      const args = ["--storer-threads", "2", "--receiver-threads", "1", "--commit-chunk", "3"]
+      const first = yield* runCli(args, env, (child) =>
+        waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 10)).pipe(
+          Effect.andThen(Effect.sync(() => child.kill("SIGKILL")))
+        ))
+      assert.strictEqual(first.signal, "SIGKILL")
+      const after = yield* assertInvariant
+      assert.isAbove(after.left, 0, "the run should have been killed before the end")
+      const second = yield* runCli(args, env)
+      assert.strictEqual(second.code, 0, second.stderr)
+      yield* assertMigrated(rows)
+      assert.strictEqual((yield* assertInvariant).left, 0)
+    }).pipe(Effect.provide(Env)), 240_000)
+})

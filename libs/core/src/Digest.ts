@@ -1,0 +1,76 @@
+/**
+ * Single-pass hashing of an object's bytes (SHA-1 to verify, SHA-256 for the new key, MD5 for Content-MD5), and the
+ * row checks every reader applies the same way.
+ */
+import { Effect } from "effect"
+import { createHash } from "node:crypto"
+import { type Digests, isSha1Hex, type Sha1Hex, type Sha256Hex, type SourceRow } from "./Domain.ts"
+import { InvalidMimeType, InvalidSize, MalformedHash, NullOid, RowFailed, Sha1Mismatch, SizeMismatch } from "./Errors.ts"
+
+/** An incremental digester: feed chunks in order, then `digest()` once. Plain mutable state, meant for one fiber. */
+export interface Digester {
+  readonly update: (chunk: Uint8Array) => void
+  readonly digest: () => Digests
+}
+
+export const makeDigester = (): Digester => {
+  const sha1 = createHash("sha1")
+  const sha256 = createHash("sha256")
+  const md5 = createHash("md5")
+  let size = 0
+  return {
+    update: (chunk) => {
+      sha1.update(chunk)
+      sha256.update(chunk)
+      md5.update(chunk)
+      size += chunk.byteLength
+    },
+    digest: () => ({
+      size,
+      sha1: sha1.digest("hex"),
+      sha256: sha256.digest("hex") as Sha256Hex,
+      md5Base64: md5.digest("base64")
+    })
+  }
+}
+
+export const digestBytes = (bytes: Uint8Array): Digests => {
+  const d = makeDigester()
+  d.update(bytes)
+  return d.digest()
+}
+
+/** A row whose hash, oid and size have the right form: the part a reader can check before touching the object. */
+export interface CheckedRow {
+  readonly row: SourceRow
+  readonly sha1: Sha1Hex
+  readonly oid: number
+}
+
+const fail = (row: SourceRow, reason: RowFailed["reason"]) =>
+  Effect.fail(new RowFailed({ hash: row.hash, oid: row.oid, reason }))
+
+/** Header values an HTTP client can send: visible ASCII, space, tab and obs-text (Latin-1). */
+const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/
+
+/** Whether a mime type can be sent as the object's Content-Type (null and empty mean: the store's default). */
+export const isSendableMimeType = (mimeType: string | null): boolean => mimeType === null || headerValue.test(mimeType)
+
+/**
+ * Checks the row's own fields (malformed hash, NULL oid, impossible size, unsendable mime type) before any read, so
+ * that none of them can surface later as an infrastructure error that would stop the run.
+ */
+export const checkRow = (row: SourceRow): Effect.Effect<CheckedRow, RowFailed> => {
+  if (!isSha1Hex(row.hash)) return fail(row, new MalformedHash())
+  if (row.oid === null) return fail(row, new NullOid())
+  if (!Number.isSafeInteger(row.size) || row.size < 0) return fail(row, new InvalidSize({ size: row.size }))
+  if (!isSendableMimeType(row.mimeType)) return fail(row, new InvalidMimeType({ mimeType: row.mimeType ?? "" }))
+  return Effect.succeed({ row, sha1: row.hash, oid: row.oid })
+}
+
+/** Compares what was read with what the row claims: size first, then SHA-1. */
+export const verifyDigests = (row: SourceRow, digests: Digests): Effect.Effect<void, RowFailed> => {
+  if (digests.size !== row.size) return fail(row, new SizeMismatch({ expected: row.size, actual: digests.size }))
+  if (digests.sha1 !== row.hash) return fail(row, new Sha1Mismatch({ actual: digests.sha1 }))
+  return Effect.void
+}

@@ -1,0 +1,75 @@
+/**
+ * The domain of the migration: identifiers, the `_nice_binary` row as the source yields it, and a read large object.
+ */
+import { type Effect, Schema } from "effect"
+
+/** SHA-1 of the content, 40 lowercase hex characters: the key the application uses today (`_nice_binary.hash`). */
+export const Sha1Hex = Schema.String.check(Schema.isPattern(/^[0-9a-f]{40}$/)).pipe(Schema.brand("Sha1Hex"))
+export type Sha1Hex = typeof Sha1Hex.Type
+
+/** SHA-256 of the content, 64 lowercase hex characters: the object key in S3 and the value recorded in `sha2`. */
+export const Sha256Hex = Schema.String.check(Schema.isPattern(/^[0-9a-f]{64}$/)).pipe(Schema.brand("Sha256Hex"))
+export type Sha256Hex = typeof Sha256Hex.Type
+
+/** A PostgreSQL large object id (`oid`, an unsigned 32-bit integer; 0 is InvalidOid). */
+export const Oid = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4294967295 })).pipe(Schema.brand("Oid"))
+export type Oid = typeof Oid.Type
+
+export const isSha1Hex = Schema.is(Sha1Hex)
+export const isSha256Hex = Schema.is(Sha256Hex)
+export const isOid = Schema.is(Oid)
+
+/**
+ * One `_nice_binary` row still to migrate, exactly as stored. Nothing is validated here: a malformed hash or a NULL oid
+ * must reach the reader so that it is reported as a bad row instead of stopping the stream.
+ *
+ * `hash` is the raw `char(40)` value (PostgreSQL pads a short value with spaces); it is also the key the committer
+ * uses to find the row again, so it is carried through unchanged.
+ */
+export const SourceRow = Schema.Struct({
+  hash: Schema.String,
+  oid: Schema.NullOr(Schema.Number),
+  size: Schema.Number,
+  mimeType: Schema.NullOr(Schema.String)
+})
+export type SourceRow = typeof SourceRow.Type
+
+/** Where the bytes of a read object are held until they are uploaded. */
+export type Body =
+  | { readonly _tag: "InMemory"; readonly bytes: Uint8Array }
+  | { readonly _tag: "Spilled"; readonly path: string }
+
+/** The digests of one object, computed in a single pass over its bytes. */
+export interface Digests {
+  readonly size: number
+  readonly sha1: string
+  readonly sha256: Sha256Hex
+  /** MD5 as base64, the form S3 wants in `Content-MD5`. */
+  readonly md5Base64: string
+}
+
+/**
+ * A large object that has been read and verified: its size and SHA-1 match the row. It is ready to be uploaded under
+ * `sha256`. A spilled body lives in a temp file until `release` runs (idempotent; a no-op for in-memory bodies).
+ */
+export interface LoObject {
+  readonly row: SourceRow
+  readonly sha1: Sha1Hex
+  readonly sha256: Sha256Hex
+  readonly md5Base64: string
+  readonly size: number
+  readonly body: Body
+  readonly release: Effect.Effect<void>
+}
+
+/** Counts the source reports for progress and the dry run. Sizes in bytes. */
+export interface RowCounts {
+  /** All rows of the table. */
+  readonly total: number
+  /** Rows whose `sha2` is still NULL. */
+  readonly remaining: number
+  /** Sum of `size` over the remaining rows. */
+  readonly remainingBytes: number
+  /** The largest `size` among the remaining rows (0 when none). */
+  readonly largest: number
+}

@@ -1,0 +1,130 @@
+/**
+ * Typed errors. Two families:
+ * - `RowFailed`: one row is bad (malformed hash, NULL oid, missing large object, size or SHA-1 mismatch, vanished or
+ *   conflicting at commit). The pipeline reports it, skips the row, and the run ends with exit code 1.
+ * - `DatabaseError` / `StorageError`: infrastructure. `retryable` says whether the operation may succeed if repeated;
+ *   the pipeline retries those per policy and otherwise fails the run (a rerun resumes).
+ */
+import { Schema } from "effect"
+
+export class MalformedHash extends Schema.TaggedError<MalformedHash>()("MalformedHash", {}) {
+  override get message() {
+    return "hash is not 40 lowercase hexadecimal characters"
+  }
+}
+
+export class NullOid extends Schema.TaggedError<NullOid>()("NullOid", {}) {
+  override get message() {
+    return "data (oid) is NULL"
+  }
+}
+
+export class InvalidSize extends Schema.TaggedError<InvalidSize>()("InvalidSize", { size: Schema.Number }) {
+  override get message() {
+    return `size ${this.size} is not a non-negative integer`
+  }
+}
+
+/** The mime type cannot be sent as an HTTP Content-Type header value (control characters, non-Latin-1 text). */
+export class InvalidMimeType extends Schema.TaggedError<InvalidMimeType>()("InvalidMimeType", {
+  mimeType: Schema.String
+}) {
+  override get message() {
+    return `mime type ${JSON.stringify(this.mimeType)} cannot be sent as a Content-Type header`
+  }
+}
+
+export class MissingLargeObject extends Schema.TaggedError<MissingLargeObject>()("MissingLargeObject", {
+  oid: Schema.Number
+}) {
+  override get message() {
+    return `large object ${this.oid} does not exist`
+  }
+}
+
+export class SizeMismatch extends Schema.TaggedError<SizeMismatch>()("SizeMismatch", {
+  expected: Schema.Number,
+  actual: Schema.Number
+}) {
+  override get message() {
+    return `size mismatch: row says ${this.expected} bytes, large object has ${this.actual}`
+  }
+}
+
+export class Sha1Mismatch extends Schema.TaggedError<Sha1Mismatch>()("Sha1Mismatch", { actual: Schema.String }) {
+  override get message() {
+    return `SHA-1 mismatch: content hashes to ${this.actual}`
+  }
+}
+
+/** The row was deleted (or its hash changed) between reading and committing. */
+export class RowVanished extends Schema.TaggedError<RowVanished>()("RowVanished", {}) {
+  override get message() {
+    return "row vanished before its sha2 could be recorded"
+  }
+}
+
+/** The row already holds a different `sha2`; it is never overwritten. */
+export class Sha2Conflict extends Schema.TaggedError<Sha2Conflict>()("Sha2Conflict", {
+  existing: Schema.String,
+  computed: Schema.String
+}) {
+  override get message() {
+    return `sha2 already set to ${this.existing}, computed ${this.computed}; left unchanged`
+  }
+}
+
+export const RowFailureReason = Schema.Union([
+  MalformedHash,
+  NullOid,
+  InvalidSize,
+  InvalidMimeType,
+  MissingLargeObject,
+  SizeMismatch,
+  Sha1Mismatch,
+  RowVanished,
+  Sha2Conflict
+])
+export type RowFailureReason = typeof RowFailureReason.Type
+
+/** A bad row: reported (with its hash and oid) and skipped, never fatal. */
+export class RowFailed extends Schema.TaggedError<RowFailed>()("RowFailed", {
+  hash: Schema.String,
+  oid: Schema.NullOr(Schema.Number),
+  reason: RowFailureReason
+}) {
+  override get message() {
+    return `row hash=${JSON.stringify(this.hash)} oid=${this.oid ?? "NULL"}: ${this.reason.message}`
+  }
+}
+
+/** A PostgreSQL failure outside one row's fault (connection lost, statement failed, pool exhausted, ...). */
+export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
+  operation: Schema.String,
+  detail: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    return `database ${this.operation} failed${this.retryable ? " (retryable)" : ""}: ${this.detail}`
+  }
+}
+
+/** An object-store failure. `key` is absent for bucket-level operations. */
+export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
+  operation: Schema.String,
+  bucket: Schema.String,
+  key: Schema.optional(Schema.String),
+  detail: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    const where = this.key === undefined ? `bucket ${this.bucket}` : `${this.bucket}/${this.key}`
+    return `S3 ${this.operation} on ${where} failed${this.retryable ? " (retryable)" : ""}: ${this.detail}`
+  }
+}
+
+export type InfrastructureError = DatabaseError | StorageError
+
+export const isRetryable = (e: InfrastructureError): boolean => e.retryable

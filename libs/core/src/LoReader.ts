@@ -1,0 +1,19 @@
+import { Context, type Effect, type Result } from "effect"
+import type { LoObject, SourceRow } from "./Domain.ts"
+import type { DatabaseError, RowFailed } from "./Errors.ts"
+
+/**
+ * Reads one large object and verifies it against its row (size, SHA-1) while computing SHA-256 and MD5 in the same
+ * pass. Objects up to the in-memory limit are held in memory; larger ones are spilled to a temp file that the
+ * returned `LoObject.release` removes (and that the reader's layer removes on shutdown whatever happens).
+ *
+ * - `read` fails with `RowFailed` for a bad row and `DatabaseError` for infrastructure trouble.
+ * - `readBatch` reads several (small) objects in as few round trips as the adapter can; each row gets its own
+ *   result, so one bad row does not fail the others.
+ */
+export class LoReader extends Context.Service<LoReader, {
+  readonly read: (row: SourceRow) => Effect.Effect<LoObject, RowFailed | DatabaseError>
+  readonly readBatch: (
+    rows: ReadonlyArray<SourceRow>
+  ) => Effect.Effect<ReadonlyArray<Result.Result<LoObject, RowFailed>>, DatabaseError>
+}>()("lo-migrate/LoReader") {}

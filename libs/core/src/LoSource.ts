@@ -1,0 +1,13 @@
+import { Context, type Effect, type Stream } from "effect"
+import type { RowCounts, SourceRow } from "./Domain.ts"
+import type { DatabaseError } from "./Errors.ts"
+
+/**
+ * The rows still to migrate (`sha2 IS NULL`), each emitted once per run, in a stable order so that a rerun resumes
+ * where the committed rows end. Rows the application inserts during a run may be picked up or left for the next run;
+ * rows it deletes simply stop appearing.
+ */
+export class LoSource extends Context.Service<LoSource, {
+  readonly rows: Stream.Stream<SourceRow, DatabaseError>
+  readonly count: Effect.Effect<RowCounts, DatabaseError>
+}>()("lo-migrate/LoSource") {}

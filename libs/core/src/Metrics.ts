@@ -1,0 +1,139 @@
+import { Clock, Context, Effect, Layer, Metric, type Scope } from "effect"
+import type { RowCounts } from "./Domain.ts"
+import type { RowFailed } from "./Errors.ts"
+
+/** The stages of the pipeline, in order. `source` counts rows emitted by `LoSource`. */
+export const Stages = ["source", "read", "store", "commit"] as const
+export type Stage = (typeof Stages)[number]
+
+export interface StageCounters {
+  readonly objects: number
+  readonly bytes: number
+}
+
+export interface QueueFill {
+  readonly name: string
+  readonly used: number
+  readonly capacity: number
+}
+
+/** A consistent reading of every counter, taken at `at` (epoch millis from `Clock`). */
+export interface MetricsSnapshot {
+  readonly startedAt: number
+  readonly at: number
+  readonly counts: RowCounts | undefined
+  readonly stages: { readonly [S in Stage]: StageCounters }
+  readonly failed: number
+  readonly failuresByReason: Readonly<Record<string, number>>
+  /** Objects found already in the store (uploaded by an earlier, interrupted run). */
+  readonly alreadyPresent: number
+  readonly retries: number
+  readonly queues: ReadonlyArray<QueueFill>
+}
+
+const objectsTotal = Metric.counter("lo_migrate_objects_total", { description: "objects through a stage" })
+const bytesTotal = Metric.counter("lo_migrate_bytes_total", { description: "bytes through a stage" })
+const failuresTotal = Metric.counter("lo_migrate_row_failures_total", { description: "rows reported and skipped" })
+const retriesTotal = Metric.counter("lo_migrate_retries_total", { description: "retried infrastructure operations" })
+
+// The per-stage series, built once: `Metric.withAttributes` is not free and `processed` runs several times per row.
+const stageSeries = Object.fromEntries(Stages.map((stage) => [stage, {
+  objects: Metric.withAttributes(objectsTotal, { stage }),
+  bytes: Metric.withAttributes(bytesTotal, { stage })
+}])) as Record<Stage, { readonly objects: typeof objectsTotal; readonly bytes: typeof bytesTotal }>
+
+/**
+ * Progress counters of one run. The live layer keeps them in process (for the monitor) and mirrors them into Effect's
+ * `Metric` registry (`lo_migrate_*`), so an exporter added by the host application sees them too.
+ */
+export class Metrics extends Context.Service<Metrics, {
+  readonly setCounts: (counts: RowCounts) => Effect.Effect<void>
+  readonly processed: (stage: Stage, objects: number, bytes: number) => Effect.Effect<void>
+  readonly failed: (failure: RowFailed) => Effect.Effect<void>
+  readonly alreadyPresent: Effect.Effect<void>
+  readonly retried: (operation: string) => Effect.Effect<void>
+  /** Registers a queue whose fill the snapshot samples; when the scope closes its last fill stays in the snapshot. */
+  readonly registerQueue: (
+    name: string,
+    capacity: number,
+    size: Effect.Effect<number>
+  ) => Effect.Effect<void, never, Scope.Scope>
+  readonly snapshot: Effect.Effect<MetricsSnapshot>
+}>()("lo-migrate/Metrics") {
+  static readonly make = Effect.gen(function*() {
+    const startedAt = yield* Clock.currentTimeMillis
+    let counts: RowCounts | undefined
+    const stages: Record<Stage, { objects: number; bytes: number }> = {
+      source: { objects: 0, bytes: 0 },
+      read: { objects: 0, bytes: 0 },
+      store: { objects: 0, bytes: 0 },
+      commit: { objects: 0, bytes: 0 }
+    }
+    let failed = 0
+    const failuresByReason: Record<string, number> = {}
+    let alreadyPresent = 0
+    let retries = 0
+    const queues = new Map<string, { readonly capacity: number; readonly size: Effect.Effect<number> }>()
+
+    return Metrics.of({
+      setCounts: (c) => Effect.sync(() => void (counts = c)),
+      processed: (stage, objects, bytes) =>
+        Effect.suspend(() => {
+          stages[stage].objects += objects
+          stages[stage].bytes += bytes
+          const series = stageSeries[stage]
+          return Effect.andThen(Metric.update(series.objects, objects), Metric.update(series.bytes, bytes))
+        }),
+      failed: (failure) =>
+        Effect.suspend(() => {
+          failed += 1
+          const reason = failure.reason._tag
+          failuresByReason[reason] = (failuresByReason[reason] ?? 0) + 1
+          return Metric.update(Metric.withAttributes(failuresTotal, { reason }), 1)
+        }),
+      alreadyPresent: Effect.sync(() => void (alreadyPresent += 1)),
+      retried: (operation) =>
+        Effect.suspend(() => {
+          retries += 1
+          return Metric.update(Metric.withAttributes(retriesTotal, { operation }), 1)
+        }),
+      // When the queue's scope closes, the snapshot keeps showing its last fill (the final status block is rendered
+      // after the pipeline has released its queues).
+      registerQueue: (name, capacity, size) =>
+        Effect.acquireRelease(
+          Effect.sync(() => void queues.set(name, { capacity, size })),
+          () =>
+            Effect.flatMap(size, (last) =>
+              Effect.sync(() => {
+                const entry = queues.get(name)
+                if (entry?.size === size) queues.set(name, { capacity, size: Effect.succeed(last) })
+              }))
+        ),
+      snapshot: Effect.gen(function*() {
+        const at = yield* Clock.currentTimeMillis
+        const fills: Array<QueueFill> = []
+        for (const [name, q] of queues) {
+          fills.push({ name, capacity: q.capacity, used: yield* q.size })
+        }
+        return {
+          startedAt,
+          at,
+          counts,
+          stages: {
+            source: { ...stages.source },
+            read: { ...stages.read },
+            store: { ...stages.store },
+            commit: { ...stages.commit }
+          },
+          failed,
+          failuresByReason: { ...failuresByReason },
+          alreadyPresent,
+          retries,
+          queues: fills
+        }
+      })
+    })
+  })
+
+  static readonly layer = Layer.effect(Metrics, Metrics.make)
+}

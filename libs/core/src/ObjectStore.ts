@@ -1,0 +1,33 @@
+import { Context, type Effect, type Option } from "effect"
+import type { Body, Sha256Hex } from "./Domain.ts"
+import type { StorageError } from "./Errors.ts"
+
+export interface PutRequest {
+  /** The SHA-256 hex of the content: the object key. */
+  readonly key: Sha256Hex
+  /** The row's mime type; `null` or empty leaves the store's default Content-Type. */
+  readonly contentType: string | null
+  readonly size: number
+  /** Base64 MD5 of the content, always sent as Content-MD5 so the server rejects a corrupted body. */
+  readonly md5Base64: string
+  readonly body: Body
+}
+
+/** `Uploaded`: the bytes were sent. `AlreadyPresent`: an object of the right size was already under the key. */
+export type PutOutcome = "Uploaded" | "AlreadyPresent"
+
+export interface HeadResult {
+  readonly size: number
+  readonly contentType: string | undefined
+}
+
+/**
+ * Content-addressed object storage: the key is the SHA-256 of the bytes, so a put is idempotent and a resumed run may
+ * find objects already present (uploaded before a crash, not yet committed).
+ */
+export class ObjectStore extends Context.Service<ObjectStore, {
+  readonly put: (request: PutRequest) => Effect.Effect<PutOutcome, StorageError>
+  readonly head: (key: Sha256Hex) => Effect.Effect<Option.Option<HeadResult>, StorageError>
+  /** Start-up check: the bucket exists and the credentials may use it. Fails fast before any row is read. */
+  readonly check: Effect.Effect<void, StorageError>
+}>()("lo-migrate/ObjectStore") {}

@@ -1,0 +1,170 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Option, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import { createHash } from "node:crypto"
+import {
+  checkRow,
+  DatabaseError,
+  digestBytes,
+  isSha1Hex,
+  isSha256Hex,
+  MalformedHash,
+  Metrics,
+  retryInfrastructure,
+  RowFailed,
+  type SourceRow,
+  StorageError,
+  verifyDigests
+} from "../src/index.ts"
+
+const row = (bytes: Uint8Array, over: Partial<SourceRow> = {}): SourceRow => ({
+  hash: createHash("sha1").update(bytes).digest("hex"),
+  oid: 1234,
+  size: bytes.byteLength,
+  mimeType: "text/plain",
+  ...over
+})
+
+const failureTag = <A>(exit: Exit.Exit<A, RowFailed>) =>
+  Exit.isFailure(exit) ? Option.map(Exit.findErrorOption(exit), (e) => e.reason._tag) : Option.none()
+
+describe("runtime", () => {
+  it("runs on Node.js 24 or newer (brought by the repo's own node package)", () => {
+    const major = Number(process.versions.node.split(".")[0])
+    assert.isAtLeast(major, 24)
+  })
+})
+
+describe("digests", () => {
+  it("computes size, SHA-1, SHA-256 and base64 MD5 in one pass", () => {
+    const bytes = new TextEncoder().encode("hello world")
+    const d = digestBytes(bytes)
+    assert.strictEqual(d.size, 11)
+    assert.strictEqual(d.sha1, "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed")
+    assert.strictEqual(d.sha256, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
+    assert.strictEqual(d.md5Base64, createHash("md5").update(bytes).digest("base64"))
+  })
+
+  it.effect("accepts a row whose size and SHA-1 match", () =>
+    Effect.gen(function*() {
+      const bytes = new Uint8Array([1, 2, 3])
+      yield* verifyDigests(row(bytes), digestBytes(bytes))
+    }))
+
+  it.effect("reports a size mismatch before a SHA-1 mismatch", () =>
+    Effect.gen(function*() {
+      const bytes = new Uint8Array([1, 2, 3])
+      const exit = yield* Effect.exit(verifyDigests(row(bytes, { size: 4 }), digestBytes(bytes)))
+      assert.deepStrictEqual(failureTag(exit), Option.some("SizeMismatch"))
+      const exit2 = yield* Effect.exit(verifyDigests(row(bytes, { hash: "0".repeat(40) }), digestBytes(bytes)))
+      assert.deepStrictEqual(failureTag(exit2), Option.some("Sha1Mismatch"))
+    }))
+})
+
+describe("row checks", () => {
+  it.effect("rejects malformed hashes, NULL oids and impossible sizes, naming the row", () =>
+    Effect.gen(function*() {
+      const ok = row(new Uint8Array([9]))
+      const cases: ReadonlyArray<readonly [SourceRow, string]> = [
+        [{ ...ok, hash: "abc" }, "MalformedHash"],
+        [{ ...ok, hash: ok.hash.toUpperCase() }, "MalformedHash"],
+        [{ ...ok, hash: "g".repeat(40) }, "MalformedHash"],
+        [{ ...ok, hash: `${ok.hash.slice(0, 39)} ` }, "MalformedHash"],
+        [{ ...ok, oid: null }, "NullOid"],
+        [{ ...ok, size: -1 }, "InvalidSize"],
+        [{ ...ok, mimeType: "text/plain\r\nX-Injected: 1" }, "InvalidMimeType"],
+        [{ ...ok, mimeType: "text/\u0000plain" }, "InvalidMimeType"],
+        [{ ...ok, mimeType: "image/\u20ac" }, "InvalidMimeType"]
+      ]
+      for (const [bad, tag] of cases) {
+        const exit = yield* Effect.exit(checkRow(bad))
+        assert.deepStrictEqual(failureTag(exit), Option.some(tag), JSON.stringify(bad))
+      }
+      const checked = yield* checkRow(ok)
+      assert.strictEqual(checked.oid, 1234)
+      for (const mimeType of [null, "", "application/pdf; charset=\"utf-8\"", "text/plain;\tq=1", "image/caf\u00e9"]) {
+        yield* checkRow({ ...ok, mimeType })
+      }
+    }))
+
+  it("error messages name the row and the reason", () => {
+    const e = new RowFailed({ hash: "abc", oid: 7, reason: new MalformedHash() })
+    assert.include(e.message, "\"abc\"")
+    assert.include(e.message, "oid=7")
+    assert.include(e.message, "40 lowercase hexadecimal")
+    const s = new StorageError({ operation: "PutObject", bucket: "b", key: "k", detail: "SlowDown", retryable: true })
+    assert.strictEqual(s.message, "S3 PutObject on b/k failed (retryable): SlowDown")
+  })
+
+  it("brands accept exactly lowercase hex of the right length", () => {
+    assert.isTrue(isSha1Hex("a".repeat(40)))
+    assert.isFalse(isSha1Hex("a".repeat(41)))
+    assert.isTrue(isSha256Hex("0123456789abcdef".repeat(4)))
+    assert.isFalse(isSha256Hex("0123456789ABCDEF".repeat(4)))
+    assert.throws(() => Schema.decodeUnknownSync(Schema.String.pipe(Schema.brand("X")))(1))
+  })
+})
+
+describe("retryInfrastructure", () => {
+  const transient = new DatabaseError({ operation: "read", detail: "connection reset", retryable: true })
+  const fatal = new DatabaseError({ operation: "read", detail: "permission denied", retryable: false })
+
+  it.effect("retries retryable errors until success and counts the retries", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const op = Effect.suspend(() => ++calls < 3 ? Effect.fail(transient) : Effect.succeed("ok"))
+      const fiber = yield* Effect.forkChild(op.pipe(retryInfrastructure("read")))
+      yield* TestClock.adjust("1 minute")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result, "ok")
+      assert.strictEqual(calls, 3)
+      const snap = yield* (yield* Metrics).snapshot
+      assert.strictEqual(snap.retries, 2)
+    }).pipe(Effect.provide(Metrics.layer)))
+
+  it.effect("does not retry a fatal error, and gives up after the configured attempts", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const exit = yield* Effect.exit(Effect.suspend(() => (calls++, Effect.fail(fatal))).pipe(retryInfrastructure("read")))
+      assert.isTrue(Exit.isFailure(exit))
+      assert.strictEqual(calls, 1)
+      calls = 0
+      const fiber = yield* Effect.forkChild(Effect.exit(
+        Effect.suspend(() => (calls++, Effect.fail(transient))).pipe(
+          retryInfrastructure("read", { times: 3, base: "10 millis", cap: "1 second" })
+        )
+      ))
+      yield* TestClock.adjust("1 minute")
+      const exit2 = yield* Fiber.join(fiber)
+      assert.isTrue(Exit.isFailure(exit2))
+      assert.strictEqual(calls, 4)
+    }).pipe(Effect.provide(Metrics.layer)))
+})
+
+describe("Metrics", () => {
+  it.effect("counts objects and bytes per stage, failures by reason, and samples registered queues", () =>
+    Effect.gen(function*() {
+      const metrics = yield* Metrics
+      yield* metrics.processed("read", 2, 300)
+      yield* metrics.processed("read", 1, 100)
+      yield* metrics.processed("commit", 1, 100)
+      yield* metrics.failed(new RowFailed({ hash: "x", oid: null, reason: new MalformedHash() }))
+      let size = 3
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* metrics.registerQueue("q", 10, Effect.sync(() => size))
+        const inside = yield* metrics.snapshot
+        assert.deepStrictEqual(inside.queues, [{ name: "q", used: 3, capacity: 10 }])
+        size = 7
+        assert.strictEqual((yield* metrics.snapshot).queues[0]?.used, 7)
+      }))
+      const snap = yield* metrics.snapshot
+      assert.deepStrictEqual(snap.stages.read, { objects: 3, bytes: 400 })
+      assert.deepStrictEqual(snap.stages.commit, { objects: 1, bytes: 100 })
+      assert.deepStrictEqual(snap.stages.store, { objects: 0, bytes: 0 })
+      assert.strictEqual(snap.failed, 1)
+      assert.deepStrictEqual(snap.failuresByReason, { MalformedHash: 1 })
+      // released: the last fill stays visible (the final status block is printed after the pipeline ends)
+      size = 100
+      assert.deepStrictEqual(snap.queues, [{ name: "q", used: 7, capacity: 10 }])
+    }).pipe(Effect.provide(Metrics.layer)))
+})

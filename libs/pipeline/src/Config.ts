@@ -1,0 +1,163 @@
+/**
+ * Configuration of the pipeline: concurrency per stage, queue sizes, commit batching, retry policy; its validation
+ * (every count a positive integer, errors naming the command-line option) and the memory bound it implies.
+ */
+import { defaultRetry, type RetryOptions } from "@lo-migrate/core"
+import { Duration, Effect, Option, Schema } from "effect"
+
+export interface PipelineConfig {
+  /** `--receiver-threads`: concurrent LoReader reads (a read of a batch of small rows counts once). */
+  readonly readers: number
+  /** `--storer-threads`: concurrent ObjectStore puts. */
+  readonly storers: number
+  /** `--committer-threads`: concurrent commit transactions. */
+  readonly committers: number
+  /** `--receiver-queue`: rows waiting to be read. */
+  readonly readQueue: number
+  /** `--storer-queue`: read objects waiting to be uploaded. */
+  readonly storeQueue: number
+  /** `--committer-queue`: uploaded objects waiting to be committed. */
+  readonly commitQueue: number
+  /** `--commit-chunk`: rows per commit transaction. */
+  readonly commitChunk: number
+  /** A partial batch is committed after this long (counted from its first row). */
+  readonly commitLinger: Duration.Input
+  readonly retry: RetryOptions
+  /**
+   * Rows read together with one `LoReader.readBatch` call, at most (default 32; 1 turns batching off). Only rows of at
+   * most `readBatchObjectMax` bytes are grouped, and only rows already waiting in the read queue: batching never waits.
+   */
+  readonly readBatchRows?: number
+  /** Rows up to this many bytes may be grouped into one `readBatch` call (default 64 KiB). */
+  readonly readBatchObjectMax?: number
+  /**
+   * Optional cap on the bytes of objects read and not yet uploaded, in memory or spilled to temp files alike (by the
+   * rows' sizes). Reads wait, first come first served, until their bytes fit; an object larger than the cap waits
+   * until it is alone. Without it, the bound is structural: see `inFlightBound`.
+   */
+  readonly maxInFlightBytes?: number
+}
+
+/** A validated config: the optional batching fields filled in. */
+export interface ValidPipelineConfig extends PipelineConfig {
+  readonly readBatchRows: number
+  readonly readBatchObjectMax: number
+}
+
+/** The original tool's defaults (receiver 2 / storer 5 / committer 2 threads, queues 8192 / 1024 / 8192, chunk 100). */
+export const defaultPipelineConfig: PipelineConfig = {
+  readers: 2,
+  storers: 5,
+  committers: 2,
+  readQueue: 8192,
+  storeQueue: 1024,
+  commitQueue: 8192,
+  commitChunk: 100,
+  commitLinger: "2 seconds",
+  retry: defaultRetry,
+  readBatchRows: 32,
+  readBatchObjectMax: 64 * 1024
+}
+
+export const defaultReadBatchRows = 32
+export const defaultReadBatchObjectMax = 64 * 1024
+
+/** A configuration value the pipeline cannot run with. `option` is the command-line option (or field) to fix. */
+export class InvalidPipelineConfig extends Schema.TaggedError<InvalidPipelineConfig>()("InvalidPipelineConfig", {
+  option: Schema.String,
+  value: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `invalid ${this.option}: ${this.reason} (got ${this.value})`
+  }
+}
+
+const show = (value: unknown): string => {
+  if (typeof value === "string") return JSON.stringify(value)
+  if (typeof value === "number" || typeof value === "boolean" || value === undefined || value === null) {
+    return String(value)
+  }
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return String(value)
+  }
+}
+
+/** The positive-integer fields and the option each one comes from. */
+export const pipelineOptionNames = {
+  readers: "--receiver-threads",
+  storers: "--storer-threads",
+  committers: "--committer-threads",
+  readQueue: "--receiver-queue",
+  storeQueue: "--storer-queue",
+  commitQueue: "--committer-queue",
+  commitChunk: "--commit-chunk",
+  readBatchRows: "readBatchRows",
+  readBatchObjectMax: "readBatchObjectMax"
+} as const
+
+const isPositiveInt = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n > 0
+
+/**
+ * Checks every value; the first bad one fails with an `InvalidPipelineConfig` naming its option. Returns the config
+ * with the optional fields filled in.
+ */
+export const validatePipelineConfig = (
+  config: PipelineConfig
+): Effect.Effect<ValidPipelineConfig, InvalidPipelineConfig> =>
+  Effect.suspend(() => {
+    const bad = (option: string, value: unknown, reason: string) =>
+      Effect.fail(new InvalidPipelineConfig({ option, value: show(value), reason }))
+    const full: ValidPipelineConfig = {
+      ...config,
+      readBatchRows: config.readBatchRows ?? defaultReadBatchRows,
+      readBatchObjectMax: config.readBatchObjectMax ?? defaultReadBatchObjectMax
+    }
+    for (const [field, option] of Object.entries(pipelineOptionNames) as Array<[keyof typeof pipelineOptionNames, string]>) {
+      const value: unknown = full[field]
+      if (!isPositiveInt(value)) return bad(option, value, "must be a positive integer")
+    }
+    if (config.maxInFlightBytes !== undefined && !isPositiveInt(config.maxInFlightBytes)) {
+      return bad("maxInFlightBytes", config.maxInFlightBytes, "must be a positive integer (bytes) when set")
+    }
+    const linger = Duration.fromInput(config.commitLinger)
+    if (Option.isNone(linger) || !Duration.isFinite(linger.value) || Duration.toMillis(linger.value) < 0) {
+      return bad("commitLinger", config.commitLinger, "must be a finite, non-negative duration")
+    }
+    const retry: unknown = config.retry
+    if (typeof retry !== "object" || retry === null) return bad("retry", retry, "must be retry options")
+    if (!(typeof config.retry.times === "number" && Number.isSafeInteger(config.retry.times) && config.retry.times >= 0)) {
+      return bad("retry.times", config.retry.times, "must be a non-negative integer")
+    }
+    for (const key of ["base", "cap"] as const) {
+      const d = Duration.fromInput(config.retry[key])
+      if (Option.isNone(d) || !Duration.isFinite(d.value)) return bad(`retry.${key}`, config.retry[key], "must be a finite duration")
+    }
+    return Effect.succeed(full)
+  })
+
+export interface InFlightBound {
+  /** Most objects read and not yet released (uploaded or dropped) at any moment. */
+  readonly objects: number
+  /** Most bytes of in-memory bodies alive at any moment, given the reader keeps at most `inMemMax` bytes in memory. */
+  readonly bytes: number
+}
+
+/**
+ * What the pipeline can hold at once, by construction: each of the `readers` read slots plus the hand-off to the store
+ * queue holds one unit (a single object, or a batch of up to `readBatchRows` objects of at most `readBatchObjectMax`
+ * bytes); the store queue holds `storeQueue` objects; each of the `storers` upload slots holds one object. Rows and
+ * commit entries are a few dozen bytes each and are not counted.
+ */
+export const inFlightBound = (config: PipelineConfig, inMemMax: number): InFlightBound => {
+  const rows = config.readBatchRows ?? defaultReadBatchRows
+  const objectMax = config.readBatchObjectMax ?? defaultReadBatchObjectMax
+  const units = config.readers + 1
+  const unitBytes = Math.max(inMemMax, rows * Math.min(objectMax, inMemMax))
+  return {
+    objects: units * rows + config.storeQueue + config.storers,
+    bytes: units * unitBytes + (config.storeQueue + config.storers) * inMemMax
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The status block the original tool's monitor printed every `--interval` seconds: progress and ETA, per-stage
+ * throughput (current and average, objects/s and MiB/s), queue usage with the change since the last block, failures.
+ * `renderStatus` is pure (snapshots in, text out); `runMonitor` samples `Metrics` in a loop.
+ */
+import { Metrics, type MetricsSnapshot, type Stage, Stages } from "@lo-migrate/core"
+import { Effect } from "effect"
+import type { Duration } from "effect"
+
+const MiB = 1024 * 1024
+const rule = "*".repeat(67)
+
+const stageLabels: Record<Stage, string> = {
+  source: "source",
+  read: "read",
+  store: "store",
+  commit: "commit"
+}
+
+/** `2026-11-22 00:45:10 UTC` (always UTC, so the block does not depend on the machine's zone). */
+export const formatTimestamp = (epochMillis: number): string => {
+  const iso = new Date(epochMillis).toISOString() // formatting only; the time itself comes from Clock
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`
+}
+
+/** `3h 04m 05s` */
+export const formatElapsed = (millis: number): string => {
+  const total = Math.max(0, Math.floor(millis / 1000))
+  const h = Math.floor(total / 3600)
+  const m = Math.floor(total / 60) % 60
+  const s = total % 60
+  return `${h}h ${String(m).padStart(2, "0")}m ${String(s).padStart(2, "0")}s`
+}
+
+/** Bytes as MiB / GiB / TiB with one decimal. */
+export const formatBytes = (bytes: number): string => {
+  if (bytes >= 1024 * 1024 * MiB) return `${(bytes / (1024 * 1024 * MiB)).toFixed(1)} TiB`
+  if (bytes >= 1024 * MiB) return `${(bytes / (1024 * MiB)).toFixed(1)} GiB`
+  return `${(bytes / MiB).toFixed(1)} MiB`
+}
+
+const perSecond = (amount: number, millis: number): number => (millis > 0 ? (amount * 1000) / millis : 0)
+
+const rate = (objects: number, bytes: number, millis: number): string =>
+  `${perSecond(objects, millis).toFixed(1).padStart(8)} obj/s ${(perSecond(bytes, millis) / MiB).toFixed(2).padStart(8)} MiB/s`
+
+const signed = (n: number): string => (n > 0 ? `+${n}` : String(n))
+
+/**
+ * Renders one status block. Without `previous`, "current" rates are averages since the start and queue changes are
+ * counted from empty queues.
+ */
+export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapshot): string => {
+  const lines: Array<string> = []
+  const elapsed = current.at - current.startedAt
+  const sincePrevious = previous === undefined ? elapsed : current.at - previous.at
+
+  lines.push(rule)
+  lines.push(
+    `    Status at ${formatTimestamp(current.at)} (running for ${formatElapsed(elapsed)}${
+      previous === undefined ? "" : `, last status ${(sincePrevious / 1000).toFixed(1)}s ago`
+    })`
+  )
+  lines.push("")
+
+  // Progress: rows committed by this run out of the rows whose sha2 was NULL when it started.
+  const done = current.stages.commit.objects
+  const doneBytes = current.stages.commit.bytes
+  const counts = current.counts
+  lines.push("Progress Overview:")
+  if (counts === undefined) {
+    lines.push(`    UNKNOWN, ${done} of UNKNOWN objects migrated, ETA: UNKNOWN`)
+    lines.push(`    ${formatBytes(doneBytes)} of UNKNOWN`)
+  } else {
+    const total = counts.remaining
+    const percent = total === 0 ? 100 : Math.min(100, (done / total) * 100)
+    let eta = "UNKNOWN"
+    if (done >= total) {
+      eta = "done"
+    } else if (done > 0 && elapsed > 0) {
+      const etaMillis = ((total - done) * elapsed) / done
+      eta = `${formatTimestamp(current.at + etaMillis)} (${formatElapsed(etaMillis)})`
+    }
+    lines.push(`    ${percent.toFixed(2)}%, ${done} of ${total} objects migrated, ETA: ${eta}`)
+    lines.push(
+      `    ${formatBytes(doneBytes)} of ${formatBytes(counts.remainingBytes)}; table: ${counts.total} rows, ${
+        counts.total - counts.remaining
+      } already migrated before this run, largest object ${formatBytes(counts.largest)}`
+    )
+  }
+  lines.push("")
+
+  lines.push("Processed Objects by Stage:")
+  for (const stage of Stages) {
+    const now = current.stages[stage]
+    const before = previous?.stages[stage] ?? { objects: 0, bytes: 0 }
+    lines.push(
+      `    ${stageLabels[stage].padEnd(16)} - processed: ${String(now.objects).padStart(9)}, current: ${
+        rate(now.objects - before.objects, now.bytes - before.bytes, sincePrevious)
+      }, average: ${rate(now.objects, now.bytes, elapsed)}`
+    )
+  }
+  lines.push("")
+
+  lines.push("Queue Usage:")
+  for (const q of current.queues) {
+    const before = previous?.queues.find((p) => p.name === q.name)?.used ?? 0
+    const percent = q.capacity > 0 ? (q.used / q.capacity) * 100 : 0
+    lines.push(
+      `    ${q.name.padEnd(16)} - used ${String(q.used).padStart(6)} of ${String(q.capacity).padStart(6)}, ${
+        percent.toFixed(2).padStart(6)
+      }% full, changed by: ${signed(q.used - before).padStart(6)}`
+    )
+  }
+  lines.push("")
+
+  const reasons = Object.entries(current.failuresByReason)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([reason, n]) => `${reason}: ${n}`)
+  lines.push(
+    `Failures: ${current.failed} rows reported and skipped${reasons.length > 0 ? ` (${reasons.join(", ")})` : ""}`
+  )
+  lines.push(`Retries: ${current.retries}, objects already in the store: ${current.alreadyPresent}`)
+  return lines.join("\n")
+}
+
+/**
+ * Writes a status block at once and then every `interval`, each compared with the one before. Runs until
+ * interrupted (fork it beside `runMigration`).
+ */
+export const runMonitor = (
+  interval: Duration.Input,
+  write: (block: string) => Effect.Effect<void>
+): Effect.Effect<never, never, Metrics> =>
+  Effect.gen(function*() {
+    const metrics = yield* Metrics
+    let previous: MetricsSnapshot | undefined
+    while (true) {
+      const current = yield* metrics.snapshot
+      yield* write(renderStatus(current, previous))
+      previous = current
+      yield* Effect.sleep(interval)
+    }
+  })

@@ -1,0 +1,170 @@
+/**
+ * Turning `@effect/sql-pg` failures into core's `DatabaseError`: which ones are worth retrying, the SQLSTATE behind
+ * them, and a detail text that never carries a secret.
+ */
+import { DatabaseError } from "@lo-migrate/core"
+import { Effect, Redacted } from "effect"
+import type { SqlClient } from "effect/sql"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
+
+/** Socket-level error codes (Node `errno` names) of a peer that may well answer on the next attempt. */
+const transientErrnos: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EAI_AGAIN"
+])
+
+/**
+ * SQLSTATEs that say "try again": class 08 (connection exception), 40001 (serialization failure), 40P01 (deadlock),
+ * 53300 (too many connections), 55P03 (lock not available, i.e. `lock_timeout`), 57P01 / 57P02 / 57P03 (the server
+ * is shutting down, crashed, or not accepting connections yet).
+ */
+export const isTransientSqlState = (code: string): boolean =>
+  code.startsWith("08") ||
+  code === "40001" ||
+  code === "40P01" ||
+  code === "53300" ||
+  code === "55P03" ||
+  code === "57P01" ||
+  code === "57P02" ||
+  code === "57P03"
+
+/** Five characters of digits and capitals; Node errnos ("EPIPE") look alike but start with "E", no SQLSTATE class does. */
+const isSqlState = (code: string): boolean => /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code)
+
+const codeOf = (u: unknown): string | undefined => {
+  if (typeof u !== "object" || u === null || !("code" in u)) return undefined
+  const code = (u as { readonly code: unknown }).code
+  return typeof code === "string" ? code : undefined
+}
+
+const messageOf = (u: unknown): string | undefined => {
+  if (typeof u !== "object" || u === null || !("message" in u)) return undefined
+  const message = (u as { readonly message: unknown }).message
+  return typeof message === "string" && message.length > 0 ? message : undefined
+}
+
+/** The SQLSTATE the server sent with the error, if the failure came from the server. */
+export const sqlStateOf = (error: SqlError): string | undefined => {
+  const code = codeOf(error.cause.cause)
+  return code !== undefined && isSqlState(code) ? code : undefined
+}
+
+/**
+ * Whether repeating the operation may succeed. The driver's own `isRetryable` is coarser (every `ConnectionError`,
+ * including a malformed URL or an unknown host, counts as retryable there), so this looks at the SQLSTATE or the
+ * socket error underneath.
+ */
+export const isRetryableSqlError = (error: SqlError): boolean => {
+  const reason = error.cause
+  const code = codeOf(reason.cause)
+  if (code !== undefined) {
+    return isSqlState(code) ? isTransientSqlState(code) : transientErrnos.has(code)
+  }
+  if (reason._tag !== "ConnectionError") return false
+  // Without a code: a connection that died under a running statement, or closed / timed out during start-up, is
+  // transient; the driver's configuration errors (bad URL, bad option) are raised at "connect" and are not.
+  if (reason.operation !== "connect") return true
+  const text = `${reason.message ?? ""} ${messageOf(reason.cause) ?? ""}`
+  return /closed|timed out|terminat/i.test(text)
+}
+
+/** A one-line description: the driver's message, the server's or socket's message, and the SQLSTATE / errno. */
+export const describeSqlError = (error: SqlError): string => {
+  const reason = error.cause
+  const outer = reason.message ?? reason._tag
+  const inner = messageOf(reason.cause)
+  const code = codeOf(reason.cause)
+  const parts = [outer]
+  if (inner !== undefined && !outer.includes(inner)) parts.push(inner)
+  let text = parts.join(": ")
+  if (code !== undefined) text += ` [${code}]`
+  return text
+}
+
+/**
+ * Removes every occurrence of the given secrets (and their percent-encoded / decoded forms) from a text. Secrets
+ * shorter than 3 characters are still removed: a password of "x" must not survive either.
+ */
+export const scrubSecrets = (text: string, secrets: ReadonlyArray<string>): string => {
+  const variants = new Set<string>()
+  for (const secret of secrets) {
+    if (secret.length === 0) continue
+    variants.add(secret)
+    variants.add(encodeURIComponent(secret))
+    try {
+      variants.add(decodeURIComponent(secret))
+    } catch {
+      // not percent-encoded: nothing to add
+    }
+  }
+  let out = text
+  // longest first, so that a URL containing the password is replaced as a whole
+  for (const v of [...variants].filter((v) => v.length > 0).sort((a, b) => b.length - a.length)) {
+    out = out.split(v).join("***")
+  }
+  return out
+}
+
+/** The secret parts of a connection URL: the whole URL and its password (if any). */
+export const urlSecrets = (url: Redacted.Redacted<string>): ReadonlyArray<string> => {
+  const raw = Redacted.value(url)
+  const secrets = [raw]
+  try {
+    const parsed = new URL(raw)
+    if (parsed.password.length > 0) secrets.push(parsed.password)
+  } catch {
+    // Not parseable by WHATWG URL: fall back to anything between "://user:" and the last "@".
+    const match = /^[a-z][a-z0-9+.-]*:\/\/[^:/@]*:(.*)@[^@]*$/i.exec(raw)
+    if (match?.[1] !== undefined && match[1].length > 0) secrets.push(match[1])
+  }
+  return secrets
+}
+
+/**
+ * Maps a driver failure to `DatabaseError`. `cause` keeps the driver error for diagnosis unless `secrets` are given,
+ * in which case only the scrubbed text is kept (a driver error may carry the raw URL, e.g. Node's `ERR_INVALID_URL`
+ * has an `input` field).
+ */
+export const toDatabaseError = (operation: string, error: unknown, secrets?: ReadonlyArray<string>): DatabaseError => {
+  if (isSqlError(error)) {
+    const detail = describeSqlError(error)
+    const retryable = isRetryableSqlError(error)
+    return secrets === undefined
+      ? new DatabaseError({ operation, detail, retryable, cause: error })
+      : new DatabaseError({ operation, detail: scrubSecrets(detail, secrets), retryable })
+  }
+  const text = messageOf(error) ?? String(error)
+  return secrets === undefined
+    ? new DatabaseError({ operation, detail: text, retryable: false, cause: error })
+    : new DatabaseError({ operation, detail: scrubSecrets(text, secrets), retryable: false })
+}
+
+/** `Effect.mapError` for SQL statements: every `SqlError` becomes a `DatabaseError` for `operation`. */
+export const mapSqlError = (operation: string) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, SqlError> | DatabaseError, R> =>
+  Effect.mapError(self, (e) => isSqlError(e) ? toDatabaseError(operation, e) : e as Exclude<E, SqlError>)
+
+/** The SQLSTATE of a failure, if it is a `SqlError` from the server. */
+export const sqlStateOfUnknown = (error: unknown): string | undefined =>
+  isSqlError(error) ? sqlStateOf(error) : undefined
+
+/**
+ * `sql.withTransaction`, except that a lost connection stays a typed failure. When the connection dies inside a
+ * transaction, the client's ROLLBACK fails too and `withTransaction` turns that into a defect (it `orDie`s the
+ * rollback), which would crash the run instead of letting it retry. Here a `SqlError` defect becomes a failure again
+ * (and is then classified like any other: a lost connection is retryable).
+ */
+export const withTransaction = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError, R> =>
+  sql.withTransaction(self).pipe(
+    Effect.catchDefect((defect) => isSqlError(defect) ? Effect.fail(defect) : Effect.die(defect))
+  )

@@ -1,0 +1,109 @@
+/**
+ * `LoSource` on `@effect/sql-pg`: the rows of `_nice_binary` whose `sha2` is NULL, as keyset pages.
+ *
+ * - Each page is its own short statement (no transaction, no cursor, no snapshot held for the run): rows the
+ *   application inserts behind the cursor are left for the next run, rows it inserts ahead are picked up, rows it
+ *   deletes (or that get their sha2 meanwhile) simply stop appearing; nothing is an error.
+ * - Order and cursor are `(hash, ctid)`: `hash` uses the application's index on `hash` (or the optional partial index
+ *   `(hash) WHERE sha2 IS NULL`, see `ensurePendingIndex`), `ctid` breaks ties when several rows share a hash, so a
+ *   page boundary inside a group of duplicates neither skips nor repeats a row. (A row the application UPDATEs gets a
+ *   new ctid; it may then be seen again or skipped within this run - harmless: the committer works by hash, and a
+ *   pending row skipped now is found by the next run.)
+ * - `size` is `bigint` in PostgreSQL and decoded as a JS `bigint`: converted to `number` (a value beyond 2^53 turns
+ *   into an unsafe integer, which `checkRow` reports as `InvalidSize`).
+ */
+import { type DatabaseError, LoSource, type RowCounts, type SourceRow } from "@lo-migrate/core"
+import { Effect, Layer, Option, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import { mapSqlError } from "./DatabaseErrors.ts"
+
+export interface PgLoSourceOptions {
+  /** Rows per keyset page (one statement each). */
+  readonly pageSize: number
+}
+
+interface Cursor {
+  readonly hash: string
+  readonly ctid: string
+}
+
+interface PageRow {
+  readonly hash: string
+  readonly oid: number | null
+  readonly size: bigint | number | string
+  readonly mimeType: string | null
+  /** `ctid` as text. (Not aliased `ctid`: ORDER BY would then sort by the text, where "(0,10)" < "(0,2)".) */
+  readonly cursor: string
+}
+
+const toNumber = (n: bigint | number | string | null | undefined): number =>
+  n === null || n === undefined ? 0 : typeof n === "number" ? n : Number(n)
+
+const toSourceRow = (r: PageRow): SourceRow => ({
+  hash: r.hash,
+  oid: r.oid,
+  size: toNumber(r.size),
+  mimeType: r.mimeType
+})
+
+export const makePgLoSource = (options: PgLoSourceOptions): Effect.Effect<LoSource["Service"], never, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const pageSize = Math.max(1, Math.floor(options.pageSize))
+
+    const fetchPage = (after: Cursor | undefined) =>
+      (after === undefined
+        ? sql<PageRow>`
+            SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
+            FROM _nice_binary b
+            WHERE b.sha2 IS NULL
+            ORDER BY b.hash, b.ctid
+            LIMIT ${pageSize}`
+        : sql<PageRow>`
+            SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
+            FROM _nice_binary b
+            WHERE b.sha2 IS NULL AND b.hash >= ${after.hash} AND (b.hash > ${after.hash} OR b.ctid > ${after.ctid}::tid)
+            ORDER BY b.hash, b.ctid
+            LIMIT ${pageSize}`).pipe(mapSqlError("read pending rows"), Effect.withSpan("PgLoSource.page"))
+
+    const rows: Stream.Stream<SourceRow, DatabaseError> = Stream.paginate(
+      undefined as Cursor | undefined,
+      (after) =>
+        Effect.map(fetchPage(after), (page) => {
+          const last = page.at(-1)
+          const next = page.length < pageSize || last === undefined
+            ? Option.none<Cursor>()
+            : Option.some<Cursor>({ hash: last.hash, ctid: last.cursor })
+          return [page.map(toSourceRow), next] as const
+        })
+    )
+
+    const count: Effect.Effect<RowCounts, DatabaseError> = sql<{
+      readonly total: bigint
+      readonly remaining: bigint
+      readonly remainingBytes: string | bigint | null
+      readonly largest: bigint | null
+    }>`
+      SELECT count(*) AS total,
+             count(*) FILTER (WHERE sha2 IS NULL) AS remaining,
+             sum(size) FILTER (WHERE sha2 IS NULL) AS "remainingBytes",
+             max(size) FILTER (WHERE sha2 IS NULL) AS largest
+      FROM _nice_binary`.pipe(
+      Effect.map(([r]) => ({
+        total: toNumber(r?.total),
+        remaining: toNumber(r?.remaining),
+        remainingBytes: toNumber(r?.remainingBytes),
+        largest: toNumber(r?.largest)
+      })),
+      mapSqlError("count rows"),
+      Effect.withSpan("PgLoSource.count")
+    )
+
+    return LoSource.of({ rows, count })
+  })
+
+export class PgLoSource {
+  static layer(options: PgLoSourceOptions): Layer.Layer<LoSource, never, SqlClient.SqlClient> {
+    return Layer.effect(LoSource, makePgLoSource(options))
+  }
+}

@@ -1,0 +1,6 @@
+export * from "./DatabaseErrors.ts"
+export * from "./PgDatabase.ts"
+export * from "./Schema.ts"
+export * from "./PgLoReader.ts"
+export * from "./PgLoSource.ts"
+export * from "./PgHashCommitter.ts"

@@ -1,0 +1,166 @@
+import { assert, describe, it } from "@effect/vitest"
+import { DatabaseError } from "@lo-migrate/core"
+import { Cause, Effect, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import {
+  AuthenticationError,
+  ConnectionError,
+  SqlError,
+  SqlSyntaxError,
+  UnknownError
+} from "effect/sql/SqlError"
+import { isRetryableSqlError, isTransientSqlState, PgDatabase, scrubSecrets, toDatabaseError } from "../src/index.ts"
+import { inThrowawayDatabase, testAdminUrl, ThrowawayDatabase } from "../src/testing.ts"
+
+const password = "Sup3r-S3cret_pw"
+
+const withPassword = (url: string, pw: string): string => {
+  const u = new URL(url)
+  u.password = pw
+  return u.toString()
+}
+
+/** Every rendering of an error a log line or a crash report could contain. */
+const renderings = (error: DatabaseError): ReadonlyArray<string> => [
+  error.message,
+  error.detail,
+  String(error),
+  JSON.stringify(error),
+  Cause.pretty(Cause.fail(error)),
+  error.stack ?? "",
+  String(error.cause ?? ""),
+  JSON.stringify(error.cause ?? null)
+]
+
+const connectFailure = (url: string) =>
+  Effect.flip(
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      return yield* Effect.orDie(sql`SELECT 1`)
+    }).pipe(Effect.provide(PgDatabase.layer({ url: Redacted.make(url), maxConnections: 2, connectTimeout: "3 seconds" })))
+  )
+
+describe("PgDatabase", () => {
+  it.live("connects, and sizes the pool as asked", () =>
+    Effect.gen(function*() {
+      const db = yield* ThrowawayDatabase
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* sql<{ readonly db: string; readonly app: string }>`
+        SELECT current_database() AS db, current_setting('application_name') AS app`
+      assert.strictEqual(rows[0]?.db, db.name)
+      assert.strictEqual(rows[0]?.app, "lo-migrate")
+      // 3 connections in parallel are possible with maxConnections 3, a 4th statement waits
+      const busy = yield* Effect.all(
+        Array.from({ length: 3 }, () => sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid, pg_sleep(0.2)`),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(new Set(busy.map((r) => r[0]?.pid)).size, 3)
+    }).pipe(inThrowawayDatabase(3)))
+
+  it.live("a refused connection is a retryable DatabaseError without the password", () =>
+    Effect.gen(function*() {
+      const error = yield* connectFailure(withPassword("postgres://postgres@127.0.0.1:1/postgres", password))
+      assert.instanceOf(error, DatabaseError)
+      assert.isTrue(error.retryable)
+      assert.include(error.detail, "ECONNREFUSED")
+      for (const text of renderings(error)) assert.notInclude(text, password)
+    }))
+
+  it.live("a missing database is not retryable, and the password is absent", () =>
+    Effect.gen(function*() {
+      const url = withPassword(testAdminUrl(), password).replace(/\/[^/?]*(\?|$)/, "/lo_migrate_no_such_db$1")
+      const error = yield* connectFailure(url)
+      assert.isFalse(error.retryable)
+      assert.include(error.detail, "3D000")
+      for (const text of renderings(error)) assert.notInclude(text, password)
+    }))
+
+  it.live("a malformed URL does not echo the URL or the password", () =>
+    Effect.gen(function*() {
+      const error = yield* connectFailure(`postgres://postgres:${password}@[bad-host/db`)
+      assert.isFalse(error.retryable)
+      for (const text of renderings(error)) assert.notInclude(text, password)
+    }))
+
+  it.live("an unknown host is not retryable and the password is absent", () =>
+    Effect.gen(function*() {
+      const error = yield* connectFailure(`postgres://postgres:${password}@no-such-host.invalid:5432/db`)
+      assert.isFalse(error.retryable)
+      for (const text of renderings(error)) assert.notInclude(text, password)
+    }))
+
+  it.live("a connection terminated by the server (57P01) surfaces as retryable", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const exit = yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* sql.reserve
+        const [me] = yield* conn.execute("SELECT pg_backend_pid() AS pid", [], undefined)
+        const pid = (me as { readonly pid: number }).pid
+        yield* sql`SELECT pg_terminate_backend(${pid})`
+        return yield* Effect.exit(conn.execute("SELECT 1", [], undefined))
+      }))
+      assert.isTrue(exit._tag === "Failure")
+      const error = Cause.squash(exit._tag === "Failure" ? exit.cause : Cause.empty)
+      const mapped = toDatabaseError("query", error)
+      assert.isTrue(mapped.retryable, mapped.detail)
+      // and the pool recovers with a fresh connection
+      const rows = yield* sql<{ readonly x: number }>`SELECT 1 AS x`
+      assert.strictEqual(rows[0]?.x, 1)
+    }).pipe(inThrowawayDatabase(2)))
+})
+
+describe("retry classification", () => {
+  const server = (code: string) =>
+    new SqlError({
+      reason: new UnknownError({ cause: Object.assign(new Error(`server ${code}`), { code }), message: "x", operation: "q" })
+    })
+
+  it("transient SQLSTATEs are retryable, others are not", () => {
+    for (const code of ["08006", "08001", "08P01", "57P01", "57P02", "57P03", "40001", "40P01", "53300", "55P03"]) {
+      assert.isTrue(isTransientSqlState(code), code)
+      assert.isTrue(isRetryableSqlError(server(code)), code)
+    }
+    for (const code of ["42P01", "42703", "23505", "22P02", "3D000", "28P01", "XX000", "53100", "57014"]) {
+      assert.isFalse(isTransientSqlState(code), code)
+      assert.isFalse(isRetryableSqlError(server(code)), code)
+    }
+  })
+
+  it("socket errors: refused/reset/timeout are retryable, unknown host and config errors are not", () => {
+    const socket = (code: string, operation = "connect") =>
+      new SqlError({
+        reason: new ConnectionError({ cause: Object.assign(new Error(code), { code }), message: "m", operation })
+      })
+    for (const code of ["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "EAI_AGAIN"]) {
+      assert.isTrue(isRetryableSqlError(socket(code)), code)
+    }
+    assert.isFalse(isRetryableSqlError(socket("ENOTFOUND")))
+    const config = new SqlError({
+      reason: new ConnectionError({
+        cause: new Error("Invalid connection URL"),
+        message: "PgConnection: Invalid connection URL",
+        operation: "connect"
+      })
+    })
+    assert.isFalse(isRetryableSqlError(config))
+    const lost = new SqlError({
+      reason: new ConnectionError({ cause: new Error("Connection closed"), message: "closed", operation: "query" })
+    })
+    assert.isTrue(isRetryableSqlError(lost))
+    const auth = new SqlError({ reason: new AuthenticationError({ cause: new Error("no"), operation: "connect" }) })
+    assert.isFalse(isRetryableSqlError(auth))
+    const syntax = new SqlError({ reason: new SqlSyntaxError({ cause: new Error("no"), operation: "q" }) })
+    assert.isFalse(isRetryableSqlError(syntax))
+  })
+
+  it("scrubSecrets removes raw and percent-encoded forms", () => {
+    const text = "postgres://u:p%40ss@h/db failed for p@ss and p%40ss"
+    const out = scrubSecrets(text, ["postgres://u:p%40ss@h/db", "p%40ss"])
+    assert.notInclude(out, "p@ss")
+    assert.notInclude(out, "p%40ss")
+    assert.include(out, "failed for")
+  })
+})
+
+
+

@@ -1,0 +1,189 @@
+import { assert, describe, it } from "@effect/vitest"
+import { LoSource, type SourceRow } from "@lo-migrate/core"
+import { Effect, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import fc from "fast-check"
+import { PgLoSource } from "../src/index.ts"
+import { createNiceBinaryTable, insertBinary, inThrowawayDatabase, seedOriginalDataSet } from "../src/testing.ts"
+
+const collect = (pageSize: number) =>
+  Effect.gen(function*() {
+    const source = yield* LoSource
+    return yield* Stream.runCollect(source.rows)
+  }).pipe(Effect.provide(PgLoSource.layer({ pageSize })))
+
+const hex40 = (n: number, prefix = "") => (prefix + n.toString(16)).padStart(40, "0").slice(-40)
+
+/** Inserts a row without a large object (the source never touches objects). */
+const row = (hash: string, options: { readonly size?: number; readonly sha2?: string | null } = {}) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`INSERT INTO _nice_binary (hash, size, mime_type, data, sha2)
+               VALUES (${hash}, ${options.size ?? 1}, 'a/b', 4242, ${options.sha2 ?? null})`
+  })
+
+describe("PgLoSource.rows", () => {
+  it.live("yields the pending rows of the original data set in hash order, on any page size", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable()
+      const data = yield* seedOriginalDataSet
+      const expected: ReadonlyArray<SourceRow> = data.pending.map((p) => p.row)
+      for (const pageSize of [1, 2, 3, 5, 6, 7, 1000]) {
+        const rows = yield* collect(pageSize)
+        assert.deepStrictEqual(rows, expected, `pageSize ${pageSize}`)
+      }
+      // sizes are numbers (int8 arrives as bigint), the migrated row is absent
+      for (const r of yield* collect(2)) assert.strictEqual(typeof r.size, "number")
+      assert.isFalse((yield* collect(2)).some((r) => r.hash === data.migrated.hash))
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("picks up rows inserted ahead of the cursor, skips rows behind it, never fails on deleted ones", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      for (let i = 10; i < 30; i++) yield* row(hex40(i * 16))
+      const source = yield* LoSource.pipe(Effect.provide(PgLoSource.layer({ pageSize: 3 })))
+      let touched = false
+      const seen = yield* source.rows.pipe(
+        Stream.mapEffect((r) =>
+          Effect.gen(function*() {
+            if (!touched && r.hash === hex40(15 * 16)) {
+              touched = true
+              yield* row(hex40(1)) // behind the cursor: next run
+              yield* row(hex40(28 * 16 + 1)) // ahead: this run
+              yield* sql`DELETE FROM _nice_binary WHERE hash = ${hex40(20 * 16)}` // vanished
+              yield* sql`DELETE FROM _nice_binary WHERE hash = ${hex40(16 * 16)}` // maybe already on this page
+              yield* sql`UPDATE _nice_binary SET sha2 = ${"e".repeat(64)} WHERE hash = ${hex40(25 * 16)}` // done
+            }
+            return r.hash
+          })
+        ),
+        Stream.runCollect
+      )
+      assert.isTrue(touched)
+      assert.include(seen, hex40(28 * 16 + 1))
+      assert.notInclude(seen, hex40(1))
+      assert.notInclude(seen, hex40(20 * 16))
+      assert.notInclude(seen, hex40(25 * 16))
+      assert.strictEqual(new Set(seen).size, seen.length, "no row twice")
+      assert.deepStrictEqual([...seen], [...seen].sort(), "hash order")
+      // the next run sees what was left behind
+      const next = yield* collect(3)
+      assert.include(next.map((r) => r.hash), hex40(1))
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("rows sharing a hash across page boundaries are each yielded once", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable({ primaryKey: false })
+      yield* row(hex40(1))
+      // 12 copies: more than 9, so ctids (0,2) and (0,10) must be compared as tids, not as text
+      const sizes = Array.from({ length: 12 }, (_, i) => 100 + i)
+      for (const size of sizes) yield* row(hex40(2), { size })
+      yield* row(hex40(3))
+      for (const pageSize of [1, 2, 3, 4, 5]) {
+        const rows = yield* collect(pageSize)
+        assert.deepStrictEqual(rows.map((r) => r.hash), [hex40(1), ...Array(12).fill(hex40(2)), hex40(3)])
+        assert.deepStrictEqual(rows.filter((r) => r.hash === hex40(2)).map((r) => r.size), sizes, "in ctid order")
+      }
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("holds no transaction open between pages", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      for (let i = 0; i < 10; i++) yield* row(hex40(i + 1))
+      const source = yield* LoSource.pipe(Effect.provide(PgLoSource.layer({ pageSize: 2 })))
+      const states = yield* source.rows.pipe(
+        Stream.take(5),
+        Stream.mapEffect(() =>
+          sql<{ readonly n: bigint }>`
+            SELECT count(*) AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+              AND (state LIKE 'idle in transaction%' OR backend_xmin IS NOT NULL)`
+        ),
+        Stream.map((r) => r[0]?.n),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(states, [0n, 0n, 0n, 0n, 0n])
+    }).pipe(inThrowawayDatabase(3)))
+
+  it.live("big and absurd sizes: 5 GB is exact, 2^60 is not a safe integer (the reader rejects it)", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable()
+      yield* row(hex40(1), { size: 5_000_000_000 })
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO _nice_binary (hash, size, mime_type, data) VALUES (${hex40(2)}, 1152921504606846976, 'x', NULL)`
+      const rows = yield* collect(10)
+      assert.strictEqual(rows[0]?.size, 5_000_000_000)
+      assert.isFalse(Number.isSafeInteger(rows[1]?.size))
+      assert.strictEqual(rows[1]?.oid, null)
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("passes mime types through unchanged: NULL, empty, odd", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable({ nullableMimeType: true })
+      const types = [null, "", " text/html ", "text/plain; charset=utf-8", "bild/ä-öü", "x/" + "y".repeat(253)]
+      const inserted = yield* Effect.forEach(types, (mimeType, i) =>
+        insertBinary({ bytes: new Uint8Array([i]), mimeType }))
+      const rows = yield* collect(2)
+      const byHash = new Map(inserted.map((r) => [r.hash, r.mimeType]))
+      assert.strictEqual(rows.length, types.length)
+      for (const r of rows) assert.strictEqual(r.mimeType, byHash.get(r.hash))
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("property: exactly the rows with sha2 NULL, in hash order, for any page size (duplicates included)", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable({ primaryKey: false })
+      const context = yield* Effect.context<SqlClient.SqlClient>()
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.array(fc.record({ key: fc.integer({ min: 0, max: 4 }), done: fc.boolean(), size: fc.nat(1000) }), {
+              maxLength: 40
+            }),
+            fc.integer({ min: 1, max: 6 }),
+            (table, pageSize) =>
+              Effect.runPromise(Effect.provideContext(
+                Effect.gen(function*() {
+                  yield* sql`TRUNCATE _nice_binary`
+                  for (const t of table) {
+                    yield* row(hex40(t.key), { size: t.size, sha2: t.done ? "d".repeat(64) : null })
+                  }
+                  const rows = yield* collect(pageSize)
+                  const expected = table.filter((t) => !t.done).map((t) => `${hex40(t.key)}:${t.size}`).sort()
+                  const got = rows.map((r) => `${r.hash}:${r.size}`)
+                  assert.deepStrictEqual([...got].sort(), expected)
+                  assert.deepStrictEqual(rows.map((r) => r.hash), [...rows.map((r) => r.hash)].sort())
+                }),
+                context
+              ))
+          ),
+          { numRuns: 25 }
+        )
+      )
+    }).pipe(inThrowawayDatabase()))
+})
+
+describe("PgLoSource.count", () => {
+  it.live("counts all rows, the remaining ones, their bytes and the largest", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable()
+      const source = yield* LoSource.pipe(Effect.provide(PgLoSource.layer({ pageSize: 10 })))
+      assert.deepStrictEqual(yield* source.count, { total: 0, remaining: 0, remainingBytes: 0, largest: 0 })
+      const data = yield* seedOriginalDataSet
+      const pending = data.pending.map((p) => p.size)
+      assert.deepStrictEqual(yield* source.count, {
+        total: data.pending.length + 1,
+        remaining: data.pending.length,
+        remainingBytes: pending.reduce((a, b) => a + b, 0),
+        largest: Math.max(...pending)
+      })
+      yield* row(hex40(77), { size: 6_000_000_000 })
+      const c = yield* source.count
+      assert.strictEqual(c.largest, 6_000_000_000)
+      assert.strictEqual(c.remainingBytes, pending.reduce((a, b) => a + b, 0) + 6_000_000_000)
+    }).pipe(inThrowawayDatabase()))
+})
+
+

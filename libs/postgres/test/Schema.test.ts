@@ -1,0 +1,191 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit } from "effect"
+import { SqlClient } from "effect/sql"
+import {
+  BatchJobId,
+  checkBatchJob,
+  ensurePendingIndex,
+  ensureSha2Column,
+  finalize,
+  FinalizeRefused,
+  PendingIndex,
+  PreflightFailed,
+  Sha2UniqueIndex
+} from "../src/index.ts"
+import {
+  createBatchJobTable,
+  createNiceBinaryTable,
+  inThrowawayDatabase,
+  insertBinary,
+  seedOriginalDataSet
+} from "../src/testing.ts"
+
+const columnInfo = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly type: string; readonly notNull: boolean }>`
+    SELECT format_type(atttypid, atttypmod) AS type, attnotnull AS "notNull" FROM pg_attribute
+    WHERE attrelid = '_nice_binary'::regclass AND attname = 'sha2' AND NOT attisdropped`
+  return rows[0]
+})
+
+const indexInfo = (name: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ readonly valid: boolean; readonly unique: boolean; readonly def: string }>`
+      SELECT indisvalid AS valid, indisunique AS unique, pg_get_indexdef(indexrelid) AS def
+      FROM pg_index WHERE indexrelid = to_regclass(${name})`
+    return rows[0]
+  })
+
+const setAllSha2 = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  // a distinct fake sha2 per row (the unique index must accept it)
+  yield* sql`UPDATE _nice_binary SET sha2 = encode(sha256(convert_to(hash, 'UTF8')), 'hex') WHERE sha2 IS NULL`
+})
+
+describe("ensureSha2Column", () => {
+  it.live("adds sha2 char(64) once, then reports it present", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable({ sha2Column: false })
+      assert.isUndefined(yield* columnInfo)
+      assert.isTrue(yield* ensureSha2Column)
+      assert.deepStrictEqual(yield* columnInfo, { type: "character(64)", notNull: false })
+      assert.isFalse(yield* ensureSha2Column)
+      assert.isFalse(yield* ensureSha2Column)
+      assert.deepStrictEqual(yield* columnInfo, { type: "character(64)", notNull: false })
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("refuses a sha2 column too short for 64 hex characters, and a missing table", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const missing = yield* Effect.flip(ensureSha2Column)
+      assert.strictEqual(missing._tag, "DatabaseError")
+      assert.include(missing.message, "_nice_binary does not exist")
+      yield* createNiceBinaryTable({ sha2Column: false })
+      yield* sql`ALTER TABLE _nice_binary ADD COLUMN sha2 char(44)`
+      const error = yield* Effect.flip(ensureSha2Column)
+      assert.strictEqual(error._tag, "DatabaseError")
+      assert.isFalse(error.retryable)
+      assert.include(error.message, "character(44)")
+    }).pipe(inThrowawayDatabase()))
+})
+
+describe("finalize", () => {
+  it.live("is refused with the count while rows are pending, then makes sha2 NOT NULL and UNIQUE", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      const data = yield* seedOriginalDataSet
+      yield* ensurePendingIndex
+      const refused = yield* Effect.flip(finalize)
+      assert.instanceOf(refused, FinalizeRefused)
+      assert.strictEqual((refused as FinalizeRefused).reason, "RowsPending")
+      assert.strictEqual((refused as FinalizeRefused).remaining, data.pending.length)
+      assert.include(refused.message, `${data.pending.length} row(s)`)
+      // nothing changed
+      assert.deepStrictEqual(yield* columnInfo, { type: "character(64)", notNull: false })
+      assert.isUndefined(yield* indexInfo(Sha2UniqueIndex))
+
+      yield* setAllSha2
+      yield* finalize
+      assert.deepStrictEqual(yield* columnInfo, { type: "character(64)", notNull: true })
+      const index = yield* indexInfo(Sha2UniqueIndex)
+      assert.isTrue(index?.valid)
+      assert.isTrue(index?.unique)
+      assert.isUndefined(yield* indexInfo(PendingIndex), "the pending-rows index is dropped")
+      const constraints = yield* sql<{ readonly n: bigint }>`
+        SELECT count(*) AS n FROM pg_constraint WHERE conrelid = '_nice_binary'::regclass AND contype = 'c'`
+      assert.strictEqual(constraints[0]?.n, 0n, "the helper CHECK constraint is gone")
+
+      // idempotent
+      yield* finalize
+
+      // the constraints hold
+      const nullInsert = yield* Effect.exit(insertBinary({ bytes: new Uint8Array([1]), mimeType: "a/b" }))
+      assert.isTrue(Exit.isFailure(nullInsert))
+      const dupInsert = yield* Effect.exit(
+        insertBinary({ bytes: new Uint8Array([2]), mimeType: "a/b", sha2: data.migrated.sha2 })
+      )
+      assert.isTrue(Exit.isFailure(dupInsert))
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("is refused when the sha2 column does not exist yet", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable({ sha2Column: false })
+      const refused = yield* Effect.flip(finalize)
+      assert.instanceOf(refused, FinalizeRefused)
+      assert.strictEqual((refused as FinalizeRefused).reason, "ColumnMissing")
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("is refused when two rows share a sha2, leaving no invalid index behind", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable()
+      const same = "a".repeat(64)
+      yield* insertBinary({ bytes: new Uint8Array([1]), mimeType: "a/b", sha2: same })
+      yield* insertBinary({ bytes: new Uint8Array([2]), mimeType: "a/b", sha2: same })
+      const refused = yield* Effect.flip(finalize)
+      assert.instanceOf(refused, FinalizeRefused)
+      assert.strictEqual((refused as FinalizeRefused).reason, "DuplicateSha2")
+      assert.isUndefined(yield* indexInfo(Sha2UniqueIndex))
+    }).pipe(inThrowawayDatabase()))
+})
+
+describe("ensurePendingIndex", () => {
+  it.live("builds the partial index concurrently once", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable()
+      assert.isTrue(yield* ensurePendingIndex)
+      assert.isFalse(yield* ensurePendingIndex)
+      const index = yield* indexInfo(PendingIndex)
+      assert.isTrue(index?.valid)
+      assert.include(index?.def, "WHERE (sha2 IS NULL)")
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("replaces an INVALID leftover of an interrupted build", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      yield* sql.unsafe(`CREATE INDEX ${PendingIndex} ON _nice_binary (hash) WHERE sha2 IS NULL`)
+      yield* sql`UPDATE pg_index SET indisvalid = false WHERE indexrelid = to_regclass(${PendingIndex})`
+      assert.isFalse((yield* indexInfo(PendingIndex))?.valid)
+      assert.isTrue(yield* ensurePendingIndex)
+      assert.isTrue((yield* indexInfo(PendingIndex))?.valid)
+    }).pipe(inThrowawayDatabase()))
+})
+
+describe("checkBatchJob", () => {
+  const preflight = (reason: PreflightFailed["reason"]) =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(checkBatchJob)
+      assert.instanceOf(error, PreflightFailed)
+      assert.strictEqual((error as PreflightFailed).reason, reason)
+      assert.include(error.message, BatchJobId)
+      return error
+    })
+
+  it.live("fails when nice_batch_job does not exist", () =>
+    preflight("TableMissing").pipe(inThrowawayDatabase()))
+
+  it.live("fails when the job's row is missing", () =>
+    Effect.gen(function*() {
+      yield* createBatchJobTable([{ id: "nice2.dms.RandomBatchJob", active: true }, {
+        id: "nice2.optional.an.Arbitrary",
+        active: false
+      }])
+      const error = yield* preflight("JobMissing")
+      assert.include(error.message, "not found")
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("fails while the job is active", () =>
+    Effect.gen(function*() {
+      yield* createBatchJobTable([{ id: "nice2.dms.RandomBatchJob", active: false }, { id: BatchJobId, active: true }])
+      const error = yield* preflight("JobActive")
+      assert.include(error.message, "deactivate")
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("passes when the job is inactive (other jobs may be active)", () =>
+    Effect.gen(function*() {
+      yield* createBatchJobTable([{ id: "nice2.dms.RandomBatchJob", active: true }, { id: BatchJobId, active: false }])
+      yield* checkBatchJob
+    }).pipe(inThrowawayDatabase()))
+})

@@ -1,0 +1,99 @@
+/**
+ * The AWS SDK client, configured for S3-compatible servers (Ceph RGW first) and owned by a scope: created when the
+ * layer is built, destroyed (sockets closed) when it is released.
+ */
+import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3"
+import { NodeHttpHandler } from "@smithy/node-http-handler"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { Agent as HttpAgent } from "node:http"
+import { Agent as HttpsAgent } from "node:https"
+import { defaultS3StoreConfig, type S3StoreConfig } from "./S3StoreConfig.ts"
+
+/**
+ * The SDK's own log lines. Debug, info and error are dropped: the SDK logs every failed command at error level with its
+ * whole input (bodies included), and each failure reaches the caller anyway as a classified `StorageError`. Warnings go
+ * to stderr, except the SDK's note that a streaming request is not retried, which is by design here.
+ */
+const sdkLogger = {
+  debug: () => {},
+  info: () => {},
+  trace: () => {},
+  warn: (...args: Array<unknown>) => {
+    if (args[0] !== "An error was encountered in a non-retryable streaming request.") console.warn("[aws-sdk]", ...args)
+  },
+  error: () => {}
+}
+
+/** The keep-alive agents behind the client (one per protocol), `maxSockets` each. */
+export interface S3Agents {
+  readonly http: HttpAgent
+  readonly https: HttpsAgent
+}
+
+export const makeAgents = (config: S3StoreConfig): S3Agents => {
+  const options = { keepAlive: true, maxSockets: Math.max(1, config.maxSockets) }
+  return { http: new HttpAgent(options), https: new HttpsAgent(options) }
+}
+
+/**
+ * SDK client options derived from the store config:
+ * - `maxAttempts: 1`: the SDK never retries on its own. Retry policy lives in one place, the pipeline's
+ *   `retryInfrastructure` (plus the bounded per-part retry inside one multipart upload).
+ * - `requestChecksumCalculation`/`responseChecksumValidation: "WHEN_REQUIRED"`: the SDK's default CRC32 trailers
+ *   (aws-chunked bodies) break Ceph RGW (411 MissingContentLength); integrity comes from Content-MD5 instead.
+ * - keep-alive agents passed as instances (the SDK then keeps them for large bodies too) with `maxSockets`;
+ *   `expectContinueHeader: false` because with an external agent the SDK sends the body without waiting anyway.
+ * - credentials from the config, or the AWS default chain when both are `undefined`.
+ */
+export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAgents(config)): S3ClientConfig => {
+  const credentials = config.accessKeyId !== undefined && config.secretAccessKey !== undefined
+    ? {
+      credentials: {
+        accessKeyId: Redacted.value(config.accessKeyId),
+        secretAccessKey: Redacted.value(config.secretAccessKey)
+      }
+    }
+    : {}
+  return {
+    region: config.region,
+    ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
+    forcePathStyle: config.forcePathStyle,
+    ...credentials,
+    maxAttempts: 1,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    expectContinueHeader: false,
+    logger: sdkLogger,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: agents.http,
+      httpsAgent: agents.https,
+      connectionTimeout: config.connectionTimeoutMs ?? defaultS3StoreConfig.connectionTimeoutMs ?? 10_000,
+      socketTimeout: config.socketTimeoutMs ?? defaultS3StoreConfig.socketTimeoutMs ?? 120_000
+    })
+  }
+}
+
+/** The configured SDK client, the config it was made from, and its agents. */
+export class S3ClientService extends Context.Service<S3ClientService, {
+  readonly client: S3Client
+  readonly config: S3StoreConfig
+  readonly agents: S3Agents
+}>()("lo-migrate/S3ClientService") {
+  /** Creates the client in the current scope; closing the scope destroys it and its agents (keep-alive sockets). */
+  static readonly make = (config: S3StoreConfig) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const agents = makeAgents(config)
+        return S3ClientService.of({ client: new S3Client(s3ClientOptions(config, agents)), config, agents })
+      }),
+      ({ agents, client }) =>
+        Effect.sync(() => {
+          client.destroy()
+          agents.http.destroy()
+          agents.https.destroy()
+        })
+    )
+
+  static readonly layer = (config: S3StoreConfig): Layer.Layer<S3ClientService> =>
+    Layer.effect(S3ClientService, S3ClientService.make(config))
+}

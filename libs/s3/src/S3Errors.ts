@@ -1,0 +1,192 @@
+/**
+ * Turns whatever the AWS SDK (or Node's sockets, or the local file system) threw into a `StorageError` that says
+ * whether repeating the operation may help, names the operation, bucket and key, and never carries a secret.
+ */
+import { StorageError } from "@lo-migrate/core"
+import { Redacted } from "effect"
+
+export interface S3ErrorContext {
+  readonly operation: string
+  readonly bucket: string
+  readonly key?: string | undefined
+  /** Values scrubbed from every text that goes into the error (the secret access key). */
+  readonly secrets?: ReadonlyArray<Redacted.Redacted<string> | string> | undefined
+}
+
+/** S3 error codes that mean "slow down" or "try again later". */
+const retryableCodes = new Set([
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "ThrottledException",
+  "RequestThrottled",
+  "RequestThrottledException",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+  "BandwidthLimitExceeded",
+  "ProvisionedThroughputExceededException",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "ConditionalRequestConflict", // AWS: a concurrent conditional write to the same key (HTTP 409)
+  "IncompleteBody", // fewer bytes arrived than Content-Length announced: the connection broke mid-body
+  "ExpiredToken", // temporary credentials expired between signing and arrival; the default chain refreshes them
+  "RequestExpired",
+  "RequestTimeTooSkewed", // the SDK corrects its clock offset from the failed response; the next attempt is signed right
+  "InternalError",
+  "ServiceUnavailable",
+  "TimeoutError", // @smithy/node-http-handler: connection or socket timeout
+  "AbortError" // the request was aborted (an interrupted fiber); a repeat is a new request
+])
+
+/** Node socket-level error codes of transient network trouble. */
+const retryableNodeCodes = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "EHOSTDOWN",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EAI_AGAIN",
+  "ERR_STREAM_PREMATURE_CLOSE",
+  "UND_ERR_SOCKET"
+])
+
+/** Codes whose meaning deserves a plainer explanation than the server's (Ceph sends no message at all). */
+const explanations: Record<string, string> = {
+  NoSuchBucket: "the bucket does not exist",
+  AccessDenied: "access denied: the credentials may not use this bucket",
+  Forbidden: "access denied: check the credentials (access key id and secret key) and the bucket's permissions",
+  InvalidAccessKeyId: "the access key id is not known to the server",
+  SignatureDoesNotMatch: "the request signature does not match: the secret access key is wrong",
+  BadDigest: "the body does not match its Content-MD5 (corrupted while read or sent); the server rejected it",
+  InvalidDigest: "the Content-MD5 header is not a valid MD5",
+  XAmzContentSHA256Mismatch: "the body does not hash to its SHA-256 (x-amz-content-sha256); the server rejected it",
+  PreconditionFailed: "a precondition (If-None-Match) failed",
+  NoSuchUpload: "the multipart upload does not exist (aborted or completed)",
+  EntityTooSmall: "a multipart part is smaller than the server's minimum",
+  MissingContentLength: "the request has no Content-Length",
+  CredentialsProviderError: "no S3 credentials were found (configure an access key or the AWS default chain)",
+  ENOTFOUND: "the endpoint's host name does not resolve",
+  ENOENT: "a local body file is missing"
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null
+
+const stringField = (u: Record<string, unknown>, field: string): string | undefined => {
+  const v = u[field]
+  return typeof v === "string" && v.length > 0 ? v : undefined
+}
+
+/** The facts an error carries, whatever threw it. */
+export interface S3ErrorFacts {
+  /** S3 error code (`NoSuchBucket`, `SlowDown`, ...) or the error's name. */
+  readonly name: string | undefined
+  /** Node's `code` (`ECONNRESET`, ...), when there is one. */
+  readonly code: string | undefined
+  readonly httpStatus: number | undefined
+  readonly message: string | undefined
+  readonly requestId: string | undefined
+}
+
+export const s3ErrorFacts = (error: unknown): S3ErrorFacts => {
+  if (!isRecord(error)) {
+    return { name: undefined, code: undefined, httpStatus: undefined, message: String(error), requestId: undefined }
+  }
+  const metadata = isRecord(error["$metadata"]) ? error["$metadata"] : {}
+  const status = metadata["httpStatusCode"]
+  const cause = isRecord(error["cause"]) ? error["cause"] : undefined
+  return {
+    name: stringField(error, "Code") ?? stringField(error, "name"),
+    code: stringField(error, "code") ?? (cause === undefined ? undefined : stringField(cause, "code")),
+    httpStatus: typeof status === "number" ? status : undefined,
+    message: stringField(error, "message"),
+    requestId: stringField(metadata, "requestId") ?? stringField(error, "RequestId")
+  }
+}
+
+/** Whether repeating the operation may succeed. */
+export const isRetryableS3Error = (facts: S3ErrorFacts): boolean => {
+  if (facts.name !== undefined && retryableCodes.has(facts.name)) return true
+  if (facts.code !== undefined && retryableNodeCodes.has(facts.code)) return true
+  if (facts.message !== undefined && /socket hang up|ECONNRESET|EPIPE|ECONNREFUSED/i.test(facts.message)) return true
+  if (facts.httpStatus !== undefined) return facts.httpStatus >= 500 || facts.httpStatus === 429 || facts.httpStatus === 408
+  return false
+}
+
+const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<string> | string>): string => {
+  let out = text
+  for (const s of secrets) {
+    const value = Redacted.isRedacted(s) ? Redacted.value(s) : s
+    if (value.length > 0) out = out.split(value).join("<redacted>")
+  }
+  return out
+}
+
+/** The SDK's placeholder when the server sent no message (Ceph never does). */
+const uninformative = new Set(["UnknownError", "Unknown", ""])
+
+/** Names for bare HTTP statuses: HEAD responses have no body, so the SDK knows no error code for them. */
+const statusNames: Record<number, string> = {
+  400: "BadRequest",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "NotFound",
+  405: "MethodNotAllowed",
+  409: "Conflict",
+  411: "LengthRequired",
+  412: "PreconditionFailed",
+  500: "InternalServerError",
+  501: "NotImplemented",
+  502: "BadGateway",
+  503: "ServiceUnavailable",
+  504: "GatewayTimeout"
+}
+
+/** A one-line description: code, HTTP status, an explanation, the server's message and request id. */
+export const describeS3Error = (facts: S3ErrorFacts): string => {
+  const named = facts.name === undefined || uninformative.has(facts.name) || facts.name === "Error"
+    ? undefined
+    : facts.name
+  const label = named ?? facts.code ?? (facts.httpStatus === undefined ? undefined : statusNames[facts.httpStatus])
+  const parts: Array<string> = []
+  parts.push(label ?? "error")
+  if (facts.code !== undefined && facts.code !== label) parts.push(`[${facts.code}]`)
+  if (facts.httpStatus !== undefined) parts.push(`(HTTP ${facts.httpStatus})`)
+  let text = parts.join(" ")
+  const explanation = (label === undefined ? undefined : explanations[label]) ??
+    (facts.code === undefined ? undefined : explanations[facts.code])
+  if (explanation !== undefined) text += `: ${explanation}`
+  if (facts.message !== undefined && !uninformative.has(facts.message) && facts.message !== explanation) {
+    text += `${explanation === undefined ? ":" : " —"} ${facts.message}`
+  }
+  if (facts.requestId !== undefined) text += ` (request id ${facts.requestId})`
+  return text
+}
+
+/**
+ * Classifies an SDK, network or file error into a `StorageError`:
+ * - retryable: HTTP 5xx, 429, 408, SlowDown/throttling codes, RequestTimeout, client timeouts, and socket errors
+ *   (ECONNRESET, ECONNREFUSED, EPIPE, ETIMEDOUT, "socket hang up", ...);
+ * - fatal: everything else, notably 403 (AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId), NoSuchBucket,
+ *   BadDigest/InvalidDigest, other 4xx, missing credentials, an unresolvable host name, a missing local file.
+ * The detail names the code and status; the `cause` is a plain Error with the same (scrubbed) text, never the SDK
+ * object itself (which holds the raw response).
+ */
+export const classifyS3Error = (error: unknown, context: S3ErrorContext): StorageError => {
+  if (error instanceof StorageError) return error
+  const facts = s3ErrorFacts(error)
+  const detail = scrub(describeS3Error(facts), context.secrets ?? [])
+  const cause = new Error(detail)
+  cause.name = facts.name ?? facts.code ?? "S3Error"
+  return new StorageError({
+    operation: context.operation,
+    bucket: context.bucket,
+    ...(context.key === undefined ? {} : { key: context.key }),
+    detail,
+    retryable: isRetryableS3Error(facts),
+    cause
+  })
+}

@@ -1,0 +1,457 @@
+/**
+ * The live `ObjectStore`: content-addressed objects in one S3 bucket (production target: Ceph RADOS Gateway).
+ *
+ * - Every body goes up with Content-MD5 (the server rejects a corrupted body with BadDigest), its SHA-256 as the signed
+ *   `x-amz-content-sha256` (for a whole object that is the key: the server verifies the object hashes to its key), and
+ *   a known Content-Length (Ceph answers 411 to chunked bodies without one).
+ * - In-memory bodies, and spilled bodies up to the part size, are one PutObject (a spilled one streamed from its file).
+ *   Larger spilled bodies are a multipart upload whose parts are streamed from file ranges, each with its own
+ *   Content-MD5 (one read of the range to hash it, a second to send it: memory stays bounded by stream buffers).
+ *   A multipart upload that fails or is interrupted is aborted, so no incomplete upload is left behind.
+ * - An object already under its key with the right size is not sent again (`AlreadyPresent`); see
+ *   `S3StoreConfig.headBeforePut` for how it is detected.
+ * - The SDK does not retry (see `s3ClientOptions`); failures are classified by `classifyS3Error` and the pipeline
+ *   retries the retryable ones. The only retry here is per part inside one multipart upload (`partAttempts`), so a
+ *   transient error does not throw away the parts already sent.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  type CompletedPart,
+  CreateMultipartUploadCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand
+} from "@aws-sdk/client-s3"
+import { type HeadResult, Metrics, ObjectStore, type PutOutcome, type PutRequest, StorageError } from "@lo-migrate/core"
+import { Effect, Exit, Layer, Option, Schedule } from "effect"
+import { createHash } from "node:crypto"
+import { createReadStream, ReadStream } from "node:fs"
+import { stat } from "node:fs/promises"
+import { classifyS3Error, s3ErrorFacts } from "./S3Errors.ts"
+import { S3ClientService } from "./S3ClientService.ts"
+import {
+  defaultS3StoreConfig,
+  effectivePartSize,
+  partCount,
+  partSizeFor,
+  type S3StoreConfig
+} from "./S3StoreConfig.ts"
+
+/** The key `check` HEADs: never a content key (those are 64 hex digits), normally absent. */
+export const checkProbeKey = "lo-migrate-check-probe"
+
+/** Header values Node's http module accepts (visible ASCII, space, tab and obs-text). */
+const validHeaderValue = /^[\t\x20-\x7e\x80-\xff]*$/
+
+/** Whether `contentType` can be sent as a Content-Type header value. */
+export const isValidContentType = (contentType: string): boolean => validHeaderValue.test(contentType)
+
+/** The Content-Type to send: `undefined` for a null or empty mime type (the server's default then applies). */
+const contentTypeOf = (request: PutRequest): string | undefined =>
+  request.contentType === null || request.contentType === "" ? undefined : request.contentType
+
+/**
+ * The SDK puts `application/octet-stream` on every PutObject without a ContentType. A row without a mime type must
+ * get the server's own default (as the original uploader did), so the header is removed before signing.
+ */
+const withoutDefaultContentType = <C extends { middlewareStack: { add: (...args: Array<any>) => void } }>(
+  command: C
+): C => {
+  command.middlewareStack.add(
+    (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => {
+      const request = args.request as { headers?: Record<string, string> }
+      if (request.headers !== undefined) delete request.headers["content-type"]
+      return next(args)
+    },
+    { step: "build", name: "loMigrateNoDefaultContentType" }
+  )
+  return command
+}
+
+/**
+ * Sends `sha256Hex` as the request's `x-amz-content-sha256`. The SigV4 signer then signs that value instead of hashing
+ * the body itself (or sending UNSIGNED-PAYLOAD for a stream), and the server checks the body against it: Ceph RGW (and
+ * AWS) reject a mismatch with XAmzContentSHA256Mismatch. For a whole object the value is its key, so the server
+ * verifies that what it stores under the key really hashes to the key.
+ */
+const withPayloadSha256 = <C extends { middlewareStack: { add: (...args: Array<any>) => void } }>(
+  command: C,
+  sha256Hex: string
+): C => {
+  command.middlewareStack.add(
+    (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => {
+      const request = args.request as { headers?: Record<string, string> }
+      if (request.headers !== undefined) request.headers["x-amz-content-sha256"] = sha256Hex
+      return next(args)
+    },
+    { step: "build", name: "loMigratePayloadSha256" }
+  )
+  return command
+}
+
+interface RangeDigests {
+  readonly md5: Buffer
+  readonly sha256Hex: string
+}
+
+/** Reads `length` bytes of `path` from `start`: their MD5 (raw) and SHA-256 (hex); fails if the file is shorter. */
+const digestRange = (path: string, start: number, length: number, signal: AbortSignal): Promise<RangeDigests> =>
+  new Promise((resolve, reject) => {
+    const md5 = createHash("md5")
+    const sha256 = createHash("sha256")
+    let read = 0
+    const stream = createReadStream(path, { start, end: start + length - 1, signal })
+    stream.on("data", (chunk) => {
+      read += chunk.length
+      md5.update(chunk)
+      sha256.update(chunk)
+    })
+    stream.on("error", reject)
+    stream.on("end", () =>
+      read === length
+        ? resolve({ md5: md5.digest(), sha256Hex: sha256.digest("hex") })
+        : reject(new Error(`${path}: expected ${length} bytes at offset ${start}, read ${read}`)))
+  })
+
+const fileStream = (path: string, start: number, length: number): Effect.Effect<ReadStream> =>
+  Effect.sync(() => createReadStream(path, { start, end: start + length - 1 }))
+
+const destroyStream = (stream: ReadStream) => Effect.sync(() => stream.destroy())
+
+/** The body of one PutObject: bytes in memory or a stream over a file range (destroyed after the request). */
+type SingleBody = Uint8Array | ReadStream
+
+const releaseBody = (body: SingleBody) => body instanceof ReadStream ? destroyStream(body) : Effect.void
+
+export const makeS3ObjectStore: Effect.Effect<ObjectStore["Service"], never, S3ClientService> = Effect.gen(
+  function*() {
+    const { client, config } = yield* S3ClientService
+    return makeWithClient(client, config)
+  }
+)
+
+const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["Service"] => {
+  const bucket = config.bucket
+  const secrets = config.secretAccessKey === undefined ? [] : [config.secretAccessKey]
+  const partConcurrency = Math.max(1, config.partConcurrency ?? defaultS3StoreConfig.partConcurrency ?? 2)
+  const partAttempts = Math.max(1, config.partAttempts ?? defaultS3StoreConfig.partAttempts ?? 3)
+  const headWindow = Math.max(0, config.headWindow ?? defaultS3StoreConfig.headWindow ?? 1000)
+  /** `"resume"` mode: new objects in a row seen by HEAD; the window closes when it reaches `headWindow`. */
+  let newInARow = 0
+  const headFirst = () =>
+    config.headBeforePut === "always" || (config.headBeforePut === "resume" && newInARow < headWindow)
+  /** Records what a HEAD before a PUT found, for the `"resume"` window. */
+  const noteHead = (present: boolean) => {
+    newInARow = present ? 0 : newInARow + 1
+  }
+
+  /** Runs one SDK call; interruption aborts the HTTP request; failures become classified `StorageError`s. */
+  const call = <A>(operation: string, key: string | undefined, run: (signal: AbortSignal) => Promise<A>) =>
+    Effect.tryPromise({
+      try: run,
+      catch: (error) => classifyS3Error(error, { operation, bucket, key, secrets })
+    })
+
+  const fatal = (operation: string, key: string | undefined, detail: string) =>
+    new StorageError({ operation, bucket, ...(key === undefined ? {} : { key }), detail, retryable: false })
+
+  const headObject = (key: string): Effect.Effect<Option.Option<HeadResult>, StorageError> =>
+    Effect.tryPromise({
+      try: (signal) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
+      catch: (error) => error
+    }).pipe(
+      Effect.map((out) => Option.some<HeadResult>({ size: out.ContentLength ?? 0, contentType: out.ContentType })),
+      Effect.catch((error) =>
+        s3ErrorFacts(error).httpStatus === 404
+          ? Effect.succeed(Option.none<HeadResult>())
+          : Effect.fail(classifyS3Error(error, { operation: "HeadObject", bucket, key, secrets }))
+      )
+    )
+
+  /** `true` when an object of `size` bytes is already under `key`; an object of another size is logged. */
+  const presentWithSize = (key: string, size: number) =>
+    headObject(key).pipe(
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.succeed(false),
+        onSome: (found) =>
+          found.size === size ? Effect.succeed(true) : Effect.as(
+            Effect.logWarning(`S3 object ${bucket}/${key} has ${found.size} bytes, expected ${size}: overwriting it`),
+            false
+          )
+      }))
+    )
+
+  /** One PutObject. With `ifNoneMatch`, a key that exists answers 412 and this returns `"Exists"`. */
+  const putObject = (
+    request: PutRequest,
+    body: Effect.Effect<SingleBody>,
+    ifNoneMatch: boolean
+  ): Effect.Effect<"Uploaded" | "Exists", StorageError> => {
+    const contentType = contentTypeOf(request)
+    return Effect.acquireUseRelease(body, (Body) =>
+      Effect.tryPromise({
+        try: (signal) => {
+          const command = new PutObjectCommand({
+            Bucket: bucket,
+            Key: request.key,
+            Body,
+            ContentLength: request.size,
+            ContentMD5: request.md5Base64,
+            ...(contentType === undefined ? {} : { ContentType: contentType }),
+            ...(ifNoneMatch ? { IfNoneMatch: "*" } : {})
+          })
+          withPayloadSha256(command, request.key)
+          return client.send(contentType === undefined ? withoutDefaultContentType(command) : command, {
+            abortSignal: signal
+          })
+        },
+        catch: (error) => error
+      }).pipe(
+        Effect.as("Uploaded" as const),
+        Effect.catch((error) =>
+          ifNoneMatch && s3ErrorFacts(error).httpStatus === 412
+            ? Effect.succeed("Exists" as const)
+            : Effect.fail(classifyS3Error(error, { operation: "PutObject", bucket, key: request.key, secrets }))
+        )
+      ), releaseBody)
+  }
+
+  /**
+   * A single PutObject: after a HEAD (`"always"`, or `"resume"` inside its window) or conditional
+   * (`If-None-Match: *`), in which case a 412 is followed by a HEAD that compares the size.
+   */
+  const putSingle = (
+    request: PutRequest,
+    body: Effect.Effect<SingleBody>
+  ): Effect.Effect<PutOutcome, StorageError> =>
+    Effect.gen(function*() {
+      if (headFirst()) {
+        const present = yield* presentWithSize(request.key, request.size)
+        noteHead(present)
+        if (present) return "AlreadyPresent"
+        yield* putObject(request, body, false)
+        return "Uploaded"
+      }
+      const first = yield* putObject(request, body, true)
+      if (first === "Uploaded") return "Uploaded"
+      // The key exists: keep it if it has the right size, otherwise replace it.
+      if (yield* presentWithSize(request.key, request.size)) {
+        noteHead(true) // more present objects may follow: reopen the "resume" window
+        return "AlreadyPresent"
+      }
+      yield* putObject(request, body, false)
+      return "Uploaded"
+    })
+
+  const uploadPart = (
+    request: PutRequest,
+    path: string,
+    uploadId: string,
+    partNumber: number,
+    start: number,
+    length: number
+  ): Effect.Effect<CompletedPart, StorageError> =>
+    Effect.gen(function*() {
+      const digests = yield* call("UploadPart", request.key, (signal) => digestRange(path, start, length, signal))
+      const md5 = digests.md5
+      const sent = yield* Effect.acquireUseRelease(fileStream(path, start, length), (Body) =>
+        call("UploadPart", request.key, (signal) =>
+          client.send(
+            withPayloadSha256(
+              new UploadPartCommand({
+                Bucket: bucket,
+                Key: request.key,
+                UploadId: uploadId,
+                PartNumber: partNumber,
+                Body,
+                ContentLength: length,
+                ContentMD5: md5.toString("base64")
+              }),
+              digests.sha256Hex
+            ),
+            { abortSignal: signal }
+          )), destroyStream)
+      // S3 part ETags are the quoted hex MD5; use ours if the server sends none.
+      const etag = sent.ETag !== undefined && sent.ETag !== "" ? sent.ETag : `"${md5.toString("hex")}"`
+      return { PartNumber: partNumber, ETag: etag }
+    }).pipe(
+      // A part retry is counted like the pipeline's retries, when the caller provides Metrics.
+      Effect.tapError((e) =>
+        e.retryable
+          ? Effect.flatMap(Effect.serviceOption(Metrics), Option.match({
+            onNone: () => Effect.void,
+            onSome: (metrics) => metrics.retried("UploadPart")
+          }))
+          : Effect.void
+      ),
+      Effect.retry({
+        schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered),
+        times: partAttempts - 1,
+        while: (e: StorageError) => e.retryable
+      })
+    )
+
+  const abortUpload = (key: string, uploadId: string) =>
+    call("AbortMultipartUpload", key, (signal) =>
+      client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
+        abortSignal: signal
+      })).pipe(
+        Effect.retry({ schedule: Schedule.exponential("200 millis"), times: 3, while: (e) => e.retryable }),
+        Effect.catch((e) =>
+          // NoSuchUpload: already gone (completed after all, or aborted): nothing is left behind.
+          e.detail.startsWith("NoSuchUpload") ? Effect.void : Effect.logError(
+            `could not abort multipart upload ${uploadId} of ${bucket}/${key}: ${e.message}`
+          )
+        ),
+        Effect.asVoid,
+        Effect.uninterruptible
+      )
+
+  const putMultipart = (request: PutRequest, path: string, partSize: number): Effect.Effect<void, StorageError> => {
+    const contentType = contentTypeOf(request)
+    const parts = partCount(request.size, partSize)
+    return Effect.acquireUseRelease(
+      call("CreateMultipartUpload", request.key, (signal) =>
+        client.send(
+          new CreateMultipartUploadCommand({
+            Bucket: bucket,
+            Key: request.key,
+            ...(contentType === undefined ? {} : { ContentType: contentType })
+          }),
+          { abortSignal: signal }
+        )).pipe(
+          Effect.flatMap((out) =>
+            out.UploadId === undefined
+              ? Effect.fail(fatal("CreateMultipartUpload", request.key, "the server returned no UploadId"))
+              : Effect.succeed(out.UploadId)
+          )
+        ),
+      (uploadId) =>
+        Effect.gen(function*() {
+          const completed = yield* Effect.forEach(
+            Array.from({ length: parts }, (_, i) => i),
+            (i) => {
+              const start = i * partSize
+              return uploadPart(request, path, uploadId, i + 1, start, Math.min(partSize, request.size - start))
+            },
+            { concurrency: partConcurrency }
+          )
+          yield* call("CompleteMultipartUpload", request.key, (signal) =>
+            client.send(
+              new CompleteMultipartUploadCommand({
+                Bucket: bucket,
+                Key: request.key,
+                UploadId: uploadId,
+                MultipartUpload: { Parts: completed }
+              }),
+              { abortSignal: signal }
+            ))
+        }),
+      (uploadId, exit) => Exit.isSuccess(exit) ? Effect.void : abortUpload(request.key, uploadId)
+    ).pipe(
+      // Ceph returns an empty ETag from CompleteMultipartUpload: check the result by its size instead.
+      Effect.andThen(headObject(request.key)),
+      Effect.flatMap((found) =>
+        Option.isSome(found) && found.value.size === request.size
+          ? Effect.void
+          : Effect.fail(
+            new StorageError({
+              operation: "CompleteMultipartUpload",
+              bucket,
+              key: request.key,
+              detail: `after completion the object has ${
+                Option.match(found, { onNone: () => "vanished", onSome: (h) => `${h.size} bytes` })
+              }, expected ${request.size}`,
+              retryable: true
+            })
+          )
+      )
+    )
+  }
+
+  const put = Effect.fn("S3ObjectStore.put")(function*(request: PutRequest) {
+    yield* Effect.annotateCurrentSpan({ bucket, key: request.key, size: request.size, body: request.body._tag })
+    const contentType = contentTypeOf(request)
+    if (contentType !== undefined && !isValidContentType(contentType)) {
+      return yield* fatal("PutObject", request.key, `mime type ${JSON.stringify(contentType)} is not a valid Content-Type`)
+    }
+    const body = request.body
+    if (body._tag === "InMemory") {
+      if (body.bytes.byteLength !== request.size) {
+        return yield* fatal("PutObject", request.key, `body has ${body.bytes.byteLength} bytes, expected ${request.size}`)
+      }
+      return yield* putSingle(request, Effect.succeed(body.bytes))
+    }
+    const path = body.path
+    const onDisk = yield* call("PutObject", request.key, () => stat(path))
+    if (onDisk.size !== request.size) {
+      return yield* fatal("PutObject", request.key, `spilled body ${path} has ${onDisk.size} bytes, expected ${request.size}`)
+    }
+    if (request.size <= effectivePartSize(config.partSize)) {
+      // A fresh file stream per attempt (a 412 answer is followed by a second PUT).
+      return yield* putSingle(request, request.size === 0 ? Effect.succeed(new Uint8Array(0)) : fileStream(path, 0, request.size))
+    }
+    const partSize = partSizeFor(request.size, config.partSize)
+    if (partSize === undefined) {
+      return yield* fatal("PutObject", request.key, `${request.size} bytes exceed S3's largest object`)
+    }
+    // Always HEAD before a multipart upload (Ceph 16 ignores If-None-Match on CompleteMultipartUpload).
+    const present = yield* presentWithSize(request.key, request.size)
+    noteHead(present)
+    if (present) return "AlreadyPresent" as const
+    yield* putMultipart(request, path, partSize)
+    return "Uploaded" as const
+  })
+
+  // HeadBucket answers without a body, so a missing bucket is a bare 404: say which bucket.
+  const headBucket = Effect.tryPromise({
+    try: (signal) => client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal }),
+    catch: (error) =>
+      s3ErrorFacts(error).httpStatus === 404
+        ? fatal("HeadBucket", undefined, `bucket ${JSON.stringify(bucket)} does not exist (HTTP 404)`)
+        : classifyS3Error(error, { operation: "HeadBucket", bucket, secrets })
+  })
+
+  // Puts HEAD keys that are usually missing. Without the right permissions (s3:GetObject, and s3:ListBucket on AWS)
+  // such a HEAD answers 403 instead of 404, and every put would fail: find out now, with a read-only probe.
+  const headProbe = headObject(checkProbeKey).pipe(
+    Effect.mapError((e) =>
+      e.retryable ? e : new StorageError({
+        ...e,
+        detail: `${e.detail}; HEAD of a missing key must answer 404: the credentials need s3:GetObject ` +
+          "(and s3:ListBucket on AWS) on the bucket"
+      })
+    )
+  )
+
+  const check = headBucket.pipe(Effect.andThen(headProbe), Effect.asVoid, Effect.withSpan("S3ObjectStore.check"))
+
+  const store = ObjectStore.of({
+    put,
+    head: headObject,
+    check
+  })
+  return store
+}
+
+/** The live S3 object store. */
+export class S3ObjectStore {
+  /** The store over an `S3ClientService` (tests add SDK middleware to its client to count or break requests). */
+  static readonly layerFromClient: Layer.Layer<ObjectStore, never, S3ClientService> = Layer.effect(
+    ObjectStore,
+    makeS3ObjectStore
+  )
+
+  /** The store with its own client, destroyed when the layer is released. */
+  static layer(config: S3StoreConfig): Layer.Layer<ObjectStore> {
+    return S3ObjectStore.layerFromClient.pipe(Layer.provide(S3ClientService.layer(config)))
+  }
+
+  /** Both the store and its client (to reach the SDK client for bucket administration or request counting). */
+  static layerWithClient(config: S3StoreConfig): Layer.Layer<ObjectStore | S3ClientService> {
+    return S3ObjectStore.layerFromClient.pipe(Layer.provideMerge(S3ClientService.layer(config)))
+  }
+}

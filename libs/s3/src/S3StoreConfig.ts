@@ -1,0 +1,87 @@
+/**
+ * Configuration of the S3 object store, and the part-size arithmetic of multipart uploads.
+ */
+import type { Redacted } from "effect"
+
+export const MiB = 1024 * 1024
+
+/** S3's smallest part (all parts but the last). */
+export const minPartSize = 5 * MiB
+/** S3's largest part. */
+export const maxPartSize = 5 * 1024 * MiB
+/** S3's largest number of parts in one multipart upload. */
+export const maxParts = 10_000
+
+export interface S3StoreConfig {
+  readonly bucket: string
+  /** `undefined` = the AWS default endpoint for the region. */
+  readonly endpoint: string | undefined
+  /** `us-east-1` for Ceph (other regions make CreateBucket fail with InvalidLocationConstraint). */
+  readonly region: string
+  /** Path-style addressing (`http://host/bucket/key`): needed for Ceph and most non-AWS servers. */
+  readonly forcePathStyle: boolean
+  /** Both `undefined` = the AWS default credential chain (environment, shared profiles, ...). */
+  readonly accessKeyId: Redacted.Redacted<string> | undefined
+  readonly secretAccessKey: Redacted.Redacted<string> | undefined
+  /**
+   * Bytes per multipart part; default 20 MiB, at least 5 MiB. A spilled body larger than this goes up in parts; the
+   * part size is grown automatically (whole MiB) so that an object never needs more than 10,000 parts.
+   */
+  readonly partSize: number
+  /** Socket limit of the keep-alive agent; follows the storer concurrency. */
+  readonly maxSockets: number
+  /**
+   * How an object already under its key is detected (a resumed run finds the objects it uploaded but had not yet
+   * committed; they come first in the resumed scan). Every mode is correct; they differ only in cost:
+   * - `"resume"` (default): a HEAD before each PUT only during a start-up window, until `headWindow` objects in a row
+   *   were new; after that like `"never"`. A resumed run then re-sends no body, and a long run pays no HEADs.
+   * - `"never"`: no HEAD. Single-request PUTs carry `If-None-Match: *`; the server answers 412 when the key exists
+   *   (the body was sent but not stored; a HEAD then compares the size). No extra round trip for new objects.
+   * - `"always"`: a HEAD before every PUT (+40–80 % per new small object on Ceph, see tools/s3/README.md).
+   * Multipart uploads always HEAD first whatever this says: Ceph 16 ignores `If-None-Match` on
+   * CompleteMultipartUpload, and one HEAD is negligible next to a multipart upload.
+   */
+  readonly headBeforePut: "always" | "never" | "resume"
+  /** `"resume"` mode: new objects in a row after which the HEADs stop (default 1000). */
+  readonly headWindow?: number | undefined
+  /** Parts of one multipart upload sent at the same time (default 2). */
+  readonly partConcurrency?: number | undefined
+  /** Attempts per part inside one multipart upload, for retryable failures (default 3). */
+  readonly partAttempts?: number | undefined
+  /** Milliseconds to establish a TCP connection (default 10 s). */
+  readonly connectionTimeoutMs?: number | undefined
+  /** Milliseconds a socket may stay idle mid-request before the request fails as a timeout (default 120 s). */
+  readonly socketTimeoutMs?: number | undefined
+}
+
+/** Defaults for everything but where the bucket is and who may use it. */
+export const defaultS3StoreConfig: Omit<S3StoreConfig, "bucket" | "endpoint" | "accessKeyId" | "secretAccessKey"> = {
+  region: "us-east-1",
+  forcePathStyle: true,
+  partSize: 20 * MiB,
+  maxSockets: 16,
+  headBeforePut: "resume",
+  headWindow: 1000,
+  partConcurrency: 2,
+  partAttempts: 3,
+  connectionTimeoutMs: 10_000,
+  socketTimeoutMs: 120_000
+}
+
+/** The configured part size brought within S3's limits (5 MiB to 5 GiB): also the largest single-PUT spilled body. */
+export const effectivePartSize = (configured: number): number =>
+  Math.min(maxPartSize, Math.max(minPartSize, Math.ceil(configured)))
+
+/**
+ * The part size for an object of `size` bytes: the configured size (at least 5 MiB), grown to whole MiB so that the
+ * object fits in 10,000 parts. Fails (returns `undefined`) only beyond S3's limit of 10,000 parts of 5 GiB.
+ */
+export const partSizeFor = (size: number, configured: number): number | undefined => {
+  const base = effectivePartSize(configured)
+  const needed = Math.ceil(size / maxParts)
+  const partSize = needed <= base ? base : Math.ceil(needed / MiB) * MiB
+  return partSize > maxPartSize ? undefined : partSize
+}
+
+/** The number of parts of an object of `size` bytes cut into `partSize` parts (at least one). */
+export const partCount = (size: number, partSize: number): number => Math.max(1, Math.ceil(size / partSize))

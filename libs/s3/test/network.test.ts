@@ -1,0 +1,140 @@
+/**
+ * Failures a real S3 server rarely shows on demand, produced by tiny local servers and sent through the real SDK
+ * stack: throttling and server errors, connections dropped mid-request, a server that stops answering.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { StorageError } from "@lo-migrate/core"
+import { ObjectStore } from "@lo-migrate/core"
+import { Effect, Exit, Option, Redacted } from "effect"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { type AddressInfo, createServer as createTcpServer, type Socket } from "node:net"
+import { defaultS3StoreConfig, S3ObjectStore, type S3StoreConfig } from "../src/index.ts"
+import { requestOf } from "./support.ts"
+
+const secret = "fake-secret-key-0123456789abcdefghijklmnop"
+
+const configFor = (port: number, overrides: Partial<S3StoreConfig> = {}): S3StoreConfig => ({
+  ...defaultS3StoreConfig,
+  bucket: "blobs",
+  endpoint: `http://127.0.0.1:${port}`,
+  accessKeyId: Redacted.make("FAKEACCESSKEY"),
+  secretAccessKey: Redacted.make(secret),
+  headBeforePut: "never",
+  ...overrides
+})
+
+/** An HTTP server on a free loopback port, closed with the scope. */
+const httpServer = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+  Effect.acquireRelease(
+    Effect.callback<ReturnType<typeof createServer>>((resume) => {
+      const server = createServer(handler)
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) => Effect.callback<void>((resume) => {
+      server.closeAllConnections()
+      server.close(() => resume(Effect.void))
+    })
+  ).pipe(Effect.map((server) => (server.address() as AddressInfo).port))
+
+/** A TCP server that does `onSocket` to every connection, closed with the scope. */
+const tcpServer = (onSocket: (socket: Socket) => void) =>
+  Effect.acquireRelease(
+    Effect.callback<{ server: ReturnType<typeof createTcpServer>; sockets: Set<Socket> }>((resume) => {
+      const sockets = new Set<Socket>()
+      const server = createTcpServer((socket) => {
+        sockets.add(socket)
+        socket.on("error", () => {})
+        onSocket(socket)
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sockets })))
+    }),
+    ({ server, sockets }) => Effect.callback<void>((resume) => {
+      for (const s of sockets) s.destroy()
+      server.close(() => resume(Effect.void))
+    })
+  ).pipe(Effect.map(({ server }) => (server.address() as AddressInfo).port))
+
+const s3Error = (status: number, code: string, message: string) => (req: IncomingMessage, res: ServerResponse) => {
+  req.resume()
+  req.on("end", () => {
+    res.writeHead(status, { "content-type": "application/xml", "x-amz-request-id": "req-42" })
+    res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message>` +
+      `<RequestId>req-42</RequestId></Error>`)
+  })
+}
+
+const putFailure = (config: S3StoreConfig) =>
+  Effect.gen(function*() {
+    const store = yield* Effect.service(ObjectStore)
+    const exit = yield* Effect.exit(store.put(requestOf(new TextEncoder().encode("hello"))))
+    assert.isTrue(Exit.isFailure(exit))
+    const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : Option.none<StorageError>()
+    assert.isTrue(Option.isSome(error))
+    const e = Option.getOrThrow(error)
+    assert.notInclude(e.message, secret)
+    return e
+  }).pipe(Effect.provide(S3ObjectStore.layer(config)))
+
+describe("S3ObjectStore against misbehaving servers", () => {
+  it.effect("503 SlowDown is retryable, with the code, status, message and request id in the error", () =>
+    Effect.gen(function*() {
+      const port = yield* httpServer(s3Error(503, "SlowDown", "Please reduce your request rate."))
+      const e = yield* putFailure(configFor(port))
+      assert.isTrue(e.retryable)
+      assert.include(e.message, "SlowDown (HTTP 503)")
+      assert.include(e.message, "Please reduce your request rate.")
+      assert.include(e.message, "req-42")
+      assert.strictEqual(e.operation, "PutObject")
+    }))
+
+  it.effect("500 InternalError is retryable", () =>
+    Effect.gen(function*() {
+      const port = yield* httpServer(s3Error(500, "InternalError", "We encountered an internal error."))
+      assert.isTrue((yield* putFailure(configFor(port))).retryable)
+    }))
+
+  it.effect("the SDK does not retry by itself: one request per put", () =>
+    Effect.gen(function*() {
+      let requests = 0
+      const port = yield* httpServer((req, res) => {
+        requests += 1
+        s3Error(503, "SlowDown", "slow down")(req, res)
+      })
+      yield* putFailure(configFor(port))
+      assert.strictEqual(requests, 1)
+    }))
+
+  it.effect("403 AccessDenied is fatal", () =>
+    Effect.gen(function*() {
+      const port = yield* httpServer(s3Error(403, "AccessDenied", "Access Denied"))
+      const e = yield* putFailure(configFor(port))
+      assert.isFalse(e.retryable)
+      assert.include(e.message, "AccessDenied (HTTP 403)")
+    }))
+
+  it.effect("a connection dropped before any answer (socket hang up) is retryable", () =>
+    Effect.gen(function*() {
+      const port = yield* tcpServer((socket) => socket.once("data", () => socket.destroy()))
+      const e = yield* putFailure(configFor(port))
+      assert.isTrue(e.retryable, e.message)
+      assert.match(e.message, /ECONNRESET|socket hang up/)
+    }))
+
+  it.effect("a server that stops answering makes the request time out, retryable", () =>
+    Effect.gen(function*() {
+      const port = yield* tcpServer(() => {}) // accepts, reads nothing, answers nothing
+      const e = yield* putFailure(configFor(port, { socketTimeoutMs: 300 }))
+      assert.isTrue(e.retryable, e.message)
+      assert.include(e.message, "TimeoutError")
+    }))
+
+  it.effect("a refused connection is retryable; an unresolvable host is fatal", () =>
+    Effect.gen(function*() {
+      const refused = yield* putFailure(configFor(1))
+      assert.isTrue(refused.retryable)
+      assert.include(refused.message, "ECONNREFUSED")
+      const unknown = yield* putFailure({ ...configFor(80), endpoint: "http://s3.invalid" })
+      assert.isFalse(unknown.retryable, unknown.message)
+      assert.include(unknown.message, "does not resolve")
+    }))
+})

@@ -1,0 +1,319 @@
+/**
+ * fast-check arbitraries for `_nice_binary` tables, and `buildWorld`, which turns a generated table into a `World` plus
+ * the outcome a correct migration must reach for every row.
+ *
+ * Contents are generated as (size, seed) and expanded by a fast PRNG, so multi-MiB objects cost nothing to shrink.
+ */
+import type { RowFailureReason } from "@lo-migrate/core"
+import fc from "fast-check"
+import { sha1Hex, sha256Hex, World } from "./World.ts"
+
+export interface ContentSpec {
+  readonly size: number
+  readonly seed: number
+}
+
+export type HashMalformation = "short" | "uppercase" | "nonHex" | "empty" | "padded" | "long"
+
+export type RowSpec =
+  /** A good row whose sha2 is NULL: must be migrated. */
+  | { readonly kind: "valid"; readonly content: ContentSpec; readonly mimeType: string | null }
+  /** A second row with the same hash and bytes (and mime type) as the latest valid row before it. */
+  | { readonly kind: "duplicate" }
+  /** Already migrated by an earlier run: sha2 set, object in the bucket. Must stay untouched. */
+  | { readonly kind: "migrated"; readonly content: ContentSpec; readonly mimeType: string | null }
+  | {
+    readonly kind: "malformedHash"
+    readonly content: ContentSpec
+    readonly mimeType: string | null
+    readonly malformation: HashMalformation
+  }
+  | { readonly kind: "nullOid"; readonly content: ContentSpec; readonly mimeType: string | null }
+  | { readonly kind: "missingObject"; readonly content: ContentSpec; readonly mimeType: string | null }
+  /** The large object's bytes differ from what the row's hash says (same size when possible). */
+  | { readonly kind: "corrupt"; readonly content: ContentSpec; readonly mimeType: string | null }
+  /** The row's size is wrong. */
+  | {
+    readonly kind: "sizeMismatch"
+    readonly content: ContentSpec
+    readonly mimeType: string | null
+    readonly delta: number
+  }
+
+export interface TableSpec {
+  readonly rows: ReadonlyArray<RowSpec>
+}
+
+export type Expectation =
+  | { readonly _tag: "Migrate"; readonly rowId: number; readonly sha256: string; readonly contentType: string | null }
+  | {
+    readonly _tag: "Fail"
+    readonly rowId: number
+    readonly hash: string
+    readonly reason: RowFailureReason["_tag"]
+  }
+  | { readonly _tag: "Untouched"; readonly rowId: number; readonly sha2: string }
+
+export interface BuiltWorld {
+  readonly world: World
+  readonly expectations: ReadonlyArray<Expectation>
+}
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+/** Deterministic bytes for a content spec (xorshift32). */
+export const contentBytes = (spec: ContentSpec): Uint8Array => {
+  const bytes = new Uint8Array(spec.size)
+  let x = (spec.seed | 0) || 0x9e3779b9
+  const words = Math.floor(spec.size / 4)
+  const view = new DataView(bytes.buffer)
+  for (let i = 0; i < words; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    view.setUint32(i * 4, x >>> 0, true)
+  }
+  for (let i = words * 4; i < spec.size; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    bytes[i] = x & 0xff
+  }
+  return bytes
+}
+
+export interface SizeOptions {
+  /** Largest size generated (default 3 MiB). Most sizes are far smaller. */
+  readonly max?: number
+}
+
+/** Object sizes from 0 B to `max`: mostly under 1 KiB, some up to 64 KiB and 512 KiB, a few large. */
+export const arbSize = (options: SizeOptions = {}): fc.Arbitrary<number> => {
+  const max = options.max ?? 3 * MiB
+  const band = (lo: number, hi: number) => fc.integer({ min: Math.min(lo, max), max: Math.min(hi, max) })
+  return fc.oneof(
+    { weight: 14, arbitrary: band(0, KiB) },
+    { weight: 2, arbitrary: fc.constant(0) },
+    { weight: 4, arbitrary: band(KiB, 64 * KiB) },
+    { weight: 2, arbitrary: band(64 * KiB, 512 * KiB) },
+    { weight: 1, arbitrary: band(512 * KiB, max) }
+  )
+}
+
+export const arbContent = (options: SizeOptions = {}): fc.Arbitrary<ContentSpec> =>
+  fc.record({ size: arbSize(options), seed: fc.integer() })
+
+/** Usual, empty, NULL and odd mime types (parameters, unicode, whitespace, the 255-char column limit). */
+export const arbMimeType: fc.Arbitrary<string | null> = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom("application/octet-stream", "text/plain", "image/png", "application/pdf") },
+  { weight: 2, arbitrary: fc.constant(null) },
+  { weight: 2, arbitrary: fc.constant("") },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      "octet/stream",
+      "text/plain; charset=utf-8",
+      "application/x-very+weird.type",
+      " text/html ",
+      "unknown",
+      "bild/ä-öü",
+      "x/" + "y".repeat(253)
+    )
+  }
+)
+
+export const arbMalformation: fc.Arbitrary<HashMalformation> = fc.constantFrom(
+  "short",
+  "uppercase",
+  "nonHex",
+  "empty",
+  "padded",
+  "long"
+)
+
+export interface TableOptions extends SizeOptions {
+  readonly minRows?: number
+  readonly maxRows?: number
+  /** Relative weight of bad rows (malformed, NULL oid, missing, corrupt, size mismatch); default 1 (vs 8 valid). */
+  readonly badWeight?: number
+}
+
+export const arbRowSpec = (options: TableOptions = {}): fc.Arbitrary<RowSpec> => {
+  const content = arbContent(options)
+  const bad = options.badWeight ?? 1
+  const arbs: Array<fc.WeightedArbitrary<RowSpec>> = [
+    { weight: 8, arbitrary: fc.record({ kind: fc.constant("valid" as const), content, mimeType: arbMimeType }) },
+    { weight: 1, arbitrary: fc.constant({ kind: "duplicate" as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("migrated" as const), content, mimeType: arbMimeType }) }
+  ]
+  if (bad > 0) {
+    arbs.push(
+      {
+        weight: bad,
+        arbitrary: fc.record({
+          kind: fc.constant("malformedHash" as const),
+          content,
+          mimeType: arbMimeType,
+          malformation: arbMalformation
+        })
+      },
+      { weight: bad, arbitrary: fc.record({ kind: fc.constant("nullOid" as const), content, mimeType: arbMimeType }) },
+      {
+        weight: bad,
+        arbitrary: fc.record({ kind: fc.constant("missingObject" as const), content, mimeType: arbMimeType })
+      },
+      { weight: bad, arbitrary: fc.record({ kind: fc.constant("corrupt" as const), content, mimeType: arbMimeType }) },
+      {
+        weight: bad,
+        arbitrary: fc.record({
+          kind: fc.constant("sizeMismatch" as const),
+          content,
+          mimeType: arbMimeType,
+          delta: fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: -1000, max: -1 }))
+        })
+      }
+    )
+  }
+  return fc.oneof(...arbs)
+}
+
+export const arbTableSpec = (options: TableOptions = {}): fc.Arbitrary<TableSpec> =>
+  fc.record({
+    rows: fc.array(arbRowSpec(options), { minLength: options.minRows ?? 0, maxLength: options.maxRows ?? 40 })
+  })
+
+const malform = (hash: string, how: HashMalformation): string => {
+  switch (how) {
+    case "short":
+      return hash.slice(0, 39)
+    case "uppercase":
+      return hash.toUpperCase() === hash ? "G" + hash.slice(1) : hash.toUpperCase()
+    case "nonHex":
+      return "z" + hash.slice(1)
+    case "empty":
+      return ""
+    case "padded":
+      // a short value in a char(40) column comes back padded with spaces
+      return hash.slice(0, 30).padEnd(40, " ")
+    case "long":
+      return hash + "0"
+  }
+}
+
+/**
+ * Builds the world for a table spec and what must become of each row. Contents of distinct rows are made distinct
+ * (a generated collision, e.g. two empty objects, is perturbed), so only `duplicate` rows share a hash.
+ */
+export const buildWorld = (spec: TableSpec): BuiltWorld => {
+  const world = new World()
+  const expectations: Array<Expectation> = []
+  const usedHashes = new Set<string>()
+  let lastValid: { bytes: Uint8Array; mimeType: string | null } | undefined
+
+  const uniqueBytes = (content: ContentSpec): Uint8Array => {
+    let c = content
+    for (;;) {
+      const bytes = contentBytes(c)
+      const h = sha1Hex(bytes)
+      if (!usedHashes.has(h)) {
+        usedHashes.add(h)
+        return bytes
+      }
+      c = { size: c.size + 1, seed: c.seed + 1 }
+    }
+  }
+
+  const migrate = (bytes: Uint8Array, mimeType: string | null) => {
+    const row = world.insertContent(bytes, mimeType)
+    expectations.push({ _tag: "Migrate", rowId: row.id, sha256: sha256Hex(bytes), contentType: mimeType })
+  }
+
+  for (const r of spec.rows) {
+    switch (r.kind) {
+      case "valid": {
+        const bytes = uniqueBytes(r.content)
+        migrate(bytes, r.mimeType)
+        lastValid = { bytes, mimeType: r.mimeType }
+        break
+      }
+      case "duplicate": {
+        if (lastValid === undefined) {
+          const bytes = uniqueBytes({ size: 7, seed: 7 })
+          migrate(bytes, "text/plain")
+          lastValid = { bytes, mimeType: "text/plain" }
+        } else {
+          migrate(lastValid.bytes, lastValid.mimeType)
+        }
+        break
+      }
+      case "migrated": {
+        const bytes = uniqueBytes(r.content)
+        const sha2 = sha256Hex(bytes)
+        const row = world.insertRow({
+          hash: sha1Hex(bytes),
+          oid: world.addLargeObject(bytes),
+          size: bytes.byteLength,
+          mimeType: r.mimeType,
+          sha2
+        })
+        world.bucket.set(sha2, { bytes, contentType: r.mimeType, md5Base64: "" })
+        expectations.push({ _tag: "Untouched", rowId: row.id, sha2 })
+        break
+      }
+      case "malformedHash": {
+        const bytes = uniqueBytes(r.content)
+        const hash = malform(sha1Hex(bytes), r.malformation)
+        const row = world.insertRow({ hash, oid: world.addLargeObject(bytes), size: bytes.byteLength, mimeType: r.mimeType })
+        expectations.push({ _tag: "Fail", rowId: row.id, hash, reason: "MalformedHash" })
+        break
+      }
+      case "nullOid": {
+        const bytes = uniqueBytes(r.content)
+        const hash = sha1Hex(bytes)
+        const row = world.insertRow({ hash, oid: null, size: bytes.byteLength, mimeType: r.mimeType })
+        expectations.push({ _tag: "Fail", rowId: row.id, hash, reason: "NullOid" })
+        break
+      }
+      case "missingObject": {
+        const bytes = uniqueBytes(r.content)
+        const hash = sha1Hex(bytes)
+        const oid = world.addLargeObject(bytes)
+        world.largeObjects.delete(oid)
+        const row = world.insertRow({ hash, oid, size: bytes.byteLength, mimeType: r.mimeType })
+        expectations.push({ _tag: "Fail", rowId: row.id, hash, reason: "MissingLargeObject" })
+        break
+      }
+      case "corrupt": {
+        const bytes = uniqueBytes(r.content)
+        const hash = sha1Hex(bytes)
+        let stored: Uint8Array
+        if (bytes.byteLength === 0) {
+          stored = new Uint8Array([0x2a])
+        } else {
+          stored = bytes.slice()
+          const i = Math.abs(r.content.seed) % stored.byteLength
+          stored[i] = stored[i]! ^ 0xff
+        }
+        usedHashes.add(sha1Hex(stored))
+        const row = world.insertRow({ hash, oid: world.addLargeObject(stored), size: bytes.byteLength, mimeType: r.mimeType })
+        expectations.push({
+          _tag: "Fail",
+          rowId: row.id,
+          hash,
+          reason: stored.byteLength === bytes.byteLength ? "Sha1Mismatch" : "SizeMismatch"
+        })
+        break
+      }
+      case "sizeMismatch": {
+        const bytes = uniqueBytes(r.content)
+        const hash = sha1Hex(bytes)
+        const size = bytes.byteLength + r.delta
+        const row = world.insertRow({ hash, oid: world.addLargeObject(bytes), size, mimeType: r.mimeType })
+        expectations.push({ _tag: "Fail", rowId: row.id, hash, reason: size < 0 ? "InvalidSize" : "SizeMismatch" })
+        break
+      }
+    }
+  }
+  return { world, expectations }
+}

@@ -1,0 +1,3 @@
+export * from "./Arbitraries.ts"
+export * from "./Fakes.ts"
+export * from "./World.ts"
