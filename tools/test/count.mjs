@@ -8,6 +8,7 @@ let passed = 0
 let failed = 0
 let skipped = 0
 const seen = new Set()
+const failures = []
 for (const file of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
   const report = JSON.parse(readFileSync(join(dir, file), "utf8"))
   seen.add(file.replace(/\.json$/, ""))
@@ -15,7 +16,15 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
   failed += report.numFailedTests + (report.numRuntimeErrors ?? 0)
   skipped += report.numPendingTests + (report.numTodoTests ?? 0)
   for (const suite of report.testResults ?? []) {
-    if (suite.status === "failed" && (suite.assertionResults ?? []).length === 0) failed += 1 // a file that failed to load
+    if (suite.status === "failed" && (suite.assertionResults ?? []).length === 0) {
+      failed += 1 // a file that failed to load
+      failures.push(`${suite.name}: ${(suite.message ?? "failed to load").split("\n")[0]}`)
+    }
+    for (const test of suite.assertionResults ?? []) {
+      if (test.status === "failed") {
+        failures.push(`${suite.name} > ${test.fullName}: ${(test.failureMessages?.[0] ?? "").split("\n")[0]}`)
+      }
+    }
   }
 }
 for (const project of expected) {
@@ -24,5 +33,7 @@ for (const project of expected) {
     failed += 1
   }
 }
+// The failed tests by name (CI shows the end of the output, where this list is right above the closing line).
+for (const f of failures) console.error(`FAILED ${f}`)
 console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""}`)
 process.exit(failed > 0 ? 1 : 0)

@@ -46,9 +46,13 @@ export VITEST_JSON_DIR="$reports"
 projects=$(ls -d libs/*/project.json apps/*/project.json tools/*/project.json 2>/dev/null | xargs -n1 dirname | xargs -n1 basename)
 npx nx run-many -t test --parallel=1 --outputStyle=static --skipNxCache
 nx_rc=$?
-counts=$(node tools/test/count.mjs "$reports" $projects)
+failures="$(mktemp)"
+counts=$(node tools/test/count.mjs "$reports" $projects 2>"$failures")
 count_rc=$?
 rm -rf "$reports"
-[[ -n "${TEST_COUNTS_FILE:-}" ]] && printf '%s\n' "$counts" > "$TEST_COUNTS_FILE"
+# The failed tests by name, then the closing line (CI prints the counts file last, so both end up at the bottom).
+[[ -n "${TEST_COUNTS_FILE:-}" ]] && { cat "$failures"; printf '%s\n' "$counts"; } > "$TEST_COUNTS_FILE"
+cat "$failures" >&2
+rm -f "$failures"
 printf '%s\n' "$counts"
 (( nx_rc == 0 && count_rc == 0 ))

@@ -5,8 +5,16 @@
  * The handlers are injected so that parsing and validation can be tested without any server; `main.ts` passes the
  * live ones. `runCli` turns everything into an exit code: parse errors and invalid values are 2 and name the option.
  */
-import { Cause, Config, Console, Data, Effect, Logger, Option, Redacted } from "effect"
-import { CliError, Command } from "effect/cli"
+import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as CliError from "effect/cli/CliError"
+import * as Command from "effect/cli/Command"
 import { type DatabaseConfig, type MigratorConfig, resolve, resolveDatabase, type UsageError } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
 import { env, flags, type RawOptions } from "./Options.ts"

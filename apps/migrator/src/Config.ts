@@ -5,7 +5,11 @@
  * and it runs before anything connects. Secrets stay `Redacted` from the command line or the environment to the layer
  * that needs them; `render` prints the configuration with every secret replaced.
  */
-import { Config, Effect, Option, Redacted, Schema } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { tmpdir } from "node:os"
 import { defaults, env, minUploadChunkKiB, type RawOptions } from "./Options.ts"
 
@@ -49,6 +53,7 @@ export interface MigratorConfig {
   /** Seconds. */
   readonly gracePeriod: number
   /** Bytes; `undefined`: no cap beyond the structural bound of the queues. */
+  readonly maxInMemoryBytes: number
   readonly maxInFlightBytes: number | undefined
   readonly finalize: boolean
   readonly dryRun: boolean
@@ -227,6 +232,7 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
       commitChunk: yield* positive("--commit-chunk", raw.commitChunk, 100_000),
       interval: yield* positive("--interval", raw.interval, 86_400),
       gracePeriod: yield* positive("--grace-period", raw.gracePeriod, 86_400),
+      maxInMemoryBytes: (yield* positive("--max-in-memory", raw.maxInMemory, 1024 * 1024)) * 1024 * 1024,
       maxInFlightBytes: Option.isNone(raw.maxInFlight)
         ? undefined
         : (yield* positive("--max-in-flight", raw.maxInFlight.value, 1024 * 1024)) * 1024 * 1024,
@@ -268,6 +274,7 @@ export const render = (config: MigratorConfig): string => {
     `    DB commit chunk size: ${config.commitChunk}`,
     `    status interval:     ${config.interval} s`,
     `    grace period:        ${config.gracePeriod} s`,
+    `    in-memory cap:       ${kib(config.maxInMemoryBytes)}`,
     `    in-flight cap:       ${config.maxInFlightBytes === undefined ? "none" : kib(config.maxInFlightBytes)}`,
     `    temp dir:            ${config.tempDir}`,
     `    report:              ${config.report ?? "(none; failed rows are logged)"}`,

@@ -24,7 +24,14 @@ import {
   runMonitor
 } from "@lo-migrate/pipeline"
 import type { FinalizeRefused, PreflightFailed } from "@lo-migrate/postgres"
-import { Cause, Console, Context, Duration, Effect, type Layer, Option, Redacted } from "effect"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { type DatabaseConfig, type MigratorConfig, redactUrl, render } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
 import { FailureReport, ReportError } from "./Report.ts"
@@ -57,6 +64,8 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
   storeQueue: config.storerQueue,
   commitQueue: config.committerQueue,
   commitChunk: config.commitChunk,
+  maxInMemoryBytes: config.maxInMemoryBytes,
+  inMemoryObjectMax: config.inMemMax,
   ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes })
 })
 
@@ -217,7 +226,7 @@ export const migrate = (
   const bound = inFlightBound(pipelineConfigOf(config), config.inMemMax)
   return Console.log(
     `${render(config)}\n    in-flight bound:     ${bound.objects} objects, ${formatBytes(bound.bytes)} in memory at most ` +
-      `(from the queue sizes, threads and --in-mem-max)`
+      `(from --max-in-memory, the queue sizes, threads and --in-mem-max)`
   ).pipe(
     Effect.andThen(
       (config.dryRun ? dryRun(config) : migrateRun(config)).pipe(Effect.provide(layer))

@@ -7,7 +7,12 @@
  * again by every run, since its `sha2` stays NULL).
  */
 import type { RowFailed } from "@lo-migrate/core"
-import { Context, Effect, FileSystem, Layer, Schema, Semaphore } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as Semaphore from "effect/Semaphore"
 
 export interface ReportLine {
   readonly hash: string

@@ -2,7 +2,10 @@
  * The process runner: like `NodeRuntime.runMain`, but with the signal handling of `Shutdown.ts` (a first Ctrl-C or
  * SIGTERM asks the migration to stop gracefully instead of interrupting it) and the exit code chosen by the program.
  */
-import { Cause, Effect, Exit, Fiber } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import { ExitCode } from "./ExitCode.ts"
 import { makeSignalController, type Shutdown } from "./Shutdown.ts"
 import { noteOtherOutput } from "./StatusWriter.ts"

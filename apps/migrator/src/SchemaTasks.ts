@@ -11,8 +11,10 @@ import {
   type FinalizeRefused,
   type PreflightFailed
 } from "@lo-migrate/postgres"
-import { Context, Effect, Layer } from "effect"
-import { SqlClient } from "effect/sql"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
 
 export class SchemaTasks extends Context.Service<SchemaTasks, {
   /** Refuses while the application's binary clean-up batch job is active. */

@@ -12,7 +12,10 @@
  *   Nothing is ever committed without its object: the pipeline only commits rows whose upload completed, so stopping
  *   anywhere is safe.
  */
-import { Context, Deferred, Effect, Exit } from "effect"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 
 export class Shutdown extends Context.Service<Shutdown, {
   /** Completes when the operator asked to stop (the first SIGINT/SIGTERM). */

@@ -3,7 +3,7 @@
  * keeps the history). On a terminal the new block replaces the previous one in place, but only if nothing else was
  * printed since (a warning or a log line between two blocks is never overwritten).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 let otherOutput = 0
 

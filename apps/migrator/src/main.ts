@@ -2,8 +2,9 @@
  * Entry point: `node --conditions=development src/main.ts [options]` (Node 24 strips the types), or the built
  * `dist/main.js`. See `--help` and the README for options, environment variables and exit codes.
  */
-import { NodeServices } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { runCli } from "./Cli.ts"
 import { finalizeLayer, migrateLayer } from "./Live.ts"
 import { runMain } from "./Runner.ts"

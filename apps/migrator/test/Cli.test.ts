@@ -46,9 +46,10 @@ describe("command line", () => {
       assert.strictEqual(c.bucket, "binaries")
       assert.deepStrictEqual(
         [c.receiverThreads, c.storerThreads, c.committerThreads, c.receiverQueue, c.storerQueue, c.committerQueue],
-        [2, 5, 2, 8192, 1024, 8192]
+        [2, 32, 2, 8192, 1024, 8192]
       )
       assert.strictEqual(c.inMemMax, 1024 * 1024)
+      assert.strictEqual(c.maxInMemoryBytes, 64 * 1024 * 1024)
       assert.strictEqual(c.commitChunk, 100)
       assert.strictEqual(c.interval, 10)
       assert.strictEqual(c.finalize, false)
@@ -66,7 +67,8 @@ describe("command line", () => {
         "--receiver-queue", "10", "--storer-queue", "11", "--committer-queue", "12", "--in-mem-max", "2048",
         "--upload-chunk-size", "6144", "--commit-chunk", "50", "-i", "2", "-f", "--dry-run", "--report", "/tmp/r.jsonl",
         "--log-format", "json", "--temp-dir", "/var/tmp", "--no-path-style", "--region", "eu-central-1",
-        "--skip-batch-job-check", "--max-in-flight", "256", "--grace-period", "5"
+        "--skip-batch-job-check", "--max-in-flight", "256", "--grace-period", "5",
+        "--max-in-memory", "32"
       ])
       assert.strictEqual(exit, ExitCode.Ok)
       const c = migrateConfig(calls)
@@ -87,6 +89,7 @@ describe("command line", () => {
       assert.strictEqual(c.region, "eu-central-1")
       assert.isTrue(c.skipBatchJobCheck)
       assert.strictEqual(c.maxInFlightBytes, 256 * 1024 * 1024)
+      assert.strictEqual(c.maxInMemoryBytes, 32 * 1024 * 1024)
       assert.strictEqual(c.gracePeriod, 5)
     }))
 
@@ -102,6 +105,7 @@ describe("command line", () => {
         LO_MIGRATE_STORER_THREADS: "9",
         LO_MIGRATE_IN_MEM_MAX: "64",
         LO_MIGRATE_COMMIT_CHUNK: "500",
+        LO_MIGRATE_MAX_IN_MEMORY: "16",
         LO_MIGRATE_INTERVAL: "1",
         LO_MIGRATE_FINALIZE: "true",
         LO_MIGRATE_LOG_FORMAT: "json",
@@ -119,6 +123,7 @@ describe("command line", () => {
       assert.strictEqual(c.region, "eu-west-1")
       assert.strictEqual(c.storerThreads, 9)
       assert.strictEqual(c.inMemMax, 64 * 1024)
+      assert.strictEqual(c.maxInMemoryBytes, 16 * 1024 * 1024)
       assert.strictEqual(c.commitChunk, 7)
       assert.strictEqual(c.interval, 1)
       assert.isTrue(c.finalize)
@@ -202,6 +207,7 @@ describe("invalid values are rejected before anything connects (exit 2, option n
     ["zero commit chunk", [...base, "--commit-chunk", "0"], {}, /--commit-chunk/],
     ["zero interval", [...base, "-i", "0"], {}, /--interval/],
     ["zero in-flight cap", [...base, "--max-in-flight", "0"], {}, /--max-in-flight/],
+    ["zero in-memory cap", [...base, "--max-in-memory", "0"], {}, /--max-in-memory/],
     ["zero grace period", [...base, "--grace-period", "0"], {}, /--grace-period/],
     ["unparsable pg url", ["-p", "not a url", ...base.slice(2)], {}, /--pg-url.*not a valid URL/],
     ["wrong pg scheme", ["-p", "mysql://x@y/z", ...base.slice(2)], {}, /--pg-url.*postgres/],

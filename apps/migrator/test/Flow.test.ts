@@ -221,7 +221,7 @@ describe("migrate flow (fakes)", () => {
     Effect.gen(function*() {
       const world = new World()
       // objects above the fakes' batching limit, read one at a time: reading is still going on at the first commit
-      seed(world, 200, (i) => 70_000 + i)
+      seed(world, 200, (i) => 140_000 + i)
       world.faults.latency = (op) => (op === "put" || op === "read" ? "5 millis" : undefined)
       let signalled = false
       world.listeners.push((op) => {

@@ -2,7 +2,7 @@
  * Single-pass hashing of an object's bytes (SHA-1 to verify, SHA-256 for the new key, MD5 for Content-MD5), and the
  * row checks every reader applies the same way.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import { type Digests, isSha1Hex, type Sha1Hex, type Sha256Hex, type SourceRow } from "./Domain.ts"
 import { InvalidMimeType, InvalidSize, MalformedHash, NullOid, RowFailed, Sha1Mismatch, SizeMismatch } from "./Errors.ts"

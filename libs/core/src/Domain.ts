@@ -1,7 +1,8 @@
 /**
  * The domain of the migration: identifiers, the `_nice_binary` row as the source yields it, and a read large object.
  */
-import { type Effect, Schema } from "effect"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 
 /** SHA-1 of the content, 40 lowercase hex characters: the key the application uses today (`_nice_binary.hash`). */
 export const Sha1Hex = Schema.String.check(Schema.isPattern(/^[0-9a-f]{40}$/)).pipe(Schema.brand("Sha1Hex"))

@@ -5,7 +5,7 @@
  * - `DatabaseError` / `StorageError`: infrastructure. `retryable` says whether the operation may succeed if repeated;
  *   the pipeline retries those per policy and otherwise fails the run (a rerun resumes).
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 export class MalformedHash extends Schema.TaggedError<MalformedHash>()("MalformedHash", {}) {
   override get message() {

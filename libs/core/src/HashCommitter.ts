@@ -1,4 +1,5 @@
-import { Context, type Effect } from "effect"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
 import type { Sha256Hex } from "./Domain.ts"
 import type { DatabaseError } from "./Errors.ts"
 

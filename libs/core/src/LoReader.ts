@@ -1,4 +1,6 @@
-import { Context, type Effect, type Result } from "effect"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Result from "effect/Result"
 import type { LoObject, SourceRow } from "./Domain.ts"
 import type { DatabaseError, RowFailed } from "./Errors.ts"
 

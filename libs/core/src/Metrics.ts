@@ -1,4 +1,9 @@
-import { Clock, Context, Effect, Layer, Metric, type Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import type * as Scope from "effect/Scope"
 import type { RowCounts } from "./Domain.ts"
 import type { RowFailed } from "./Errors.ts"
 

@@ -7,7 +7,7 @@
  * back, so no interleaving loses or leaks a byte. Requests are granted strictly in order; one larger than the whole
  * budget must be capped by the caller.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 export interface Reservation {
   readonly bytes: number

@@ -4,8 +4,8 @@
  * `renderStatus` is pure (snapshots in, text out); `runMonitor` samples `Metrics` in a loop.
  */
 import { Metrics, type MetricsSnapshot, type Stage, Stages } from "@lo-migrate/core"
-import { Effect } from "effect"
-import type { Duration } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Duration from "effect/Duration"
 
 const MiB = 1024 * 1024
 const rule = "*".repeat(67)

@@ -38,7 +38,17 @@ import {
   Sha2Conflict,
   type SourceRow
 } from "@lo-migrate/core"
-import { Cause, Duration, Effect, Exit, Fiber, Latch, Option, Queue, Random, Result, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Latch from "effect/Latch"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
 import { ByteBudget, type Reservation } from "./ByteBudget.ts"
 import { type PipelineConfig, validatePipelineConfig } from "./Config.ts"
 
@@ -68,6 +78,12 @@ interface Uploaded {
   readonly oid: number | null
   readonly sha256: Sha256Hex
   readonly size: number
+}
+
+/** A byte budget and what a row costs of it. */
+interface Budget {
+  readonly budget: ByteBudget
+  readonly charge: (row: SourceRow) => number
 }
 
 type ReadUnit =
@@ -104,16 +120,34 @@ export const runMigration = (
     // when the scope closes (failure, interruption) is released by this finalizer, which runs after every stage
     // fiber below has been interrupted (finalizers run in reverse order).
     const live = new Set<LoObject>()
-    // With `maxInFlightBytes`: the bytes each live object holds of the budget, given back when it is released.
-    const budget = cfg.maxInFlightBytes === undefined ? undefined : new ByteBudget(cfg.maxInFlightBytes)
-    const held = new Map<LoObject, number>()
+    // The byte budgets (each optional): `maxInFlightBytes` charges every row its claimed size, `maxInMemoryBytes` only
+    // rows small enough to be held in memory. `held` keeps what each live object holds of each budget, given back
+    // when it is released.
+    const budgets: Array<Budget> = []
+    if (cfg.maxInFlightBytes !== undefined) {
+      budgets.push({ budget: new ByteBudget(cfg.maxInFlightBytes), charge: (row) => claimedBytes(row) })
+    }
+    if (cfg.maxInMemoryBytes !== undefined) {
+      const objectMax = cfg.inMemoryObjectMax ?? Number.MAX_SAFE_INTEGER
+      budgets.push({
+        budget: new ByteBudget(cfg.maxInMemoryBytes),
+        charge: (row) => {
+          const bytes = claimedBytes(row)
+          return bytes <= objectMax ? bytes : 0
+        }
+      })
+    }
+    const held = new Map<LoObject, ReadonlyArray<number>>()
     const release = (o: LoObject) =>
       Effect.suspend(() => {
         if (!live.delete(o)) return Effect.void
-        const bytes = held.get(o) ?? 0
+        const shares = held.get(o)
         held.delete(o)
         // free the body first, then hand its bytes to the next read
-        return Effect.andThen(o.release, Effect.sync(() => budget?.give(bytes)))
+        return Effect.andThen(
+          o.release,
+          Effect.sync(() => shares?.forEach((bytes, i) => budgets[i]!.budget.give(bytes)))
+        )
       })
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
@@ -257,17 +291,18 @@ export const runMigration = (
       }
       if (!batchable(first)) return { _tag: "Single", row: first }
       const rows = [first]
-      let bytes = claimedBytes(first)
+      const charged = budgets.map((b) => b.charge(first))
       while (rows.length < batchRows) {
         const next = yield* Queue.poll(readQueue)
         if (Option.isNone(next)) break
-        // a batch never claims more than the byte budget (only a single object may)
-        if (!batchable(next.value) || (budget !== undefined && bytes + claimedBytes(next.value) > budget.total)) {
-          pending = next.value
+        // a batch never claims more than a byte budget (only a single object may)
+        const row = next.value
+        if (!batchable(row) || budgets.some((b, i) => charged[i]! + b.charge(row) > b.budget.total)) {
+          pending = row
           break
         }
-        rows.push(next.value)
-        bytes += claimedBytes(next.value)
+        rows.push(row)
+        budgets.forEach((b, i) => charged[i] = charged[i]! + b.charge(row))
       }
       return rows.length === 1 ? { _tag: "Single", row: first } : { _tag: "Batch", rows }
     })
@@ -290,31 +325,37 @@ export const runMigration = (
       // object escapes `live` and no byte of the budget is lost.
       return Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          let reservation: Reservation | undefined
-          if (budget !== undefined) {
-            const r = budget.reserve(rows.reduce((n, row) => n + claimedBytes(row), 0))
-            reservation = r
-            yield* restore(budget.await(r)).pipe(Effect.onExit((exit) =>
-              Exit.isFailure(exit) ? Effect.sync(() => budget.cancel(r)) : Effect.void
-            ))
+          // Budgets are taken one after the other, always in the same order; one that is granted is given back if a
+          // later wait fails or is interrupted (`cancel` gives back a grant or leaves the line).
+          const reservations: Array<Reservation> = []
+          const cancelAll = Effect.sync(() => reservations.forEach((r, i) => budgets[i]!.budget.cancel(r)))
+          for (const b of budgets) {
+            const r = b.budget.reserve(rows.reduce((n, row) => n + b.charge(row), 0))
+            reservations.push(r)
+            yield* restore(b.budget.await(r)).pipe(Effect.onExit((exit) => Exit.isFailure(exit) ? cancelAll : Effect.void))
           }
           const exit = yield* Effect.exit(restore(retry(unit._tag === "Single" ? "read" : "readBatch")(read)))
           if (Exit.isFailure(exit)) {
-            if (reservation !== undefined) budget?.give(reservation.bytes)
+            yield* cancelAll
             return yield* Effect.failCause(exit.cause)
           }
-          // Each object keeps the bytes of its row (its verified size) until released; the rest goes back now.
-          let left = reservation?.bytes ?? 0
+          // Each object keeps its row's charge (up to its verified size) until released; the rest goes back now.
+          const left = reservations.map((r) => r.bytes)
           for (const r of exit.value) {
             if (Result.isFailure(r)) continue
             live.add(r.success)
-            if (budget !== undefined) {
-              const share = Math.min(claimedBytes(r.success.row), left)
-              left -= share
-              held.set(r.success, share)
+            if (budgets.length > 0) {
+              held.set(
+                r.success,
+                budgets.map((b, i) => {
+                  const share = Math.min(b.charge(r.success.row), left[i]!)
+                  left[i] = left[i]! - share
+                  return share
+                })
+              )
             }
           }
-          budget?.give(left)
+          left.forEach((bytes, i) => budgets[i]!.budget.give(bytes))
           return exit.value
         })
       )

@@ -280,6 +280,53 @@ describe("pipeline properties", () => {
     )
   })
 
+  it("4c. with maxInMemoryBytes, in-memory bytes stay within the budget while spilled objects are not held back", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        arbTableSpec({ max: 96 * 1024, minRows: 5, maxRows: 40 }),
+        arbConfig,
+        fc.constantFrom(1024, 8192, 65536),
+        fc.integer(),
+        async (spec, config, budget, seed) => {
+          const built = buildWorld(spec)
+          const j = jitter(seed, 10)
+          built.world.faults.latency = (op) => (op === "put" ? "1 millis" : j())
+          const inMemMax = 4096
+          const r = await runPromise(
+            run(built.world, { ...config, maxInMemoryBytes: budget, inMemoryObjectMax: inMemMax }, {}, { inMemMax })
+          )
+          assert.isTrue(Exit.isSuccess(r.exit), Exit.isFailure(r.exit) ? Cause.pretty(r.exit.cause) : "")
+          // a single in-memory object larger than the budget passes alone; the reader never holds more than inMemMax
+          assert.isAtMost(built.world.reader.peakLiveMemoryBytes, Math.max(budget, inMemMax))
+          assert.isAtMost(built.world.reader.peakLiveMemoryBytes, inFlightBound(
+            { ...config, maxInMemoryBytes: budget, inMemoryObjectMax: inMemMax },
+            inMemMax
+          ).bytes)
+          assertFinalState(built, r.failures)
+          assertNoLeak(built.world)
+        }
+      ),
+      { numRuns: 40 }
+    )
+  })
+
+  it("4d. spilled objects are not charged to maxInMemoryBytes: with a budget of one byte they still run side by side", async () => {
+    const rows = Array.from({ length: 6 }, (_, i) => ({
+      kind: "valid" as const,
+      content: { size: 64 * 1024 + i, seed: i },
+      mimeType: "application/octet-stream"
+    }))
+    const built = buildWorld({ rows })
+    built.world.faults.latency = (op) => (op === "put" ? "5 millis" : undefined)
+    const config = testConfig({ readers: 3, storers: 3, maxInMemoryBytes: 1, inMemoryObjectMax: 4096 })
+    const r = await runPromise(run(built.world, config, {}, { inMemMax: 4096 }))
+    assert.isTrue(Exit.isSuccess(r.exit))
+    assert.isAtLeast(built.world.reader.peakLiveObjects, 2, "spilled objects were held back by the memory budget")
+    assert.strictEqual(built.world.reader.peakLiveMemoryBytes, 0)
+    assertFinalState(built, r.failures)
+    assertNoLeak(built.world)
+  })
+
   it("5a. transient store failures are retried and leave nothing behind", async () => {
     await fc.assert(
       fc.asyncProperty(arbTable, arbConfig, fc.integer({ min: 1, max: 3 }), async (spec, config, failures) => {

@@ -3,8 +3,9 @@
  * them, and a detail text that never carries a secret.
  */
 import { DatabaseError } from "@lo-migrate/core"
-import { Effect, Redacted } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 
 /** Socket-level error codes (Node `errno` names) of a peer that may well answer on the next attempt. */

@@ -4,9 +4,12 @@
  * `DatabaseError` whose text never contains the password.
  */
 import type { DatabaseError } from "@lo-migrate/core"
-import { PgClient } from "@effect/sql-pg"
-import { type Duration, Effect, type Layer, type Redacted } from "effect"
-import type { SqlClient } from "effect/sql"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
 
 export interface PgConnectionConfig {

@@ -19,8 +19,9 @@
  * one is alreadySet (same sha2), conflict (different sha2) or vanished, matching the in-memory fake.
  */
 import { type CommitEntry, type CommitResult, HashCommitter } from "@lo-migrate/core"
-import { Effect, Layer } from "effect"
-import { SqlClient } from "effect/sql"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
 import { mapSqlError, withTransaction } from "./DatabaseErrors.ts"
 
 interface Classified {

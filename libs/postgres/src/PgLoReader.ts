@@ -3,9 +3,10 @@
  * and MD5 in the same pass, holding small objects in memory and spilling bigger ones to a temp file.
  *
  * How an object is read (measured in bench/read-strategies.ts, see the numbers there and in the package README):
- * - Objects smaller than one chunk: a single `lo_get(oid, 0, chunkSize)`. One statement is one snapshot, so no
- *   transaction is needed; if a whole chunk comes back the row's size was wrong and the object is read as a big one.
- * - Bigger objects: `lo_open(oid, INV_READ)` + `loread(fd, chunkSize)` in a READ ONLY transaction. An INV_READ
+ * - Objects held in memory (up to `inMemMax`, and below 8 MiB): a single `lo_get(oid, 0, size + 1)`. One statement is
+ *   one snapshot, so no transaction is needed; if more than `size` bytes come back the row's size was wrong and the
+ *   object is read as a big one, which finds its real size.
+ * - Spilled objects: `lo_open(oid, INV_READ)` + `loread(fd, chunkSize)` in a READ ONLY transaction. An INV_READ
  *   descriptor reads the object as of the transaction's snapshot, so a concurrent change cannot tear the bytes.
  *   Memory is bounded by one chunk: in-memory bodies are at most `inMemMax`, spilled ones go straight to disk.
  * - `readBatch`: one `lo_get` per oid over `unnest($oids, $lengths)` in ONE statement, with the oids checked against
@@ -34,8 +35,13 @@ import {
   SizeMismatch,
   verifyDigests
 } from "@lo-migrate/core"
-import { Effect, Exit, Layer, Result, type Scope, Semaphore } from "effect"
-import { SqlClient } from "effect/sql"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError } from "effect/sql/SqlError"
 import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
@@ -258,13 +264,19 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
       })
     }
 
-    /** One statement for an object smaller than a chunk; falls back to the streaming read if it is not. */
-    const readSmall = (checked: CheckedRow): Effect.Effect<LoObject, RowFailed | DatabaseError> =>
-      sql<{ readonly c: Uint8Array }>`SELECT lo_get(${checked.oid}, 0, ${chunkSize}) AS c`.pipe(
+    /**
+     * One statement for an object that is held in memory anyway: `lo_get(oid, 0, size + 1)` is one snapshot, so no
+     * transaction is needed, and the extra byte shows an object longer than its row without reading all of it (that
+     * rare case falls back to the streaming read, which finds the real size). A whole read replaces the 4-6 round
+     * trips of BEGIN/lo_open/loread.../COMMIT: measured on the `inmem` bench mix (0.75-1 MiB objects), where the
+     * streaming read was round-trip bound.
+     */
+    const readWhole = (checked: CheckedRow): Effect.Effect<LoObject, RowFailed | DatabaseError> =>
+      sql<{ readonly c: Uint8Array }>`SELECT lo_get(${checked.oid}, 0, ${checked.row.size + 1}) AS c`.pipe(
         Effect.mapError(mapReadError(checked)),
         Effect.flatMap(([r]) => {
           const bytes = r!.c
-          if (bytes.byteLength >= chunkSize) return readBig(checked)
+          if (bytes.byteLength > checked.row.size) return readBig(checked)
           return fromBytes(checked, bytes)
         })
       )
@@ -277,8 +289,9 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
         Effect.sync(() => toObject(checked, digests, { _tag: "InMemory", bytes: ownBytes(view) })))
     }
 
-    const readChecked = (checked: CheckedRow) =>
-      checked.row.size < chunkSize && checked.row.size <= inMemMax ? readSmall(checked) : readBig(checked)
+    // One protocol message must hold the whole result (sql-pg's limit is 16 MiB; maxChunkSize keeps well below).
+    const wholeReadMax = Math.min(inMemMax, maxChunkSize - 1)
+    const readChecked = (checked: CheckedRow) => checked.row.size <= wholeReadMax ? readWhole(checked) : readBig(checked)
 
     const read = Effect.fn("PgLoReader.read")(function*(row: SourceRow) {
       const checked = yield* checkRow(row)

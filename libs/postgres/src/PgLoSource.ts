@@ -13,8 +13,11 @@
  *   into an unsafe integer, which `checkRow` reports as `InvalidSize`).
  */
 import { type DatabaseError, LoSource, type RowCounts, type SourceRow } from "@lo-migrate/core"
-import { Effect, Layer, Option, Stream } from "effect"
-import { SqlClient } from "effect/sql"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as SqlClient from "effect/sql/SqlClient"
 import { mapSqlError } from "./DatabaseErrors.ts"
 
 export interface PgLoSourceOptions {

@@ -8,11 +8,15 @@
  *   `createBatchJobTable`. Each returns what it inserted (including the real digests of the content) so that tests can
  *   assert on it.
  */
-import { PgClient } from "@effect/sql-pg"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError, type Digests, makeDigester, type RowFailureReason, type SourceRow } from "@lo-migrate/core"
-import { Context, Effect, Layer, Redacted, type Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as Reactivity from "effect/reactivity/Reactivity"
-import { SqlClient } from "effect/sql"
+import * as SqlClient from "effect/sql/SqlClient"
 import { randomBytes } from "node:crypto"
 import { toDatabaseError } from "./DatabaseErrors.ts"
 import { PgDatabase } from "./PgDatabase.ts"

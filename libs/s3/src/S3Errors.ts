@@ -3,7 +3,7 @@
  * whether repeating the operation may help, names the operation, bucket and key, and never carries a secret.
  */
 import { StorageError } from "@lo-migrate/core"
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 
 export interface S3ErrorContext {
   readonly operation: string

@@ -26,7 +26,11 @@ import {
   UploadPartCommand
 } from "@aws-sdk/client-s3"
 import { type HeadResult, Metrics, ObjectStore, type PutOutcome, type PutRequest, StorageError } from "@lo-migrate/core"
-import { Effect, Exit, Layer, Option, Schedule } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { createHash } from "node:crypto"
 import { createReadStream, ReadStream } from "node:fs"
 import { stat } from "node:fs/promises"

@@ -1,7 +1,7 @@
 /**
  * Configuration of the S3 object store, and the part-size arithmetic of multipart uploads.
  */
-import type { Redacted } from "effect"
+import type * as Redacted from "effect/Redacted"
 
 export const MiB = 1024 * 1024
 

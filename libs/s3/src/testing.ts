@@ -14,7 +14,10 @@ import {
   type S3Client
 } from "@aws-sdk/client-s3"
 import type { ObjectStore } from "@lo-migrate/core"
-import { Context, Effect, Layer, Redacted } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
 import { S3ClientService } from "./S3ClientService.ts"
 import { S3ObjectStore } from "./S3ObjectStore.ts"

@@ -7,7 +7,7 @@
  * them the way SQL keyed by `hash` would: a commit for a hash sets `sha2` on every still-NULL row with that hash.
  */
 import type { CommitEntry, CommitResult } from "@lo-migrate/core"
-import type { Duration } from "effect"
+import type * as Duration from "effect/Duration"
 import { createHash } from "node:crypto"
 
 export interface FakeRow {
