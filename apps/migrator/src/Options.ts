@@ -27,7 +27,7 @@ export const defaults = {
   uploadChunkSize: 20480,
   commitChunk: 100,
   /** MiB. Cap on the bytes of objects held in memory between read and upload (spilled objects do not count). */
-  maxInMemory: 64,
+  maxInMemory: 32,
   /** Seconds between two status blocks. */
   interval: 10,
   /** Seconds allowed, after Ctrl-C/SIGTERM, to finish and commit what is already in flight. */

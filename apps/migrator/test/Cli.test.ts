@@ -49,7 +49,7 @@ describe("command line", () => {
         [2, 32, 2, 8192, 1024, 8192]
       )
       assert.strictEqual(c.inMemMax, 1024 * 1024)
-      assert.strictEqual(c.maxInMemoryBytes, 64 * 1024 * 1024)
+      assert.strictEqual(c.maxInMemoryBytes, 32 * 1024 * 1024)
       assert.strictEqual(c.commitChunk, 100)
       assert.strictEqual(c.interval, 10)
       assert.strictEqual(c.finalize, false)

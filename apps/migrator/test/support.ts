@@ -21,7 +21,7 @@ export const rawOptions = (overrides: Partial<RawOptions> = {}): RawOptions => (
   commitChunk: 100,
   interval: 10,
   gracePeriod: 30,
-  maxInMemory: 64,
+  maxInMemory: 32,
   maxInFlight: Option.none(),
   finalize: false,
   dryRun: false,

@@ -78,7 +78,9 @@ export const resultsTable = (ms: ReadonlyArray<Measurement>): string =>
     ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r"]
   )
 
-const ok = (m: Measurement | undefined): m is Measurement => m !== undefined && m.error === undefined && m.wallMs > 0
+/** A measurement to compare with: it succeeded and moved bytes (one that found nothing to do proves nothing). */
+const ok = (m: Measurement | undefined): m is Measurement =>
+  m !== undefined && m.error === undefined && m.wallMs > 0 && m.bytes > 0
 
 /** The fastest successful measurement of a kind (by MiB/s). */
 export const best = (ms: ReadonlyArray<Measurement>, kind: Kind): Measurement | undefined =>

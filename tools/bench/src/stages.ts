@@ -23,6 +23,8 @@ export interface StageOptions {
   readonly storeQueue?: number
   /** bytes */
   readonly inMemMax?: number
+  /** bytes (the CLI's --max-in-memory, 32 MiB by default) */
+  readonly maxInMemory?: number
 }
 
 
@@ -47,8 +49,12 @@ const env = (name: string): string => {
 }
 
 const options = JSON.parse(process.argv[2] ?? "{}") as StageOptions
+const inMemMax = options.inMemMax ?? 1024 * 1024
+// as the CLI configures it with its defaults (apps/migrator/src/Migrate.ts pipelineConfigOf)
 const config: PipelineConfig = {
   ...defaultPipelineConfig,
+  maxInMemoryBytes: options.maxInMemory ?? 32 * 1024 * 1024,
+  inMemoryObjectMax: inMemMax,
   ...(options.readers === undefined ? {} : { readers: options.readers }),
   ...(options.storers === undefined ? {} : { storers: options.storers }),
   ...(options.committers === undefined ? {} : { committers: options.committers }),
@@ -80,7 +86,7 @@ const committer = Layer.effect(HashCommitter, Effect.gen(function*() {
 const live = Layer.mergeAll(
   PgLoSource.layer({ pageSize: 1000 }),
   reader.pipe(Layer.provide(PgLoReader.layer({
-    inMemMax: options.inMemMax ?? 1024 * 1024,
+    inMemMax,
     tempDir: tmpdir(),
     chunkSize: defaultChunkSize
   }))),

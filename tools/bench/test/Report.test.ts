@@ -75,4 +75,14 @@ describe("report formatting", () => {
     expect(v.targets.map((t) => t.pass)).toEqual([undefined, undefined, undefined])
     expect(renderVerdict(v)).toContain("SKIP")
   })
+
+  it("a baseline that moved nothing (it found no row to migrate) is not a baseline: SKIP, never PASS", () => {
+    const v = verdict([
+      m("S3 write limit", "s3-limit", 10_000),
+      m("naive", "naive", 15, { objects: 0, bytes: 0 }),
+      m("migrator (defaults)", "migrator", 12_000, { peakRssBytes: 200 * MiB })
+    ], "quick")
+    expect(v.ratios.find((x) => x.label === "migrator (defaults) / naive")?.mib).toBeUndefined()
+    expect(renderVerdict(v)).toContain("SKIP  migrator (defaults) >= 5x naive: not measured")
+  })
 })
