@@ -8,7 +8,7 @@ import { ObjectStore } from "@lo-migrate/core"
 import { Effect, Exit, Option, Redacted } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { type AddressInfo, createServer as createTcpServer, type Socket } from "node:net"
-import { defaultS3StoreConfig, S3ObjectStore, type S3StoreConfig } from "../src/index.ts"
+import { defaultS3StoreConfig, S3ClientService, S3ObjectStore, type S3StoreConfig } from "../src/index.ts"
 import { requestOf } from "./support.ts"
 
 const secret = "fake-secret-key-0123456789abcdefghijklmnop"
@@ -103,6 +103,14 @@ describe("S3ObjectStore against misbehaving servers", () => {
       yield* putFailure(configFor(port))
       assert.strictEqual(requests, 1)
     }))
+
+  it.effect("the SDK's logger middleware (a redacted copy of every input and output) is not in the client's stack", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { client } = yield* S3ClientService.make(configFor(1))
+      const stack = client.middlewareStack.identify().join("\n")
+      assert.include(stack, "awsAuthMiddleware", "the stack is listed")
+      assert.notInclude(stack, "loggerMiddleware")
+    })))
 
   it.effect("403 AccessDenied is fatal", () =>
     Effect.gen(function*() {
