@@ -1,5 +1,5 @@
 /**
- * Entry point: `node --max-semi-space-size=4 --conditions=development src/main.ts [options]` (Node 24 strips the
+ * Entry point: `node --max-semi-space-size=8 --conditions=development src/main.ts [options]` (Node 24 strips the
  * types), or the built `dist/main.js`; the V8 flag keeps memory down (README). See `--help` and the README for options, environment variables and exit codes.
  */
 import * as NodeServices from "@effect/platform-node/NodeServices"

@@ -48,6 +48,7 @@ const usage = `bench: lo-migrate throughput and memory against the limits of Pos
   --migrator-arg ARG      extra option for every migrator run (repeatable)
   --db NAME               use this database name; with --keep-db a later run reuses it if seeded alike
   --keep-db               do not drop the database at the end
+  --semi-space MiB        V8 --max-semi-space-size of the migrator runs (default 8, as the start target ships it)
   --out FILE              also write the results as JSON (default tools/bench/results/<time>.json)
   --pg-url URL            admin PostgreSQL URL (default $PG_TEST_URL or ${defaultAdminUrl})
 S3 comes from S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION (bench.sh starts Ceph RGW for you).`
@@ -64,6 +65,7 @@ const { values: args } = parseArgs({
     "migrator-arg": { type: "string", multiple: true },
     db: { type: "string" },
     "keep-db": { type: "boolean", default: false },
+    "semi-space": { type: "string", default: "8" },
     out: { type: "string" },
     "pg-url": { type: "string" },
     help: { type: "boolean", default: false }
@@ -161,7 +163,7 @@ const runMigrator = async (
   const argv = [
     ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]),
     // as `nx run migrator:start` and the Docker image start it (a small young generation: see apps/migrator/README.md)
-    "--max-semi-space-size=4",
+    `--max-semi-space-size=${args["semi-space"]}`,
     ...(stages === undefined
       ? [migratorMain, "--skip-batch-job-check", "--interval", quick ? "2" : "5", ...migratorExtra.flatMap(shellWords), ...extra]
       : ["--conditions=development", stagesPath, JSON.stringify(stages)])
@@ -342,7 +344,7 @@ const main = async () => {
       // --- the migrator --------------------------------------------------------------------------------------------
       if (only.has("migrator")) {
         // what the process costs before it moves a byte: loading the app from source (type stripping) and its modules
-        const help = await runMeasured(nodeBin, ["--max-semi-space-size=4", migratorMain, "--help"], { cwd: root })
+        const help = await runMeasured(nodeBin, [`--max-semi-space-size=${args["semi-space"]}`, migratorMain, "--help"], { cwd: root })
         add([{
           name: "migrator start-up only (--help)",
           kind: "diagnostic",
