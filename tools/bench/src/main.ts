@@ -16,11 +16,12 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { attachValues } from "./Args.ts"
 import { databaseExists, databaseUrl, defaultAdminUrl, dropDatabase, createDatabase, pgLayer } from "./Db.ts"
 import { describeMix, makeObjects, parseMix, totalBytes } from "./Mix.ts"
 import { cpuDelta, runMeasured, sampleCpu } from "./Proc.ts"
 import { readProfile, renderProfile, summarize } from "./Profile.ts"
-import { fmtMiB, fmtNum, type Measurement, mibPerSec, renderVerdict, resultsTable, verdict } from "./Report.ts"
+import { best, fmtMiB, fmtNum, type Measurement, mibPerSec, renderVerdict, resultsTable, verdict } from "./Report.ts"
 import { bucketStats, createBucket, deleteBucket, makeClient, s3EnvFrom } from "./S3.ts"
 import { resetSha2, seed, seededWith } from "./Seed.ts"
 import { renderStages, type StageReport } from "./StageReport.ts"
@@ -48,12 +49,21 @@ const usage = `bench: lo-migrate throughput and memory against the limits of Pos
   --migrator-arg ARG      extra option for every migrator run (repeatable)
   --db NAME               use this database name; with --keep-db a later run reuses it if seeded alike
   --keep-db               do not drop the database at the end
+  --node-arg ARG          extra Node/V8 flag for every migrator run, e.g. --node-arg --max-old-space-size=256
+  --rounds N              measure the S3 write limit, the combined limit and the migrator with defaults N times,
+                          back to back in a rotating order (default 3, 1 with --quick); the 80% target is judged
+                          on the median of the ratios within a round, the RSS target on the worst run
   --semi-space MiB        V8 --max-semi-space-size of the migrator runs (default 8, as the start target ships it)
   --out FILE              also write the results as JSON (default tools/bench/results/<time>.json)
   --pg-url URL            admin PostgreSQL URL (default $PG_TEST_URL or ${defaultAdminUrl})
 S3 comes from S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION (bench.sh starts Ceph RGW for you).`
 
+// Options whose value is itself a list of options ("--tuned '--storer-threads 64'"): node's parseArgs refuses a value
+// that starts with a dash unless it is attached with "=", so attach it.
+const argv = attachValues(process.argv.slice(2), new Set(["--tuned", "--migrator-arg", "--node-arg"]))
+
 const { values: args } = parseArgs({
+  args: argv,
   options: {
     quick: { type: "boolean", default: false },
     mix: { type: "string" },
@@ -63,9 +73,11 @@ const { values: args } = parseArgs({
     "s3-concurrency": { type: "string" },
     tuned: { type: "string", multiple: true },
     "migrator-arg": { type: "string", multiple: true },
+    "node-arg": { type: "string", multiple: true },
     db: { type: "string" },
     "keep-db": { type: "boolean", default: false },
     "semi-space": { type: "string", default: "8" },
+    rounds: { type: "string" },
     out: { type: "string" },
     "pg-url": { type: "string" },
     help: { type: "boolean", default: false }
@@ -94,6 +106,12 @@ const tunedCandidates = args.tuned ?? (quick
     "--receiver-threads 4 --storer-threads 64 --commit-chunk 500"
   ])
 const migratorExtra = args["migrator-arg"] ?? []
+const nodeExtra = args["node-arg"] ?? []
+const rounds = Number(args.rounds ?? (quick ? "1" : "3"))
+if (!Number.isSafeInteger(rounds) || rounds < 1) {
+  console.error(`--rounds: expected a whole number of at least 1, got ${JSON.stringify(args.rounds)}`)
+  process.exit(2)
+}
 const adminUrl = args["pg-url"] ?? process.env["PG_TEST_URL"] ?? defaultAdminUrl
 const runId = `${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "_").toLowerCase()}_${process.pid}`
 const dbName = args.db ?? `lo_bench_${runId}`
@@ -164,6 +182,7 @@ const runMigrator = async (
     ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]),
     // as `nx run migrator:start` and the Docker image start it (a small young generation: see apps/migrator/README.md)
     `--max-semi-space-size=${args["semi-space"]}`,
+    ...nodeExtra,
     ...(stages === undefined
       ? [migratorMain, "--skip-batch-job-check", "--interval", quick ? "2" : "5", ...migratorExtra.flatMap(shellWords), ...extra]
       : ["--conditions=development", stagesPath, JSON.stringify(stages)])
@@ -317,24 +336,24 @@ const main = async () => {
       err("S3_ENDPOINT / S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY not set: skipping everything that writes to S3")
     } else {
       if (only.has("s3")) {
-        add(await runWorker("s3-put", {
+        add((await runWorker("s3-put", {
           url: dbUrl,
           bucket: `lo-bench-${runId.replace(/_/g, "-")}-s3`,
           concurrencies: s3Concurrency,
           probeFraction: quick ? 1 : 0.1
-        }, "s3-limit"))
+        }, "s3-limit")).map((m) => m.kind === "s3-limit" ? { ...m, round: 1 } : m))
       }
       if (only.has("combined")) {
         const s3Best = measurements.filter((m) => m.kind === "s3-limit" && m.error === undefined)
           .sort((a, b) => mibPerSec(b) - mibPerSec(a))[0]
         const storers = Number(/(\d+) in flight/.exec(s3Best?.name ?? "")?.[1] ?? 32)
-        add(await runWorker("combined", {
+        add((await runWorker("combined", {
           url: dbUrl,
           bucket: `lo-bench-${runId.replace(/_/g, "-")}-combined`,
           readers: 2,
           storers,
           commitChunk: 500
-        }, "combined-limit"))
+        }, "combined-limit")).map((m) => ({ ...m, round: 1 })))
       }
       if (only.has("naive")) {
         // the combined limit recorded sha2 for every row: the naive script must find them all to do again
@@ -356,8 +375,38 @@ const main = async () => {
           ...(help.code === 0 ? {} : { error: `exit ${help.code}` })
         }])
         const r = await runMigrator("migrator (defaults)", [])
-        add([r.measurement])
+        add([{ ...r.measurement, round: 1 }])
         sections.push(`### migrator (defaults): final status\n\n\`\`\`\n${finalStatus(r.stdout)}\n\`\`\``)
+      }
+      // --- repeated rounds: the S3 limit, the combined limit and the migrator back to back, so that each ratio compares
+      // runs on the same server state (a single run moves by +-15% here); the order rotates so no measurement always
+      // follows the same one.
+      const repeated = (["s3", "combined", "migrator"] as const).filter((k) => only.has(k))
+      for (let round = 2; round <= rounds && repeated.length > 0; round++) {
+        const order = repeated.map((_, i) => repeated[(i + round - 1) % repeated.length]!)
+        err(`round ${round} of ${rounds}: ${order.join(", ")}`)
+        const tag = (m: Measurement): Measurement => ({ ...m, name: `${m.name} (round ${round})`, round })
+        const concurrency = () => Number(/(\d+) in flight/.exec(best(measurements, "s3-limit")?.name ?? "")?.[1] ?? 32)
+        for (const step of order) {
+          if (step === "s3") {
+            add((await runWorker("s3-put", {
+              url: dbUrl,
+              bucket: `lo-bench-${runId.replace(/_/g, "-")}-s3r${round}`,
+              concurrencies: [concurrency()],
+              probeFraction: 0
+            }, "s3-limit")).map(tag))
+          } else if (step === "combined") {
+            add((await runWorker("combined", {
+              url: dbUrl,
+              bucket: `lo-bench-${runId.replace(/_/g, "-")}-combined-r${round}`,
+              readers: 2,
+              storers: concurrency(),
+              commitChunk: 500
+            }, "combined-limit")).map(tag))
+          } else {
+            add([tag((await runMigrator("migrator (defaults)", [])).measurement)])
+          }
+        }
       }
       if (only.has("tuned")) {
         let bestRun: MigratorRun | undefined
