@@ -3,8 +3,15 @@
  * (`@lo-migrate/s3`), the in-process metrics, and the failure report. This is the only place that wires adapters.
  */
 import { Metrics } from "@lo-migrate/core"
-import { defaultChunkSize, PgDatabase, PgHashCommitter, PgLoReader, PgLoSource } from "@lo-migrate/postgres"
-import { defaultS3StoreConfig, S3ObjectStore, type S3StoreConfig } from "@lo-migrate/s3"
+import {
+  defaultChunkSize,
+  PgDatabase,
+  PgHashCommitter,
+  PgLoReader,
+  type PgLoReaderOptions,
+  PgLoSource
+} from "@lo-migrate/postgres"
+import { defaultS3StoreConfig, multipartPartSize, S3ObjectStore, type S3StoreConfig } from "@lo-migrate/s3"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -28,6 +35,20 @@ export const s3StoreConfigOf = (config: MigratorConfig): S3StoreConfig => ({
   maxSockets: config.storerThreads * (defaultS3StoreConfig.partConcurrency ?? 2)
 })
 
+/**
+ * The large-object reader's options. It is told the part size the store will cut each spilled object into, so its one
+ * pass over the bytes also digests the parts of a multipart upload (the store then does not read the file to hash it).
+ */
+export const readerOptionsOf = (config: MigratorConfig): PgLoReaderOptions => {
+  const partSize = s3StoreConfigOf(config).partSize
+  return {
+    inMemMax: config.inMemMax,
+    tempDir: config.tempDir,
+    chunkSize: defaultChunkSize,
+    partSizeFor: (size) => multipartPartSize(size, partSize)
+  }
+}
+
 /** Readers and committers each hold a connection while working; the source, the counter and schema tasks one each. */
 export const poolSizeOf = (config: MigratorConfig): number => config.receiverThreads + config.committerThreads + 3
 
@@ -35,7 +56,7 @@ export const migrateLayer = (config: MigratorConfig) => {
   const database = PgDatabase.layer({ url: config.pgUrl, maxConnections: poolSizeOf(config) })
   const postgres = Layer.mergeAll(
     PgLoSource.layer({ pageSize }),
-    PgLoReader.layer({ inMemMax: config.inMemMax, tempDir: config.tempDir, chunkSize: defaultChunkSize }),
+    PgLoReader.layer(readerOptionsOf(config)),
     PgHashCommitter.layer,
     SchemaTasks.layer
   ).pipe(Layer.provide(database))

@@ -4,6 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, FileSystem, Option } from "effect"
 import { redactUrl, render, resolve } from "../src/Config.ts"
 import { ExitCode, exitCodeOf } from "../src/ExitCode.ts"
+import { readerOptionsOf, s3StoreConfigOf } from "../src/Live.ts"
 import { FailureReport, formatReportLine } from "../src/Report.ts"
 import { makeSignalController } from "../src/Shutdown.ts"
 import { rawOptions } from "./support.ts"
@@ -11,6 +12,21 @@ import { rawOptions } from "./support.ts"
 const raw = rawOptions
 
 const noEnv = ConfigProvider.layer(ConfigProvider.fromEnv({ env: {} }))
+
+describe("live wiring", () => {
+  it.effect("the reader digests parts for exactly the objects the store uploads in parts, at its part size", () =>
+    Effect.gen(function*() {
+      const config = yield* resolve(raw()) // --upload-chunk-size 5120 (5 MiB), --in-mem-max 1024
+      const MiB = 1024 * 1024
+      assert.strictEqual(s3StoreConfigOf(config).partSize, 5 * MiB)
+      const reader = readerOptionsOf(config)
+      assert.strictEqual(reader.inMemMax, MiB)
+      assert.strictEqual(reader.tempDir, config.tempDir)
+      assert.isUndefined(reader.partSizeFor!(5 * MiB)) // one PutObject
+      assert.strictEqual(reader.partSizeFor!(5 * MiB + 1), 5 * MiB)
+      assert.strictEqual(reader.partSizeFor!(60_000 * MiB), 6 * MiB) // grown so that 10,000 parts suffice
+    }).pipe(Effect.provide(noEnv)))
+})
 
 describe("configuration block", () => {
   it.effect("shows every setting and no secret", () =>

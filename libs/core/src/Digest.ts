@@ -4,7 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
-import { type Digests, isSha1Hex, type Sha1Hex, type Sha256Hex, type SourceRow } from "./Domain.ts"
+import { type Digests, isSha1Hex, type PartDigests, type Sha1Hex, type Sha256Hex, type SourceRow } from "./Domain.ts"
 import { InvalidMimeType, InvalidSize, MalformedHash, NullOid, RowFailed, Sha1Mismatch, SizeMismatch } from "./Errors.ts"
 
 /** An incremental digester: feed chunks in order, then `digest()` once. Plain mutable state, meant for one fiber. */
@@ -31,6 +31,50 @@ export const makeDigester = (): Digester => {
       sha256: sha256.digest("hex") as Sha256Hex,
       md5Base64: md5.digest("base64")
     })
+  }
+}
+
+/** An incremental digester of the parts of an object: feed chunks in order (cut anywhere), then `digest()` once. */
+export interface PartDigester {
+  readonly update: (chunk: Uint8Array) => void
+  readonly digest: () => PartDigests
+}
+
+/**
+ * Digests every `partSize` slice of the bytes fed to it (MD5 and SHA-256, the two a multipart part is sent with).
+ * A chunk that crosses a part boundary is split without copying. An empty input has no part.
+ */
+export const makePartDigester = (partSize: number): PartDigester => {
+  if (!Number.isSafeInteger(partSize) || partSize <= 0) throw new RangeError(`part size must be a positive integer, got ${partSize}`)
+  const md5s: Array<string> = []
+  const sha256s: Array<string> = []
+  let md5 = createHash("md5")
+  let sha256 = createHash("sha256")
+  let inPart = 0
+  const close = () => {
+    md5s.push(md5.digest("base64"))
+    sha256s.push(sha256.digest("hex"))
+    md5 = createHash("md5")
+    sha256 = createHash("sha256")
+    inPart = 0
+  }
+  return {
+    update: (chunk) => {
+      let offset = 0
+      while (offset < chunk.byteLength) {
+        const take = Math.min(partSize - inPart, chunk.byteLength - offset)
+        const piece = offset === 0 && take === chunk.byteLength ? chunk : chunk.subarray(offset, offset + take)
+        md5.update(piece)
+        sha256.update(piece)
+        inPart += take
+        offset += take
+        if (inPart === partSize) close()
+      }
+    },
+    digest: () => {
+      if (inPart > 0) close()
+      return { partSize, md5Base64: md5s, sha256Hex: sha256s }
+    }
   }
 }
 

@@ -35,10 +35,24 @@ export const SourceRow = Schema.Struct({
 })
 export type SourceRow = typeof SourceRow.Type
 
-/** Where the bytes of a read object are held until they are uploaded. */
+/**
+ * The MD5 (base64) and SHA-256 (hex) of each `partSize` slice of an object (the last one shorter), in order: what a
+ * multipart upload sends with every part. A reader computes them in its one pass over the bytes, so the store does not
+ * read a spilled file once more to hash it.
+ */
+export interface PartDigests {
+  readonly partSize: number
+  readonly md5Base64: ReadonlyArray<string>
+  readonly sha256Hex: ReadonlyArray<string>
+}
+
+/**
+ * Where the bytes of a read object are held until they are uploaded. A spilled body may carry the digests of its
+ * parts (when the reader was told the part size the store will use for it).
+ */
 export type Body =
   | { readonly _tag: "InMemory"; readonly bytes: Uint8Array }
-  | { readonly _tag: "Spilled"; readonly path: string }
+  | { readonly _tag: "Spilled"; readonly path: string; readonly parts?: PartDigests | undefined }
 
 /** The digests of one object, computed in a single pass over its bytes. */
 export interface Digests {

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import fc from "fast-check"
 import { createHash } from "node:crypto"
 import {
   checkRow,
@@ -8,6 +9,7 @@ import {
   digestBytes,
   isSha1Hex,
   isSha256Hex,
+  makePartDigester,
   MalformedHash,
   Metrics,
   retryInfrastructure,
@@ -59,6 +61,52 @@ describe("digests", () => {
       const exit2 = yield* Effect.exit(verifyDigests(row(bytes, { hash: "0".repeat(40) }), digestBytes(bytes)))
       assert.deepStrictEqual(failureTag(exit2), Option.some("Sha1Mismatch"))
     }))
+})
+
+describe("part digests", () => {
+  const slices = (bytes: Uint8Array, partSize: number) => {
+    const out: Array<Uint8Array> = []
+    for (let at = 0; at < bytes.byteLength; at += partSize) out.push(bytes.subarray(at, at + partSize))
+    return out
+  }
+
+  it("digests every part of the bytes however they are cut into chunks", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 2000 }),
+        fc.integer({ min: 1, max: 700 }),
+        fc.array(fc.integer({ min: 0, max: 900 }), { maxLength: 12 }),
+        (bytes, partSize, cuts) => {
+          const d = makePartDigester(partSize)
+          // feed the bytes in chunks of the given lengths (0 included), then the rest
+          let at = 0
+          for (const n of cuts) {
+            d.update(bytes.subarray(at, Math.min(bytes.byteLength, at + n)))
+            at = Math.min(bytes.byteLength, at + n)
+          }
+          d.update(bytes.subarray(at))
+          const parts = d.digest()
+          const expected = slices(bytes, partSize)
+          assert.strictEqual(parts.partSize, partSize)
+          assert.deepStrictEqual(parts.md5Base64, expected.map((p) => createHash("md5").update(p).digest("base64")))
+          assert.deepStrictEqual(parts.sha256Hex, expected.map((p) => createHash("sha256").update(p).digest("hex")))
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
+  it("has one part per started part size, none for no bytes, and refuses a part size that is not positive", () => {
+    const exact = makePartDigester(4)
+    exact.update(new Uint8Array(8))
+    assert.strictEqual(exact.digest().md5Base64.length, 2)
+    const over = makePartDigester(4)
+    over.update(new Uint8Array(9))
+    assert.strictEqual(over.digest().sha256Hex.length, 3)
+    assert.deepStrictEqual(makePartDigester(4).digest().md5Base64, [])
+    assert.throws(() => makePartDigester(0), /positive integer/)
+    assert.throws(() => makePartDigester(1.5), /positive integer/)
+  })
 })
 
 describe("row checks", () => {

@@ -29,6 +29,7 @@ import {
   type LoObject,
   LoReader,
   makeDigester,
+  makePartDigester,
   MissingLargeObject,
   RowFailed,
   type SourceRow,
@@ -55,6 +56,12 @@ export interface PgLoReaderOptions {
   /** Bytes per `loread` round trip. 256 KiB (the default) measured fastest or near it in every run; 1 MiB and
    * more are slower with sql-pg (see bench/read-strategies.ts and bench/adapters.ts). */
   readonly chunkSize: number
+  /**
+   * The part size the object store will cut a spilled object of this size into (a multipart upload), or `undefined`
+   * when it goes up whole; e.g. `(size) => multipartPartSize(size, partSize)` from `@lo-migrate/s3`. When given, the
+   * read pass also digests each part (`Body.parts`), so the store need not read the spill file again to hash it.
+   */
+  readonly partSizeFor?: ((size: number) => number | undefined) | undefined
 }
 
 export const defaultInMemMax = 1024 * 1024
@@ -158,8 +165,11 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
       }
     }
 
-    /** A spill file, closed when `scope` closes; the caller removes the file unless the read succeeds. */
-    const fileSink = (path: string) =>
+    /**
+     * A spill file, closed when `scope` closes; the caller removes the file unless the read succeeds. With a part size,
+     * the bytes written are also digested part by part.
+     */
+    const fileSink = (path: string, partSize: number | undefined) =>
       Effect.gen(function*() {
         const handle = yield* Effect.acquireRelease(
           Effect.tryPromise({
@@ -168,16 +178,20 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
           }),
           (h) => Effect.promise(() => h.close().catch(() => undefined))
         )
+        const parts = partSize === undefined ? undefined : makePartDigester(partSize)
         const sink: BodySink = {
           write: (chunk) =>
             Effect.tryPromise({
-              try: () => handle.write(chunk).then(() => undefined),
+              try: () => {
+                parts?.update(chunk)
+                return handle.write(chunk).then(() => undefined)
+              },
               catch: (e) => spillError(`write spill file ${path}`, e)
             }),
           finish: Effect.tryPromise({
             try: () => handle.close(),
             catch: (e) => spillError(`close spill file ${path}`, e)
-          }).pipe(Effect.as({ _tag: "Spilled" as const, path }))
+          }).pipe(Effect.map(() => ({ _tag: "Spilled" as const, path, parts: parts?.digest() })))
         }
         return sink
       })
@@ -261,7 +275,7 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
         const path = NodePath.join(dir, `${++fileCounter}-${checked.sha1}.bin`)
         // The file is removed unless the read succeeds: on a bad row, a database error and on interruption.
         return yield* Effect.scoped(Effect.gen(function*() {
-          const sink = yield* fileSink(path)
+          const sink = yield* fileSink(path, options.partSizeFor?.(checked.row.size))
           const outcome = yield* readStreaming(checked, sink).pipe(Effect.mapError(mapReadError(checked)))
           return yield* finishStreaming(checked, sink, outcome)
         })).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : removeFile(path)))

@@ -148,6 +148,44 @@ describe("PgLoReader.read", () => {
         }))
     }).pipe(inThrowawayDatabase()))
 
+  it.live("with partSizeFor, a spilled body carries the digests of its parts, computed in the read pass", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable()
+      const inMemMax = 64 * KiB
+      // parts of 100 KiB, read in 16 KiB chunks: part boundaries fall inside chunks
+      const partSize = 100 * KiB
+      const partSizeFor = (size: number) => (size > partSize ? partSize : undefined)
+      const multipart = yield* insertBinary({ bytes: { size: 3 * partSize + 777, seed: 11 }, mimeType: "a/b" })
+      const whole = yield* insertBinary({ bytes: { size: partSize, seed: 12 }, mimeType: "a/b" })
+      yield* withReader({ inMemMax, chunkSize: 16 * KiB, partSizeFor }, (reader) =>
+        Effect.gen(function*() {
+          const o = yield* reader.read(multipart.row)
+          assertObject(o, multipart)
+          assert.strictEqual(o.body._tag, "Spilled")
+          const parts = o.body._tag === "Spilled" ? o.body.parts : undefined
+          assert.isDefined(parts)
+          const bytes = bodyBytes(o)
+          const slices = [0, 1, 2, 3].map((i) => bytes.subarray(i * partSize, (i + 1) * partSize))
+          assert.strictEqual(slices[3]!.byteLength, 777)
+          assert.strictEqual(parts!.partSize, partSize)
+          assert.deepStrictEqual(parts!.md5Base64, slices.map((b) => createHash("md5").update(b).digest("base64")))
+          assert.deepStrictEqual(parts!.sha256Hex, slices.map((b) => createHash("sha256").update(b).digest("hex")))
+          yield* o.release
+          // an object that goes up whole gets no part digests
+          const w = yield* reader.read(whole.row)
+          assert.strictEqual(w.body._tag, "Spilled")
+          assert.isUndefined(w.body._tag === "Spilled" ? w.body.parts : "in memory")
+          yield* w.release
+        }))
+      // without partSizeFor, no part digests at all
+      yield* withReader({ inMemMax, chunkSize: 16 * KiB }, (reader) =>
+        Effect.gen(function*() {
+          const o = yield* reader.read(multipart.row)
+          assert.isUndefined(o.body._tag === "Spilled" ? o.body.parts : "in memory")
+          yield* o.release
+        }))
+    }).pipe(inThrowawayDatabase()))
+
   it.live("a failed spilled read leaves no file (wrong hash, object longer and shorter than the row)", () =>
     Effect.gen(function*() {
       yield* createNiceBinaryTable()

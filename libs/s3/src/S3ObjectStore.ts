@@ -6,7 +6,9 @@
  *   a known Content-Length (Ceph answers 411 to chunked bodies without one).
  * - In-memory bodies, and spilled bodies up to the part size, are one PutObject (a spilled one streamed from its file).
  *   Larger spilled bodies are a multipart upload whose parts are streamed from file ranges, each with its own
- *   Content-MD5 (one read of the range to hash it, a second to send it: memory stays bounded by stream buffers).
+ *   Content-MD5 and SHA-256: taken from the body's `parts` when the reader computed them for this part size (see
+ *   `multipartPartSize`), else from one more read of the range before it is sent. Either way the server checks them,
+ *   so a wrong digest fails the part (BadDigest / XAmzContentSHA256Mismatch), it cannot store wrong bytes.
  *   A multipart upload that fails or is interrupted is aborted, so no incomplete upload is left behind.
  * - An object already under its key with the right size is not sent again (`AlreadyPresent`); see
  *   `S3StoreConfig.headBeforePut` for how it is detected.
@@ -25,7 +27,15 @@ import {
   type S3Client,
   UploadPartCommand
 } from "@aws-sdk/client-s3"
-import { type HeadResult, Metrics, ObjectStore, type PutOutcome, type PutRequest, StorageError } from "@lo-migrate/core"
+import {
+  type HeadResult,
+  Metrics,
+  ObjectStore,
+  type PartDigests,
+  type PutOutcome,
+  type PutRequest,
+  StorageError
+} from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -256,10 +266,12 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
     uploadId: string,
     partNumber: number,
     start: number,
-    length: number
+    length: number,
+    precomputed: RangeDigests | undefined
   ): Effect.Effect<CompletedPart, StorageError> =>
     Effect.gen(function*() {
-      const digests = yield* call("UploadPart", request.key, (signal) => digestRange(path, start, length, signal))
+      const digests = precomputed ??
+        (yield* call("UploadPart", request.key, (signal) => digestRange(path, start, length, signal)))
       const md5 = digests.md5
       const sent = yield* Effect.acquireUseRelease(fileStream(path, start, length), (Body) =>
         call("UploadPart", request.key, (signal) =>
@@ -314,9 +326,19 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
         Effect.uninterruptible
       )
 
-  const putMultipart = (request: PutRequest, path: string, partSize: number): Effect.Effect<void, StorageError> => {
+  const putMultipart = (
+    request: PutRequest,
+    path: string,
+    partSize: number,
+    known: PartDigests | undefined
+  ): Effect.Effect<void, StorageError> => {
     const contentType = contentTypeOf(request)
     const parts = partCount(request.size, partSize)
+    // The reader's part digests, if they are for this very cut of the object.
+    const usable = known !== undefined && known.partSize === partSize && known.md5Base64.length === parts &&
+      known.sha256Hex.length === parts
+    const precomputed = (i: number): RangeDigests | undefined =>
+      usable ? { md5: Buffer.from(known.md5Base64[i]!, "base64"), sha256Hex: known.sha256Hex[i]! } : undefined
     return Effect.acquireUseRelease(
       call("CreateMultipartUpload", request.key, (signal) =>
         client.send(
@@ -339,7 +361,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
             Array.from({ length: parts }, (_, i) => i),
             (i) => {
               const start = i * partSize
-              return uploadPart(request, path, uploadId, i + 1, start, Math.min(partSize, request.size - start))
+              return uploadPart(request, path, uploadId, i + 1, start, Math.min(partSize, request.size - start), precomputed(i))
             },
             { concurrency: partConcurrency }
           )
@@ -406,7 +428,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
     const present = yield* presentWithSize(request.key, request.size)
     noteHead(present)
     if (present) return "AlreadyPresent" as const
-    yield* putMultipart(request, path, partSize)
+    yield* putMultipart(request, path, partSize, body.parts)
     return "Uploaded" as const
   })
 

@@ -85,3 +85,12 @@ export const partSizeFor = (size: number, configured: number): number | undefine
 
 /** The number of parts of an object of `size` bytes cut into `partSize` parts (at least one). */
 export const partCount = (size: number, partSize: number): number => Math.max(1, Math.ceil(size / partSize))
+
+/**
+ * The part size of the multipart upload the store makes for a spilled body of `size` bytes, or `undefined` when it
+ * goes up as one PutObject (up to the part size) or cannot go up at all. A reader that is given this function can
+ * digest the parts in its own pass over the bytes (`PartDigests`), which the store then uses as they are.
+ */
+export const multipartPartSize = (size: number, configured: number): number | undefined =>
+  size > effectivePartSize(configured) ? partSizeFor(size, configured) : undefined
+

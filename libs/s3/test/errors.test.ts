@@ -2,7 +2,7 @@ import { NoSuchBucket, S3ServiceException } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
 import { StorageError } from "@lo-migrate/core"
 import { Redacted } from "effect"
-import { classifyS3Error, effectivePartSize, MiB, partCount, partSizeFor } from "../src/index.ts"
+import { classifyS3Error, effectivePartSize, MiB, multipartPartSize, partCount, partSizeFor } from "../src/index.ts"
 import { s3TestConfig } from "../src/testing.ts"
 
 const context = { operation: "PutObject", bucket: "blobs", key: "ab".repeat(32) }
@@ -141,6 +141,13 @@ describe("partSizeFor", () => {
     assert.isAtMost(partCount(size, part), 10_000)
     const huge = 4 * 1024 * 1024 * MiB // 4 TiB
     assert.isAtMost(partCount(huge, partSizeFor(huge, 20 * MiB)!), 10_000)
+  })
+  it("multipartPartSize: none up to the part size (one PutObject), else the part size the upload uses", () => {
+    assert.isUndefined(multipartPartSize(20 * MiB, 20 * MiB))
+    assert.strictEqual(multipartPartSize(20 * MiB + 1, 20 * MiB), 20 * MiB)
+    assert.isUndefined(multipartPartSize(5 * MiB, 1 * MiB)) // the configured size is raised to 5 MiB first
+    assert.strictEqual(multipartPartSize(5 * MiB + 1, 1 * MiB), 5 * MiB)
+    assert.strictEqual(multipartPartSize(20 * MiB * 10_000 + 1, 20 * MiB), 21 * MiB)
   })
   it("refuses objects beyond 10,000 parts of 5 GiB", () => {
     assert.isUndefined(partSizeFor(10_000 * 5 * 1024 * MiB + MiB * 10_000, 20 * MiB))

@@ -29,7 +29,7 @@ export const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-export const spill = (dir: string, bytes: Uint8Array): Body => {
+export const spill = (dir: string, bytes: Uint8Array): Extract<Body, { readonly _tag: "Spilled" }> => {
   const path = join(dir, `${sha256Hex(bytes)}-${randomBytes(4).toString("hex")}.bin`)
   writeFileSync(path, bytes)
   return { _tag: "Spilled", path }

@@ -9,7 +9,7 @@
 import { HashCommitter, LoReader, Metrics, ObjectStore } from "@lo-migrate/core"
 import { defaultPipelineConfig, type PipelineConfig, runMigration } from "@lo-migrate/pipeline"
 import { defaultChunkSize, PgDatabase, PgHashCommitter, PgLoReader, PgLoSource } from "@lo-migrate/postgres"
-import { defaultS3StoreConfig, S3ObjectStore } from "@lo-migrate/s3"
+import { defaultS3StoreConfig, multipartPartSize, S3ObjectStore } from "@lo-migrate/s3"
 import { Effect, Fiber, Layer, Redacted, Schedule } from "effect"
 import { tmpdir } from "node:os"
 import { performance } from "node:perf_hooks"
@@ -88,7 +88,8 @@ const live = Layer.mergeAll(
   reader.pipe(Layer.provide(PgLoReader.layer({
     inMemMax,
     tempDir: tmpdir(),
-    chunkSize: defaultChunkSize
+    chunkSize: defaultChunkSize,
+    partSizeFor: (size) => multipartPartSize(size, defaultS3StoreConfig.partSize)
   }))),
   committer.pipe(Layer.provide(PgHashCommitter.layer))
 ).pipe(
