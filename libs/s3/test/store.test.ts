@@ -20,6 +20,7 @@ import {
   requestOf,
   rewriteHeader,
   serviceError,
+  sha256Hex,
   spill,
   storeOn,
   tempDir
@@ -295,29 +296,22 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         const { store, client, log, bucket } = yield* storeOn({ partSize: 5 * MiB, partConcurrency: 2 })
         const dir = yield* tempDir
         const bytes = randomBytes(2 * 5 * MiB + 4321)
-        const cut = (size: number) =>
-          [0, 1, 2].map((i) => bytes.subarray(i * size, Math.min(bytes.length, (i + 1) * size))).filter((b) => b.length > 0)
-        const partsOf = (size: number) => ({
-          partSize: size,
-          md5Base64: cut(size).map(md5Base64),
-          sha256Hex: cut(size).map((b) => createHash("sha256").update(b).digest("hex"))
-        })
-        const spilled = spill(dir, bytes)
-        const request = requestOf(bytes, { body: { ...spilled, parts: partsOf(5 * MiB) } })
+        // the digests of `data` cut into parts of `size` bytes
+        const partsOf = (data: Uint8Array, size: number) => {
+          const cut = [0, 1, 2].map((i) => data.subarray(i * size, (i + 1) * size)).filter((b) => b.length > 0)
+          return { partSize: size, md5Base64: cut.map(md5Base64), sha256Hex: cut.map(sha256Hex) }
+        }
+        const request = requestOf(bytes, { body: { ...spill(dir, bytes), parts: partsOf(bytes, 5 * MiB) } })
         assert.strictEqual(yield* store.put(request), "Uploaded")
         const sent = log.filter((r) => r.command === "UploadPartCommand")
           .sort((x, y) => Number(x.input["PartNumber"]) - Number(y.input["PartNumber"]))
-        assert.deepStrictEqual(sent.map((r) => r.headers["content-md5"]), partsOf(5 * MiB).md5Base64)
-        assert.deepStrictEqual(sent.map((r) => r.headers["x-amz-content-sha256"]), partsOf(5 * MiB).sha256Hex)
+        assert.deepStrictEqual(sent.map((r) => r.headers["content-md5"]), partsOf(bytes, 5 * MiB).md5Base64)
+        assert.deepStrictEqual(sent.map((r) => r.headers["x-amz-content-sha256"]), partsOf(bytes, 5 * MiB).sha256Hex)
         assert.isTrue(Buffer.from((yield* getObject(client, bucket, request.key)).bytes).equals(bytes))
 
         // They really are what goes out: a wrong digest for part 2 is rejected by the server, the upload aborted.
         const other = randomBytes(2 * 5 * MiB + 99)
-        const good = {
-          partSize: 5 * MiB,
-          md5Base64: [0, 1, 2].map((i) => md5Base64(other.subarray(i * 5 * MiB, (i + 1) * 5 * MiB))),
-          sha256Hex: [0, 1, 2].map((i) => createHash("sha256").update(other.subarray(i * 5 * MiB, (i + 1) * 5 * MiB)).digest("hex"))
-        }
+        const good = partsOf(other, 5 * MiB)
         const wrong = { ...good, md5Base64: [good.md5Base64[0]!, md5Base64(randomBytes(16)), good.md5Base64[2]!] }
         log.splice(0)
         const bad = requestOf(other, { body: { ...spill(dir, other), parts: wrong } })
@@ -329,7 +323,7 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         // Digests for another part size (the store cuts 5 MiB parts) are ignored and the store hashes the ranges
         // itself; these are even of other bytes, so the upload would fail if they were used.
         log.splice(0)
-        const again = requestOf(other, { body: { ...spill(dir, other), parts: partsOf(6 * MiB) } })
+        const again = requestOf(other, { body: { ...spill(dir, other), parts: partsOf(bytes, 6 * MiB) } })
         assert.strictEqual(yield* store.put(again), "Uploaded")
         const resent = log.filter((r) => r.command === "UploadPartCommand")
           .sort((x, y) => Number(x.input["PartNumber"]) - Number(y.input["PartNumber"]))

@@ -117,6 +117,8 @@ export interface Verdict {
   readonly ratios: ReadonlyArray<Ratio>
   /** Per round, ratios between measurements of that round (empty unless some measurement has a round). */
   readonly rounds: ReadonlyArray<PairedRound>
+  /** The median over the rounds of each of those ratios (`undefined` where no round has it). */
+  readonly roundMedians: Omit<PairedRound, "round">
   readonly targets: ReadonlyArray<Target>
 }
 
@@ -189,10 +191,15 @@ export const verdict = (ms: ReadonlyArray<Measurement>, mixName: string): Verdic
   }
   if (combined !== undefined) ratios.push(ratio("combined limit / S3 write limit", combined, s3))
   const rounds = pairedRounds(ms)
+  const roundMedians = {
+    migratorVsS3: median(defined(rounds.map((r) => r.migratorVsS3))),
+    migratorVsCombined: median(defined(rounds.map((r) => r.migratorVsCombined))),
+    combinedVsS3: median(defined(rounds.map((r) => r.combinedVsS3)))
+  }
   const roundRatios = defined(rounds.map((r) => r.migratorVsS3))
   const useRounds = slower !== undefined && slower.kind === "s3-limit" && roundRatios.length >= 2
   const vsLimit = ratio("", defaults, slower)
-  const limitRatio = useRounds ? median(roundRatios) : vsLimit.mib
+  const limitRatio = useRounds ? roundMedians.migratorVsS3 : vsLimit.mib
   const limitDetail = limitRatio === undefined
     ? "not measured"
     : useRounds
@@ -223,7 +230,7 @@ export const verdict = (ms: ReadonlyArray<Measurement>, mixName: string): Verdic
         : `${fmtMiB(worstRss)} MiB, the highest of ${rssRuns.length} runs`
     }
   ]
-  return { ratios, rounds, targets }
+  return { ratios, rounds, roundMedians, targets }
 }
 
 export const renderVerdict = (v: Verdict): string => {
@@ -239,9 +246,8 @@ export const renderVerdict = (v: Verdict): string => {
       `/ combined limit ${fmtPct(r.migratorVsCombined)}; combined limit / S3 write limit ${fmtPct(r.combinedVsS3)}`
     ),
     ...(v.rounds.length < 2 ? [] : [
-      `  median: migrator / S3 ${fmtPct(median(defined(v.rounds.map((r) => r.migratorVsS3))))}, ` +
-      `migrator / combined ${fmtPct(median(defined(v.rounds.map((r) => r.migratorVsCombined))))}, ` +
-      `combined / S3 ${fmtPct(median(defined(v.rounds.map((r) => r.combinedVsS3))))}`
+      `  median: migrator / S3 ${fmtPct(v.roundMedians.migratorVsS3)}, ` +
+      `migrator / combined ${fmtPct(v.roundMedians.migratorVsCombined)}, combined / S3 ${fmtPct(v.roundMedians.combinedVsS3)}`
     ])
   ]
   const targets = v.targets.map((t) => `${t.pass === undefined ? "SKIP" : t.pass ? "PASS" : "FAIL"}  ${t.label}: ${t.detail}`)

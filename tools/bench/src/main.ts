@@ -335,26 +335,24 @@ const main = async () => {
     if (s3 === undefined) {
       err("S3_ENDPOINT / S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY not set: skipping everything that writes to S3")
     } else {
-      if (only.has("s3")) {
-        add((await runWorker("s3-put", {
+      const bucketPrefix = `lo-bench-${runId.replace(/_/g, "-")}`
+      // The S3 write limit (probing `concurrencies` on a `probeFraction` sample when there are several) and the
+      // combined limit at the S3 limit's best concurrency so far; both are measured again in every round.
+      const measureS3 = (suffix: string, concurrencies: ReadonlyArray<number>, probeFraction: number) =>
+        runWorker("s3-put", { url: dbUrl, bucket: `${bucketPrefix}-${suffix}`, concurrencies, probeFraction }, "s3-limit")
+      const bestS3Concurrency = () => Number(/(\d+) in flight/.exec(best(measurements, "s3-limit")?.name ?? "")?.[1] ?? 32)
+      const measureCombined = (suffix: string) =>
+        runWorker("combined", {
           url: dbUrl,
-          bucket: `lo-bench-${runId.replace(/_/g, "-")}-s3`,
-          concurrencies: s3Concurrency,
-          probeFraction: quick ? 1 : 0.1
-        }, "s3-limit")).map((m) => m.kind === "s3-limit" ? { ...m, round: 1 } : m))
-      }
-      if (only.has("combined")) {
-        const s3Best = measurements.filter((m) => m.kind === "s3-limit" && m.error === undefined)
-          .sort((a, b) => mibPerSec(b) - mibPerSec(a))[0]
-        const storers = Number(/(\d+) in flight/.exec(s3Best?.name ?? "")?.[1] ?? 32)
-        add((await runWorker("combined", {
-          url: dbUrl,
-          bucket: `lo-bench-${runId.replace(/_/g, "-")}-combined`,
+          bucket: `${bucketPrefix}-${suffix}`,
           readers: 2,
-          storers,
+          storers: bestS3Concurrency(),
           commitChunk: 500
-        }, "combined-limit")).map((m) => ({ ...m, round: 1 })))
+        }, "combined-limit")
+      if (only.has("s3")) {
+        add((await measureS3("s3", s3Concurrency, quick ? 1 : 0.1)).map((m) => m.kind === "s3-limit" ? { ...m, round: 1 } : m))
       }
+      if (only.has("combined")) add((await measureCombined("combined")).map((m) => ({ ...m, round: 1 })))
       if (only.has("naive")) {
         // the combined limit recorded sha2 for every row: the naive script must find them all to do again
         await onDb(resetSha2)
@@ -386,23 +384,11 @@ const main = async () => {
         const order = repeated.map((_, i) => repeated[(i + round - 1) % repeated.length]!)
         err(`round ${round} of ${rounds}: ${order.join(", ")}`)
         const tag = (m: Measurement): Measurement => ({ ...m, name: `${m.name} (round ${round})`, round })
-        const concurrency = () => Number(/(\d+) in flight/.exec(best(measurements, "s3-limit")?.name ?? "")?.[1] ?? 32)
         for (const step of order) {
           if (step === "s3") {
-            add((await runWorker("s3-put", {
-              url: dbUrl,
-              bucket: `lo-bench-${runId.replace(/_/g, "-")}-s3r${round}`,
-              concurrencies: [concurrency()],
-              probeFraction: 0
-            }, "s3-limit")).map(tag))
+            add((await measureS3(`s3r${round}`, [bestS3Concurrency()], 0)).map(tag))
           } else if (step === "combined") {
-            add((await runWorker("combined", {
-              url: dbUrl,
-              bucket: `lo-bench-${runId.replace(/_/g, "-")}-combined-r${round}`,
-              readers: 2,
-              storers: concurrency(),
-              commitChunk: 500
-            }, "combined-limit")).map(tag))
+            add((await measureCombined(`combined-r${round}`)).map(tag))
           } else {
             add([tag((await runMigrator("migrator (defaults)", [])).measurement)])
           }
