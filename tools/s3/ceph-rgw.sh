@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# The project's entry point for the throwaway Ceph RADOS Gateway that S3 tests run against (the production target).
-#   tools/s3/ceph-rgw.sh start   -> prints KEY=VALUE lines (S3_ENDPOINT, S3_ACCESS_KEY_ID, ...) on stdout
-#   tools/s3/ceph-rgw.sh stop
-# It delegates to the shared, proven scripts beside the repository (../shared/s3), found relative to the repo root or
-# through $LO_MIGRATE_SHARED. Data lives in $CEPH_DIR (default /tmp/lo-migrate-ceph).
+# The project's throwaway Ceph RADOS Gateway for tests (the production target's S3 server), on 127.0.0.1 only.
+#   tools/s3/ceph-rgw.sh start        installs Debian's Ceph if missing, starts the cluster (idempotent) and prints
+#                                     S3_ENDPOINT, S3_ACCESS_KEY_ID, ... as KEY=VALUE lines on stdout
+#   tools/s3/ceph-rgw.sh stop [--wipe]  stops it by its recorded PIDs (--wipe: also removes its directory)
+#   tools/s3/ceph-rgw.sh status       exits 0 when all three daemons run, printing their PIDs
+# Data, logs and PIDs live in $CEPH_DIR (default /tmp/lo-migrate-ceph); ports etc.: see ceph-common.sh.
+# Use: set -a; eval "$(bash tools/s3/ceph-rgw.sh start)"; set +a
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-shared="${LO_MIGRATE_SHARED:-$root/../shared}"
-[[ -x "$shared/s3/start-ceph-rgw.sh" || -f "$shared/s3/start-ceph-rgw.sh" ]] ||
-  { echo "ceph-rgw.sh: $shared/s3/start-ceph-rgw.sh not found (set LO_MIGRATE_SHARED)" >&2; exit 1; }
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 case "${1:-start}" in
-  start) exec bash "$shared/s3/start-ceph-rgw.sh" "${CEPH_DIR:-/tmp/lo-migrate-ceph}" ;;
-  stop) exec bash "$shared/s3/stop-ceph-rgw.sh" "${CEPH_DIR:-/tmp/lo-migrate-ceph}" ;;
-  *) echo "usage: ceph-rgw.sh start|stop" >&2; exit 2 ;;
+  start) exec bash "$here/ceph-start.sh" ;;
+  stop)
+    bash "$here/ceph-stop.sh"
+    if [[ "${2:-}" == --wipe ]]; then
+      source "$here/ceph-common.sh"
+      [[ -f "$ceph_dir/settings.env" ]] && rm -rf "$ceph_dir" && say "removed $ceph_dir"
+    fi
+    ;;
+  status)
+    source "$here/ceph-common.sh"
+    for name in "${ceph_daemons[@]}"; do
+      pid="$(ceph_pid "$name")" || { echo "$name: not running ($ceph_dir)"; exit 1; }
+      echo "$name: pid $pid"
+    done
+    ;;
+  *) echo "usage: ceph-rgw.sh start | stop [--wipe] | status" >&2; exit 2 ;;
 esac

@@ -1,39 +1,30 @@
-// Sums vitest JSON reports (one per project) into the plain closing line CI reads: "N passed, N failed".
-// A project whose report is missing (its vitest crashed before reporting) counts as one failure.
+// Sums the per-project summaries that tools/test/summary-reporter.mjs writes into the plain closing line CI reads:
+// "N passed, N failed". A test that did not run (skipped, todo, or stopped by a failed beforeAll such as a missing
+// S3 server) is a defect here and counts as failed, listed with the reason. A project whose summary is missing (its
+// vitest crashed before reporting), a file that failed to load and an unhandled error count as one failure each.
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 
 const [dir, ...expected] = process.argv.slice(2)
 let passed = 0
-let failed = 0
-let skipped = 0
-const seen = new Set()
 const failures = []
+const notRun = []
+const seen = new Set()
 for (const file of readdirSync(dir).filter((f) => f.endsWith(".json"))) {
-  const report = JSON.parse(readFileSync(join(dir, file), "utf8"))
-  seen.add(file.replace(/\.json$/, ""))
-  passed += report.numPassedTests
-  failed += report.numFailedTests + (report.numRuntimeErrors ?? 0)
-  skipped += report.numPendingTests + (report.numTodoTests ?? 0)
-  for (const suite of report.testResults ?? []) {
-    if (suite.status === "failed" && (suite.assertionResults ?? []).length === 0) {
-      failed += 1 // a file that failed to load
-      failures.push(`${suite.name}: ${(suite.message ?? "failed to load").split("\n")[0]}`)
-    }
-    for (const test of suite.assertionResults ?? []) {
-      if (test.status === "failed") {
-        failures.push(`${suite.name} > ${test.fullName}: ${(test.failureMessages?.[0] ?? "").split("\n")[0]}`)
-      }
-    }
-  }
+  const summary = JSON.parse(readFileSync(join(dir, file), "utf8"))
+  seen.add(summary.project)
+  passed += summary.passed
+  for (const t of summary.failed) failures.push(`${t.name}: ${t.message}`)
+  for (const e of summary.errors) failures.push(`${e.name}: ${e.message}`)
+  for (const t of summary.skipped) notRun.push(`${t.name}: did not run (${t.mode === "run" ? "setup failed" : t.mode}): ${t.message}`)
 }
 for (const project of expected) {
-  if (!seen.has(project)) {
-    console.error(`no test report from ${project}`)
-    failed += 1
-  }
+  if (!seen.has(project)) failures.push(`${project}: no test report (its vitest did not finish)`)
 }
 // The failed tests by name (CI shows the end of the output, where this list is right above the closing line).
 for (const f of failures) console.error(`FAILED ${f}`)
-console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""}`)
+for (const f of notRun) console.error(`FAILED ${f}`)
+if (notRun.length > 0) console.error(`${notRun.length} test(s) did not run; each is counted as failed (no test may be skipped)`)
+const failed = failures.length + notRun.length
+console.log(`${passed} passed, ${failed} failed`)
 process.exit(failed > 0 ? 1 : 0)
