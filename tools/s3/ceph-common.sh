@@ -5,6 +5,7 @@
 # Settings (environment). They are fixed when the cluster is first created and kept in $CEPH_DIR/settings.env
 # (the monitor's address is part of the cluster), so a later start uses the recorded ones:
 #   CEPH_DIR=/tmp/lo-migrate-ceph   RGW_PORT=17480   MON_PORT=13300 (msgr v2; v1 is MON_PORT+1)
+#   RGW_ADDRESS=127.0.0.1 (the gateway's listening address; only the Ceph container image sets 0.0.0.0)
 #   OSD_PORT_MIN=16800  OSD_PORT_MAX=16899   BLUESTORE_BYTES=10737418240 (sparse file)
 #   S3_USER, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY: the fixed test user (throwaway, loopback-only credentials)
 #   CEPH_WAIT_SECONDS=120 (each wait)   CEPH_INSTALL=1 (0: fail instead of installing missing packages)

@@ -3,6 +3,7 @@
 #   tools/s3/ceph-rgw.sh start        installs Debian's Ceph if missing, starts the cluster (idempotent) and prints
 #                                     S3_ENDPOINT, S3_ACCESS_KEY_ID, ... as KEY=VALUE lines on stdout
 #   tools/s3/ceph-rgw.sh stop [--wipe]  stops it by its recorded PIDs (--wipe: also removes its directory)
+#   tools/s3/ceph-rgw.sh install      only installs Debian's Ceph packages if they are missing
 #   tools/s3/ceph-rgw.sh status       exits 0 when all three daemons run, printing their PIDs
 # Data, logs and PIDs live in $CEPH_DIR (default /tmp/lo-migrate-ceph); ports etc.: see ceph-common.sh.
 # Use: set -a; eval "$(bash tools/s3/ceph-rgw.sh start)"; set +a
@@ -10,6 +11,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 case "${1:-start}" in
   start) exec bash "$here/ceph-start.sh" ;;
+  install) exec bash "$here/ceph-install.sh" ;;
   stop)
     bash "$here/ceph-stop.sh"
     if [[ "${2:-}" == --wipe ]]; then
@@ -24,5 +26,5 @@ case "${1:-start}" in
       echo "$name: pid $pid"
     done
     ;;
-  *) echo "usage: ceph-rgw.sh start | stop [--wipe] | status" >&2; exit 2 ;;
+  *) echo "usage: ceph-rgw.sh start | stop [--wipe] | status | install" >&2; exit 2 ;;
 esac

@@ -14,30 +14,7 @@ source "$here/ceph-common.sh"
 started_at=$SECONDS
 
 # ---- packages -------------------------------------------------------------------------------------------------------
-ceph_packages=(ceph-mon ceph-osd radosgw ceph-common)
-missing_packages() {
-  local p
-  for p in "${ceph_packages[@]}"; do
-    [[ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" == installed ]] || printf '%s\n' "$p"
-  done
-}
-mapfile -t missing < <(missing_packages)
-if (( ${#missing[@]} > 0 )); then
-  [[ "${CEPH_INSTALL:-1}" == 1 ]] || fail "Debian packages not installed: ${missing[*]} (CEPH_INSTALL=0 forbids installing)"
-  sudo=()
-  if (( EUID != 0 )); then
-    command -v sudo >/dev/null || fail "Debian packages not installed: ${missing[*]}; not root and no sudo to install them"
-    sudo=(sudo -n)
-  fi
-  say "installing ${missing[*]} with apt-get"
-  apt_install() { "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2; }
-  # A fresh machine may have no package lists (or stale ones): update once, then install.
-  "${sudo[@]}" apt-get update -q >&2 || fail "apt-get update failed"
-  apt_install "${missing[@]}" || fail "apt-get install ${missing[*]} failed"
-  mapfile -t missing < <(missing_packages)
-  (( ${#missing[@]} == 0 )) || fail "still not installed after apt-get install: ${missing[*]}"
-  say "installed in $((SECONDS - started_at)) s"
-fi
+bash "$here/ceph-install.sh"
 
 # ---- settings -------------------------------------------------------------------------------------------------------
 mkdir -p "$ceph_dir"
@@ -48,6 +25,7 @@ if [[ ! -f "$ceph_settings" ]]; then
   cat >"$ceph_settings.new" <<EOF
 FSID=$(cat /proc/sys/kernel/random/uuid)
 RGW_PORT=${RGW_PORT:-17480}
+RGW_ADDRESS=${RGW_ADDRESS:-127.0.0.1}
 MON_PORT=${MON_PORT:-13300}
 OSD_PORT_MIN=${OSD_PORT_MIN:-16800}
 OSD_PORT_MAX=${OSD_PORT_MAX:-16899}
@@ -58,7 +36,7 @@ S3_SECRET_ACCESS_KEY=${S3_SECRET_ACCESS_KEY:-testsecretkey0000000000000000000000
 EOF
   mv "$ceph_settings.new" "$ceph_settings"
 fi
-for name in RGW_PORT MON_PORT; do
+for name in RGW_PORT RGW_ADDRESS MON_PORT OSD_PORT_MIN OSD_PORT_MAX; do
   wanted="${!name:-}"
   # shellcheck disable=SC1090
   recorded="$(source "$ceph_settings"; printf '%s' "${!name}")"
@@ -122,7 +100,7 @@ osd memory target = 1073741824
 
 [client.rgw.test]
 # without tcp_nodelay small responses wait ~40 ms for the delayed ACK
-rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1
+rgw frontends = beast endpoint=$RGW_ADDRESS:$RGW_PORT tcp_nodelay=1
 rgw data = $ceph_dir/rgw
 rgw dns name = localhost
 # deleted objects' data is reclaimed after a minute (default: hours)
