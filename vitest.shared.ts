@@ -1,9 +1,10 @@
 import { basename, join } from "node:path"
 import { defineConfig } from "vitest/config"
 
-// With VITEST_JSON_DIR set (tools/test/run-all.sh sets it), every project also writes a summary of its tests there
-// (tools/test/summary-reporter.mjs: each test's state, and for a test that did not run the setup error that stopped
-// it), so the test script can count passed and failed tests across the workspace.
+// With VITEST_JSON_DIR set (tools/test/run-all.sh sets it), every project also writes vitest's JSON report there
+// (<project>.json: the counts) and a summary of its tests (tools/test/summary-reporter.mjs, <project>.summary.json:
+// for a test that did not run, the setup error that stopped it), so the test script can count passed and failed
+// tests across the workspace and say why a test did not run.
 const jsonDir = process.env["VITEST_JSON_DIR"]
 const project = basename(process.cwd())
 const summaryReporter = join(import.meta.dirname, "tools/test/summary-reporter.mjs")
@@ -19,6 +20,7 @@ export const sharedConfig = defineConfig({
     hookTimeout: 180_000,
     reporters: jsonDir === undefined ?
       ["default"] :
-      ["default", [summaryReporter, { dir: jsonDir, project }]]
+      ["default", "json", [summaryReporter, { dir: jsonDir, project }]],
+    ...(jsonDir === undefined ? {} : { outputFile: { json: `${jsonDir}/${project}.json` } })
   }
 })

@@ -1,4 +1,4 @@
-// A vitest reporter that writes one project's outcome to $VITEST_JSON_DIR/<project>.json for tools/test/count.mjs:
+// A vitest reporter that writes one project's outcome to $VITEST_JSON_DIR/<project>.summary.json for tools/test/count.mjs:
 // every test by state, with the first line of its error, and for a test that did not run (skipped) the error of the
 // suite or module that stopped it. Vitest's own JSON report drops a failed beforeAll's error and lists the suite's
 // tests only as "skipped" (that is how a missing S3 server once ended as "36 skipped" instead of 36 failures); here
@@ -51,6 +51,6 @@ export default class SummaryReporter {
       }
     }
     for (const error of unhandledErrors) summary.errors.push({ name: "unhandled error", message: firstLine(error) })
-    writeFileSync(join(this.dir, `${this.project}.json`), JSON.stringify(summary, null, 1))
+    writeFileSync(join(this.dir, `${this.project}.summary.json`), JSON.stringify(summary, null, 1))
   }
 }
