@@ -71,6 +71,7 @@ const putFailure = (config: S3StoreConfig) =>
     const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : Option.none<StorageError>()
     assert.isTrue(Option.isSome(error))
     const e = Option.getOrThrow(error)
+    if (e._tag !== "StorageError") throw new Error(`expected a StorageError, got ${e.message}`)
     assert.notInclude(e.message, secret)
     return e
   }).pipe(Effect.provide(S3ObjectStore.layer(config)))

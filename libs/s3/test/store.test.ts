@@ -4,7 +4,7 @@
  */
 import { CreateMultipartUploadCommand, HeadBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3"
 import { assert, describe, layer } from "@effect/vitest"
-import { Metrics, ObjectStore, StorageError } from "@lo-migrate/core"
+import { Metrics, ObjectStore, StorageError, type TransferCorrupted } from "@lo-migrate/core"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Redacted } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { join } from "node:path"
@@ -26,10 +26,11 @@ import {
   tempDir
 } from "./support.ts"
 
-const failureOf = <A>(exit: Exit.Exit<A, StorageError>): StorageError => {
+const failureOf = <A>(exit: Exit.Exit<A, StorageError | TransferCorrupted>): StorageError => {
   if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${String(exit.value)}`)
   const error = Exit.findErrorOption(exit)
   if (Option.isNone(error)) throw new Error("expected a StorageError, got a defect or an interruption")
+  if (error.value._tag !== "StorageError") throw new Error(`expected a StorageError, got ${error.value.message}`)
   return error.value
 }
 
