@@ -155,6 +155,11 @@ export class TransferCorrupted extends Schema.TaggedError<TransferCorrupted>()("
   override get message() {
     return `S3 ${this.operation} on ${this.bucket}/${this.key}: ${this.detail} (${this.attempts} attempts)`
   }
+
+  /** Sending the verified bytes again may succeed (the store retries a few times before giving up on the row). */
+  get retryable(): boolean {
+    return true
+  }
 }
 
 /**
