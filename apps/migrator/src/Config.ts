@@ -52,6 +52,12 @@ export interface MigratorConfig {
   readonly interval: number
   /** Seconds. */
   readonly gracePeriod: number
+  /** Seconds. */
+  readonly retryBudget: number
+  /** Seconds. */
+  readonly requestTimeout: number
+  /** Seconds. */
+  readonly connectTimeout: number
   /** Bytes; `undefined`: no cap beyond the structural bound of the queues. */
   readonly maxInMemoryBytes: number
   readonly maxInFlightBytes: number | undefined
@@ -232,6 +238,9 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
       commitChunk: yield* positive("--commit-chunk", raw.commitChunk, 100_000),
       interval: yield* positive("--interval", raw.interval, 86_400),
       gracePeriod: yield* positive("--grace-period", raw.gracePeriod, 86_400),
+      retryBudget: yield* positive("--retry-budget", raw.retryBudget, 7 * 86_400),
+      requestTimeout: yield* positive("--request-timeout", raw.requestTimeout, 86_400),
+      connectTimeout: yield* positive("--connect-timeout", raw.connectTimeout, 86_400),
       maxInMemoryBytes: (yield* positive("--max-in-memory", raw.maxInMemory, 1024 * 1024)) * 1024 * 1024,
       maxInFlightBytes: Option.isNone(raw.maxInFlight)
         ? undefined
@@ -274,6 +283,9 @@ export const render = (config: MigratorConfig): string => {
     `    DB commit chunk size: ${config.commitChunk}`,
     `    status interval:     ${config.interval} s`,
     `    grace period:        ${config.gracePeriod} s`,
+    `    retry budget:        ${config.retryBudget} s (then exit 3)`,
+    `    request timeout:     ${config.requestTimeout} s without progress (S3)`,
+    `    connect timeout:     ${config.connectTimeout} s`,
     `    in-memory cap:       ${kib(config.maxInMemoryBytes)}`,
     `    in-flight cap:       ${config.maxInFlightBytes === undefined ? "none" : kib(config.maxInFlightBytes)}`,
     `    temp dir:            ${config.tempDir}`,

@@ -31,6 +31,8 @@ export const s3StoreConfigOf = (config: MigratorConfig): S3StoreConfig => ({
   accessKeyId: config.accessKeyId === undefined ? undefined : Redacted.make(config.accessKeyId),
   secretAccessKey: config.secretAccessKey,
   partSize: config.uploadChunkSize,
+  socketTimeoutMs: config.requestTimeout * 1000,
+  connectionTimeoutMs: config.connectTimeout * 1000,
   // each storer uploads one object at a time, a multipart one with a few parts in flight
   maxSockets: config.storerThreads * (defaultS3StoreConfig.partConcurrency ?? 2)
 })
@@ -53,7 +55,11 @@ export const readerOptionsOf = (config: MigratorConfig): PgLoReaderOptions => {
 export const poolSizeOf = (config: MigratorConfig): number => config.receiverThreads + config.committerThreads + 3
 
 export const migrateLayer = (config: MigratorConfig) => {
-  const database = PgDatabase.layer({ url: config.pgUrl, maxConnections: poolSizeOf(config) })
+  const database = PgDatabase.layer({
+    url: config.pgUrl,
+    maxConnections: poolSizeOf(config),
+    connectTimeout: `${config.connectTimeout} seconds`
+  })
   const postgres = Layer.mergeAll(
     PgLoSource.layer({ pageSize }),
     PgLoReader.layer(readerOptionsOf(config)),

@@ -4,9 +4,11 @@
  * to stdout.
  */
 import {
+  defaultRetry,
   DatabaseError,
   type HashCommitter,
   type InfrastructureError,
+  type LocalFileError,
   type LoReader,
   LoSource,
   Metrics,
@@ -64,6 +66,7 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
   storeQueue: config.storerQueue,
   commitQueue: config.committerQueue,
   commitChunk: config.commitChunk,
+  retry: { ...defaultRetry, budget: `${config.retryBudget} seconds` },
   maxInMemoryBytes: config.maxInMemoryBytes,
   inMemoryObjectMax: config.inMemMax,
   ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes })
@@ -71,10 +74,16 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
 
 const resumeHint = "Nothing is lost: objects uploaded but not yet recorded are found again. Run again to resume."
 
-/** Where a fatal error happened, without secrets. */
+/** Where a fatal error happened, without secrets; a local file error names the option that sets the directory. */
 const fatal = (where: { readonly pg: string; readonly s3: string }) => (error: InfrastructureError) =>
   Console.error(
-    `fatal: ${error.message}\n  at ${error._tag === "DatabaseError" ? `PostgreSQL ${where.pg}` : `S3 ${where.s3}`}\n${resumeHint}`
+    `fatal: ${error.message}\n  at ${
+      error._tag === "DatabaseError"
+        ? `PostgreSQL ${where.pg}`
+        : error._tag === "StorageError"
+        ? `S3 ${where.s3}`
+        : `--temp-dir ${error.directory} (the local spill directory; free space or fix its permissions, or choose another with --temp-dir)`
+    }\n${resumeHint}`
   ).pipe(Effect.as(ExitCode.Fatal))
 
 const refusedPreflight = (error: PreflightFailed) =>
@@ -237,7 +246,8 @@ export const migrate = (
       ReportError: (e: ReportError) =>
         Console.error(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
       DatabaseError: (e: DatabaseError) => fatal(at)(e),
-      StorageError: (e: StorageError) => fatal(at)(e)
+      StorageError: (e: StorageError) => fatal(at)(e),
+      LocalFileError: (e: LocalFileError) => fatal(at)(e)
     }),
     Effect.catchCause(unexpected)
   )

@@ -32,6 +32,15 @@ export const defaults = {
   interval: 10,
   /** Seconds allowed, after Ctrl-C/SIGTERM, to finish and commit what is already in flight. */
   gracePeriod: 30,
+  /**
+   * Seconds an operation may keep failing on an unavailable dependency (S3, PostgreSQL, a full --temp-dir) before the
+   * run gives up with exit 3: gateway restarts and database failovers typically take 15-60 s; 5 minutes leaves margin.
+   */
+  retryBudget: 300,
+  /** Seconds an S3 request may go without progress (waiting for the first byte, or a stalled body) before it is retried. */
+  requestTimeout: 20,
+  /** Seconds to open one connection (TCP, TLS, PostgreSQL authentication). */
+  connectTimeout: 5,
   region: "us-east-1",
   logFormat: "text" as const,
   pathStyle: true
@@ -59,6 +68,9 @@ export const env = {
   commitChunk: "LO_MIGRATE_COMMIT_CHUNK",
   interval: "LO_MIGRATE_INTERVAL",
   gracePeriod: "LO_MIGRATE_GRACE_PERIOD",
+  retryBudget: "LO_MIGRATE_RETRY_BUDGET",
+  requestTimeout: "LO_MIGRATE_REQUEST_TIMEOUT",
+  connectTimeout: "LO_MIGRATE_CONNECT_TIMEOUT",
   maxInFlight: "LO_MIGRATE_MAX_IN_FLIGHT",
   maxInMemory: "LO_MIGRATE_MAX_IN_MEMORY",
   finalize: "LO_MIGRATE_FINALIZE",
@@ -160,6 +172,23 @@ export const flags = {
     "gracePeriod",
     "After Ctrl-C/SIGTERM: seconds to finish and commit what is in flight before giving up"
   ),
+  retryBudget: int(
+    "retry-budget",
+    "retryBudget",
+    "Seconds an operation may keep failing on an unavailable S3, PostgreSQL or full --temp-dir (retried with backoff) " +
+      "before the run ends with exit 3"
+  ),
+  requestTimeout: int(
+    "request-timeout",
+    "requestTimeout",
+    "Seconds an S3 request may go without progress (no first byte yet, or a stalled body) before it is aborted and " +
+      "retried on a fresh connection"
+  ),
+  connectTimeout: int(
+    "connect-timeout",
+    "connectTimeout",
+    "Seconds to open one connection to S3 or PostgreSQL (a failed connect is retried within --retry-budget)"
+  ),
   maxInMemory: int(
     "max-in-memory",
     "maxInMemory",
@@ -229,6 +258,9 @@ export interface RawOptions {
   readonly commitChunk: number
   readonly interval: number
   readonly gracePeriod: number
+  readonly retryBudget: number
+  readonly requestTimeout: number
+  readonly connectTimeout: number
   readonly maxInMemory: number
   readonly maxInFlight: Option.Option<number>
   readonly finalize: boolean

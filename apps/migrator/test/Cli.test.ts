@@ -58,6 +58,7 @@ describe("command line", () => {
       assert.strictEqual(c.secretSource, "default chain")
       assert.strictEqual(c.maxInFlightBytes, undefined)
       assert.strictEqual(c.gracePeriod, 30)
+      assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.connectTimeout], [300, 20, 5])
     }))
 
   it.effect("long and short forms, KiB units, before or after the subcommand", () =>
@@ -68,7 +69,7 @@ describe("command line", () => {
         "--upload-chunk-size", "6144", "--commit-chunk", "50", "-i", "2", "-f", "--dry-run", "--report", "/tmp/r.jsonl",
         "--log-format", "json", "--temp-dir", "/var/tmp", "--no-path-style", "--region", "eu-central-1",
         "--skip-batch-job-check", "--max-in-flight", "256", "--grace-period", "5",
-        "--max-in-memory", "32"
+        "--max-in-memory", "32", "--retry-budget", "60", "--request-timeout", "7", "--connect-timeout", "2"
       ])
       assert.strictEqual(exit, ExitCode.Ok)
       const c = migrateConfig(calls)
@@ -91,6 +92,7 @@ describe("command line", () => {
       assert.strictEqual(c.maxInFlightBytes, 256 * 1024 * 1024)
       assert.strictEqual(c.maxInMemoryBytes, 32 * 1024 * 1024)
       assert.strictEqual(c.gracePeriod, 5)
+      assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.connectTimeout], [60, 7, 2])
     }))
 
   it.effect("every option reads its environment variable; the command line wins", () =>
@@ -109,7 +111,10 @@ describe("command line", () => {
         LO_MIGRATE_INTERVAL: "1",
         LO_MIGRATE_FINALIZE: "true",
         LO_MIGRATE_LOG_FORMAT: "json",
-        LO_MIGRATE_PATH_STYLE: "false"
+        LO_MIGRATE_PATH_STYLE: "false",
+        LO_MIGRATE_RETRY_BUDGET: "900",
+        LO_MIGRATE_REQUEST_TIMEOUT: "45",
+        LO_MIGRATE_CONNECT_TIMEOUT: "3"
       }
       const { exit, calls } = yield* run(["--commit-chunk", "7"], env)
       assert.strictEqual(exit, ExitCode.Ok)
@@ -129,6 +134,7 @@ describe("command line", () => {
       assert.isTrue(c.finalize)
       assert.strictEqual(c.logFormat, "json")
       assert.isFalse(c.pathStyle)
+      assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.connectTimeout], [900, 45, 3])
       assert.deepStrictEqual(c.warnings, [])
     }))
 
@@ -186,7 +192,8 @@ describe("command line", () => {
           "--receiver-threads", "--storer-threads", "--committer-threads", "--receiver-queue", "--storer-queue",
           "--committer-queue", "--in-mem-max", "--upload-chunk-size", "--commit-chunk", "--interval", "-i",
           "--finalize", "-f", "--dry-run", "--report", "--log-format", "--log-level", "--temp-dir", "--path-style",
-          "--region", "--skip-batch-job-check", "migrate", "finalize"
+          "--region", "--skip-batch-job-check", "--retry-budget", "--request-timeout", "--connect-timeout",
+          "migrate", "finalize"
         ]
       ) {
         assert.include(help, option)
@@ -194,6 +201,9 @@ describe("command line", () => {
       assert.include(help, "LO_MIGRATE_RECEIVER_THREADS")
       assert.include(help, "(default: 8192)")
       assert.include(help, "AWS_SECRET_ACCESS_KEY")
+      assert.include(help, "LO_MIGRATE_RETRY_BUDGET] (default: 300)")
+      assert.include(help, "LO_MIGRATE_REQUEST_TIMEOUT] (default: 20)")
+      assert.include(help, "LO_MIGRATE_CONNECT_TIMEOUT] (default: 5)")
     }))
 })
 
@@ -209,6 +219,8 @@ describe("invalid values are rejected before anything connects (exit 2, option n
     ["zero in-flight cap", [...base, "--max-in-flight", "0"], {}, /--max-in-flight/],
     ["zero in-memory cap", [...base, "--max-in-memory", "0"], {}, /--max-in-memory/],
     ["zero grace period", [...base, "--grace-period", "0"], {}, /--grace-period/],
+    ["zero retry budget", [...base, "--retry-budget", "0"], {}, /--retry-budget/],
+    ["zero request timeout", [...base, "--request-timeout", "0"], {}, /--request-timeout/],
     ["unparsable pg url", ["-p", "not a url", ...base.slice(2)], {}, /--pg-url.*not a valid URL/],
     ["wrong pg scheme", ["-p", "mysql://x@y/z", ...base.slice(2)], {}, /--pg-url.*postgres/],
     ["unparsable s3 url", [...base.slice(0, 2), "-u", "rgw example", "-b", "b"], {}, /--s3-url/],

@@ -29,6 +29,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
+import { type AddressInfo, connect, createServer as createTcpServer, type Server, type Socket } from "node:net"
 import { join } from "node:path"
 
 const appDir = join(import.meta.dirname, "..")
@@ -405,4 +406,103 @@ describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
       yield* assertMigrated(rows)
       assert.strictEqual((yield* assertInvariant).left, 0)
     }).pipe(Effect.provide(Env)), 240_000)
+})
+
+/** Terminates the migrator's backends (application_name lo-migrate) in this test's own database only. */
+const terminateMigratorBackends = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly killed: boolean }>`
+    SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = 'lo-migrate' AND pid <> pg_backend_pid()`
+  return rows.filter((r) => r.killed).length
+})
+
+/**
+ * A loopback TCP forwarder to PostgreSQL that can go down like a failing-over primary: every connection through it is
+ * cut and new ones are refused (nothing listens) until it comes back on the same port.
+ */
+const pgForwarder = (target: URL) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const sockets = new Set<Socket>()
+      let server: Server | undefined
+      let port = 0
+      const listen = () =>
+        new Promise<void>((resolve) => {
+          server = createTcpServer((client) => {
+            const upstream = connect(Number(target.port || 5432), target.hostname)
+            for (const s of [client, upstream]) {
+              sockets.add(s)
+              s.on("error", () => {})
+              s.on("close", () => {
+                sockets.delete(s)
+                client.destroy()
+                upstream.destroy()
+              })
+            }
+            client.pipe(upstream).pipe(client)
+          })
+          server.listen(port, "127.0.0.1", () => {
+            port = (server!.address() as AddressInfo).port
+            resolve()
+          })
+        })
+      const down = () =>
+        new Promise<void>((resolve) => {
+          for (const s of sockets) s.destroy()
+          server?.close(() => resolve())
+        })
+      return { listen, down, port: () => port }
+    }),
+    (f) => Effect.promise(() => f.down())
+  )
+
+describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ceph RGW)", () => {
+  it.live("backends terminated every 2 s during the run: exit 0, every row migrated with the right object", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(300)
+      const { env } = yield* settings
+      let kills = 0
+      const args = ["--storer-threads", "4", "--in-mem-max", "64", "--commit-chunk", "5", "-i", "1"]
+      const run = yield* runCli(args, env, (child) =>
+        Effect.gen(function*() {
+          // Bounded: at most 60 rounds (2 min), and only while the migrator runs.
+          for (let round = 0; round < 60 && child.exitCode === null && child.signalCode === null; round++) {
+            yield* Effect.sleep("2 seconds")
+            kills += yield* terminateMigratorBackends
+          }
+        }).pipe(Effect.forkScoped))
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.isAtLeast(kills, 2, "backends were terminated during the run")
+      yield* assertMigrated(rows)
+      assert.strictEqual((yield* assertInvariant).left, 0)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
+
+  it.live("a failover: every connection cut and the server refusing for 20 s: the run waits, then ends with exit 0", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(300)
+      const { env } = yield* settings
+      const db = yield* ThrowawayDatabase
+      const target = new URL(Redacted.value(db.url))
+      const forwarder = yield* pgForwarder(target)
+      yield* Effect.promise(() => forwarder.listen())
+      const viaForwarder = new URL(env.PG_URL)
+      viaForwarder.host = `127.0.0.1:${forwarder.port()}`
+      const args = ["--storer-threads", "2", "--receiver-threads", "1", "--commit-chunk", "3", "-i", "2"]
+      const started = Date.now()
+      const run = yield* runCli(args, { ...env, PG_URL: viaForwarder.toString() }, () =>
+        waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 10)).pipe(
+          Effect.andThen(Effect.promise(() => forwarder.down())),
+          Effect.andThen(Effect.sleep("20 seconds")),
+          Effect.andThen(Effect.promise(() => forwarder.listen()))
+        ))
+      const took = Date.now() - started
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.isAtLeast(took, 20_000)
+      assert.match(run.stdout, /PostgreSQL unavailable for \d+ s, retrying; \d+ min \d+ s left/)
+      yield* assertMigrated(rows)
+      assert.strictEqual((yield* assertInvariant).left, 0)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
 })

@@ -2,8 +2,9 @@
  * Typed errors. Two families:
  * - `RowFailed`: one row is bad (malformed hash, NULL oid, missing large object, size or SHA-1 mismatch, vanished or
  *   conflicting at commit). The pipeline reports it, skips the row, and the run ends with exit code 1.
- * - `DatabaseError` / `StorageError`: infrastructure. `retryable` says whether the operation may succeed if repeated;
- *   the pipeline retries those per policy and otherwise fails the run (a rerun resumes).
+ * - `DatabaseError` / `StorageError` / `LocalFileError`: infrastructure. `retryable` says whether the operation may
+ *   succeed if repeated; the pipeline retries those per policy (`Retry.ts`) and otherwise fails the run (a rerun
+ *   resumes).
  */
 import * as Schema from "effect/Schema"
 
@@ -74,6 +75,19 @@ export class Sha2Conflict extends Schema.TaggedError<Sha2Conflict>()("Sha2Confli
   }
 }
 
+/**
+ * The store kept rejecting the object's bytes as corrupted on the way (BadDigest, XAmzContentSHA256Mismatch), although
+ * they had been verified against the row's SHA-1: sent again a few times, never stored, never committed.
+ */
+export class CorruptedInTransit extends Schema.TaggedError<CorruptedInTransit>()("CorruptedInTransit", {
+  attempts: Schema.Number,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `upload rejected as corrupted in transit ${this.attempts} times: ${this.detail}`
+  }
+}
+
 export const RowFailureReason = Schema.Union([
   MalformedHash,
   NullOid,
@@ -83,7 +97,8 @@ export const RowFailureReason = Schema.Union([
   SizeMismatch,
   Sha1Mismatch,
   RowVanished,
-  Sha2Conflict
+  Sha2Conflict,
+  CorruptedInTransit
 ])
 export type RowFailureReason = typeof RowFailureReason.Type
 
@@ -125,6 +140,54 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
   }
 }
 
-export type InfrastructureError = DatabaseError | StorageError
+/**
+ * The store rejected a body as corrupted in transit (its Content-MD5 or SHA-256 did not match what arrived) after the
+ * store's few retries from the verified bytes. Not an infrastructure failure of the run: the pipeline reports the
+ * row (`CorruptedInTransit`) and goes on.
+ */
+export class TransferCorrupted extends Schema.TaggedError<TransferCorrupted>()("TransferCorrupted", {
+  operation: Schema.String,
+  bucket: Schema.String,
+  key: Schema.String,
+  attempts: Schema.Number,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `S3 ${this.operation} on ${this.bucket}/${this.key}: ${this.detail} (${this.attempts} attempts)`
+  }
+
+  /** Sending the verified bytes again may succeed (the store retries a few times before giving up on the row). */
+  get retryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * A failure of the local file system under the spill directory (`--temp-dir`): no space left (ENOSPC, retryable:
+ * spills in flight free space when their uploads end), permission denied (EACCES), a path that is not a directory, ...
+ * `directory` is the configured spill directory, `path` the file or directory the operation was on.
+ */
+export class LocalFileError extends Schema.TaggedError<LocalFileError>()("LocalFileError", {
+  operation: Schema.String,
+  directory: Schema.String,
+  path: Schema.String,
+  code: Schema.optional(Schema.String),
+  detail: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    return `local file system: ${this.operation} ${this.path} failed${this.retryable ? " (retryable)" : ""}: ` +
+      `${this.detail} (spill directory ${this.directory})`
+  }
+}
+
+export type InfrastructureError = DatabaseError | StorageError | LocalFileError
+
+/** What an infrastructure error depends on, as the monitor names it. */
+export type Dependency = "PostgreSQL" | "S3" | "temp dir"
+
+export const dependencyOf = (e: InfrastructureError): Dependency =>
+  e._tag === "DatabaseError" ? "PostgreSQL" : e._tag === "StorageError" ? "S3" : "temp dir"
 
 export const isRetryable = (e: InfrastructureError): boolean => e.retryable

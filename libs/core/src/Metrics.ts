@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import type * as Scope from "effect/Scope"
 import type { RowCounts } from "./Domain.ts"
-import type { RowFailed } from "./Errors.ts"
+import type { Dependency, RowFailed } from "./Errors.ts"
 
 /** The stages of the pipeline, in order. `source` counts rows emitted by `LoSource`. */
 export const Stages = ["source", "read", "store", "commit"] as const
@@ -22,6 +22,32 @@ export interface QueueFill {
   readonly capacity: number
 }
 
+/** One operation that is being retried: its dependency has failed it since `since`, it gives up at `giveUpAt`. */
+export interface Waiting {
+  /** Identifies the operation (one retry series); the same token replaces its earlier record. */
+  readonly token: object
+  readonly dependency: Dependency
+  /** Epoch millis of the operation's first failure. */
+  readonly since: number
+  /** Epoch millis of this failure. */
+  readonly at: number
+  /** Epoch millis when its retry budget runs out. */
+  readonly giveUpAt: number
+  /** The last error's message. */
+  readonly detail: string
+}
+
+/** A dependency some operations are waiting for: since the earliest first failure, until the earliest give-up. */
+export interface Unavailable {
+  readonly dependency: Dependency
+  readonly since: number
+  readonly giveUpAt: number
+  /** Operations currently being retried for it. */
+  readonly operations: number
+  /** The most recent error's message. */
+  readonly detail: string
+}
+
 /** A consistent reading of every counter, taken at `at` (epoch millis from `Clock`). */
 export interface MetricsSnapshot {
   readonly startedAt: number
@@ -33,6 +59,8 @@ export interface MetricsSnapshot {
   /** Objects found already in the store (uploaded by an earlier, interrupted run). */
   readonly alreadyPresent: number
   readonly retries: number
+  /** Dependencies operations are being retried for right now (none when everything answers). */
+  readonly unavailable: ReadonlyArray<Unavailable>
   readonly queues: ReadonlyArray<QueueFill>
 }
 
@@ -47,6 +75,32 @@ const stageSeries = Object.fromEntries(Stages.map((stage) => [stage, {
   bytes: Metric.withAttributes(bytesTotal, { stage })
 }])) as Record<Stage, { readonly objects: typeof objectsTotal; readonly bytes: typeof bytesTotal }>
 
+/** Groups the waiting operations by dependency, in a fixed order. */
+const summarizeWaiting = (all: Iterable<Waiting>): ReadonlyArray<Unavailable> => {
+  const by = new Map<Dependency, { since: number; giveUpAt: number; operations: number; detail: string; last: number }>()
+  for (const w of all) {
+    const u = by.get(w.dependency)
+    if (u === undefined) {
+      by.set(w.dependency, { since: w.since, giveUpAt: w.giveUpAt, operations: 1, detail: w.detail, last: w.at })
+    } else {
+      u.since = Math.min(u.since, w.since)
+      u.giveUpAt = Math.min(u.giveUpAt, w.giveUpAt)
+      u.operations += 1
+      if (w.at >= u.last) {
+        u.last = w.at
+        u.detail = w.detail
+      }
+    }
+  }
+  const order: ReadonlyArray<Dependency> = ["PostgreSQL", "S3", "temp dir"]
+  return order.flatMap((dependency) => {
+    const u = by.get(dependency)
+    return u === undefined
+      ? []
+      : [{ dependency, since: u.since, giveUpAt: u.giveUpAt, operations: u.operations, detail: u.detail }]
+  })
+}
+
 /**
  * Progress counters of one run. The live layer keeps them in process (for the monitor) and mirrors them into Effect's
  * `Metric` registry (`lo_migrate_*`), so an exporter added by the host application sees them too.
@@ -56,7 +110,13 @@ export class Metrics extends Context.Service<Metrics, {
   readonly processed: (stage: Stage, objects: number, bytes: number) => Effect.Effect<void>
   readonly failed: (failure: RowFailed) => Effect.Effect<void>
   readonly alreadyPresent: Effect.Effect<void>
-  readonly retried: (operation: string) => Effect.Effect<void>
+  /**
+   * A retry is about to happen (count it). With `waiting`, also records that the operation waits for its dependency
+   * until `recovered(waiting.token)`.
+   */
+  readonly retried: (operation: string, waiting?: Waiting) => Effect.Effect<void>
+  /** The operation behind `token` ended (succeeded, or gave up): it no longer waits. */
+  readonly recovered: (token: object) => Effect.Effect<void>
   /** Registers a queue whose fill the snapshot samples; when the scope closes its last fill stays in the snapshot. */
   readonly registerQueue: (
     name: string,
@@ -78,6 +138,7 @@ export class Metrics extends Context.Service<Metrics, {
     const failuresByReason: Record<string, number> = {}
     let alreadyPresent = 0
     let retries = 0
+    const waiting = new Map<object, Waiting>()
     const queues = new Map<string, { readonly capacity: number; readonly size: Effect.Effect<number> }>()
 
     return Metrics.of({
@@ -97,11 +158,13 @@ export class Metrics extends Context.Service<Metrics, {
           return Metric.update(Metric.withAttributes(failuresTotal, { reason }), 1)
         }),
       alreadyPresent: Effect.sync(() => void (alreadyPresent += 1)),
-      retried: (operation) =>
+      retried: (operation, wait) =>
         Effect.suspend(() => {
           retries += 1
+          if (wait !== undefined) waiting.set(wait.token, wait)
           return Metric.update(Metric.withAttributes(retriesTotal, { operation }), 1)
         }),
+      recovered: (token) => Effect.sync(() => void waiting.delete(token)),
       // When the queue's scope closes, the snapshot keeps showing its last fill (the final status block is rendered
       // after the pipeline has released its queues).
       registerQueue: (name, capacity, size) =>
@@ -134,6 +197,7 @@ export class Metrics extends Context.Service<Metrics, {
           failuresByReason: { ...failuresByReason },
           alreadyPresent,
           retries,
+          unavailable: summarizeWaiting(waiting.values()),
           queues: fills
         }
       })

@@ -2,7 +2,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { Body, Sha256Hex } from "./Domain.ts"
-import type { StorageError } from "./Errors.ts"
+import type { StorageError, TransferCorrupted } from "./Errors.ts"
 
 export interface PutRequest {
   /** The SHA-256 hex of the content: the object key. */
@@ -28,7 +28,11 @@ export interface HeadResult {
  * find objects already present (uploaded before a crash, not yet committed).
  */
 export class ObjectStore extends Context.Service<ObjectStore, {
-  readonly put: (request: PutRequest) => Effect.Effect<PutOutcome, StorageError>
+  /**
+   * Fails with `TransferCorrupted` when the server kept rejecting the body as corrupted on the way (after the store's
+   * own few retries): that row is reported, the run goes on.
+   */
+  readonly put: (request: PutRequest) => Effect.Effect<PutOutcome, StorageError | TransferCorrupted>
   readonly head: (key: Sha256Hex) => Effect.Effect<Option.Option<HeadResult>, StorageError>
   /** Start-up check: the bucket exists and the credentials may use it. Fails fast before any row is read. */
   readonly check: Effect.Effect<void, StorageError>

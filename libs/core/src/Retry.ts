@@ -1,37 +1,99 @@
+/**
+ * The one retry policy of the project: exponential backoff with jitter, each delay capped, bounded by the time an
+ * operation has been failing (the retry budget), and only while the error says it is retryable. Every retry in the
+ * code (pipeline stages, multipart parts and aborts, DDL lock waits, corrupted uploads) is built from `retrySchedule`.
+ *
+ * The budget is measured in time, not attempts: an outage of a dependency (a gateway restart, a database failover) is
+ * survived if it ends within the budget, however many attempts fit in it. The last attempt is made when the budget
+ * runs out (the last delay is shortened to land there), so an operation never gives up before its budget is spent.
+ */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import type { InfrastructureError } from "./Errors.ts"
+import { dependencyOf, type InfrastructureError } from "./Errors.ts"
 import { Metrics } from "./Metrics.ts"
 
 export interface RetryOptions {
-  /** Attempts after the first one. */
-  readonly times: number
-  /** Delay before the first retry; doubles each time, with jitter. */
+  /** How long one operation may keep failing with retryable errors before its last error propagates. */
+  readonly budget: Duration.Input
+  /** Delay before the first retry; doubles each time, with jitter (0.8-1.2x). */
   readonly base: Duration.Input
   /** Upper bound of one delay. */
   readonly cap: Duration.Input
+  /** Optional bound on the number of retries as well (for failures that only a few attempts can cure). */
+  readonly times?: number | undefined
 }
 
-export const defaultRetry: RetryOptions = { times: 5, base: "200 millis", cap: "10 seconds" }
+/**
+ * 5 minutes: a gateway restart or a PostgreSQL failover (primary lost, replica promoted, clients reconnect) typically
+ * takes 15-60 s; 5 minutes leaves a wide margin for a slow one, and an outage longer than that wants an operator (the
+ * run then ends with exit 3 and a rerun resumes). The delay grows from 200 ms to at most 10 s, so an outage is noticed
+ * to be over within ~10 s.
+ */
+export const defaultRetry: RetryOptions = { budget: "5 minutes", base: "200 millis", cap: "10 seconds" }
 
-/** Exponential backoff with jitter, each delay capped (the number of retries is bounded by the caller). */
-export const backoff = (options: RetryOptions = defaultRetry) =>
-  Schedule.exponential(options.base).pipe(
-    Schedule.jittered,
-    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.fromInputUnsafe(options.cap))))
-  )
+const millis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
 
 /**
- * Retries an infrastructure operation while its error says `retryable`, counting each retry in `Metrics`.
- * Non-retryable errors and errors after the last attempt propagate unchanged.
+ * The policy as a `Schedule` whose input is the error: it recurs while the error is `retryable` and the time since
+ * the first failure is below the budget (and, with `times`, at most that many times). Delays: `base * 2^n` jittered,
+ * at most `cap`, the last one shortened so that the final attempt lands at the end of the budget.
  */
-export const retryInfrastructure = (operation: string, options: RetryOptions = defaultRetry) =>
+export const retrySchedule = (
+  options: RetryOptions = defaultRetry
+): Schedule.Schedule<Duration.Duration, { readonly retryable: boolean }> => {
+  const budget = millis(options.budget)
+  const cap = millis(options.cap)
+  const times = options.times
+  return Schedule.exponential(options.base).pipe(
+    Schedule.jittered,
+    Schedule.setInputType<{ readonly retryable: boolean }>(),
+    Schedule.while(({ attempt, elapsed, input }) =>
+      input.retryable && elapsed < budget && (times === undefined || attempt <= times)
+    ),
+    Schedule.modifyDelay(({ duration, elapsed }) =>
+      Effect.succeed(Duration.millis(Math.max(0, Math.round(Math.min(Duration.toMillis(duration), cap, budget - elapsed)))))
+    )
+  )
+}
+
+/**
+ * Retries an infrastructure operation per `retrySchedule`. Each retry (only one that really happens) is counted in
+ * `Metrics` and records that the operation's dependency is unavailable since its first failure and until when it
+ * will be retried; the record is cleared when the operation ends, either way. Non-retryable errors and the error that
+ * exhausts the budget propagate unchanged.
+ */
+export const retryInfrastructure = (
+  operation: string,
+  options: RetryOptions = defaultRetry,
+  /** Checked at each failure: `true` stops retrying and lets the error propagate (the caller handles it). */
+  stopWhen: () => boolean = () => false
+) =>
 <A, E extends InfrastructureError, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Metrics> =>
   Effect.gen(function*() {
     const metrics = yield* Metrics
+    const token = {}
+    const budget = millis(options.budget)
+    let since: number | undefined
+    const schedule = retrySchedule(options).pipe(
+      Schedule.while(() => !stopWhen()),
+      Schedule.tap(({ input, now, start }) =>
+        Effect.suspend(() => {
+          since = start
+          const error = input as E
+          return metrics.retried(operation, {
+            token,
+            dependency: dependencyOf(error),
+            since,
+            at: now,
+            giveUpAt: since + budget,
+            detail: error.message
+          })
+        })
+      )
+    )
     return yield* self.pipe(
-      Effect.tapError((e: E) => e.retryable ? metrics.retried(operation) : Effect.void),
-      Effect.retry({ schedule: backoff(options), times: options.times, while: (e: E) => e.retryable })
+      Effect.retry(schedule),
+      Effect.ensuring(Effect.suspend(() => since === undefined ? Effect.void : metrics.recovered(token)))
     )
   })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Option, Schema } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Schedule, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import fc from "fast-check"
 import { createHash } from "node:crypto"
@@ -12,7 +12,9 @@ import {
   makePartDigester,
   MalformedHash,
   Metrics,
+  defaultRetry,
   retryInfrastructure,
+  retrySchedule,
   RowFailed,
   type SourceRow,
   StorageError,
@@ -156,6 +158,7 @@ describe("row checks", () => {
 describe("retryInfrastructure", () => {
   const transient = new DatabaseError({ operation: "read", detail: "connection reset", retryable: true })
   const fatal = new DatabaseError({ operation: "read", detail: "permission denied", retryable: false })
+  const storageDown = new StorageError({ operation: "PutObject", bucket: "b", detail: "SlowDown (HTTP 503)", retryable: true })
 
   it.effect("retries retryable errors until success and counts the retries", () =>
     Effect.gen(function*() {
@@ -170,23 +173,102 @@ describe("retryInfrastructure", () => {
       assert.strictEqual(snap.retries, 2)
     }).pipe(Effect.provide(Metrics.layer)))
 
-  it.effect("does not retry a fatal error, and gives up after the configured attempts", () =>
+  it.effect("does not retry a fatal error and counts no retry for it", () =>
     Effect.gen(function*() {
       let calls = 0
       const exit = yield* Effect.exit(Effect.suspend(() => (calls++, Effect.fail(fatal))).pipe(retryInfrastructure("read")))
       assert.isTrue(Exit.isFailure(exit))
       assert.strictEqual(calls, 1)
-      calls = 0
+      const snap = yield* (yield* Metrics).snapshot
+      assert.strictEqual(snap.retries, 0)
+      assert.deepStrictEqual(snap.unavailable, [])
+    }).pipe(Effect.provide(Metrics.layer)))
+
+  it.effect("keeps retrying for the whole budget, gives up right after it, and counts only the retries made", () =>
+    Effect.gen(function*() {
+      const metrics = yield* Metrics
+      const attempts: Array<number> = []
+      const options = { budget: "5 minutes", base: "200 millis", cap: "10 seconds" } as const
       const fiber = yield* Effect.forkChild(Effect.exit(
+        Effect.suspend(() => Effect.andThen(
+          Effect.map(Clock.currentTimeMillis, (t) => attempts.push(t)),
+          Effect.fail(transient)
+        )).pipe(retryInfrastructure("read", options))
+      ))
+      // Not before the budget: after 4 min 59 s the operation is still being retried, and waits for PostgreSQL.
+      yield* TestClock.adjust("299 seconds")
+      assert.isUndefined(fiber.pollUnsafe())
+      const during = yield* metrics.snapshot
+      assert.strictEqual(during.unavailable.length, 1)
+      assert.strictEqual(during.unavailable[0]!.dependency, "PostgreSQL")
+      assert.strictEqual(during.unavailable[0]!.since, attempts[0])
+      assert.strictEqual(during.unavailable[0]!.giveUpAt, attempts[0]! + 300_000)
+      assert.strictEqual(during.retries, attempts.length, "the retry it sleeps for is counted once it is scheduled")
+      // After it: the last attempt is made when the budget ends, then the error propagates.
+      yield* TestClock.adjust("2 seconds")
+      const exit = yield* Fiber.join(fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      const last = attempts[attempts.length - 1]! - attempts[0]!
+      assert.strictEqual(last, 300_000, "the last attempt lands at the end of the budget")
+      for (let i = 1; i < attempts.length; i++) {
+        assert.isAtMost(attempts[i]! - attempts[i - 1]!, 10_000, "each delay is capped")
+      }
+      assert.isAtLeast(attempts.length, 30)
+      const after = yield* metrics.snapshot
+      assert.strictEqual(after.retries, attempts.length - 1, "the failure that ends the budget is not a retry")
+      assert.deepStrictEqual(after.unavailable, [], "cleared when the operation gives up")
+    }).pipe(Effect.provide(Metrics.layer)))
+
+  it.effect("a success within the budget clears the outage; an optional count bounds the retries too", () =>
+    Effect.gen(function*() {
+      const metrics = yield* Metrics
+      let calls = 0
+      const fiber = yield* Effect.forkChild(
+        Effect.suspend(() => ++calls < 4 ? Effect.fail(storageDown) : Effect.succeed("ok")).pipe(retryInfrastructure("put"))
+      )
+      yield* TestClock.adjust("200 millis")
+      const during = yield* metrics.snapshot
+      assert.deepStrictEqual(during.unavailable.map((u) => u.dependency), ["S3"])
+      assert.include(during.unavailable[0]!.detail, "SlowDown")
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(yield* Fiber.join(fiber), "ok")
+      const after = yield* metrics.snapshot
+      assert.strictEqual(after.retries, 3)
+      assert.deepStrictEqual(after.unavailable, [])
+
+      calls = 0
+      const bounded = yield* Effect.forkChild(Effect.exit(
         Effect.suspend(() => (calls++, Effect.fail(transient))).pipe(
-          retryInfrastructure("read", { times: 3, base: "10 millis", cap: "1 second" })
+          retryInfrastructure("read", { budget: "1 hour", times: 2, base: "10 millis", cap: "1 second" })
         )
       ))
       yield* TestClock.adjust("1 minute")
-      const exit2 = yield* Fiber.join(fiber)
-      assert.isTrue(Exit.isFailure(exit2))
-      assert.strictEqual(calls, 4)
+      assert.isTrue(Exit.isFailure(yield* Fiber.join(bounded)))
+      assert.strictEqual(calls, 3)
     }).pipe(Effect.provide(Metrics.layer)))
+
+  it.effect("stopWhen ends the retries at once, leaving the error to the caller", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const exit = yield* Effect.exit(
+        Effect.suspend(() => (calls++, Effect.fail(transient))).pipe(retryInfrastructure("source", defaultRetry, () => true))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      assert.strictEqual(calls, 1)
+      assert.strictEqual((yield* (yield* Metrics).snapshot).retries, 0)
+    }).pipe(Effect.provide(Metrics.layer)))
+
+  it.effect("the schedule itself: no retry with a zero budget, none for a non-retryable input", () =>
+    Effect.gen(function*() {
+      const step = yield* Schedule.toStep(retrySchedule({ budget: 0, base: "1 second", cap: "1 second" }))
+      const stopped = yield* Effect.exit(step(0, { retryable: true }))
+      assert.isTrue(Exit.isFailure(stopped))
+      const step2 = yield* Schedule.toStep(retrySchedule())
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(step2(0, { retryable: false }))))
+      const step3 = yield* Schedule.toStep(retrySchedule())
+      const [, delay] = yield* step3(0, { retryable: true })
+      assert.isTrue(Duration.toMillis(delay) >= 160 && Duration.toMillis(delay) <= 240, "first delay: 200 ms jittered")
+    }))
 })
 
 describe("Metrics", () => {

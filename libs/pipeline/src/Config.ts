@@ -147,10 +147,11 @@ export const validatePipelineConfig = (
     }
     const retry: unknown = config.retry
     if (typeof retry !== "object" || retry === null) return bad("retry", retry, "must be retry options")
-    if (!(typeof config.retry.times === "number" && Number.isSafeInteger(config.retry.times) && config.retry.times >= 0)) {
-      return bad("retry.times", config.retry.times, "must be a non-negative integer")
+    const times = config.retry.times
+    if (times !== undefined && !(typeof times === "number" && Number.isSafeInteger(times) && times >= 0)) {
+      return bad("retry.times", times, "must be a non-negative integer when set")
     }
-    for (const key of ["base", "cap"] as const) {
+    for (const key of ["budget", "base", "cap"] as const) {
       const d = Duration.fromInput(config.retry[key])
       if (Option.isNone(d) || !Duration.isFinite(d.value)) return bad(`retry.${key}`, config.retry[key], "must be a finite duration")
     }

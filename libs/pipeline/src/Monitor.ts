@@ -1,6 +1,7 @@
 /**
  * The status block the original tool's monitor printed every `--interval` seconds: progress and ETA, per-stage
- * throughput (current and average, objects/s and MiB/s), queue usage with the change since the last block, failures.
+ * throughput (current and average, objects/s and MiB/s), queue usage with the change since the last block, failures;
+ * and, while operations are being retried, which dependency the run waits for, since when and how long it has left.
  * `renderStatus` is pure (snapshots in, text out); `runMonitor` samples `Metrics` in a loop.
  */
 import { Metrics, type MetricsSnapshot, type Stage, Stages } from "@lo-migrate/core"
@@ -39,6 +40,22 @@ export const formatBytes = (bytes: number): string => {
   return `${(bytes / MiB).toFixed(1)} MiB`
 }
 
+/** `42 s`, `3 min 05 s`, `1 h 02 min`: a wait as an operator reads it. */
+export const formatWait = (millis: number): string => {
+  const total = Math.max(0, Math.round(millis / 1000))
+  if (total < 60) return `${total} s`
+  if (total < 3600) return `${Math.floor(total / 60)} min ${String(total % 60).padStart(2, "0")} s`
+  return `${Math.floor(total / 3600)} h ${String(Math.floor(total / 60) % 60).padStart(2, "0")} min`
+}
+
+/** `S3 unavailable for 42 s, retrying; 3 min 18 s left (4 operations; last error: ...)`, one per dependency. */
+export const renderWaiting = (snapshot: MetricsSnapshot): ReadonlyArray<string> =>
+  snapshot.unavailable.map((u) =>
+    `${u.dependency} unavailable for ${formatWait(snapshot.at - u.since)}, retrying; ${
+      formatWait(u.giveUpAt - snapshot.at)
+    } left (${u.operations} operation${u.operations === 1 ? "" : "s"}; last error: ${u.detail})`
+  )
+
 const perSecond = (amount: number, millis: number): number => (millis > 0 ? (amount * 1000) / millis : 0)
 
 const rate = (objects: number, bytes: number, millis: number): string =>
@@ -61,6 +78,11 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
       previous === undefined ? "" : `, last status ${(sincePrevious / 1000).toFixed(1)}s ago`
     })`
   )
+  const waiting = renderWaiting(current)
+  if (waiting.length > 0) {
+    lines.push("WAITING:")
+    for (const line of waiting) lines.push(`    ${line}`)
+  }
   lines.push("")
 
   // Progress: rows committed by this run out of the rows whose sha2 was NULL when it started.

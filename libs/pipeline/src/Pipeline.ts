@@ -22,6 +22,7 @@
 import {
   type CommitEntry,
   type CommitResult,
+  CorruptedInTransit,
   type DatabaseError,
   HashCommitter,
   type InfrastructureError,
@@ -36,17 +37,17 @@ import {
   RowVanished,
   type Sha256Hex,
   Sha2Conflict,
-  type SourceRow
+  type SourceRow,
+  type TransferCorrupted
 } from "@lo-migrate/core"
 import * as Cause from "effect/Cause"
-import * as Duration from "effect/Duration"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Latch from "effect/Latch"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Random from "effect/Random"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import { ByteBudget, type Reservation } from "./ByteBudget.ts"
@@ -138,9 +139,27 @@ export const runMigration = (
       })
     }
     const held = new Map<LoObject, ReadonlyArray<number>>()
+    // A spill that found the disk full (ENOSPC) waits, before it is retried, until the spilled objects in flight at
+    // that moment are released (their uploads end either way and remove their files).
+    const spillReleased = new Map<LoObject, Deferred.Deferred<void>>()
+    const spillsDrained = Effect.suspend(() =>
+      Effect.forEach([...live].filter((o) => o.body._tag === "Spilled"), (o) => {
+        let released = spillReleased.get(o)
+        if (released === undefined) {
+          released = Deferred.makeUnsafe<void>()
+          spillReleased.set(o, released)
+        }
+        return Deferred.await(released)
+      }, { discard: true })
+    )
     const release = (o: LoObject) =>
       Effect.suspend(() => {
         if (!live.delete(o)) return Effect.void
+        const waiters = spillReleased.get(o)
+        if (waiters !== undefined) {
+          spillReleased.delete(o)
+          Deferred.doneUnsafe(waiters, Effect.void)
+        }
         const shares = held.get(o)
         held.delete(o)
         // free the body first, then hand its bytes to the next read
@@ -164,9 +183,9 @@ export const runMigration = (
     yield* metrics.registerQueue(queueNames.store, cfg.storeQueue, Queue.size(storeQueue))
     yield* metrics.registerQueue(queueNames.commit, cfg.commitQueue, Queue.size(commitQueue))
 
-    const retry = (operation: string) =>
+    const retry = (operation: string, stopWhen?: () => boolean) =>
     <A, E extends InfrastructureError>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      retryInfrastructure(operation, cfg.retry)(self).pipe(Effect.provideService(Metrics, metrics))
+      retryInfrastructure(operation, cfg.retry, stopWhen)(self).pipe(Effect.provideService(Metrics, metrics))
 
     const report = (failure: RowFailed) =>
       Effect.suspend(() => {
@@ -226,26 +245,25 @@ export const runMigration = (
           })
         )
       )
-    // Retries of the source: `retry.times` in a row without a single row in between, with capped exponential backoff
-    // and jitter; any progress gives it a fresh budget (a run lasts days, a blip now and then must not end it).
+    // Retries of the source, per the retry policy: failures in a row back off and give up when the budget is spent.
+    // A failure after progress (rows came through since the last restart) is a new episode with a fresh budget: a
+    // run lasts days, a blip now and then must not add up to its end.
     const produce: Effect.Effect<void, DatabaseError> = Effect.gen(function*() {
-      let attempt = 0
       while (true) {
         let progressed = false
-        const exit = yield* Effect.exit(produceOnce(() => {
-          progressed = true
-        }))
+        const exit = yield* Effect.exit(
+          Effect.suspend(() => {
+            progressed = false
+            return produceOnce(() => {
+              progressed = true
+            })
+          }).pipe(retry("source", () => progressed))
+        )
         if (Exit.isSuccess(exit)) return
         const error = Cause.findErrorOption(exit.cause)
-        if (Option.isNone(error) || !error.value.retryable) return yield* Effect.failCause(exit.cause)
-        if (progressed) attempt = 0
-        if (attempt >= cfg.retry.times) return yield* Effect.failCause(exit.cause)
+        if (!progressed || Option.isNone(error) || !error.value.retryable) return yield* Effect.failCause(exit.cause)
         yield* metrics.retried("source")
-        const jitter = yield* Random.nextBetween(0.8, 1.2)
-        const delay = Math.min(Duration.toMillis(cfg.retry.base) * 2 ** attempt, Duration.toMillis(cfg.retry.cap))
-        attempt++
-        yield* Effect.logWarning(`source failed, restarting it in ${Math.round(delay * jitter)} ms: ${error.value.message}`)
-        yield* Effect.sleep(Duration.millis(delay * jitter))
+        yield* Effect.logWarning(`source failed after progress, restarting it: ${error.value.message}`)
       }
     })
     // A row polled while filling a read batch that cannot join it; read next. Only the pulling fiber (and stop) touch it.
@@ -334,7 +352,12 @@ export const runMigration = (
             reservations.push(r)
             yield* restore(b.budget.await(r)).pipe(Effect.onExit((exit) => Exit.isFailure(exit) ? cancelAll : Effect.void))
           }
-          const exit = yield* Effect.exit(restore(retry(unit._tag === "Single" ? "read" : "readBatch")(read)))
+          const exit = yield* Effect.exit(restore(
+            read.pipe(
+              Effect.tapError((e) => e._tag === "LocalFileError" && e.retryable ? spillsDrained : Effect.void),
+              retry(unit._tag === "Single" ? "read" : "readBatch")
+            )
+          ))
           if (Exit.isFailure(exit)) {
             yield* cancelAll
             return yield* Effect.failCause(exit.cause)
@@ -386,22 +409,40 @@ export const runMigration = (
     )
 
     // --- store queue -> put -> commit queue ----------------------------------------------------------------------
-    const storeOne = (o: LoObject): Effect.Effect<Uploaded, InfrastructureError> =>
+    // An object the store keeps receiving corrupted (after its own retries from these verified bytes) is reported and
+    // skipped: nothing is committed for it, the run goes on.
+    const storeOne = (o: LoObject): Effect.Effect<Uploaded | undefined, InfrastructureError> =>
       store.put({ key: o.sha256, contentType: o.row.mimeType, size: o.size, md5Base64: o.md5Base64, body: o.body }).pipe(
+        Effect.map((outcome): PutOutcome | TransferCorrupted => outcome),
+        Effect.catchTag("TransferCorrupted", (e) => Effect.succeed(e)),
         retry("put"),
-        Effect.tap((outcome: PutOutcome) =>
-          outcome === "AlreadyPresent"
-            ? Effect.andThen(Effect.sync(() => void alreadyPresent++), metrics.alreadyPresent)
-            : Effect.void
-        ),
-        Effect.andThen(metrics.processed("store", 1, o.size)),
-        Effect.as<Uploaded>({ hash: o.row.hash, oid: o.row.oid, sha256: o.sha256, size: o.size }),
+        Effect.flatMap((outcome): Effect.Effect<Uploaded | undefined> => {
+          if (outcome === "Uploaded" || outcome === "AlreadyPresent") {
+            return Effect.andThen(
+              outcome === "AlreadyPresent"
+                ? Effect.andThen(Effect.sync(() => void alreadyPresent++), metrics.alreadyPresent)
+                : Effect.void,
+              Effect.as(metrics.processed("store", 1, o.size), { hash: o.row.hash, oid: o.row.oid, sha256: o.sha256, size: o.size })
+            )
+          }
+          return Effect.as(
+            Effect.andThen(
+              Effect.sync(() => finished(o.row.hash, o.row.oid, true)),
+              report(new RowFailed({
+                hash: o.row.hash,
+                oid: o.row.oid,
+                reason: new CorruptedInTransit({ attempts: outcome.attempts, detail: outcome.message })
+              }))
+            ),
+            undefined
+          )
+        }),
         Effect.ensuring(release(o))
       )
 
     const storeStage = Stream.fromEffectRepeat(Queue.take(storeQueue)).pipe(
       Stream.mapEffect(storeOne, { concurrency: cfg.storers, unordered: true }),
-      Stream.runForEach((u) => Queue.offer(commitQueue, u)),
+      Stream.runForEach((u) => u === undefined ? Effect.void : Queue.offer(commitQueue, u)),
       Effect.andThen(Queue.end(commitQueue))
     )
 

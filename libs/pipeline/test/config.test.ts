@@ -47,9 +47,10 @@ describe("validatePipelineConfig", () => {
     Effect.gen(function*() {
       assert.strictEqual((yield* invalid({ commitLinger: "soon" as never })).option, "commitLinger")
       assert.strictEqual((yield* invalid({ commitLinger: "Infinity" as never })).option, "commitLinger")
-      assert.strictEqual((yield* invalid({ retry: { times: -1, base: "1 second", cap: "2 seconds" } })).option, "retry.times")
-      assert.strictEqual((yield* invalid({ retry: { times: 1, base: "x" as never, cap: "2 seconds" } })).option, "retry.base")
+      assert.strictEqual((yield* invalid({ retry: { budget: "1 minute", times: -1, base: "1 second", cap: "2 seconds" } })).option, "retry.times")
+      assert.strictEqual((yield* invalid({ retry: { budget: "1 minute", base: "x" as never, cap: "2 seconds" } })).option, "retry.base")
       assert.strictEqual((yield* invalid({ retry: null })).option, "retry")
+      assert.strictEqual((yield* invalid({ retry: { budget: "ever" as never, base: "1 second", cap: "2 seconds" } })).option, "retry.budget")
       assert.strictEqual((yield* invalid({ maxInFlightBytes: 0 })).option, "maxInFlightBytes")
       assert.strictEqual((yield* invalid({ maxInFlightBytes: 1.5 })).option, "maxInFlightBytes")
       const ok = yield* validatePipelineConfig({ ...defaultPipelineConfig, maxInFlightBytes: 256 * 1024 * 1024 })

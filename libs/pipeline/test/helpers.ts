@@ -21,7 +21,7 @@ export const testConfig = (over: Partial<PipelineConfig> = {}): PipelineConfig =
   commitQueue: 8,
   commitChunk: 5,
   commitLinger: "2 millis",
-  retry: { times: 3, base: "1 millis", cap: "2 millis" },
+  retry: { budget: "200 millis", base: "1 millis", cap: "2 millis" },
   readBatchRows: 4,
   readBatchObjectMax: 2048,
   ...over

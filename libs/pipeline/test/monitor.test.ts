@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Metrics, type MetricsSnapshot } from "@lo-migrate/core"
-import { Effect, Fiber, Queue } from "effect"
+import { Clock, Effect, Fiber, Queue } from "effect"
 import { TestClock } from "effect/testing"
-import { formatElapsed, renderStatus, runMonitor } from "../src/index.ts"
+import { formatElapsed, formatWait, renderStatus, runMonitor } from "../src/index.ts"
 
 const MiB = 1024 * 1024
 const t0 = Date.UTC(2026, 10, 22, 1, 0, 0)
@@ -21,6 +21,7 @@ const current: MetricsSnapshot = {
   failuresByReason: { SizeMismatch: 2, MalformedHash: 1 },
   alreadyPresent: 7,
   retries: 4,
+  unavailable: [],
   queues: [
     { name: "read queue", used: 400, capacity: 8192 },
     { name: "store queue", used: 50, capacity: 1024 },
@@ -96,6 +97,25 @@ describe("renderStatus", () => {
     assert.include(empty, "current:      0.0 obj/s     0.00 MiB/s")
   })
 
+  it("says which dependency the run waits for, since when and how long it has left", () => {
+    const block = renderStatus({
+      ...current,
+      unavailable: [
+        { dependency: "PostgreSQL", since: current.at - 5_000, giveUpAt: current.at + 295_000, operations: 1, detail: "EPIPE" },
+        { dependency: "S3", since: current.at - 42_000, giveUpAt: current.at + 198_000, operations: 5, detail: "SlowDown (HTTP 503)" }
+      ]
+    })
+    assert.include(
+      block,
+      "WAITING:\n" +
+        "    PostgreSQL unavailable for 5 s, retrying; 4 min 55 s left (1 operation; last error: EPIPE)\n" +
+        "    S3 unavailable for 42 s, retrying; 3 min 18 s left (5 operations; last error: SlowDown (HTTP 503))\n\n" +
+        "Progress Overview:"
+    )
+    assert.notInclude(renderStatus(current), "WAITING")
+    assert.strictEqual(formatWait(3_723_000), "1 h 02 min")
+  })
+
   it("formats long ETAs in hours", () => {
     assert.strictEqual(formatElapsed(0), "0h 00m 00s")
     assert.strictEqual(formatElapsed(((27 * 60 + 3) * 60 + 9) * 1000 + 999), "27h 03m 09s")
@@ -131,8 +151,17 @@ describe("runMonitor", () => {
       assert.strictEqual(blocks.length, 3)
       assert.include(blocks[2]!, "commit           - processed:        30, current:      1.0 obj/s     1.00 MiB/s, average:      1.5 obj/s")
       assert.include(blocks[2]!, "changed by:      0")
+      // An operation waiting for S3 shows in the next block, and is gone once it recovered.
+      const token = {}
+      const t = yield* Clock.currentTimeMillis
+      yield* metrics.retried("put", { token, dependency: "S3", since: t, at: t, giveUpAt: t + 300_000, detail: "ECONNREFUSED" })
+      yield* TestClock.adjust("10 seconds")
+      assert.include(blocks[3]!, "S3 unavailable for 10 s, retrying; 4 min 50 s left (1 operation; last error: ECONNREFUSED)")
+      yield* metrics.recovered(token)
+      yield* TestClock.adjust("10 seconds")
+      assert.notInclude(blocks[4]!, "WAITING")
       yield* Fiber.interrupt(fiber)
       yield* TestClock.adjust("1 minute")
-      assert.strictEqual(blocks.length, 3)
+      assert.strictEqual(blocks.length, 5)
     }).pipe(Effect.provide(Metrics.layer)))
 })

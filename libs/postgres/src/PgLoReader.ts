@@ -25,6 +25,7 @@ import {
   type CheckedRow,
   checkRow,
   DatabaseError,
+  LocalFileError,
   type Digests,
   type LoObject,
   LoReader,
@@ -47,6 +48,7 @@ import { isSqlError } from "effect/sql/SqlError"
 import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
+import { spillFileError } from "./SpillErrors.ts"
 
 export interface PgLoReaderOptions {
   /** Objects up to this many bytes are held in memory; bigger ones are spilled to a temp file. */
@@ -85,13 +87,6 @@ const rowFailed = (row: SourceRow, reason: RowFailed["reason"]) =>
 /** SQLSTATE 42704 (undefined_object) is how PostgreSQL says "large object N does not exist". */
 const isMissingObject = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) === "42704"
 
-const spillError = (operation: string, cause: unknown) =>
-  new DatabaseError({
-    operation: `read: ${operation}`,
-    detail: cause instanceof Error ? cause.message : String(cause),
-    retryable: false,
-    cause
-  })
 
 /** Removes a file, treating "already gone" as success. */
 const removeFile = (path: string) =>
@@ -109,8 +104,8 @@ const ownBytes = (view: Uint8Array): Uint8Array =>
 /** Where a streamed read puts the bytes while they are hashed. */
 interface BodySink {
   /** Called with each chunk while the total stays within the row's size. */
-  readonly write: (chunk: Uint8Array) => Effect.Effect<void, DatabaseError>
-  readonly finish: Effect.Effect<LoObject["body"], DatabaseError>
+  readonly write: (chunk: Uint8Array) => Effect.Effect<void, LocalFileError>
+  readonly finish: Effect.Effect<LoObject["body"], LocalFileError>
 }
 
 export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoReader["Service"], never, SqlClient.SqlClient | Scope.Scope> =>
@@ -134,7 +129,7 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
             spillDir = dir
             return dir
           },
-          catch: (e) => spillError(`create a temp directory in ${options.tempDir}`, e)
+          catch: (e) => spillFileError("create a spill directory in", options.tempDir, options.tempDir, e)
         })
       )
     )
@@ -174,7 +169,7 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
         const handle = yield* Effect.acquireRelease(
           Effect.tryPromise({
             try: () => NodeFs.open(path, "wx", 0o600),
-            catch: (e) => spillError(`create spill file ${path}`, e)
+            catch: (e) => spillFileError("create spill file", options.tempDir, path, e)
           }),
           (h) => Effect.promise(() => h.close().catch(() => undefined))
         )
@@ -186,11 +181,11 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
                 parts?.update(chunk)
                 return handle.write(chunk).then(() => undefined)
               },
-              catch: (e) => spillError(`write spill file ${path}`, e)
+              catch: (e) => spillFileError("write spill file", options.tempDir, path, e)
             }),
           finish: Effect.tryPromise({
             try: () => handle.close(),
-            catch: (e) => spillError(`close spill file ${path}`, e)
+            catch: (e) => spillFileError("close spill file", options.tempDir, path, e)
           }).pipe(Effect.map(() => ({ _tag: "Spilled" as const, path, parts: parts?.digest() })))
         }
         return sink
@@ -260,9 +255,9 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
       })
 
     const mapReadError = (checked: CheckedRow) => (e: unknown) =>
-      isMissingObject(e) ? missing(checked) : toDatabaseError("read large object", e)
+      e instanceof LocalFileError ? e : isMissingObject(e) ? missing(checked) : toDatabaseError("read large object", e)
 
-    const readBig = (checked: CheckedRow): Effect.Effect<LoObject, RowFailed | DatabaseError> => {
+    const readBig = (checked: CheckedRow): Effect.Effect<LoObject, RowFailed | DatabaseError | LocalFileError> => {
       if (checked.row.size <= inMemMax) {
         const sink = memorySink(checked.row.size)
         return readStreaming(checked, sink).pipe(
@@ -289,7 +284,7 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
      * trips of BEGIN/lo_open/loread.../COMMIT: measured on the `inmem` bench mix (0.75-1 MiB objects), where the
      * streaming read was round-trip bound.
      */
-    const readWhole = (checked: CheckedRow): Effect.Effect<LoObject, RowFailed | DatabaseError> =>
+    const readWhole = (checked: CheckedRow): Effect.Effect<LoObject, RowFailed | DatabaseError | LocalFileError> =>
       sql<{ readonly c: Uint8Array }>`SELECT lo_get(${checked.oid}, 0, ${checked.row.size + 1}) AS c`.pipe(
         Effect.mapError(mapReadError(checked)),
         Effect.flatMap(([r]) => {

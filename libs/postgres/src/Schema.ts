@@ -11,9 +11,8 @@
  * times: waiting in the lock queue behind a long application query would otherwise block all later application
  * queries on the table for as long as we wait.
  */
-import { DatabaseError } from "@lo-migrate/core"
+import { DatabaseError, defaultRetry, retrySchedule } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -68,7 +67,8 @@ export class FinalizeRefused extends Schema.TaggedError<FinalizeRefused>()("Fina
   }
 }
 
-const lockRetry = Schedule.exponential("200 millis").pipe(Schedule.jittered)
+/** Waits for a DDL lock: the core policy, at most 8 retries (each attempt already waits `lock_timeout`). */
+const lockRetry = retrySchedule({ ...defaultRetry, times: 8 })
 
 /**
  * Runs DDL in its own transaction with `lock_timeout`, retried while the lock cannot be had (SQLSTATE 55P03).
@@ -80,7 +80,10 @@ const ddl = <A, R>(statement: Effect.Effect<A, SqlError, R>, lockTimeout = "5s")
       sql,
       sql.unsafe(`SET LOCAL lock_timeout = '${lockTimeout}'`).pipe(Effect.andThen(statement))
     ).pipe(
-      Effect.retry({ schedule: lockRetry, times: 8, while: (e) => sqlStateOf(e) === "55P03" })
+      // only "lock not available" (SQLSTATE 55P03) is retried here
+      Effect.mapError((error) => ({ error, retryable: sqlStateOf(error) === "55P03" })),
+      Effect.retry(lockRetry),
+      Effect.mapError(({ error }) => error)
     )
   })
 

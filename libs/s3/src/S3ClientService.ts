@@ -40,8 +40,12 @@ export const makeAgents = (config: S3StoreConfig): S3Agents => {
 
 /**
  * SDK client options derived from the store config:
- * - `maxAttempts: 1`: the SDK never retries on its own. Retry policy lives in one place, the pipeline's
- *   `retryInfrastructure` (plus the bounded per-part retry inside one multipart upload).
+ * - `maxAttempts: 1`: the SDK never retries on its own (neither its "standard" nor its "adaptive" retry mode runs).
+ *   Retries come from one policy, core's `retrySchedule`: the pipeline's `retryInfrastructure` and the store's few
+ *   retries of a part, an abort, a corrupted body. Two retry layers would multiply the attempts and blur the budget.
+ * - `socketTimeout` (`socketTimeoutMs`): a request without progress for that long (no answer yet, or a stalled body) is
+ *   aborted and its socket destroyed, so the retry goes out on a fresh connection. `connectionTimeout` bounds the TCP
+ *   connect. There is deliberately no total request timeout: a big part takes as long as it takes while it moves.
  * - `requestChecksumCalculation`/`responseChecksumValidation: "WHEN_REQUIRED"`: the SDK's default CRC32 trailers
  *   (aws-chunked bodies) break Ceph RGW (411 MissingContentLength); integrity comes from Content-MD5 instead.
  * - keep-alive agents passed as instances (the SDK then keeps them for large bodies too) with `maxSockets`;
@@ -70,8 +74,8 @@ export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAg
     requestHandler: new NodeHttpHandler({
       httpAgent: agents.http,
       httpsAgent: agents.https,
-      connectionTimeout: config.connectionTimeoutMs ?? defaultS3StoreConfig.connectionTimeoutMs ?? 10_000,
-      socketTimeout: config.socketTimeoutMs ?? defaultS3StoreConfig.socketTimeoutMs ?? 120_000
+      connectionTimeout: config.connectionTimeoutMs ?? defaultS3StoreConfig.connectionTimeoutMs ?? 5_000,
+      socketTimeout: config.socketTimeoutMs ?? defaultS3StoreConfig.socketTimeoutMs ?? 20_000
     })
   }
 }

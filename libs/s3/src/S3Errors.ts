@@ -38,6 +38,16 @@ const retryableCodes = new Set([
   "AbortError" // the request was aborted (an interrupted fiber); a repeat is a new request
 ])
 
+/**
+ * Codes of a body that arrived corrupted: what the server received does not match the Content-MD5 or the signed
+ * SHA-256 sent with it. The bytes were verified before the upload, so sending them again is safe and right.
+ */
+const corruptionCodes = new Set(["BadDigest", "XAmzContentSHA256Mismatch"])
+
+/** Whether the server rejected the body as corrupted in transit. */
+export const isCorruptionS3Error = (facts: S3ErrorFacts): boolean =>
+  facts.name !== undefined && corruptionCodes.has(facts.name)
+
 /** Node socket-level error codes of transient network trouble. */
 const retryableNodeCodes = new Set([
   "ECONNRESET",
@@ -171,7 +181,9 @@ export const describeS3Error = (facts: S3ErrorFacts): string => {
  * - retryable: HTTP 5xx, 429, 408, SlowDown/throttling codes, RequestTimeout, client timeouts, and socket errors
  *   (ECONNRESET, ECONNREFUSED, EPIPE, ETIMEDOUT, "socket hang up", ...);
  * - fatal: everything else, notably 403 (AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId), NoSuchBucket,
- *   BadDigest/InvalidDigest, other 4xx, missing credentials, an unresolvable host name, a missing local file.
+ *   InvalidDigest, other 4xx, missing credentials, an unresolvable host name, a missing local file. (BadDigest and
+ *   XAmzContentSHA256Mismatch are corruption in transit: the store turns them into `TransferCorrupted` first, see
+ *   `isCorruptionS3Error`.)
  * The detail names the code and status; the `cause` is a plain Error with the same (scrubbed) text, never the SDK
  * object itself (which holds the raw response).
  */

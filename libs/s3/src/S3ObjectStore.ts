@@ -13,8 +13,11 @@
  * - An object already under its key with the right size is not sent again (`AlreadyPresent`); see
  *   `S3StoreConfig.headBeforePut` for how it is detected.
  * - The SDK does not retry (see `s3ClientOptions`); failures are classified by `classifyS3Error` and the pipeline
- *   retries the retryable ones. The only retry here is per part inside one multipart upload (`partAttempts`), so a
- *   transient error does not throw away the parts already sent.
+ *   retries the retryable ones. The retries here, all built from core's `retrySchedule`: per part inside one multipart
+ *   upload (`partAttempts`), so a transient error does not throw away the parts already sent; the abort of a failed
+ *   upload; and a body the server rejected as corrupted in transit (BadDigest, XAmzContentSHA256Mismatch), sent
+ *   again from the same verified bytes (`corruptAttempts` in all, or `partAttempts` for a part) before the put fails
+ *   with `TransferCorrupted` (the pipeline then reports that row and goes on).
  */
 import {
   AbortMultipartUploadCommand,
@@ -28,13 +31,16 @@ import {
   UploadPartCommand
 } from "@aws-sdk/client-s3"
 import {
+  defaultRetry,
   type HeadResult,
   Metrics,
   ObjectStore,
   type PartDigests,
   type PutOutcome,
   type PutRequest,
-  StorageError
+  retrySchedule,
+  StorageError,
+  TransferCorrupted
 } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -44,7 +50,7 @@ import * as Schedule from "effect/Schedule"
 import { createHash } from "node:crypto"
 import { createReadStream, ReadStream } from "node:fs"
 import { stat } from "node:fs/promises"
-import { classifyS3Error, s3ErrorFacts } from "./S3Errors.ts"
+import { classifyS3Error, describeS3Error, isCorruptionS3Error, s3ErrorFacts } from "./S3Errors.ts"
 import { S3ClientService } from "./S3ClientService.ts"
 import {
   defaultS3StoreConfig,
@@ -140,6 +146,28 @@ type SingleBody = Uint8Array | ReadStream
 
 const releaseBody = (body: SingleBody) => body instanceof ReadStream ? destroyStream(body) : Effect.void
 
+/** Counts a retry in `Metrics` when the caller provides it (the pipeline does). */
+const countRetry = (operation: string) =>
+  Effect.flatMap(Effect.serviceOption(Metrics), Option.match({
+    onNone: () => Effect.void,
+    onSome: (metrics) => metrics.retried(operation)
+  }))
+
+/**
+ * A few retries per the core policy (delays as the pipeline's), of errors that say `retryable` and pass `only`; each
+ * counted when it happens (the predicate is part of the schedule, so a retry that does not happen is not counted).
+ */
+const retryFew = <E extends { readonly retryable: boolean }>(
+  operation: string,
+  times: number,
+  only: (e: E) => boolean = () => true
+) =>
+  retrySchedule({ ...defaultRetry, times }).pipe(
+    Schedule.setInputType<E>(),
+    Schedule.while(({ input }) => only(input)),
+    Schedule.tap(() => countRetry(operation))
+  )
+
 export const makeS3ObjectStore: Effect.Effect<ObjectStore["Service"], never, S3ClientService> = Effect.gen(
   function*() {
     const { client, config } = yield* S3ClientService
@@ -152,6 +180,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
   const secrets = config.secretAccessKey === undefined ? [] : [config.secretAccessKey]
   const partConcurrency = Math.max(1, config.partConcurrency ?? defaultS3StoreConfig.partConcurrency ?? 2)
   const partAttempts = Math.max(1, config.partAttempts ?? defaultS3StoreConfig.partAttempts ?? 3)
+  const corruptAttempts = Math.max(1, config.corruptAttempts ?? defaultS3StoreConfig.corruptAttempts ?? 3)
   const headWindow = Math.max(0, config.headWindow ?? defaultS3StoreConfig.headWindow ?? 1000)
   /** `"resume"` mode: new objects in a row seen by HEAD; the window closes when it reaches `headWindow`. */
   let newInARow = 0
@@ -168,6 +197,29 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
       try: run,
       catch: (error) => classifyS3Error(error, { operation, bucket, key, secrets })
     })
+
+  /** A body upload: like `call`, except that a body the server received corrupted fails with `TransferCorrupted`. */
+  const send = <A>(operation: string, key: string, run: (signal: AbortSignal) => Promise<A>) =>
+    Effect.tryPromise({ try: run, catch: (error) => error }).pipe(
+      Effect.mapError((error) => corruptedOr(operation, key, error))
+    )
+
+  const corruptedOr = (operation: string, key: string, error: unknown): StorageError | TransferCorrupted => {
+    const facts = s3ErrorFacts(error)
+    return isCorruptionS3Error(facts)
+      ? new TransferCorrupted({ operation, bucket, key, attempts: 1, detail: describeS3Error(facts) })
+      : classifyS3Error(error, { operation, bucket, key, secrets })
+  }
+
+  /** Sends a corrupted body again, `attempts` times in all; the final `TransferCorrupted` says how many were made. */
+  const resendCorrupted = (operation: string, attempts: number) =>
+  <A>(self: Effect.Effect<A, StorageError | TransferCorrupted>): Effect.Effect<A, StorageError | TransferCorrupted> =>
+    self.pipe(
+      Effect.retry(
+        retryFew(operation, attempts - 1, (e: StorageError | TransferCorrupted) => e._tag === "TransferCorrupted")
+      ),
+      Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts }) : e)
+    )
 
   const fatal = (operation: string, key: string | undefined, detail: string) =>
     new StorageError({ operation, bucket, ...(key === undefined ? {} : { key }), detail, retryable: false })
@@ -203,7 +255,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
     request: PutRequest,
     body: Effect.Effect<SingleBody>,
     ifNoneMatch: boolean
-  ): Effect.Effect<"Uploaded" | "Exists", StorageError> => {
+  ): Effect.Effect<"Uploaded" | "Exists", StorageError | TransferCorrupted> => {
     const contentType = contentTypeOf(request)
     return Effect.acquireUseRelease(body, (Body) =>
       Effect.tryPromise({
@@ -228,9 +280,9 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
         Effect.catch((error) =>
           ifNoneMatch && s3ErrorFacts(error).httpStatus === 412
             ? Effect.succeed("Exists" as const)
-            : Effect.fail(classifyS3Error(error, { operation: "PutObject", bucket, key: request.key, secrets }))
+            : Effect.fail(corruptedOr("PutObject", request.key, error))
         )
-      ), releaseBody)
+      ), releaseBody).pipe(resendCorrupted("PutObject", corruptAttempts))
   }
 
   /**
@@ -240,7 +292,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
   const putSingle = (
     request: PutRequest,
     body: Effect.Effect<SingleBody>
-  ): Effect.Effect<PutOutcome, StorageError> =>
+  ): Effect.Effect<PutOutcome, StorageError | TransferCorrupted> =>
     Effect.gen(function*() {
       if (headFirst()) {
         const present = yield* presentWithSize(request.key, request.size)
@@ -268,13 +320,13 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
     start: number,
     length: number,
     precomputed: RangeDigests | undefined
-  ): Effect.Effect<CompletedPart, StorageError> =>
+  ): Effect.Effect<CompletedPart, StorageError | TransferCorrupted> =>
     Effect.gen(function*() {
       const digests = precomputed ??
         (yield* call("UploadPart", request.key, (signal) => digestRange(path, start, length, signal)))
       const md5 = digests.md5
       const sent = yield* Effect.acquireUseRelease(fileStream(path, start, length), (Body) =>
-        call("UploadPart", request.key, (signal) =>
+        send("UploadPart", request.key, (signal) =>
           client.send(
             withPayloadSha256(
               new UploadPartCommand({
@@ -294,20 +346,9 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
       const etag = sent.ETag !== undefined && sent.ETag !== "" ? sent.ETag : `"${md5.toString("hex")}"`
       return { PartNumber: partNumber, ETag: etag }
     }).pipe(
-      // A part retry is counted like the pipeline's retries, when the caller provides Metrics.
-      Effect.tapError((e) =>
-        e.retryable
-          ? Effect.flatMap(Effect.serviceOption(Metrics), Option.match({
-            onNone: () => Effect.void,
-            onSome: (metrics) => metrics.retried("UploadPart")
-          }))
-          : Effect.void
-      ),
-      Effect.retry({
-        schedule: Schedule.exponential("200 millis").pipe(Schedule.jittered),
-        times: partAttempts - 1,
-        while: (e: StorageError) => e.retryable
-      })
+      // A part that failed transiently, or arrived corrupted, is sent again; the parts already sent are kept.
+      Effect.retry(retryFew<StorageError | TransferCorrupted>("UploadPart", partAttempts - 1)),
+      Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts: partAttempts }) : e)
     )
 
   const abortUpload = (key: string, uploadId: string) =>
@@ -315,7 +356,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
       client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
         abortSignal: signal
       })).pipe(
-        Effect.retry({ schedule: Schedule.exponential("200 millis"), times: 3, while: (e) => e.retryable }),
+        Effect.retry(retryFew<StorageError>("AbortMultipartUpload", 3)),
         Effect.catch((e) =>
           // NoSuchUpload: already gone (completed after all, or aborted): nothing is left behind.
           e.detail.startsWith("NoSuchUpload") ? Effect.void : Effect.logError(
@@ -331,7 +372,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
     path: string,
     partSize: number,
     known: PartDigests | undefined
-  ): Effect.Effect<void, StorageError> => {
+  ): Effect.Effect<void, StorageError | TransferCorrupted> => {
     const contentType = contentTypeOf(request)
     const parts = partCount(request.size, partSize)
     // The reader's part digests, if they are for this very cut of the object.

@@ -48,9 +48,18 @@ export interface S3StoreConfig {
   readonly partConcurrency?: number | undefined
   /** Attempts per part inside one multipart upload, for retryable failures (default 3). */
   readonly partAttempts?: number | undefined
-  /** Milliseconds to establish a TCP connection (default 10 s). */
+  /**
+   * Attempts in all for a single PUT whose body the server rejected as corrupted in transit (BadDigest,
+   * XAmzContentSHA256Mismatch), sent again from the same verified bytes (default 3; a part uses `partAttempts`).
+   */
+  readonly corruptAttempts?: number | undefined
+  /** Milliseconds to establish a TCP connection (default 5 s; the migrator's `--connect-timeout`). */
   readonly connectionTimeoutMs?: number | undefined
-  /** Milliseconds a socket may stay idle mid-request before the request fails as a timeout (default 120 s). */
+  /**
+   * Milliseconds a request may go without progress (no byte sent or received: waiting for the first byte of the
+   * answer, or a stalled body) before it is aborted, its socket destroyed, and it fails as a retryable timeout
+   * (default 20 s; the migrator's `--request-timeout`). The retry goes out on a fresh connection.
+   */
   readonly socketTimeoutMs?: number | undefined
 }
 
@@ -64,8 +73,9 @@ export const defaultS3StoreConfig: Omit<S3StoreConfig, "bucket" | "endpoint" | "
   headWindow: 1000,
   partConcurrency: 2,
   partAttempts: 3,
-  connectionTimeoutMs: 10_000,
-  socketTimeoutMs: 120_000
+  corruptAttempts: 3,
+  connectionTimeoutMs: 5_000,
+  socketTimeoutMs: 20_000
 }
 
 /** The configured part size brought within S3's limits (5 MiB to 5 GiB): also the largest single-PUT spilled body. */

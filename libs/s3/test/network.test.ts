@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { StorageError } from "@lo-migrate/core"
-import { ObjectStore } from "@lo-migrate/core"
+import { Metrics, ObjectStore, retryInfrastructure } from "@lo-migrate/core"
 import { Effect, Exit, Option, Redacted } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { type AddressInfo, createServer as createTcpServer, type Socket } from "node:net"
@@ -71,6 +71,7 @@ const putFailure = (config: S3StoreConfig) =>
     const error = Exit.isFailure(exit) ? Exit.findErrorOption(exit) : Option.none<StorageError>()
     assert.isTrue(Option.isSome(error))
     const e = Option.getOrThrow(error)
+    if (e._tag !== "StorageError") throw new Error(`expected a StorageError, got ${e.message}`)
     assert.notInclude(e.message, secret)
     return e
   }).pipe(Effect.provide(S3ObjectStore.layer(config)))
@@ -134,6 +135,45 @@ describe("S3ObjectStore against misbehaving servers", () => {
       const e = yield* putFailure(configFor(port, { socketTimeoutMs: 300 }))
       assert.isTrue(e.retryable, e.message)
       assert.include(e.message, "TimeoutError")
+    }))
+
+  it.live("a stalled request is aborted after the idle timeout and retried on a fresh connection, which succeeds", () =>
+    Effect.gen(function*() {
+      // The first request on the first connection gets no answer at all; every later one is answered 200.
+      const sockets = new Set<unknown>()
+      const answeredOn: Array<unknown> = []
+      let stalled = false
+      const port = yield* httpServer((req, res) => {
+        sockets.add(req.socket)
+        req.resume()
+        if (!stalled) {
+          stalled = true
+          return
+        }
+        req.on("end", () => {
+          answeredOn.push(req.socket)
+          res.writeHead(200, { etag: "\"x\"" })
+          res.end()
+        })
+      })
+      const metrics = yield* Metrics.make
+      const started = Date.now()
+      const outcome = yield* Effect.gen(function*() {
+        const store = yield* Effect.service(ObjectStore)
+        return yield* store.put(requestOf(new TextEncoder().encode("hello"))).pipe(
+          Effect.catchTag("TransferCorrupted", Effect.die),
+          retryInfrastructure("put", { budget: "10 seconds", base: "10 millis", cap: "50 millis" })
+        )
+      }).pipe(
+        Effect.provide(S3ObjectStore.layer(configFor(port, { socketTimeoutMs: 300 }))),
+        Effect.provideService(Metrics, metrics)
+      )
+      const took = Date.now() - started
+      assert.strictEqual(outcome, "Uploaded")
+      assert.strictEqual((yield* metrics.snapshot).retries, 1)
+      assert.strictEqual(sockets.size, 2, "the retry went out on a new connection")
+      assert.strictEqual(answeredOn.length, 1)
+      assert.isBelow(took, 5000, `took ${took} ms: the stall cost the idle timeout, not the 120 s socket default`)
     }))
 
   it.effect("a refused connection is retryable; an unresolvable host is fatal", () =>

@@ -4,7 +4,7 @@
  */
 import { CreateMultipartUploadCommand, HeadBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3"
 import { assert, describe, layer } from "@effect/vitest"
-import { Metrics, ObjectStore, StorageError } from "@lo-migrate/core"
+import { Metrics, ObjectStore, StorageError, type TransferCorrupted } from "@lo-migrate/core"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Redacted } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { join } from "node:path"
@@ -26,10 +26,21 @@ import {
   tempDir
 } from "./support.ts"
 
-const failureOf = <A>(exit: Exit.Exit<A, StorageError>): StorageError => {
+const failureOf = <A>(exit: Exit.Exit<A, StorageError | TransferCorrupted>): StorageError => {
   if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${String(exit.value)}`)
   const error = Exit.findErrorOption(exit)
   if (Option.isNone(error)) throw new Error("expected a StorageError, got a defect or an interruption")
+  if (error.value._tag !== "StorageError") throw new Error(`expected a StorageError, got ${error.value.message}`)
+  return error.value
+}
+
+/** The `TransferCorrupted` a put ended with (a body the server kept rejecting as corrupted in transit). */
+const corruptionOf = <A>(exit: Exit.Exit<A, StorageError | TransferCorrupted>): TransferCorrupted => {
+  if (Exit.isSuccess(exit)) throw new Error(`expected a failure, got ${String(exit.value)}`)
+  const error = Exit.findErrorOption(exit)
+  if (Option.isNone(error) || error.value._tag !== "TransferCorrupted") {
+    throw new Error(`expected TransferCorrupted, got ${Option.isSome(error) ? error.value.message : "a defect"}`)
+  }
   return error.value
 }
 
@@ -240,22 +251,46 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
   })
 
   describe("integrity", () => {
-    it.effect("a corrupted body is rejected by the server: fatal, nothing stored", () =>
+    it.effect("a corrupted body is rejected by the server and sent again; if it stays corrupted: TransferCorrupted", () =>
       Effect.gen(function*() {
-        const { store, client, bucket } = yield* storeOn()
+        const { store, client, log, bucket } = yield* storeOn({ corruptAttempts: 3 })
         const dir = yield* tempDir
         const bytes = randomBytes(4096)
         const corrupted = Buffer.from(bytes)
         corrupted[100] = corrupted[100]! ^ 0xff
         // The request claims the digests of the original bytes, but carries corrupted ones.
         for (const body of [{ _tag: "InMemory" as const, bytes: corrupted }, spill(dir, corrupted)]) {
-          const e = failureOf(yield* Effect.exit(store.put({ ...requestOf(bytes), body })))
-          assert.instanceOf(e, StorageError)
-          assert.isFalse(e.retryable)
+          log.splice(0)
+          const e = corruptionOf(yield* Effect.exit(store.put({ ...requestOf(bytes), body })))
+          assert.strictEqual(e.attempts, 3)
           assert.match(e.message, /BadDigest|XAmzContentSHA256Mismatch/)
           assert.strictEqual(e.key, requestOf(bytes).key)
+          assert.strictEqual(count(log, "PutObjectCommand"), 3, "sent 3 times in all")
         }
         assert.isFalse(yield* exists(client, bucket, requestOf(bytes).key))
+      }))
+
+    it.effect("a body corrupted once on the way is sent again from the same bytes and stored", () =>
+      Effect.gen(function*() {
+        const { store, client, log, bucket } = yield* storeOn({ headBeforePut: "never" })
+        const dir = yield* tempDir
+        for (const inMemory of [true, false]) {
+          const bytes = randomBytes(4096)
+          let corruptions = 1
+          // The first PUT carries a Content-MD5 that does not match: what the server sees when a byte flipped.
+          rewriteHeader(client, "content-md5", (command) =>
+            command === "PutObjectCommand" && corruptions-- > 0 ? md5Base64(randomBytes(8)) : undefined)
+          log.splice(0)
+          const metrics = yield* Metrics.make
+          const body = inMemory ? { _tag: "InMemory" as const, bytes } : spill(dir, bytes)
+          assert.strictEqual(
+            yield* store.put(requestOf(bytes, { body })).pipe(Effect.provideService(Metrics, metrics)),
+            "Uploaded"
+          )
+          assert.strictEqual(count(log, "PutObjectCommand"), 2)
+          assert.strictEqual((yield* metrics.snapshot).retries, 1)
+          assert.isTrue(Buffer.from((yield* getObject(client, bucket, requestOf(bytes).key)).bytes).equals(bytes))
+        }
       }))
 
     it.effect("a wrong Content-MD5 alone is rejected: BadDigest", () =>
@@ -265,8 +300,7 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         const bytes = randomBytes(4096)
         const wrongMd5 = md5Base64(randomBytes(10))
         for (const body of [{ _tag: "InMemory" as const, bytes }, spill(dir, bytes)]) {
-          const e = failureOf(yield* Effect.exit(store.put(requestOf(bytes, { body, md5Base64: wrongMd5 }))))
-          assert.isFalse(e.retryable)
+          const e = corruptionOf(yield* Effect.exit(store.put(requestOf(bytes, { body, md5Base64: wrongMd5 }))))
           assert.include(e.message, "BadDigest")
           assert.include(e.message, "Content-MD5")
         }
@@ -281,8 +315,7 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         const other = randomBytes(4096)
         // Right bytes and MD5, but the key (SHA-256) of other bytes: must not be stored under that key.
         for (const body of [{ _tag: "InMemory" as const, bytes }, spill(dir, bytes)]) {
-          const e = failureOf(yield* Effect.exit(store.put({ ...requestOf(bytes, { body }), key: requestOf(other).key })))
-          assert.isFalse(e.retryable)
+          const e = corruptionOf(yield* Effect.exit(store.put({ ...requestOf(bytes, { body }), key: requestOf(other).key })))
           assert.include(e.message, "XAmzContentSHA256Mismatch")
         }
         assert.isFalse(yield* exists(client, bucket, requestOf(other).key))
@@ -315,7 +348,7 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         const wrong = { ...good, md5Base64: [good.md5Base64[0]!, md5Base64(randomBytes(16)), good.md5Base64[2]!] }
         log.splice(0)
         const bad = requestOf(other, { body: { ...spill(dir, other), parts: wrong } })
-        const e = failureOf(yield* Effect.exit(store.put(bad)))
+        const e = corruptionOf(yield* Effect.exit(store.put(bad)))
         assert.include(e.message, "BadDigest")
         assert.strictEqual(count(log, "AbortMultipartUploadCommand"), 1)
         assert.isFalse(yield* exists(client, bucket, bad.key))
@@ -340,8 +373,9 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         // Part 2 is sent with the MD5 of other bytes, as if the file had changed between hashing and sending.
         rewriteHeader(client, "content-md5", (command, input) =>
           command === "UploadPartCommand" && input["PartNumber"] === 2 ? md5Base64(randomBytes(16)) : undefined)
-        const e = failureOf(yield* Effect.exit(store.put(request)))
-        assert.isFalse(e.retryable)
+        const e = corruptionOf(yield* Effect.exit(store.put(request)))
+        assert.strictEqual(e.attempts, 3, "the part was sent partAttempts (3) times")
+        assert.strictEqual(log.filter((r) => r.command === "UploadPartCommand" && r.input["PartNumber"] === 2).length, 3)
         assert.include(e.message, "BadDigest")
         assert.strictEqual(count(log, "AbortMultipartUploadCommand"), 1)
         assert.deepStrictEqual(yield* openUploads(client, bucket, request.key), [])

@@ -471,10 +471,10 @@ export const recordingMetrics = (recording: MetricsRecording): Layer.Layer<Metri
           recording.alreadyPresent++
           return base.alreadyPresent
         }),
-        retried: (operation) =>
+        retried: (operation, waiting) =>
           Effect.suspend(() => {
             recording.retries.push(operation)
-            return base.retried(operation)
+            return base.retried(operation, waiting)
           }),
         registerQueue: (name, capacity, size) =>
           base.registerQueue(name, capacity, size).pipe(
