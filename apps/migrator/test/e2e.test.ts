@@ -25,9 +25,9 @@ import {
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { type AddressInfo, connect, createServer as createTcpServer, type Server, type Socket } from "node:net"
 import { join } from "node:path"
@@ -505,4 +505,85 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
       yield* assertMigrated(rows)
       assert.strictEqual((yield* assertInvariant).left, 0)
     }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
+})
+
+/**
+ * A directory on a tmpfs of `size` (e.g. "2m"), unmounted and removed with the scope: a disk that really fills up.
+ * Mounting needs root (CAP_SYS_ADMIN); without it the test fails and says so.
+ */
+const smallDisk = (size: string) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const dir = mkdtempSync(join(tmpdir(), "lo-migrate-disk-"))
+        execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { stdio: "pipe" })
+        return dir
+      },
+      catch: (e) =>
+        new Error(`this test mounts a ${size} tmpfs to fill a disk; run it as root with mount permission (${String(e)})`)
+    }).pipe(Effect.orDie),
+    (dir) =>
+      Effect.sync(() => {
+        execFileSync("umount", [dir], { stdio: "pipe" })
+        rmSync(dir, { recursive: true, force: true })
+      })
+  )
+
+describe("lo-migrate CLI end to end: a full or unusable --temp-dir (PostgreSQL + Ceph RGW)", () => {
+  it.live("a --temp-dir too small for the spills in flight: spilling waits for them to drain, exit 0", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(60) // 16-400 KiB each, ~12 MiB in all, every one spilled (--in-mem-max 8)
+      const disk = yield* smallDisk("1m")
+      const { env } = yield* settings
+      const run = yield* runCli(
+        ["--in-mem-max", "8", "--storer-threads", "2", "--temp-dir", disk, "--retry-budget", "60", "-i", "1"],
+        env
+      )
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.match(run.stdout, /Retries: [1-9]/, "some spills found the disk full and were retried")
+      yield* assertMigrated(rows)
+      assert.strictEqual((yield* assertInvariant).left, 0)
+      assert.deepStrictEqual(readdirSync(disk), [], "no spill file or directory left behind")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
+
+  it.live("an object larger than the --temp-dir disk: ENOSPC, exit 3 after the budget, named as a local disk error", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      yield* insertBinary({ bytes: { size: 3 * 1024 * 1024, seed: 7 }, mimeType: "image/png" })
+      const disk = yield* smallDisk("1m")
+      const { env } = yield* settings
+      const run = yield* runCli(["--in-mem-max", "64", "--temp-dir", disk, "--retry-budget", "2"], env)
+      assert.strictEqual(run.code, 3, run.stderr)
+      assert.include(run.stderr, "no space left on the device [ENOSPC]")
+      assert.include(run.stderr, `at --temp-dir ${disk}`)
+      assert.notInclude(run.stderr, "at PostgreSQL")
+      assert.notInclude(run.stderr, "database read large object failed")
+      assert.strictEqual((yield* assertInvariant).committed, 0)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
+
+  it.live("a --temp-dir that cannot be used (under a file, read-only): exit 3 at once, the directory and errno named", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      yield* insertBinary({ bytes: { size: 512 * 1024, seed: 8 }, mimeType: "image/png" })
+      const { env } = yield* settings
+      const base = mkdtempSync(join(tmpdir(), "lo-migrate-notdir-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(base, { recursive: true, force: true })))
+      writeFileSync(join(base, "file"), "x")
+      const underFile = join(base, "file", "spill")
+      const notDir = yield* runCli(["--in-mem-max", "64", "--temp-dir", underFile], env)
+      assert.strictEqual(notDir.code, 3, notDir.stderr)
+      assert.include(notDir.stderr, "[ENOTDIR]")
+      assert.include(notDir.stderr, `at --temp-dir ${underFile}`)
+      assert.notInclude(notDir.stderr, "at PostgreSQL")
+
+      const readOnly = yield* smallDisk("1m")
+      execFileSync("mount", ["-o", "remount,ro", readOnly], { stdio: "pipe" })
+      const started = Date.now()
+      const ro = yield* runCli(["--in-mem-max", "64", "--temp-dir", readOnly], env)
+      assert.strictEqual(ro.code, 3, ro.stderr)
+      assert.include(ro.stderr, "read-only file system [EROFS]")
+      assert.include(ro.stderr, `at --temp-dir ${readOnly}`)
+      assert.isBelow(Date.now() - started, 30_000, "not retried: a read-only disk does not heal by waiting")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 })

@@ -142,16 +142,21 @@ export const runMigration = (
     // A spill that found the disk full (ENOSPC) waits, before it is retried, until the spilled objects in flight at
     // that moment are released (their uploads end either way and remove their files).
     const spillReleased = new Map<LoObject, Deferred.Deferred<void>>()
-    const spillsDrained = Effect.suspend(() =>
-      Effect.forEach([...live].filter((o) => o.body._tag === "Spilled"), (o) => {
-        let released = spillReleased.get(o)
-        if (released === undefined) {
-          released = Deferred.makeUnsafe<void>()
-          spillReleased.set(o, released)
+    const spillsDrained = Effect.suspend(() => {
+      // every waiter is registered at once, before the first wait: a release while waiting must find its own
+      const released = [...live].filter((o) => o.body._tag === "Spilled").map((o) => {
+        let d = spillReleased.get(o)
+        if (d === undefined) {
+          d = Deferred.makeUnsafe<void>()
+          spillReleased.set(o, d)
         }
-        return Deferred.await(released)
-      }, { discard: true })
-    )
+        return d
+      })
+      return Effect.andThen(
+        Effect.logWarning(`spill directory full: waiting for the ${released.length} spilled objects in flight to be uploaded`),
+        Effect.forEach(released, Deferred.await, { discard: true })
+      )
+    })
     const release = (o: LoObject) =>
       Effect.suspend(() => {
         if (!live.delete(o)) return Effect.void

@@ -1,8 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
-import { buildWorld, contentBytes, World } from "@lo-migrate/testing"
-import { Cause, Effect, Exit, Fiber, Schedule } from "effect"
+import { Metrics, ObjectStore, type RowFailed, TransferCorrupted } from "@lo-migrate/core"
+import {
+  buildWorld,
+  contentBytes,
+  fakeHashCommitter,
+  fakeLoReader,
+  fakeLoSource,
+  makeObjectStore,
+  World
+} from "@lo-migrate/testing"
+import { Cause, Effect, Exit, Fiber, Layer, Schedule } from "effect"
+import { createHash } from "node:crypto"
 import { existsSync } from "node:fs"
-import { inFlightBound, queueNames } from "../src/index.ts"
+import { inFlightBound, queueNames, runMigration } from "../src/index.ts"
 import { assertFinalState, run, testConfig } from "./helpers.ts"
 
 describe("runMigration (examples)", () => {
@@ -178,5 +188,42 @@ describe("runMigration (examples)", () => {
       assert.isTrue(Exit.isSuccess(result.exit))
       assert.isFalse(Exit.isSuccess(result.exit) && result.exit.value.stopped)
       assert.strictEqual(Exit.isSuccess(result.exit) ? result.exit.value.migrated : -1, 10)
+    }))
+})
+
+describe("runMigration: an object corrupted in transit", () => {
+  it.live("is reported (CorruptedInTransit) and never committed; the other rows are migrated", () =>
+    Effect.gen(function*() {
+      const world = new World()
+      const contents = Array.from({ length: 12 }, (_, i) => contentBytes({ size: 500 + i, seed: i + 1 }))
+      const rows = contents.map((bytes) => world.insertContent(bytes))
+      const sha256Of = new Map(rows.map((r, i) => [r.hash, createHash("sha256").update(contents[i]!).digest("hex")]))
+      const victim = rows[5]!
+      const fake = makeObjectStore(world)
+      // The store gives up on one object as corrupted in transit (after its own retries); the others go through.
+      const store = Layer.succeed(
+        ObjectStore,
+        ObjectStore.of({
+          ...fake,
+          put: (request) =>
+            request.key === sha256Of.get(victim.hash)
+              ? Effect.fail(new TransferCorrupted({ operation: "PutObject", bucket: "b", key: request.key, attempts: 3, detail: "BadDigest" }))
+              : fake.put(request)
+        })
+      )
+      const failures: Array<RowFailed> = []
+      const summary = yield* runMigration(testConfig(), { onRowFailed: (f) => Effect.sync(() => void failures.push(f)) }).pipe(
+        Effect.provide(Layer.mergeAll(fakeLoSource(world), fakeLoReader(world), store, fakeHashCommitter(world), Metrics.layer))
+      )
+      assert.strictEqual(summary.migrated, 11)
+      assert.strictEqual(summary.failed, 1)
+      assert.strictEqual(failures.length, 1)
+      assert.strictEqual(failures[0]!.hash, victim.hash)
+      assert.strictEqual(failures[0]!.reason._tag, "CorruptedInTransit")
+      assert.include(failures[0]!.message, "corrupted in transit 3 times")
+      for (const row of world.rows) {
+        assert.strictEqual(row.sha2, row.hash === victim.hash ? null : sha256Of.get(row.hash))
+      }
+      assert.strictEqual(world.reader.liveObjects, 0)
     }))
 })

@@ -95,6 +95,18 @@ const removeFile = (path: string) =>
   )
 
 /**
+ * Writes all of `chunk` at the file's position. A write may store fewer bytes than asked (a disk filling up does that
+ * before it answers ENOSPC), so it goes on with the rest; without this, space freed in between would let the next
+ * write succeed and leave a hole in the file.
+ */
+const writeFully = (handle: NodeFs.FileHandle, chunk: Uint8Array, offset = 0): Promise<void> =>
+  offset >= chunk.byteLength
+    ? Promise.resolve()
+    : handle.write(chunk, offset, chunk.byteLength - offset).then(({ bytesWritten }) =>
+      writeFully(handle, chunk, offset + bytesWritten)
+    )
+
+/**
  * sql-pg decodes `bytea` as a view into its receive buffer. A body that is kept (queued for upload) must not pin that
  * whole buffer, which may hold other rows or other messages: copy it unless the view is the whole buffer.
  */
@@ -179,7 +191,7 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
             Effect.tryPromise({
               try: () => {
                 parts?.update(chunk)
-                return handle.write(chunk).then(() => undefined)
+                return writeFully(handle, chunk)
               },
               catch: (e) => spillFileError("write spill file", options.tempDir, path, e)
             }),
