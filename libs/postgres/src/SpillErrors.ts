@@ -18,7 +18,7 @@ const explanations: Record<string, string> = {
   ENOENT: "no such file or directory",
   EMFILE: "too many open files in this process",
   ENFILE: "too many open files in the system",
-  EEXIST: "the file already exists"
+  EEXIST: "a file of that name already exists"
 }
 
 const codeOf = (cause: unknown): string | undefined => {

@@ -292,10 +292,14 @@ describe("PgLoReader.read", () => {
       yield* Effect.scoped(Effect.gen(function*() {
         const reader = yield* buildReader({ inMemMax: 64 * KiB, chunkSize: 16 * KiB, tempDir: notADirectory })
         const error = yield* Effect.flip(reader.read(big.row))
-        assert.strictEqual(error._tag, "DatabaseError")
-        if (error._tag === "DatabaseError") {
+        // a local file-system error, not a database one: it names the directory and the errno
+        assert.strictEqual(error._tag, "LocalFileError")
+        if (error._tag === "LocalFileError") {
           assert.isFalse(error.retryable)
-          assert.include(error.message, "temp directory")
+          assert.strictEqual(error.directory, notADirectory)
+          assert.strictEqual(error.code, "EEXIST") // mkdir of a path that is a file
+          assert.include(error.message, "create a spill directory in")
+          assert.notInclude(error.message, "database")
         }
         assertObject(yield* reader.read(small.row), small)
       }))
