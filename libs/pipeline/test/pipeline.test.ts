@@ -47,6 +47,7 @@ describe("runMigration (examples)", () => {
         migratedBytes: 0,
         alreadyPresent: 0,
         failed: 0,
+        vanished: 0,
         stopped: false
       }))
     }))
@@ -159,6 +160,7 @@ describe("runMigration (examples)", () => {
         migratedBytes: 0,
         alreadyPresent: 0,
         failed: 0,
+        vanished: 0,
         stopped: true
       }))
       assert.strictEqual(world.reader.objectsRead, 0)
