@@ -17,6 +17,11 @@
  *   pg + pg-large-object was measured too: 77-126 MiB/s on a 64 MiB object against 190-287 MiB/s for sql-pg loread
  *   at 256-512 KiB chunks (bench/read-strategies.ts), and it needs a second pool, so it is not used.
  *
+ * A missing object is not simply a failure: the row is looked up again (same hash, same oid), and a row that is gone
+ * was deleted by the application during the run (`RowVanished`, not a failure). Oids are sent as text and cast
+ * `::oid` (Oids.ts) so that the whole unsigned range works. A role without SELECT on an object gets a per-row
+ * `LargeObjectNotPermitted` naming the GRANT.
+ *
  * Spill files live in a per-layer subdirectory of `tempDir` (created on first use, removed with everything in it when
  * the layer is released). Each file is removed by `LoObject.release`, and at once when the read fails or is
  * interrupted.
