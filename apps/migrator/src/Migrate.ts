@@ -134,6 +134,8 @@ const dryRun = (config: MigratorConfig) =>
     yield* Console.log(
       `  schema:      _nice_binary.sha2 ${hasColumn ? "present" : "missing (a migration adds it: char(64), nullable)"}`
     )
+    yield* schema.checkPrivileges
+    yield* Console.log(`  privileges:  ${hasColumn ? "SELECT and UPDATE (sha2) on _nice_binary" : "may add sha2"}`)
     yield* store.check
     yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
     const counts = hasColumn ? yield* source.count : yield* schema.countAll

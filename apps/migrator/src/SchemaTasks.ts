@@ -5,6 +5,7 @@
 import { DatabaseError, type RowCounts } from "@lo-migrate/core"
 import {
   checkBatchJob,
+  checkPrivileges,
   ensurePendingIndex,
   ensureSha2Column,
   finalize,
@@ -36,6 +37,8 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
    * `SchemaNotPermitted` when the role may not build it (not the table's owner).
    */
   readonly ensurePendingIndex: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted>
+  /** The rights a run will need (adding or updating `sha2`, reading the table), checked without writing (dry run). */
+  readonly checkPrivileges: Effect.Effect<void, DatabaseError | SchemaNotPermitted>
   /** Row counts when `sha2` does not exist yet (every row is left). Read-only. */
   readonly countAll: Effect.Effect<RowCounts, DatabaseError>
   /** NOT NULL + UNIQUE on `sha2`; refused while rows are left. */
@@ -53,6 +56,7 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
         checkBatchJob: provide(checkBatchJob),
         ensureSha2Column: provide(ensureSha2Column),
         ensurePendingIndex: provide(ensurePendingIndex),
+        checkPrivileges: provide(checkPrivileges),
         finalize: provide(finalize),
         tableExists: sql<{ readonly present: boolean }>`SELECT to_regclass('_nice_binary') IS NOT NULL AS present`.pipe(
           Effect.map((rows) => rows[0]?.present === true),

@@ -146,6 +146,9 @@ describe("lo-migrate CLI on production-like tables (PostgreSQL + Ceph RGW)", () 
       const report = yield* reportFile
       // no sha2 column, and the role may not add it
       const noColumn = yield* throwawayRole((r) => [`GRANT SELECT ON _nice_binary, nice_batch_job TO ${r}`])
+      const dry = yield* runCli(["--dry-run"], { ...env, PG_URL: withPassword(Redacted.value(noColumn.url)) })
+      assert.strictEqual(dry.code, 2, dry.stderr)
+      assert.include(dry.stderr, AddSha2ColumnStatement)
       const refused = yield* runCli([], { ...env, PG_URL: withPassword(Redacted.value(noColumn.url)) })
       assert.strictEqual(refused.code, 2, refused.stderr)
       assert.include(refused.stderr, AddSha2ColumnStatement)

@@ -171,6 +171,22 @@ const checkRunPrivileges = Effect.gen(function*() {
 })
 
 /**
+ * What a run will need, checked without writing anything (for the dry run): SELECT on `_nice_binary`, and either the
+ * right to add the missing `sha2` column (ownership) or UPDATE of the existing one. Fails with `SchemaNotPermitted`
+ * naming the statement to run.
+ */
+export const checkPrivileges: Effect.Effect<void, DatabaseError | SchemaNotPermitted, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  if (!(yield* tableExists(BinaryTable))) return yield* missingTable("checkPrivileges")
+  if ((yield* sha2Column) !== undefined) return yield* checkRunPrivileges
+  const [r] = yield* sql<{ readonly select: boolean; readonly owner: boolean }>`
+    SELECT has_table_privilege(c.oid, 'SELECT') AS select, pg_has_role(c.relowner, 'USAGE') AS owner
+    FROM pg_class c WHERE c.oid = to_regclass(${BinaryTable})`
+  if (r?.select !== true) return yield* notPermitted("SelectTable", (role) => `GRANT SELECT ON ${BinaryTable} TO ${role}`)
+  if (!r.owner) return yield* notPermitted("AddSha2Column", () => AddSha2ColumnStatement)
+}).pipe(mapSqlError("checkPrivileges"), Effect.withSpan("Schema.checkPrivileges"))
+
+/**
  * Adds `sha2 char(64)` to `_nice_binary` when it is missing. Succeeds with `true` if this call added it, `false` if it
  * was already there. Fails if the table is missing or `sha2` exists with a type that cannot hold 64 hex characters,
  * and with `SchemaNotPermitted` when the role may not add the column, or may not read the table or update `sha2`.

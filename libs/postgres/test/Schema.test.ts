@@ -5,6 +5,7 @@ import {
   AddSha2ColumnStatement,
   BatchJobId,
   checkBatchJob,
+  checkPrivileges,
   ensurePendingIndex,
   ensureSha2Column,
   finalize,
@@ -217,6 +218,7 @@ describe("a role that owns nothing (least privilege)", () => {
       const role = yield* throwawayRole(minimalGrants)
       yield* Effect.gen(function*() {
         yield* checkBatchJob
+        yield* checkPrivileges
         assert.isFalse(yield* ensureSha2Column)
         const error = yield* Effect.flip(ensurePendingIndex)
         refused(error, "CreatePendingIndex", PendingIndexStatement)
@@ -231,12 +233,15 @@ describe("a role that owns nothing (least privilege)", () => {
       yield* createNiceBinaryTable({ sha2Column: false })
       yield* createBatchJobTable([{ id: BatchJobId, active: false }])
       const role = yield* throwawayRole((r) => [`GRANT SELECT ON _nice_binary TO ${r}`])
+      refused(yield* Effect.flip(checkPrivileges).pipe(asRole(role.url)), "AddSha2Column", AddSha2ColumnStatement)
       const noColumn = yield* Effect.flip(ensureSha2Column).pipe(asRole(role.url))
       refused(noColumn, "AddSha2Column", AddSha2ColumnStatement)
       assert.isUndefined(yield* columnInfo, "nothing was changed")
       yield* sql.unsafe(AddSha2ColumnStatement)
       const noUpdate = yield* Effect.flip(ensureSha2Column).pipe(asRole(role.url))
       refused(noUpdate, "UpdateSha2", `GRANT UPDATE (sha2) ON _nice_binary TO ${role.name}`)
+      const dryRun = yield* Effect.flip(checkPrivileges).pipe(asRole(role.url))
+      refused(dryRun, "UpdateSha2", `GRANT UPDATE (sha2) ON _nice_binary TO ${role.name}`)
       const noJobTable = yield* Effect.flip(checkBatchJob).pipe(asRole(role.url))
       refused(noJobTable, "SelectBatchJob", `GRANT SELECT ON nice_batch_job TO ${role.name}`)
       yield* sql.unsafe(`GRANT UPDATE (sha2) ON _nice_binary TO ${role.name}`)
