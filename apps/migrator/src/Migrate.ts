@@ -25,7 +25,7 @@ import {
   runMigration,
   runMonitor
 } from "@lo-migrate/pipeline"
-import type { FinalizeRefused, PreflightFailed } from "@lo-migrate/postgres"
+import type { FinalizeRefused, PreflightFailed, SchemaNotPermitted } from "@lo-migrate/postgres"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
@@ -91,6 +91,18 @@ const refusedPreflight = (error: PreflightFailed) =>
     Effect.as(ExitCode.Usage)
   )
 
+const refusedPrivileges = (error: SchemaNotPermitted) =>
+  Console.error(`error: ${error.message}\nRefusing to start (the README lists the grants the migrator needs).`).pipe(
+    Effect.as(ExitCode.Usage)
+  )
+
+/** The partial index is an optimisation: a role that may not build it is told what that costs and goes on. */
+const pendingIndexWarning = (error: SchemaNotPermitted) =>
+  `going on without the index of rows still to migrate: role ${error.role} may not create it on _nice_binary (only ` +
+  `the table's owner may). The cost: every run then walks the already migrated rows of the hash index to find the ` +
+  `pending ones (measured on 1M rows, 90% migrated: first page 1.6 s instead of 4 ms, the 100 000 pending rows in ` +
+  `3.5 s instead of 0.6 s). A DBA can build it while the application runs:\n  ${error.statement};`
+
 const refusedFinalize = (error: FinalizeRefused) =>
   Console.error(`error: ${error.message}`).pipe(Effect.as(ExitCode.RowsFailed))
 
@@ -122,6 +134,8 @@ const dryRun = (config: MigratorConfig) =>
     yield* Console.log(
       `  schema:      _nice_binary.sha2 ${hasColumn ? "present" : "missing (a migration adds it: char(64), nullable)"}`
     )
+    yield* schema.checkPrivileges
+    yield* Console.log(`  privileges:  ${hasColumn ? "SELECT and UPDATE (sha2) on _nice_binary" : "may add sha2"}`)
     yield* store.check
     yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
     const counts = hasColumn ? yield* source.count : yield* schema.countAll
@@ -131,7 +145,7 @@ const dryRun = (config: MigratorConfig) =>
 
 const summaryLine = (s: MigrationSummary) =>
   `${s.migrated} objects migrated (${formatBytes(s.migratedBytes)}), ${s.alreadyPresent} already in the bucket, ` +
-  `${s.failed} failed`
+  `${s.failed} failed, ${s.vanished} vanished (deleted by the application during the run)`
 
 /** The migration proper: pre-flights, the pipeline with its monitor, the final status, optionally finalize. */
 const migrateRun = (config: MigratorConfig) =>
@@ -146,7 +160,10 @@ const migrateRun = (config: MigratorConfig) =>
     if (!config.skipBatchJobCheck) yield* schema.checkBatchJob
     yield* store.check
     if (yield* schema.ensureSha2Column) yield* Effect.logInfo("added column _nice_binary.sha2 char(64)")
-    if (yield* schema.ensurePendingIndex) {
+    const indexBuilt = yield* schema.ensurePendingIndex.pipe(
+      Effect.catchTag("SchemaNotPermitted", (e) => Effect.as(Effect.logWarning(pendingIndexWarning(e)), false))
+    )
+    if (indexBuilt) {
       yield* Effect.logInfo("built the index of rows still to migrate (_nice_binary (hash) WHERE sha2 IS NULL)")
     }
 
@@ -242,6 +259,7 @@ export const migrate = (
     ),
     Effect.catchTags({
       PreflightFailed: refusedPreflight,
+      SchemaNotPermitted: refusedPrivileges,
       FinalizeRefused: refusedFinalize,
       ReportError: (e: ReportError) =>
         Console.error(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),

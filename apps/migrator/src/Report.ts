@@ -1,7 +1,10 @@
 /**
  * The failure report: every row that failed (malformed hash, NULL oid, missing large object, size or SHA-1 mismatch,
- * vanished or conflicting at commit) as one JSON line `{"hash","oid","reason","detail"}`, so operators can grep,
+ * no right to read its large object, conflicting at commit) as one JSON line `{"hash","oid","reason","detail"}`, so operators can grep,
  * count by reason or feed it to a repair script. Each failure is also logged as a warning.
+ *
+ * Rows deleted by the application during the run (vanished) are not failures and are not listed (the summary counts
+ * them).
  *
  * The file is truncated when the run starts: it lists the failures of this run (a bad row that is still bad is found
  * again by every run, since its `sha2` stays NULL).

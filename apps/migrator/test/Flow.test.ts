@@ -37,6 +37,7 @@ const fakeSchema = (knobs: SchemaKnobs, world: World) =>
           : Effect.void
       }),
       tableExists: Effect.succeed(true),
+      checkPrivileges: Effect.void,
       sha2ColumnExists: Effect.sync(() => knobs.hasColumn ?? true),
       ensureSha2Column: Effect.sync(() => {
         knobs.calls.push("ensureSha2Column")

@@ -87,8 +87,19 @@ export const digestBytes = (bytes: Uint8Array): Digests => {
 /** A row whose hash, oid and size have the right form: the part a reader can check before touching the object. */
 export interface CheckedRow {
   readonly row: SourceRow
+  /** The row's hash in lower case (`row.hash` keeps the stored spelling, which the committer matches exactly). */
   readonly sha1: Sha1Hex
   readonly oid: number
+}
+
+/**
+ * The row's hash as a SHA-1 in lower case, or `undefined` when it is not 40 hexadecimal characters. Upper (or mixed)
+ * case is the same SHA-1 written differently: the application compares case-insensitively in places, so such a row is
+ * verified like any other; only its commit uses the stored spelling.
+ */
+export const sha1OfHash = (hash: string): Sha1Hex | undefined => {
+  const lower = hash.toLowerCase()
+  return isSha1Hex(lower) ? lower : undefined
 }
 
 const fail = (row: SourceRow, reason: RowFailed["reason"]) =>
@@ -105,16 +116,17 @@ export const isSendableMimeType = (mimeType: string | null): boolean => mimeType
  * that none of them can surface later as an infrastructure error that would stop the run.
  */
 export const checkRow = (row: SourceRow): Effect.Effect<CheckedRow, RowFailed> => {
-  if (!isSha1Hex(row.hash)) return fail(row, new MalformedHash())
+  const sha1 = sha1OfHash(row.hash)
+  if (sha1 === undefined) return fail(row, new MalformedHash())
   if (row.oid === null) return fail(row, new NullOid())
   if (!Number.isSafeInteger(row.size) || row.size < 0) return fail(row, new InvalidSize({ size: row.size }))
   if (!isSendableMimeType(row.mimeType)) return fail(row, new InvalidMimeType({ mimeType: row.mimeType ?? "" }))
-  return Effect.succeed({ row, sha1: row.hash, oid: row.oid })
+  return Effect.succeed({ row, sha1, oid: row.oid })
 }
 
-/** Compares what was read with what the row claims: size first, then SHA-1. */
+/** Compares what was read with what the row claims: size first, then SHA-1 (case-insensitively). */
 export const verifyDigests = (row: SourceRow, digests: Digests): Effect.Effect<void, RowFailed> => {
   if (digests.size !== row.size) return fail(row, new SizeMismatch({ expected: row.size, actual: digests.size }))
-  if (digests.sha1 !== row.hash) return fail(row, new Sha1Mismatch({ actual: digests.sha1 }))
+  if (digests.sha1 !== row.hash.toLowerCase()) return fail(row, new Sha1Mismatch({ actual: digests.sha1 }))
   return Effect.void
 }

@@ -1,7 +1,9 @@
 /**
  * Typed errors. Two families:
- * - `RowFailed`: one row is bad (malformed hash, NULL oid, missing large object, size or SHA-1 mismatch, vanished or
- *   conflicting at commit). The pipeline reports it, skips the row, and the run ends with exit code 1.
+ * - `RowFailed`: one row is bad (malformed hash, NULL oid, missing large object, size or SHA-1 mismatch, no right to
+ *   read its large object, conflicting sha2 at commit). The pipeline reports it, skips the row, and the run ends with
+ *   exit code 1. The one exception is the reason `RowVanished` (the row was deleted during the run): counted as
+ *   vanished, not reported, exit code unaffected (`isVanished`).
  * - `DatabaseError` / `StorageError` / `LocalFileError`: infrastructure. `retryable` says whether the operation may
  *   succeed if repeated; the pipeline retries those per policy (`Retry.ts`) and otherwise fails the run (a rerun
  *   resumes).
@@ -10,7 +12,7 @@ import * as Schema from "effect/Schema"
 
 export class MalformedHash extends Schema.TaggedError<MalformedHash>()("MalformedHash", {}) {
   override get message() {
-    return "hash is not 40 lowercase hexadecimal characters"
+    return "hash is not 40 hexadecimal characters"
   }
 }
 
@@ -58,12 +60,40 @@ export class Sha1Mismatch extends Schema.TaggedError<Sha1Mismatch>()("Sha1Mismat
   }
 }
 
-/** The row was deleted (or its hash changed) between reading and committing. */
-export class RowVanished extends Schema.TaggedError<RowVanished>()("RowVanished", {}) {
+/**
+ * The row no longer exists: the application deleted it (or changed its hash or oid) while it was being migrated.
+ * `at: "read"`: its large object was missing and a re-check found no row with that hash and oid any more;
+ * `at: "commit"`: no row with that hash was left to record the sha2 in. Not a failure: the pipeline counts it as
+ * vanished (see `isVanished`), it is not reported and does not change the exit code.
+ */
+export class RowVanished extends Schema.TaggedError<RowVanished>()("RowVanished", {
+  at: Schema.Literals(["read", "commit"])
+}) {
   override get message() {
-    return "row vanished before its sha2 could be recorded"
+    return this.at === "read"
+      ? "row no longer exists (its large object was missing, and so was the row with this hash and oid)"
+      : "row no longer exists (deleted before its sha2 could be recorded)"
   }
 }
+
+/**
+ * The role may not read the large object (SQLSTATE 42501). `grant` is the statement that gives it the right.
+ */
+export class LargeObjectNotPermitted extends Schema.TaggedError<LargeObjectNotPermitted>()("LargeObjectNotPermitted", {
+  oid: Schema.Number,
+  role: Schema.String
+}) {
+  get grant(): string {
+    return `GRANT SELECT ON LARGE OBJECT ${this.oid} TO ${quoteIdent(this.role)}`
+  }
+  override get message() {
+    return `role ${this.role} may not read large object ${this.oid} (permission denied, 42501); ` +
+      `run as its owner or a superuser: ${this.grant}; (or set lo_compat_privileges = on)`
+  }
+}
+
+/** A role name as an SQL identifier (quoted unless it is a plain lower-case name). */
+const quoteIdent = (name: string): string => /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll("\"", "\"\"")}"`
 
 /** The row already holds a different `sha2`; it is never overwritten. */
 export class Sha2Conflict extends Schema.TaggedError<Sha2Conflict>()("Sha2Conflict", {
@@ -97,6 +127,7 @@ export const RowFailureReason = Schema.Union([
   SizeMismatch,
   Sha1Mismatch,
   RowVanished,
+  LargeObjectNotPermitted,
   Sha2Conflict,
   CorruptedInTransit
 ])
@@ -112,6 +143,9 @@ export class RowFailed extends Schema.TaggedError<RowFailed>()("RowFailed", {
     return `row hash=${JSON.stringify(this.hash)} oid=${this.oid ?? "NULL"}: ${this.reason.message}`
   }
 }
+
+/** Whether a `RowFailed` only says that the row is gone (deleted during the run): not a failure, counted as vanished. */
+export const isVanished = (failure: RowFailed): boolean => failure.reason._tag === "RowVanished"
 
 /** A PostgreSQL failure outside one row's fault (connection lost, statement failed, pool exhausted, ...). */
 export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {

@@ -56,6 +56,8 @@ export interface MetricsSnapshot {
   readonly stages: { readonly [S in Stage]: StageCounters }
   readonly failed: number
   readonly failuresByReason: Readonly<Record<string, number>>
+  /** Rows the application deleted while they were in flight (not failures). */
+  readonly vanished: number
   /** Objects found already in the store (uploaded by an earlier, interrupted run). */
   readonly alreadyPresent: number
   readonly retries: number
@@ -67,6 +69,9 @@ export interface MetricsSnapshot {
 const objectsTotal = Metric.counter("lo_migrate_objects_total", { description: "objects through a stage" })
 const bytesTotal = Metric.counter("lo_migrate_bytes_total", { description: "bytes through a stage" })
 const failuresTotal = Metric.counter("lo_migrate_row_failures_total", { description: "rows reported and skipped" })
+const vanishedTotal = Metric.counter("lo_migrate_rows_vanished_total", {
+  description: "rows deleted by the application while they were migrated"
+})
 const retriesTotal = Metric.counter("lo_migrate_retries_total", { description: "retried infrastructure operations" })
 
 // The per-stage series, built once: `Metric.withAttributes` is not free and `processed` runs several times per row.
@@ -109,6 +114,8 @@ export class Metrics extends Context.Service<Metrics, {
   readonly setCounts: (counts: RowCounts) => Effect.Effect<void>
   readonly processed: (stage: Stage, objects: number, bytes: number) => Effect.Effect<void>
   readonly failed: (failure: RowFailed) => Effect.Effect<void>
+  /** A row that vanished (deleted during the run); not a failure. */
+  readonly vanished: Effect.Effect<void>
   readonly alreadyPresent: Effect.Effect<void>
   /**
    * A retry is about to happen (count it). With `waiting`, also records that the operation waits for its dependency
@@ -135,6 +142,7 @@ export class Metrics extends Context.Service<Metrics, {
       commit: { objects: 0, bytes: 0 }
     }
     let failed = 0
+    let vanished = 0
     const failuresByReason: Record<string, number> = {}
     let alreadyPresent = 0
     let retries = 0
@@ -157,6 +165,10 @@ export class Metrics extends Context.Service<Metrics, {
           failuresByReason[reason] = (failuresByReason[reason] ?? 0) + 1
           return Metric.update(Metric.withAttributes(failuresTotal, { reason }), 1)
         }),
+      vanished: Effect.suspend(() => {
+        vanished += 1
+        return Metric.update(vanishedTotal, 1)
+      }),
       alreadyPresent: Effect.sync(() => void (alreadyPresent += 1)),
       retried: (operation, wait) =>
         Effect.suspend(() => {
@@ -195,6 +207,7 @@ export class Metrics extends Context.Service<Metrics, {
           },
           failed,
           failuresByReason: { ...failuresByReason },
+          vanished,
           alreadyPresent,
           retries,
           unavailable: summarizeWaiting(waiting.values()),

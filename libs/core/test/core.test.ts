@@ -7,6 +7,7 @@ import {
   checkRow,
   DatabaseError,
   digestBytes,
+  isOid,
   isSha1Hex,
   isSha256Hex,
   makePartDigester,
@@ -117,7 +118,7 @@ describe("row checks", () => {
       const ok = row(new Uint8Array([9]))
       const cases: ReadonlyArray<readonly [SourceRow, string]> = [
         [{ ...ok, hash: "abc" }, "MalformedHash"],
-        [{ ...ok, hash: ok.hash.toUpperCase() }, "MalformedHash"],
+        [{ ...ok, hash: "G" + ok.hash.slice(1).toUpperCase() }, "MalformedHash"],
         [{ ...ok, hash: "g".repeat(40) }, "MalformedHash"],
         [{ ...ok, hash: `${ok.hash.slice(0, 39)} ` }, "MalformedHash"],
         [{ ...ok, oid: null }, "NullOid"],
@@ -132,6 +133,16 @@ describe("row checks", () => {
       }
       const checked = yield* checkRow(ok)
       assert.strictEqual(checked.oid, 1234)
+      // upper (or mixed) case is the same SHA-1 written differently: valid, verified in lower case, row kept as is
+      for (const hash of [ok.hash.toUpperCase(), ok.hash.slice(0, 20).toUpperCase() + ok.hash.slice(20)]) {
+        const upper = yield* checkRow({ ...ok, hash })
+        assert.strictEqual(upper.sha1, ok.hash)
+        assert.strictEqual(upper.row.hash, hash)
+        yield* verifyDigests(upper.row, digestBytes(new Uint8Array([9])))
+      }
+      // the domain's Oid covers the whole unsigned 32-bit range
+      for (const oid of [1, 2147483647, 2147483648, 3000000000, 4294967295]) assert.isTrue(isOid(oid), String(oid))
+      for (const oid of [0, -1, 4294967296, 1.5]) assert.isFalse(isOid(oid), String(oid))
       for (const mimeType of [null, "", "application/pdf; charset=\"utf-8\"", "text/plain;\tq=1", "image/caf\u00e9"]) {
         yield* checkRow({ ...ok, mimeType })
       }
@@ -141,7 +152,7 @@ describe("row checks", () => {
     const e = new RowFailed({ hash: "abc", oid: 7, reason: new MalformedHash() })
     assert.include(e.message, "\"abc\"")
     assert.include(e.message, "oid=7")
-    assert.include(e.message, "40 lowercase hexadecimal")
+    assert.include(e.message, "40 hexadecimal")
     const s = new StorageError({ operation: "PutObject", bucket: "b", key: "k", detail: "SlowDown", retryable: true })
     assert.strictEqual(s.message, "S3 PutObject on b/k failed (retryable): SlowDown")
   })

@@ -142,6 +142,7 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
   lines.push(
     `Failures: ${current.failed} rows reported and skipped${reasons.length > 0 ? ` (${reasons.join(", ")})` : ""}`
   )
+  lines.push(`Vanished: ${current.vanished} rows deleted by the application during the run (not failures)`)
   lines.push(`Retries: ${current.retries}, objects already in the store: ${current.alreadyPresent}`)
   return lines.join("\n")
 }

@@ -26,6 +26,7 @@ import {
   type DatabaseError,
   HashCommitter,
   type InfrastructureError,
+  isVanished,
   type LoObject,
   LoReader,
   LoSource,
@@ -69,6 +70,11 @@ export interface MigrationSummary {
   readonly alreadyPresent: number
   /** Rows reported and skipped. */
   readonly failed: number
+  /**
+   * Rows the application deleted while they were in flight (object missing and the row gone, or the row gone at
+   * commit): logged and counted here, not reported, not failures.
+   */
+  readonly vanished: number
   /** Whether `stop` ended the run before the source was exhausted. */
   readonly stopped: boolean
 }
@@ -115,6 +121,7 @@ export const runMigration = (
     let migratedBytes = 0
     let alreadyPresent = 0
     let failed = 0
+    let vanished = 0
     let stopped = false
 
     // Every object read and not yet released. Released when its upload ends (either way); whatever is still here
@@ -192,8 +199,13 @@ export const runMigration = (
     <A, E extends InfrastructureError>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
       retryInfrastructure(operation, cfg.retry, stopWhen)(self).pipe(Effect.provideService(Metrics, metrics))
 
+    // A deleted row is not a failed row: counted and logged as vanished, never reported.
     const report = (failure: RowFailed) =>
       Effect.suspend(() => {
+        if (isVanished(failure)) {
+          vanished++
+          return Effect.andThen(metrics.vanished, Effect.logInfo(`row vanished (deleted during the run), skipped: ${failure.message}`))
+        }
         failed++
         return Effect.andThen(metrics.failed(failure), onRowFailed(failure))
       })
@@ -484,7 +496,7 @@ export const runMigration = (
           const failures: Array<RowFailed> = []
           for (const hash of result.vanished) {
             for (const item of byHash.get(hash) ?? []) {
-              failures.push(new RowFailed({ hash, oid: item.oid, reason: new RowVanished() }))
+              failures.push(new RowFailed({ hash, oid: item.oid, reason: new RowVanished({ at: "commit" }) }))
             }
           }
           for (const c of result.conflicts) {
@@ -541,5 +553,5 @@ export const runMigration = (
     }
     if (Exit.isFailure(commitExit)) return yield* Effect.failCause(commitExit.cause)
     if (Exit.isFailure(upstreamExit)) return yield* Effect.failCause(upstreamExit.cause)
-    return { migrated, migratedBytes, alreadyPresent, failed, stopped } satisfies MigrationSummary
+    return { migrated, migratedBytes, alreadyPresent, failed, vanished, stopped } satisfies MigrationSummary
   })).pipe(Effect.withSpan("lo-migrate.runMigration"))

@@ -19,6 +19,7 @@ const current: MetricsSnapshot = {
   },
   failed: 3,
   failuresByReason: { SizeMismatch: 2, MalformedHash: 1 },
+  vanished: 4,
   alreadyPresent: 7,
   retries: 4,
   unavailable: [],
@@ -69,6 +70,7 @@ describe("renderStatus", () => {
         "    commit queue     - used      0 of   8192,   0.00% full, changed by:      0",
         "",
         "Failures: 3 rows reported and skipped (MalformedHash: 1, SizeMismatch: 2)",
+        "Vanished: 4 rows deleted by the application during the run (not failures)",
         "Retries: 4, objects already in the store: 7"
       ].join("\n")
     )

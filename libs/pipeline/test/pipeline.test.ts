@@ -49,6 +49,29 @@ describe("runMigration (examples)", () => {
       assert.deepStrictEqual([...result.recording.queues.keys()].sort(), Object.values(queueNames).sort())
     }))
 
+  it.live("rows deleted during the run (with their objects, or before the commit) vanish: counted, not failed", () =>
+    Effect.gen(function*() {
+      const world = new World()
+      const rows = Array.from({ length: 6 }, (_, i) => world.insertContent(contentBytes({ size: 100 + i, seed: i + 1 })))
+      const [gone, goneAtCommit] = [rows[5]!, rows[0]!]
+      // at the first put: one row is deleted with its object (the lo_manage way), one only as a row
+      let puts = 0
+      world.listeners.push((op) => {
+        if (op !== "put" || ++puts !== 1) return
+        world.deleteRows(gone.hash)
+        world.largeObjects.delete(gone.oid!)
+        world.deleteRows(goneAtCommit.hash)
+      })
+      const result = yield* run(world, testConfig({ readers: 1, readBatchRows: 1 }))
+      assert.isTrue(Exit.isSuccess(result.exit))
+      const summary = Exit.isSuccess(result.exit) ? result.exit.value : undefined
+      assert.strictEqual(summary?.vanished, 2)
+      assert.strictEqual(summary?.failed, 0)
+      assert.strictEqual(summary?.migrated, 4)
+      assert.deepStrictEqual(result.failures, [])
+      assert.strictEqual(result.recording.failures.length, 0)
+    }))
+
   it.live("an empty table finishes with an empty summary", () =>
     Effect.gen(function*() {
       const result = yield* run(new World(), testConfig())
@@ -57,6 +80,7 @@ describe("runMigration (examples)", () => {
         migratedBytes: 0,
         alreadyPresent: 0,
         failed: 0,
+        vanished: 0,
         stopped: false
       }))
     }))
@@ -169,6 +193,7 @@ describe("runMigration (examples)", () => {
         migratedBytes: 0,
         alreadyPresent: 0,
         failed: 0,
+        vanished: 0,
         stopped: true
       }))
       assert.strictEqual(world.reader.objectsRead, 0)

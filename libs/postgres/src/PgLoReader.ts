@@ -17,6 +17,11 @@
  *   pg + pg-large-object was measured too: 77-126 MiB/s on a 64 MiB object against 190-287 MiB/s for sql-pg loread
  *   at 256-512 KiB chunks (bench/read-strategies.ts), and it needs a second pool, so it is not used.
  *
+ * A missing object is not simply a failure: the row is looked up again (same hash, same oid), and a row that is gone
+ * was deleted by the application during the run (`RowVanished`, not a failure). Oids are sent as text and cast
+ * `::oid` (Oids.ts) so that the whole unsigned range works. A role without SELECT on an object gets a per-row
+ * `LargeObjectNotPermitted` naming the GRANT.
+ *
  * Spill files live in a per-layer subdirectory of `tempDir` (created on first use, removed with everything in it when
  * the layer is released). Each file is removed by `LoObject.release`, and at once when the read fails or is
  * interrupted.
@@ -27,12 +32,14 @@ import {
   DatabaseError,
   LocalFileError,
   type Digests,
+  LargeObjectNotPermitted,
   type LoObject,
   LoReader,
   makeDigester,
   makePartDigester,
   MissingLargeObject,
   RowFailed,
+  RowVanished,
   type SourceRow,
   SizeMismatch,
   verifyDigests
@@ -48,6 +55,7 @@ import { isSqlError } from "effect/sql/SqlError"
 import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
+import { oidText, oidTexts } from "./Oids.ts"
 import { spillFileError } from "./SpillErrors.ts"
 
 export interface PgLoReaderOptions {
@@ -87,6 +95,8 @@ const rowFailed = (row: SourceRow, reason: RowFailed["reason"]) =>
 /** SQLSTATE 42704 (undefined_object) is how PostgreSQL says "large object N does not exist". */
 const isMissingObject = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) === "42704"
 
+/** SQLSTATE 42501 (insufficient_privilege): "permission denied for large object N". */
+const isNotPermitted = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) === "42501"
 
 /** Removes a file, treating "already gone" as success. */
 const removeFile = (path: string) =>
@@ -220,7 +230,51 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
       }
     }
 
-    const missing = (checked: CheckedRow) => rowFailed(checked.row, new MissingLargeObject({ oid: checked.oid }))
+    /**
+     * Rows whose large object is missing, re-checked: one that still exists (same hash, same oid) is a failure
+     * (`MissingLargeObject`); one that is gone was deleted by the application during the run (the `lo_manage` trigger
+     * unlinks the object with the row) and has vanished (`RowVanished`, not a failure). The hash is matched exactly as
+     * stored. Failures in the order of `entries`.
+     */
+    const missing = (entries: ReadonlyArray<CheckedRow>): Effect.Effect<Array<RowFailed>, DatabaseError> =>
+      sql<{ readonly i: number }>`
+        SELECT t.i::int4 AS i
+        FROM unnest(${entries.map((c) => c.row.hash)}::text[], ${oidTexts(entries.map((c) => c.oid))}::text[]::oid[])
+             WITH ORDINALITY AS t(hash, oid, i)
+        WHERE EXISTS (SELECT 1 FROM _nice_binary b WHERE b.hash = t.hash::bpchar AND b.data = t.oid)`.pipe(
+        Effect.map((rows) => {
+          const present = new Set(rows.map((r) => r.i - 1))
+          return entries.map((c, i) =>
+            rowFailed(
+              c.row,
+              present.has(i) ? new MissingLargeObject({ oid: c.oid }) : new RowVanished({ at: "read" })
+            )
+          )
+        }),
+        Effect.mapError((e) => toDatabaseError("re-check rows whose large object is missing", e))
+      )
+    const missingOne = (checked: CheckedRow) => Effect.flatMap(missing([checked]), (failures) => Effect.fail(failures[0]!))
+
+    // The role the reader runs as, for the GRANT a permission failure names (looked up once, on the first one).
+    const currentRole = yield* Effect.cached(
+      sql<{ readonly role: string }>`SELECT current_user AS role`.pipe(
+        Effect.map(([r]) => r?.role ?? "current_user"),
+        Effect.mapError((e) => toDatabaseError("read: look up current_user", e))
+      )
+    )
+    const notPermitted = (checked: CheckedRow) =>
+      Effect.flatMap(currentRole, (role) =>
+        Effect.fail(rowFailed(checked.row, new LargeObjectNotPermitted({ oid: checked.oid, role }))))
+
+    /** A read's SQL failure: the row's own (missing object, no right to read it) or the infrastructure's. */
+    const readFailed = (checked: CheckedRow) => (e: unknown): Effect.Effect<never, RowFailed | DatabaseError | LocalFileError> =>
+      e instanceof LocalFileError
+        ? Effect.fail(e)
+        : isMissingObject(e)
+        ? missingOne(checked)
+        : isNotPermitted(e)
+        ? notPermitted(checked)
+        : Effect.fail(e instanceof DatabaseError ? e : toDatabaseError("read large object", e))
 
     /**
      * The streaming read inside a READ ONLY transaction. Stops storing as soon as the object proves longer than the
@@ -230,7 +284,7 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
       withTransaction(sql, Effect.gen(function*() {
         // READ ONLY and lo_open in one round trip (set_config(..., true) is SET LOCAL)
         const [opened] = yield* sql<{ readonly fd: number }>`
-          SELECT set_config('transaction_read_only', 'on', true) AS ro, lo_open(${checked.oid}, ${INV_READ}) AS fd`
+          SELECT set_config('transaction_read_only', 'on', true) AS ro, lo_open(${oidText(checked.oid)}::oid, ${INV_READ}) AS fd`
         const fd = opened!.fd
         const digester = makeDigester()
         const expected = checked.row.size
@@ -266,14 +320,11 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
         return toObject(checked, outcome.digests, body)
       })
 
-    const mapReadError = (checked: CheckedRow) => (e: unknown) =>
-      e instanceof LocalFileError ? e : isMissingObject(e) ? missing(checked) : toDatabaseError("read large object", e)
-
     const readBig = (checked: CheckedRow): Effect.Effect<LoObject, RowFailed | DatabaseError | LocalFileError> => {
       if (checked.row.size <= inMemMax) {
         const sink = memorySink(checked.row.size)
         return readStreaming(checked, sink).pipe(
-          Effect.mapError(mapReadError(checked)),
+          Effect.catch(readFailed(checked)),
           Effect.flatMap((outcome) => finishStreaming(checked, sink, outcome))
         )
       }
@@ -283,7 +334,7 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
         // The file is removed unless the read succeeds: on a bad row, a database error and on interruption.
         return yield* Effect.scoped(Effect.gen(function*() {
           const sink = yield* fileSink(path, options.partSizeFor?.(checked.row.size))
-          const outcome = yield* readStreaming(checked, sink).pipe(Effect.mapError(mapReadError(checked)))
+          const outcome = yield* readStreaming(checked, sink).pipe(Effect.catch(readFailed(checked)))
           return yield* finishStreaming(checked, sink, outcome)
         })).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : removeFile(path)))
       })
@@ -297,8 +348,8 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
      * streaming read was round-trip bound.
      */
     const readWhole = (checked: CheckedRow): Effect.Effect<LoObject, RowFailed | DatabaseError | LocalFileError> =>
-      sql<{ readonly c: Uint8Array }>`SELECT lo_get(${checked.oid}, 0, ${checked.row.size + 1}) AS c`.pipe(
-        Effect.mapError(mapReadError(checked)),
+      sql<{ readonly c: Uint8Array }>`SELECT lo_get(${oidText(checked.oid)}::oid, 0, ${checked.row.size + 1}) AS c`.pipe(
+        Effect.catch(readFailed(checked)),
         Effect.flatMap(([r]) => {
           const bytes = r!.c
           if (bytes.byteLength > checked.row.size) return readBig(checked)
@@ -352,24 +403,36 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
       if (group.length > 0) groups.push(group)
 
       for (const g of groups) {
-        // Asking for size + 1 bytes shows an object longer than its row without reading all of it.
+        // Asking for size + 1 bytes shows an object longer than its row without reading all of it. A role without
+        // the right to read one of the objects fails the whole statement (42501): the group is then read row by row,
+        // so that each row gets its own result.
         const found = yield* sql<{ readonly i: number; readonly present: boolean; readonly c: Uint8Array | null }>`
           SELECT t.i::int4 AS i, m.oid IS NOT NULL AS present,
                  CASE WHEN m.oid IS NOT NULL THEN lo_get(t.oid, 0, t.len) END AS c
-          FROM unnest(${g.map((e) => e.checked.oid)}::oid[], ${g.map((e) => e.checked.row.size + 1)}::int4[])
+          FROM unnest(${oidTexts(g.map((e) => e.checked.oid))}::text[]::oid[], ${g.map((e) => e.checked.row.size + 1)}::int4[])
                WITH ORDINALITY AS t(oid, len, i)
           LEFT JOIN pg_largeobject_metadata m ON m.oid = t.oid`.pipe(
+            Effect.catchIf(isNotPermitted, () => Effect.succeed(undefined)),
             Effect.mapError((e) => toDatabaseError("read large objects (batch)", e))
           )
+        if (found === undefined) {
+          single.push(...g)
+          continue
+        }
+        const absent: Array<{ readonly index: number; readonly checked: CheckedRow }> = []
         for (const r of found) {
           const entry = g[r.i - 1]!
           if (!r.present || r.c === null) {
-            results[entry.index] = Result.fail(missing(entry.checked))
+            absent.push(entry)
           } else if (r.c.byteLength > entry.checked.row.size) {
             single.push(entry) // longer than the row says: the streaming read finds the real size
           } else {
             results[entry.index] = yield* Effect.result(fromBytes(entry.checked, r.c))
           }
+        }
+        if (absent.length > 0) {
+          const failures = yield* missing(absent.map((e) => e.checked))
+          absent.forEach((e, i) => results[e.index] = Result.fail(failures[i]!))
         }
       }
       for (const entry of single) {

@@ -7,6 +7,10 @@
  * - `checkBatchJob`: the pre-flight that refuses to start while the application's
  *   `DeleteUnreferencedBinariesBatchJob` is active (it deletes large objects the migration may be reading).
  *
+ * The migrator may run as a role that owns nothing (the grants it needs are in the README). What such a role may not do
+ * fails with `SchemaNotPermitted`, whose message is the statement a DBA can run instead: adding the sha2 column and
+ * the missing SELECT / UPDATE (sha2) rights stop the pre-flight; the optional index is only warned about by the caller.
+ *
  * Every DDL statement that needs an ACCESS EXCLUSIVE lock runs with a short `lock_timeout` and is retried a few
  * times: waiting in the lock queue behind a long application query would otherwise block all later application
  * queries on the table for as long as we wait.
@@ -26,6 +30,45 @@ export const Sha2UniqueIndex = "_nice_binary_sha2_key"
 /** The optional partial index of pending rows (`ensurePendingIndex`); `finalize` drops it. */
 export const PendingIndex = "_nice_binary_sha2_pending_idx"
 const NotNullCheck = "_nice_binary_sha2_not_null"
+/** The statement `ensurePendingIndex` runs (and a DBA can run for a role that may not). */
+export const PendingIndexStatement =
+  `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${PendingIndex} ON _nice_binary (hash) WHERE sha2 IS NULL`
+/** The statement `ensureSha2Column` runs (and the table's owner can run for a role that may not). */
+export const AddSha2ColumnStatement = "ALTER TABLE _nice_binary ADD COLUMN IF NOT EXISTS sha2 char(64)"
+
+/**
+ * The role lacks a right a schema task needs (SQLSTATE 42501, or a privilege check before the run). `statement` is
+ * what the table's owner (or a superuser) can run to fix it.
+ */
+export class SchemaNotPermitted extends Schema.TaggedError<SchemaNotPermitted>()("SchemaNotPermitted", {
+  what: Schema.Literals(["AddSha2Column", "UpdateSha2", "SelectTable", "SelectBatchJob", "CreatePendingIndex"]),
+  role: Schema.String,
+  statement: Schema.String
+}) {
+  override get message() {
+    const needs = {
+      AddSha2Column: `${BinaryTable} has no sha2 column and role ${this.role} may not add it (only the table's owner may)`,
+      UpdateSha2: `role ${this.role} may not UPDATE ${BinaryTable}.sha2`,
+      SelectTable: `role ${this.role} may not SELECT from ${BinaryTable}`,
+      SelectBatchJob: `role ${this.role} may not SELECT from ${BatchJobTable} (the batch-job pre-flight reads it)`,
+      CreatePendingIndex: `role ${this.role} may not create the index of rows still to migrate on ${BinaryTable} ` +
+        `(only the table's owner may)`
+    }[this.what]
+    return `pre-flight check failed: ${needs}; run as the table's owner or a superuser:\n  ${this.statement};`
+  }
+}
+
+/** SQLSTATE 42501: insufficient_privilege ("must be owner of table", "permission denied for table"). */
+const isNotPermitted = (e: SqlError): boolean => sqlStateOf(e) === "42501"
+
+const currentRole = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly role: string }>`SELECT current_user AS role`
+  return rows[0]?.role ?? "current_user"
+})
+
+const notPermitted = (what: SchemaNotPermitted["what"], statement: (role: string) => string) =>
+  Effect.flatMap(currentRole, (role) => Effect.fail(new SchemaNotPermitted({ what, role, statement: statement(role) })))
 
 /** Why the migration must not start. The CLI offers `--skip-batch-job-check` to override. */
 export class PreflightFailed extends Schema.TaggedError<PreflightFailed>()("PreflightFailed", {
@@ -117,11 +160,38 @@ const missingTable = (operation: string) =>
 
 const acceptedSha2Types: ReadonlySet<string> = new Set(["character(64)", "text", "character varying"])
 
+/** The rights a run needs on an existing sha2 column: SELECT on the table, UPDATE of sha2. */
+const checkRunPrivileges = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const [r] = yield* sql<{ readonly select: boolean; readonly update: boolean }>`
+    SELECT has_table_privilege(to_regclass(${BinaryTable}), 'SELECT') AS select,
+           has_column_privilege(to_regclass(${BinaryTable}), 'sha2', 'UPDATE') AS update`
+  if (r?.select !== true) return yield* notPermitted("SelectTable", (role) => `GRANT SELECT ON ${BinaryTable} TO ${role}`)
+  if (r.update !== true) return yield* notPermitted("UpdateSha2", (role) => `GRANT UPDATE (sha2) ON ${BinaryTable} TO ${role}`)
+})
+
+/**
+ * What a run will need, checked without writing anything (for the dry run): SELECT on `_nice_binary`, and either the
+ * right to add the missing `sha2` column (ownership) or UPDATE of the existing one. Fails with `SchemaNotPermitted`
+ * naming the statement to run.
+ */
+export const checkPrivileges: Effect.Effect<void, DatabaseError | SchemaNotPermitted, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  if (!(yield* tableExists(BinaryTable))) return yield* missingTable("checkPrivileges")
+  if ((yield* sha2Column) !== undefined) return yield* checkRunPrivileges
+  const [r] = yield* sql<{ readonly select: boolean; readonly owner: boolean }>`
+    SELECT has_table_privilege(c.oid, 'SELECT') AS select, pg_has_role(c.relowner, 'USAGE') AS owner
+    FROM pg_class c WHERE c.oid = to_regclass(${BinaryTable})`
+  if (r?.select !== true) return yield* notPermitted("SelectTable", (role) => `GRANT SELECT ON ${BinaryTable} TO ${role}`)
+  if (!r.owner) return yield* notPermitted("AddSha2Column", () => AddSha2ColumnStatement)
+}).pipe(mapSqlError("checkPrivileges"), Effect.withSpan("Schema.checkPrivileges"))
+
 /**
  * Adds `sha2 char(64)` to `_nice_binary` when it is missing. Succeeds with `true` if this call added it, `false` if it
- * was already there. Fails if the table is missing or `sha2` exists with a type that cannot hold 64 hex characters.
+ * was already there. Fails if the table is missing or `sha2` exists with a type that cannot hold 64 hex characters,
+ * and with `SchemaNotPermitted` when the role may not add the column, or may not read the table or update `sha2`.
  */
-export const ensureSha2Column: Effect.Effect<boolean, DatabaseError, SqlClient.SqlClient> = Effect.gen(function*() {
+export const ensureSha2Column: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("ensureSha2Column")
   const existing = yield* sha2Column
@@ -133,10 +203,14 @@ export const ensureSha2Column: Effect.Effect<boolean, DatabaseError, SqlClient.S
         retryable: false
       })
     }
+    yield* checkRunPrivileges
     return false
   }
   // Nullable without default: a catalog-only change, no table rewrite; only the brief ACCESS EXCLUSIVE lock.
-  yield* ddl(sql`ALTER TABLE _nice_binary ADD COLUMN IF NOT EXISTS sha2 char(64)`)
+  yield* ddl(sql.unsafe(AddSha2ColumnStatement)).pipe(
+    Effect.catchIf(isNotPermitted, () => notPermitted("AddSha2Column", () => AddSha2ColumnStatement))
+  )
+  yield* checkRunPrivileges
   return true
 }).pipe(mapSqlError("ensureSha2Column"), Effect.withSpan("Schema.ensureSha2Column"))
 
@@ -170,13 +244,13 @@ const ensureIndexConcurrently = (name: string, create: string) =>
  * A partial index of the pending rows, `(hash) WHERE sha2 IS NULL`, built CONCURRENTLY IF NOT EXISTS. It lets a
  * resumed run find its first pending row without walking the already migrated prefix of the hash index. The price:
  * an UPDATE of `sha2` then touches an index, so it cannot be HOT. See the measurements in the package README /
- * bench. Succeeds with `true` if it was built now.
+ * bench. Succeeds with `true` if it was built now. A role that may not build it (not the table's owner) gets
+ * `SchemaNotPermitted` ("CreatePendingIndex"): the run can go on without the index.
  */
-export const ensurePendingIndex: Effect.Effect<boolean, DatabaseError, SqlClient.SqlClient> = Effect.gen(function*() {
+export const ensurePendingIndex: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted, SqlClient.SqlClient> = Effect.gen(function*() {
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("ensurePendingIndex")
-  return yield* ensureIndexConcurrently(
-    PendingIndex,
-    `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${PendingIndex} ON _nice_binary (hash) WHERE sha2 IS NULL`
+  return yield* ensureIndexConcurrently(PendingIndex, PendingIndexStatement).pipe(
+    Effect.catchIf(isNotPermitted, () => notPermitted("CreatePendingIndex", () => PendingIndexStatement))
   )
 }).pipe(mapSqlError("ensurePendingIndex"), Effect.withSpan("Schema.ensurePendingIndex"))
 
@@ -265,13 +339,15 @@ const countAll = Effect.gen(function*() {
  * Refuses to start while the application's `nice2.dms.DeleteUnreferencedBinariesBatchJob` is active in
  * `nice_batch_job` (column `active`), and when the table or the job's row is missing.
  */
-export const checkBatchJob: Effect.Effect<void, DatabaseError | PreflightFailed, SqlClient.SqlClient> = Effect.gen(
+export const checkBatchJob: Effect.Effect<void, DatabaseError | PreflightFailed | SchemaNotPermitted, SqlClient.SqlClient> = Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
     if (!(yield* tableExists(BatchJobTable))) {
       return yield* new PreflightFailed({ reason: "TableMissing", job: BatchJobId })
     }
-    const rows = yield* sql<{ readonly active: boolean }>`SELECT active FROM nice_batch_job WHERE id = ${BatchJobId}`
+    const rows = yield* sql<{ readonly active: boolean }>`SELECT active FROM nice_batch_job WHERE id = ${BatchJobId}`.pipe(
+      Effect.catchIf(isNotPermitted, () => notPermitted("SelectBatchJob", (role) => `GRANT SELECT ON ${BatchJobTable} TO ${role}`))
+    )
     if (rows.length === 0) return yield* new PreflightFailed({ reason: "JobMissing", job: BatchJobId })
     if (rows.some((r) => r.active)) return yield* new PreflightFailed({ reason: "JobActive", job: BatchJobId })
   }

@@ -19,6 +19,7 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import * as SqlClient from "effect/sql/SqlClient"
 import { randomBytes } from "node:crypto"
 import { toDatabaseError } from "./DatabaseErrors.ts"
+import { oidText } from "./Oids.ts"
 import { PgDatabase } from "./PgDatabase.ts"
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -219,6 +220,8 @@ export interface BinaryInput {
   readonly sha2?: string | null
   /** Stored instead of a new large object's oid; no large object is created (NULL oid, missing object). */
   readonly oid?: number | null
+  /** Create the large object at this id (`lo_create(id)`) instead of one the server picks. */
+  readonly createAt?: number
 }
 
 export interface InsertedBinary {
@@ -238,18 +241,21 @@ const isGenerated = (bytes: Uint8Array | GeneratedContent): bytes is GeneratedCo
 
 const writeChunkSize = 4 * 1024 * 1024
 
-/** Writes a large object in chunks inside one transaction and returns its oid. */
-const writeLargeObject = (bytes: Uint8Array | GeneratedContent) =>
+/**
+ * Writes a large object in chunks inside one transaction and returns its oid: the server picks the id, or `at`
+ * (`lo_create(at)`, e.g. an id above 2^31 as production databases have). Oids travel as text (see Oids.ts).
+ */
+const writeLargeObject = (bytes: Uint8Array | GeneratedContent, at?: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     return yield* sql.withTransaction(Effect.gen(function*() {
-      const [created] = yield* sql<{ readonly oid: number }>`SELECT lo_create(0) AS oid`
+      const [created] = yield* sql<{ readonly oid: number }>`SELECT lo_create(${oidText(at ?? 0)}::oid) AS oid`
       const oid = created!.oid
       let offset = 0
       // generated content is produced and written 1 MiB at a time: a 100 MiB object is never in memory as a whole
       const chunks = isGenerated(bytes) ? generatedChunks(bytes) : slices(bytes, writeChunkSize)
       for (const chunk of chunks) {
-        yield* sql`SELECT lo_put(${oid}, ${offset}, ${chunk})`
+        yield* sql`SELECT lo_put(${oidText(oid)}::oid, ${offset}, ${chunk})`
         offset += chunk.byteLength
       }
       return oid
@@ -275,13 +281,13 @@ export const insertBinary = (input: BinaryInput) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const digests = digestOf(input.bytes)
-    const oid = input.oid !== undefined ? input.oid : yield* writeLargeObject(input.bytes)
+    const oid = input.oid !== undefined ? input.oid : yield* writeLargeObject(input.bytes, input.createAt)
     const hash = input.hash ?? digests.sha1
     const size = input.size ?? digests.size
     const sha2 = input.sha2 ?? null
     const [stored] = yield* sql<{ readonly hash: string }>`
       INSERT INTO _nice_binary (hash, size, mime_type, data, sha2)
-      VALUES (${hash}, ${size}, ${input.mimeType}, ${oid}, ${sha2})
+      VALUES (${hash}, ${size}, ${input.mimeType}, ${oid === null ? null : oidText(oid)}::oid, ${sha2})
       RETURNING hash`
     const storedHash = stored!.hash
     const inserted: InsertedBinary = {
@@ -303,13 +309,30 @@ export const largeObjectOids = Effect.gen(function*() {
   return rows.map((r) => r.oid)
 }).pipe(Effect.mapError((e) => toDatabaseError("testing.largeObjectOids", e)))
 
-/** An oid that is not a large object (created and unlinked, so it is a plausible, real-looking oid). */
-export const unusedOid = Effect.gen(function*() {
+/**
+ * An oid that is not a large object (created and unlinked, so it is a plausible, real-looking oid); with `at`, that
+ * very id (e.g. one above 2^31).
+ */
+export const unusedOidAt = (at?: number) => Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const [r] = yield* sql<{ readonly oid: number }>`SELECT lo_create(0) AS oid`
-  yield* sql`SELECT lo_unlink(${r!.oid})`
+  const [r] = yield* sql<{ readonly oid: number }>`SELECT lo_create(${oidText(at ?? 0)}::oid) AS oid`
+  yield* sql`SELECT lo_unlink(${oidText(r!.oid)}::oid)`
   return r!.oid
 }).pipe(Effect.mapError((e) => toDatabaseError("testing.unusedOid", e)))
+
+/** An oid that is not a large object (created and unlinked, so it is a plausible, real-looking oid). */
+export const unusedOid = unusedOidAt()
+
+/**
+ * Installs the `lo` extension's `lo_manage` trigger on `_nice_binary.data`, as the application has it: deleting a row
+ * (or changing its oid) unlinks its large object in the same transaction.
+ */
+export const installLoManageTrigger = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE EXTENSION IF NOT EXISTS lo`
+  yield* sql`CREATE TRIGGER t_nice_binary_data BEFORE UPDATE OR DELETE ON _nice_binary
+             FOR EACH ROW EXECUTE FUNCTION lo_manage(data)`
+}).pipe(Effect.mapError((e) => toDatabaseError("testing.installLoManageTrigger", e)))
 
 export interface OriginalDataSet {
   /** 10 MiB of generated content. */
@@ -392,6 +415,53 @@ export const seedInvalidDataSet = Effect.gen(function*() {
   const set: InvalidDataSet = { shortHash, wrongHash, nonHexHash, missingObject, nullOid, wrongSize, all }
   return set
 })
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Least-privilege roles
+// ---------------------------------------------------------------------------------------------------------------------
+
+export interface ThrowawayRoleInfo {
+  /** The role's name (unique per call; roles are cluster-wide). */
+  readonly name: string
+  /** The throwaway database's URL with this role as the user. */
+  readonly url: Redacted.Redacted<string>
+}
+
+/** The statements that give `role` exactly the rights the README lists for the migrator (sha2 column present). */
+export const minimalGrants = (role: string): ReadonlyArray<string> => [
+  `GRANT SELECT, UPDATE (sha2) ON _nice_binary TO ${role}`,
+  `GRANT SELECT ON nice_batch_job TO ${role}`,
+  // every large object _nice_binary points at (what a DBA runs; a DO block, since GRANT takes no expression)
+  `DO $$ DECLARE o oid; BEGIN
+     FOR o IN SELECT m.oid FROM pg_largeobject_metadata m WHERE m.oid IN (SELECT data FROM _nice_binary) LOOP
+       EXECUTE format('GRANT SELECT ON LARGE OBJECT %s TO ${role}', o);
+     END LOOP; END $$`
+]
+
+/**
+ * A LOGIN role that owns nothing, created in the current (throwaway) database's cluster; the scope revokes what it was
+ * granted there (`DROP OWNED BY`) and drops it. `grants` run as the admin after the role is created (`minimalGrants`).
+ */
+export const throwawayRole = (grants: (role: string) => ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const db = yield* ThrowawayDatabase
+    const name = `lomt_role_${process.pid}_${randomBytes(4).toString("hex")}`
+    yield* Effect.acquireRelease(
+      sql.unsafe(`CREATE ROLE ${name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`),
+      () =>
+        sql.unsafe(`DROP OWNED BY ${name}`).pipe(
+          Effect.andThen(sql.unsafe(`DROP ROLE IF EXISTS ${name}`)),
+          Effect.catch((e) => Effect.logWarning(`could not drop throwaway role ${name}: ${String(e)}`))
+        )
+    )
+    for (const statement of grants(name)) yield* sql.unsafe(statement)
+    const url = new URL(Redacted.value(db.url))
+    url.username = name
+    url.password = ""
+    const info: ThrowawayRoleInfo = { name, url: Redacted.make(url.toString()) }
+    return info
+  }).pipe(Effect.mapError((e) => toDatabaseError("testing.throwawayRole", e)))
 
 /** Runs `self` in a fresh throwaway database with a pool of `maxConnections` (dropped afterwards). */
 export const inThrowawayDatabase = (maxConnections = 4) =>

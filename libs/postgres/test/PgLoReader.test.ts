@@ -393,12 +393,10 @@ describe("PgLoReader.readBatch", () => {
   it.live("a batch of only missing objects fails per row, not the statement", () =>
     Effect.gen(function*() {
       yield* createNiceBinaryTable()
-      const oid1 = yield* unusedOid
-      const oid2 = yield* unusedOid
-      const rows: Array<SourceRow> = [
-        { hash: "a".repeat(40), oid: oid1, size: 1, mimeType: null },
-        { hash: "b".repeat(40), oid: oid2, size: 2, mimeType: null }
-      ]
+      // rows that exist, pointing at objects that do not
+      const a = yield* insertBinary({ bytes: generateBytes({ size: 1, seed: 1 }), mimeType: "a/b", oid: yield* unusedOid })
+      const b = yield* insertBinary({ bytes: generateBytes({ size: 2, seed: 2 }), mimeType: "a/b", oid: yield* unusedOid })
+      const rows: Array<SourceRow> = [a.row, b.row]
       yield* withReader({}, (reader) =>
         Effect.gen(function*() {
           const results = yield* reader.readBatch(rows)

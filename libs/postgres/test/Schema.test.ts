@@ -1,15 +1,20 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, type Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import {
+  AddSha2ColumnStatement,
   BatchJobId,
   checkBatchJob,
+  checkPrivileges,
   ensurePendingIndex,
   ensureSha2Column,
   finalize,
   FinalizeRefused,
   PendingIndex,
+  PendingIndexStatement,
+  PgDatabase,
   PreflightFailed,
+  SchemaNotPermitted,
   Sha2UniqueIndex
 } from "../src/index.ts"
 import {
@@ -17,7 +22,9 @@ import {
   createNiceBinaryTable,
   inThrowawayDatabase,
   insertBinary,
-  seedOriginalDataSet
+  minimalGrants,
+  seedOriginalDataSet,
+  throwawayRole
 } from "../src/testing.ts"
 
 const columnInfo = Effect.gen(function*() {
@@ -65,7 +72,7 @@ describe("ensureSha2Column", () => {
       yield* sql`ALTER TABLE _nice_binary ADD COLUMN sha2 char(44)`
       const error = yield* Effect.flip(ensureSha2Column)
       assert.strictEqual(error._tag, "DatabaseError")
-      assert.isFalse(error.retryable)
+      if (error._tag === "DatabaseError") assert.isFalse(error.retryable)
       assert.include(error.message, "character(44)")
     }).pipe(inThrowawayDatabase()))
 })
@@ -188,4 +195,56 @@ describe("checkBatchJob", () => {
       yield* createBatchJobTable([{ id: "nice2.dms.RandomBatchJob", active: true }, { id: BatchJobId, active: false }])
       yield* checkBatchJob
     }).pipe(inThrowawayDatabase()))
+})
+
+describe("a role that owns nothing (least privilege)", () => {
+  /** Runs `self` on a pool connected as `url` (the throwaway role). */
+  const asRole = (url: Redacted.Redacted<string>) => <A, E>(self: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+    self.pipe(Effect.scoped, Effect.provide(PgDatabase.layer({ url, maxConnections: 1 })))
+
+  const refused = (error: unknown, what: SchemaNotPermitted["what"], statement: string) => {
+    assert.instanceOf(error, SchemaNotPermitted)
+    const e = error as SchemaNotPermitted
+    assert.strictEqual(e.what, what)
+    assert.strictEqual(e.statement, statement)
+    assert.include(e.message, `${statement};`)
+  }
+
+  it.live("with the README's grants: the pre-flights pass, the pending index is SchemaNotPermitted with its statement", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable()
+      yield* createBatchJobTable([{ id: BatchJobId, active: false }])
+      yield* insertBinary({ bytes: new Uint8Array([1, 2, 3]), mimeType: "a/b" })
+      const role = yield* throwawayRole(minimalGrants)
+      yield* Effect.gen(function*() {
+        yield* checkBatchJob
+        yield* checkPrivileges
+        assert.isFalse(yield* ensureSha2Column)
+        const error = yield* Effect.flip(ensurePendingIndex)
+        refused(error, "CreatePendingIndex", PendingIndexStatement)
+        assert.include(error.message, role.name)
+      }).pipe(asRole(role.url))
+      assert.isUndefined(yield* indexInfo(PendingIndex))
+    }).pipe(Effect.scoped, inThrowawayDatabase()))
+
+  it.live("a missing sha2 column it may not add, a missing UPDATE (sha2), SELECT on nice_batch_job: refused with the statement", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable({ sha2Column: false })
+      yield* createBatchJobTable([{ id: BatchJobId, active: false }])
+      const role = yield* throwawayRole((r) => [`GRANT SELECT ON _nice_binary TO ${r}`])
+      refused(yield* Effect.flip(checkPrivileges).pipe(asRole(role.url)), "AddSha2Column", AddSha2ColumnStatement)
+      const noColumn = yield* Effect.flip(ensureSha2Column).pipe(asRole(role.url))
+      refused(noColumn, "AddSha2Column", AddSha2ColumnStatement)
+      assert.isUndefined(yield* columnInfo, "nothing was changed")
+      yield* sql.unsafe(AddSha2ColumnStatement)
+      const noUpdate = yield* Effect.flip(ensureSha2Column).pipe(asRole(role.url))
+      refused(noUpdate, "UpdateSha2", `GRANT UPDATE (sha2) ON _nice_binary TO ${role.name}`)
+      const dryRun = yield* Effect.flip(checkPrivileges).pipe(asRole(role.url))
+      refused(dryRun, "UpdateSha2", `GRANT UPDATE (sha2) ON _nice_binary TO ${role.name}`)
+      const noJobTable = yield* Effect.flip(checkBatchJob).pipe(asRole(role.url))
+      refused(noJobTable, "SelectBatchJob", `GRANT SELECT ON nice_batch_job TO ${role.name}`)
+      yield* sql.unsafe(`GRANT UPDATE (sha2) ON _nice_binary TO ${role.name}`)
+      assert.isFalse(yield* ensureSha2Column.pipe(asRole(role.url)))
+    }).pipe(Effect.scoped, inThrowawayDatabase()))
 })

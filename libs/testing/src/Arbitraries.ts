@@ -13,11 +13,14 @@ export interface ContentSpec {
   readonly seed: number
 }
 
-export type HashMalformation = "short" | "uppercase" | "nonHex" | "empty" | "padded" | "long"
+/** How a malformed hash is malformed. (An upper-case hash of 40 hex digits is valid: see the `upperCaseHash` row.) */
+export type HashMalformation = "short" | "upperNonHex" | "nonHex" | "empty" | "padded" | "long"
 
 export type RowSpec =
   /** A good row whose sha2 is NULL: must be migrated. */
   | { readonly kind: "valid"; readonly content: ContentSpec; readonly mimeType: string | null }
+  /** A good row whose hash is stored in upper case: verified case-insensitively, committed under that spelling. */
+  | { readonly kind: "upperCaseHash"; readonly content: ContentSpec; readonly mimeType: string | null }
   /** A second row with the same hash and bytes (and mime type) as the latest valid row before it. */
   | { readonly kind: "duplicate" }
   /** Already migrated by an earlier run: sha2 set, object in the bucket. Must stay untouched. */
@@ -125,7 +128,7 @@ export const arbMimeType: fc.Arbitrary<string | null> = fc.oneof(
 
 export const arbMalformation: fc.Arbitrary<HashMalformation> = fc.constantFrom(
   "short",
-  "uppercase",
+  "upperNonHex",
   "nonHex",
   "empty",
   "padded",
@@ -145,6 +148,7 @@ export const arbRowSpec = (options: TableOptions = {}): fc.Arbitrary<RowSpec> =>
   const arbs: Array<fc.WeightedArbitrary<RowSpec>> = [
     { weight: 8, arbitrary: fc.record({ kind: fc.constant("valid" as const), content, mimeType: arbMimeType }) },
     { weight: 1, arbitrary: fc.constant({ kind: "duplicate" as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("upperCaseHash" as const), content, mimeType: arbMimeType }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant("migrated" as const), content, mimeType: arbMimeType }) }
   ]
   if (bad > 0) {
@@ -187,8 +191,8 @@ const malform = (hash: string, how: HashMalformation): string => {
   switch (how) {
     case "short":
       return hash.slice(0, 39)
-    case "uppercase":
-      return hash.toUpperCase() === hash ? "G" + hash.slice(1) : hash.toUpperCase()
+    case "upperNonHex":
+      return "G" + hash.slice(1).toUpperCase()
     case "nonHex":
       return "z" + hash.slice(1)
     case "empty":
@@ -235,6 +239,17 @@ export const buildWorld = (spec: TableSpec): BuiltWorld => {
         const bytes = uniqueBytes(r.content)
         migrate(bytes, r.mimeType)
         lastValid = { bytes, mimeType: r.mimeType }
+        break
+      }
+      case "upperCaseHash": {
+        const bytes = uniqueBytes(r.content)
+        const row = world.insertRow({
+          hash: sha1Hex(bytes).toUpperCase(),
+          oid: world.addLargeObject(bytes),
+          size: bytes.byteLength,
+          mimeType: r.mimeType
+        })
+        expectations.push({ _tag: "Migrate", rowId: row.id, sha256: sha256Hex(bytes), contentType: r.mimeType })
         break
       }
       case "duplicate": {

@@ -17,6 +17,7 @@ import {
   makeDigester,
   Metrics,
   MissingLargeObject,
+  RowVanished,
   ObjectStore,
   type PutOutcome,
   type PutRequest,
@@ -164,10 +165,12 @@ export const fakeLoReader = (world: World, options: FakeOptions = {}): Layer.Lay
           const checked = yield* checkRow(row)
           const bytes = world.largeObjects.get(checked.oid)
           if (bytes === undefined) {
+            // like the live reader: a row that is gone (same hash and oid) vanished, one that is still there failed
+            const exists = world.rowsWithHash(row.hash).some((r) => r.oid === checked.oid)
             return yield* new RowFailed({
               hash: row.hash,
               oid: row.oid,
-              reason: new MissingLargeObject({ oid: checked.oid })
+              reason: exists ? new MissingLargeObject({ oid: checked.oid }) : new RowVanished({ at: "read" })
             })
           }
           const digester = makeDigester()
