@@ -6,213 +6,35 @@
  * The invariant checked after every run, however it ended: every `sha2` recorded in the database has its object in
  * the bucket under that key, and the object's bytes hash to it (nothing committed without its object).
  */
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
-import {
-  BatchJobId,
-  PendingIndex,
-  Sha2UniqueIndex
-} from "@lo-migrate/postgres"
-import {
-  createBatchJobTable,
-  createNiceBinaryTable,
-  type InsertedBinary,
-  insertBinary,
-  seedInvalidDataSet,
-  seedOriginalDataSet,
-  ThrowawayDatabase
-} from "@lo-migrate/postgres/testing"
+import { PendingIndex, Sha2UniqueIndex } from "@lo-migrate/postgres"
+import { insertBinary, seedInvalidDataSet, seedOriginalDataSet, ThrowawayDatabase } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { createHash } from "node:crypto"
+import { execFileSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { type AddressInfo, connect, createServer as createTcpServer, type Server, type Socket } from "node:net"
 import { join } from "node:path"
-
-const appDir = join(import.meta.dirname, "..")
-
-const indexCount = (name: string) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ readonly n: number | bigint }>`SELECT count(*) AS n FROM pg_indexes WHERE indexname = ${name}`
-    return Number(rows[0]?.n ?? 0)
-  })
-
-interface Run {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** The environment of the child: the test's settings only (nothing inherited that the migrator reads). */
-const childEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^(PG_URL|S3_|AWS_|LO_MIGRATE_)/.test(k)) continue
-    env[k] = v
-  }
-  return { ...env, ...extra }
-}
-
-/**
- * Spawns the CLI; `whileRunning` may signal it. Resolves when it exits. Always killed if the test is interrupted.
- */
-const runCli = <R = never>(
-  args: ReadonlyArray<string>,
-  env: Record<string, string>,
-  whileRunning?: (child: ChildProcess, output: { stdout: string; stderr: string }) => Effect.Effect<unknown, unknown, R>
-) =>
-  Effect.gen(function*() {
-    const output = { stdout: "", stderr: "" }
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        spawn(process.execPath, ["--max-semi-space-size=8", "--conditions=development", "src/main.ts", ...args], {
-          cwd: appDir,
-          env: childEnv(env),
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-      ),
-      (c) => Effect.sync(() => void (c.exitCode === null && c.signalCode === null && c.kill("SIGKILL")))
-    )
-    child.stdout!.on("data", (d: Buffer) => void (output.stdout += d.toString()))
-    child.stderr!.on("data", (d: Buffer) => void (output.stderr += d.toString()))
-    const exited = Effect.callback<{ code: number | null; signal: NodeJS.Signals | null }>((resume) => {
-      if (child.exitCode !== null || child.signalCode !== null) {
-        resume(Effect.succeed({ code: child.exitCode, signal: child.signalCode }))
-      } else {
-        child.once("exit", (code, signal) => resume(Effect.succeed({ code, signal })))
-      }
-    })
-    if (whileRunning !== undefined) yield* whileRunning(child, output).pipe(Effect.orDie)
-    const { code, signal } = yield* exited.pipe(Effect.timeout("120 seconds"), Effect.orDie)
-    // let the pipes drain
-    yield* Effect.sleep("50 millis")
-    const run: Run = { code, signal, stdout: output.stdout, stderr: output.stderr }
-    // Whatever the run did: no secret it was given (environment or command line) appears in its output.
-    const secrets = [
-      pgSecret,
-      env["AWS_SECRET_ACCESS_KEY"],
-      ...args.flatMap((a, i) => (a === "-s" || a === "--secret-key" ? [args[i + 1]] : []))
-    ].filter((s): s is string => s !== undefined && s.length > 0)
-    assertNoSecrets(run, secrets)
-    return run
-  }).pipe(Effect.scoped)
-
-const Env = Layer.mergeAll(ThrowawayDatabase.layerWithClient(4), TestBucket.layer)
-
-/** The PG URL with a password that trust auth ignores: it must never appear in any output. */
-const pgSecret = "pg-Secret-4711"
-const withPassword = (url: string) => {
-  const u = new URL(url)
-  u.password = pgSecret
-  return u.toString()
-}
-
-const settings = Effect.gen(function*() {
-  const db = yield* ThrowawayDatabase
-  const bucket = yield* TestBucket
-  const secret = Redacted.value(bucket.config.secretAccessKey!)
-  const env = {
-    PG_URL: withPassword(Redacted.value(db.url)),
-    S3_URL: bucket.config.endpoint!,
-    S3_BUCKET: bucket.name,
-    AWS_REGION: bucket.config.region,
-    AWS_ACCESS_KEY_ID: Redacted.value(bucket.config.accessKeyId!),
-    AWS_SECRET_ACCESS_KEY: secret
-  }
-  return { env, secret, bucket }
-})
-
-const assertNoSecrets = (run: Run, secrets: ReadonlyArray<string>) => {
-  for (const s of secrets) {
-    assert.notInclude(run.stdout, s, "a secret leaked to stdout")
-    assert.notInclude(run.stderr, s, "a secret leaked to stderr")
-  }
-}
-
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
-
-const getObject = (client: S3Client, bucket: string, key: string) =>
-  Effect.tryPromise(async () => {
-    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-    return { bytes: await out.Body!.transformToByteArray(), contentType: out.ContentType }
-  })
-
-const listKeys = (client: S3Client, bucket: string) =>
-  Effect.tryPromise(async () => {
-    const keys: Array<string> = []
-    let token: string | undefined
-    do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }))
-      for (const o of page.Contents ?? []) if (o.Key !== undefined) keys.push(o.Key)
-      token = page.IsTruncated === true ? page.NextContinuationToken : undefined
-    } while (token !== undefined)
-    return keys
-  })
-
-const sha2Rows = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  return yield* sql<{ readonly hash: string; readonly sha2: string | null }>`SELECT hash, sha2 FROM _nice_binary`
-})
-
-/** Nothing committed without its object: every recorded sha2 is a key in the bucket whose bytes hash to it. */
-const assertInvariantExcept = (seededAsMigrated: ReadonlyArray<string>) => Effect.gen(function*() {
-  const bucket = yield* TestBucket
-  const rows = yield* sha2Rows
-  for (const row of rows) {
-    if (row.sha2 === null || seededAsMigrated.includes(row.hash)) continue
-    const object = yield* getObject(bucket.client, bucket.name, row.sha2)
-    assert.strictEqual(sha256(object.bytes), row.sha2, `object ${row.sha2} of row ${row.hash}`)
-  }
-  return { committed: rows.filter((r) => r.sha2 !== null).length, left: rows.filter((r) => r.sha2 === null).length }
-})
-const assertInvariant = assertInvariantExcept([])
-
-const assertMigrated = (rows: ReadonlyArray<InsertedBinary>) =>
-  Effect.gen(function*() {
-    const bucket = yield* TestBucket
-    const byHash = new Map((yield* sha2Rows).map((r) => [r.hash, r.sha2]))
-    for (const row of rows) {
-      assert.strictEqual(byHash.get(row.hash), row.digests.sha256, `sha2 of ${row.hash}`)
-      const object = yield* getObject(bucket.client, bucket.name, row.digests.sha256)
-      assert.strictEqual(object.bytes.byteLength, row.digests.size)
-      assert.strictEqual(sha256(object.bytes), row.digests.sha256)
-      if (row.mimeType !== "") assert.strictEqual(object.contentType, row.mimeType)
-    }
-  })
-
-const setUpSchema = Effect.andThen(createNiceBinaryTable(), createBatchJobTable([{ id: BatchJobId, active: false }]))
-
-/** The table as it is before the first run: no sha2 column (the seeding helpers need it, so it goes afterwards). */
-const dropSha2Column = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql`ALTER TABLE _nice_binary DROP COLUMN sha2`
-})
-
-/** Many objects of 16-400 KiB: long enough a run to interrupt in the middle. */
-const seedMany = (n: number) =>
-  Effect.forEach(
-    Array.from({ length: n }, (_, i) => i),
-    (i) => insertBinary({ bytes: { size: 16 * 1024 + ((i * 7919) % 384) * 1024, seed: 1000 + i }, mimeType: "image/png" }),
-    { concurrency: 4 }
-  )
-
-const waitUntil = (what: string, condition: Effect.Effect<boolean, unknown, SqlClient.SqlClient>) =>
-  Effect.gen(function*() {
-    while (!(yield* condition)) yield* Effect.sleep("50 millis")
-  }).pipe(
-    Effect.timeoutOrElse({ duration: "60 seconds", orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) })
-  )
-
-const committedCount = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const [r] = yield* sql<{ readonly n: number | bigint }>`SELECT count(*) AS n FROM _nice_binary WHERE sha2 IS NOT NULL`
-  return Number(r?.n ?? 0)
-})
+import {
+  assertInvariant,
+  assertInvariantExcept,
+  assertMigrated,
+  assertNoSecrets,
+  committedCount,
+  dropSha2Column,
+  Env,
+  indexCount,
+  listKeys,
+  pgSecret,
+  runCli,
+  seedMany,
+  settings,
+  setUpSchema,
+  sha256,
+  waitUntil
+} from "./cli.ts"
 
 describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
   it.live("migrates the original data set: exit 0, every object in the bucket with the right bytes, no secret printed", () =>
