@@ -61,14 +61,17 @@ export class SchemaNotPermitted extends Schema.TaggedError<SchemaNotPermitted>()
 /** SQLSTATE 42501: insufficient_privilege ("must be owner of table", "permission denied for table"). */
 const isNotPermitted = (e: SqlError): boolean => sqlStateOf(e) === "42501"
 
+/** The role's name, and the same as an SQL identifier (quoted when needed) for the statements. */
 const currentRole = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const rows = yield* sql<{ readonly role: string }>`SELECT current_user AS role`
-  return rows[0]?.role ?? "current_user"
+  const rows = yield* sql<{ readonly role: string; readonly ident: string }>`
+    SELECT current_user AS role, quote_ident(current_user) AS ident`
+  return rows[0] ?? { role: "current_user", ident: "current_user" }
 })
 
-const notPermitted = (what: SchemaNotPermitted["what"], statement: (role: string) => string) =>
-  Effect.flatMap(currentRole, (role) => Effect.fail(new SchemaNotPermitted({ what, role, statement: statement(role) })))
+const notPermitted = (what: SchemaNotPermitted["what"], statement: (ident: string) => string) =>
+  Effect.flatMap(currentRole, ({ ident, role }) =>
+    Effect.fail(new SchemaNotPermitted({ what, role, statement: statement(ident) })))
 
 /** Why the migration must not start. The CLI offers `--skip-batch-job-check` to override. */
 export class PreflightFailed extends Schema.TaggedError<PreflightFailed>()("PreflightFailed", {
