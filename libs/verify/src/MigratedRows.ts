@@ -1,0 +1,53 @@
+/**
+ * The rows of `_nice_binary` with `sha2` set, in key order, as ONE streamed query (the driver pulls rows off the
+ * socket as the merge consumes them and pauses the socket when it falls behind: no paging, no row-at-a-time round
+ * trips, and bounded memory).
+ *
+ * The order is `sha2 COLLATE "C"` (byte order, the order S3 lists in), then `hash` for rows that share a sha2. Without
+ * an index on `(sha2 COLLATE "C")` PostgreSQL sorts once (spilling to temp files beyond `work_mem`); the statement
+ * only reads. `count` counts the rows of the range beside it, for progress and ETA.
+ */
+import { type DatabaseError } from "@lo-migrate/core"
+import { mapSqlError, toDatabaseError } from "@lo-migrate/postgres"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { KeyRange, MigratedRow } from "./Domain.ts"
+
+interface Row {
+  readonly hash: string
+  readonly sha2: string
+  readonly oid: number | null
+  readonly size: bigint | number | string
+  readonly mimeType: string | null
+}
+
+const toNumber = (n: bigint | number | string): number => (typeof n === "number" ? n : Number(n))
+
+const where = (sql: SqlClient.SqlClient, range: KeyRange) =>
+  sql.and([
+    sql`sha2 IS NOT NULL`,
+    ...(range.from === undefined ? [] : [sql`sha2 COLLATE "C" >= ${range.from}`]),
+    ...(range.to === undefined ? [] : [sql`sha2 COLLATE "C" < ${range.to}`])
+  ])
+
+/** Every migrated row of the range, ordered by `sha2` in byte order. */
+export const migratedRows = (range: KeyRange): Stream.Stream<MigratedRow, DatabaseError, SqlClient.SqlClient> =>
+  Stream.unwrap(Effect.map(SqlClient.SqlClient, (sql) =>
+    sql<Row>`
+      SELECT hash, rtrim(sha2) AS sha2, data AS oid, size, mime_type AS "mimeType"
+      FROM _nice_binary
+      WHERE ${where(sql, range)}
+      ORDER BY sha2 COLLATE "C", hash`.stream.pipe(
+      Stream.map((r): MigratedRow => ({ hash: r.hash, sha2: r.sha2, oid: r.oid, size: toNumber(r.size), mimeType: r.mimeType })),
+      Stream.mapError((e) => toDatabaseError("stream migrated rows", e))
+    )))
+
+/** The number of migrated rows in the range. */
+export const countMigrated = (range: KeyRange): Effect.Effect<number, DatabaseError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [r] = yield* sql<{ readonly n: bigint | number | string }>`
+      SELECT count(*) AS n FROM _nice_binary WHERE ${where(sql, range)}`
+    return r === undefined ? 0 : toNumber(r.n)
+  }).pipe(mapSqlError("count migrated rows"))

@@ -1,0 +1,186 @@
+/**
+ * One verify run: the merge of the bucket listing with the migrated rows, each pairing judged (fast: exists and has
+ * the row's size; `--deep`: its bytes hash to the key; `--content-type`: its Content-Type is the one the migrator
+ * writes), every bad row handed to `onBad`, orphans to `onOrphan`, and with `repair` the repairable bad rows reset in
+ * batches. Counters go to `progress` as the run goes (the monitor reads them).
+ *
+ * Memory is bounded whatever the bucket's size: the merge holds one listing page (the next one is prefetched) and one
+ * chunk of rows, at most `concurrency` downloads are in flight (each hashes its body as it arrives), and at most one
+ * repair batch is pending.
+ */
+import type { DatabaseError, Metrics, StorageError } from "@lo-migrate/core"
+import type { S3ClientService } from "@lo-migrate/s3"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type * as SqlClient from "effect/sql/SqlClient"
+import { listPages } from "./BucketListing.ts"
+import { makeObjectReader, type ObjectFacts } from "./DeepCheck.ts"
+import { type BadRow, inSample, type KeyRange, type ListedObject, type MigratedRow, repairable } from "./Domain.ts"
+import { type MergeStats, mergeJoin, type OrderViolation, type Pairing } from "./Merge.ts"
+import { migratedRows } from "./MigratedRows.ts"
+import type { Progress } from "./Progress.ts"
+import { makeRepairer, type RepairOutcome } from "./Repair.ts"
+
+export interface VerifyOptions {
+  readonly range: KeyRange
+  /** Download every (sampled) object and check its SHA-256 against the key. */
+  readonly deep: boolean
+  /** Downloads (or HEADs) in flight. */
+  readonly concurrency: number
+  /** Fraction of the keys whose objects are downloaded / HEADed (1 = all); the listing check covers every row. */
+  readonly sample: number
+  readonly seed: number
+  /** Compare Content-Type with `expectedContentType(row.mimeType)`. */
+  readonly contentType: boolean
+  /**
+   * The Content-Type the migrator writes for a mime type (`undefined`: none is sent, the server's default applies, so
+   * any value is accepted).
+   */
+  readonly expectedContentType: (mimeType: string | null) => string | undefined
+  /** Reset the sha2 of bad rows (and delete objects with wrong content). */
+  readonly repair: boolean
+  /** Rows per repair transaction. */
+  readonly repairBatch: number
+}
+
+export const defaultVerifyOptions: VerifyOptions = {
+  range: {},
+  deep: false,
+  concurrency: 16,
+  sample: 1,
+  seed: 0,
+  contentType: false,
+  expectedContentType: (mimeType) => (mimeType === null || mimeType === "" ? undefined : mimeType),
+  repair: false,
+  repairBatch: 100
+}
+
+export interface VerifyHooks<E> {
+  readonly onBad: (bad: BadRow) => Effect.Effect<void, E>
+  readonly onOrphan: (object: ListedObject) => Effect.Effect<void, E>
+  readonly onRepaired: (outcome: RepairOutcome) => Effect.Effect<void, E>
+}
+
+type Verdict =
+  | { readonly _tag: "Ok"; readonly row: MigratedRow }
+  | { readonly _tag: "Bad"; readonly bad: BadRow }
+  | { readonly _tag: "Orphan"; readonly object: ListedObject }
+
+const bad = (row: MigratedRow, problem: BadRow["problem"], detail: string): Verdict => ({
+  _tag: "Bad",
+  bad: { row, problem, detail }
+})
+
+export type VerifyError = StorageError | DatabaseError | OrderViolation
+
+export const runVerify = <E>(
+  options: VerifyOptions,
+  progress: Progress,
+  hooks: VerifyHooks<E>
+): Effect.Effect<MergeStats, VerifyError | E, SqlClient.SqlClient | S3ClientService | Metrics> =>
+  Effect.gen(function*() {
+    const reader = yield* makeObjectReader
+    const repairer = options.repair ? yield* makeRepairer : undefined
+    const stats: MergeStats = { maxHeld: 0 }
+    const fetches = options.deep || options.contentType
+
+    const judgeObject = (row: MigratedRow, facts: ObjectFacts): Verdict => {
+      if (options.deep && (facts.sha256 !== row.sha2 || facts.size !== row.size)) {
+        return bad(row, "WrongContent", `the object's ${facts.size} bytes hash to ${facts.sha256}, not to its key`)
+      }
+      if (options.contentType) {
+        const expected = options.expectedContentType(row.mimeType)
+        if (expected !== undefined && facts.contentType !== expected) {
+          return bad(
+            row,
+            "WrongContentType",
+            `Content-Type is ${JSON.stringify(facts.contentType ?? null)}, expected ${JSON.stringify(expected)} ` +
+              `for mime_type ${JSON.stringify(row.mimeType)}`
+          )
+        }
+      }
+      return { _tag: "Ok", row }
+    }
+
+    const judge = (pairing: Pairing): Effect.Effect<Verdict, StorageError, Metrics> => {
+      switch (pairing._tag) {
+        case "Orphan":
+          return Effect.succeed({ _tag: "Orphan", object: pairing.object })
+        case "Malformed":
+          return Effect.succeed(bad(pairing.row, "MalformedSha2", "sha2 is not 64 lowercase hexadecimal digits"))
+        case "Row": {
+          const { object, row } = pairing
+          if (object === undefined) return Effect.succeed(bad(row, "Missing", "no object under this key in the bucket"))
+          if (object.size !== row.size) {
+            return Effect.succeed(bad(row, "WrongSize", `the object has ${object.size} bytes, the row says ${row.size}`))
+          }
+          if (!fetches || !inSample(row.sha2, options.sample, options.seed)) return Effect.succeed({ _tag: "Ok", row })
+          if (options.deep) {
+            return Effect.map(reader.download(row.sha2), (facts) => {
+              progress.downloaded += 1
+              progress.downloadedBytes += facts.size
+              return judgeObject(row, facts)
+            })
+          }
+          return Effect.map(reader.head(row.sha2), (facts) => {
+            progress.heads += 1
+            return judgeObject(row, facts)
+          })
+        }
+      }
+    }
+
+    let pending: Array<BadRow> = []
+    const flushRepairs = Effect.suspend(() => {
+      if (repairer === undefined || pending.length === 0) return Effect.void
+      const batch = pending
+      pending = []
+      return Effect.flatMap(repairer.repair(batch), (outcomes) =>
+        Effect.forEach(outcomes, (outcome) => {
+          if (outcome.reset) progress.repaired += 1
+          else progress.repairSkipped += 1
+          if (outcome.deleted) progress.deletedObjects += 1
+          return hooks.onRepaired(outcome)
+        }, { discard: true }))
+    })
+
+    const record = (verdict: Verdict) => {
+      switch (verdict._tag) {
+        case "Orphan":
+          progress.orphans += 1
+          progress.orphanBytes += verdict.object.size
+          return hooks.onOrphan(verdict.object)
+        case "Ok":
+          progress.checked += 1
+          progress.ok += 1
+          progress.checkedBytes += verdict.row.size
+          progress.lastSha2 = verdict.row.sha2
+          return Effect.void
+        case "Bad": {
+          const { problem, row } = verdict.bad
+          progress.checked += 1
+          progress.checkedBytes += row.size
+          progress.bad[problem] += 1
+          progress.lastSha2 = row.sha2
+          const reported = hooks.onBad(verdict.bad)
+          if (repairer === undefined || !repairable(problem)) return reported
+          pending.push(verdict.bad)
+          return pending.length >= options.repairBatch ? Effect.andThen(reported, flushRepairs) : reported
+        }
+      }
+    }
+
+    const pages = listPages(options.range, () => {
+      progress.listRequests += 1
+    }).pipe(
+      Stream.tap((page) => Effect.sync(() => void (progress.listed += page.length))),
+      // the next page is requested while the current one is merged
+      Stream.buffer({ capacity: 1 })
+    )
+    yield* mergeJoin(pages, migratedRows(options.range), stats).pipe(
+      Stream.mapEffect(judge, { concurrency: fetches ? Math.max(1, options.concurrency) : 1 }),
+      Stream.runForEach(record)
+    )
+    yield* flushRepairs
+    return stats
+  })
