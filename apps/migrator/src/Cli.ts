@@ -1,6 +1,6 @@
 /**
  * The command tree: `lo-migrate [options]` (= `migrate`), `lo-migrate migrate [options]`, `lo-migrate finalize
- * [options]`. All options are shared, so they may come before or after the subcommand, as with the original tool.
+ * [options]`, `lo-migrate verify [options]` (its own options besides the shared ones, see `VerifyOptions.ts`). All options are shared, so they may come before or after the subcommand, as with the original tool.
  *
  * The handlers are injected so that parsing and validation can be tested without any server; `main.ts` passes the
  * live ones. `runCli` turns everything into an exit code: parse errors and invalid values are 2 and name the option.
@@ -19,12 +19,15 @@ import { type DatabaseConfig, type MigratorConfig, resolve, resolveDatabase, typ
 import { ExitCode } from "./ExitCode.ts"
 import { env, flags, type RawOptions } from "./Options.ts"
 import { noteOtherOutput } from "./StatusWriter.ts"
+import { type RawVerifyOptions, resolveVerify, type VerifyConfig, verifyFlags } from "./VerifyOptions.ts"
 
 export const version = "0.1.0"
 
 export interface Handlers<R> {
   readonly migrate: (config: MigratorConfig) => Effect.Effect<ExitCode, never, R>
   readonly finalize: (config: DatabaseConfig) => Effect.Effect<ExitCode, never, R>
+  /** `verify` (absent: the subcommand says it is not available here). */
+  readonly verify?: ((config: VerifyConfig) => Effect.Effect<ExitCode, never, R>) | undefined
 }
 
 /** How a handler ended with a non-zero code; carried through effect/cli's error channel to `runCli`. */
@@ -83,6 +86,22 @@ export const makeCommand = <R>(handlers: Handlers<R>) => {
       Effect.flatMap(finish)
     )
 
+  const runVerify = (raw: RawOptions, options: RawVerifyOptions) =>
+    resolveVerify(raw, options).pipe(
+      Effect.catchTag("UsageError", usage),
+      Effect.flatMap((config) =>
+        Effect.forEach(config.connection.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
+          Effect.andThen(
+            handlers.verify === undefined
+              ? Console.error("error: verify is not available in this build").pipe(Effect.as(ExitCode.Usage))
+              : handlers.verify(config)
+          ),
+          Effect.provide(loggerFor(config.connection.logFormat))
+        )
+      ),
+      Effect.flatMap(finish)
+    )
+
   const root = Command.make("lo-migrate").pipe(
     Command.withSharedFlags(flags),
     Command.withDescription(
@@ -99,7 +118,13 @@ export const makeCommand = <R>(handlers: Handlers<R>) => {
       "Add the NOT NULL constraint and the UNIQUE index on sha2; refused while rows are left. Needs only --pg-url."
     )
   )
-  return root.pipe(Command.withSubcommands([migrate, finalize]))
+  const verify = Command.make("verify", verifyFlags, (options) => Effect.flatMap(root, (raw) => runVerify(raw, options))).pipe(
+    Command.withDescription(
+      "Check that every row with sha2 set has its object in the bucket with the row's size (one listing pass); " +
+        "--deep also checks the bytes. Exit 0 all good, 1 some rows bad, 2 usage, 3 infrastructure. Needs read rights only."
+    )
+  )
+  return root.pipe(Command.withSubcommands([migrate, finalize, verify]))
 }
 
 /**

@@ -10,12 +10,14 @@ import { finalizeLayer, migrateLayer } from "./Live.ts"
 import { runMain } from "./Runner.ts"
 import { finalizeCommand, migrate } from "./Migrate.ts"
 import { Shutdown } from "./Shutdown.ts"
+import { verifyCommand } from "./VerifyCommand.ts"
 
 runMain((shutdown) =>
   runCli(
     {
       migrate: (config) => migrate(config, migrateLayer(config)),
-      finalize: (config) => finalizeCommand(config, finalizeLayer(config))
+      finalize: (config) => finalizeCommand(config, finalizeLayer(config)),
+      verify: (config) => verifyCommand(config)
     },
     process.argv.slice(2)
   ).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Layer.succeed(Shutdown, shutdown))))

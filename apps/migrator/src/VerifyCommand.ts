@@ -1,0 +1,152 @@
+/**
+ * `lo-migrate verify`: the live wiring (PostgreSQL pool, S3 client, metrics), the monitor, the report and the exit
+ * code of one verify run (see `@lo-migrate/verify` for what is checked and how).
+ *
+ * Exit codes: 0 every row checked is good; 1 some rows are bad (listed in the report); 2 usage; 3 infrastructure (the
+ * message says where, and the `--from-sha2` that resumes the check).
+ */
+import { type DatabaseError, Metrics, type StorageError } from "@lo-migrate/core"
+import { PgDatabase } from "@lo-migrate/postgres"
+import { S3ClientService } from "@lo-migrate/s3"
+import {
+  countMigrated,
+  defaultVerifyOptions,
+  type OrderViolation,
+  Progress,
+  type ProgressSample,
+  renderVerifyStatus,
+  renderVerifySummary,
+  runVerify,
+  sampleOf,
+  type VerifyOptions
+} from "@lo-migrate/verify"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as SqlClient from "effect/sql/SqlClient"
+import { redactUrl } from "./Config.ts"
+import { ExitCode } from "./ExitCode.ts"
+import { s3StoreConfigOf } from "./Live.ts"
+import { StatusOutput } from "./Migrate.ts"
+import type { ReportError } from "./Report.ts"
+import type { VerifyConfig } from "./VerifyOptions.ts"
+import { openVerifySink } from "./VerifyReport.ts"
+
+export const verifyOptionsOf = (config: VerifyConfig): VerifyOptions => ({
+  ...defaultVerifyOptions,
+  range: { from: config.fromSha2, to: config.toSha2 },
+  deep: config.deep,
+  concurrency: config.concurrency,
+  sample: config.sample,
+  seed: config.seed,
+  contentType: config.contentType,
+  repair: config.repair,
+  repairBatch: config.repairBatch
+})
+
+/** The services a verify run needs: one streamed query, a count and repair batches; the listing and the checks. */
+export const verifyLayer = (config: VerifyConfig) =>
+  Layer.mergeAll(
+    PgDatabase.layer({ url: config.connection.pgUrl, maxConnections: 3, applicationName: "lo-migrate verify" }),
+    S3ClientService.layer({ ...s3StoreConfigOf(config.connection), maxSockets: config.concurrency + 2 }),
+    Metrics.layer
+  )
+
+const describeMode = (config: VerifyConfig) =>
+  [
+    config.deep ? "deep (listing + download and SHA-256 of every object)" : "fast (listing: existence and size)",
+    ...(config.contentType ? ["+ Content-Type"] : []),
+    ...(config.sample < 1 ? [`sample ${config.sample} (seed ${config.seed})`] : []),
+    ...(config.repair ? ["+ repair"] : [])
+  ].join(" ")
+
+const header = (config: VerifyConfig) =>
+  [
+    "**************** verify ****************",
+    `    PostgreSQL:  ${redactUrl(Redacted.value(config.connection.pgUrl))}`,
+    `    S3:          ${config.connection.s3Url.toString()} bucket ${config.connection.bucket}`,
+    `    mode:        ${describeMode(config)}`,
+    `    range:       ${config.fromSha2 ?? "(start)"} .. ${config.toSha2 ?? "(end)"}`,
+    `    report:      ${config.connection.report ?? "(none; bad rows are logged)"}`
+  ].join("\n")
+
+const resumeHint = (progress: Progress) =>
+  progress.lastSha2 === undefined
+    ? "Nothing was checked yet; run again."
+    : `Rows up to sha2 ${progress.lastSha2} were checked; resume with --from-sha2 ${progress.lastSha2}.`
+
+const fatal = (config: VerifyConfig, progress: Progress) => (error: DatabaseError | StorageError | OrderViolation) =>
+  Console.error(
+    `fatal: ${error.message}\n  at ${
+      error._tag === "DatabaseError"
+        ? `PostgreSQL ${redactUrl(Redacted.value(config.connection.pgUrl))}`
+        : `S3 ${config.connection.s3Url.toString()} bucket ${config.connection.bucket}`
+    }\n${resumeHint(progress)}`
+  ).pipe(Effect.as(ExitCode.Fatal))
+
+/** Runs `verify` with `layer` (the live one in `main.ts`). Every outcome is an exit code. */
+export const verifyCommand = (
+  config: VerifyConfig,
+  layer: Layer.Layer<SqlClient.SqlClient | S3ClientService | Metrics, DatabaseError> = verifyLayer(config)
+): Effect.Effect<ExitCode> => {
+  const progress = new Progress()
+  return Effect.gen(function*() {
+    yield* Console.log(header(config))
+    const metrics = yield* Metrics
+    const status = yield* StatusOutput
+    const sink = yield* openVerifySink(config.connection.report, config.orphans)
+    const startedAt = yield* Clock.currentTimeMillis
+    let previous: ProgressSample | undefined
+    const block = Effect.gen(function*() {
+      const now = sampleOf(progress, yield* Clock.currentTimeMillis)
+      progress.retries = (yield* metrics.snapshot).retries
+      yield* status(renderVerifyStatus(progress, startedAt, now, previous))
+      previous = now
+    })
+    const options = verifyOptionsOf(config)
+    // the rows of the range, counted beside the check for progress and ETA (a count failure only costs the ETA)
+    yield* Effect.forkScoped(
+      countMigrated(options.range).pipe(
+        Effect.tap((n) => Effect.sync(() => void (progress.total = n))),
+        Effect.catch((e) => Effect.logWarning(`could not count the rows to check (no ETA): ${e.message}`))
+      )
+    )
+    yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(Duration.seconds(config.connection.interval)), block)))
+    yield* runVerify(options, progress, { onBad: sink.bad, onOrphan: sink.orphan, onRepaired: sink.repaired }).pipe(
+      Effect.ensuring(Effect.orDie(block)),
+      Effect.onInterrupt(() => Console.error(`interrupted. ${resumeHint(progress)}`))
+    )
+    const elapsed = (yield* Clock.currentTimeMillis) - startedAt
+    yield* Console.log(renderVerifySummary(progress, elapsed))
+    if (progress.badRows > 0) {
+      yield* Console.error(
+        `${progress.badRows} bad row(s)` +
+          (config.connection.report === undefined ? " (logged above; --report FILE lists them as JSON lines)" : ` (listed in ${config.connection.report})`)
+      )
+      return ExitCode.RowsFailed
+    }
+    yield* Console.log("verify: every row checked is good")
+    return ExitCode.Ok
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(Layer.mergeAll(layer, NodeServices.layer)),
+    Effect.catchTags({
+      ReportError: (e: ReportError) => Console.error(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
+      DatabaseError: (e: DatabaseError) => fatal(config, progress)(e),
+      StorageError: (e: StorageError) => fatal(config, progress)(e),
+      OrderViolation: (e: OrderViolation) => fatal(config, progress)(e)
+    }),
+    Effect.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.failCause(cause as Cause.Cause<never>)
+        : Console.error(`fatal: unexpected error (a bug?)\n${Cause.pretty(cause)}\n${resumeHint(progress)}`).pipe(
+          Effect.as(ExitCode.Fatal)
+        )
+    )
+  )
+}

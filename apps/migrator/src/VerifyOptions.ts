@@ -1,0 +1,157 @@
+/**
+ * The options of `lo-migrate verify` beyond the shared connection options of `Options.ts` (which it reuses, with the
+ * same environment variables), and their validation: every rule names its option, runs before anything connects, and
+ * ends with exit code 2.
+ */
+import { isKeyBound } from "@lo-migrate/verify"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Flag from "effect/cli/Flag"
+import { type MigratorConfig, resolve, UsageError } from "./Config.ts"
+import type { RawOptions } from "./Options.ts"
+
+export const verifyDefaults = { concurrency: 16, sample: 1, seed: 0, repairBatch: 100 } as const
+
+const flagEnv = {
+  deep: "LO_MIGRATE_VERIFY_DEEP",
+  concurrency: "LO_MIGRATE_VERIFY_CONCURRENCY",
+  sample: "LO_MIGRATE_VERIFY_SAMPLE",
+  seed: "LO_MIGRATE_VERIFY_SEED",
+  fromSha2: "LO_MIGRATE_VERIFY_FROM_SHA2",
+  toSha2: "LO_MIGRATE_VERIFY_TO_SHA2",
+  orphans: "LO_MIGRATE_VERIFY_ORPHANS",
+  contentType: "LO_MIGRATE_VERIFY_CONTENT_TYPE",
+  repair: "LO_MIGRATE_VERIFY_REPAIR",
+  repairBatch: "LO_MIGRATE_VERIFY_REPAIR_BATCH"
+} as const
+
+const text = (description: string, envName: string, defaultValue?: string | number | boolean) =>
+  `${description} [env ${envName}]${defaultValue === undefined ? "" : ` (default: ${defaultValue})`}`
+
+const bool = (name: string, key: keyof typeof flagEnv, description: string) =>
+  Flag.Boolean(name).pipe(
+    Flag.withDescription(text(description, flagEnv[key], false)),
+    Flag.withFallbackConfig(Config.Boolean(flagEnv[key])),
+    Flag.withDefault(false)
+  )
+
+export const verifyFlags = {
+  deep: bool("deep", "deep", "Also download every object and check that its bytes hash to its key (SHA-256)"),
+  concurrency: Flag.Int("concurrency").pipe(
+    Flag.withDescription(text("Downloads (--deep) or HEADs (--content-type) in flight", flagEnv.concurrency, verifyDefaults.concurrency)),
+    Flag.withFallbackConfig(Config.Int(flagEnv.concurrency)),
+    Flag.withDefault(verifyDefaults.concurrency)
+  ),
+  sample: Flag.Finite("sample").pipe(
+    Flag.withMetavar("FRACTION"),
+    Flag.withDescription(text(
+      "Download / HEAD only this fraction of the objects, chosen by key (the listing check still covers every row)",
+      flagEnv.sample,
+      verifyDefaults.sample
+    )),
+    Flag.withFallbackConfig(Config.Number(flagEnv.sample)),
+    Flag.withDefault(verifyDefaults.sample)
+  ),
+  seed: Flag.Int("seed").pipe(
+    Flag.withDescription(text("Seed of --sample: the same seed picks the same keys", flagEnv.seed, verifyDefaults.seed)),
+    Flag.withFallbackConfig(Config.Int(flagEnv.seed)),
+    Flag.withDefault(verifyDefaults.seed)
+  ),
+  fromSha2: Flag.String("from-sha2").pipe(
+    Flag.withMetavar("HEX"),
+    Flag.withDescription(text("Check only keys >= HEX (a hex prefix; resumes an interrupted check)", flagEnv.fromSha2)),
+    Flag.withFallbackConfig(Config.String(flagEnv.fromSha2)),
+    Flag.optional
+  ),
+  toSha2: Flag.String("to-sha2").pipe(
+    Flag.withMetavar("HEX"),
+    Flag.withDescription(text("Check only keys < HEX (a hex prefix)", flagEnv.toSha2)),
+    Flag.withFallbackConfig(Config.String(flagEnv.toSha2)),
+    Flag.optional
+  ),
+  orphans: bool("orphans", "orphans", "List the objects no row references (in the --report, else on stdout); not an error"),
+  contentType: bool("content-type", "contentType", "Also compare each object's Content-Type with the row's mime_type"),
+  repair: bool(
+    "repair",
+    "repair",
+    "Set sha2 back to NULL for rows whose object is missing or wrong (and delete objects with wrong bytes), so that " +
+      "the next migrate uploads them again; needs write rights"
+  ),
+  repairBatch: Flag.Int("repair-batch").pipe(
+    Flag.withDescription(text("Rows reset per --repair transaction", flagEnv.repairBatch, verifyDefaults.repairBatch)),
+    Flag.withFallbackConfig(Config.Int(flagEnv.repairBatch)),
+    Flag.withDefault(verifyDefaults.repairBatch)
+  )
+} as const
+
+export interface RawVerifyOptions {
+  readonly deep: boolean
+  readonly concurrency: number
+  readonly sample: number
+  readonly seed: number
+  readonly fromSha2: Option.Option<string>
+  readonly toSha2: Option.Option<string>
+  readonly orphans: boolean
+  readonly contentType: boolean
+  readonly repair: boolean
+  readonly repairBatch: number
+}
+
+export interface VerifyConfig {
+  /** The connection options, resolved exactly as for `migrate`. */
+  readonly connection: MigratorConfig
+  readonly deep: boolean
+  readonly concurrency: number
+  readonly sample: number
+  readonly seed: number
+  readonly fromSha2: string | undefined
+  readonly toSha2: string | undefined
+  readonly orphans: boolean
+  readonly contentType: boolean
+  readonly repair: boolean
+  readonly repairBatch: number
+}
+
+const wholeNumber = (option: string, value: number, max: number) =>
+  Number.isSafeInteger(value) && value >= 1 && value <= max
+    ? Effect.succeed(value)
+    : Effect.fail(new UsageError({ option, detail: `must be a whole number from 1 to ${max}, got ${value}` }))
+
+const bound = (option: string, value: Option.Option<string>) =>
+  Option.match(value, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (v) =>
+      isKeyBound(v)
+        ? Effect.succeed(v)
+        : Effect.fail(new UsageError({ option, detail: `must be 1 to 64 lowercase hex digits, got ${JSON.stringify(v)}` }))
+  })
+
+export const resolveVerify = (raw: RawOptions, v: RawVerifyOptions): Effect.Effect<VerifyConfig, UsageError> =>
+  Effect.gen(function*() {
+    const connection = yield* resolve(raw)
+    if (!(Number.isFinite(v.sample) && v.sample > 0 && v.sample <= 1)) {
+      return yield* new UsageError({ option: "--sample", detail: `must be a fraction in (0, 1], got ${v.sample}` })
+    }
+    if (v.sample < 1 && !v.deep && !v.contentType) {
+      return yield* new UsageError({ option: "--sample", detail: "only applies to --deep or --content-type" })
+    }
+    const fromSha2 = yield* bound("--from-sha2", v.fromSha2)
+    const toSha2 = yield* bound("--to-sha2", v.toSha2)
+    if (fromSha2 !== undefined && toSha2 !== undefined && fromSha2 >= toSha2) {
+      return yield* new UsageError({ option: "--to-sha2", detail: `must sort after --from-sha2 (${fromSha2}), got ${toSha2}` })
+    }
+    return {
+      connection,
+      deep: v.deep,
+      concurrency: yield* wholeNumber("--concurrency", v.concurrency, 1024),
+      sample: v.sample,
+      seed: v.seed,
+      fromSha2,
+      toSha2,
+      orphans: v.orphans,
+      contentType: v.contentType,
+      repair: v.repair,
+      repairBatch: yield* wholeNumber("--repair-batch", v.repairBatch, 100_000)
+    } satisfies VerifyConfig
+  })

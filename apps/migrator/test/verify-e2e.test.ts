@@ -1,0 +1,142 @@
+/**
+ * `lo-migrate verify` end to end, as operators run it (the CLI as a subprocess) against the real PostgreSQL and Ceph
+ * RGW: the real migrator migrates, verify finds it clean (default and --deep); damaged objects and an orphan are
+ * reported in the JSON-lines report with exit code 1; `verify --repair`, then `migrate`, then `verify --deep` is clean;
+ * bad options exit 2, an unreachable server 3.
+ */
+import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3"
+import { assert, describe, it } from "@effect/vitest"
+import { BatchJobId } from "@lo-migrate/postgres"
+import { createBatchJobTable, createNiceBinaryTable, insertBinary, ThrowawayDatabase } from "@lo-migrate/postgres/testing"
+import { TestBucket } from "@lo-migrate/s3/testing"
+import { Effect, Layer, Redacted } from "effect"
+import { spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const appDir = join(import.meta.dirname, "..")
+
+/** Runs the CLI with only the given environment (nothing inherited that the migrator reads). */
+const cli = (args: ReadonlyArray<string>, extra: Record<string, string>) =>
+  Effect.callback<{ code: number | null; stdout: string; stderr: string }>((resume) => {
+    const env: NodeJS.ProcessEnv = {}
+    for (const [k, v] of Object.entries(process.env)) if (!/^(PG_URL|S3_|AWS_|LO_MIGRATE_)/.test(k)) env[k] = v
+    const child = spawn(process.execPath, ["--conditions=development", "src/main.ts", ...args], {
+      cwd: appDir,
+      env: { ...env, ...extra },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => void (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => void (stderr += d.toString()))
+    child.once("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+    return Effect.sync(() => void child.kill("SIGKILL"))
+  }).pipe(Effect.timeout("120 seconds"), Effect.orDie)
+
+const Env = Layer.mergeAll(ThrowawayDatabase.layerWithClient(4), TestBucket.layer)
+
+const settings = Effect.gen(function*() {
+  const db = yield* ThrowawayDatabase
+  const bucket = yield* TestBucket
+  return {
+    PG_URL: Redacted.value(db.url),
+    S3_URL: bucket.config.endpoint!,
+    S3_BUCKET: bucket.name,
+    AWS_REGION: bucket.config.region,
+    AWS_ACCESS_KEY_ID: Redacted.value(bucket.config.accessKeyId!),
+    AWS_SECRET_ACCESS_KEY: Redacted.value(bucket.config.secretAccessKey!)
+  }
+})
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
+const lines = (path: string) =>
+  readFileSync(path, "utf8").trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
+
+describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
+  it.live("migrate, verify clean; damage found and reported; --repair, migrate, verify clean again", () =>
+    Effect.gen(function*() {
+      const bucket = yield* TestBucket
+      yield* createNiceBinaryTable()
+      yield* createBatchJobTable([{ id: BatchJobId, active: false }])
+      const rows = yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => i), (i) =>
+        insertBinary({ bytes: new TextEncoder().encode(`content ${i} `.repeat(1 + i * 7)), mimeType: "image/png" }))
+      const env = yield* settings
+      const dir = mkdtempSync(join(tmpdir(), "lo-migrate-verify-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const report = join(dir, "verify.jsonl")
+
+      const migrated = yield* cli([], env)
+      assert.strictEqual(migrated.code, 0, migrated.stderr)
+      const clean = yield* cli(["verify", "-i", "1"], env)
+      assert.strictEqual(clean.code, 0, clean.stderr)
+      assert.include(clean.stdout, "Verify status at")
+      assert.include(clean.stdout, "30 rows checked")
+      assert.include(clean.stdout, "30 objects listed in 1 ListObjectsV2 requests")
+      assert.match(clean.stdout, /rows\/s/)
+      assert.include(clean.stdout, "every row checked is good")
+      const deep = yield* cli(["verify", "--deep", "--concurrency", "4"], env)
+      assert.strictEqual(deep.code, 0, deep.stderr)
+      assert.include(deep.stdout, "30 objects downloaded and hashed")
+
+      // damage: one object deleted, one overwritten with other bytes of the same size; one orphan
+      const [gone, overwritten] = [rows[3]!, rows[9]!]
+      yield* Effect.tryPromise(() => bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: gone.digests.sha256 })))
+      yield* Effect.tryPromise(() =>
+        bucket.client.send(
+          new PutObjectCommand({ Bucket: bucket.name, Key: overwritten.digests.sha256, Body: new Uint8Array(overwritten.size) })
+        )
+      )
+      const orphan = new TextEncoder().encode("left by an interrupted run")
+      yield* Effect.tryPromise(() => bucket.client.send(new PutObjectCommand({ Bucket: bucket.name, Key: sha256(orphan), Body: orphan })))
+
+      const fast = yield* cli(["verify", "--orphans", "--report", report], env)
+      assert.strictEqual(fast.code, 1, fast.stderr)
+      const fastLines = lines(report)
+      assert.deepStrictEqual(
+        fastLines.filter((l) => l["problem"] !== undefined).map((l) => [l["problem"], l["hash"], l["sha2"], l["oid"]]),
+        [["Missing", gone.hash, gone.digests.sha256, gone.oid]]
+      )
+      assert.deepStrictEqual(fastLines.filter((l) => l["orphan"] !== undefined), [{ orphan: sha256(orphan), size: orphan.byteLength }])
+
+      const repair = yield* cli(["verify", "--deep", "--repair", "--report", report], env)
+      assert.strictEqual(repair.code, 1, repair.stderr)
+      const repairLines = lines(report)
+      assert.sameMembers(
+        repairLines.filter((l) => l["problem"] !== undefined).map((l) => `${l["problem"]} ${l["hash"]}`),
+        [`Missing ${gone.hash}`, `WrongContent ${overwritten.hash}`]
+      )
+      assert.sameMembers(
+        repairLines.filter((l) => l["repair"] !== undefined).map((l) => `${l["repair"]} ${l["hash"]} ${l["objectDeleted"]}`),
+        [`sha2 set to NULL ${gone.hash} false`, `sha2 set to NULL ${overwritten.hash} true`]
+      )
+      const remigrated = yield* cli([], env)
+      assert.strictEqual(remigrated.code, 0, remigrated.stderr)
+      assert.include(remigrated.stdout, "2 objects migrated")
+      const after = yield* cli(["verify", "--deep"], env)
+      assert.strictEqual(after.code, 0, after.stdout + after.stderr)
+      assert.include(after.stdout, "30 rows checked")
+      assert.include(after.stdout, "1 orphans")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 300_000)
+
+  it.live("bad verify options exit 2 naming the option; an unreachable database exits 3 with the resume hint", () =>
+    Effect.gen(function*() {
+      const env = { PG_URL: "postgresql://nobody@127.0.0.1:1/none", S3_URL: "http://127.0.0.1:1", S3_BUCKET: "b" }
+      for (const [args, option] of [
+        [["verify", "--sample", "2", "--deep"], "--sample"],
+        [["verify", "--sample", "0.5"], "--sample"],
+        [["verify", "--from-sha2", "XYZ"], "--from-sha2"],
+        [["verify", "--from-sha2", "b", "--to-sha2", "a"], "--to-sha2"],
+        [["verify", "--concurrency", "0", "--deep"], "--concurrency"]
+      ] as const) {
+        const run = yield* cli(args, env)
+        assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
+        assert.include(run.stderr, option)
+      }
+      const down = yield* cli(["verify"], env)
+      assert.strictEqual(down.code, 3, down.stderr)
+      assert.match(down.stderr, /fatal: .*\n.*PostgreSQL .*127\.0\.0\.1:1[\s\S]*Nothing was checked yet/)
+    }), 120_000)
+})
