@@ -36,13 +36,16 @@ const bool = (name: string, key: keyof typeof flagEnv, description: string) =>
     Flag.withDefault(false)
   )
 
+const int = (name: string, key: "concurrency" | "seed" | "repairBatch", description: string) =>
+  Flag.Int(name).pipe(
+    Flag.withDescription(text(description, flagEnv[key], verifyDefaults[key])),
+    Flag.withFallbackConfig(Config.Int(flagEnv[key])),
+    Flag.withDefault<number>(verifyDefaults[key])
+  )
+
 export const verifyFlags = {
   deep: bool("deep", "deep", "Also download every object and check that its bytes hash to its key (SHA-256)"),
-  concurrency: Flag.Int("concurrency").pipe(
-    Flag.withDescription(text("Downloads (--deep) or HEADs (--content-type) in flight", flagEnv.concurrency, verifyDefaults.concurrency)),
-    Flag.withFallbackConfig(Config.Int(flagEnv.concurrency)),
-    Flag.withDefault(verifyDefaults.concurrency)
-  ),
+  concurrency: int("concurrency", "concurrency", "Downloads (--deep) or HEADs (--content-type) in flight"),
   sample: Flag.Finite("sample").pipe(
     Flag.withMetavar("FRACTION"),
     Flag.withDescription(text(
@@ -53,11 +56,7 @@ export const verifyFlags = {
     Flag.withFallbackConfig(Config.Number(flagEnv.sample)),
     Flag.withDefault(verifyDefaults.sample)
   ),
-  seed: Flag.Int("seed").pipe(
-    Flag.withDescription(text("Seed of --sample: the same seed picks the same keys", flagEnv.seed, verifyDefaults.seed)),
-    Flag.withFallbackConfig(Config.Int(flagEnv.seed)),
-    Flag.withDefault(verifyDefaults.seed)
-  ),
+  seed: int("seed", "seed", "Seed of --sample: the same seed picks the same keys"),
   fromSha2: Flag.String("from-sha2").pipe(
     Flag.withMetavar("HEX"),
     Flag.withDescription(text("Check only keys >= HEX (a hex prefix; resumes an interrupted check)", flagEnv.fromSha2)),
@@ -78,11 +77,7 @@ export const verifyFlags = {
     "Set sha2 back to NULL for rows whose object is missing or wrong (and delete objects with wrong bytes), so that " +
       "the next migrate uploads them again; needs write rights"
   ),
-  repairBatch: Flag.Int("repair-batch").pipe(
-    Flag.withDescription(text("Rows reset per --repair transaction", flagEnv.repairBatch, verifyDefaults.repairBatch)),
-    Flag.withFallbackConfig(Config.Int(flagEnv.repairBatch)),
-    Flag.withDefault(verifyDefaults.repairBatch)
-  )
+  repairBatch: int("repair-batch", "repairBatch", "Rows reset per --repair transaction")
 } as const
 
 export interface RawVerifyOptions {

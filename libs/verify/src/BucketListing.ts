@@ -8,12 +8,13 @@
  * by core's one retry policy when its error is retryable.
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
-import { retryInfrastructure, type Metrics, type StorageError } from "@lo-migrate/core"
-import { classifyS3Error, S3ClientService } from "@lo-migrate/s3"
+import type { Metrics, StorageError } from "@lo-migrate/core"
+import type { S3ClientService } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { inRange, type KeyRange, type ListedObject } from "./Domain.ts"
+import { makeS3Call } from "./S3Calls.ts"
 
 /** S3's largest page. */
 export const maxKeysPerRequest = 1000
@@ -32,27 +33,21 @@ export const listPages = (
   onRequest: () => void
 ): Stream.Stream<ReadonlyArray<ListedObject>, StorageError, S3ClientService | Metrics> =>
   Stream.unwrap(Effect.gen(function*() {
-    const { client, config } = yield* S3ClientService
-    const bucket = config.bucket
-    const secrets = config.secretAccessKey === undefined ? [] : [config.secretAccessKey]
+    const call = yield* makeS3Call
     const startAfter = range.from === undefined || range.from.length <= 1 ? undefined : range.from.slice(0, -1)
 
     const request = (token: string | undefined) =>
-      Effect.tryPromise({
-        try: (signal) => {
-          onRequest()
-          return client.send(
-            new ListObjectsV2Command({
-              Bucket: bucket,
-              MaxKeys: maxKeysPerRequest,
-              ...(token === undefined ? (startAfter === undefined ? {} : { StartAfter: startAfter }) : { ContinuationToken: token })
-            }),
-            { abortSignal: signal }
-          )
-        },
-        catch: (error) => classifyS3Error(error, { operation: "ListObjectsV2", bucket, secrets })
+      call("ListObjectsV2", undefined, (client, bucket, signal) => {
+        onRequest()
+        return client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            MaxKeys: maxKeysPerRequest,
+            ...(token === undefined ? (startAfter === undefined ? {} : { StartAfter: startAfter }) : { ContinuationToken: token })
+          }),
+          { abortSignal: signal }
+        )
       }).pipe(
-        retryInfrastructure("ListObjectsV2"),
         Effect.map((out): Page => {
           const objects: Array<ListedObject> = []
           for (const o of out.Contents ?? []) {

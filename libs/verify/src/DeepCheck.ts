@@ -1,14 +1,16 @@
 /**
  * `--deep`: one object downloaded and hashed as it arrives. The body is consumed chunk by chunk into a SHA-256 (no
  * chunk is kept), so memory per check is the socket's buffer whatever the object's size; an interrupted check aborts
- * its request. `--content-type` without `--deep` uses `head` instead (one HEAD per object).
+ * its request (which ends the body). `--content-type` without `--deep` uses `head` instead (one HEAD per object).
+ * The GET and the read of its body are one attempt of the retry policy: a body cut off mid-way is fetched again.
  */
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3"
-import { retryInfrastructure, type Metrics, type StorageError } from "@lo-migrate/core"
-import { classifyS3Error, S3ClientService } from "@lo-migrate/s3"
+import type { Metrics, StorageError } from "@lo-migrate/core"
+import type { S3ClientService } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import type { Readable } from "node:stream"
+import { makeS3Call } from "./S3Calls.ts"
 
 export interface ObjectFacts {
   /** SHA-256 hex of the bytes read (`undefined` for a HEAD). */
@@ -18,49 +20,37 @@ export interface ObjectFacts {
   readonly contentType: string | undefined
 }
 
-/** Hashes a readable to its end; destroys it if interrupted. */
+/** Hashes a readable to its end (SDK interop: the body is a Node stream). */
 const hashBody = (body: Readable) =>
-  Effect.callback<{ readonly sha256: string; readonly size: number }, Error>((resume) => {
+  new Promise<{ readonly sha256: string; readonly size: number }>((resolve, reject) => {
     const hash = createHash("sha256")
     let size = 0
     body.on("data", (chunk: Buffer) => {
       hash.update(chunk)
       size += chunk.byteLength
     })
-    body.once("error", (error) => resume(Effect.fail(error)))
-    body.once("end", () => resume(Effect.succeed({ sha256: hash.digest("hex"), size })))
-    return Effect.sync(() => body.destroy())
+    body.once("error", reject)
+    body.once("end", () => resolve({ sha256: hash.digest("hex"), size }))
   })
 
-export const makeObjectReader = Effect.gen(function*() {
-  const { client, config } = yield* S3ClientService
-  const bucket = config.bucket
-  const secrets = config.secretAccessKey === undefined ? [] : [config.secretAccessKey]
-
+export interface ObjectReader {
   /** GET + hash. */
-  const download = (key: string): Effect.Effect<ObjectFacts, StorageError, Metrics> =>
-    Effect.tryPromise({
-      try: (signal) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
-      catch: (error) => classifyS3Error(error, { operation: "GetObject", bucket, key, secrets })
-    }).pipe(
-      Effect.flatMap((out) =>
-        hashBody(out.Body as Readable).pipe(
-          Effect.map((read): ObjectFacts => ({ ...read, contentType: out.ContentType })),
-          Effect.mapError((error) => classifyS3Error(error, { operation: "GetObject (body)", bucket, key, secrets }))
-        )
-      ),
-      retryInfrastructure("GetObject")
-    )
-
+  readonly download: (key: string) => Effect.Effect<ObjectFacts, StorageError, Metrics>
   /** HEAD: size and Content-Type. */
-  const head = (key: string): Effect.Effect<ObjectFacts, StorageError, Metrics> =>
-    Effect.tryPromise({
-      try: (signal) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
-      catch: (error) => classifyS3Error(error, { operation: "HeadObject", bucket, key, secrets })
-    }).pipe(
-      Effect.map((out): ObjectFacts => ({ sha256: undefined, size: out.ContentLength ?? 0, contentType: out.ContentType })),
-      retryInfrastructure("HeadObject")
-    )
+  readonly head: (key: string) => Effect.Effect<ObjectFacts, StorageError, Metrics>
+}
 
-  return { download, head } as const
-})
+export const makeObjectReader: Effect.Effect<ObjectReader, never, S3ClientService> = Effect.map(makeS3Call, (call) => ({
+  download: (key) =>
+    call("GetObject", key, (client, bucket, signal) =>
+      client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).then((out) =>
+        hashBody(out.Body as Readable).then((read): ObjectFacts => ({ ...read, contentType: out.ContentType }))
+      )),
+  head: (key) =>
+    call("HeadObject", key, (client, bucket, signal) =>
+      client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).then((out): ObjectFacts => ({
+        sha256: undefined,
+        size: out.ContentLength ?? 0,
+        contentType: out.ContentType
+      })))
+}))

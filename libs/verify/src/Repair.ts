@@ -10,10 +10,10 @@
 import { DeleteObjectCommand } from "@aws-sdk/client-s3"
 import { type DatabaseError, type Metrics, retryInfrastructure, type StorageError } from "@lo-migrate/core"
 import { mapSqlError, withTransaction } from "@lo-migrate/postgres"
-import { classifyS3Error, S3ClientService } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { BadRow } from "./Domain.ts"
+import { makeS3Call } from "./S3Calls.ts"
 
 export interface RepairOutcome {
   readonly bad: BadRow
@@ -25,15 +25,11 @@ export interface RepairOutcome {
 
 export const makeRepairer = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const { client, config } = yield* S3ClientService
-  const bucket = config.bucket
-  const secrets = config.secretAccessKey === undefined ? [] : [config.secretAccessKey]
+  const call = yield* makeS3Call
 
   const deleteObject = (key: string): Effect.Effect<void, StorageError, Metrics> =>
-    Effect.tryPromise({
-      try: (signal) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
-      catch: (error) => classifyS3Error(error, { operation: "DeleteObject", bucket, key, secrets })
-    }).pipe(Effect.asVoid, retryInfrastructure("DeleteObject"))
+    Effect.asVoid(call("DeleteObject", key, (client, bucket, signal) =>
+      client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal })))
 
   /** Resets one batch of rows in one transaction; then deletes the objects with wrong content. */
   const repair = (batch: ReadonlyArray<BadRow>): Effect.Effect<ReadonlyArray<RepairOutcome>, DatabaseError | StorageError, Metrics> =>

@@ -52,5 +52,12 @@ describe("verify of a large bucket (Ceph RGW)", () => {
       assert.strictEqual(run.progress.downloaded, 0)
       // one page (1000) plus the rows the driver hands over in one chunk
       assert.isAtMost(run.maxHeld, 1000 + 2048, `merge held ${run.maxHeld} items`)
-    }).pipe(Effect.provide(VerifyEnv)), 600_000)
+      const t1 = Date.now()
+      const deep = yield* verify({ deep: true, concurrency: 32 })
+      const deepIn = Date.now() - t1
+      yield* Effect.logInfo(`--deep --concurrency 32: ${deepIn} ms (${((n * 1000) / deepIn).toFixed(0)} objects/s)`)
+      assert.strictEqual(deep.progress.ok, n)
+      assert.strictEqual(deep.progress.downloaded, n)
+      assert.include(expectedRequests(n), deep.progress.listRequests)
+    }).pipe(Effect.provide(VerifyEnv)), Math.max(300_000, n * 40))
 })
