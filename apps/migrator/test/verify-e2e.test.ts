@@ -2,56 +2,20 @@
  * `lo-migrate verify` end to end, as operators run it (the CLI as a subprocess) against the real PostgreSQL and Ceph
  * RGW: the real migrator migrates, verify finds it clean (default and --deep); damaged objects and an orphan are
  * reported in the JSON-lines report with exit code 1; `verify --repair`, then `migrate`, then `verify --deep` is clean;
- * bad options exit 2, an unreachable server 3.
+ * bad options exit 2, an unreachable server 3; no secret in any output (checked by `runCli`).
  */
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
-import { BatchJobId } from "@lo-migrate/postgres"
-import { createBatchJobTable, createNiceBinaryTable, insertBinary, ThrowawayDatabase } from "@lo-migrate/postgres/testing"
+import { insertBinary } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
-import { Effect, Layer, Redacted } from "effect"
-import { spawn } from "node:child_process"
-import { createHash } from "node:crypto"
+import { Effect } from "effect"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Env, runCli as cli, settings as cliSettings, setUpSchema, sha256 } from "./cli.ts"
 
-const appDir = join(import.meta.dirname, "..")
+const settings = Effect.map(cliSettings, (s) => s.env)
 
-/** Runs the CLI with only the given environment (nothing inherited that the migrator reads). */
-const cli = (args: ReadonlyArray<string>, extra: Record<string, string>) =>
-  Effect.callback<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-    const env: NodeJS.ProcessEnv = {}
-    for (const [k, v] of Object.entries(process.env)) if (!/^(PG_URL|S3_|AWS_|LO_MIGRATE_)/.test(k)) env[k] = v
-    const child = spawn(process.execPath, ["--conditions=development", "src/main.ts", ...args], {
-      cwd: appDir,
-      env: { ...env, ...extra },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => void (stdout += d.toString()))
-    child.stderr.on("data", (d: Buffer) => void (stderr += d.toString()))
-    child.once("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    return Effect.sync(() => void child.kill("SIGKILL"))
-  }).pipe(Effect.timeout("120 seconds"), Effect.orDie)
-
-const Env = Layer.mergeAll(ThrowawayDatabase.layerWithClient(4), TestBucket.layer)
-
-const settings = Effect.gen(function*() {
-  const db = yield* ThrowawayDatabase
-  const bucket = yield* TestBucket
-  return {
-    PG_URL: Redacted.value(db.url),
-    S3_URL: bucket.config.endpoint!,
-    S3_BUCKET: bucket.name,
-    AWS_REGION: bucket.config.region,
-    AWS_ACCESS_KEY_ID: Redacted.value(bucket.config.accessKeyId!),
-    AWS_SECRET_ACCESS_KEY: Redacted.value(bucket.config.secretAccessKey!)
-  }
-})
-
-const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
 const lines = (path: string) =>
   readFileSync(path, "utf8").trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
 
@@ -59,8 +23,7 @@ describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
   it.live("migrate, verify clean; damage found and reported; --repair, migrate, verify clean again", () =>
     Effect.gen(function*() {
       const bucket = yield* TestBucket
-      yield* createNiceBinaryTable()
-      yield* createBatchJobTable([{ id: BatchJobId, active: false }])
+      yield* setUpSchema
       const rows = yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => i), (i) =>
         insertBinary({ bytes: new TextEncoder().encode(`content ${i} `.repeat(1 + i * 7)), mimeType: "image/png" }))
       const env = yield* settings
