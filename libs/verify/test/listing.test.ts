@@ -42,7 +42,8 @@ describe("verify of a large bucket (Ceph RGW)", () => {
       const run = yield* verify()
       const verifiedIn = Date.now() - t0
       yield* Effect.logInfo(
-        `seeded ${n} objects in ${seededIn} ms; verified in ${verifiedIn} ms (${((n * 1000) / verifiedIn).toFixed(0)} objects/s)`
+        `seeded ${n} objects in ${seededIn} ms; verified in ${verifiedIn} ms (${((n * 1000) / verifiedIn).toFixed(0)} ` +
+          `objects/s), ${run.progress.listRequests} ListObjectsV2 requests`
       )
       assert.strictEqual(run.progress.checked, n)
       assert.strictEqual(run.progress.ok, n)
