@@ -358,7 +358,10 @@ describe("pipeline properties", () => {
           world.listeners.push((op) => {
             if (op === "page" && failAt.includes(++pages)) world.faults.sourceFailures = 1
           })
-          const r = await runPromise(run(world, config, {}, { inMemMax: 4096, pageSize: 3 }))
+          // Finitely many faults, so a budget that no stall of a loaded machine can use up: with 200 ms, two
+          // failures in a row separated by a scheduling pause once ended the run.
+          const retry = { ...config.retry, budget: "30 seconds" } as const
+          const r = await runPromise(run(world, { ...config, retry }, {}, { inMemMax: 4096, pageSize: 3 }))
           assert.isTrue(Exit.isSuccess(r.exit), Exit.isFailure(r.exit) ? Cause.pretty(r.exit.cause) : "")
           assertFinalState(built, r.failures)
           const bad = built.expectations.filter((e) => e._tag === "Fail").length
