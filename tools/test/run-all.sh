@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (`npm test`): makes sure PostgreSQL and a real S3 server (Ceph RADOS Gateway) are up, runs
 # every project's tests through Nx on the repo's Node 24, and ends with the plain line "N passed, N failed" counted
-# from the per-project summaries of tools/test/summary-reporter.mjs (a test that did not run counts as failed).
+# from vitest's JSON reports (a test that did not run counts as failed; tools/test/summary-reporter.mjs says why).
 #
 # Environment:
 #   PG_TEST_URL   admin URL of a PostgreSQL that tests create throwaway databases in
