@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite (`npm test`): makes sure PostgreSQL and a real S3 server (Ceph RADOS Gateway) are up, runs
 # every project's tests through Nx on the repo's Node 24, and ends with the plain line "N passed, N failed" counted
-# from vitest's JSON reports.
+# from vitest's JSON reports (a test that did not run counts as failed; tools/test/summary-reporter.mjs says why).
 #
 # Environment:
 #   PG_TEST_URL   admin URL of a PostgreSQL that tests create throwaway databases in
 #                 (default postgres://postgres@127.0.0.1:5432/postgres; started with pg_ctlcluster if it is down)
 #   S3_ENDPOINT + S3_ACCESS_KEY_ID + S3_SECRET_ACCESS_KEY   use this S3 server instead of starting Ceph RGW
+#   CEPH_DIR, RGW_PORT, MON_PORT, OSD_PORT_MIN, OSD_PORT_MAX   where tools/s3/ceph-rgw.sh puts the cluster it starts
+#                 (defaults /tmp/lo-migrate-ceph, 17480, 13300, 16800-16899; see tools/s3/README.md)
 #   KEEP_CEPH=1   leave the Ceph daemons running afterwards (faster reruns)
 #   TEST_COUNTS_FILE  also write the closing line there
 set -uo pipefail
