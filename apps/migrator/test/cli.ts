@@ -1,8 +1,9 @@
 /**
- * Helpers of the end-to-end tests: the CLI as a child process (`runCli`), the environment of a run against the
- * throwaway database and bucket (`settings`, `Env`), and the checks of what landed where.
+ * Helpers of the end-to-end tests (e2e, e2e-production, faults): the CLI as a child process (`runCli`), the
+ * environment of a run against the throwaway database and bucket (`settings`, `Env`), and the checks of what landed
+ * where.
  */
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3"
+import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3"
 import { assert } from "@effect/vitest"
 import { BatchJobId } from "@lo-migrate/postgres"
 import {
@@ -201,3 +202,9 @@ export const committedCount = Effect.gen(function*() {
   return Number(r?.n ?? 0)
 })
 
+/** The multipart uploads left open in the bucket (an interrupted or failed upload must have been aborted). */
+export const listOpenUploads = (client: S3Client, bucket: string) =>
+  Effect.tryPromise(async () => {
+    const out = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))
+    return (out.Uploads ?? []).map((u) => `${u.Key} (${u.UploadId})`)
+  })

@@ -7,6 +7,7 @@
  * the bucket under that key, and the object's bytes hash to it (nothing committed without its object).
  */
 import { assert, describe, it } from "@effect/vitest"
+import { FaultProxy } from "@lo-migrate/faults"
 import { PendingIndex, Sha2UniqueIndex } from "@lo-migrate/postgres"
 import { insertBinary, seedInvalidDataSet, seedOriginalDataSet, ThrowawayDatabase } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
@@ -15,7 +16,6 @@ import { SqlClient } from "effect/sql"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { type AddressInfo, connect, createServer as createTcpServer, type Server, type Socket } from "node:net"
 import { join } from "node:path"
 import {
   assertInvariant,
@@ -239,46 +239,6 @@ const terminateMigratorBackends = Effect.gen(function*() {
   return rows.filter((r) => r.killed).length
 })
 
-/**
- * A loopback TCP forwarder to PostgreSQL that can go down like a failing-over primary: every connection through it is
- * cut and new ones are refused (nothing listens) until it comes back on the same port.
- */
-const pgForwarder = (target: URL) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const sockets = new Set<Socket>()
-      let server: Server | undefined
-      let port = 0
-      const listen = () =>
-        new Promise<void>((resolve) => {
-          server = createTcpServer((client) => {
-            const upstream = connect(Number(target.port || 5432), target.hostname)
-            for (const s of [client, upstream]) {
-              sockets.add(s)
-              s.on("error", () => {})
-              s.on("close", () => {
-                sockets.delete(s)
-                client.destroy()
-                upstream.destroy()
-              })
-            }
-            client.pipe(upstream).pipe(client)
-          })
-          server.listen(port, "127.0.0.1", () => {
-            port = (server!.address() as AddressInfo).port
-            resolve()
-          })
-        })
-      const down = () =>
-        new Promise<void>((resolve) => {
-          for (const s of sockets) s.destroy()
-          server?.close(() => resolve())
-        })
-      return { listen, down, port: () => port }
-    }),
-    (f) => Effect.promise(() => f.down())
-  )
-
 describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ceph RGW)", () => {
   it.live("backends terminated every 2 s during the run: exit 0, every row migrated with the right object", () =>
     Effect.gen(function*() {
@@ -308,17 +268,17 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
       const { env } = yield* settings
       const db = yield* ThrowawayDatabase
       const target = new URL(Redacted.value(db.url))
-      const forwarder = yield* pgForwarder(target)
-      yield* Effect.promise(() => forwarder.listen())
+      // the fault proxy forwarding bytes (tcp): `down` cuts every connection and closes the port, `up` reopens it
+      const forwarder = yield* FaultProxy.make({ targetPort: Number(target.port || 5432), protocol: "tcp" })
       const viaForwarder = new URL(env.PG_URL)
-      viaForwarder.host = `127.0.0.1:${forwarder.port()}`
+      viaForwarder.host = `127.0.0.1:${forwarder.port}`
       const args = ["--storer-threads", "2", "--receiver-threads", "1", "--commit-chunk", "3", "-i", "2"]
       const started = Date.now()
       const run = yield* runCli(args, { ...env, PG_URL: viaForwarder.toString() }, () =>
         waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 10)).pipe(
-          Effect.andThen(Effect.promise(() => forwarder.down())),
+          Effect.andThen(forwarder.down),
           Effect.andThen(Effect.sleep("20 seconds")),
-          Effect.andThen(Effect.promise(() => forwarder.listen()))
+          Effect.andThen(forwarder.up)
         ))
       const took = Date.now() - started
       assert.strictEqual(run.code, 0, run.stderr)
