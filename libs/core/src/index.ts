@@ -1,3 +1,4 @@
+export * from "./ContentType.ts"
 export * from "./Digest.ts"
 export * from "./Domain.ts"
 export * from "./Errors.ts"

@@ -40,6 +40,7 @@ import {
   type PutRequest,
   retrySchedule,
   StorageError,
+  storedContentType,
   TransferCorrupted
 } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
@@ -63,15 +64,22 @@ import {
 /** The key `check` HEADs: never a content key (those are 64 hex digits), normally absent. */
 export const checkProbeKey = "lo-migrate-check-probe"
 
-/** Header values Node's http module accepts (visible ASCII, space, tab and obs-text). */
-const validHeaderValue = /^[\t\x20-\x7e\x80-\xff]*$/
-
-/** Whether `contentType` can be sent as a Content-Type header value. */
-export const isValidContentType = (contentType: string): boolean => validHeaderValue.test(contentType)
-
-/** The Content-Type to send: `undefined` for a null or empty mime type (the server's default then applies). */
-const contentTypeOf = (request: PutRequest): string | undefined =>
-  request.contentType === null || request.contentType === "" ? undefined : request.contentType
+/**
+ * The Content-Type and user metadata of an object, by the rule of `storedContentType` (core ContentType.ts): a null
+ * or empty mime type sends neither (the server's default applies), a plain one is sent as is, any other one as
+ * `application/octet-stream` with the original, encoded, in `x-amz-meta-lo-migrate-mime-type`.
+ */
+const objectHeadersOf = (request: PutRequest): { ContentType?: string; Metadata?: Record<string, string> } => {
+  const stored = storedContentType(request.contentType)
+  switch (stored._tag) {
+    case "Default":
+      return {}
+    case "Plain":
+      return { ContentType: stored.contentType }
+    case "Replaced":
+      return { ContentType: stored.contentType, Metadata: { ...stored.metadata } }
+  }
+}
 
 /**
  * The SDK puts `application/octet-stream` on every PutObject without a ContentType. A row without a mime type must
@@ -256,7 +264,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
     body: Effect.Effect<SingleBody>,
     ifNoneMatch: boolean
   ): Effect.Effect<"Uploaded" | "Exists", StorageError | TransferCorrupted> => {
-    const contentType = contentTypeOf(request)
+    const headers = objectHeadersOf(request)
     return Effect.acquireUseRelease(body, (Body) =>
       Effect.tryPromise({
         try: (signal) => {
@@ -266,11 +274,11 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
             Body,
             ContentLength: request.size,
             ContentMD5: request.md5Base64,
-            ...(contentType === undefined ? {} : { ContentType: contentType }),
+            ...headers,
             ...(ifNoneMatch ? { IfNoneMatch: "*" } : {})
           })
           withPayloadSha256(command, request.key)
-          return client.send(contentType === undefined ? withoutDefaultContentType(command) : command, {
+          return client.send(headers.ContentType === undefined ? withoutDefaultContentType(command) : command, {
             abortSignal: signal
           })
         },
@@ -373,7 +381,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
     partSize: number,
     known: PartDigests | undefined
   ): Effect.Effect<void, StorageError | TransferCorrupted> => {
-    const contentType = contentTypeOf(request)
+    const headers = objectHeadersOf(request)
     const parts = partCount(request.size, partSize)
     // The reader's part digests, if they are for this very cut of the object.
     const usable = known !== undefined && known.partSize === partSize && known.md5Base64.length === parts &&
@@ -386,7 +394,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
           new CreateMultipartUploadCommand({
             Bucket: bucket,
             Key: request.key,
-            ...(contentType === undefined ? {} : { ContentType: contentType })
+            ...headers
           }),
           { abortSignal: signal }
         )).pipe(
@@ -441,10 +449,6 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
 
   const put = Effect.fn("S3ObjectStore.put")(function*(request: PutRequest) {
     yield* Effect.annotateCurrentSpan({ bucket, key: request.key, size: request.size, body: request.body._tag })
-    const contentType = contentTypeOf(request)
-    if (contentType !== undefined && !isValidContentType(contentType)) {
-      return yield* fatal("PutObject", request.key, `mime type ${JSON.stringify(contentType)} is not a valid Content-Type`)
-    }
     const body = request.body
     if (body._tag === "InMemory") {
       if (body.bytes.byteLength !== request.size) {

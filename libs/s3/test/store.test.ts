@@ -102,7 +102,9 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         const put = failureOf(yield* Effect.exit(store.put(requestOf(randomBytes(100)))))
         assert.isFalse(put.retryable)
         assert.include(put.message, "SignatureDoesNotMatch")
-        assert.include(put.message, "secret access key is wrong")
+        // the server only says the signatures differ: the message lists causes, it claims none
+        assert.include(put.message, "the server computed a different signature")
+        assert.notInclude(put.message, "is wrong")
         // In the default mode the first request is a HEAD, whose 403 has no body: still a clear, fatal error.
         const { store: headFirst } = yield* storeOn({ secretAccessKey: Redacted.make(wrong) })
         const head = failureOf(yield* Effect.exit(headFirst.put(requestOf(randomBytes(100)))))
@@ -395,15 +397,6 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         )
         assert.isFalse(missing.retryable)
         assert.include(missing.message, "ENOENT")
-        assert.deepStrictEqual(log, [])
-      }))
-
-    it.effect("a mime type that cannot be a header value is a clear fatal error", () =>
-      Effect.gen(function*() {
-        const { store, log } = yield* storeOn()
-        const e = failureOf(yield* Effect.exit(store.put(requestOf(randomBytes(10), { contentType: "text/plain\r\nX: y" }))))
-        assert.isFalse(e.retryable)
-        assert.include(e.message, "is not a valid Content-Type")
         assert.deepStrictEqual(log, [])
       }))
   })

@@ -132,7 +132,7 @@ export const getObject = (client: S3Client, bucket: string, key: string) =>
   Effect.promise(() => client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).pipe(
     Effect.flatMap((out) =>
       Effect.promise(() => out.Body!.transformToByteArray()).pipe(
-        Effect.map((bytes) => ({ bytes, contentType: out.ContentType }))
+        Effect.map((bytes) => ({ bytes, contentType: out.ContentType, metadata: out.Metadata ?? {} }))
       )
     )
   )
