@@ -9,7 +9,8 @@
  *   Content-MD5 and SHA-256: taken from the body's `parts` when the reader computed them for this part size (see
  *   `multipartPartSize`), else from one more read of the range before it is sent. Either way the server checks them,
  *   so a wrong digest fails the part (BadDigest / XAmzContentSHA256Mismatch), it cannot store wrong bytes.
- *   A multipart upload that fails or is interrupted is aborted, so no incomplete upload is left behind.
+ *   A multipart upload that fails or is interrupted is aborted, so no incomplete upload is left behind; each one is
+ *   recorded in the `S3UploadLedger` while it runs, so that a later run aborts it if this process is killed.
  * - An object already under its key with the right size is not sent again (`AlreadyPresent`); see
  *   `S3StoreConfig.headBeforePut` for how it is detected.
  * - The SDK does not retry (see `s3ClientOptions`); failures are classified by `classifyS3Error` and the pipeline
@@ -53,6 +54,7 @@ import { createReadStream, ReadStream } from "node:fs"
 import { stat } from "node:fs/promises"
 import { classifyS3Error, describeS3Error, isCorruptionS3Error, s3ErrorFacts } from "./S3Errors.ts"
 import { S3ClientService } from "./S3ClientService.ts"
+import { S3UploadLedger } from "./S3UploadLedger.ts"
 import {
   defaultS3StoreConfig,
   effectivePartSize,
@@ -176,14 +178,19 @@ const retryFew = <E extends { readonly retryable: boolean }>(
     Schedule.tap(() => countRetry(operation))
   )
 
-export const makeS3ObjectStore: Effect.Effect<ObjectStore["Service"], never, S3ClientService> = Effect.gen(
-  function*() {
-    const { client, config } = yield* S3ClientService
-    return makeWithClient(client, config)
-  }
-)
+export const makeS3ObjectStore: Effect.Effect<ObjectStore["Service"], never, S3ClientService | S3UploadLedger> = Effect
+  .gen(
+    function*() {
+      const { client, config } = yield* S3ClientService
+      return makeWithClient(client, config, yield* S3UploadLedger)
+    }
+  )
 
-const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["Service"] => {
+const makeWithClient = (
+  client: S3Client,
+  config: S3StoreConfig,
+  ledger: S3UploadLedger["Service"]
+): ObjectStore["Service"] => {
   const bucket = config.bucket
   const secrets = config.secretAccessKey === undefined ? [] : [config.secretAccessKey]
   const partConcurrency = Math.max(1, config.partConcurrency ?? defaultS3StoreConfig.partConcurrency ?? 2)
@@ -406,6 +413,8 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
         ),
       (uploadId) =>
         Effect.gen(function*() {
+          // Recorded before any part: a run killed from here on leaves an upload the next run aborts.
+          yield* ledger.record(request.key, uploadId)
           const completed = yield* Effect.forEach(
             Array.from({ length: parts }, (_, i) => i),
             (i) => {
@@ -425,7 +434,10 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
               { abortSignal: signal }
             ))
         }),
-      (uploadId, exit) => Exit.isSuccess(exit) ? Effect.void : abortUpload(request.key, uploadId)
+      (uploadId, exit) =>
+        (Exit.isSuccess(exit) ? Effect.void : abortUpload(request.key, uploadId)).pipe(
+          Effect.andThen(ledger.forget(request.key, uploadId))
+        )
     ).pipe(
       // Ceph returns an empty ETag from CompleteMultipartUpload: check the result by its size instead.
       Effect.andThen(headObject(request.key)),
@@ -511,18 +523,18 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
 /** The live S3 object store. */
 export class S3ObjectStore {
   /** The store over an `S3ClientService` (tests add SDK middleware to its client to count or break requests). */
-  static readonly layerFromClient: Layer.Layer<ObjectStore, never, S3ClientService> = Layer.effect(
+  static readonly layerFromClient: Layer.Layer<ObjectStore | S3UploadLedger, never, S3ClientService> = Layer.effect(
     ObjectStore,
     makeS3ObjectStore
-  )
+  ).pipe(Layer.provideMerge(S3UploadLedger.layer))
 
-  /** The store with its own client, destroyed when the layer is released. */
-  static layer(config: S3StoreConfig): Layer.Layer<ObjectStore> {
+  /** The store (and the ledger of its multipart uploads) with its own client, destroyed when the layer is released. */
+  static layer(config: S3StoreConfig): Layer.Layer<ObjectStore | S3UploadLedger> {
     return S3ObjectStore.layerFromClient.pipe(Layer.provide(S3ClientService.layer(config)))
   }
 
   /** Both the store and its client (to reach the SDK client for bucket administration or request counting). */
-  static layerWithClient(config: S3StoreConfig): Layer.Layer<ObjectStore | S3ClientService> {
+  static layerWithClient(config: S3StoreConfig): Layer.Layer<ObjectStore | S3UploadLedger | S3ClientService> {
     return S3ObjectStore.layerFromClient.pipe(Layer.provideMerge(S3ClientService.layer(config)))
   }
 }

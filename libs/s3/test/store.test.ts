@@ -8,7 +8,15 @@ import { Metrics, ObjectStore, StorageError, type TransferCorrupted } from "@lo-
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Redacted } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { join } from "node:path"
-import { checkProbeKey, makeS3ObjectStore, MiB, S3ClientService, S3ObjectStore } from "../src/index.ts"
+import {
+  checkProbeKey,
+  makeS3ObjectStore,
+  makeUploadLedger,
+  MiB,
+  S3ClientService,
+  S3ObjectStore,
+  S3UploadLedger
+} from "../src/index.ts"
 import { TestBucket, testObjectStoreLayer } from "../src/testing.ts"
 import {
   count,
@@ -607,7 +615,10 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
           [...Object.values(agent.freeSockets), ...Object.values(agent.sockets)].flat() as Array<{ destroyed: boolean }>
         const open = yield* Effect.scoped(Effect.gen(function*() {
           const service = yield* S3ClientService.make({ ...bucket.config, maxSockets: 4 })
-          const store = yield* Effect.provideService(makeS3ObjectStore, S3ClientService, service)
+          const store = yield* makeS3ObjectStore.pipe(
+            Effect.provideService(S3ClientService, service),
+            Effect.provideService(S3UploadLedger, yield* makeUploadLedger(service.client, bucket.config))
+          )
           for (let i = 0; i < 3; i++) yield* store.check
           assert.strictEqual(service.agents.http.maxSockets, 4)
           const open = sockets(service.agents.http)
