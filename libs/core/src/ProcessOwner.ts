@@ -6,8 +6,9 @@
  * - `pid`, and `start`: the process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), so a pid
  *   reused by another process is told apart.
  * - `boot`: the first 8 hex digits of the kernel's boot id; an owner of an earlier boot is gone.
- * Without `/proc` (not Linux) `boot` and `start` are `0` and liveness falls back to "does the pid exist" (a reused pid
- * then counts as alive: leftovers are kept rather than removed from under a live process).
+ * Without `/proc` (not Linux) `boot` and `start` are `0`, and when `/proc/<pid>` cannot be read (hidden by procfs
+ * `hidepid`) liveness falls back to "does the pid exist" (a reused pid then counts as alive: leftovers are kept rather
+ * than removed from under a live process).
  *
  * An owner with another `hostTag` cannot be checked here (`"unknown"`): callers use a lease (S3UploadLedger) or keep
  * its leftovers.
@@ -81,5 +82,7 @@ export const ownerLiveness = (id: string): Effect.Effect<Liveness> =>
     if (owner.boot !== me.boot) return "gone"
     if (owner.start === "0") return (yield* pidExists(owner.pid)) ? "alive" : "gone"
     const start = yield* startTicksOf(owner.pid)
-    return start === owner.start ? "alive" : "gone"
+    if (start !== undefined) return start === owner.start ? "alive" : "gone"
+    // /proc/<pid> unreadable: no such process, or hidden (procfs hidepid): ask the kernel whether the pid exists
+    return (yield* pidExists(owner.pid)) ? "alive" : "gone"
   })
