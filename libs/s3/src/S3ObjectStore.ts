@@ -395,49 +395,53 @@ const makeWithClient = (
       known.sha256Hex.length === parts
     const precomputed = (i: number): RangeDigests | undefined =>
       usable ? { md5: Buffer.from(known.md5Base64[i]!, "base64"), sha256Hex: known.sha256Hex[i]! } : undefined
+    // The ledger's entry exists from before CreateMultipartUpload until after completion or abort: a run killed at any
+    // point in between leaves an entry the next run acts on.
     return Effect.acquireUseRelease(
-      call("CreateMultipartUpload", request.key, (signal) =>
-        client.send(
-          new CreateMultipartUploadCommand({
-            Bucket: bucket,
-            Key: request.key,
-            ...headers
+      ledger.begin(request.key),
+      (entry) =>
+      Effect.acquireUseRelease(
+        call("CreateMultipartUpload", request.key, (signal) =>
+          client.send(
+            new CreateMultipartUploadCommand({
+              Bucket: bucket,
+              Key: request.key,
+              ...headers
+            }),
+            { abortSignal: signal }
+          )).pipe(
+            Effect.flatMap((out) =>
+              out.UploadId === undefined
+                ? Effect.fail(fatal("CreateMultipartUpload", request.key, "the server returned no UploadId"))
+                : Effect.succeed(out.UploadId)
+            )
+          ),
+        (uploadId) =>
+          Effect.gen(function*() {
+            // Recorded before any part: a run killed from here on leaves an upload the next run aborts.
+            yield* ledger.started(entry, uploadId)
+            const completed = yield* Effect.forEach(
+              Array.from({ length: parts }, (_, i) => i),
+              (i) => {
+                const start = i * partSize
+                return uploadPart(request, path, uploadId, i + 1, start, Math.min(partSize, request.size - start), precomputed(i))
+              },
+              { concurrency: partConcurrency }
+            )
+            yield* call("CompleteMultipartUpload", request.key, (signal) =>
+              client.send(
+                new CompleteMultipartUploadCommand({
+                  Bucket: bucket,
+                  Key: request.key,
+                  UploadId: uploadId,
+                  MultipartUpload: { Parts: completed }
+                }),
+                { abortSignal: signal }
+              ))
           }),
-          { abortSignal: signal }
-        )).pipe(
-          Effect.flatMap((out) =>
-            out.UploadId === undefined
-              ? Effect.fail(fatal("CreateMultipartUpload", request.key, "the server returned no UploadId"))
-              : Effect.succeed(out.UploadId)
-          )
-        ),
-      (uploadId) =>
-        Effect.gen(function*() {
-          // Recorded before any part: a run killed from here on leaves an upload the next run aborts.
-          yield* ledger.record(request.key, uploadId)
-          const completed = yield* Effect.forEach(
-            Array.from({ length: parts }, (_, i) => i),
-            (i) => {
-              const start = i * partSize
-              return uploadPart(request, path, uploadId, i + 1, start, Math.min(partSize, request.size - start), precomputed(i))
-            },
-            { concurrency: partConcurrency }
-          )
-          yield* call("CompleteMultipartUpload", request.key, (signal) =>
-            client.send(
-              new CompleteMultipartUploadCommand({
-                Bucket: bucket,
-                Key: request.key,
-                UploadId: uploadId,
-                MultipartUpload: { Parts: completed }
-              }),
-              { abortSignal: signal }
-            ))
-        }),
-      (uploadId, exit) =>
-        (Exit.isSuccess(exit) ? Effect.void : abortUpload(request.key, uploadId)).pipe(
-          Effect.andThen(ledger.forget(request.key, uploadId))
-        )
+        (uploadId, exit) => Exit.isSuccess(exit) ? Effect.void : abortUpload(request.key, uploadId)
+      ),
+      (entry) => ledger.forget(entry)
     ).pipe(
       // Ceph returns an empty ETag from CompleteMultipartUpload: check the result by its size instead.
       Effect.andThen(headObject(request.key)),

@@ -8,22 +8,25 @@
  * `statePrefix` (default `lo-migrate/`):
  * - `lo-migrate/owners/<owner id>`: the *lease* of a running process (owner id: core ProcessOwner.ts), written before
  *   its first upload, rewritten every `leaseRefreshMs` (60 s) while it runs, deleted when it ends normally.
- * - `lo-migrate/uploads/<owner id>/<key>/<digest of upload id>`: one *marker* per multipart upload, holding the key and
- *   upload id; written right after CreateMultipartUpload, before any part, and deleted after completion or abort.
+ * - `lo-migrate/uploads/<owner id>/<key>/<nonce>`: one *marker* per multipart upload. Written *pending* (key only)
+ *   before CreateMultipartUpload, rewritten with the upload id right after it (before any part), deleted after
+ *   completion or abort.
  *
  * `sweep` (at start-up) aborts the uploads of markers whose owner is gone, and deletes their markers and leases:
  * - an owner on this host (same host tag) is gone when its process no longer runs (pid + start time, or another boot);
  * - an owner on another host is gone when its lease is missing or older than `leaseTimeoutMs` (10 min), measured by the
  *   server's clock (the LastModified of the lease this sweep itself writes), so clock skew between hosts does not count.
- * Uploads without a marker are never touched. The one gap: a process killed between CreateMultipartUpload's answer and
- * its marker PUT (one round trip) leaves an upload nobody knows is ours; a bucket lifecycle rule
- * `AbortIncompleteMultipartUpload` is the backstop for that (README).
+ * Uploads without a marker are never touched. The one gap: a process killed between CreateMultipartUpload and the
+ * marker's rewrite (one round trip) leaves a pending marker and an upload S3 cannot attribute: the sweep names the
+ * uploads of that key begun since in a warning and leaves them alone; a bucket lifecycle rule
+ * `AbortIncompleteMultipartUpload` is the backstop (README).
  */
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client
@@ -36,7 +39,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import { createHash } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import { classifyS3Error, s3ErrorFacts } from "./S3Errors.ts"
 import { S3ClientService } from "./S3ClientService.ts"
 import { defaultS3StoreConfig, type S3StoreConfig } from "./S3StoreConfig.ts"
@@ -50,6 +53,12 @@ export interface UploadSweep {
   readonly goneOwners: number
 }
 
+/** One multipart upload of this process in the ledger (its marker object). */
+export interface UploadEntry {
+  readonly key: string
+  readonly markerKey: string
+}
+
 interface Marker {
   readonly key: string
   readonly uploadId: string
@@ -58,10 +67,12 @@ interface Marker {
 export class S3UploadLedger extends Context.Service<S3UploadLedger, {
   /** This process's owner id. */
   readonly ownerId: string
-  /** Records an upload as this process's (writes the lease first if needed). */
-  readonly record: (key: string, uploadId: string) => Effect.Effect<void, StorageError>
-  /** Forgets an upload after completion or abort. Never fails (a marker left behind is swept later). */
-  readonly forget: (key: string, uploadId: string) => Effect.Effect<void>
+  /** Before CreateMultipartUpload: a pending entry for `key` (writes the lease first if needed). */
+  readonly begin: (key: string) => Effect.Effect<UploadEntry, StorageError>
+  /** After CreateMultipartUpload, before any part: the entry gets the upload id. */
+  readonly started: (entry: UploadEntry, uploadId: string) => Effect.Effect<void, StorageError>
+  /** After completion or abort (or a failed creation). Never fails (a marker left behind is swept later). */
+  readonly forget: (entry: UploadEntry) => Effect.Effect<void>
   /** Aborts the recorded uploads of ended runs. Never fails: problems are logged. */
   readonly sweep: Effect.Effect<UploadSweep>
 }>()("lo-migrate/S3UploadLedger") {
@@ -71,7 +82,6 @@ export class S3UploadLedger extends Context.Service<S3UploadLedger, {
   )
 }
 
-const digest = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16)
 
 export const makeUploadLedger = (
   client: S3Client,
@@ -86,7 +96,6 @@ export const makeUploadLedger = (
     const owner = yield* currentOwner
     const leaseKey = (ownerId: string) => `${prefix}owners/${ownerId}`
     const uploadsPrefix = `${prefix}uploads/`
-    const markerKey = (key: string, uploadId: string) => `${uploadsPrefix}${owner.id}/${key}/${digest(uploadId)}`
 
     const call = <A>(operation: string, key: string, run: (signal: AbortSignal) => Promise<A>) =>
       Effect.tryPromise({ try: run, catch: (e) => classifyS3Error(e, { operation, bucket, key, secrets }) }).pipe(
@@ -143,12 +152,22 @@ export const makeUploadLedger = (
       )
     )
 
-    const record = (key: string, uploadId: string) =>
-      ensureLease.pipe(Effect.andThen(putJson(markerKey(key, uploadId), { key, uploadId, owner: owner.id })), Effect.asVoid)
+    const begin = (key: string) =>
+      Effect.gen(function*() {
+        yield* ensureLease
+        const entry: UploadEntry = { key, markerKey: `${uploadsPrefix}${owner.id}/${key}/${randomBytes(8).toString("hex")}` }
+        yield* putJson(entry.markerKey, { key, uploadId: null, owner: owner.id })
+        return entry
+      })
 
-    const forget = (key: string, uploadId: string) =>
-      deleteObject(markerKey(key, uploadId)).pipe(
-        Effect.catch((e) => Effect.logWarning(`could not delete the upload marker of ${key}: ${e.message} (a later run does)`)),
+    const started = (entry: UploadEntry, uploadId: string) =>
+      putJson(entry.markerKey, { key: entry.key, uploadId, owner: owner.id }).pipe(Effect.asVoid)
+
+    const forget = (entry: UploadEntry) =>
+      deleteObject(entry.markerKey).pipe(
+        Effect.catch((e) =>
+          Effect.logWarning(`could not delete the upload marker of ${entry.key}: ${e.message} (a later run does)`)
+        ),
         Effect.asVoid,
         Effect.uninterruptible
       )
@@ -177,15 +196,39 @@ export const makeUploadLedger = (
         )
       )
 
-    /** Aborts one marker's upload and deletes the marker. */
-    const clearMarker = (markerKey: string) =>
+    /**
+     * A pending marker: the run ended around CreateMultipartUpload. An upload of the key started since then may be
+     * its, or anybody else's (S3 cannot tell): it is named in a warning, never aborted.
+     */
+    const reportPending = (key: string, since: Date | undefined) =>
+      call("ListMultipartUploads", key, (signal) =>
+        client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), { abortSignal: signal })).pipe(
+          Effect.flatMap((out) => {
+            const suspects = (out.Uploads ?? []).filter((u) =>
+              u.Key === key && (since === undefined || u.Initiated === undefined ||
+                u.Initiated.getTime() >= since.getTime() - 1000)
+            )
+            return suspects.length === 0 ? Effect.void : Effect.logWarning(
+              `a run ended while it started a multipart upload of ${bucket}/${key}; upload(s) ` +
+                `${suspects.map((u) => u.UploadId).join(", ")} of that key began since. S3 cannot tell whose they are, so ` +
+                "they are left alone: abort them if no other client uploads this key (aws s3api abort-multipart-upload), " +
+                "or let a lifecycle rule AbortIncompleteMultipartUpload do it"
+            )
+          })
+        )
+
+    /** Aborts one marker's upload (or reports a pending one) and deletes the marker. */
+    const clearMarker = (markerKey: string, lastModified: Date | undefined) =>
       Effect.gen(function*() {
         const marker = yield* readMarker(markerKey)
         if (typeof marker.key === "string" && typeof marker.uploadId === "string") {
           yield* abort({ key: marker.key, uploadId: marker.uploadId })
           yield* Effect.logInfo(`aborted incomplete multipart upload ${marker.uploadId} of ${bucket}/${marker.key} (left by an ended run)`)
+        } else if (typeof marker.key === "string") {
+          yield* reportPending(marker.key, lastModified)
         }
         yield* deleteObject(markerKey)
+        return typeof marker.uploadId === "string"
       })
 
     const sweep: Effect.Effect<UploadSweep> = Effect.gen(function*() {
@@ -195,10 +238,10 @@ export const makeUploadLedger = (
         client.send(new HeadObjectCommand({ Bucket: bucket, Key: leaseKey(owner.id) }), { abortSignal: signal }))
       const serverNow = own.LastModified?.getTime() ?? (yield* Clock.currentTimeMillis)
       const leases = new Map((yield* listAll(`${prefix}owners/`)).map((o) => [o.key.slice(`${prefix}owners/`.length), o.lastModified]))
-      const markers = new Map<string, Array<string>>()
+      const markers = new Map<string, Array<{ readonly key: string; readonly lastModified: Date | undefined }>>()
       for (const o of yield* listAll(uploadsPrefix)) {
         const ownerId = o.key.slice(uploadsPrefix.length).split("/")[0]!
-        markers.set(ownerId, [...(markers.get(ownerId) ?? []), o.key])
+        markers.set(ownerId, [...(markers.get(ownerId) ?? []), o])
       }
       let aborted = 0
       let kept = 0
@@ -214,10 +257,10 @@ export const makeUploadLedger = (
           continue
         }
         goneOwners++
-        for (const key of theirs) {
-          yield* clearMarker(key).pipe(
-            Effect.tap(() => Effect.sync(() => void aborted++)),
-            Effect.catch((e) => Effect.logWarning(`could not clean up the upload of marker ${key}: ${e.message}`))
+        for (const marker of theirs) {
+          yield* clearMarker(marker.key, marker.lastModified).pipe(
+            Effect.tap((wasStarted) => Effect.sync(() => void (wasStarted && aborted++))),
+            Effect.catch((e) => Effect.logWarning(`could not clean up the upload of marker ${marker.key}: ${e.message}`))
           )
         }
         if (lease !== undefined) yield* deleteObject(leaseKey(ownerId)).pipe(Effect.ignore)
@@ -237,5 +280,5 @@ export const makeUploadLedger = (
       Effect.withSpan("S3UploadLedger.sweep")
     )
 
-    return S3UploadLedger.of({ ownerId: owner.id, record, forget, sweep })
+    return S3UploadLedger.of({ ownerId: owner.id, begin, started, forget, sweep })
   })

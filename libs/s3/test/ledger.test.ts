@@ -5,6 +5,7 @@
  */
 import {
   CreateMultipartUploadCommand,
+  GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client
@@ -47,6 +48,12 @@ const stateKeys = (client: S3Client, bucket: string) =>
     Effect.map((out) => (out.Contents ?? []).map((o) => o.Key!).sort())
   )
 
+const markerBody = (client: S3Client, bucket: string, Key: string) =>
+  Effect.promise(async () => {
+    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key }))
+    return JSON.parse(await out.Body!.transformToString()) as { key: string; uploadId: string | null; owner: string }
+  })
+
 const ownerIdOf = (hostTag: string, boot: string, pid: number) => {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
   return `${hostTag}-${pid}-${boot}-${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`
@@ -82,11 +89,24 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3UploadLedger on a real
         )
       )
 
+      // killed between its pending marker and the upload id: an upload of that key since then is not attributable
+      const pendingKey = key()
+      yield* Effect.promise(() =>
+        client.send(
+          new PutObjectCommand({
+            Bucket: name,
+            Key: `lo-migrate/uploads/${deadId}/${pendingKey}/0123456789abcdef`,
+            Body: JSON.stringify({ key: pendingKey, uploadId: null, owner: deadId })
+          })
+        )
+      )
+      const unattributable = yield* createUpload(client, name, pendingKey)
+
       const ledger = yield* makeUploadLedger(client, { ...bucket.config, leaseTimeoutMs: 60_000 })
       const result = yield* ledger.sweep
       assert.deepStrictEqual(result, { aborted: 3, kept: 2, goneOwners: 2 })
       const left = (yield* openUploads(client, name)).map((u) => u.UploadId).sort()
-      assert.deepStrictEqual(left, [foreign, live.uploadId, remoteLive.uploadId].sort())
+      assert.deepStrictEqual(left, [foreign, live.uploadId, remoteLive.uploadId, unattributable].sort())
       assert.notInclude(left, dead.uploadId)
       assert.notInclude(left, remoteGone.uploadId)
       // the gone owners' markers and leases are deleted; the live ones' stay; this sweep wrote its own lease
@@ -101,7 +121,10 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3UploadLedger on a real
       yield* Effect.sleep("2500 millis")
       const later = yield* strict.sweep
       assert.deepStrictEqual(later, { aborted: 1, kept: 1, goneOwners: 1 })
-      assert.deepStrictEqual((yield* openUploads(client, name)).map((u) => u.UploadId).sort(), [foreign, live.uploadId].sort())
+      assert.deepStrictEqual(
+        (yield* openUploads(client, name)).map((u) => u.UploadId).sort(),
+        [foreign, live.uploadId, unattributable].sort()
+      )
     }).pipe(Effect.scoped), 60_000)
 
   it.effect("record writes the lease first and a marker; forget deletes the marker; the lease goes with the scope", () =>
@@ -114,11 +137,15 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3UploadLedger on a real
       yield* Effect.scoped(Effect.gen(function*() {
         const ledger = yield* makeUploadLedger(client, bucket.config)
         assert.strictEqual(ledger.ownerId, me.id)
-        yield* ledger.record(k, "upload-1")
+        const entry = yield* ledger.begin(k)
         const during = yield* stateKeys(client, name)
         assert.include(during, `lo-migrate/owners/${me.id}`)
-        assert.isTrue(during.some((x) => x.startsWith(`lo-migrate/uploads/${me.id}/${k}/`)))
-        yield* ledger.forget(k, "upload-1")
+        assert.include(during, entry.markerKey)
+        assert.isTrue(entry.markerKey.startsWith(`lo-migrate/uploads/${me.id}/${k}/`))
+        assert.deepStrictEqual(yield* markerBody(client, name, entry.markerKey), { key: k, uploadId: null, owner: me.id })
+        yield* ledger.started(entry, "upload-1")
+        assert.deepStrictEqual(yield* markerBody(client, name, entry.markerKey), { key: k, uploadId: "upload-1", owner: me.id })
+        yield* ledger.forget(entry)
         assert.isFalse((yield* stateKeys(client, name)).some((x) => x.includes(k)))
       }))
       assert.deepStrictEqual(
@@ -151,8 +178,9 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3UploadLedger on a real
       yield* Deferred.await(partAsked)
       const [upload] = yield* openUploads(client, bucket, request.key)
       assert.isDefined(upload)
-      const digest = createHash("sha256").update(upload!.UploadId!).digest("hex").slice(0, 16)
-      assert.include(seenAtFirstPart, `lo-migrate/uploads/${ledger.ownerId}/${request.key}/${digest}`)
+      const marker = seenAtFirstPart.find((k) => k.startsWith(`lo-migrate/uploads/${ledger.ownerId}/${request.key}/`))
+      assert.isDefined(marker, seenAtFirstPart.join("\n"))
+      assert.strictEqual((yield* markerBody(client, bucket, marker!)).uploadId, upload!.UploadId)
       assert.include(seenAtFirstPart, `lo-migrate/owners/${ledger.ownerId}`)
       yield* Deferred.succeed(release, undefined)
       assert.strictEqual(yield* Fiber.join(fiber), "Uploaded")
