@@ -31,12 +31,11 @@ import {
   PutObjectCommand,
   type S3Client
 } from "@aws-sdk/client-s3"
-import { currentOwner, ownerLiveness, StorageError } from "@lo-migrate/core"
+import { currentOwner, defaultRetry, ownerLiveness, retrySchedule, type StorageError } from "@lo-migrate/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { randomBytes } from "node:crypto"
@@ -99,7 +98,8 @@ export const makeUploadLedger = (
 
     const call = <A>(operation: string, key: string, run: (signal: AbortSignal) => Promise<A>) =>
       Effect.tryPromise({ try: run, catch: (e) => classifyS3Error(e, { operation, bucket, key, secrets }) }).pipe(
-        Effect.retry({ schedule: Schedule.exponential("200 millis"), times: 3, while: (e) => e.retryable })
+        // the core policy, a few times: the ledger is bookkeeping, a failure is logged or fails the one upload
+        Effect.retry(retrySchedule({ ...defaultRetry, times: 3 }))
       )
     const putJson = (key: string, value: unknown) =>
       call("PutObject", key, (signal) =>
