@@ -23,8 +23,8 @@
  * `LargeObjectNotPermitted` naming the GRANT.
  *
  * Spill files live in a per-layer subdirectory of `tempDir` (created on first use, removed with everything in it when
- * the layer is released; named after the process, so a later run removes it if the process died: SpillDirs.ts). Each file is removed by `LoObject.release`, and at once when the read fails or is
- * interrupted.
+ * the layer is released; named after the process, so a later run removes it if the process died: SpillDirs.ts).
+ * Each file is removed by `LoObject.release`, and at once when the read fails or is interrupted.
  */
 import {
   type CheckedRow,
