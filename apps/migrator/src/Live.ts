@@ -16,6 +16,7 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { DatabaseConfig, MigratorConfig } from "./Config.ts"
+import { Leftovers } from "./Leftovers.ts"
 import { FailureReport } from "./Report.ts"
 import { SchemaTasks } from "./SchemaTasks.ts"
 
@@ -69,7 +70,9 @@ export const migrateLayer = (config: MigratorConfig) => {
   const report = config.report === undefined
     ? FailureReport.logOnly
     : FailureReport.file(config.report).pipe(Layer.provide(NodeServices.layer))
-  return Layer.mergeAll(postgres, S3ObjectStore.layer(s3StoreConfigOf(config)), Metrics.layer, report)
+  const s3 = S3ObjectStore.layer(s3StoreConfigOf(config))
+  const leftovers = Leftovers.layer(config.tempDir).pipe(Layer.provide(s3))
+  return Layer.mergeAll(postgres, Layer.merge(s3, leftovers), Metrics.layer, report)
 }
 
 export const finalizeLayer = (config: DatabaseConfig) =>

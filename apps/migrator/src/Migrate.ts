@@ -36,6 +36,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { type DatabaseConfig, type MigratorConfig, redactUrl, render } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
+import { Leftovers } from "./Leftovers.ts"
 import { FailureReport, ReportError } from "./Report.ts"
 import { SchemaTasks } from "./SchemaTasks.ts"
 import { Shutdown } from "./Shutdown.ts"
@@ -159,6 +160,8 @@ const migrateRun = (config: MigratorConfig) =>
     // Everything is checked before the first write (the sha2 column).
     if (!config.skipBatchJobCheck) yield* schema.checkBatchJob
     yield* store.check
+    // What killed runs left behind: their spill directories and incomplete multipart uploads.
+    yield* (yield* Leftovers).sweep
     if (yield* schema.ensureSha2Column) yield* Effect.logInfo("added column _nice_binary.sha2 char(64)")
     const indexBuilt = yield* schema.ensurePendingIndex.pipe(
       Effect.catchTag("SchemaNotPermitted", (e) => Effect.as(Effect.logWarning(pendingIndexWarning(e)), false))
@@ -233,7 +236,16 @@ const unexpected = (cause: Cause.Cause<unknown>) => {
 }
 
 /** The services `migrate` needs besides `Shutdown`. */
-export type Services = SchemaTasks | LoSource | ObjectStore | Metrics | FailureReport | Shutdown | HashCommitter | LoReader
+export type Services =
+  | SchemaTasks
+  | LoSource
+  | ObjectStore
+  | Metrics
+  | FailureReport
+  | Shutdown
+  | HashCommitter
+  | LoReader
+  | Leftovers
 
 const where = (config: { readonly pgUrl: Redacted.Redacted<string> }, s3: string) => ({
   pg: redactUrl(Redacted.value(config.pgUrl)),

@@ -5,6 +5,7 @@
 export * from "./Cli.ts"
 export * from "./Config.ts"
 export * from "./ExitCode.ts"
+export * from "./Leftovers.ts"
 export * from "./Live.ts"
 export * from "./Migrate.ts"
 export * from "./Options.ts"

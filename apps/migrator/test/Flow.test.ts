@@ -12,6 +12,7 @@ import { ConfigProvider, Console, Effect, FileSystem, Layer, Option } from "effe
 import { TestConsole } from "effect/testing"
 import { resolve } from "../src/Config.ts"
 import { ExitCode } from "../src/ExitCode.ts"
+import { Leftovers } from "../src/Leftovers.ts"
 import { finalizeCommand, migrate, StatusOutput } from "../src/Migrate.ts"
 import type { RawOptions } from "../src/Options.ts"
 import { FailureReport } from "../src/Report.ts"
@@ -86,6 +87,7 @@ const servicesFor = <E>(
     fakeHashCommitter(world),
     Metrics.layer,
     fakeSchema(knobs, world),
+    Leftovers.none,
     report
   )
 

@@ -5,6 +5,7 @@
  */
 import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3"
 import { assert } from "@effect/vitest"
+import { matchesMimeType, originalMimeType, storedContentType } from "@lo-migrate/core"
 import { BatchJobId } from "@lo-migrate/postgres"
 import {
   createBatchJobTable,
@@ -169,7 +170,11 @@ export const assertMigrated = (rows: ReadonlyArray<InsertedBinary>) =>
       const object = yield* getObject(bucket.client, bucket.name, row.digests.sha256)
       assert.strictEqual(object.bytes.byteLength, row.digests.size)
       assert.strictEqual(sha256(object.bytes), row.digests.sha256)
-      if (row.mimeType !== "") assert.strictEqual(object.contentType, row.mimeType)
+      // the row's mime type: as the Content-Type when it is a plain one, else recovered from the metadata
+      const stored = storedContentType(row.mimeType)
+      if (stored._tag !== "Default") assert.strictEqual(object.contentType, stored.contentType, `Content-Type of ${row.hash}`)
+      const recovered = originalMimeType(object.contentType, object.metadata)
+      assert.isTrue(recovered !== undefined && matchesMimeType(recovered, row.mimeType), `mime type of ${row.hash}`)
     }
   })
 

@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import { type Digests, isSha1Hex, type PartDigests, type Sha1Hex, type Sha256Hex, type SourceRow } from "./Domain.ts"
-import { InvalidMimeType, InvalidSize, MalformedHash, NullOid, RowFailed, Sha1Mismatch, SizeMismatch } from "./Errors.ts"
+import { InvalidSize, MalformedHash, NullOid, RowFailed, Sha1Mismatch, SizeMismatch } from "./Errors.ts"
 
 /** An incremental digester: feed chunks in order, then `digest()` once. Plain mutable state, meant for one fiber. */
 export interface Digester {
@@ -105,22 +105,16 @@ export const sha1OfHash = (hash: string): Sha1Hex | undefined => {
 const fail = (row: SourceRow, reason: RowFailed["reason"]) =>
   Effect.fail(new RowFailed({ hash: row.hash, oid: row.oid, reason }))
 
-/** Header values an HTTP client can send: visible ASCII, space, tab and obs-text (Latin-1). */
-const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/
-
-/** Whether a mime type can be sent as the object's Content-Type (null and empty mean: the store's default). */
-export const isSendableMimeType = (mimeType: string | null): boolean => mimeType === null || headerValue.test(mimeType)
-
 /**
- * Checks the row's own fields (malformed hash, NULL oid, impossible size, unsendable mime type) before any read, so
- * that none of them can surface later as an infrastructure error that would stop the run.
+ * Checks the row's own fields (malformed hash, NULL oid, impossible size) before any read, so that none of them can
+ * surface later as an infrastructure error that would stop the run. Any mime type is fine: `storedContentType`
+ * (ContentType.ts) turns one that cannot be a header value into metadata.
  */
 export const checkRow = (row: SourceRow): Effect.Effect<CheckedRow, RowFailed> => {
   const sha1 = sha1OfHash(row.hash)
   if (sha1 === undefined) return fail(row, new MalformedHash())
   if (row.oid === null) return fail(row, new NullOid())
   if (!Number.isSafeInteger(row.size) || row.size < 0) return fail(row, new InvalidSize({ size: row.size }))
-  if (!isSendableMimeType(row.mimeType)) return fail(row, new InvalidMimeType({ mimeType: row.mimeType ?? "" }))
   return Effect.succeed({ row, sha1, oid: row.oid })
 }
 

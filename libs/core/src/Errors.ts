@@ -28,15 +28,6 @@ export class InvalidSize extends Schema.TaggedError<InvalidSize>()("InvalidSize"
   }
 }
 
-/** The mime type cannot be sent as an HTTP Content-Type header value (control characters, non-Latin-1 text). */
-export class InvalidMimeType extends Schema.TaggedError<InvalidMimeType>()("InvalidMimeType", {
-  mimeType: Schema.String
-}) {
-  override get message() {
-    return `mime type ${JSON.stringify(this.mimeType)} cannot be sent as a Content-Type header`
-  }
-}
-
 export class MissingLargeObject extends Schema.TaggedError<MissingLargeObject>()("MissingLargeObject", {
   oid: Schema.Number
 }) {
@@ -122,7 +113,6 @@ export const RowFailureReason = Schema.Union([
   MalformedHash,
   NullOid,
   InvalidSize,
-  InvalidMimeType,
   MissingLargeObject,
   SizeMismatch,
   Sha1Mismatch,

@@ -122,10 +122,7 @@ describe("row checks", () => {
         [{ ...ok, hash: "g".repeat(40) }, "MalformedHash"],
         [{ ...ok, hash: `${ok.hash.slice(0, 39)} ` }, "MalformedHash"],
         [{ ...ok, oid: null }, "NullOid"],
-        [{ ...ok, size: -1 }, "InvalidSize"],
-        [{ ...ok, mimeType: "text/plain\r\nX-Injected: 1" }, "InvalidMimeType"],
-        [{ ...ok, mimeType: "text/\u0000plain" }, "InvalidMimeType"],
-        [{ ...ok, mimeType: "image/\u20ac" }, "InvalidMimeType"]
+        [{ ...ok, size: -1 }, "InvalidSize"]
       ]
       for (const [bad, tag] of cases) {
         const exit = yield* Effect.exit(checkRow(bad))
@@ -143,7 +140,9 @@ describe("row checks", () => {
       // the domain's Oid covers the whole unsigned 32-bit range
       for (const oid of [1, 2147483647, 2147483648, 3000000000, 4294967295]) assert.isTrue(isOid(oid), String(oid))
       for (const oid of [0, -1, 4294967296, 1.5]) assert.isFalse(isOid(oid), String(oid))
-      for (const mimeType of [null, "", "application/pdf; charset=\"utf-8\"", "text/plain;\tq=1", "image/caf\u00e9"]) {
+      // any mime type passes: one that cannot be a header value is stored in metadata (ContentType.ts)
+      const odd = ["text/plain\r\nX-Injected: 1", "text/\u0000plain", "image/\u20ac", "x".repeat(10_000)]
+      for (const mimeType of [null, "", "application/pdf; charset=\"utf-8\"", "text/plain;\tq=1", "image/caf\u00e9", ...odd]) {
         yield* checkRow({ ...ok, mimeType })
       }
     }))

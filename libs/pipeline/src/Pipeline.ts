@@ -31,6 +31,7 @@ import {
   LoReader,
   LoSource,
   Metrics,
+  MimeTypeMetadata,
   ObjectStore,
   type PutOutcome,
   retryInfrastructure,
@@ -39,6 +40,7 @@ import {
   type Sha256Hex,
   Sha2Conflict,
   type SourceRow,
+  storedContentType,
   type TransferCorrupted
 } from "@lo-migrate/core"
 import * as Cause from "effect/Cause"
@@ -426,10 +428,27 @@ export const runMigration = (
     )
 
     // --- store queue -> put -> commit queue ----------------------------------------------------------------------
+    /** A mime type that cannot be a header value is stored in metadata (core ContentType.ts): say so, naming the row. */
+    const warnIfMimeTypeReplaced = (o: LoObject): Effect.Effect<void> => {
+      const stored = storedContentType(o.row.mimeType)
+      if (stored._tag !== "Replaced") return Effect.void
+      const where = stored.whole
+        ? `the original in x-amz-meta-${MimeTypeMetadata.original} (percent-encoded UTF-8)`
+        : `too long for a header (${o.row.mimeType!.length} characters): its SHA-256 in ` +
+          `x-amz-meta-${MimeTypeMetadata.sha256}, the full value stays in _nice_binary.mime_type`
+      const shown = o.row.mimeType!.length > 80 ? `${JSON.stringify(o.row.mimeType!.slice(0, 80))}...` : JSON.stringify(o.row.mimeType)
+      return Effect.logWarning(
+        `row hash=${JSON.stringify(o.row.hash)}: mime type ${shown} is not a plain Content-Type (${stored.reason}); ` +
+          `object ${o.sha256} stored as ${stored.contentType}, ${where}`
+      )
+    }
+
     // An object the store keeps receiving corrupted (after its own retries from these verified bytes) is reported and
     // skipped: nothing is committed for it, the run goes on.
     const storeOne = (o: LoObject): Effect.Effect<Uploaded | undefined, InfrastructureError> =>
-      store.put({ key: o.sha256, contentType: o.row.mimeType, size: o.size, md5Base64: o.md5Base64, body: o.body }).pipe(
+      Effect.andThen(
+        warnIfMimeTypeReplaced(o), // once, outside the retried put
+        store.put({ key: o.sha256, contentType: o.row.mimeType, size: o.size, md5Base64: o.md5Base64, body: o.body }).pipe(
         Effect.map((outcome): PutOutcome | TransferCorrupted => outcome),
         Effect.catchTag("TransferCorrupted", (e) => Effect.succeed(e)),
         retry("put"),
@@ -453,9 +472,9 @@ export const runMigration = (
             ),
             undefined
           )
-        }),
-        Effect.ensuring(release(o))
-      )
+        })
+        )
+      ).pipe(Effect.ensuring(release(o)))
 
     const storeStage = Stream.fromEffectRepeat(Queue.take(storeQueue)).pipe(
       Stream.mapEffect(storeOne, { concurrency: cfg.storers, unordered: true }),

@@ -23,8 +23,8 @@
  * `LargeObjectNotPermitted` naming the GRANT.
  *
  * Spill files live in a per-layer subdirectory of `tempDir` (created on first use, removed with everything in it when
- * the layer is released). Each file is removed by `LoObject.release`, and at once when the read fails or is
- * interrupted.
+ * the layer is released; named after the process, so a later run removes it if the process died: SpillDirs.ts).
+ * Each file is removed by `LoObject.release`, and at once when the read fails or is interrupted.
  */
 import {
   type CheckedRow,
@@ -56,6 +56,7 @@ import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
 import { oidText, oidTexts } from "./Oids.ts"
+import { makeSpillDir } from "./SpillDirs.ts"
 import { spillFileError } from "./SpillErrors.ts"
 
 export interface PgLoReaderOptions {
@@ -144,15 +145,10 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
     const getSpillDir = Semaphore.withPermit(
       spillDirLock,
       Effect.suspend(() =>
-        spillDir !== undefined ? Effect.succeed(spillDir) : Effect.tryPromise({
-          try: async () => {
-            await NodeFs.mkdir(options.tempDir, { recursive: true })
-            const dir = await NodeFs.mkdtemp(NodePath.join(options.tempDir, "lo-migrate-"))
-            spillDir = dir
-            return dir
-          },
-          catch: (e) => spillFileError("create a spill directory in", options.tempDir, options.tempDir, e)
-        })
+        spillDir !== undefined ? Effect.succeed(spillDir) : makeSpillDir(options.tempDir).pipe(
+          Effect.tap((dir) => Effect.sync(() => void (spillDir = dir))),
+          Effect.mapError((e) => spillFileError("create a spill directory in", options.tempDir, options.tempDir, e))
+        )
       )
     )
     yield* Effect.addFinalizer(() =>

@@ -70,7 +70,10 @@ const explanations: Record<string, string> = {
   AccessDenied: "access denied: the credentials may not use this bucket",
   Forbidden: "access denied: check the credentials (access key id and secret key) and the bucket's permissions",
   InvalidAccessKeyId: "the access key id is not known to the server",
-  SignatureDoesNotMatch: "the request signature does not match: the secret access key is wrong",
+  // The server only says that its signature of the request differs from the client's; not which input differs.
+  SignatureDoesNotMatch: "the server computed a different signature for this request than the client sent; " +
+    "causes include a wrong secret access key, a clock skew, a header the client and server encode differently, " +
+    "or a proxy altering the request (the server does not say which)",
   BadDigest: "the body does not match its Content-MD5 (corrupted while read or sent); the server rejected it",
   InvalidDigest: "the Content-MD5 header is not a valid MD5",
   XAmzContentSHA256Mismatch: "the body does not hash to its SHA-256 (x-amz-content-sha256); the server rejected it",

@@ -9,7 +9,8 @@
  *   Content-MD5 and SHA-256: taken from the body's `parts` when the reader computed them for this part size (see
  *   `multipartPartSize`), else from one more read of the range before it is sent. Either way the server checks them,
  *   so a wrong digest fails the part (BadDigest / XAmzContentSHA256Mismatch), it cannot store wrong bytes.
- *   A multipart upload that fails or is interrupted is aborted, so no incomplete upload is left behind.
+ *   A multipart upload that fails or is interrupted is aborted, so no incomplete upload is left behind; each one is
+ *   recorded in the `S3UploadLedger` while it runs, so that a later run aborts it if this process is killed.
  * - An object already under its key with the right size is not sent again (`AlreadyPresent`); see
  *   `S3StoreConfig.headBeforePut` for how it is detected.
  * - The SDK does not retry (see `s3ClientOptions`); failures are classified by `classifyS3Error` and the pipeline
@@ -40,6 +41,7 @@ import {
   type PutRequest,
   retrySchedule,
   StorageError,
+  storedContentType,
   TransferCorrupted
 } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
@@ -52,6 +54,7 @@ import { createReadStream, ReadStream } from "node:fs"
 import { stat } from "node:fs/promises"
 import { classifyS3Error, describeS3Error, isCorruptionS3Error, s3ErrorFacts } from "./S3Errors.ts"
 import { S3ClientService } from "./S3ClientService.ts"
+import { S3UploadLedger } from "./S3UploadLedger.ts"
 import {
   defaultS3StoreConfig,
   effectivePartSize,
@@ -63,15 +66,22 @@ import {
 /** The key `check` HEADs: never a content key (those are 64 hex digits), normally absent. */
 export const checkProbeKey = "lo-migrate-check-probe"
 
-/** Header values Node's http module accepts (visible ASCII, space, tab and obs-text). */
-const validHeaderValue = /^[\t\x20-\x7e\x80-\xff]*$/
-
-/** Whether `contentType` can be sent as a Content-Type header value. */
-export const isValidContentType = (contentType: string): boolean => validHeaderValue.test(contentType)
-
-/** The Content-Type to send: `undefined` for a null or empty mime type (the server's default then applies). */
-const contentTypeOf = (request: PutRequest): string | undefined =>
-  request.contentType === null || request.contentType === "" ? undefined : request.contentType
+/**
+ * The Content-Type and user metadata of an object, by the rule of `storedContentType` (core ContentType.ts): a null
+ * or empty mime type sends neither (the server's default applies), a plain one is sent as is, any other one as
+ * `application/octet-stream` with the original, encoded, in `x-amz-meta-lo-migrate-mime-type`.
+ */
+const objectHeadersOf = (request: PutRequest): { ContentType?: string; Metadata?: Record<string, string> } => {
+  const stored = storedContentType(request.contentType)
+  switch (stored._tag) {
+    case "Default":
+      return {}
+    case "Plain":
+      return { ContentType: stored.contentType }
+    case "Replaced":
+      return { ContentType: stored.contentType, Metadata: { ...stored.metadata } }
+  }
+}
 
 /**
  * The SDK puts `application/octet-stream` on every PutObject without a ContentType. A row without a mime type must
@@ -168,14 +178,19 @@ const retryFew = <E extends { readonly retryable: boolean }>(
     Schedule.tap(() => countRetry(operation))
   )
 
-export const makeS3ObjectStore: Effect.Effect<ObjectStore["Service"], never, S3ClientService> = Effect.gen(
-  function*() {
-    const { client, config } = yield* S3ClientService
-    return makeWithClient(client, config)
-  }
-)
+export const makeS3ObjectStore: Effect.Effect<ObjectStore["Service"], never, S3ClientService | S3UploadLedger> = Effect
+  .gen(
+    function*() {
+      const { client, config } = yield* S3ClientService
+      return makeWithClient(client, config, yield* S3UploadLedger)
+    }
+  )
 
-const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["Service"] => {
+const makeWithClient = (
+  client: S3Client,
+  config: S3StoreConfig,
+  ledger: S3UploadLedger["Service"]
+): ObjectStore["Service"] => {
   const bucket = config.bucket
   const secrets = config.secretAccessKey === undefined ? [] : [config.secretAccessKey]
   const partConcurrency = Math.max(1, config.partConcurrency ?? defaultS3StoreConfig.partConcurrency ?? 2)
@@ -256,7 +271,7 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
     body: Effect.Effect<SingleBody>,
     ifNoneMatch: boolean
   ): Effect.Effect<"Uploaded" | "Exists", StorageError | TransferCorrupted> => {
-    const contentType = contentTypeOf(request)
+    const headers = objectHeadersOf(request)
     return Effect.acquireUseRelease(body, (Body) =>
       Effect.tryPromise({
         try: (signal) => {
@@ -266,11 +281,11 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
             Body,
             ContentLength: request.size,
             ContentMD5: request.md5Base64,
-            ...(contentType === undefined ? {} : { ContentType: contentType }),
+            ...headers,
             ...(ifNoneMatch ? { IfNoneMatch: "*" } : {})
           })
           withPayloadSha256(command, request.key)
-          return client.send(contentType === undefined ? withoutDefaultContentType(command) : command, {
+          return client.send(headers.ContentType === undefined ? withoutDefaultContentType(command) : command, {
             abortSignal: signal
           })
         },
@@ -373,51 +388,60 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
     partSize: number,
     known: PartDigests | undefined
   ): Effect.Effect<void, StorageError | TransferCorrupted> => {
-    const contentType = contentTypeOf(request)
+    const headers = objectHeadersOf(request)
     const parts = partCount(request.size, partSize)
     // The reader's part digests, if they are for this very cut of the object.
     const usable = known !== undefined && known.partSize === partSize && known.md5Base64.length === parts &&
       known.sha256Hex.length === parts
     const precomputed = (i: number): RangeDigests | undefined =>
       usable ? { md5: Buffer.from(known.md5Base64[i]!, "base64"), sha256Hex: known.sha256Hex[i]! } : undefined
+    // The ledger's entry exists from before CreateMultipartUpload until after completion or abort: a run killed at any
+    // point in between leaves an entry the next run acts on.
     return Effect.acquireUseRelease(
-      call("CreateMultipartUpload", request.key, (signal) =>
-        client.send(
-          new CreateMultipartUploadCommand({
-            Bucket: bucket,
-            Key: request.key,
-            ...(contentType === undefined ? {} : { ContentType: contentType })
+      ledger.begin(request.key),
+      (entry) =>
+      Effect.acquireUseRelease(
+        call("CreateMultipartUpload", request.key, (signal) =>
+          client.send(
+            new CreateMultipartUploadCommand({
+              Bucket: bucket,
+              Key: request.key,
+              ...headers
+            }),
+            { abortSignal: signal }
+          )).pipe(
+            Effect.flatMap((out) =>
+              out.UploadId === undefined
+                ? Effect.fail(fatal("CreateMultipartUpload", request.key, "the server returned no UploadId"))
+                : Effect.succeed(out.UploadId)
+            )
+          ),
+        (uploadId) =>
+          Effect.gen(function*() {
+            // Recorded before any part: a run killed from here on leaves an upload the next run aborts.
+            yield* ledger.started(entry, uploadId)
+            const completed = yield* Effect.forEach(
+              Array.from({ length: parts }, (_, i) => i),
+              (i) => {
+                const start = i * partSize
+                return uploadPart(request, path, uploadId, i + 1, start, Math.min(partSize, request.size - start), precomputed(i))
+              },
+              { concurrency: partConcurrency }
+            )
+            yield* call("CompleteMultipartUpload", request.key, (signal) =>
+              client.send(
+                new CompleteMultipartUploadCommand({
+                  Bucket: bucket,
+                  Key: request.key,
+                  UploadId: uploadId,
+                  MultipartUpload: { Parts: completed }
+                }),
+                { abortSignal: signal }
+              ))
           }),
-          { abortSignal: signal }
-        )).pipe(
-          Effect.flatMap((out) =>
-            out.UploadId === undefined
-              ? Effect.fail(fatal("CreateMultipartUpload", request.key, "the server returned no UploadId"))
-              : Effect.succeed(out.UploadId)
-          )
-        ),
-      (uploadId) =>
-        Effect.gen(function*() {
-          const completed = yield* Effect.forEach(
-            Array.from({ length: parts }, (_, i) => i),
-            (i) => {
-              const start = i * partSize
-              return uploadPart(request, path, uploadId, i + 1, start, Math.min(partSize, request.size - start), precomputed(i))
-            },
-            { concurrency: partConcurrency }
-          )
-          yield* call("CompleteMultipartUpload", request.key, (signal) =>
-            client.send(
-              new CompleteMultipartUploadCommand({
-                Bucket: bucket,
-                Key: request.key,
-                UploadId: uploadId,
-                MultipartUpload: { Parts: completed }
-              }),
-              { abortSignal: signal }
-            ))
-        }),
-      (uploadId, exit) => Exit.isSuccess(exit) ? Effect.void : abortUpload(request.key, uploadId)
+        (uploadId, exit) => Exit.isSuccess(exit) ? Effect.void : abortUpload(request.key, uploadId)
+      ),
+      (entry) => ledger.forget(entry)
     ).pipe(
       // Ceph returns an empty ETag from CompleteMultipartUpload: check the result by its size instead.
       Effect.andThen(headObject(request.key)),
@@ -441,10 +465,6 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
 
   const put = Effect.fn("S3ObjectStore.put")(function*(request: PutRequest) {
     yield* Effect.annotateCurrentSpan({ bucket, key: request.key, size: request.size, body: request.body._tag })
-    const contentType = contentTypeOf(request)
-    if (contentType !== undefined && !isValidContentType(contentType)) {
-      return yield* fatal("PutObject", request.key, `mime type ${JSON.stringify(contentType)} is not a valid Content-Type`)
-    }
     const body = request.body
     if (body._tag === "InMemory") {
       if (body.bytes.byteLength !== request.size) {
@@ -507,18 +527,18 @@ const makeWithClient = (client: S3Client, config: S3StoreConfig): ObjectStore["S
 /** The live S3 object store. */
 export class S3ObjectStore {
   /** The store over an `S3ClientService` (tests add SDK middleware to its client to count or break requests). */
-  static readonly layerFromClient: Layer.Layer<ObjectStore, never, S3ClientService> = Layer.effect(
+  static readonly layerFromClient: Layer.Layer<ObjectStore | S3UploadLedger, never, S3ClientService> = Layer.effect(
     ObjectStore,
     makeS3ObjectStore
-  )
+  ).pipe(Layer.provideMerge(S3UploadLedger.layer))
 
-  /** The store with its own client, destroyed when the layer is released. */
-  static layer(config: S3StoreConfig): Layer.Layer<ObjectStore> {
+  /** The store (and the ledger of its multipart uploads) with its own client, destroyed when the layer is released. */
+  static layer(config: S3StoreConfig): Layer.Layer<ObjectStore | S3UploadLedger> {
     return S3ObjectStore.layerFromClient.pipe(Layer.provide(S3ClientService.layer(config)))
   }
 
   /** Both the store and its client (to reach the SDK client for bucket administration or request counting). */
-  static layerWithClient(config: S3StoreConfig): Layer.Layer<ObjectStore | S3ClientService> {
+  static layerWithClient(config: S3StoreConfig): Layer.Layer<ObjectStore | S3UploadLedger | S3ClientService> {
     return S3ObjectStore.layerFromClient.pipe(Layer.provideMerge(S3ClientService.layer(config)))
   }
 }

@@ -61,6 +61,15 @@ export interface S3StoreConfig {
    * (default 20 s; the migrator's `--request-timeout`). The retry goes out on a fresh connection.
    */
   readonly socketTimeoutMs?: number | undefined
+  /**
+   * Key prefix of the objects that record which multipart uploads are this tool's (S3UploadLedger.ts; default
+   * `lo-migrate/`). Never a content key (those are 64 hex digits).
+   */
+  readonly statePrefix?: string | undefined
+  /** How often a running process rewrites its upload lease (default 60 s). */
+  readonly leaseRefreshMs?: number | undefined
+  /** A lease of another host older than this (server time) means its process is gone (default 10 min). */
+  readonly leaseTimeoutMs?: number | undefined
 }
 
 /** Defaults for everything but where the bucket is and who may use it. */
@@ -75,7 +84,10 @@ export const defaultS3StoreConfig: Omit<S3StoreConfig, "bucket" | "endpoint" | "
   partAttempts: 3,
   corruptAttempts: 3,
   connectionTimeoutMs: 5_000,
-  socketTimeoutMs: 20_000
+  socketTimeoutMs: 20_000,
+  statePrefix: "lo-migrate/",
+  leaseRefreshMs: 60_000,
+  leaseTimeoutMs: 600_000
 }
 
 /** The configured part size brought within S3's limits (5 MiB to 5 GiB): also the largest single-PUT spilled body. */

@@ -51,7 +51,11 @@ describe("classifyS3Error", () => {
     ["AccessDenied", serviceError("AccessDenied", 403), "access denied"],
     ["bare 403 (HEAD)", serviceError("Forbidden", 403), "Forbidden (HTTP 403): access denied: check the credentials"],
     ["bare 403 the SDK calls Unknown", serviceError("Unknown", 403), "Forbidden (HTTP 403): access denied"],
-    ["SignatureDoesNotMatch", serviceError("SignatureDoesNotMatch", 403), "secret access key is wrong"],
+    [
+      "SignatureDoesNotMatch",
+      serviceError("SignatureDoesNotMatch", 403),
+      "the server computed a different signature for this request than the client sent; causes include a wrong secret"
+    ],
     ["InvalidAccessKeyId", serviceError("InvalidAccessKeyId", 403), "access key id is not known"],
     [
       "NoSuchBucket",

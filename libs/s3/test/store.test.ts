@@ -8,7 +8,15 @@ import { Metrics, ObjectStore, StorageError, type TransferCorrupted } from "@lo-
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Redacted } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { join } from "node:path"
-import { checkProbeKey, makeS3ObjectStore, MiB, S3ClientService, S3ObjectStore } from "../src/index.ts"
+import {
+  checkProbeKey,
+  makeS3ObjectStore,
+  makeUploadLedger,
+  MiB,
+  S3ClientService,
+  S3ObjectStore,
+  S3UploadLedger
+} from "../src/index.ts"
 import { TestBucket, testObjectStoreLayer } from "../src/testing.ts"
 import {
   count,
@@ -102,7 +110,9 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         const put = failureOf(yield* Effect.exit(store.put(requestOf(randomBytes(100)))))
         assert.isFalse(put.retryable)
         assert.include(put.message, "SignatureDoesNotMatch")
-        assert.include(put.message, "secret access key is wrong")
+        // the server only says the signatures differ: the message lists causes, it claims none
+        assert.include(put.message, "the server computed a different signature")
+        assert.notInclude(put.message, "is wrong")
         // In the default mode the first request is a HEAD, whose 403 has no body: still a clear, fatal error.
         const { store: headFirst } = yield* storeOn({ secretAccessKey: Redacted.make(wrong) })
         const head = failureOf(yield* Effect.exit(headFirst.put(requestOf(randomBytes(100)))))
@@ -397,15 +407,6 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         assert.include(missing.message, "ENOENT")
         assert.deepStrictEqual(log, [])
       }))
-
-    it.effect("a mime type that cannot be a header value is a clear fatal error", () =>
-      Effect.gen(function*() {
-        const { store, log } = yield* storeOn()
-        const e = failureOf(yield* Effect.exit(store.put(requestOf(randomBytes(10), { contentType: "text/plain\r\nX: y" }))))
-        assert.isFalse(e.retryable)
-        assert.include(e.message, "is not a valid Content-Type")
-        assert.deepStrictEqual(log, [])
-      }))
   })
 
   describe("idempotence", () => {
@@ -614,7 +615,10 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
           [...Object.values(agent.freeSockets), ...Object.values(agent.sockets)].flat() as Array<{ destroyed: boolean }>
         const open = yield* Effect.scoped(Effect.gen(function*() {
           const service = yield* S3ClientService.make({ ...bucket.config, maxSockets: 4 })
-          const store = yield* Effect.provideService(makeS3ObjectStore, S3ClientService, service)
+          const store = yield* makeS3ObjectStore.pipe(
+            Effect.provideService(S3ClientService, service),
+            Effect.provideService(S3UploadLedger, yield* makeUploadLedger(service.client, bucket.config))
+          )
           for (let i = 0; i < 3; i++) yield* store.check
           assert.strictEqual(service.agents.http.maxSockets, 4)
           const open = sockets(service.agents.http)
