@@ -19,13 +19,17 @@ const settings = Effect.map(cliSettings, (s) => s.env)
 const lines = (path: string) =>
   readFileSync(path, "utf8").trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
 
+/** Mostly plain mime types, and the kinds the migrator stores as octet-stream with the original in metadata. */
+const mimeTypeOf = (i: number): string =>
+  i === 5 ? "text/x-ünïcode" : i === 7 ? "text/plain\r\nX-Injected: 1" : i === 11 ? "not a media type" : "image/png"
+
 describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
   it.live("migrate, verify clean; damage found and reported; --repair, migrate, verify clean again", () =>
     Effect.gen(function*() {
       const bucket = yield* TestBucket
       yield* setUpSchema
       const rows = yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => i), (i) =>
-        insertBinary({ bytes: new TextEncoder().encode(`content ${i} `.repeat(1 + i * 7)), mimeType: "image/png" }))
+        insertBinary({ bytes: new TextEncoder().encode(`content ${i} `.repeat(1 + i * 7)), mimeType: mimeTypeOf(i) }))
       const env = yield* settings
       const dir = mkdtempSync(join(tmpdir(), "lo-migrate-verify-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
@@ -43,6 +47,10 @@ describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
       const deep = yield* cli(["verify", "--deep", "--concurrency", "4"], env)
       assert.strictEqual(deep.code, 0, deep.stderr)
       assert.include(deep.stdout, "30 objects downloaded and hashed")
+      // --content-type reads the migrator's rule back: plain types from Content-Type, the others from the metadata
+      const typed = yield* cli(["verify", "--content-type"], env)
+      assert.strictEqual(typed.code, 0, typed.stdout + typed.stderr)
+      assert.include(typed.stdout, "every row checked is good")
 
       // damage: one object deleted, one overwritten with other bytes of the same size; one orphan
       const [gone, overwritten] = [rows[3]!, rows[9]!]

@@ -5,16 +5,23 @@
  *
  * A range starts the listing just before `from` (`StartAfter`, exclusive, so the prefix one digit shorter is used and
  * the few keys below `from` are dropped here) and stops at the first page that reaches `to`. Each request is retried
- * by core's one retry policy when its error is retryable.
+ * by core's one retry policy when its error is retryable. The migrator's bookkeeping objects (`lo-migrate/`) are left
+ * out.
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
 import type { Metrics, StorageError } from "@lo-migrate/core"
-import type { S3ClientService } from "@lo-migrate/s3"
+import { defaultS3StoreConfig, type S3ClientService } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { inRange, type KeyRange, type ListedObject } from "./Domain.ts"
 import { makeS3Call } from "./S3Calls.ts"
+
+/**
+ * The migrator's own bookkeeping objects (upload ledger: owner leases, upload markers) live under this prefix. They
+ * are never a row's object, so they are neither checked nor orphans.
+ */
+const statePrefix = defaultS3StoreConfig.statePrefix ?? "lo-migrate/"
 
 /** S3's largest page. */
 export const maxKeysPerRequest = 1000
@@ -51,7 +58,7 @@ export const listPages = (
         Effect.map((out): Page => {
           const objects: Array<ListedObject> = []
           for (const o of out.Contents ?? []) {
-            if (o.Key !== undefined) objects.push({ key: o.Key, size: o.Size ?? 0 })
+            if (o.Key !== undefined && !o.Key.startsWith(statePrefix)) objects.push({ key: o.Key, size: o.Size ?? 0 })
           }
           return { objects, token: out.IsTruncated === true ? out.NextContinuationToken : undefined }
         })

@@ -18,6 +18,8 @@ export interface ObjectFacts {
   /** Bytes read (GET) or Content-Length (HEAD). */
   readonly size: number
   readonly contentType: string | undefined
+  /** User metadata (where the migrator keeps a mime type it could not send as Content-Type). */
+  readonly metadata: Readonly<Record<string, string>> | undefined
 }
 
 /** Hashes a readable to its end (SDK interop: the body is a Node stream). */
@@ -44,13 +46,14 @@ export const makeObjectReader: Effect.Effect<ObjectReader, never, S3ClientServic
   download: (key) =>
     call("GetObject", key, (client, bucket, signal) =>
       client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).then((out) =>
-        hashBody(out.Body as Readable).then((read): ObjectFacts => ({ ...read, contentType: out.ContentType }))
+        hashBody(out.Body as Readable).then((read): ObjectFacts => ({ ...read, contentType: out.ContentType, metadata: out.Metadata }))
       )),
   head: (key) =>
     call("HeadObject", key, (client, bucket, signal) =>
       client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).then((out): ObjectFacts => ({
         sha256: undefined,
         size: out.ContentLength ?? 0,
-        contentType: out.ContentType
+        contentType: out.ContentType,
+        metadata: out.Metadata
       })))
 }))

@@ -8,7 +8,7 @@
  * chunk of rows, at most `concurrency` downloads are in flight (each hashes its body as it arrives), and at most one
  * repair batch is pending.
  */
-import type { DatabaseError, Metrics, StorageError } from "@lo-migrate/core"
+import { type DatabaseError, matchesMimeType, type Metrics, originalMimeType, type StorageError } from "@lo-migrate/core"
 import type { S3ClientService } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -30,13 +30,11 @@ export interface VerifyOptions {
   /** Fraction of the keys whose objects are downloaded / HEADed (1 = all); the listing check covers every row. */
   readonly sample: number
   readonly seed: number
-  /** Compare Content-Type with `expectedContentType(row.mimeType)`. */
-  readonly contentType: boolean
   /**
-   * The Content-Type the migrator writes for a mime type (`undefined`: none is sent, the server's default applies, so
-   * any value is accepted).
+   * Compare the object's mime type with the row's, by the migrator's rule (core `ContentType`): the Content-Type, or
+   * the original kept in user metadata when it could not be sent as one.
    */
-  readonly expectedContentType: (mimeType: string | null) => string | undefined
+  readonly contentType: boolean
   /** Reset the sha2 of bad rows (and delete objects with wrong content). */
   readonly repair: boolean
   /** Rows per repair transaction. */
@@ -50,7 +48,6 @@ export const defaultVerifyOptions: VerifyOptions = {
   sample: 1,
   seed: 0,
   contentType: false,
-  expectedContentType: (mimeType) => (mimeType === null || mimeType === "" ? undefined : mimeType),
   repair: false,
   repairBatch: 100
 }
@@ -89,13 +86,14 @@ export const runVerify = <E>(
         return bad(row, "WrongContent", `the object's ${facts.size} bytes hash to ${facts.sha256}, not to its key`)
       }
       if (options.contentType) {
-        const expected = options.expectedContentType(row.mimeType)
-        if (expected !== undefined && facts.contentType !== expected) {
+        const recovered = originalMimeType(facts.contentType, facts.metadata)
+        if (recovered === undefined || !matchesMimeType(recovered, row.mimeType)) {
           return bad(
             row,
             "WrongContentType",
-            `Content-Type is ${JSON.stringify(facts.contentType ?? null)}, expected ${JSON.stringify(expected)} ` +
-              `for mime_type ${JSON.stringify(row.mimeType)}`
+            `Content-Type is ${JSON.stringify(facts.contentType ?? null)}` +
+              (recovered === undefined ? " with malformed lo-migrate mime-type metadata" : "") +
+              `, which does not store mime_type ${JSON.stringify(row.mimeType)}`
           )
         }
       }
