@@ -156,6 +156,8 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
   key: Schema.optional(Schema.String),
   detail: Schema.String,
   retryable: Schema.Boolean,
+  /** The server asked to slow down (503 SlowDown, 429, throttling codes): the store stage lowers its concurrency. */
+  throttled: Schema.optional(Schema.Boolean),
   cause: Schema.optional(Schema.Defect())
 }) {
   override get message() {

@@ -22,6 +22,19 @@ export interface QueueFill {
   readonly capacity: number
 }
 
+/** A stage whose concurrency adapts (the store stage under throttling): its limit now, of at most `max`. */
+export interface ConcurrencyReading {
+  readonly name: string
+  /** Operations allowed at once right now. */
+  readonly limit: number
+  /** The configured maximum (e.g. --storer-threads). */
+  readonly max: number
+  /** Operations running right now. */
+  readonly inFlight: number
+  /** Throttling responses that lowered the limit so far. */
+  readonly decreases: number
+}
+
 /** One operation that is being retried: its dependency has failed it since `since`, it gives up at `giveUpAt`. */
 export interface Waiting {
   /** Identifies the operation (one retry series); the same token replaces its earlier record. */
@@ -64,6 +77,8 @@ export interface MetricsSnapshot {
   /** Dependencies operations are being retried for right now (none when everything answers). */
   readonly unavailable: ReadonlyArray<Unavailable>
   readonly queues: ReadonlyArray<QueueFill>
+  /** Stages with an adaptive concurrency limit (none registered: empty). */
+  readonly concurrency: ReadonlyArray<ConcurrencyReading>
 }
 
 const objectsTotal = Metric.counter("lo_migrate_objects_total", { description: "objects through a stage" })
@@ -130,6 +145,8 @@ export class Metrics extends Context.Service<Metrics, {
     capacity: number,
     size: Effect.Effect<number>
   ) => Effect.Effect<void, never, Scope.Scope>
+  /** Registers an adaptive concurrency limit the snapshot samples; when the scope closes its last reading stays. */
+  readonly registerConcurrency: (name: string, read: Effect.Effect<ConcurrencyReading>) => Effect.Effect<void, never, Scope.Scope>
   readonly snapshot: Effect.Effect<MetricsSnapshot>
 }>()("lo-migrate/Metrics") {
   static readonly make = Effect.gen(function*() {
@@ -148,6 +165,7 @@ export class Metrics extends Context.Service<Metrics, {
     let retries = 0
     const waiting = new Map<object, Waiting>()
     const queues = new Map<string, { readonly capacity: number; readonly size: Effect.Effect<number> }>()
+    const limits = new Map<string, Effect.Effect<ConcurrencyReading>>()
 
     return Metrics.of({
       setCounts: (c) => Effect.sync(() => void (counts = c)),
@@ -189,6 +207,15 @@ export class Metrics extends Context.Service<Metrics, {
                 if (entry?.size === size) queues.set(name, { capacity, size: Effect.succeed(last) })
               }))
         ),
+      registerConcurrency: (name, read) =>
+        Effect.acquireRelease(
+          Effect.sync(() => void limits.set(name, read)),
+          () =>
+            Effect.flatMap(read, (last) =>
+              Effect.sync(() => {
+                if (limits.get(name) === read) limits.set(name, Effect.succeed(last))
+              }))
+        ),
       snapshot: Effect.gen(function*() {
         const at = yield* Clock.currentTimeMillis
         const fills: Array<QueueFill> = []
@@ -211,7 +238,8 @@ export class Metrics extends Context.Service<Metrics, {
           alreadyPresent,
           retries,
           unavailable: summarizeWaiting(waiting.values()),
-          queues: fills
+          queues: fills,
+          concurrency: yield* Effect.forEach([...limits.values()], (read) => read)
         }
       })
     })

@@ -1,7 +1,7 @@
 /**
  * The status block the original tool's monitor printed every `--interval` seconds: progress and ETA, per-stage
  * throughput (current and average, objects/s and MiB/s), queue usage with the change since the last block, failures;
- * and, while operations are being retried, which dependency the run waits for, since when and how long it has left.
+ * the adaptive concurrency of the store stage; and, while operations are being retried, which dependency the run waits for, since when and how long it has left.
  * `renderStatus` is pure (snapshots in, text out); `runMonitor` samples `Metrics` in a loop.
  */
 import { Metrics, type MetricsSnapshot, type Stage, Stages } from "@lo-migrate/core"
@@ -136,6 +136,14 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
   }
   lines.push("")
 
+  // The adaptive limits (the store stage's, lowered by throttling): what is allowed now, of the configured maximum.
+  for (const c of current.concurrency) {
+    lines.push(
+      `Concurrency: ${c.name} ${c.limit} of ${c.max} at once (${c.inFlight} running)${
+        c.decreases > 0 ? `, lowered ${c.decreases} time${c.decreases === 1 ? "" : "s"} by throttling` : ""
+      }`
+    )
+  }
   const reasons = Object.entries(current.failuresByReason)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([reason, n]) => `${reason}: ${n}`)

@@ -53,6 +53,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
+import { AdaptiveLimit } from "./AdaptiveLimit.ts"
 import { ByteBudget, type Reservation } from "./ByteBudget.ts"
 import { type PipelineConfig, validatePipelineConfig } from "./Config.ts"
 
@@ -443,6 +444,10 @@ export const runMigration = (
       )
     }
 
+    // Every put attempt (retries too) takes a permit of the adaptive limit: throttling halves it, successes raise it
+    // again up to --storer-threads (AdaptiveLimit.ts).
+    const storeLimit = new AdaptiveLimit({ max: cfg.storers })
+    yield* metrics.registerConcurrency("store", Effect.sync(() => ({ name: "store", ...storeLimit.reading })))
     // An object the store keeps receiving corrupted (after its own retries from these verified bytes) is reported and
     // skipped: nothing is committed for it, the run goes on.
     const storeOne = (o: LoObject): Effect.Effect<Uploaded | undefined, InfrastructureError> =>
@@ -451,6 +456,7 @@ export const runMigration = (
         store.put({ key: o.sha256, contentType: o.row.mimeType, size: o.size, md5Base64: o.md5Base64, body: o.body }).pipe(
         Effect.map((outcome): PutOutcome | TransferCorrupted => outcome),
         Effect.catchTag("TransferCorrupted", (e) => Effect.succeed(e)),
+        (attempt) => storeLimit.withPermit(attempt, (e) => e._tag === "StorageError" && e.throttled === true),
         retry("put"),
         Effect.flatMap((outcome): Effect.Effect<Uploaded | undefined> => {
           if (outcome === "Uploaded" || outcome === "AlreadyPresent") {

@@ -23,6 +23,7 @@ const current: MetricsSnapshot = {
   alreadyPresent: 7,
   retries: 4,
   unavailable: [],
+  concurrency: [{ name: "store", limit: 8, max: 32, inFlight: 8, decreases: 2 }],
   queues: [
     { name: "read queue", used: 400, capacity: 8192 },
     { name: "store queue", used: 50, capacity: 1024 },
@@ -69,6 +70,7 @@ describe("renderStatus", () => {
         "    store queue      - used     50 of   1024,   4.88% full, changed by:    -10",
         "    commit queue     - used      0 of   8192,   0.00% full, changed by:      0",
         "",
+        "Concurrency: store 8 of 32 at once (8 running), lowered 2 times by throttling",
         "Failures: 3 rows reported and skipped (MalformedHash: 1, SizeMismatch: 2)",
         "Vanished: 4 rows deleted by the application during the run (not failures)",
         "Retries: 4, objects already in the store: 7"

@@ -48,6 +48,26 @@ const corruptionCodes = new Set(["BadDigest", "XAmzContentSHA256Mismatch"])
 export const isCorruptionS3Error = (facts: S3ErrorFacts): boolean =>
   facts.name !== undefined && corruptionCodes.has(facts.name)
 
+/**
+ * Codes by which the server asks the client to send less (the store stage then lowers its concurrency). Not
+ * `RequestTimeTooSkewed` (a clock problem) nor plain 5xx (a failing server, not an overloaded one).
+ */
+const throttleCodes = new Set([
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "ThrottledException",
+  "RequestThrottled",
+  "RequestThrottledException",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+  "BandwidthLimitExceeded"
+])
+
+/** Whether the server asked to slow down: a throttling code, or HTTP 429. */
+export const isThrottleS3Error = (facts: S3ErrorFacts): boolean =>
+  (facts.name !== undefined && throttleCodes.has(facts.name)) || facts.httpStatus === 429
+
 /** Node socket-level error codes of transient network trouble. */
 const retryableNodeCodes = new Set([
   "ECONNRESET",
@@ -202,6 +222,7 @@ export const classifyS3Error = (error: unknown, context: S3ErrorContext): Storag
     ...(context.key === undefined ? {} : { key: context.key }),
     detail,
     retryable: isRetryableS3Error(facts),
+    ...(isThrottleS3Error(facts) ? { throttled: true } : {}),
     cause
   })
 }

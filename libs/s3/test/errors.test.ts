@@ -47,6 +47,17 @@ describe("classifyS3Error", () => {
     })
   }
 
+  it("throttled (the store stage lowers its concurrency): SlowDown and 429; not RequestTimeTooSkewed, not a plain 500/503", () => {
+    const throttled = (error: unknown) => classifyS3Error(error, context).throttled === true
+    assert.isTrue(throttled(serviceError("SlowDown", 503)))
+    assert.isTrue(throttled(serviceError("TooManyRequestsException", 429)))
+    assert.isTrue(throttled(serviceError("Unknown", 429)))
+    assert.isFalse(throttled(serviceError("RequestTimeTooSkewed", 403)))
+    assert.isFalse(throttled(serviceError("InternalError", 500)))
+    assert.isFalse(throttled(serviceError("Unknown", 503)))
+    assert.isFalse(throttled(nodeError("ECONNRESET", "read ECONNRESET")))
+  })
+
   const fatal: ReadonlyArray<readonly [string, unknown, string]> = [
     ["AccessDenied", serviceError("AccessDenied", 403), "access denied"],
     ["bare 403 (HEAD)", serviceError("Forbidden", 403), "Forbidden (HTTP 403): access denied: check the credentials"],
