@@ -13,8 +13,11 @@ export interface S3ErrorContext {
   readonly secrets?: ReadonlyArray<Redacted.Redacted<string> | string> | undefined
 }
 
-/** S3 error codes that mean "slow down" or "try again later". */
-const retryableCodes = new Set([
+/**
+ * Codes by which the server asks the client to send less (the store stage then lowers its concurrency). Not
+ * `RequestTimeTooSkewed` (a clock problem) nor plain 5xx (a failing server, not an overloaded one).
+ */
+const throttleCodes = new Set([
   "SlowDown",
   "Throttling",
   "ThrottlingException",
@@ -23,7 +26,12 @@ const retryableCodes = new Set([
   "RequestThrottledException",
   "TooManyRequestsException",
   "RequestLimitExceeded",
-  "BandwidthLimitExceeded",
+  "BandwidthLimitExceeded"
+])
+
+/** S3 error codes that mean "slow down" or "try again later". */
+const retryableCodes = new Set([
+  ...throttleCodes,
   "ProvisionedThroughputExceededException",
   "RequestTimeout",
   "RequestTimeoutException",
@@ -47,22 +55,6 @@ const corruptionCodes = new Set(["BadDigest", "XAmzContentSHA256Mismatch"])
 /** Whether the server rejected the body as corrupted in transit. */
 export const isCorruptionS3Error = (facts: S3ErrorFacts): boolean =>
   facts.name !== undefined && corruptionCodes.has(facts.name)
-
-/**
- * Codes by which the server asks the client to send less (the store stage then lowers its concurrency). Not
- * `RequestTimeTooSkewed` (a clock problem) nor plain 5xx (a failing server, not an overloaded one).
- */
-const throttleCodes = new Set([
-  "SlowDown",
-  "Throttling",
-  "ThrottlingException",
-  "ThrottledException",
-  "RequestThrottled",
-  "RequestThrottledException",
-  "TooManyRequestsException",
-  "RequestLimitExceeded",
-  "BandwidthLimitExceeded"
-])
 
 /** Whether the server asked to slow down: a throttling code, or HTTP 429. */
 export const isThrottleS3Error = (facts: S3ErrorFacts): boolean =>
