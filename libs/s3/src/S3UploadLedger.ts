@@ -31,7 +31,7 @@ import {
   PutObjectCommand,
   type S3Client
 } from "@aws-sdk/client-s3"
-import { currentOwner, defaultRetry, ownerLiveness, retrySchedule, type StorageError } from "@lo-migrate/core"
+import { currentOwner, defaultRetry, ownerLiveness, retrySchedule, StorageError } from "@lo-migrate/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -39,7 +39,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { randomBytes } from "node:crypto"
-import { classifyS3Error, s3ErrorFacts } from "./S3Errors.ts"
+import { classifyS3Error, isCorruptionS3Error, s3ErrorFacts } from "./S3Errors.ts"
 import { S3ClientService } from "./S3ClientService.ts"
 import { defaultS3StoreConfig, type S3StoreConfig } from "./S3StoreConfig.ts"
 
@@ -96,8 +96,24 @@ export const makeUploadLedger = (
     const leaseKey = (ownerId: string) => `${prefix}owners/${ownerId}`
     const uploadsPrefix = `${prefix}uploads/`
 
+    /**
+     * The ledger's bodies are small JSON values made anew for every attempt, so one the server received corrupted
+     * (BadDigest, XAmzContentSHA256Mismatch) is simply sent again: retryable, unlike a corrupted object body, which
+     * the store resends itself from its verified bytes.
+     */
+    const ledgerError = (e: unknown, operation: string, key: string): StorageError => {
+      const error = classifyS3Error(e, { operation, bucket, key, secrets })
+      return error.retryable || !isCorruptionS3Error(s3ErrorFacts(e)) ? error : new StorageError({
+        operation: error.operation,
+        bucket: error.bucket,
+        ...(error.key === undefined ? {} : { key: error.key }),
+        detail: error.detail,
+        retryable: true,
+        cause: error.cause
+      })
+    }
     const call = <A>(operation: string, key: string, run: (signal: AbortSignal) => Promise<A>) =>
-      Effect.tryPromise({ try: run, catch: (e) => classifyS3Error(e, { operation, bucket, key, secrets }) }).pipe(
+      Effect.tryPromise({ try: run, catch: (e) => ledgerError(e, operation, key) }).pipe(
         // the core policy, a few times: the ledger is bookkeeping, a failure is logged or fails the one upload
         Effect.retry(retrySchedule({ ...defaultRetry, times: 3 }))
       )
