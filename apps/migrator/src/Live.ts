@@ -18,7 +18,7 @@ import * as Redacted from "effect/Redacted"
 import type { DatabaseConfig, MigratorConfig } from "./Config.ts"
 import { Leftovers } from "./Leftovers.ts"
 import { FailureReport } from "./Report.ts"
-import { SchemaTasks } from "./SchemaTasks.ts"
+import { SchemaTasks } from "@lo-migrate/postgres"
 
 /** Rows fetched per keyset page of `sha2 IS NULL`. */
 const pageSize = 1000

@@ -25,7 +25,7 @@ import {
   runMigration,
   runMonitor
 } from "@lo-migrate/pipeline"
-import type { FinalizeRefused, PreflightFailed, SchemaNotPermitted } from "@lo-migrate/postgres"
+import { type FinalizeRefused, type PreflightFailed, type SchemaNotPermitted, SchemaTasks } from "@lo-migrate/postgres"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
@@ -38,7 +38,6 @@ import { type DatabaseConfig, type MigratorConfig, redactUrl, render } from "./C
 import { ExitCode } from "./ExitCode.ts"
 import { Leftovers } from "./Leftovers.ts"
 import { FailureReport, ReportError } from "./Report.ts"
-import { SchemaTasks } from "./SchemaTasks.ts"
 import { Shutdown } from "./Shutdown.ts"
 import { makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
 

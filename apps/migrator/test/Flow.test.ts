@@ -4,7 +4,7 @@
  * commit (nothing recorded without its object in the bucket).
  */
 import { DatabaseError, Metrics, type RowCounts } from "@lo-migrate/core"
-import { FinalizeRefused, PreflightFailed } from "@lo-migrate/postgres"
+import { FinalizeRefused, PreflightFailed, SchemaTasks } from "@lo-migrate/postgres"
 import { fakeHashCommitter, fakeLoReader, fakeLoSource, fakeObjectStore, World } from "@lo-migrate/testing"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -16,7 +16,6 @@ import { Leftovers } from "../src/Leftovers.ts"
 import { finalizeCommand, migrate, StatusOutput } from "../src/Migrate.ts"
 import type { RawOptions } from "../src/Options.ts"
 import { FailureReport } from "../src/Report.ts"
-import { SchemaTasks } from "../src/SchemaTasks.ts"
 import { makeSignalController, Shutdown } from "../src/Shutdown.ts"
 import { rawOptions } from "./support.ts"
 

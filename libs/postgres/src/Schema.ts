@@ -17,101 +17,28 @@
  */
 import { DatabaseError, defaultRetry, retrySchedule } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import {
+  AddSha2ColumnStatement,
+  BatchJobId,
+  BatchJobTable,
+  BinaryTable,
+  countAll,
+  countPending,
+  indexState,
+  NotNullCheck,
+  PendingIndex,
+  PendingIndexStatement,
+  sha2Column,
+  Sha2UniqueIndex,
+  tableExists
+} from "./Catalog.ts"
 import { mapSqlError, sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
-
-export const BinaryTable = "_nice_binary"
-export const BatchJobTable = "nice_batch_job"
-export const BatchJobId = "nice2.dms.DeleteUnreferencedBinariesBatchJob"
-/** The unique index `finalize` creates (the name the original tool used). */
-export const Sha2UniqueIndex = "_nice_binary_sha2_key"
-/** The optional partial index of pending rows (`ensurePendingIndex`); `finalize` drops it. */
-export const PendingIndex = "_nice_binary_sha2_pending_idx"
-const NotNullCheck = "_nice_binary_sha2_not_null"
-/** The statement `ensurePendingIndex` runs (and a DBA can run for a role that may not). */
-export const PendingIndexStatement =
-  `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${PendingIndex} ON _nice_binary (hash) WHERE sha2 IS NULL`
-/** The statement `ensureSha2Column` runs (and the table's owner can run for a role that may not). */
-export const AddSha2ColumnStatement = "ALTER TABLE _nice_binary ADD COLUMN IF NOT EXISTS sha2 char(64)"
-
-/**
- * The role lacks a right a schema task needs (SQLSTATE 42501, or a privilege check before the run). `statement` is
- * what the table's owner (or a superuser) can run to fix it.
- */
-export class SchemaNotPermitted extends Schema.TaggedError<SchemaNotPermitted>()("SchemaNotPermitted", {
-  what: Schema.Literals(["AddSha2Column", "UpdateSha2", "SelectTable", "SelectBatchJob", "CreatePendingIndex"]),
-  role: Schema.String,
-  statement: Schema.String
-}) {
-  override get message() {
-    const needs = {
-      AddSha2Column: `${BinaryTable} has no sha2 column and role ${this.role} may not add it (only the table's owner may)`,
-      UpdateSha2: `role ${this.role} may not UPDATE ${BinaryTable}.sha2`,
-      SelectTable: `role ${this.role} may not SELECT from ${BinaryTable}`,
-      SelectBatchJob: `role ${this.role} may not SELECT from ${BatchJobTable} (the batch-job pre-flight reads it)`,
-      CreatePendingIndex: `role ${this.role} may not create the index of rows still to migrate on ${BinaryTable} ` +
-        `(only the table's owner may)`
-    }[this.what]
-    return `pre-flight check failed: ${needs}; run as the table's owner or a superuser:\n  ${this.statement};`
-  }
-}
+import { FinalizeRefused, notPermitted, PreflightFailed, SchemaNotPermitted } from "./SchemaErrors.ts"
 
 /** SQLSTATE 42501: insufficient_privilege ("must be owner of table", "permission denied for table"). */
 const isNotPermitted = (e: SqlError): boolean => sqlStateOf(e) === "42501"
-
-/** The role's name, and the same as an SQL identifier (quoted when needed) for the statements. */
-const currentRole = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const rows = yield* sql<{ readonly role: string; readonly ident: string }>`
-    SELECT current_user AS role, quote_ident(current_user) AS ident`
-  return rows[0] ?? { role: "current_user", ident: "current_user" }
-})
-
-const notPermitted = (what: SchemaNotPermitted["what"], statement: (ident: string) => string) =>
-  Effect.flatMap(currentRole, ({ ident, role }) =>
-    Effect.fail(new SchemaNotPermitted({ what, role, statement: statement(ident) })))
-
-/** Why the migration must not start. The CLI offers `--skip-batch-job-check` to override. */
-export class PreflightFailed extends Schema.TaggedError<PreflightFailed>()("PreflightFailed", {
-  reason: Schema.Literals(["TableMissing", "JobMissing", "JobActive"]),
-  job: Schema.String
-}) {
-  override get message() {
-    switch (this.reason) {
-      case "TableMissing":
-        return `pre-flight check failed: table ${BatchJobTable} does not exist, so batch job "${this.job}" cannot be ` +
-          `checked (is this the application's database?)`
-      case "JobMissing":
-        return `pre-flight check failed: batch job "${this.job}" not found in ${BatchJobTable}`
-      case "JobActive":
-        return `pre-flight check failed: batch job "${this.job}" is active; deactivate it before the migration ` +
-          `(it deletes large objects while they are being migrated)`
-    }
-  }
-}
-
-/** `finalize` would make the table unusable for the rows that are still pending, or the data contradicts UNIQUE. */
-export class FinalizeRefused extends Schema.TaggedError<FinalizeRefused>()("FinalizeRefused", {
-  reason: Schema.Literals(["RowsPending", "ColumnMissing", "DuplicateSha2"]),
-  /** Rows of `_nice_binary` whose `sha2` is still NULL when the check ran. */
-  remaining: Schema.Number,
-  detail: Schema.optional(Schema.String)
-}) {
-  override get message() {
-    switch (this.reason) {
-      case "RowsPending":
-        return `finalize refused: ${this.remaining} row(s) of ${BinaryTable} still have sha2 NULL; run the migration ` +
-          `until none remain (rows that keep failing must be repaired or removed first)`
-      case "ColumnMissing":
-        return `finalize refused: ${BinaryTable} has no sha2 column; run the migration first`
-      case "DuplicateSha2":
-        return `finalize refused: two rows of ${BinaryTable} have the same sha2, a UNIQUE index is impossible` +
-          (this.detail === undefined ? "" : ` (${this.detail})`)
-    }
-  }
-}
 
 /** Waits for a DDL lock: the core policy, at most 8 retries (each attempt already waits `lock_timeout`). */
 const lockRetry = retrySchedule({ ...defaultRetry, times: 8 })
@@ -119,39 +46,17 @@ const lockRetry = retrySchedule({ ...defaultRetry, times: 8 })
 /**
  * Runs DDL in its own transaction with `lock_timeout`, retried while the lock cannot be had (SQLSTATE 55P03).
  */
-const ddl = <A, R>(statement: Effect.Effect<A, SqlError, R>, lockTimeout = "5s") =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    return yield* withTransaction(
-      sql,
-      sql.unsafe(`SET LOCAL lock_timeout = '${lockTimeout}'`).pipe(Effect.andThen(statement))
-    ).pipe(
-      // only "lock not available" (SQLSTATE 55P03) is retried here
-      Effect.mapError((error) => ({ error, retryable: sqlStateOf(error) === "55P03" })),
-      Effect.retry(lockRetry),
-      Effect.mapError(({ error }) => error)
-    )
-  })
-
-interface ColumnInfo {
-  readonly type: string
-  readonly notNull: boolean
-}
-
-const tableExists = (name: string) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ readonly present: boolean }>`SELECT to_regclass(${name}) IS NOT NULL AS present`
-    return rows[0]?.present === true
-  })
-
-const sha2Column = Effect.gen(function*() {
+const ddl = Effect.fnUntraced(function*<A, R>(statement: Effect.Effect<A, SqlError, R>, lockTimeout = "5s") {
   const sql = yield* SqlClient.SqlClient
-  const rows = yield* sql<ColumnInfo>`
-    SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
-    FROM pg_attribute a
-    WHERE a.attrelid = to_regclass(${BinaryTable}) AND a.attname = 'sha2' AND NOT a.attisdropped`
-  return rows[0]
+  return yield* withTransaction(
+    sql,
+    sql.unsafe(`SET LOCAL lock_timeout = '${lockTimeout}'`).pipe(Effect.andThen(statement))
+  ).pipe(
+    // only "lock not available" (SQLSTATE 55P03) is retried here
+    Effect.mapError((error) => ({ error, retryable: sqlStateOf(error) === "55P03" })),
+    Effect.retry(lockRetry),
+    Effect.mapError(({ error }) => error)
+  )
 })
 
 const missingTable = (operation: string) =>
@@ -217,31 +122,18 @@ export const ensureSha2Column: Effect.Effect<boolean, DatabaseError | SchemaNotP
   return true
 }).pipe(mapSqlError("ensureSha2Column"), Effect.withSpan("Schema.ensureSha2Column"))
 
-interface IndexState {
-  readonly valid: boolean
-}
-
-const indexState = (name: string) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<IndexState>`
-      SELECT i.indisvalid AS valid FROM pg_index i WHERE i.indexrelid = to_regclass(${name})`
-    return rows[0]
-  })
-
 /**
  * Builds `name` CONCURRENTLY (no write lock on the table) unless a valid index of that name exists; a leftover
  * INVALID index from an interrupted build is dropped first.
  */
-const ensureIndexConcurrently = (name: string, create: string) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const state = yield* indexState(name)
-    if (state?.valid === true) return false
-    if (state !== undefined) yield* sql.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`)
-    yield* sql.unsafe(create)
-    return true
-  })
+const ensureIndexConcurrently = Effect.fnUntraced(function*(name: string, create: string) {
+  const sql = yield* SqlClient.SqlClient
+  const state = yield* indexState(name)
+  if (state?.valid === true) return false
+  if (state !== undefined) yield* sql.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`)
+  yield* sql.unsafe(create)
+  return true
+})
 
 /**
  * A partial index of the pending rows, `(hash) WHERE sha2 IS NULL`, built CONCURRENTLY IF NOT EXISTS. It lets a
@@ -257,12 +149,6 @@ export const ensurePendingIndex: Effect.Effect<boolean, DatabaseError | SchemaNo
   )
 }).pipe(mapSqlError("ensurePendingIndex"), Effect.withSpan("Schema.ensurePendingIndex"))
 
-const countPending = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const rows = yield* sql<{ readonly n: bigint }>`SELECT count(*) AS n FROM _nice_binary WHERE sha2 IS NULL`
-  return Number(rows[0]?.n ?? 0n)
-})
-
 /**
  * Makes `sha2` NOT NULL and UNIQUE (index `_nice_binary_sha2_key`), and drops the pending-rows index. Refused with
  * `FinalizeRefused` while any row still has `sha2` NULL (the count is in the error). Idempotent.
@@ -276,7 +162,7 @@ export const finalize: Effect.Effect<void, DatabaseError | FinalizeRefused, SqlC
     if (!(yield* tableExists(BinaryTable))) return yield* missingTable("finalize")
     const column = yield* sha2Column
     if (column === undefined) {
-      return yield* new FinalizeRefused({ reason: "ColumnMissing", remaining: yield* countAll })
+      return yield* new FinalizeRefused({ reason: "ColumnMissing", remaining: (yield* countAll).total })
     }
     if (!column.notNull) {
       const remaining = yield* countPending
@@ -331,12 +217,6 @@ export const finalize: Effect.Effect<void, DatabaseError | FinalizeRefused, SqlC
   mapSqlError("finalize"),
   Effect.withSpan("Schema.finalize")
 )
-
-const countAll = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const rows = yield* sql<{ readonly n: bigint }>`SELECT count(*) AS n FROM _nice_binary`
-  return Number(rows[0]?.n ?? 0n)
-})
 
 /**
  * Refuses to start while the application's `nice2.dms.DeleteUnreferencedBinariesBatchJob` is active in

@@ -1,0 +1,79 @@
+/**
+ * The application's schema as the migrator sees it: the names of its tables, columns and indexes, the statements a DBA
+ * may be asked to run, and the read-only catalog queries the schema tasks and the dry run decide on.
+ */
+import type { RowCounts } from "@lo-migrate/core"
+import * as Effect from "effect/Effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+
+export const BinaryTable = "_nice_binary"
+export const BatchJobTable = "nice_batch_job"
+export const BatchJobId = "nice2.dms.DeleteUnreferencedBinariesBatchJob"
+/** The unique index `finalize` creates (the name the original tool used). */
+export const Sha2UniqueIndex = "_nice_binary_sha2_key"
+/** The optional partial index of pending rows (`ensurePendingIndex`); `finalize` drops it. */
+export const PendingIndex = "_nice_binary_sha2_pending_idx"
+/** The CHECK constraint `finalize` validates before SET NOT NULL (then drops). */
+export const NotNullCheck = "_nice_binary_sha2_not_null"
+/** The statement `ensurePendingIndex` runs (and a DBA can run for a role that may not). */
+export const PendingIndexStatement =
+  `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${PendingIndex} ON _nice_binary (hash) WHERE sha2 IS NULL`
+/** The statement `ensureSha2Column` runs (and the table's owner can run for a role that may not). */
+export const AddSha2ColumnStatement = "ALTER TABLE _nice_binary ADD COLUMN IF NOT EXISTS sha2 char(64)"
+
+export interface ColumnInfo {
+  readonly type: string
+  readonly notNull: boolean
+}
+
+/** Whether the relation `name` exists (in the search path). */
+export const tableExists = Effect.fnUntraced(function*(name: string) {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly present: boolean }>`SELECT to_regclass(${name}) IS NOT NULL AS present`
+  return rows[0]?.present === true
+})
+
+/** `_nice_binary.sha2`'s type and nullability, `undefined` when the column does not exist. */
+export const sha2Column = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<ColumnInfo>`
+    SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
+    FROM pg_attribute a
+    WHERE a.attrelid = to_regclass(${BinaryTable}) AND a.attname = 'sha2' AND NOT a.attisdropped`
+  return rows[0]
+})
+
+/** Whether the index `name` exists and is valid; `undefined` when it does not exist. */
+export const indexState = Effect.fnUntraced(function*(name: string) {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly valid: boolean }>`
+    SELECT i.indisvalid AS valid FROM pg_index i WHERE i.indexrelid = to_regclass(${name})`
+  return rows[0]
+})
+
+/** Rows whose `sha2` is still NULL. */
+export const countPending = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly n: bigint }>`SELECT count(*) AS n FROM _nice_binary WHERE sha2 IS NULL`
+  return Number(rows[0]?.n ?? 0n)
+})
+
+/** Every row of `_nice_binary`, its bytes and its largest object: the counts when `sha2` does not exist yet. */
+export const countAll: Effect.Effect<RowCounts, SqlError, SqlClient.SqlClient> = Effect.gen(
+  function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [r] = yield* sql<{ readonly total: bigint | number; readonly bytes: bigint | number | string; readonly largest: bigint | number }>`
+      SELECT count(*) AS total, coalesce(sum(size), 0) AS bytes, coalesce(max(size), 0) AS largest FROM _nice_binary`
+    const total = Number(r?.total ?? 0)
+    return { total, remaining: total, remainingBytes: Number(r?.bytes ?? 0), largest: Number(r?.largest ?? 0) }
+  }
+)
+
+/** The role's name, and the same as an SQL identifier (quoted when needed) for the statements. */
+export const currentRole = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly role: string; readonly ident: string }>`
+    SELECT current_user AS role, quote_ident(current_user) AS ident`
+  return rows[0] ?? { role: "current_user", ident: "current_user" }
+})

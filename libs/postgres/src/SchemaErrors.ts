@@ -1,0 +1,76 @@
+/**
+ * Why a schema task refused: the role lacks a right (`SchemaNotPermitted`, with the statement a DBA can run), the
+ * pre-flight found the application's clean-up job active (`PreflightFailed`), or `finalize` would break the table
+ * (`FinalizeRefused`).
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { BatchJobTable, BinaryTable, currentRole } from "./Catalog.ts"
+
+/**
+ * The role lacks a right a schema task needs (SQLSTATE 42501, or a privilege check before the run). `statement` is
+ * what the table's owner (or a superuser) can run to fix it.
+ */
+export class SchemaNotPermitted extends Schema.TaggedError<SchemaNotPermitted>()("SchemaNotPermitted", {
+  what: Schema.Literals(["AddSha2Column", "UpdateSha2", "SelectTable", "SelectBatchJob", "CreatePendingIndex"]),
+  role: Schema.String,
+  statement: Schema.String
+}) {
+  override get message() {
+    const needs = {
+      AddSha2Column: `${BinaryTable} has no sha2 column and role ${this.role} may not add it (only the table's owner may)`,
+      UpdateSha2: `role ${this.role} may not UPDATE ${BinaryTable}.sha2`,
+      SelectTable: `role ${this.role} may not SELECT from ${BinaryTable}`,
+      SelectBatchJob: `role ${this.role} may not SELECT from ${BatchJobTable} (the batch-job pre-flight reads it)`,
+      CreatePendingIndex: `role ${this.role} may not create the index of rows still to migrate on ${BinaryTable} ` +
+        `(only the table's owner may)`
+    }[this.what]
+    return `pre-flight check failed: ${needs}; run as the table's owner or a superuser:\n  ${this.statement};`
+  }
+}
+
+/** Why the migration must not start. The CLI offers `--skip-batch-job-check` to override. */
+export class PreflightFailed extends Schema.TaggedError<PreflightFailed>()("PreflightFailed", {
+  reason: Schema.Literals(["TableMissing", "JobMissing", "JobActive"]),
+  job: Schema.String
+}) {
+  override get message() {
+    switch (this.reason) {
+      case "TableMissing":
+        return `pre-flight check failed: table ${BatchJobTable} does not exist, so batch job "${this.job}" cannot be ` +
+          `checked (is this the application's database?)`
+      case "JobMissing":
+        return `pre-flight check failed: batch job "${this.job}" not found in ${BatchJobTable}`
+      case "JobActive":
+        return `pre-flight check failed: batch job "${this.job}" is active; deactivate it before the migration ` +
+          `(it deletes large objects while they are being migrated)`
+    }
+  }
+}
+
+/** `finalize` would make the table unusable for the rows that are still pending, or the data contradicts UNIQUE. */
+export class FinalizeRefused extends Schema.TaggedError<FinalizeRefused>()("FinalizeRefused", {
+  reason: Schema.Literals(["RowsPending", "ColumnMissing", "DuplicateSha2"]),
+  /** Rows of `_nice_binary` whose `sha2` is still NULL when the check ran. */
+  remaining: Schema.Number,
+  detail: Schema.optional(Schema.String)
+}) {
+  override get message() {
+    switch (this.reason) {
+      case "RowsPending":
+        return `finalize refused: ${this.remaining} row(s) of ${BinaryTable} still have sha2 NULL; run the migration ` +
+          `until none remain (rows that keep failing must be repaired or removed first)`
+      case "ColumnMissing":
+        return `finalize refused: ${BinaryTable} has no sha2 column; run the migration first`
+      case "DuplicateSha2":
+        return `finalize refused: two rows of ${BinaryTable} have the same sha2, a UNIQUE index is impossible` +
+          (this.detail === undefined ? "" : ` (${this.detail})`)
+    }
+  }
+}
+
+
+/** Fails with `SchemaNotPermitted` for the current role, `statement` built from its quoted name. */
+export const notPermitted = (what: SchemaNotPermitted["what"], statement: (ident: string) => string) =>
+  Effect.flatMap(currentRole, ({ ident, role }) =>
+    Effect.fail(new SchemaNotPermitted({ what, role, statement: statement(ident) })))
