@@ -7,25 +7,32 @@
  * one value or a range (positive sizes, the 5 MiB part minimum, URLs) are checked by `Config.resolve`, before anything
  * connects, so that an invalid value always ends with exit code 2 and names the option.
  */
+import { defaultPipelineConfig } from "@lo-migrate/pipeline"
+import { defaultS3StoreConfig, minPartSize } from "@lo-migrate/s3"
 import * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
 import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Flag from "effect/cli/Flag"
 
-/** Defaults of the original tool (`lo_migrate_cli`) plus the options this rewrite adds. */
+/**
+ * Defaults of the original tool (`lo_migrate_cli`) plus the options this rewrite adds. Where a library owns a value
+ * (the pipeline's threads and queues, the S3 store's part size, timeouts and addressing) it is read from there, so
+ * that the CLI and the libraries cannot disagree; the flags' units (KiB, seconds) are converted here.
+ */
 export const defaults = {
-  receiverThreads: 2,
+  receiverThreads: defaultPipelineConfig.readers,
   /** 5 in the original tool; 32 measured 1.4x faster against Ceph RGW (see tools/bench/README.md). */
-  storerThreads: 32,
-  committerThreads: 2,
-  receiverQueue: 8192,
-  storerQueue: 1024,
-  committerQueue: 8192,
+  storerThreads: defaultPipelineConfig.storers,
+  committerThreads: defaultPipelineConfig.committers,
+  receiverQueue: defaultPipelineConfig.readQueue,
+  storerQueue: defaultPipelineConfig.storeQueue,
+  committerQueue: defaultPipelineConfig.commitQueue,
   /** KiB. Objects up to this size are held in memory; larger ones are spilled to a temp file. */
   inMemMax: 1024,
   /** KiB. S3 multipart part size; objects larger than one part are uploaded in parts. */
-  uploadChunkSize: 20480,
-  commitChunk: 100,
+  uploadChunkSize: defaultS3StoreConfig.partSize / 1024,
+  commitChunk: defaultPipelineConfig.commitChunk,
   /** MiB. Cap on the bytes of objects held in memory between read and upload (spilled objects do not count). */
   maxInMemory: 32,
   /** Seconds between two status blocks. */
@@ -36,18 +43,18 @@ export const defaults = {
    * Seconds an operation may keep failing on an unavailable dependency (S3, PostgreSQL, a full --temp-dir) before the
    * run gives up with exit 3: gateway restarts and database failovers typically take 15-60 s; 5 minutes leaves margin.
    */
-  retryBudget: 300,
+  retryBudget: Duration.toSeconds(Duration.fromInputUnsafe(defaultPipelineConfig.retry.budget)),
   /** Seconds an S3 request may go without progress (waiting for the first byte, or a stalled body) before it is retried. */
-  requestTimeout: 20,
+  requestTimeout: (defaultS3StoreConfig.socketTimeoutMs ?? 20_000) / 1000,
   /** Seconds to open one connection (TCP, TLS, PostgreSQL authentication). */
-  connectTimeout: 5,
-  region: "us-east-1",
+  connectTimeout: (defaultS3StoreConfig.connectionTimeoutMs ?? 5_000) / 1000,
+  region: defaultS3StoreConfig.region,
   logFormat: "text" as const,
-  pathStyle: true
+  pathStyle: defaultS3StoreConfig.forcePathStyle
 } as const
 
 /** S3's smallest allowed multipart part (except the last), in KiB. */
-export const minUploadChunkKiB = 5 * 1024
+export const minUploadChunkKiB = minPartSize / 1024
 
 /** Environment variables, one per option. Credentials use the names the AWS tools use. */
 export const env = {
