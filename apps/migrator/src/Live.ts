@@ -1,6 +1,8 @@
 /**
- * The live services of one run, from its validated configuration: PostgreSQL (`@lo-migrate/postgres`), S3
- * (`@lo-migrate/s3`), the in-process metrics, and the failure report. This is the only place that wires adapters.
+ * The live services of every command, from its validated configuration: PostgreSQL (`@lo-migrate/postgres`), S3
+ * (`@lo-migrate/s3`), the in-process metrics, and the failure report. This is the only place that wires adapters:
+ * `migrate`, `finalize` and `verify` (main.ts) and the bench's stage profile (tools/bench/src/stages.ts) all build
+ * their services here, so what is measured is what runs.
  */
 import { Metrics } from "@lo-migrate/core"
 import {
@@ -9,16 +11,23 @@ import {
   PgHashCommitter,
   PgLoReader,
   type PgLoReaderOptions,
-  PgLoSource
+  PgLoSource,
+  SchemaTasks
 } from "@lo-migrate/postgres"
-import { defaultS3StoreConfig, multipartPartSize, S3ObjectStore, type S3StoreConfig } from "@lo-migrate/s3"
+import {
+  defaultS3StoreConfig,
+  multipartPartSize,
+  S3ClientService,
+  S3ObjectStore,
+  type S3StoreConfig
+} from "@lo-migrate/s3"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { DatabaseConfig, MigratorConfig } from "./Config.ts"
 import { Leftovers } from "./Leftovers.ts"
 import { FailureReport } from "./Report.ts"
-import { SchemaTasks } from "@lo-migrate/postgres"
+import type { VerifyConfig } from "./VerifyOptions.ts"
 
 /** Rows fetched per keyset page of `sha2 IS NULL`. */
 const pageSize = 1000
@@ -55,7 +64,11 @@ export const readerOptionsOf = (config: MigratorConfig): PgLoReaderOptions => {
 /** Readers and committers each hold a connection while working; the source, the counter and schema tasks one each. */
 export const poolSizeOf = (config: MigratorConfig): number => config.receiverThreads + config.committerThreads + 3
 
-export const migrateLayer = (config: MigratorConfig) => {
+/**
+ * The ports of a run (source, reader, store, committer), the schema tasks and the metrics, live. `migrate` adds the
+ * start-up clean-up and the failure report; the bench times each port call of exactly these.
+ */
+export const portsLayer = (config: MigratorConfig) => {
   const database = PgDatabase.layer({
     url: config.pgUrl,
     maxConnections: poolSizeOf(config),
@@ -67,13 +80,25 @@ export const migrateLayer = (config: MigratorConfig) => {
     PgHashCommitter.layer,
     SchemaTasks.layer
   ).pipe(Layer.provide(database))
+  return Layer.mergeAll(postgres, S3ObjectStore.layer(s3StoreConfigOf(config)), Metrics.layer)
+}
+
+/** Everything `migrate` needs besides `Shutdown`: the ports, the clean-up of ended runs, the failure report. */
+export const migrateLayer = (config: MigratorConfig) => {
   const report = config.report === undefined
     ? FailureReport.logOnly
     : FailureReport.file(config.report).pipe(Layer.provide(NodeServices.layer))
-  const s3 = S3ObjectStore.layer(s3StoreConfigOf(config))
-  const leftovers = Leftovers.layer(config.tempDir).pipe(Layer.provide(s3))
-  return Layer.mergeAll(postgres, Layer.merge(s3, leftovers), Metrics.layer, report)
+  return Layer.merge(Leftovers.layer(config.tempDir), report).pipe(Layer.provideMerge(portsLayer(config)))
 }
 
+/** `finalize`: the schema tasks on a small pool. */
 export const finalizeLayer = (config: DatabaseConfig) =>
   SchemaTasks.layer.pipe(Layer.provide(PgDatabase.layer({ url: config.pgUrl, maxConnections: 2 })))
+
+/** `verify`: one streamed query, a count and repair batches; the listing and the checks; the metrics. */
+export const verifyLayer = (config: VerifyConfig) =>
+  Layer.mergeAll(
+    PgDatabase.layer({ url: config.connection.pgUrl, maxConnections: 3, applicationName: "lo-migrate verify" }),
+    S3ClientService.layer({ ...s3StoreConfigOf(config.connection), maxSockets: config.concurrency + 2 }),
+    Metrics.layer
+  )

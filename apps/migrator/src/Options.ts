@@ -11,7 +11,7 @@ import { defaultPipelineConfig } from "@lo-migrate/pipeline"
 import { defaultS3StoreConfig, minPartSize } from "@lo-migrate/s3"
 import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Flag from "effect/cli/Flag"
 
@@ -276,4 +276,40 @@ export interface RawOptions {
   readonly logFormat: "text" | "json"
   readonly tempDir: Option.Option<string>
   readonly skipBatchJobCheck: boolean
+}
+
+/**
+ * What the flags parse to when none is given and no environment variable is set. A program that configures a run
+ * without a command line (the bench's stage profile) starts from it and goes through `Config.resolve` like the CLI.
+ */
+export const defaultRawOptions: RawOptions = {
+  pgUrl: Option.none(),
+  s3Url: Option.none(),
+  accessKey: Option.none(),
+  secretKey: Option.none(),
+  bucket: Option.none(),
+  region: defaults.region,
+  pathStyle: defaults.pathStyle,
+  receiverThreads: defaults.receiverThreads,
+  storerThreads: defaults.storerThreads,
+  committerThreads: defaults.committerThreads,
+  receiverQueue: defaults.receiverQueue,
+  storerQueue: defaults.storerQueue,
+  committerQueue: defaults.committerQueue,
+  inMemMax: defaults.inMemMax,
+  uploadChunkSize: defaults.uploadChunkSize,
+  commitChunk: defaults.commitChunk,
+  interval: defaults.interval,
+  gracePeriod: defaults.gracePeriod,
+  retryBudget: defaults.retryBudget,
+  requestTimeout: defaults.requestTimeout,
+  connectTimeout: defaults.connectTimeout,
+  maxInMemory: defaults.maxInMemory,
+  maxInFlight: Option.none(),
+  finalize: false,
+  dryRun: false,
+  report: Option.none(),
+  logFormat: defaults.logFormat,
+  tempDir: Option.none(),
+  skipBatchJobCheck: false
 }

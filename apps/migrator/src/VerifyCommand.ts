@@ -6,8 +6,7 @@
  * message says where, and the `--from-sha2` that resumes the check).
  */
 import { type DatabaseError, Metrics, type StorageError } from "@lo-migrate/core"
-import { PgDatabase } from "@lo-migrate/postgres"
-import { S3ClientService } from "@lo-migrate/s3"
+import type { S3ClientService } from "@lo-migrate/s3"
 import {
   countMigrated,
   defaultVerifyOptions,
@@ -31,7 +30,7 @@ import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { redactUrl } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
-import { s3StoreConfigOf } from "./Live.ts"
+import { verifyLayer } from "./Live.ts"
 import { StatusOutput } from "./Migrate.ts"
 import type { ReportError } from "./Report.ts"
 import type { VerifyConfig } from "./VerifyOptions.ts"
@@ -48,14 +47,6 @@ export const verifyOptionsOf = (config: VerifyConfig): VerifyOptions => ({
   repair: config.repair,
   repairBatch: config.repairBatch
 })
-
-/** The services a verify run needs: one streamed query, a count and repair batches; the listing and the checks. */
-export const verifyLayer = (config: VerifyConfig) =>
-  Layer.mergeAll(
-    PgDatabase.layer({ url: config.connection.pgUrl, maxConnections: 3, applicationName: "lo-migrate verify" }),
-    S3ClientService.layer({ ...s3StoreConfigOf(config.connection), maxSockets: config.concurrency + 2 }),
-    Metrics.layer
-  )
 
 const describeMode = (config: VerifyConfig) =>
   [

@@ -1,17 +1,15 @@
 /**
- * Where the migrator's time goes: the pipeline (`runMigration`) with the live PostgreSQL and S3 adapters wired as the
- * CLI wires them, every port call timed, the queues sampled, the event loop's utilization measured. Runs in a process
+ * Where the migrator's time goes: the pipeline (`runMigration`) with the live PostgreSQL and S3 adapters wired by the
+ * CLI's own factory (`@lo-migrate/migrator` Live.ts) from a configuration resolved like the CLI's, every port call timed, the queues sampled, the event loop's utilization measured. Runs in a process
  * of its own (the harness starts it like the CLI):
  *   node --conditions=development tools/bench/src/stages.ts '<json options>'
  * Env: PG_URL, S3_URL, S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION (as for the CLI).
  * Prints one JSON line (a `StageReport`) on stdout.
  */
 import { HashCommitter, LoReader, Metrics, ObjectStore } from "@lo-migrate/core"
-import { defaultPipelineConfig, type PipelineConfig, runMigration } from "@lo-migrate/pipeline"
-import { defaultChunkSize, PgDatabase, PgHashCommitter, PgLoReader, PgLoSource } from "@lo-migrate/postgres"
-import { defaultS3StoreConfig, multipartPartSize, S3ObjectStore } from "@lo-migrate/s3"
-import { Effect, Fiber, Layer, Redacted, Schedule } from "effect"
-import { tmpdir } from "node:os"
+import { defaultRawOptions, pipelineConfigOf, portsLayer, resolve } from "@lo-migrate/migrator"
+import { type PipelineConfig, runMigration } from "@lo-migrate/pipeline"
+import { Context, Effect, Fiber, Layer, Option, Schedule } from "effect"
 import { performance } from "node:perf_hooks"
 import type { StageReport } from "./StageReport.ts"
 
@@ -27,7 +25,6 @@ export interface StageOptions {
   readonly maxInMemory?: number
 }
 
-
 const stats = new Map<string, { calls: number; busyMs: number; maxMs: number }>()
 const timed = <A, E, R>(name: string, self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.suspend(() => {
@@ -42,72 +39,51 @@ const timed = <A, E, R>(name: string, self: Effect.Effect<A, E, R>): Effect.Effe
     }))
   })
 
-const env = (name: string): string => {
-  const v = process.env[name]
-  if (v === undefined) throw new Error(`${name} is not set`)
-  return v
-}
-
 const options = JSON.parse(process.argv[2] ?? "{}") as StageOptions
-const inMemMax = options.inMemMax ?? 1024 * 1024
-// as the CLI configures it with its defaults (apps/migrator/src/Migrate.ts pipelineConfigOf)
-const config: PipelineConfig = {
-  ...defaultPipelineConfig,
-  maxInMemoryBytes: options.maxInMemory ?? 32 * 1024 * 1024,
-  inMemoryObjectMax: inMemMax,
-  ...(options.readers === undefined ? {} : { readers: options.readers }),
-  ...(options.storers === undefined ? {} : { storers: options.storers }),
-  ...(options.committers === undefined ? {} : { committers: options.committers }),
-  ...(options.commitChunk === undefined ? {} : { commitChunk: options.commitChunk }),
-  ...(options.storeQueue === undefined ? {} : { storeQueue: options.storeQueue })
-}
+const fromEnv = (name: string) => Option.fromNullishOr(process.env[name])
+const given = <A>(value: A | undefined, fallback: A): A => value ?? fallback
 
-const database = PgDatabase.layer({
-  url: Redacted.make(env("PG_URL")),
-  maxConnections: config.readers + config.committers + 3
+/** The CLI's configuration with the CLI's defaults (PG_URL, AWS_SECRET_ACCESS_KEY are read by `resolve` itself). */
+const migratorConfig = resolve({
+  ...defaultRawOptions,
+  s3Url: fromEnv("S3_URL"),
+  bucket: fromEnv("S3_BUCKET"),
+  accessKey: fromEnv("AWS_ACCESS_KEY_ID"),
+  region: process.env["AWS_REGION"] ?? defaultRawOptions.region,
+  receiverThreads: given(options.readers, defaultRawOptions.receiverThreads),
+  storerThreads: given(options.storers, defaultRawOptions.storerThreads),
+  committerThreads: given(options.committers, defaultRawOptions.committerThreads),
+  commitChunk: given(options.commitChunk, defaultRawOptions.commitChunk),
+  storerQueue: given(options.storeQueue, defaultRawOptions.storerQueue),
+  inMemMax: options.inMemMax === undefined ? defaultRawOptions.inMemMax : options.inMemMax / 1024,
+  maxInMemory: options.maxInMemory === undefined ? defaultRawOptions.maxInMemory : options.maxInMemory / (1024 * 1024)
 })
-// Each port wrapped so that every call is timed; the wrapped layer replaces the live one.
-const reader = Layer.effect(LoReader, Effect.gen(function*() {
-  const r = yield* LoReader
-  return LoReader.of({
-    read: (row) => timed("read (1 object)", r.read(row)),
-    readBatch: (rows) => timed("readBatch (small objects)", r.readBatch(rows))
-  })
-}))
-const store = Layer.effect(ObjectStore, Effect.gen(function*() {
-  const s = yield* ObjectStore
-  return ObjectStore.of({ ...s, put: (req) => timed("put", s.put(req)) })
-}))
-const committer = Layer.effect(HashCommitter, Effect.gen(function*() {
-  const c = yield* HashCommitter
-  return HashCommitter.of({ commit: (batch) => timed("commit (batch)", c.commit(batch)) })
-}))
 
-const live = Layer.mergeAll(
-  PgLoSource.layer({ pageSize: 1000 }),
-  reader.pipe(Layer.provide(PgLoReader.layer({
-    inMemMax,
-    tempDir: tmpdir(),
-    chunkSize: defaultChunkSize,
-    partSizeFor: (size) => multipartPartSize(size, defaultS3StoreConfig.partSize)
-  }))),
-  committer.pipe(Layer.provide(PgHashCommitter.layer))
-).pipe(
-  Layer.provide(database),
-  Layer.merge(store.pipe(Layer.provide(S3ObjectStore.layer({
-    ...defaultS3StoreConfig,
-    bucket: env("S3_BUCKET"),
-    endpoint: env("S3_URL"),
-    region: process.env["AWS_REGION"] ?? "us-east-1",
-    forcePathStyle: true,
-    accessKeyId: Redacted.make(env("AWS_ACCESS_KEY_ID")),
-    secretAccessKey: Redacted.make(env("AWS_SECRET_ACCESS_KEY")),
-    maxSockets: config.storers * (defaultS3StoreConfig.partConcurrency ?? 2)
-  })))),
-  Layer.merge(Metrics.layer)
-)
+/** The live ports, each call of the reader, the store and the committer timed. */
+const timedPorts = (ports: ReturnType<typeof portsLayer>) => Layer.effectContext(Effect.gen(function*() {
+  const r = yield* LoReader
+  const s = yield* ObjectStore
+  const c = yield* HashCommitter
+  const context = yield* Effect.context<Layer.Success<typeof ports>>()
+  return context.pipe(
+    Context.add(LoReader, LoReader.of({
+      read: (row) => timed("read (1 object)", r.read(row)),
+      readBatch: (rows) => timed("readBatch (small objects)", r.readBatch(rows))
+    })),
+    Context.add(ObjectStore, ObjectStore.of({ ...s, put: (req) => timed("put", s.put(req)) })),
+    Context.add(HashCommitter, HashCommitter.of({ commit: (batch) => timed("commit (batch)", c.commit(batch)) }))
+  )
+})).pipe(Layer.provide(ports))
 
 const program = Effect.gen(function*() {
+  const cliConfig = yield* migratorConfig
+  const config = pipelineConfigOf(cliConfig)
+  return yield* profile(config).pipe(
+    Effect.provide(timedPorts(portsLayer(cliConfig)))
+  )
+})
+
+const profile = (config: PipelineConfig) => Effect.gen(function*() {
   const metrics = yield* Metrics
   const fills = new Map<string, { sum: number; n: number; capacity: number }>()
   const memory = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }
@@ -152,7 +128,7 @@ const program = Effect.gen(function*() {
   return report
 })
 
-Effect.runPromise(program.pipe(Effect.provide(live))).then(
+Effect.runPromise(program).then(
   (report) => {
     process.stdout.write(`${JSON.stringify(report)}\n`)
     process.exit(0)
