@@ -13,6 +13,7 @@
  * Objects above `chunkedAbove` (a bytea cannot exceed 1 GiB) are written part by part with `lo_put` in one statement,
  * then read back in chunks to compute their SHA-1 on the client.
  */
+import { createNiceBinaryTable } from "@lo-migrate/postgres/testing"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { createHash } from "node:crypto"
@@ -23,13 +24,6 @@ export const PART = 1024 * 1024
 export const schemaStatements = (seed: number): ReadonlyArray<string> => [
   // PostgreSQL has sha256() built in but no sha1(): pgcrypto's digest() provides it (contrib, present in Debian's server).
   `CREATE EXTENSION IF NOT EXISTS pgcrypto`,
-  `CREATE TABLE IF NOT EXISTS _nice_binary (
-     hash char(40) PRIMARY KEY,
-     size bigint,
-     mime_type varchar,
-     data oid,
-     sha2 char(64)
-   )`,
   `CREATE UNLOGGED TABLE _bench_pool (seed int NOT NULL, p bytea NOT NULL)`,
   `ALTER TABLE _bench_pool ALTER COLUMN p SET STORAGE EXTERNAL`,
   `INSERT INTO _bench_pool
@@ -94,6 +88,8 @@ export const batches = <A extends { readonly size: number }>(
 export const installSchema = (seed: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    // the application's table, as the tests create it (the mix has rows without a mime type)
+    yield* createNiceBinaryTable({ nullableMimeType: true })
     for (const s of schemaStatements(seed)) yield* sql.unsafe(s)
   })
 

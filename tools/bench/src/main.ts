@@ -17,7 +17,14 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { attachValues } from "./Args.ts"
-import { databaseExists, databaseUrl, defaultAdminUrl, dropDatabase, createDatabase, pgLayer } from "./Db.ts"
+import {
+  createDatabase,
+  databaseExists,
+  databaseUrl,
+  defaultAdminUrl,
+  dropDatabase
+} from "@lo-migrate/postgres/testing"
+import { pgLayer } from "./Db.ts"
 import { describeMix, makeObjects, parseMix, totalBytes } from "./Mix.ts"
 import { cpuDelta, runMeasured, sampleCpu } from "./Proc.ts"
 import { readProfile, renderProfile, summarize } from "./Profile.ts"

@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { ThrowawayDatabase } from "@lo-migrate/postgres/testing"
+import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { databaseUrl, defaultAdminUrl, dropDatabase, pgLayer, scopedDatabase } from "../src/Db.ts"
+import { pgLayer } from "../src/Db.ts"
 import { makeObjects, parseMix } from "../src/Mix.ts"
 import { seed } from "../src/Seed.ts"
 
-const adminUrl = process.env["PG_TEST_URL"] ?? defaultAdminUrl
 const MiB = 1024 * 1024
 
 interface Row {
@@ -16,11 +16,10 @@ interface Row {
   readonly actual_size: number
 }
 
-/** Seeds a fresh database with `mix`, returns every row with what its large object really hashes to. */
-const seedAndRead = (name: string, mixText: string, seedValue: number, chunkedAbove: number) =>
+/** Seeds a fresh (throwaway) database with `mix`, returns every row with what its large object really hashes to. */
+const seedAndRead = (mixText: string, seedValue: number, chunkedAbove: number) =>
   Effect.scoped(Effect.gen(function*() {
-    yield* dropDatabase(adminUrl, name)
-    const url = yield* scopedDatabase(adminUrl, name, false)
+    const url = Redacted.value((yield* ThrowawayDatabase.make).url)
     const mix = parseMix(mixText)
     const objects = makeObjects(mix, seedValue)
     return yield* Effect.gen(function*() {
@@ -39,9 +38,8 @@ const seedAndRead = (name: string, mixText: string, seedValue: number, chunkedAb
 describe("seeding (real PostgreSQL)", () => {
   it.live("every row's hash and size match its large object, including part-by-part written ones", () =>
     Effect.gen(function*() {
-      const suffix = `${process.pid}_${Date.now() % 1_000_000}`
       // 2.5 MiB objects above the 1 MiB threshold take the lo_put + read-back path
-      const a = yield* seedAndRead(`lo_bench_test_a_${suffix}`, "40:1-64K,3:1M-2M,2:2560K", 11, MiB)
+      const a = yield* seedAndRead("40:1-64K,3:1M-2M,2:2560K", 11, MiB)
       assert.strictEqual(a.rows.length, 45)
       assert.strictEqual(a.result.objects, 45)
       for (const r of a.rows) {
@@ -56,9 +54,9 @@ describe("seeding (real PostgreSQL)", () => {
       assert.strictEqual(a.stored, a.result.bytes)
 
       // reproducible: the same seed gives byte-identical objects, another seed different ones
-      const b = yield* seedAndRead(`lo_bench_test_b_${suffix}`, "40:1-64K,3:1M-2M,2:2560K", 11, 4 * MiB)
+      const b = yield* seedAndRead("40:1-64K,3:1M-2M,2:2560K", 11, 4 * MiB)
       assert.deepStrictEqual(b.rows.map((r) => r.hash), a.rows.map((r) => r.hash))
-      const c = yield* seedAndRead(`lo_bench_test_c_${suffix}`, "40:1-64K,3:1M-2M,2:2560K", 12, MiB)
+      const c = yield* seedAndRead("40:1-64K,3:1M-2M,2:2560K", 12, MiB)
       const aHashes = new Set(a.rows.map((r) => r.hash))
       assert.isTrue(c.rows.every((r) => !aHashes.has(r.hash)))
     }), 120_000)
