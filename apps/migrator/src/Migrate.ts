@@ -6,6 +6,7 @@
 import {
   defaultRetry,
   DatabaseError,
+  formatBytes,
   type HashCommitter,
   type InfrastructureError,
   type LocalFileError,
@@ -45,17 +46,6 @@ import { makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
 export const StatusOutput = Context.Reference<(block: string) => Effect.Effect<void>>("lo-migrate/StatusOutput", {
   defaultValue: () => makeStatusWriter(stdoutTerminal)
 })
-
-export const formatBytes = (bytes: number): string => {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"]
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit += 1
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(2)} ${units[unit]}`
-}
 
 export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
   ...defaultPipelineConfig,

@@ -2,24 +2,12 @@
  * Turning `@effect/sql-pg` failures into core's `DatabaseError`: which ones are worth retrying, the SQLSTATE behind
  * them, and a detail text that never carries a secret.
  */
-import { DatabaseError } from "@lo-migrate/core"
+import { DatabaseError, isTransientNetworkCode, scrubSecrets } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 
-/** Socket-level error codes (Node `errno` names) of a peer that may well answer on the next attempt. */
-const transientErrnos: ReadonlySet<string> = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EAI_AGAIN"
-])
 
 /**
  * SQLSTATEs that say "try again": class 08 (connection exception), 40001 (serialization failure), 40P01 (deadlock),
@@ -66,7 +54,7 @@ export const isRetryableSqlError = (error: SqlError): boolean => {
   const reason = error.cause
   const code = codeOf(reason.cause)
   if (code !== undefined) {
-    return isSqlState(code) ? isTransientSqlState(code) : transientErrnos.has(code)
+    return isSqlState(code) ? isTransientSqlState(code) : isTransientNetworkCode(code)
   }
   if (reason._tag !== "ConnectionError") return false
   // Without a code: a connection that died under a running statement, or closed / timed out during start-up, is
@@ -89,29 +77,6 @@ export const describeSqlError = (error: SqlError): string => {
   return text
 }
 
-/**
- * Removes every occurrence of the given secrets (and their percent-encoded / decoded forms) from a text. Secrets
- * shorter than 3 characters are still removed: a password of "x" must not survive either.
- */
-export const scrubSecrets = (text: string, secrets: ReadonlyArray<string>): string => {
-  const variants = new Set<string>()
-  for (const secret of secrets) {
-    if (secret.length === 0) continue
-    variants.add(secret)
-    variants.add(encodeURIComponent(secret))
-    try {
-      variants.add(decodeURIComponent(secret))
-    } catch {
-      // not percent-encoded: nothing to add
-    }
-  }
-  let out = text
-  // longest first, so that a URL containing the password is replaced as a whole
-  for (const v of [...variants].filter((v) => v.length > 0).sort((a, b) => b.length - a.length)) {
-    out = out.split(v).join("***")
-  }
-  return out
-}
 
 /** The secret parts of a connection URL: the whole URL and its password (if any). */
 export const urlSecrets = (url: Redacted.Redacted<string>): ReadonlyArray<string> => {

@@ -32,6 +32,7 @@ import {
   DatabaseError,
   LocalFileError,
   type Digests,
+  groupBySize,
   LargeObjectNotPermitted,
   type LoObject,
   LoReader,
@@ -373,10 +374,8 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
     /** Reads rows whose claimed sizes fit in memory with one statement each group; others one by one. */
     const readBatch = Effect.fn("PgLoReader.readBatch")(function*(rows: ReadonlyArray<SourceRow>) {
       const results: Array<Result.Result<LoObject, RowFailed> | undefined> = new Array(rows.length)
-      const groups: Array<Array<{ readonly index: number; readonly checked: CheckedRow }>> = []
+      const batchable: Array<{ readonly index: number; readonly checked: CheckedRow }> = []
       const single: Array<{ readonly index: number; readonly checked: CheckedRow }> = []
-      let group: Array<{ readonly index: number; readonly checked: CheckedRow }> = []
-      let groupBytes = 0
       for (let index = 0; index < rows.length; index++) {
         const checked = yield* Effect.result(checkRow(rows[index]!))
         if (Result.isFailure(checked)) {
@@ -384,19 +383,11 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
           continue
         }
         const size = checked.success.row.size
-        if (size > inMemMax || size > batchBytesCap) {
-          single.push({ index, checked: checked.success })
-          continue
-        }
-        if (groupBytes + size > batchBytesCap && group.length > 0) {
-          groups.push(group)
-          group = []
-          groupBytes = 0
-        }
-        group.push({ index, checked: checked.success })
-        groupBytes += size
+        const entry = { index, checked: checked.success }
+        if (size > inMemMax || size > batchBytesCap) single.push(entry)
+        else batchable.push(entry)
       }
-      if (group.length > 0) groups.push(group)
+      const groups = groupBySize(batchable, (e) => e.checked.row.size, { maxBytes: batchBytesCap })
 
       for (const g of groups) {
         // Asking for size + 1 bytes shows an object longer than its row without reading all of it. A role without

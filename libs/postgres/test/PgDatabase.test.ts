@@ -9,7 +9,8 @@ import {
   SqlSyntaxError,
   UnknownError
 } from "effect/sql/SqlError"
-import { isRetryableSqlError, isTransientSqlState, PgDatabase, scrubSecrets, toDatabaseError } from "../src/index.ts"
+import { scrubSecrets } from "@lo-migrate/core"
+import { isRetryableSqlError, isTransientSqlState, PgDatabase, toDatabaseError } from "../src/index.ts"
 import { inThrowawayDatabase, testAdminUrl, ThrowawayDatabase } from "../src/testing.ts"
 
 const password = "Sup3r-S3cret_pw"

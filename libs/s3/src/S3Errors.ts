@@ -2,7 +2,7 @@
  * Turns whatever the AWS SDK (or Node's sockets, or the local file system) threw into a `StorageError` that says
  * whether repeating the operation may help, names the operation, bucket and key, and never carries a secret.
  */
-import { StorageError } from "@lo-migrate/core"
+import { isTransientNetworkCode, scrubSecrets, StorageError } from "@lo-migrate/core"
 import * as Redacted from "effect/Redacted"
 
 export interface S3ErrorContext {
@@ -60,21 +60,6 @@ export const isCorruptionS3Error = (facts: S3ErrorFacts): boolean =>
 export const isThrottleS3Error = (facts: S3ErrorFacts): boolean =>
   (facts.name !== undefined && throttleCodes.has(facts.name)) || facts.httpStatus === 429
 
-/** Node socket-level error codes of transient network trouble. */
-const retryableNodeCodes = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "EHOSTDOWN",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EAI_AGAIN",
-  "ERR_STREAM_PREMATURE_CLOSE",
-  "UND_ERR_SOCKET"
-])
 
 /** Codes whose meaning deserves a plainer explanation than the server's (Ceph sends no message at all). */
 const explanations: Record<string, string> = {
@@ -135,20 +120,12 @@ export const s3ErrorFacts = (error: unknown): S3ErrorFacts => {
 /** Whether repeating the operation may succeed. */
 export const isRetryableS3Error = (facts: S3ErrorFacts): boolean => {
   if (facts.name !== undefined && retryableCodes.has(facts.name)) return true
-  if (facts.code !== undefined && retryableNodeCodes.has(facts.code)) return true
+  if (facts.code !== undefined && isTransientNetworkCode(facts.code)) return true
   if (facts.message !== undefined && /socket hang up|ECONNRESET|EPIPE|ECONNREFUSED/i.test(facts.message)) return true
   if (facts.httpStatus !== undefined) return facts.httpStatus >= 500 || facts.httpStatus === 429 || facts.httpStatus === 408
   return false
 }
 
-const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<string> | string>): string => {
-  let out = text
-  for (const s of secrets) {
-    const value = Redacted.isRedacted(s) ? Redacted.value(s) : s
-    if (value.length > 0) out = out.split(value).join("<redacted>")
-  }
-  return out
-}
 
 /** The SDK's placeholder when the server sent no message (Ceph never does). */
 const uninformative = new Set(["UnknownError", "Unknown", ""])
@@ -205,7 +182,7 @@ export const describeS3Error = (facts: S3ErrorFacts): string => {
 export const classifyS3Error = (error: unknown, context: S3ErrorContext): StorageError => {
   if (error instanceof StorageError) return error
   const facts = s3ErrorFacts(error)
-  const detail = scrub(describeS3Error(facts), context.secrets ?? [])
+  const detail = scrubSecrets(describeS3Error(facts), context.secrets ?? [])
   const cause = new Error(detail)
   cause.name = facts.name ?? facts.code ?? "S3Error"
   return new StorageError({

@@ -13,6 +13,7 @@
  * Objects above `chunkedAbove` (a bytea cannot exceed 1 GiB) are written part by part with `lo_put` in one statement,
  * then read back in chunks to compute their SHA-1 on the client.
  */
+import { groupBySize } from "@lo-migrate/core"
 import { createNiceBinaryTable } from "@lo-migrate/postgres/testing"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
@@ -68,22 +69,7 @@ export const batches = <A extends { readonly size: number }>(
   items: ReadonlyArray<A>,
   maxBytes: number,
   maxCount = 1000
-): ReadonlyArray<ReadonlyArray<A>> => {
-  const out: Array<Array<A>> = []
-  let current: Array<A> = []
-  let bytes = 0
-  for (const item of items) {
-    if (current.length > 0 && (bytes + item.size > maxBytes || current.length >= maxCount)) {
-      out.push(current)
-      current = []
-      bytes = 0
-    }
-    current.push(item)
-    bytes += item.size
-  }
-  if (current.length > 0) out.push(current)
-  return out
-}
+): ReadonlyArray<ReadonlyArray<A>> => groupBySize(items, (item) => item.size, { maxBytes, maxCount })
 
 export const installSchema = (seed: number) =>
   Effect.gen(function*() {
