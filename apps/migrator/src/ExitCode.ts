@@ -17,26 +17,3 @@ export const ExitCode = {
   Interrupted: 130
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
-
-/** How a migration run ended, as far as the exit code is concerned. */
-export type RunOutcome =
-  | { readonly _tag: "Completed"; readonly failed: number }
-  | { readonly _tag: "Stopped" }
-  | { readonly _tag: "FinalizeRefused" }
-  | { readonly _tag: "Usage" }
-  | { readonly _tag: "Fatal" }
-
-export const exitCodeOf = (outcome: RunOutcome): ExitCode => {
-  switch (outcome._tag) {
-    case "Completed":
-      return outcome.failed > 0 ? ExitCode.RowsFailed : ExitCode.Ok
-    case "Stopped":
-      return ExitCode.Interrupted
-    case "FinalizeRefused":
-      return ExitCode.RowsFailed
-    case "Usage":
-      return ExitCode.Usage
-    case "Fatal":
-      return ExitCode.Fatal
-  }
-}

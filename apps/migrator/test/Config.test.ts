@@ -3,7 +3,6 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, FileSystem, Option } from "effect"
 import { redactUrl, render, resolve } from "../src/Config.ts"
-import { ExitCode, exitCodeOf } from "../src/ExitCode.ts"
 import { readerOptionsOf, s3StoreConfigOf } from "../src/Live.ts"
 import { FailureReport, formatReportLine } from "../src/Report.ts"
 import { makeSignalController } from "../src/Shutdown.ts"
@@ -121,17 +120,6 @@ describe("failure report", () => {
       )
       assert.isTrue(Exit.isFailure(exit))
     }).pipe(Effect.provide(NodeServices.layer)))
-})
-
-describe("exit codes", () => {
-  it("map every outcome", () => {
-    assert.strictEqual(exitCodeOf({ _tag: "Completed", failed: 0 }), 0)
-    assert.strictEqual(exitCodeOf({ _tag: "Completed", failed: 3 }), 1)
-    assert.strictEqual(exitCodeOf({ _tag: "FinalizeRefused" }), 1)
-    assert.strictEqual(exitCodeOf({ _tag: "Usage" }), 2)
-    assert.strictEqual(exitCodeOf({ _tag: "Fatal" }), 3)
-    assert.strictEqual(exitCodeOf({ _tag: "Stopped" }), ExitCode.Interrupted)
-  })
 })
 
 describe("signals", () => {

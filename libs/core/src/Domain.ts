@@ -18,7 +18,6 @@ export type Oid = typeof Oid.Type
 
 export const isSha1Hex = Schema.is(Sha1Hex)
 export const isSha256Hex = Schema.is(Sha256Hex)
-export const isOid = Schema.is(Oid)
 
 /**
  * One `_nice_binary` row still to migrate, exactly as stored. Nothing is validated here: a malformed hash or a NULL oid

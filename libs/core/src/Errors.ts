@@ -215,5 +215,3 @@ export type Dependency = "PostgreSQL" | "S3" | "temp dir"
 
 export const dependencyOf = (e: InfrastructureError): Dependency =>
   e._tag === "DatabaseError" ? "PostgreSQL" : e._tag === "StorageError" ? "S3" : "temp dir"
-
-export const isRetryable = (e: InfrastructureError): boolean => e.retryable

@@ -7,11 +7,11 @@ import {
   checkRow,
   DatabaseError,
   digestBytes,
-  isOid,
   isSha1Hex,
   isSha256Hex,
   makePartDigester,
   MalformedHash,
+  Oid,
   Metrics,
   defaultRetry,
   retryInfrastructure,
@@ -138,8 +138,8 @@ describe("row checks", () => {
         yield* verifyDigests(upper.row, digestBytes(new Uint8Array([9])))
       }
       // the domain's Oid covers the whole unsigned 32-bit range
-      for (const oid of [1, 2147483647, 2147483648, 3000000000, 4294967295]) assert.isTrue(isOid(oid), String(oid))
-      for (const oid of [0, -1, 4294967296, 1.5]) assert.isFalse(isOid(oid), String(oid))
+      for (const oid of [1, 2147483647, 2147483648, 3000000000, 4294967295]) assert.isTrue(Schema.is(Oid)(oid), String(oid))
+      for (const oid of [0, -1, 4294967296, 1.5]) assert.isFalse(Schema.is(Oid)(oid), String(oid))
       // any mime type passes: one that cannot be a header value is stored in metadata (ContentType.ts)
       const odd = ["text/plain\r\nX-Injected: 1", "text/\u0000plain", "image/\u20ac", "x".repeat(10_000)]
       for (const mimeType of [null, "", "application/pdf; charset=\"utf-8\"", "text/plain;\tq=1", "image/caf\u00e9", ...odd]) {

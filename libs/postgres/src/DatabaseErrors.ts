@@ -117,10 +117,6 @@ export const mapSqlError = (operation: string) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, SqlError> | DatabaseError, R> =>
   Effect.mapError(self, (e) => isSqlError(e) ? toDatabaseError(operation, e) : e as Exclude<E, SqlError>)
 
-/** The SQLSTATE of a failure, if it is a `SqlError` from the server. */
-export const sqlStateOfUnknown = (error: unknown): string | undefined =>
-  isSqlError(error) ? sqlStateOf(error) : undefined
-
 /**
  * `sql.withTransaction`, except that a lost connection stays a typed failure. When the connection dies inside a
  * transaction, the client's ROLLBACK fails too and `withTransaction` turns that into a defect (it `orDie`s the

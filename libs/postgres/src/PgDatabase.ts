@@ -45,5 +45,3 @@ export const PgDatabase: {
 } = {
   layer: (config) => PgClient.layerFrom(make(config))
 }
-
-export type PgDatabaseLayer = Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseError>

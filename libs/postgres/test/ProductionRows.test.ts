@@ -4,8 +4,8 @@
  * role without the right to read some large objects.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type DatabaseError, digestBytes, HashCommitter, type LocalFileError, isOid, type LoObject, LoReader, LoSource, type RowFailed, type SourceRow } from "@lo-migrate/core"
-import { Context, Effect, Layer, Result, Stream } from "effect"
+import { type DatabaseError, digestBytes, HashCommitter, type LocalFileError, Oid, type LoObject, LoReader, LoSource, type RowFailed, type SourceRow } from "@lo-migrate/core"
+import { Context, Effect, Layer, Result, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
@@ -85,7 +85,7 @@ describe("large-object ids above 2^31", () => {
       const byHash = new Map(streamed.map((r) => [r.hash, r]))
       for (const r of all) {
         assert.strictEqual(byHash.get(r.hash)?.oid, r.oid, `oid of ${r.hash}`)
-        assert.isTrue(isOid(r.oid), `the domain's Oid accepts ${r.oid}`)
+        assert.isTrue(Schema.is(Oid)(r.oid), `the domain's Oid accepts ${r.oid}`)
       }
 
       const reader = yield* makeReader
