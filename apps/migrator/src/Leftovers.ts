@@ -7,6 +7,7 @@ import { sweepSpillDirs } from "@lo-migrate/postgres"
 import { S3UploadLedger } from "@lo-migrate/s3"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 
 export class Leftovers extends Context.Service<Leftovers, {
@@ -17,13 +18,13 @@ export class Leftovers extends Context.Service<Leftovers, {
   static readonly none: Layer.Layer<Leftovers> = Layer.succeed(Leftovers, Leftovers.of({ sweep: Effect.void }))
 
   /** Spill directories in `tempDir`, and the uploads recorded in the bucket's ledger. */
-  static layer(tempDir: string): Layer.Layer<Leftovers, never, S3UploadLedger> {
+  static layer(tempDir: string): Layer.Layer<Leftovers, never, S3UploadLedger | FileSystem.FileSystem> {
     return Layer.effect(
       Leftovers,
-      Effect.map(Effect.service(S3UploadLedger), (ledger) =>
+      Effect.map(Effect.all([Effect.service(S3UploadLedger), FileSystem.FileSystem]), ([ledger, fs]) =>
         Leftovers.of({
           sweep: Effect.gen(function*() {
-            yield* sweepSpillDirs(tempDir)
+            yield* sweepSpillDirs(tempDir).pipe(Effect.provideService(FileSystem.FileSystem, fs))
             const uploads = yield* ledger.sweep
             if (uploads.aborted > 0) {
               yield* Effect.logInfo(

@@ -79,16 +79,17 @@ export const portsLayer = (config: MigratorConfig) => {
     PgLoReader.layer(readerOptionsOf(config)),
     PgHashCommitter.layer,
     SchemaTasks.layer
-  ).pipe(Layer.provide(database))
+  ).pipe(Layer.provide([database, NodeServices.layer]))
   return Layer.mergeAll(postgres, S3ObjectStore.layer(s3StoreConfigOf(config)), Metrics.layer)
 }
 
 /** Everything `migrate` needs besides `Shutdown`: the ports, the clean-up of ended runs, the failure report. */
 export const migrateLayer = (config: MigratorConfig) => {
-  const report = config.report === undefined
-    ? FailureReport.logOnly
-    : FailureReport.file(config.report).pipe(Layer.provide(NodeServices.layer))
-  return Layer.merge(Leftovers.layer(config.tempDir), report).pipe(Layer.provideMerge(portsLayer(config)))
+  const report = config.report === undefined ? FailureReport.logOnly : FailureReport.file(config.report)
+  return Layer.merge(Leftovers.layer(config.tempDir), report).pipe(
+    Layer.provide(NodeServices.layer),
+    Layer.provideMerge(portsLayer(config))
+  )
 }
 
 /** `finalize`: the schema tasks on a small pool. */

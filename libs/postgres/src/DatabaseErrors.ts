@@ -82,10 +82,10 @@ export const describeSqlError = (error: SqlError): string => {
 export const urlSecrets = (url: Redacted.Redacted<string>): ReadonlyArray<string> => {
   const raw = Redacted.value(url)
   const secrets = [raw]
-  try {
+  if (URL.canParse(raw)) {
     const parsed = new URL(raw)
     if (parsed.password.length > 0) secrets.push(parsed.password)
-  } catch {
+  } else {
     // Not parseable by WHATWG URL: fall back to anything between "://user:" and the last "@".
     const match = /^[a-z][a-z0-9+.-]*:\/\/[^:/@]*:(.*)@[^@]*$/i.exec(raw)
     if (match?.[1] !== undefined && match[1].length > 0) secrets.push(match[1])

@@ -46,6 +46,7 @@ import {
   verifyDigests
 } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
@@ -53,7 +54,6 @@ import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError } from "effect/sql/SqlError"
-import * as NodeFs from "node:fs/promises"
 import * as NodePath from "node:path"
 import { sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
 import { oidText, oidTexts } from "./Oids.ts"
@@ -100,24 +100,6 @@ const isMissingObject = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) 
 /** SQLSTATE 42501 (insufficient_privilege): "permission denied for large object N". */
 const isNotPermitted = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) === "42501"
 
-/** Removes a file, treating "already gone" as success. */
-const removeFile = (path: string) =>
-  Effect.tryPromise({ try: () => NodeFs.rm(path, { force: true }), catch: (e) => e }).pipe(
-    Effect.catch((e) => Effect.logWarning(`could not remove spill file ${path}: ${String(e)}`))
-  )
-
-/**
- * Writes all of `chunk` at the file's position. A write may store fewer bytes than asked (a disk filling up does that
- * before it answers ENOSPC), so it goes on with the rest; without this, space freed in between would let the next
- * write succeed and leave a hole in the file.
- */
-const writeFully = (handle: NodeFs.FileHandle, chunk: Uint8Array, offset = 0): Promise<void> =>
-  offset >= chunk.byteLength
-    ? Promise.resolve()
-    : handle.write(chunk, offset, chunk.byteLength - offset).then(({ bytesWritten }) =>
-      writeFully(handle, chunk, offset + bytesWritten)
-    )
-
 /**
  * sql-pg decodes `bytea` as a view into its receive buffer. A body that is kept (queued for upload) must not pin that
  * whole buffer, which may hold other rows or other messages: copy it unless the view is the whole buffer.
@@ -132,9 +114,17 @@ interface BodySink {
   readonly finish: Effect.Effect<LoObject["body"], LocalFileError>
 }
 
-export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoReader["Service"], never, SqlClient.SqlClient | Scope.Scope> =>
+export const makePgLoReader = (
+  options: PgLoReaderOptions
+): Effect.Effect<LoReader["Service"], never, SqlClient.SqlClient | FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const fs = yield* FileSystem.FileSystem
+    /** Removes a file, treating "already gone" as success. */
+    const removeFile = (path: string) =>
+      fs.remove(path, { force: true }).pipe(
+        Effect.catch((e) => Effect.logWarning(`could not remove spill file ${path}: ${String(e)}`))
+      )
     // sql-pg refuses backend messages over 16 MiB (maxMessageSize) and drops the connection: keep a chunk well below.
     const chunkSize = Math.min(maxChunkSize, Math.max(1, Math.floor(options.chunkSize)))
     const inMemMax = Math.max(0, Math.floor(options.inMemMax))
@@ -147,6 +137,7 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
       spillDirLock,
       Effect.suspend(() =>
         spillDir !== undefined ? Effect.succeed(spillDir) : makeSpillDir(options.tempDir).pipe(
+          Effect.provideService(FileSystem.FileSystem, fs),
           Effect.tap((dir) => Effect.sync(() => void (spillDir = dir))),
           Effect.mapError((e) => spillFileError("create a spill directory in", options.tempDir, options.tempDir, e))
         )
@@ -158,7 +149,7 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
         Effect.suspend(() => {
           const dir = spillDir
           spillDir = undefined
-          return dir === undefined ? Effect.void : Effect.tryPromise(() => NodeFs.rm(dir, { recursive: true, force: true })).pipe(
+          return dir === undefined ? Effect.void : fs.remove(dir, { recursive: true, force: true }).pipe(
             Effect.catch((e) => Effect.logWarning(`could not remove spill directory ${dir}: ${String(e)}`))
           )
         })
@@ -180,32 +171,23 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
     }
 
     /**
-     * A spill file, closed when `scope` closes; the caller removes the file unless the read succeeds. With a part size,
-     * the bytes written are also digested part by part.
+     * A spill file, closed when the read's scope closes; the caller removes the file unless the read succeeds. Each
+     * chunk is written whole (`writeAll` goes on after a short write, as a filling disk makes: stopping there would let
+     * space freed in between leave a hole in the file). With a part size, the bytes are also digested part by part.
      */
     const fileSink = (path: string, partSize: number | undefined) =>
       Effect.gen(function*() {
-        const handle = yield* Effect.acquireRelease(
-          Effect.tryPromise({
-            try: () => NodeFs.open(path, "wx", 0o600),
-            catch: (e) => spillFileError("create spill file", options.tempDir, path, e)
-          }),
-          (h) => Effect.promise(() => h.close().catch(() => undefined))
+        const file = yield* fs.open(path, { flag: "wx", mode: 0o600 }).pipe(
+          Effect.mapError((e) => spillFileError("create spill file", options.tempDir, path, e))
         )
         const parts = partSize === undefined ? undefined : makePartDigester(partSize)
         const sink: BodySink = {
           write: (chunk) =>
-            Effect.tryPromise({
-              try: () => {
-                parts?.update(chunk)
-                return writeFully(handle, chunk)
-              },
-              catch: (e) => spillFileError("write spill file", options.tempDir, path, e)
-            }),
-          finish: Effect.tryPromise({
-            try: () => handle.close(),
-            catch: (e) => spillFileError("close spill file", options.tempDir, path, e)
-          }).pipe(Effect.map(() => ({ _tag: "Spilled" as const, path, parts: parts?.digest() })))
+            Effect.suspend(() => {
+              parts?.update(chunk)
+              return file.writeAll(chunk)
+            }).pipe(Effect.mapError((e) => spillFileError("write spill file", options.tempDir, path, e))),
+          finish: Effect.sync(() => ({ _tag: "Spilled" as const, path, parts: parts?.digest() }))
         }
         return sink
       })
@@ -438,8 +420,8 @@ export const makePgLoReader = (options: PgLoReaderOptions): Effect.Effect<LoRead
   })
 
 export class PgLoReader {
-  /** The reader. Needs `SqlClient`; uses the local file system (node:fs) for spill files directly. */
-  static layer(options: PgLoReaderOptions): Layer.Layer<LoReader, never, SqlClient.SqlClient> {
+  /** The reader. Needs `SqlClient`, and `FileSystem` for the spill files. */
+  static layer(options: PgLoReaderOptions): Layer.Layer<LoReader, never, SqlClient.SqlClient | FileSystem.FileSystem> {
     return Layer.effect(LoReader, makePgLoReader(options))
   }
 }

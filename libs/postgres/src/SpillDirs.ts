@@ -9,7 +9,8 @@
  */
 import { currentOwner, ownerLiveness } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
-import * as NodeFs from "node:fs/promises"
+import * as FileSystem from "effect/FileSystem"
+import type { PlatformError } from "effect/PlatformError"
 import * as NodePath from "node:path"
 
 export const spillDirPrefix = "lo-migrate-spill-"
@@ -18,15 +19,13 @@ const spillDirName = /^lo-migrate-spill-([0-9a-f]{12}-\d+-(?:[0-9a-f]{8}|0)-\d+)
 const legacyDirName = /^lo-migrate-[A-Za-z0-9]{6}$/
 
 /** Creates this process's spill directory in `tempDir` (and `tempDir` itself if needed); returns its path. */
-export const makeSpillDir = (tempDir: string): Effect.Effect<string, unknown> =>
-  Effect.flatMap(currentOwner, (owner) =>
-    Effect.tryPromise({
-      try: async () => {
-        await NodeFs.mkdir(tempDir, { recursive: true })
-        return await NodeFs.mkdtemp(NodePath.join(tempDir, `${spillDirPrefix}${owner.id}-`))
-      },
-      catch: (e) => e
-    }))
+export const makeSpillDir: (tempDir: string) => Effect.Effect<string, PlatformError, FileSystem.FileSystem> = Effect
+  .fnUntraced(function*(tempDir: string) {
+    const fs = yield* FileSystem.FileSystem
+    const owner = yield* currentOwner
+    yield* fs.makeDirectory(tempDir, { recursive: true })
+    return yield* fs.makeTempDirectory({ directory: tempDir, prefix: `${spillDirPrefix}${owner.id}-` })
+  })
 
 export interface SpillSweep {
   /** Paths removed: their owner is gone. */
@@ -38,9 +37,10 @@ export interface SpillSweep {
 }
 
 /** Removes the spill directories in `tempDir` whose process is gone. Never fails: a problem is logged. */
-export const sweepSpillDirs = (tempDir: string): Effect.Effect<SpillSweep> =>
-  Effect.gen(function*() {
-    const entries = yield* Effect.promise(() => NodeFs.readdir(tempDir).catch((): Array<string> => []))
+export const sweepSpillDirs: (tempDir: string) => Effect.Effect<SpillSweep, never, FileSystem.FileSystem> = Effect
+  .fnUntraced(function*(tempDir: string) {
+    const fs = yield* FileSystem.FileSystem
+    const entries = yield* fs.readDirectory(tempDir).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
     const removed: Array<string> = []
     const legacy: Array<string> = []
     let kept = 0
@@ -53,7 +53,7 @@ export const sweepSpillDirs = (tempDir: string): Effect.Effect<SpillSweep> =>
         kept++
         continue
       }
-      const gone = yield* Effect.tryPromise(() => NodeFs.rm(path, { recursive: true, force: true })).pipe(
+      const gone = yield* fs.remove(path, { recursive: true, force: true }).pipe(
         Effect.as(true),
         Effect.catch((e) => Effect.as(Effect.logWarning(`could not remove stale spill directory ${path}: ${String(e)}`), false))
       )

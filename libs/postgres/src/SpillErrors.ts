@@ -21,10 +21,12 @@ const explanations: Record<string, string> = {
   EEXIST: "a file of that name already exists"
 }
 
+/** The errno of a Node error, or of the Node error a `PlatformError` (effect's FileSystem) wraps as its `cause`. */
 const codeOf = (cause: unknown): string | undefined => {
-  if (typeof cause !== "object" || cause === null || !("code" in cause)) return undefined
-  const code = (cause as { readonly code: unknown }).code
-  return typeof code === "string" ? code : undefined
+  if (typeof cause !== "object" || cause === null) return undefined
+  const code = "code" in cause ? cause.code : undefined
+  if (typeof code === "string") return code
+  return "cause" in cause && cause.cause !== cause ? codeOf(cause.cause) : undefined
 }
 
 /** A `LocalFileError` for `operation` on `path` (in the spill directory `directory`) that failed with `cause`. */

@@ -1,3 +1,4 @@
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { digestBytes, type LoObject, LoReader, type RowFailed, type SourceRow } from "@lo-migrate/core"
 import { Context, Effect, Exit, Fiber, Layer, Result, type Scope } from "effect"
@@ -39,7 +40,7 @@ const filesIn = (dir: string): ReadonlyArray<string> =>
 /** Builds a reader on its own scope, so a test can release the layer and look at what is left. */
 const buildReader = (options: PgLoReaderOptions) =>
   Effect.gen(function*() {
-    const context = yield* Layer.build(PgLoReader.layer(options))
+    const context = yield* Layer.build(PgLoReader.layer(options).pipe(Layer.provide(NodeFileSystem.layer)))
     return Context.get(context, LoReader)
   })
 

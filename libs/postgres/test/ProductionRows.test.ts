@@ -3,6 +3,7 @@
  * path, upper-case hashes, rows deleted by the application (the `lo_manage` trigger unlinks their objects), and a
  * role without the right to read some large objects.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { type DatabaseError, digestBytes, HashCommitter, type LocalFileError, Oid, type LoObject, LoReader, LoSource, type RowFailed, type SourceRow } from "@lo-migrate/core"
 import { Context, Effect, Layer, Result, Schema, Stream } from "effect"
@@ -34,7 +35,7 @@ const readerOptions = (dir: string): PgLoReaderOptions => ({ inMemMax: 64 * KiB,
 
 const makeReader = Effect.gen(function*() {
   const dir = yield* tempDir
-  const context = yield* Layer.build(PgLoReader.layer(readerOptions(dir)))
+  const context = yield* Layer.build(PgLoReader.layer(readerOptions(dir)).pipe(Layer.provide(NodeFileSystem.layer)))
   return Context.get(context, LoReader)
 })
 

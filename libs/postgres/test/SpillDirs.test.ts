@@ -1,4 +1,5 @@
 /** Spill directories of ended processes are removed; those of live processes, other hosts and older versions stay. */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { currentOwner } from "@lo-migrate/core"
 import { Effect } from "effect"
@@ -53,5 +54,5 @@ describe("spill directories", () => {
       for (const path of result.removed) assert.isFalse(NodeFs.existsSync(path), path)
       // a missing temp dir is nothing to sweep
       assert.deepStrictEqual(yield* sweepSpillDirs(NodePath.join(dir, "missing")), { removed: [], kept: 0, legacy: [] })
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer)))
 })

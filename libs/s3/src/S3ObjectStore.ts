@@ -49,6 +49,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import { createReadStream, ReadStream } from "node:fs"
 import { stat } from "node:fs/promises"
@@ -127,23 +128,30 @@ interface RangeDigests {
   readonly sha256Hex: string
 }
 
-/** Reads `length` bytes of `path` from `start`: their MD5 (raw) and SHA-256 (hex); fails if the file is shorter. */
-const digestRange = (path: string, start: number, length: number, signal: AbortSignal): Promise<RangeDigests> =>
-  new Promise((resolve, reject) => {
+/**
+ * Reads `length` bytes of `path` from `start`: their MD5 (raw) and SHA-256 (hex); fails if the file is shorter.
+ * Interruption ends the read (the stream's iterator is returned, which destroys it).
+ */
+const digestRange = (path: string, start: number, length: number): Effect.Effect<RangeDigests, unknown> =>
+  Effect.suspend(() => {
     const md5 = createHash("md5")
     const sha256 = createHash("sha256")
     let read = 0
-    const stream = createReadStream(path, { start, end: start + length - 1, signal })
-    stream.on("data", (chunk) => {
-      read += chunk.length
-      md5.update(chunk)
-      sha256.update(chunk)
-    })
-    stream.on("error", reject)
-    stream.on("end", () =>
-      read === length
-        ? resolve({ md5: md5.digest(), sha256Hex: sha256.digest("hex") })
-        : reject(new Error(`${path}: expected ${length} bytes at offset ${start}, read ${read}`)))
+    const chunks = createReadStream(path, { start, end: start + length - 1 }) as AsyncIterable<Buffer>
+    return Stream.fromAsyncIterable(chunks, (error) => error).pipe(
+      Stream.runForEach((chunk) =>
+        Effect.sync(() => {
+          read += chunk.length
+          md5.update(chunk)
+          sha256.update(chunk)
+        })
+      ),
+      Effect.flatMap(() =>
+        read === length
+          ? Effect.succeed({ md5: md5.digest(), sha256Hex: sha256.digest("hex") })
+          : Effect.fail(new Error(`${path}: expected ${length} bytes at offset ${start}, read ${read}`))
+      )
+    )
   })
 
 const fileStream = (path: string, start: number, length: number): Effect.Effect<ReadStream> =>
@@ -338,7 +346,9 @@ const makeWithClient = (
   ): Effect.Effect<CompletedPart, StorageError | TransferCorrupted> =>
     Effect.gen(function*() {
       const digests = precomputed ??
-        (yield* call("UploadPart", request.key, (signal) => digestRange(path, start, length, signal)))
+        (yield* digestRange(path, start, length).pipe(
+          Effect.mapError((error) => classifyS3Error(error, { operation: "UploadPart", bucket, key: request.key, secrets }))
+        ))
       const md5 = digests.md5
       const sent = yield* Effect.acquireUseRelease(fileStream(path, start, length), (Body) =>
         send("UploadPart", request.key, (signal) =>

@@ -190,10 +190,10 @@ export const makeUploadLedger = (
 
     // --- the sweep --------------------------------------------------------------------------------------------------
     const readMarker = (markerKey: string) =>
-      call("GetObject", markerKey, async (signal) => {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: markerKey }), { abortSignal: signal })
-        return JSON.parse(await out.Body!.transformToString()) as Partial<Marker>
-      })
+      call("GetObject", markerKey, (signal) =>
+        client.send(new GetObjectCommand({ Bucket: bucket, Key: markerKey }), { abortSignal: signal })
+          .then((out) => out.Body!.transformToString())
+          .then((text) => JSON.parse(text) as Partial<Marker>))
 
     const abort = (marker: Marker) =>
       Effect.tryPromise({

@@ -57,11 +57,10 @@ const reachable = (url: string) =>
  * `PG_TEST_URL` cannot be reached.
  */
 const startContainer = Effect.tryPromise({
-  try: async () => {
-    const { PostgreSqlContainer } = await import("@testcontainers/postgresql")
-    const started = await new PostgreSqlContainer("postgres:15-alpine").start()
-    return started.getConnectionUri()
-  },
+  try: () =>
+    import("@testcontainers/postgresql")
+      .then(({ PostgreSqlContainer }) => new PostgreSqlContainer("postgres:15-alpine").start())
+      .then((started) => started.getConnectionUri()),
   catch: (cause) =>
     new DatabaseError({
       operation: "testing.container",
