@@ -16,7 +16,6 @@ import {
 } from "@lo-migrate/postgres"
 import {
   defaultS3StoreConfig,
-  multipartPartSize,
   S3ClientService,
   S3ObjectStore,
   type S3StoreConfig
@@ -47,19 +46,12 @@ export const s3StoreConfigOf = (config: MigratorConfig): S3StoreConfig => ({
   maxSockets: config.storerThreads * (defaultS3StoreConfig.partConcurrency ?? 2)
 })
 
-/**
- * The large-object reader's options. It is told the part size the store will cut each spilled object into, so its one
- * pass over the bytes also digests the parts of a multipart upload (the store then does not read the file to hash it).
- */
-export const readerOptionsOf = (config: MigratorConfig): PgLoReaderOptions => {
-  const partSize = s3StoreConfigOf(config).partSize
-  return {
-    inMemMax: config.inMemMax,
-    tempDir: config.tempDir,
-    chunkSize: defaultChunkSize,
-    partSizeFor: (size) => multipartPartSize(size, partSize)
-  }
-}
+/** The large-object reader's options. How the store cuts a body into parts it learns from the store (`BodyCut`). */
+export const readerOptionsOf = (config: MigratorConfig): PgLoReaderOptions => ({
+  inMemMax: config.inMemMax,
+  tempDir: config.tempDir,
+  chunkSize: defaultChunkSize
+})
 
 /** Readers and committers each hold a connection while working; the source, the counter and schema tasks one each. */
 export const poolSizeOf = (config: MigratorConfig): number => config.receiverThreads + config.committerThreads + 3
@@ -74,13 +66,15 @@ export const portsLayer = (config: MigratorConfig) => {
     maxConnections: poolSizeOf(config),
     connectTimeout: `${config.connectTimeout} seconds`
   })
+  const s3 = S3ObjectStore.layer(s3StoreConfigOf(config))
+  // the reader digests parts along the cut the store announces (the one pass over the bytes serves both)
   const postgres = Layer.mergeAll(
     PgLoSource.layer({ pageSize }),
     PgLoReader.layer(readerOptionsOf(config)),
     PgHashCommitter.layer,
     SchemaTasks.layer
-  ).pipe(Layer.provide([database, NodeServices.layer]))
-  return Layer.mergeAll(postgres, S3ObjectStore.layer(s3StoreConfigOf(config)), Metrics.layer)
+  ).pipe(Layer.provide([database, NodeServices.layer, s3]))
+  return Layer.mergeAll(postgres, s3, Metrics.layer)
 }
 
 /** Everything `migrate` needs besides `Shutdown`: the ports, the clean-up of ended runs, the failure report. */

@@ -1,4 +1,5 @@
-import { MalformedHash, MissingLargeObject, RowFailed, SizeMismatch } from "@lo-migrate/core"
+import { BodyCut, MalformedHash, MissingLargeObject, RowFailed, SizeMismatch } from "@lo-migrate/core"
+import { S3ObjectStore } from "@lo-migrate/s3"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, FileSystem, Option } from "effect"
@@ -21,9 +22,11 @@ describe("live wiring", () => {
       const reader = readerOptionsOf(config)
       assert.strictEqual(reader.inMemMax, MiB)
       assert.strictEqual(reader.tempDir, config.tempDir)
-      assert.isUndefined(reader.partSizeFor!(5 * MiB)) // one PutObject
-      assert.strictEqual(reader.partSizeFor!(5 * MiB + 1), 5 * MiB)
-      assert.strictEqual(reader.partSizeFor!(60_000 * MiB), 6 * MiB) // grown so that 10,000 parts suffice
+      // the cut the store announces to the reader (BodyCut), from the same configuration
+      const cut = yield* Effect.provide(Effect.service(BodyCut), S3ObjectStore.bodyCut(s3StoreConfigOf(config)))
+      assert.isUndefined(cut.partSizeFor(5 * MiB)) // one PutObject
+      assert.strictEqual(cut.partSizeFor(5 * MiB + 1), 5 * MiB)
+      assert.strictEqual(cut.partSizeFor(60_000 * MiB), 6 * MiB) // grown so that 10,000 parts suffice
     }).pipe(Effect.provide(noEnv)))
 })
 

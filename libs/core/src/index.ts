@@ -1,3 +1,4 @@
+export * from "./BodyCut.ts"
 export * from "./ContentType.ts"
 export * from "./Digest.ts"
 export * from "./Domain.ts"

@@ -7,7 +7,7 @@
  * Run: cd libs/postgres && npx node bench/adapters.ts   (BENCH_BIG_MIB, BENCH_SMALL_COUNT, BENCH_SMALL_SIZE, BENCH_ROWS)
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { HashCommitter, LoReader, type Sha256Hex } from "@lo-migrate/core"
+import { BodyCut, HashCommitter, LoReader, type Sha256Hex } from "@lo-migrate/core"
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import * as NodeOs from "node:os"
@@ -36,7 +36,7 @@ const median = <E, R>(label: string, bytes: number, units: string, count: number
   })
 
 const reader = (chunkSize: number, inMemMax: number) =>
-  Effect.map(Layer.build(PgLoReader.layer({ chunkSize, inMemMax, tempDir: NodeOs.tmpdir() }).pipe(Layer.provide(NodeFileSystem.layer))), (ctx) =>
+  Effect.map(Layer.build(PgLoReader.layer({ chunkSize, inMemMax, tempDir: NodeOs.tmpdir() }).pipe(Layer.provide([NodeFileSystem.layer, BodyCut.whole]))), (ctx) =>
     Context.get(ctx, LoReader))
 
 const program = Effect.gen(function*() {

@@ -27,6 +27,7 @@
  * Each file is removed by `LoObject.release`, and at once when the read fails or is interrupted.
  */
 import {
+  BodyCut,
   type CheckedRow,
   checkRow,
   DatabaseError,
@@ -68,12 +69,6 @@ export interface PgLoReaderOptions {
   /** Bytes per `loread` round trip. 256 KiB (the default) measured fastest or near it in every run; 1 MiB and
    * more are slower with sql-pg (see bench/read-strategies.ts and bench/adapters.ts). */
   readonly chunkSize: number
-  /**
-   * The part size the object store will cut a spilled object of this size into (a multipart upload), or `undefined`
-   * when it goes up whole; e.g. `(size) => multipartPartSize(size, partSize)` from `@lo-migrate/s3`. When given, the
-   * read pass also digests each part (`Body.parts`), so the store need not read the spill file again to hash it.
-   */
-  readonly partSizeFor?: ((size: number) => number | undefined) | undefined
 }
 
 export const defaultInMemMax = 1024 * 1024
@@ -116,10 +111,12 @@ interface BodySink {
 
 export const makePgLoReader = (
   options: PgLoReaderOptions
-): Effect.Effect<LoReader["Service"], never, SqlClient.SqlClient | FileSystem.FileSystem | Scope.Scope> =>
+): Effect.Effect<LoReader["Service"], never, SqlClient.SqlClient | FileSystem.FileSystem | BodyCut | Scope.Scope> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const fs = yield* FileSystem.FileSystem
+    // how the store will cut a spilled body: its parts are digested in the read pass (`Body.Spilled.parts`)
+    const cut = yield* BodyCut
     /** Removes a file, treating "already gone" as success. */
     const removeFile = (path: string) =>
       fs.remove(path, { force: true }).pipe(
@@ -312,7 +309,7 @@ export const makePgLoReader = (
         const path = NodePath.join(dir, `${++fileCounter}-${checked.sha1}.bin`)
         // The file is removed unless the read succeeds: on a bad row, a database error and on interruption.
         return yield* Effect.scoped(Effect.gen(function*() {
-          const sink = yield* fileSink(path, options.partSizeFor?.(checked.row.size))
+          const sink = yield* fileSink(path, cut.partSizeFor(checked.row.size))
           const outcome = yield* readStreaming(checked, sink).pipe(Effect.catch(readFailed(checked)))
           return yield* finishStreaming(checked, sink, outcome)
         })).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : removeFile(path)))
@@ -420,8 +417,10 @@ export const makePgLoReader = (
   })
 
 export class PgLoReader {
-  /** The reader. Needs `SqlClient`, and `FileSystem` for the spill files. */
-  static layer(options: PgLoReaderOptions): Layer.Layer<LoReader, never, SqlClient.SqlClient | FileSystem.FileSystem> {
+  /** The reader. Needs `SqlClient`, `FileSystem` for the spill files, and the store's `BodyCut`. */
+  static layer(
+    options: PgLoReaderOptions
+  ): Layer.Layer<LoReader, never, SqlClient.SqlClient | FileSystem.FileSystem | BodyCut> {
     return Layer.effect(LoReader, makePgLoReader(options))
   }
 }

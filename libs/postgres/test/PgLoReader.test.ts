@@ -1,6 +1,6 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
-import { digestBytes, type LoObject, LoReader, type RowFailed, type SourceRow } from "@lo-migrate/core"
+import { BodyCut, digestBytes, type LoObject, LoReader, type RowFailed, type SourceRow } from "@lo-migrate/core"
 import { Context, Effect, Exit, Fiber, Layer, Result, type Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import fc from "fast-check"
@@ -38,20 +38,22 @@ const filesIn = (dir: string): ReadonlyArray<string> =>
     .map((e) => NodePath.join(e.parentPath, e.name))
 
 /** Builds a reader on its own scope, so a test can release the layer and look at what is left. */
-const buildReader = (options: PgLoReaderOptions) =>
+const buildReader = (options: PgLoReaderOptions, partSizeFor?: (size: number) => number | undefined) =>
   Effect.gen(function*() {
-    const context = yield* Layer.build(PgLoReader.layer(options).pipe(Layer.provide(NodeFileSystem.layer)))
+    const cut = partSizeFor === undefined ? BodyCut.whole : Layer.succeed(BodyCut, BodyCut.of({ partSizeFor }))
+    const context = yield* Layer.build(PgLoReader.layer(options).pipe(Layer.provide([NodeFileSystem.layer, cut])))
     return Context.get(context, LoReader)
   })
 
 const withReader = <A, E, R>(
-  options: Partial<PgLoReaderOptions>,
+  options: Partial<PgLoReaderOptions> & { readonly partSizeFor?: (size: number) => number | undefined },
   f: (reader: LoReader["Service"], dir: string) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R | SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {
     const dir = yield* tempDir
     const reader = yield* Effect.scoped(Effect.gen(function*() {
-      const reader = yield* buildReader({ inMemMax: MiB, chunkSize: 256 * KiB, tempDir: dir, ...options })
+      const { partSizeFor, ...rest } = options
+      const reader = yield* buildReader({ inMemMax: MiB, chunkSize: 256 * KiB, tempDir: dir, ...rest }, partSizeFor)
       return yield* f(reader, dir)
     }))
     assert.deepStrictEqual(filesIn(dir), [], "the layer's release removes every spill file")

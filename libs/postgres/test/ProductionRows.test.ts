@@ -5,7 +5,7 @@
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
-import { type DatabaseError, digestBytes, HashCommitter, type LocalFileError, Oid, type LoObject, LoReader, LoSource, type RowFailed, type SourceRow } from "@lo-migrate/core"
+import { BodyCut, type DatabaseError, digestBytes, HashCommitter, type LocalFileError, Oid, type LoObject, LoReader, LoSource, type RowFailed, type SourceRow } from "@lo-migrate/core"
 import { Context, Effect, Layer, Result, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as NodeFs from "node:fs"
@@ -35,7 +35,7 @@ const readerOptions = (dir: string): PgLoReaderOptions => ({ inMemMax: 64 * KiB,
 
 const makeReader = Effect.gen(function*() {
   const dir = yield* tempDir
-  const context = yield* Layer.build(PgLoReader.layer(readerOptions(dir)).pipe(Layer.provide(NodeFileSystem.layer)))
+  const context = yield* Layer.build(PgLoReader.layer(readerOptions(dir)).pipe(Layer.provide([NodeFileSystem.layer, BodyCut.whole])))
   return Context.get(context, LoReader)
 })
 

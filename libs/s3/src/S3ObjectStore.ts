@@ -32,6 +32,7 @@ import {
   UploadPartCommand
 } from "@aws-sdk/client-s3"
 import {
+  BodyCut,
   defaultRetry,
   type HeadResult,
   Metrics,
@@ -59,6 +60,7 @@ import { S3UploadLedger } from "./S3UploadLedger.ts"
 import {
   defaultS3StoreConfig,
   effectivePartSize,
+  multipartPartSize,
   partCount,
   partSizeFor,
   type S3StoreConfig
@@ -543,8 +545,20 @@ export class S3ObjectStore {
   ).pipe(Layer.provideMerge(S3UploadLedger.layer))
 
   /** The store (and the ledger of its multipart uploads) with its own client, destroyed when the layer is released. */
-  static layer(config: S3StoreConfig): Layer.Layer<ObjectStore | S3UploadLedger> {
-    return S3ObjectStore.layerFromClient.pipe(Layer.provide(S3ClientService.layer(config)))
+  /**
+   * How this store cuts a body (`BodyCut`): a spilled body above the part size goes up in parts of
+   * `multipartPartSize(size, config.partSize)`; the reader digests those parts in its read pass.
+   */
+  static bodyCut(config: Pick<S3StoreConfig, "partSize">): Layer.Layer<BodyCut> {
+    return Layer.succeed(BodyCut, BodyCut.of({ partSizeFor: (size) => multipartPartSize(size, config.partSize) }))
+  }
+
+  /** The store, its upload ledger and the cut it announces. */
+  static layer(config: S3StoreConfig): Layer.Layer<ObjectStore | S3UploadLedger | BodyCut> {
+    return Layer.merge(
+      S3ObjectStore.layerFromClient.pipe(Layer.provide(S3ClientService.layer(config))),
+      S3ObjectStore.bodyCut(config)
+    )
   }
 
   /** Both the store and its client (to reach the SDK client for bucket administration or request counting). */
