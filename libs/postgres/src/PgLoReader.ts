@@ -38,7 +38,6 @@ import {
   type LoObject,
   LoReader,
   makeDigester,
-  makePartDigester,
   MissingLargeObject,
   RowFailed,
   RowVanished,
@@ -52,14 +51,11 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
 import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError } from "effect/sql/SqlError"
-import * as NodePath from "node:path"
 import { sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
 import { oidText, oidTexts } from "./Oids.ts"
-import { makeSpillDir } from "./SpillDirs.ts"
-import { spillFileError } from "./SpillErrors.ts"
+import { type BodySink, makeBodySinks } from "./BodySinks.ts"
 
 export interface PgLoReaderOptions {
   /** Objects up to this many bytes are held in memory; bigger ones are spilled to a temp file. */
@@ -102,13 +98,6 @@ const isNotPermitted = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) =
 const ownBytes = (view: Uint8Array): Uint8Array =>
   view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view : view.slice()
 
-/** Where a streamed read puts the bytes while they are hashed. */
-interface BodySink {
-  /** Called with each chunk while the total stays within the row's size. */
-  readonly write: (chunk: Uint8Array) => Effect.Effect<void, LocalFileError>
-  readonly finish: Effect.Effect<LoObject["body"], LocalFileError>
-}
-
 export const makePgLoReader = (
   options: PgLoReaderOptions
 ): Effect.Effect<LoReader["Service"], never, SqlClient.SqlClient | FileSystem.FileSystem | BodyCut | Scope.Scope> =>
@@ -117,77 +106,10 @@ export const makePgLoReader = (
     const fs = yield* FileSystem.FileSystem
     // how the store will cut a spilled body: its parts are digested in the read pass (`Body.Spilled.parts`)
     const cut = yield* BodyCut
-    /** Removes a file, treating "already gone" as success. */
-    const removeFile = (path: string) =>
-      fs.remove(path, { force: true }).pipe(
-        Effect.catch((e) => Effect.logWarning(`could not remove spill file ${path}: ${String(e)}`))
-      )
+    const { fileSink, memorySink, removeFile, spillPath } = yield* makeBodySinks(options.tempDir)
     // sql-pg refuses backend messages over 16 MiB (maxMessageSize) and drops the connection: keep a chunk well below.
     const chunkSize = Math.min(maxChunkSize, Math.max(1, Math.floor(options.chunkSize)))
     const inMemMax = Math.max(0, Math.floor(options.inMemMax))
-
-    // The private spill directory: created on first spill (a failure is not remembered: the next spill tries again),
-    // removed recursively when the layer is released.
-    let spillDir: string | undefined
-    const spillDirLock = yield* Semaphore.make(1)
-    const getSpillDir = Semaphore.withPermit(
-      spillDirLock,
-      Effect.suspend(() =>
-        spillDir !== undefined ? Effect.succeed(spillDir) : makeSpillDir(options.tempDir).pipe(
-          Effect.provideService(FileSystem.FileSystem, fs),
-          Effect.tap((dir) => Effect.sync(() => void (spillDir = dir))),
-          Effect.mapError((e) => spillFileError("create a spill directory in", options.tempDir, options.tempDir, e))
-        )
-      )
-    )
-    yield* Effect.addFinalizer(() =>
-      Semaphore.withPermit(
-        spillDirLock,
-        Effect.suspend(() => {
-          const dir = spillDir
-          spillDir = undefined
-          return dir === undefined ? Effect.void : fs.remove(dir, { recursive: true, force: true }).pipe(
-            Effect.catch((e) => Effect.logWarning(`could not remove spill directory ${dir}: ${String(e)}`))
-          )
-        })
-      )
-    )
-    let fileCounter = 0
-
-    const memorySink = (size: number): BodySink => {
-      const bytes = new Uint8Array(size)
-      let offset = 0
-      return {
-        write: (chunk) =>
-          Effect.sync(() => {
-            bytes.set(chunk, offset)
-            offset += chunk.byteLength
-          }),
-        finish: Effect.sync(() => ({ _tag: "InMemory", bytes }))
-      }
-    }
-
-    /**
-     * A spill file, closed when the read's scope closes; the caller removes the file unless the read succeeds. Each
-     * chunk is written whole (`writeAll` goes on after a short write, as a filling disk makes: stopping there would let
-     * space freed in between leave a hole in the file). With a part size, the bytes are also digested part by part.
-     */
-    const fileSink = (path: string, partSize: number | undefined) =>
-      Effect.gen(function*() {
-        const file = yield* fs.open(path, { flag: "wx", mode: 0o600 }).pipe(
-          Effect.mapError((e) => spillFileError("create spill file", options.tempDir, path, e))
-        )
-        const parts = partSize === undefined ? undefined : makePartDigester(partSize)
-        const sink: BodySink = {
-          write: (chunk) =>
-            Effect.suspend(() => {
-              parts?.update(chunk)
-              return file.writeAll(chunk)
-            }).pipe(Effect.mapError((e) => spillFileError("write spill file", options.tempDir, path, e))),
-          finish: Effect.sync(() => ({ _tag: "Spilled" as const, path, parts: parts?.digest() }))
-        }
-        return sink
-      })
 
     const toObject = (checked: CheckedRow, digests: Digests, body: LoObject["body"]): LoObject => {
       let released = false
@@ -305,8 +227,7 @@ export const makePgLoReader = (
         )
       }
       return Effect.gen(function*() {
-        const dir = yield* getSpillDir
-        const path = NodePath.join(dir, `${++fileCounter}-${checked.sha1}.bin`)
+        const path = yield* spillPath(checked.sha1)
         // The file is removed unless the read succeeds: on a bad row, a database error and on interruption.
         return yield* Effect.scoped(Effect.gen(function*() {
           const sink = yield* fileSink(path, cut.partSizeFor(checked.row.size))

@@ -21,172 +21,47 @@
  *   with `TransferCorrupted` (the pipeline then reports that row and goes on).
  */
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  type CompletedPart,
-  CreateMultipartUploadCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
-  type S3Client,
-  UploadPartCommand
+  type S3Client
 } from "@aws-sdk/client-s3"
 import {
   BodyCut,
-  defaultRetry,
   type HeadResult,
-  Metrics,
   ObjectStore,
-  type PartDigests,
   type PutOutcome,
   type PutRequest,
-  retrySchedule,
   StorageError,
-  storedContentType,
   TransferCorrupted
 } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
-import * as Stream from "effect/Stream"
-import { createHash } from "node:crypto"
-import { createReadStream, ReadStream } from "node:fs"
 import { stat } from "node:fs/promises"
-import { classifyS3Error, describeS3Error, isCorruptionS3Error, s3ErrorFacts } from "./S3Errors.ts"
+import { classifyS3Error, s3ErrorFacts } from "./S3Errors.ts"
 import { S3ClientService } from "./S3ClientService.ts"
+import {
+  fileStream,
+  objectHeadersOf,
+  releaseBody,
+  type SingleBody,
+  withoutDefaultContentType,
+  withPayloadSha256
+} from "./S3Requests.ts"
+import { makeS3Calls } from "./S3Calls.ts"
+import { makeMultipart } from "./S3Multipart.ts"
 import { S3UploadLedger } from "./S3UploadLedger.ts"
 import {
   defaultS3StoreConfig,
   effectivePartSize,
   multipartPartSize,
-  partCount,
   partSizeFor,
   type S3StoreConfig
 } from "./S3StoreConfig.ts"
 
 /** The key `check` HEADs: never a content key (those are 64 hex digits), normally absent. */
 export const checkProbeKey = "lo-migrate-check-probe"
-
-/**
- * The Content-Type and user metadata of an object, by the rule of `storedContentType` (core ContentType.ts): a null
- * or empty mime type sends neither (the server's default applies), a plain one is sent as is, any other one as
- * `application/octet-stream` with the original, encoded, in `x-amz-meta-lo-migrate-mime-type`.
- */
-const objectHeadersOf = (request: PutRequest): { ContentType?: string; Metadata?: Record<string, string> } => {
-  const stored = storedContentType(request.contentType)
-  switch (stored._tag) {
-    case "Default":
-      return {}
-    case "Plain":
-      return { ContentType: stored.contentType }
-    case "Replaced":
-      return { ContentType: stored.contentType, Metadata: { ...stored.metadata } }
-  }
-}
-
-/**
- * The SDK puts `application/octet-stream` on every PutObject without a ContentType. A row without a mime type must
- * get the server's own default (as the original uploader did), so the header is removed before signing.
- */
-const withoutDefaultContentType = <C extends { middlewareStack: { add: (...args: Array<any>) => void } }>(
-  command: C
-): C => {
-  command.middlewareStack.add(
-    (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => {
-      const request = args.request as { headers?: Record<string, string> }
-      if (request.headers !== undefined) delete request.headers["content-type"]
-      return next(args)
-    },
-    { step: "build", name: "loMigrateNoDefaultContentType" }
-  )
-  return command
-}
-
-/**
- * Sends `sha256Hex` as the request's `x-amz-content-sha256`. The SigV4 signer then signs that value instead of hashing
- * the body itself (or sending UNSIGNED-PAYLOAD for a stream), and the server checks the body against it: Ceph RGW (and
- * AWS) reject a mismatch with XAmzContentSHA256Mismatch. For a whole object the value is its key, so the server
- * verifies that what it stores under the key really hashes to the key.
- */
-const withPayloadSha256 = <C extends { middlewareStack: { add: (...args: Array<any>) => void } }>(
-  command: C,
-  sha256Hex: string
-): C => {
-  command.middlewareStack.add(
-    (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => {
-      const request = args.request as { headers?: Record<string, string> }
-      if (request.headers !== undefined) request.headers["x-amz-content-sha256"] = sha256Hex
-      return next(args)
-    },
-    { step: "build", name: "loMigratePayloadSha256" }
-  )
-  return command
-}
-
-interface RangeDigests {
-  readonly md5: Buffer
-  readonly sha256Hex: string
-}
-
-/**
- * Reads `length` bytes of `path` from `start`: their MD5 (raw) and SHA-256 (hex); fails if the file is shorter.
- * Interruption ends the read (the stream's iterator is returned, which destroys it).
- */
-const digestRange = (path: string, start: number, length: number): Effect.Effect<RangeDigests, unknown> =>
-  Effect.suspend(() => {
-    const md5 = createHash("md5")
-    const sha256 = createHash("sha256")
-    let read = 0
-    const chunks = createReadStream(path, { start, end: start + length - 1 }) as AsyncIterable<Buffer>
-    return Stream.fromAsyncIterable(chunks, (error) => error).pipe(
-      Stream.runForEach((chunk) =>
-        Effect.sync(() => {
-          read += chunk.length
-          md5.update(chunk)
-          sha256.update(chunk)
-        })
-      ),
-      Effect.flatMap(() =>
-        read === length
-          ? Effect.succeed({ md5: md5.digest(), sha256Hex: sha256.digest("hex") })
-          : Effect.fail(new Error(`${path}: expected ${length} bytes at offset ${start}, read ${read}`))
-      )
-    )
-  })
-
-const fileStream = (path: string, start: number, length: number): Effect.Effect<ReadStream> =>
-  Effect.sync(() => createReadStream(path, { start, end: start + length - 1 }))
-
-const destroyStream = (stream: ReadStream) => Effect.sync(() => stream.destroy())
-
-/** The body of one PutObject: bytes in memory or a stream over a file range (destroyed after the request). */
-type SingleBody = Uint8Array | ReadStream
-
-const releaseBody = (body: SingleBody) => body instanceof ReadStream ? destroyStream(body) : Effect.void
-
-/** Counts a retry in `Metrics` when the caller provides it (the pipeline does). */
-const countRetry = (operation: string) =>
-  Effect.flatMap(Effect.serviceOption(Metrics), Option.match({
-    onNone: () => Effect.void,
-    onSome: (metrics) => metrics.retried(operation)
-  }))
-
-/**
- * A few retries per the core policy (delays as the pipeline's), of errors that say `retryable` and pass `only`; each
- * counted when it happens (the predicate is part of the schedule, so a retry that does not happen is not counted).
- */
-const retryFew = <E extends { readonly retryable: boolean }>(
-  operation: string,
-  times: number,
-  only: (e: E) => boolean = () => true
-) =>
-  retrySchedule({ ...defaultRetry, times }).pipe(
-    Schedule.setInputType<E>(),
-    Schedule.while(({ input }) => only(input)),
-    Schedule.tap(() => countRetry(operation))
-  )
 
 export const makeS3ObjectStore: Effect.Effect<ObjectStore["Service"], never, S3ClientService | S3UploadLedger> = Effect
   .gen(
@@ -216,38 +91,8 @@ const makeWithClient = (
     newInARow = present ? 0 : newInARow + 1
   }
 
-  /** Runs one SDK call; interruption aborts the HTTP request; failures become classified `StorageError`s. */
-  const call = <A>(operation: string, key: string | undefined, run: (signal: AbortSignal) => Promise<A>) =>
-    Effect.tryPromise({
-      try: run,
-      catch: (error) => classifyS3Error(error, { operation, bucket, key, secrets })
-    })
-
-  /** A body upload: like `call`, except that a body the server received corrupted fails with `TransferCorrupted`. */
-  const send = <A>(operation: string, key: string, run: (signal: AbortSignal) => Promise<A>) =>
-    Effect.tryPromise({ try: run, catch: (error) => error }).pipe(
-      Effect.mapError((error) => corruptedOr(operation, key, error))
-    )
-
-  const corruptedOr = (operation: string, key: string, error: unknown): StorageError | TransferCorrupted => {
-    const facts = s3ErrorFacts(error)
-    return isCorruptionS3Error(facts)
-      ? new TransferCorrupted({ operation, bucket, key, attempts: 1, detail: describeS3Error(facts) })
-      : classifyS3Error(error, { operation, bucket, key, secrets })
-  }
-
-  /** Sends a corrupted body again, `attempts` times in all; the final `TransferCorrupted` says how many were made. */
-  const resendCorrupted = (operation: string, attempts: number) =>
-  <A>(self: Effect.Effect<A, StorageError | TransferCorrupted>): Effect.Effect<A, StorageError | TransferCorrupted> =>
-    self.pipe(
-      Effect.retry(
-        retryFew(operation, attempts - 1, (e: StorageError | TransferCorrupted) => e._tag === "TransferCorrupted")
-      ),
-      Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts }) : e)
-    )
-
-  const fatal = (operation: string, key: string | undefined, detail: string) =>
-    new StorageError({ operation, bucket, ...(key === undefined ? {} : { key }), detail, retryable: false })
+  const calls = makeS3Calls(bucket, secrets)
+  const { call, corruptedOr, fatal, resendCorrupted } = calls
 
   const headObject = (key: string): Effect.Effect<Option.Option<HeadResult>, StorageError> =>
     Effect.tryPromise({
@@ -337,143 +182,7 @@ const makeWithClient = (
       return "Uploaded"
     })
 
-  const uploadPart = (
-    request: PutRequest,
-    path: string,
-    uploadId: string,
-    partNumber: number,
-    start: number,
-    length: number,
-    precomputed: RangeDigests | undefined
-  ): Effect.Effect<CompletedPart, StorageError | TransferCorrupted> =>
-    Effect.gen(function*() {
-      const digests = precomputed ??
-        (yield* digestRange(path, start, length).pipe(
-          Effect.mapError((error) => classifyS3Error(error, { operation: "UploadPart", bucket, key: request.key, secrets }))
-        ))
-      const md5 = digests.md5
-      const sent = yield* Effect.acquireUseRelease(fileStream(path, start, length), (Body) =>
-        send("UploadPart", request.key, (signal) =>
-          client.send(
-            withPayloadSha256(
-              new UploadPartCommand({
-                Bucket: bucket,
-                Key: request.key,
-                UploadId: uploadId,
-                PartNumber: partNumber,
-                Body,
-                ContentLength: length,
-                ContentMD5: md5.toString("base64")
-              }),
-              digests.sha256Hex
-            ),
-            { abortSignal: signal }
-          )), destroyStream)
-      // S3 part ETags are the quoted hex MD5; use ours if the server sends none.
-      const etag = sent.ETag !== undefined && sent.ETag !== "" ? sent.ETag : `"${md5.toString("hex")}"`
-      return { PartNumber: partNumber, ETag: etag }
-    }).pipe(
-      // A part that failed transiently, or arrived corrupted, is sent again; the parts already sent are kept.
-      Effect.retry(retryFew<StorageError | TransferCorrupted>("UploadPart", partAttempts - 1)),
-      Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts: partAttempts }) : e)
-    )
-
-  const abortUpload = (key: string, uploadId: string) =>
-    call("AbortMultipartUpload", key, (signal) =>
-      client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
-        abortSignal: signal
-      })).pipe(
-        Effect.retry(retryFew<StorageError>("AbortMultipartUpload", 3)),
-        Effect.catch((e) =>
-          // NoSuchUpload: already gone (completed after all, or aborted): nothing is left behind.
-          e.detail.startsWith("NoSuchUpload") ? Effect.void : Effect.logError(
-            `could not abort multipart upload ${uploadId} of ${bucket}/${key}: ${e.message}`
-          )
-        ),
-        Effect.asVoid,
-        Effect.uninterruptible
-      )
-
-  const putMultipart = (
-    request: PutRequest,
-    path: string,
-    partSize: number,
-    known: PartDigests | undefined
-  ): Effect.Effect<void, StorageError | TransferCorrupted> => {
-    const headers = objectHeadersOf(request)
-    const parts = partCount(request.size, partSize)
-    // The reader's part digests, if they are for this very cut of the object.
-    const usable = known !== undefined && known.partSize === partSize && known.md5Base64.length === parts &&
-      known.sha256Hex.length === parts
-    const precomputed = (i: number): RangeDigests | undefined =>
-      usable ? { md5: Buffer.from(known.md5Base64[i]!, "base64"), sha256Hex: known.sha256Hex[i]! } : undefined
-    // The ledger's entry exists from before CreateMultipartUpload until after completion or abort: a run killed at any
-    // point in between leaves an entry the next run acts on.
-    return Effect.acquireUseRelease(
-      ledger.begin(request.key),
-      (entry) =>
-      Effect.acquireUseRelease(
-        call("CreateMultipartUpload", request.key, (signal) =>
-          client.send(
-            new CreateMultipartUploadCommand({
-              Bucket: bucket,
-              Key: request.key,
-              ...headers
-            }),
-            { abortSignal: signal }
-          )).pipe(
-            Effect.flatMap((out) =>
-              out.UploadId === undefined
-                ? Effect.fail(fatal("CreateMultipartUpload", request.key, "the server returned no UploadId"))
-                : Effect.succeed(out.UploadId)
-            )
-          ),
-        (uploadId) =>
-          Effect.gen(function*() {
-            // Recorded before any part: a run killed from here on leaves an upload the next run aborts.
-            yield* ledger.started(entry, uploadId)
-            const completed = yield* Effect.forEach(
-              Array.from({ length: parts }, (_, i) => i),
-              (i) => {
-                const start = i * partSize
-                return uploadPart(request, path, uploadId, i + 1, start, Math.min(partSize, request.size - start), precomputed(i))
-              },
-              { concurrency: partConcurrency }
-            )
-            yield* call("CompleteMultipartUpload", request.key, (signal) =>
-              client.send(
-                new CompleteMultipartUploadCommand({
-                  Bucket: bucket,
-                  Key: request.key,
-                  UploadId: uploadId,
-                  MultipartUpload: { Parts: completed }
-                }),
-                { abortSignal: signal }
-              ))
-          }),
-        (uploadId, exit) => Exit.isSuccess(exit) ? Effect.void : abortUpload(request.key, uploadId)
-      ),
-      (entry) => ledger.forget(entry)
-    ).pipe(
-      // Ceph returns an empty ETag from CompleteMultipartUpload: check the result by its size instead.
-      Effect.andThen(headObject(request.key)),
-      Effect.flatMap((found) =>
-        Option.isSome(found) && found.value.size === request.size
-          ? Effect.void
-          : Effect.fail(
-            new StorageError({
-              operation: "CompleteMultipartUpload",
-              bucket,
-              key: request.key,
-              detail: `after completion the object has ${
-                Option.match(found, { onNone: () => "vanished", onSome: (h) => `${h.size} bytes` })
-              }, expected ${request.size}`,
-              retryable: true
-            })
-          )
-      )
-    )
-  }
+  const putMultipart = makeMultipart({ client, bucket, ledger, calls, partConcurrency, partAttempts, headObject })
 
   const put = Effect.fn("S3ObjectStore.put")(function*(request: PutRequest) {
     yield* Effect.annotateCurrentSpan({ bucket, key: request.key, size: request.size, body: request.body._tag })
