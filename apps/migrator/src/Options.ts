@@ -80,7 +80,11 @@ export const env = {
   logLevel: "LO_MIGRATE_LOG_LEVEL",
   tempDir: "LO_MIGRATE_TEMP_DIR",
   pathStyle: "LO_MIGRATE_PATH_STYLE",
-  skipBatchJobCheck: "LO_MIGRATE_SKIP_BATCH_JOB_CHECK"
+  skipBatchJobCheck: "LO_MIGRATE_SKIP_BATCH_JOB_CHECK",
+  shard: "LO_MIGRATE_SHARD",
+  shards: "LO_MIGRATE_SHARDS",
+  /** Set by Kubernetes in every pod of an Indexed Job (0 to completions - 1): the shard index when --shard is absent. */
+  jobCompletionIndex: "JOB_COMPLETION_INDEX"
 } as const
 
 const describe = (text: string, envName: string, defaultValue?: string | number | boolean) =>
@@ -235,6 +239,25 @@ export const flags = {
     "skip-batch-job-check",
     "skipBatchJobCheck",
     "Skip the pre-flight that refuses to run while the application's binary batch job is enabled"
+  ),
+  shard: Flag.String("shard").pipe(
+    Flag.withMetavar("I/N"),
+    Flag.withDescription(
+      `Take only the rows whose hash falls in the I-th of N equal ranges of the SHA-1 key space (0 <= I < N); ` +
+        `N processes with 0/N .. N-1/N split the table without a coordinator [env ${env.shard}] (default: the whole ` +
+        `table, or ${env.jobCompletionIndex}/--shards in a Kubernetes Indexed Job). verify: ranges of the SHA-256 keys`
+    ),
+    Flag.withFallbackConfig(Config.String(env.shard)),
+    Flag.optional
+  ),
+  shards: Flag.Int("shards").pipe(
+    Flag.withMetavar("N"),
+    Flag.withDescription(
+      `Number of shards: with ${env.jobCompletionIndex} (set by a Kubernetes Indexed Job) this process takes shard ` +
+        `${env.jobCompletionIndex}/N; for status, show the N shards [env ${env.shards}]`
+    ),
+    Flag.withFallbackConfig(Config.Int(env.shards)),
+    Flag.optional
   )
 } as const
 
@@ -269,4 +292,6 @@ export interface RawOptions {
   readonly logFormat: "text" | "json"
   readonly tempDir: Option.Option<string>
   readonly skipBatchJobCheck: boolean
+  readonly shard: Option.Option<string>
+  readonly shards: Option.Option<number>
 }

@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { TestConsole } from "effect/testing"
 import { type Handlers, runCli } from "../src/Cli.ts"
-import type { DatabaseConfig, MigratorConfig } from "../src/Config.ts"
+import { type DatabaseConfig, type MigratorConfig, render } from "../src/Config.ts"
 import { ExitCode } from "../src/ExitCode.ts"
 
 /** Handlers that record what they were given instead of connecting anywhere. */
@@ -193,6 +193,7 @@ describe("command line", () => {
           "--committer-queue", "--in-mem-max", "--upload-chunk-size", "--commit-chunk", "--interval", "-i",
           "--finalize", "-f", "--dry-run", "--report", "--log-format", "--log-level", "--temp-dir", "--path-style",
           "--region", "--skip-batch-job-check", "--retry-budget", "--request-timeout", "--connect-timeout",
+          "--shard", "--shards",
           "migrate", "finalize"
         ]
       ) {
@@ -204,6 +205,52 @@ describe("command line", () => {
       assert.include(help, "LO_MIGRATE_RETRY_BUDGET] (default: 300)")
       assert.include(help, "LO_MIGRATE_REQUEST_TIMEOUT] (default: 20)")
       assert.include(help, "LO_MIGRATE_CONNECT_TIMEOUT] (default: 5)")
+      assert.include(help, "LO_MIGRATE_SHARD]")
+      assert.include(help, "LO_MIGRATE_SHARDS]")
+    }))
+})
+
+describe("--shard", () => {
+  const shardOf = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+    Effect.map(run(args, env), ({ calls, exit }) => {
+      assert.strictEqual(exit, ExitCode.Ok)
+      return migrateConfig(calls).shard
+    })
+
+  it.effect("none by default: the whole table", () =>
+    Effect.gen(function*() {
+      assert.isUndefined(yield* shardOf(base))
+      assert.isUndefined(yield* shardOf([...base, "--shards", "4"]))
+    }))
+
+  it.effect("--shard I/N or LO_MIGRATE_SHARD; the command line wins; a matching --shards is fine", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* shardOf([...base, "--shard", "3/4"]), { index: 3, count: 4 })
+      assert.deepStrictEqual(yield* shardOf(base, { LO_MIGRATE_SHARD: "1/8" }), { index: 1, count: 8 })
+      assert.deepStrictEqual(yield* shardOf([...base, "--shard", "0/2"], { LO_MIGRATE_SHARD: "1/8" }), { index: 0, count: 2 })
+      assert.deepStrictEqual(yield* shardOf([...base, "--shard", "2/4", "--shards", "4"]), { index: 2, count: 4 })
+    }))
+
+  it.effect("a Kubernetes Indexed Job: JOB_COMPLETION_INDEX of --shards / LO_MIGRATE_SHARDS; --shard wins", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(
+        yield* shardOf(base, { JOB_COMPLETION_INDEX: "5", LO_MIGRATE_SHARDS: "6" }),
+        { index: 5, count: 6 }
+      )
+      assert.deepStrictEqual(yield* shardOf([...base, "--shards", "3"], { JOB_COMPLETION_INDEX: "0" }), { index: 0, count: 3 })
+      assert.deepStrictEqual(
+        yield* shardOf([...base, "--shard", "1/2"], { JOB_COMPLETION_INDEX: "0", LO_MIGRATE_SHARDS: "2" }),
+        { index: 1, count: 2 }
+      )
+    }))
+
+  it.effect("the configuration block shows the shard and its hash range", () =>
+    Effect.gen(function*() {
+      const { logs } = yield* run([...base, "--shard", "1/4"])
+      assert.strictEqual(logs, "")
+      const config = (yield* run([...base, "--shard", "1/4"])).calls[0]!.config as MigratorConfig
+      assert.include(render(config), `shard:               1/4 (hash >= 4${"0".repeat(39)}, < 8${"0".repeat(39)})`)
+      assert.include(render({ ...config, shard: undefined }), "shard:               none (the whole table)")
     }))
 })
 
@@ -230,7 +277,15 @@ describe("invalid values are rejected before anything connects (exit 2, option n
     ["unknown option", [...base, "--bogus"], {}, /--bogus/],
     ["bad log format", [...base, "--log-format", "xml"], {}, /--log-format/],
     ["invalid env value", base, { LO_MIGRATE_STORER_THREADS: "0" }, /--storer-threads/],
-    ["invalid log level from env", base, { LO_MIGRATE_LOG_LEVEL: "chatty" }, /--log-level/]
+    ["invalid log level from env", base, { LO_MIGRATE_LOG_LEVEL: "chatty" }, /--log-level/],
+    ["shard index = count", [...base, "--shard", "4/4"], {}, /--shard: I in I\/N must be a whole number from 0 to 3/],
+    ["shard without count", [...base, "--shard", "3"], {}, /--shard: must be I\/N/],
+    ["zero shards", [...base, "--shard", "0/0"], {}, /--shard: N in I\/N must be a whole number from 1 to 65536/],
+    ["--shards contradicts --shard", [...base, "--shard", "1/4", "--shards", "8"], {}, /--shards: says 8 shards but/],
+    ["zero --shards", [...base, "--shards", "0"], { JOB_COMPLETION_INDEX: "0" }, /--shards: must be a whole number/],
+    ["Indexed Job without a shard count", base, { JOB_COMPLETION_INDEX: "2" }, /--shards: JOB_COMPLETION_INDEX=2 is set/],
+    ["completion index out of range", [...base, "--shards", "4"], { JOB_COMPLETION_INDEX: "4" }, /JOB_COMPLETION_INDEX: must be a whole number from 0 to 3/],
+    ["bad shard from env", base, { LO_MIGRATE_SHARD: "1/x" }, /--shard: N in I\/N/]
   ]
   for (const [name, args, env, message] of cases) {
     it.effect(name, () =>

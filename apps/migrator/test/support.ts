@@ -32,5 +32,7 @@ export const rawOptions = (overrides: Partial<RawOptions> = {}): RawOptions => (
   logFormat: "text",
   tempDir: Option.none(),
   skipBatchJobCheck: false,
+  shard: Option.none(),
+  shards: Option.none(),
   ...overrides
 })
