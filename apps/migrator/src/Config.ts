@@ -123,6 +123,23 @@ const secretEnv = Config.all({
   secretKey: Config.Redacted(env.secretKey).pipe(Config.option)
 })
 
+/** `--report FILE` (repeatable), else `LO_MIGRATE_REPORT`; an empty name is a usage error. */
+export const resolveReports = (raw: RawOptions): Effect.Effect<ReadonlyArray<string>, UsageError> =>
+  Effect.gen(function*() {
+    const reports = raw.report.length > 0
+      ? raw.report
+      : Option.toArray(
+        yield* Config.String(env.report).pipe(
+          Config.option,
+          Effect.mapError((e) => new UsageError({ option: "--report", detail: e.message }))
+        )
+      )
+    if (reports.some((r) => r.trim() === "")) {
+      return yield* new UsageError({ option: "--report", detail: "must not be empty" })
+    }
+    return reports
+  })
+
 const fromResult = (option: string) => <A>(result: Result.Result<A, string>) =>
   Result.isSuccess(result)
     ? Effect.succeed(result.success)
@@ -266,10 +283,14 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
     if (tempDir.trim() === "") {
       return yield* new UsageError({ option: "--temp-dir", detail: "must not be empty" })
     }
-    const report = Option.getOrUndefined(raw.report)
-    if (report !== undefined && report.trim() === "") {
-      return yield* new UsageError({ option: "--report", detail: "must not be empty" })
+    const reports = yield* resolveReports(raw)
+    if (reports.length > 1) {
+      return yield* new UsageError({
+        option: "--report",
+        detail: `is given ${reports.length} times; this command writes one report (only status reads several)`
+      })
     }
+    const report = reports[0]
     const shard = yield* resolveShard(raw)
 
     return {

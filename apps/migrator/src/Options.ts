@@ -218,11 +218,15 @@ export const flags = {
     "dryRun",
     "Check schema, batch job, bucket and credentials; print rows and bytes left; write nothing"
   ),
+  // Repeatable for `status`, which reads several reports; migrate and verify write one (checked by Config.resolve,
+  // which also reads the environment variable: a repeatable flag has no fallback of its own).
   report: Flag.String("report").pipe(
     Flag.withMetavar("FILE"),
-    Flag.withDescription(`Write every failed row as a JSON line {hash, oid, reason, detail} to FILE [env ${env.report}]`),
-    Flag.withFallbackConfig(Config.String(env.report)),
-    Flag.optional
+    Flag.withDescription(
+      `Write every failed row as a JSON line {hash, oid, reason, detail} to FILE; status: count the rows of the ` +
+        `reports given (repeatable) [env ${env.report}]`
+    ),
+    Flag.atLeast(0)
   ),
   logFormat: Flag.Literals("log-format", ["text", "json"]).pipe(
     describe("Log format on stderr", env.logFormat, defaults.logFormat),
@@ -288,7 +292,8 @@ export interface RawOptions {
   readonly maxInFlight: Option.Option<number>
   readonly finalize: boolean
   readonly dryRun: boolean
-  readonly report: Option.Option<string>
+  /** `--report FILE`, as often as given (none: `LO_MIGRATE_REPORT`, read by `Config.resolve`). */
+  readonly report: ReadonlyArray<string>
   readonly logFormat: "text" | "json"
   readonly tempDir: Option.Option<string>
   readonly skipBatchJobCheck: boolean

@@ -285,6 +285,7 @@ describe("invalid values are rejected before anything connects (exit 2, option n
     ["zero --shards", [...base, "--shards", "0"], { JOB_COMPLETION_INDEX: "0" }, /--shards: must be a whole number/],
     ["Indexed Job without a shard count", base, { JOB_COMPLETION_INDEX: "2" }, /--shards: JOB_COMPLETION_INDEX=2 is set/],
     ["completion index out of range", [...base, "--shards", "4"], { JOB_COMPLETION_INDEX: "4" }, /JOB_COMPLETION_INDEX: must be a whole number from 0 to 3/],
+    ["two reports for migrate", [...base, "--report", "a.jsonl", "--report", "b.jsonl"], {}, /--report: is given 2 times/],
     ["bad shard from env", base, { LO_MIGRATE_SHARD: "1/x" }, /--shard: N in I\/N/]
   ]
   for (const [name, args, env, message] of cases) {

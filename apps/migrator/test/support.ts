@@ -28,7 +28,7 @@ export const rawOptions = (overrides: Partial<RawOptions> = {}): RawOptions => (
   maxInFlight: Option.none(),
   finalize: false,
   dryRun: false,
-  report: Option.none(),
+  report: [],
   logFormat: "text",
   tempDir: Option.none(),
   skipBatchJobCheck: false,
