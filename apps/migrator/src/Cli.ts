@@ -19,6 +19,7 @@ import { type DatabaseConfig, type MigratorConfig, resolve, resolveDatabase, typ
 import { ExitCode } from "./ExitCode.ts"
 import { env, flags, type RawOptions } from "./Options.ts"
 import { noteOtherOutput } from "./StatusWriter.ts"
+import { resolveStatus, type StatusConfig } from "./StatusCommand.ts"
 import { type RawVerifyOptions, resolveVerify, type VerifyConfig, verifyFlags } from "./VerifyOptions.ts"
 
 export const version = "0.1.0"
@@ -28,6 +29,8 @@ export interface Handlers<R> {
   readonly finalize: (config: DatabaseConfig) => Effect.Effect<ExitCode, never, R>
   /** `verify` (absent: the subcommand says it is not available here). */
   readonly verify?: ((config: VerifyConfig) => Effect.Effect<ExitCode, never, R>) | undefined
+  /** `status` (absent: the subcommand says it is not available here). */
+  readonly status?: ((config: StatusConfig) => Effect.Effect<ExitCode, never, R>) | undefined
 }
 
 /** How a handler ended with a non-zero code; carried through effect/cli's error channel to `runCli`. */
@@ -102,6 +105,22 @@ export const makeCommand = <R>(handlers: Handlers<R>) => {
       Effect.flatMap(finish)
     )
 
+  const runStatus = (raw: RawOptions) =>
+    resolveStatus(raw).pipe(
+      Effect.catchTag("UsageError", usage),
+      Effect.flatMap((config) =>
+        Effect.forEach(config.database.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
+          Effect.andThen(
+            handlers.status === undefined
+              ? Console.error("error: status is not available in this build").pipe(Effect.as(ExitCode.Usage))
+              : handlers.status(config)
+          ),
+          Effect.provide(loggerFor(config.database.logFormat))
+        )
+      ),
+      Effect.flatMap(finish)
+    )
+
   const root = Command.make("lo-migrate").pipe(
     Command.withSharedFlags(flags),
     Command.withDescription(
@@ -124,7 +143,14 @@ export const makeCommand = <R>(handlers: Handlers<R>) => {
         "--deep also checks the bytes. Exit 0 all good, 1 some rows bad, 2 usage, 3 infrastructure. Needs read rights only."
     )
   )
-  return root.pipe(Command.withSubcommands([migrate, finalize, verify]))
+  const status = Command.make("status", {}, () => Effect.flatMap(root, runStatus)).pipe(
+    Command.withDescription(
+      "Rows, migrated, left and bytes left of _nice_binary, for the whole table and per shard of --shards N, and the " +
+        "rows of the failure reports given with --report (repeatable); exact, one read-only pass over the table. " +
+        "Exit 0 nothing left, 1 rows left, 2 usage, 3 database. Needs only --pg-url."
+    )
+  )
+  return root.pipe(Command.withSubcommands([migrate, finalize, verify, status]))
 }
 
 /**

@@ -150,7 +150,7 @@ const dryRun = (config: MigratorConfig) =>
     yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
     const counts = hasColumn ? yield* source.count : yield* schema.countAll
     const about = hasColumn ? ofShard(config.shard) : config.shard === undefined ? "" : " (whole table: no sha2 column yet)"
-    yield* Console.log(`  ${`rows${about}:`.padEnd(13)}${describeCounts(counts)}`)
+    yield* Console.log(`  ${`rows${about}:`.padEnd(12)} ${describeCounts(counts)}`)
     return ExitCode.Ok
   })
 

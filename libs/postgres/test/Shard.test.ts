@@ -9,7 +9,7 @@ import { Effect, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import fc from "fast-check"
 import { randomBytes } from "node:crypto"
-import { PgLoSource, shardPredicate } from "../src/index.ts"
+import { PgLoSource, shardPredicate, tableStatus } from "../src/index.ts"
 import { createNiceBinaryTable, inThrowawayDatabase } from "../src/testing.ts"
 
 const randomHash = () => randomBytes(20).toString("hex")
@@ -62,8 +62,23 @@ const exactlyOnce = (pending: ReadonlyArray<string>) =>
       const seen = new Map<string, number>()
       let remaining = 0
       let total = 0
+      // status's one-pass count per shard agrees with what each shard's source counts and takes
+      const reported = [...pending.slice(0, 30), "0123456789abcdef0123456789abcdef01234567"]
+      const status = yield* tableStatus(count, reported)
+      assert.strictEqual(status.shards.length, count)
+      assert.strictEqual(status.reported.reduce((n, r) => n + r.found, 0), 30)
+      assert.strictEqual(status.reported.reduce((n, r) => n + r.left, 0), 30)
       for (let index = 0; index < count; index++) {
         const shard = yield* shardRows(index, count, 7)
+        assert.strictEqual(status.shards[index]!.left, shard.counts.remaining, `${count} shards: ${index} left`)
+        assert.strictEqual(status.shards[index]!.left, shard.hashes.length, `${count} shards: ${index} rows`)
+        assert.strictEqual(status.shards[index]!.total, shard.counts.total, `${count} shards: ${index} total`)
+        assert.strictEqual(status.shards[index]!.bytesLeft, shard.counts.remainingBytes, `${count} shards: ${index} bytes`)
+        assert.strictEqual(
+          status.reported[index]!.found,
+          reported.filter((h) => shard.hashes.includes(h)).length,
+          `${count} shards: ${index} reported`
+        )
         remaining += shard.counts.remaining
         total += shard.counts.total
         for (const h of shard.hashes) {
