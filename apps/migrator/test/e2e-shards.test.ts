@@ -9,14 +9,16 @@
  * same shard: both may find the key absent before either stores it) must carry the same bytes.
  */
 import {
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
+  PutObjectCommand,
   type S3Client
 } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
-import { parseShard, shardRange } from "@lo-migrate/core"
+import { parseShard, sha256Bits, shardOfKey, shardRange } from "@lo-migrate/core"
 import type { InsertedBinary } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect, Result } from "effect"
@@ -305,4 +307,53 @@ describe("sharded migration (PostgreSQL + Ceph RGW)", () => {
       assert.strictEqual(done.code, 0, done.stderr)
       assert.deepStrictEqual(statusTable(done.stdout).get("all"), { total: 80, migrated: 80, left: 0 })
     }).pipe(Effect.ensuring(deleteAllVersions), Effect.provide(Env)), 300_000)
+
+  it.live("verify --shard I/N: the N shards split the SHA-256 keys, rows and listing alike; each problem found once", () =>
+    Effect.gen(function*() {
+      const bucket = yield* TestBucket
+      yield* setUpSchema
+      const rows = yield* seed(40)
+      const { env } = yield* settings
+      const migrated = yield* runCli(quick, env)
+      assert.strictEqual(migrated.code, 0, migrated.stderr)
+      const gone = rows[7]!
+      yield* Effect.tryPromise(() =>
+        bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: gone.digests.sha256 }))
+      )
+      const orphan = new TextEncoder().encode("an object no row references")
+      yield* Effect.tryPromise(() =>
+        bucket.client.send(new PutObjectCommand({ Bucket: bucket.name, Key: sha256(orphan), Body: orphan }))
+      )
+      const shardOfSha2 = (key: string) => shardOfKey(key, 4, sha256Bits)
+      let checked = 0
+      for (const index of [0, 1, 2, 3]) {
+        // the shard from an Indexed Job's environment, as for migrate
+        const run = yield* runCli(
+          ["verify", "--deep", "--orphans"],
+          { ...env, JOB_COMPLETION_INDEX: String(index), LO_MIGRATE_SHARDS: "4" }
+        )
+        const mine = rows.filter((r) => shardOfSha2(r.digests.sha256) === index)
+        const bad = shardOfSha2(gone.digests.sha256) === index
+        assert.strictEqual(run.code, bad ? 1 : 0, run.stdout + run.stderr)
+        assert.include(run.stdout, `(shard ${index}/4 of the SHA-256 keys)`)
+        assert.include(run.stdout, `${mine.length} rows checked`)
+        // the listing covers only the shard's keys (and the orphan if it falls in it)
+        const listed = mine.length - (bad ? 1 : 0) + (shardOfSha2(sha256(orphan)) === index ? 1 : 0)
+        assert.include(run.stdout, `${listed} objects listed`)
+        if (bad) assert.include(run.stdout + run.stderr, gone.digests.sha256)
+        if (shardOfSha2(sha256(orphan)) === index) assert.include(run.stdout, sha256(orphan))
+        else assert.notInclude(run.stdout, sha256(orphan))
+        checked += mine.length
+      }
+      assert.strictEqual(checked, rows.length)
+      // a shard and a range intersect (resuming inside a shard); a range outside the shard is a usage error
+      const upper = shardRange({ index: 2, count: 4 }, sha256Bits).high!
+      const resumed = yield* runCli(["verify", "--shard", "2/4", "--from-sha2", "a"], env)
+      assert.include(resumed.stdout, `range:       a .. ${upper} (shard 2/4 of the SHA-256 keys)`)
+      const whole = yield* runCli(["verify", "--shard", "2/4", "--from-sha2", "1"], env)
+      assert.include(whole.stdout, `range:       8${"0".repeat(63)} .. ${upper}`)
+      const outside = yield* runCli(["verify", "--shard", "0/4", "--from-sha2", "c"], env)
+      assert.strictEqual(outside.code, 2)
+      assert.include(outside.stderr, "--shard: 0/4 covers")
+    }).pipe(Effect.provide(Env)), 300_000)
 })
