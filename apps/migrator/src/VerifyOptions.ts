@@ -14,7 +14,8 @@ import type { RawOptions } from "./Options.ts"
 
 export const verifyDefaults = { concurrency: 16, sample: 1, seed: 0, repairBatch: 100 } as const
 
-const flagEnv = {
+/** The environment variables of the verify options (exported for the check of deploy/kubernetes). */
+export const flagEnv = {
   deep: "LO_MIGRATE_VERIFY_DEEP",
   concurrency: "LO_MIGRATE_VERIFY_CONCURRENCY",
   sample: "LO_MIGRATE_VERIFY_SAMPLE",
