@@ -66,60 +66,35 @@ const usage = (error: UsageError) =>
 const finish = (code: ExitCode) => (code === ExitCode.Ok ? Effect.void : Effect.fail(new Finished({ code })))
 
 export const makeCommand = <R>(handlers: Handlers<R>) => {
-  const runMigrate = (raw: RawOptions) =>
-    resolve(raw).pipe(
+  /**
+   * One subcommand: resolve its configuration (a usage error is exit 2), print the warnings with the chosen log format,
+   * run the handler (absent: not available in this build, exit 2), and turn its exit code into the command's result.
+   */
+  const run = <C>(
+    name: string,
+    resolved: Effect.Effect<C, UsageError>,
+    logging: (config: C) => { readonly warnings: ReadonlyArray<string>; readonly logFormat: "text" | "json" },
+    handler: ((config: C) => Effect.Effect<ExitCode, never, R>) | undefined
+  ) =>
+    resolved.pipe(
       Effect.catchTag("UsageError", usage),
       Effect.flatMap((config) =>
-        Effect.forEach(config.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
-          Effect.andThen(handlers.migrate(config)),
-          Effect.provide(loggerFor(config.logFormat))
+        Effect.forEach(logging(config).warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
+          Effect.andThen(
+            handler === undefined
+              ? Console.error(`error: ${name} is not available in this build`).pipe(Effect.as(ExitCode.Usage))
+              : handler(config)
+          ),
+          Effect.provide(loggerFor(logging(config).logFormat))
         )
       ),
       Effect.flatMap(finish)
     )
-  const runFinalize = (raw: RawOptions) =>
-    resolveDatabase(raw).pipe(
-      Effect.catchTag("UsageError", usage),
-      Effect.flatMap((config) =>
-        Effect.forEach(config.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
-          Effect.andThen(handlers.finalize(config)),
-          Effect.provide(loggerFor(config.logFormat))
-        )
-      ),
-      Effect.flatMap(finish)
-    )
-
+  const runMigrate = (raw: RawOptions) => run("migrate", resolve(raw), (c) => c, handlers.migrate)
+  const runFinalize = (raw: RawOptions) => run("finalize", resolveDatabase(raw), (c) => c, handlers.finalize)
   const runVerify = (raw: RawOptions, options: RawVerifyOptions) =>
-    resolveVerify(raw, options).pipe(
-      Effect.catchTag("UsageError", usage),
-      Effect.flatMap((config) =>
-        Effect.forEach(config.connection.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
-          Effect.andThen(
-            handlers.verify === undefined
-              ? Console.error("error: verify is not available in this build").pipe(Effect.as(ExitCode.Usage))
-              : handlers.verify(config)
-          ),
-          Effect.provide(loggerFor(config.connection.logFormat))
-        )
-      ),
-      Effect.flatMap(finish)
-    )
-
-  const runStatus = (raw: RawOptions) =>
-    resolveStatus(raw).pipe(
-      Effect.catchTag("UsageError", usage),
-      Effect.flatMap((config) =>
-        Effect.forEach(config.database.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
-          Effect.andThen(
-            handlers.status === undefined
-              ? Console.error("error: status is not available in this build").pipe(Effect.as(ExitCode.Usage))
-              : handlers.status(config)
-          ),
-          Effect.provide(loggerFor(config.database.logFormat))
-        )
-      ),
-      Effect.flatMap(finish)
-    )
+    run("verify", resolveVerify(raw, options), (c) => c.connection, handlers.verify)
+  const runStatus = (raw: RawOptions) => run("status", resolveStatus(raw), (c) => c.database, handlers.status)
 
   const root = Command.make("lo-migrate").pipe(
     Command.withSharedFlags(flags),

@@ -5,6 +5,7 @@ import { TestConsole } from "effect/testing"
 import { type Handlers, runCli } from "../src/Cli.ts"
 import { type DatabaseConfig, type MigratorConfig, render } from "../src/Config.ts"
 import { ExitCode } from "../src/ExitCode.ts"
+import type { StatusConfig } from "../src/StatusCommand.ts"
 
 /** Handlers that record what they were given instead of connecting anywhere. */
 const recording = (code: ExitCode = ExitCode.Ok) => {
@@ -251,6 +252,52 @@ describe("--shard", () => {
       const config = (yield* run([...base, "--shard", "1/4"])).calls[0]!.config as MigratorConfig
       assert.include(render(config), `shard:               1/4 (hash >= 4${"0".repeat(39)}, < 8${"0".repeat(39)})`)
       assert.include(render({ ...config, shard: undefined }), "shard:               none (the whole table)")
+    }))
+})
+
+describe("status", () => {
+  const status = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+    Effect.gen(function*() {
+      const seen: Array<StatusConfig> = []
+      const handlers: Handlers<never> = {
+        ...recording().handlers,
+        status: (config) => Effect.sync(() => seen.push(config)).pipe(Effect.as(ExitCode.Ok))
+      }
+      const exit = yield* runCli(handlers, args)
+      const errors = (yield* TestConsole.errorLines).map(String).join("\n")
+      return { exit, config: seen[0], errors }
+    }).pipe(
+      Effect.provide(Layer.mergeAll(NodeServices.layer, ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+    )
+
+  it.effect("needs only the database; shards from --shards or --shard's N; reports repeatable or from the env", () =>
+    Effect.gen(function*() {
+      const plain = yield* status(["status", "-p", "postgresql://app@db.example/nice"])
+      assert.strictEqual(plain.exit, ExitCode.Ok, plain.errors)
+      assert.deepStrictEqual([plain.config!.shards, plain.config!.reports], [1, []])
+      const many = yield* status(["status", "--shards", "4", "--report", "a.jsonl", "--report", "b.jsonl"], {
+        PG_URL: "postgresql://app@db.example/nice"
+      })
+      assert.deepStrictEqual([many.config!.shards, many.config!.reports], [4, ["a.jsonl", "b.jsonl"]])
+      const ofShard = yield* status(["status", "--shard", "3/8"], {
+        PG_URL: "postgresql://app@db.example/nice",
+        LO_MIGRATE_REPORT: "r.jsonl"
+      })
+      assert.deepStrictEqual([ofShard.config!.shards, ofShard.config!.reports], [8, ["r.jsonl"]])
+    }))
+
+  it.effect("contradicting or invalid shard counts are usage errors", () =>
+    Effect.gen(function*() {
+      const pg = { PG_URL: "postgresql://app@db.example/nice" }
+      const both = yield* status(["status", "--shards", "4", "--shard", "1/8"], pg)
+      assert.strictEqual(both.exit, ExitCode.Usage)
+      assert.include(both.errors, "--shards: says 4 shards but --shard says 8")
+      const zero = yield* status(["status", "--shards", "0"], pg)
+      assert.strictEqual(zero.exit, ExitCode.Usage)
+      assert.include(zero.errors, "--shards: must be a whole number from 1 to 65536")
+      const noDb = yield* status(["status"])
+      assert.strictEqual(noDb.exit, ExitCode.Usage)
+      assert.include(noDb.errors, "--pg-url")
     }))
 })
 
