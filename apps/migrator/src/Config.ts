@@ -292,6 +292,11 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
     }
     const report = reports[0]
     const shard = yield* resolveShard(raw)
+    if (shard === undefined && Option.isSome(raw.shards)) {
+      warnings.push(
+        `--shards ${raw.shards.value} without --shard I/N or ${env.jobCompletionIndex}: this process takes the whole table`
+      )
+    }
 
     return {
       pgUrl,

@@ -222,6 +222,10 @@ describe("--shard", () => {
     Effect.gen(function*() {
       assert.isUndefined(yield* shardOf(base))
       assert.isUndefined(yield* shardOf([...base, "--shards", "4"]))
+      const { calls } = yield* run([...base, "--shards", "4"])
+      assert.deepStrictEqual(migrateConfig(calls).warnings, [
+        "--shards 4 without --shard I/N or JOB_COMPLETION_INDEX: this process takes the whole table"
+      ])
     }))
 
   it.effect("--shard I/N or LO_MIGRATE_SHARD; the command line wins; a matching --shards is fine", () =>
