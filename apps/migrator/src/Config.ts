@@ -140,7 +140,8 @@ export const resolveReports = (raw: RawOptions): Effect.Effect<ReadonlyArray<str
     return reports
   })
 
-const fromResult = (option: string) => <A>(result: Result.Result<A, string>) =>
+/** A parse `Result` as an Effect, its failure a `UsageError` about `option`. */
+export const fromResult = (option: string) => <A>(result: Result.Result<A, string>) =>
   Result.isSuccess(result)
     ? Effect.succeed(result.success)
     : Effect.fail(new UsageError({ option, detail: result.failure }))

@@ -7,7 +7,7 @@
  * Exit codes: 0 nothing is left (the table is migrated: `finalize` may run); 1 rows are left; 2 usage (including an
  * unreadable or malformed report); 3 the database failed.
  */
-import { type DatabaseError, parseShard, renderShard } from "@lo-migrate/core"
+import { type DatabaseError, parseShard, parseShardCount, renderShard } from "@lo-migrate/core"
 import { PgDatabase, type ReportedRows, type ShardCounts, tableStatus } from "@lo-migrate/postgres"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Console from "effect/Console"
@@ -15,8 +15,7 @@ import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Result from "effect/Result"
-import { type DatabaseConfig, redactUrl, resolveDatabase, resolveReports, UsageError } from "./Config.ts"
+import { type DatabaseConfig, fromResult, redactUrl, resolveDatabase, resolveReports, UsageError } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
 import { formatBytes } from "./Migrate.ts"
 import type { RawOptions } from "./Options.ts"
@@ -33,15 +32,12 @@ export const resolveStatus = (raw: RawOptions): Effect.Effect<StatusConfig, Usag
   Effect.gen(function*() {
     const database = yield* resolveDatabase(raw)
     const reports = yield* resolveReports(raw)
-    const fromShard = Option.isNone(raw.shard) ? undefined : parseShard(raw.shard.value)
-    if (fromShard !== undefined && Result.isFailure(fromShard)) {
-      return yield* new UsageError({ option: "--shard", detail: fromShard.failure })
-    }
-    const ofShard = fromShard === undefined ? undefined : Result.getOrThrow(fromShard).count
-    const shards = Option.getOrElse(raw.shards, () => ofShard ?? 1)
-    if (!(Number.isSafeInteger(shards) && shards >= 1 && shards <= 65_536)) {
-      return yield* new UsageError({ option: "--shards", detail: `must be a whole number from 1 to 65536, got ${shards}` })
-    }
+    const ofShard = Option.isNone(raw.shard)
+      ? undefined
+      : (yield* fromResult("--shard")(parseShard(raw.shard.value))).count
+    const shards = Option.isNone(raw.shards)
+      ? ofShard ?? 1
+      : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
     if (ofShard !== undefined && ofShard !== shards) {
       return yield* new UsageError({ option: "--shards", detail: `says ${shards} shards but --shard says ${ofShard}` })
     }
