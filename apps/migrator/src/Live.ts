@@ -1,10 +1,10 @@
 /**
  * The live services of every command, from its validated configuration: PostgreSQL (`@lo-migrate/postgres`), S3
  * (`@lo-migrate/s3`), the in-process metrics, and the failure report. This is the only place that wires adapters:
- * `migrate`, `finalize` and `verify` (main.ts) and the bench's stage profile (tools/bench/src/stages.ts) all build
+ * `migrate`, `finalize`, `verify` and `status` (main.ts) and the bench's stage profile (tools/bench/src/stages.ts) all build
  * their services here, so what is measured is what runs.
  */
-import { Metrics } from "@lo-migrate/core"
+import { Metrics, shardRange } from "@lo-migrate/core"
 import {
   defaultChunkSize,
   PgDatabase,
@@ -69,7 +69,7 @@ export const portsLayer = (config: MigratorConfig) => {
   const s3 = S3ObjectStore.layer(s3StoreConfigOf(config))
   // the reader digests parts along the cut the store announces (the one pass over the bytes serves both)
   const postgres = Layer.mergeAll(
-    PgLoSource.layer({ pageSize }),
+    PgLoSource.layer({ pageSize, shard: config.shard === undefined ? undefined : shardRange(config.shard) }),
     PgLoReader.layer(readerOptionsOf(config)),
     PgHashCommitter.layer,
     SchemaTasks.layer
@@ -89,6 +89,9 @@ export const migrateLayer = (config: MigratorConfig) => {
 /** `finalize`: the schema tasks on a small pool. */
 export const finalizeLayer = (config: DatabaseConfig) =>
   SchemaTasks.layer.pipe(Layer.provide(PgDatabase.layer({ url: config.pgUrl, maxConnections: 2 })))
+
+/** `status`: one read-only pass over the table, on one connection. */
+export const statusLayer = (config: DatabaseConfig) => PgDatabase.layer({ url: config.pgUrl, maxConnections: 1 })
 
 /** `verify`: one streamed query, a count and repair batches; the listing and the checks; the metrics. */
 export const verifyLayer = (config: VerifyConfig) =>
