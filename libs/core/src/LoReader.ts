@@ -1,3 +1,6 @@
+/**
+ * The read port: one large object read and verified against its row, held in memory or spilled to a temp file.
+ */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Result from "effect/Result"

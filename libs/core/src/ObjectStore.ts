@@ -1,3 +1,6 @@
+/**
+ * The store port: content-addressed objects keyed by SHA-256, what a put sends, and what a HEAD tells.
+ */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"

@@ -1,3 +1,4 @@
+/** `@lo-migrate/core`: the domain, the errors, digests, the ports and the policies every package shares. */
 export * from "./BodyCut.ts"
 export * from "./ContentType.ts"
 export * from "./Digest.ts"

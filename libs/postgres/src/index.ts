@@ -1,3 +1,4 @@
+/** `@lo-migrate/postgres`: the PostgreSQL adapters (source, reader, committer), the schema tasks and the pool. */
 export * from "./DatabaseErrors.ts"
 export * from "./PgDatabase.ts"
 export * from "./Catalog.ts"

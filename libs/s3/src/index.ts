@@ -1,3 +1,4 @@
+/** `@lo-migrate/s3`: the S3 object store, its client, its error classification and its upload ledger. */
 export * from "./S3ClientService.ts"
 export * from "./S3Errors.ts"
 export * from "./S3ObjectStore.ts"
