@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
 import { mapSqlError } from "./DatabaseErrors.ts"
+import { timedStatement } from "./StatementTimeout.ts"
 
 export interface PgLoSourceOptions {
   /** Rows per keyset page (one statement each). */
@@ -67,7 +68,11 @@ export const makePgLoSource = (options: PgLoSourceOptions): Effect.Effect<LoSour
             FROM _nice_binary b
             WHERE b.sha2 IS NULL AND b.hash >= ${after.hash} AND (b.hash > ${after.hash} OR b.ctid > ${after.ctid}::tid)
             ORDER BY b.hash, b.ctid
-            LIMIT ${pageSize}`).pipe(mapSqlError("read pending rows"), Effect.withSpan("PgLoSource.page"))
+            LIMIT ${pageSize}`).pipe(
+        mapSqlError("read pending rows"),
+        timedStatement("read pending rows"),
+        Effect.withSpan("PgLoSource.page")
+      )
 
     const rows: Stream.Stream<SourceRow, DatabaseError> = Stream.paginate(
       undefined as Cursor | undefined,
