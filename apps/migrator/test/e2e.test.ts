@@ -130,10 +130,60 @@ describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
         assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
         assert.match(run.stderr, message)
       }
-      const unreachable = yield* runCli([], env)
+      // a refused port may be an outage: waited out within --retry-budget, then exit 3
+      const unreachable = yield* runCli(["--retry-budget", "2"], env)
       assert.strictEqual(unreachable.code, 3, unreachable.stderr)
+      assert.match(unreachable.stderr, /start-up: connect failed: .*ECONNREFUSED.*; retrying/)
       assert.match(unreachable.stderr, /fatal: .*\n.*PostgreSQL .*127\.0\.0\.1:1[\s\S]*resume/)
     }), 120_000)
+
+  it.live("an outage at start-up (PostgreSQL refusing for 4 s, then S3 for 4 s more) is waited out: exit 0", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(20)
+      const { env, bucket } = yield* settings
+      const { forwarder, url } = yield* databaseForwarder(env.PG_URL)
+      const s3 = yield* FaultProxy.make({ targetPort: Number(new URL(bucket.config.endpoint!).port) })
+      yield* forwarder.down
+      yield* s3.down
+      const started = Date.now()
+      const run = yield* runCli(["-i", "1"], { ...env, PG_URL: url, S3_URL: s3.url }, () =>
+        Effect.sleep("4 seconds").pipe(
+          Effect.andThen(forwarder.up),
+          Effect.andThen(Effect.sleep("4 seconds")),
+          Effect.andThen(s3.up)
+        ))
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.isAtLeast(Date.now() - started, 8_000)
+      assert.match(run.stderr, /WARN  start-up: connect failed: .*ECONNREFUSED.*; retrying/)
+      assert.match(run.stderr, /WARN  start-up: bucket check failed: S3 HeadBucket .*; retrying/)
+      yield* assertMigrated(rows)
+      assert.strictEqual((yield* assertInvariant).left, 0)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
+
+  it.live("a misconfiguration at start-up fails at once with exit 2: missing bucket, wrong secret key, missing database", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      yield* seedMany(3)
+      const { env } = yield* settings
+      const noDb = new URL(env.PG_URL)
+      noDb.pathname = "/lo_migrate_no_such_database"
+      const cases: ReadonlyArray<readonly [string, Record<string, string>, RegExp]> = [
+        ["missing bucket", { ...env, S3_BUCKET: `${env.S3_BUCKET}-missing` }, /bucket check: .*does not exist/],
+        ["wrong secret", { ...env, AWS_SECRET_ACCESS_KEY: "wrong-secret-0123456789abcdefghijklmnop" }, /bucket check: .*HTTP 403/],
+        ["missing database", { ...env, PG_URL: noDb.toString() }, /connect: .*does not exist/]
+      ]
+      for (const [name, caseEnv, message] of cases) {
+        const started = Date.now()
+        const run = yield* runCli([], caseEnv)
+        assert.strictEqual(run.code, 2, `${name}: ${run.stderr}`)
+        assert.match(run.stderr, message, name)
+        assert.include(run.stderr, "Refusing to start", name)
+        assert.notInclude(run.stderr, "retrying", name)
+        assert.isBelow(Date.now() - started, 30_000, `${name}: not retried`)
+      }
+      assert.strictEqual(yield* committedCount, 0)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 
   it.live("finalize is refused while rows are left, accepted after the migration", () =>
     Effect.gen(function*() {
