@@ -2,7 +2,7 @@
  * The live services of one run, from its validated configuration: PostgreSQL (`@lo-migrate/postgres`), S3
  * (`@lo-migrate/s3`), the in-process metrics, and the failure report. This is the only place that wires adapters.
  */
-import { Metrics } from "@lo-migrate/core"
+import { Metrics, shardRange } from "@lo-migrate/core"
 import {
   defaultChunkSize,
   PgDatabase,
@@ -72,7 +72,10 @@ export const migrateLayer = (config: MigratorConfig) => {
       ...(guarded ? { stallTimeout: { millis: config.pgStatementTimeout * 1000, describe: "--pg-statement-timeout" } } : {})
     })
   const postgres = Layer.mergeAll(
-    Layer.merge(PgLoSource.layer({ pageSize }), SchemaTasks.layer).pipe(Layer.provide(database(3, false))),
+    Layer.merge(
+      PgLoSource.layer({ pageSize, shard: config.shard === undefined ? undefined : shardRange(config.shard) }),
+      SchemaTasks.layer
+    ).pipe(Layer.provide(database(3, false))),
     Layer.merge(PgLoReader.layer(readerOptionsOf(config)), PgHashCommitter.layer).pipe(
       Layer.provide(database(poolSizeOf(config) - 3, true))
     )
