@@ -42,7 +42,7 @@ import { Leftovers } from "./Leftovers.ts"
 import { FailureReport, ReportError } from "./Report.ts"
 import { SchemaTasks } from "./SchemaTasks.ts"
 import { Shutdown } from "./Shutdown.ts"
-import { buildAtStartup, startupCheck, type StartupRefused } from "./Startup.ts"
+import { buildAtStartup, startupCheck, type StartupRefused, startupStep } from "./Startup.ts"
 import { makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
 
 /** Where status blocks are written: the process's stdout by default (redrawn in place on a terminal); tests swap it. */
@@ -157,7 +157,7 @@ const dryRun = (config: MigratorConfig) =>
     yield* Console.log(`  privileges:  ${hasColumn ? "SELECT and UPDATE (sha2) on _nice_binary" : "may add sha2"}`)
     yield* store.check.pipe(check("bucket check"))
     yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
-    const counts = yield* (hasColumn ? source.count : schema.countAll).pipe(check("count rows"))
+    const counts = yield* (hasColumn ? source.count : schema.countAll).pipe(startupStep("count rows", config.retryBudget))
     const about = hasColumn ? ofShard(config.shard) : config.shard === undefined ? "" : " (whole table: no sha2 column yet)"
     yield* Console.log(`  ${`rows${about}:`.padEnd(12)} ${describeCounts(counts)}`)
     return ExitCode.Ok
@@ -177,16 +177,18 @@ const migrateRun = (config: MigratorConfig) =>
     const shutdown = yield* Shutdown
 
     // Everything is checked before the first write (the sha2 column); an outage meanwhile is waited out (Startup.ts).
+    // Checks of the configuration refuse with exit 2 when they fail for good; the other steps are retried only.
     const check = (name: string) => startupCheck(name, config.retryBudget)
+    const step = (name: string) => startupStep(name, config.retryBudget)
     if (!config.skipBatchJobCheck) yield* schema.checkBatchJob.pipe(check("batch job check"))
     yield* store.check.pipe(check("bucket check"))
     // What killed runs left behind: their spill directories and incomplete multipart uploads.
-    yield* (yield* Leftovers).sweep.pipe(check("clean-up of killed runs"))
-    if (yield* schema.ensureSha2Column.pipe(check("sha2 column"))) {
+    yield* (yield* Leftovers).sweep.pipe(step("clean-up of killed runs"))
+    if (yield* schema.ensureSha2Column.pipe(step("sha2 column"))) {
       yield* Effect.logInfo("added column _nice_binary.sha2 char(64)")
     }
     const indexBuilt = yield* schema.ensurePendingIndex.pipe(
-      check("index of pending rows"),
+      step("index of pending rows"),
       Effect.catchTag("SchemaNotPermitted", (e) => Effect.as(Effect.logWarning(pendingIndexWarning(e)), false))
     )
     if (indexBuilt) {

@@ -34,12 +34,11 @@ const isRetryableInfrastructure = (e: unknown): e is InfrastructureError =>
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
 /**
- * Runs one start-up check: its retryable infrastructure errors are retried per core's `retrySchedule` within
- * `budgetSeconds` (each retry logged as a warning); a non-retryable database or S3 error becomes `StartupRefused`.
- * Anything else (a refusal of the check itself, a local file error) passes unchanged.
+ * Runs one start-up step: its retryable infrastructure errors are retried per core's `retrySchedule` within
+ * `budgetSeconds`, each retry logged as a warning; every other error passes unchanged.
  */
-export const startupCheck = (check: string, budgetSeconds: number) =>
-<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | StartupRefused, R> =>
+export const startupStep = (step: string, budgetSeconds: number) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   self.pipe(
     Effect.mapError((error) => ({ retryable: isRetryableInfrastructure(error), error })),
     Effect.retry(
@@ -47,14 +46,26 @@ export const startupCheck = (check: string, budgetSeconds: number) =>
         Schedule.setInputType<{ readonly retryable: boolean; readonly error: E }>(),
         Schedule.tap(({ input, now, start }) =>
           Effect.logWarning(
-            `start-up: ${check} failed: ${messageOf(input.error)}; retrying (failing for ${
+            `start-up: ${step} failed: ${messageOf(input.error)}; retrying (failing for ${
               Math.round((now - start) / 1000)
             } s, gives up after ${budgetSeconds} s: --retry-budget)`
           )
         )
       )
     ),
-    Effect.mapError(({ error }) =>
+    Effect.mapError(({ error }) => error)
+  )
+
+/**
+ * A start-up check of the configuration (connecting, the batch job, the bucket and the credentials, the schema and
+ * the grants): a `startupStep`, and a non-retryable database or S3 error becomes `StartupRefused` (exit 2). Anything
+ * else (a refusal of the check itself, a local file error) passes unchanged.
+ */
+export const startupCheck = (check: string, budgetSeconds: number) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | StartupRefused, R> =>
+  self.pipe(
+    startupStep(check, budgetSeconds),
+    Effect.mapError((error) =>
       isRemoteError(error) && !error.retryable
         ? new StartupRefused({ check, dependency: dependencyOf(error) === "S3" ? "S3" : "PostgreSQL", detail: error.message })
         : error
