@@ -12,7 +12,7 @@
  * - The source ends: every queue drains in order, the run returns its summary.
  * - `stop` completes: the source is interrupted and rows not yet taken by a reader are dropped (they keep sha2 NULL
  *   for the next run); reads in flight finish, everything read is uploaded, everything uploaded is committed.
- * - An infrastructure error (after `config.retry`) or a defect in the source, read or store stage: those three stages
+ * - An infrastructure error (after `config.retry`; the source retries each page itself with that policy) or a defect in the source, read or store stage: those three stages
  *   are interrupted, and the commit stage still commits every uploaded object already in the commit queue, then the
  *   run fails with the error. This is safe: those objects are in the store.
  * - A failure of the commit stage interrupts everything at once (there is nothing left to commit with).
@@ -35,6 +35,7 @@ import {
   ObjectStore,
   type PutOutcome,
   retryInfrastructure,
+  RetryPolicy,
   RowFailed,
   RowVanished,
   type Sha256Hex,
@@ -134,6 +135,8 @@ export const runMigration = (
     // The byte budgets (each optional): `maxInFlightBytes` charges every row its claimed size, `maxInMemoryBytes` only
     // rows small enough to be held in memory. `held` keeps what each live object holds of each budget, given back
     // when it is released.
+    // Bytes as the row claims them; a nonsensical size (the reader will report it) counts as 0.
+    const claimedBytes = (row: SourceRow) => (Number.isSafeInteger(row.size) && row.size > 0 ? row.size : 0)
     const budgets: Array<Budget> = []
     if (cfg.maxInFlightBytes !== undefined) {
       budgets.push({ budget: new ByteBudget(cfg.maxInFlightBytes), charge: (row) => claimedBytes(row) })
@@ -198,9 +201,9 @@ export const runMigration = (
     yield* metrics.registerQueue(queueNames.store, cfg.storeQueue, Queue.size(storeQueue))
     yield* metrics.registerQueue(queueNames.commit, cfg.commitQueue, Queue.size(commitQueue))
 
-    const retry = (operation: string, stopWhen?: () => boolean) =>
+    const retry = (operation: string) =>
     <A, E extends InfrastructureError>(self: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      retryInfrastructure(operation, cfg.retry, stopWhen)(self).pipe(Effect.provideService(Metrics, metrics))
+      retryInfrastructure(operation, cfg.retry)(self).pipe(Effect.provideService(Metrics, metrics))
 
     // A deleted row is not a failed row: counted and logged as vanished, never reported.
     const report = (failure: RowFailed) =>
@@ -223,69 +226,17 @@ export const runMigration = (
     )
 
     // --- source -> read queue ------------------------------------------------------------------------------------
-    // Rows emitted and not finished yet, and rows reported in this run, by (hash, oid). A source that fails with a
-    // retryable error is restarted from its beginning; it then yields again only rows whose sha2 is still NULL, and
-    // these two sets tell which of those this run already has in hand or has already reported.
-    const inFlight = new Map<string, number>()
-    const reported = new Set<string>()
-    const rowKey = (hash: string, oid: number | null) => `${hash}\u0000${oid ?? ""}`
-    const started = (row: SourceRow) => {
-      const key = rowKey(row.hash, row.oid)
-      inFlight.set(key, (inFlight.get(key) ?? 0) + 1)
-    }
-    const finished = (hash: string, oid: number | null, failed: boolean) => {
-      const key = rowKey(hash, oid)
-      const n = inFlight.get(key) ?? 0
-      if (n <= 1) inFlight.delete(key)
-      else inFlight.set(key, n - 1)
-      if (failed) reported.add(key)
-    }
-    const alreadyInHand = (row: SourceRow) => {
-      const key = rowKey(row.hash, row.oid)
-      return inFlight.has(key) || reported.has(key)
-    }
-
-    // Bytes as the row claims them; a nonsensical size (the reader will report it) counts as 0.
-    const claimedBytes = (row: SourceRow) => (Number.isSafeInteger(row.size) && row.size > 0 ? row.size : 0)
-    const produceOnce = (progress: () => void) =>
-      source.rows.pipe(
-        Stream.runForEachArray((chunk) =>
-          Effect.suspend(() => {
-            progress()
-            const fresh: Array<SourceRow> = []
-            let bytes = 0
-            for (const row of chunk) {
-              if (alreadyInHand(row)) continue
-              started(row)
-              fresh.push(row)
-              bytes += claimedBytes(row)
-            }
-            if (fresh.length === 0) return Effect.void
-            return Effect.andThen(metrics.processed("source", fresh.length, bytes), Queue.offerAll(readQueue, fresh))
-          })
+    // The source retries each failed page itself (per the run's retry policy) and keeps its cursor: every row comes
+    // through once, and a failure that reaches this point has spent its retry budget.
+    const produce: Effect.Effect<void, DatabaseError> = source.rows.pipe(
+      Stream.runForEachArray((chunk) =>
+        Effect.andThen(
+          metrics.processed("source", chunk.length, chunk.reduce((n, row) => n + claimedBytes(row), 0)),
+          Queue.offerAll(readQueue, chunk)
         )
-      )
-    // Retries of the source, per the retry policy: failures in a row back off and give up when the budget is spent.
-    // A failure after progress (rows came through since the last restart) is a new episode with a fresh budget: a
-    // run lasts days, a blip now and then must not add up to its end.
-    const produce: Effect.Effect<void, DatabaseError> = Effect.gen(function*() {
-      while (true) {
-        let progressed = false
-        const exit = yield* Effect.exit(
-          Effect.suspend(() => {
-            progressed = false
-            return produceOnce(() => {
-              progressed = true
-            })
-          }).pipe(retry("source", () => progressed))
-        )
-        if (Exit.isSuccess(exit)) return
-        const error = Cause.findErrorOption(exit.cause)
-        if (!progressed || Option.isNone(error) || !error.value.retryable) return yield* Effect.failCause(exit.cause)
-        yield* metrics.retried("source")
-        yield* Effect.logWarning(`source failed after progress, restarting it: ${error.value.message}`)
-      }
-    })
+      ),
+      Effect.provideService(RetryPolicy, cfg.retry)
+    )
     // A row polled while filling a read batch that cannot join it; read next. Only the pulling fiber (and stop) touch it.
     let pending: SourceRow | undefined
     // `stop`: the source is interrupted, rows not yet taken by a reader are dropped (they keep sha2 NULL), and the
@@ -420,7 +371,7 @@ export const runMigration = (
           Effect.forEach(results, (r) =>
             Result.isSuccess(r)
               ? Queue.offer(storeQueue, r.success)
-              : Effect.andThen(Effect.sync(() => finished(r.failure.hash, r.failure.oid, true)), report(r.failure)), {
+              : report(r.failure), {
             discard: true
           })
         )
@@ -468,14 +419,11 @@ export const runMigration = (
             )
           }
           return Effect.as(
-            Effect.andThen(
-              Effect.sync(() => finished(o.row.hash, o.row.oid, true)),
-              report(new RowFailed({
-                hash: o.row.hash,
-                oid: o.row.oid,
-                reason: new CorruptedInTransit({ attempts: outcome.attempts, detail: outcome.message })
-              }))
-            ),
+            report(new RowFailed({
+              hash: o.row.hash,
+              oid: o.row.oid,
+              reason: new CorruptedInTransit({ attempts: outcome.attempts, detail: outcome.message })
+            })),
             undefined
           )
         })
@@ -517,7 +465,6 @@ export const runMigration = (
           migrated += objects
           migratedBytes += bytes
           const failedHashes = new Set([...result.vanished, ...result.conflicts.map((c) => c.hash)])
-          for (const item of items) finished(item.hash, item.oid, failedHashes.has(item.hash))
           const failures: Array<RowFailed> = []
           for (const hash of result.vanished) {
             for (const item of byHash.get(hash) ?? []) {

@@ -238,7 +238,11 @@ describe("runMigration: an object corrupted in transit", () => {
       )
       const failures: Array<RowFailed> = []
       const summary = yield* runMigration(testConfig(), { onRowFailed: (f) => Effect.sync(() => void failures.push(f)) }).pipe(
-        Effect.provide(Layer.mergeAll(fakeLoSource(world), fakeLoReader(world), store, fakeHashCommitter(world), Metrics.layer))
+        Effect.provide(
+          Layer.mergeAll(fakeLoSource(world), fakeLoReader(world), store, fakeHashCommitter(world)).pipe(
+            Layer.provideMerge(Metrics.layer)
+          )
+        )
       )
       assert.strictEqual(summary.migrated, 11)
       assert.strictEqual(summary.failed, 1)

@@ -11,8 +11,17 @@
  *   pending row skipped now is found by the next run.)
  * - `size` is `bigint` in PostgreSQL and decoded as a JS `bigint`: converted to `number` (a value beyond 2^53 turns
  *   into an unsafe integer, which `checkRow` reports as `InvalidSize`).
+ * - A page that fails with a retryable `DatabaseError` (a connection reset, a failover) is retried by itself with the
+ *   project's policy, from the same cursor; the stream fails only when a page's retry budget is spent.
  */
-import { type DatabaseError, LoSource, type RowCounts, type SourceRow } from "@lo-migrate/core"
+import {
+  type DatabaseError,
+  LoSource,
+  Metrics,
+  retryInfrastructure,
+  type RowCounts,
+  type SourceRow
+} from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -49,25 +58,43 @@ const toSourceRow = (r: PageRow): SourceRow => ({
   mimeType: r.mimeType
 })
 
-export const makePgLoSource = (options: PgLoSourceOptions): Effect.Effect<LoSource["Service"], never, SqlClient.SqlClient> =>
+/**
+ * The statement of one keyset page: the rows after `after` (all of them from the start when it is undefined) whose
+ * sha2 is NULL, in `(hash, ctid)` order. The one place the source's query is built: a predicate restricting the rows
+ * (e.g. a range of hashes) belongs in its WHERE clause, on both branches.
+ */
+const pageQuery = (sql: SqlClient.SqlClient, pageSize: number, after: Cursor | undefined) =>
+  after === undefined
+    ? sql<PageRow>`
+        SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
+        FROM _nice_binary b
+        WHERE b.sha2 IS NULL
+        ORDER BY b.hash, b.ctid
+        LIMIT ${pageSize}`
+    : sql<PageRow>`
+        SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
+        FROM _nice_binary b
+        WHERE b.sha2 IS NULL AND b.hash >= ${after.hash} AND (b.hash > ${after.hash} OR b.ctid > ${after.ctid}::tid)
+        ORDER BY b.hash, b.ctid
+        LIMIT ${pageSize}`
+
+export const makePgLoSource = (
+  options: PgLoSourceOptions
+): Effect.Effect<LoSource["Service"], never, SqlClient.SqlClient | Metrics> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const metrics = yield* Metrics
     const pageSize = Math.max(1, Math.floor(options.pageSize))
 
-    const fetchPage = (after: Cursor | undefined) =>
-      (after === undefined
-        ? sql<PageRow>`
-            SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
-            FROM _nice_binary b
-            WHERE b.sha2 IS NULL
-            ORDER BY b.hash, b.ctid
-            LIMIT ${pageSize}`
-        : sql<PageRow>`
-            SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
-            FROM _nice_binary b
-            WHERE b.sha2 IS NULL AND b.hash >= ${after.hash} AND (b.hash > ${after.hash} OR b.ctid > ${after.ctid}::tid)
-            ORDER BY b.hash, b.ctid
-            LIMIT ${pageSize}`).pipe(mapSqlError("read pending rows"), Effect.withSpan("PgLoSource.page"))
+    // A page that fails with a retryable error is retried by itself (the `RetryPolicy` in force, each retry counted
+    // as "source"), from the same cursor: the rows already emitted are neither lost nor emitted again.
+    const fetchPage = Effect.fn("PgLoSource.page")(function*(after: Cursor | undefined) {
+      return yield* pageQuery(sql, pageSize, after).pipe(
+        mapSqlError("read pending rows"),
+        retryInfrastructure("source"),
+        Effect.provideService(Metrics, metrics)
+      )
+    })
 
     const rows: Stream.Stream<SourceRow, DatabaseError> = Stream.paginate(
       undefined as Cursor | undefined,
@@ -106,7 +133,7 @@ export const makePgLoSource = (options: PgLoSourceOptions): Effect.Effect<LoSour
   })
 
 export class PgLoSource {
-  static layer(options: PgLoSourceOptions): Layer.Layer<LoSource, never, SqlClient.SqlClient> {
+  static layer(options: PgLoSourceOptions): Layer.Layer<LoSource, never, SqlClient.SqlClient | Metrics> {
     return Layer.effect(LoSource, makePgLoSource(options))
   }
 }

@@ -4,7 +4,7 @@
  * role without the right to read some large objects.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type DatabaseError, digestBytes, HashCommitter, type LocalFileError, isOid, type LoObject, LoReader, LoSource, type RowFailed, type SourceRow } from "@lo-migrate/core"
+import { type DatabaseError, digestBytes, HashCommitter, type LocalFileError, isOid, type LoObject, LoReader, LoSource, Metrics, type RowFailed, type SourceRow } from "@lo-migrate/core"
 import { Context, Effect, Layer, Result, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as NodeFs from "node:fs"
@@ -80,7 +80,7 @@ describe("large-object ids above 2^31", () => {
       assert.strictEqual(missing.oid, 3900000000)
       const all = [...good, missing]
 
-      const source = Context.get(yield* Layer.build(PgLoSource.layer({ pageSize: 3 })), LoSource)
+      const source = Context.get(yield* Layer.build(PgLoSource.layer({ pageSize: 3 }).pipe(Layer.provide(Metrics.layer))), LoSource)
       const streamed = yield* Stream.runCollect(source.rows)
       const byHash = new Map(streamed.map((r) => [r.hash, r]))
       for (const r of all) {

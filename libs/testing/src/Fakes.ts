@@ -21,6 +21,7 @@ import {
   ObjectStore,
   type PutOutcome,
   type PutRequest,
+  retryInfrastructure,
   type RowCounts,
   RowFailed,
   type Sha256Hex,
@@ -80,11 +81,14 @@ interface Cursor {
 
 /**
  * Keyset pages of `pageSize` rows ordered by (hash, row id) over the rows whose `sha2` is NULL *when the page is
- * queried*: rows inserted behind the cursor are left for the next run, deleted or committed rows stop appearing.
+ * queried*: rows inserted behind the cursor are left for the next run, deleted or committed rows stop appearing. Like
+ * the live adapter, a page that fails retryably is retried by itself (the `RetryPolicy` in force, counted as
+ * "source"), from the same cursor.
  */
-export const makeLoSource = (world: World, options: FakeOptions = {}): LoSource["Service"] => {
+export const makeLoSource = Effect.fnUntraced(function*(world: World, options: FakeOptions = {}) {
+  const metrics = yield* Metrics
   const pageSize = options.pageSize ?? 16
-  const page = (after: Cursor | undefined) =>
+  const attempt = (after: Cursor | undefined) =>
     Effect.gen(function*() {
       yield* begin(world, "page")
       if (world.faults.sourceFailures > 0) {
@@ -110,6 +114,8 @@ export const makeLoSource = (world: World, options: FakeOptions = {}): LoSource[
         : Option.some({ hash: last.hash, id: last.id })
       return [rows.map(toSourceRow), next] as const
     })
+  const page = (after: Cursor | undefined) =>
+    attempt(after).pipe(retryInfrastructure("source"), Effect.provideService(Metrics, metrics))
   return LoSource.of({
     rows: Stream.paginate<Cursor | undefined, SourceRow, DatabaseError>(undefined, page),
     count: Effect.gen(function*() {
@@ -124,10 +130,10 @@ export const makeLoSource = (world: World, options: FakeOptions = {}): LoSource[
       return counts
     })
   })
-}
+})
 
-export const fakeLoSource = (world: World, options: FakeOptions = {}): Layer.Layer<LoSource> =>
-  Layer.sync(LoSource, () => makeLoSource(world, options))
+export const fakeLoSource = (world: World, options: FakeOptions = {}): Layer.Layer<LoSource, never, Metrics> =>
+  Layer.effect(LoSource, makeLoSource(world, options))
 
 // ---------------------------------------------------------------------------------------------------------------------
 // LoReader
@@ -516,6 +522,5 @@ export const fakeLayer = (
     fakeLoSource(world, options),
     fakeLoReader(world, options),
     fakeObjectStore(world, options),
-    fakeHashCommitter(world),
-    recordingMetrics(recording)
-  )
+    fakeHashCommitter(world)
+  ).pipe(Layer.provideMerge(recordingMetrics(recording)))

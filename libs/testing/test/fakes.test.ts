@@ -1,5 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import { HashCommitter, type LoObject, LoReader, LoSource, ObjectStore, type Sha256Hex, type SourceRow } from "@lo-migrate/core"
+import {
+  HashCommitter,
+  type LoObject,
+  LoReader,
+  LoSource,
+  ObjectStore,
+  RetryPolicy,
+  type Sha256Hex,
+  type SourceRow
+} from "@lo-migrate/core"
 import { Cause, Effect, Exit, Option, Result, Stream } from "effect"
 import fc from "fast-check"
 import { existsSync } from "node:fs"
@@ -74,12 +83,32 @@ describe("fake LoSource", () => {
       world.insertContent(enc("a"))
       world.faults.sourceFailures = 1
       const exit = yield* Effect.exit(
-        LoSource.use((s) => Stream.runCollect(s.rows)).pipe(withWorld(world))
+        LoSource.use((s) => Stream.runCollect(s.rows)).pipe(
+          withWorld(world),
+          // a policy without retries: the page's own failure surfaces
+          Effect.provideService(RetryPolicy, { budget: 0, base: "1 millis", cap: "1 millis" })
+        )
       )
       assert.isTrue(Exit.isFailure(exit))
       const error = Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
       assert.strictEqual(error?._tag, "DatabaseError")
       assert.isTrue(error?.retryable)
+    }))
+
+  it.live("a failed page is retried by itself from its cursor: every row once, one retry counted", () =>
+    Effect.gen(function*() {
+      const world = new World()
+      const rows = Array.from({ length: 7 }, (_, i) => world.insertContent(enc(`row ${i}`)))
+      // the second page fails once
+      world.afterOperations(2, () => void (world.faults.sourceFailures = 1))
+      const recording = new MetricsRecording()
+      const seen = yield* LoSource.use((s) => Stream.runCollect(s.rows)).pipe(
+        withWorld(world, { pageSize: 3 }, recording),
+        Effect.provideService(RetryPolicy, { budget: "10 seconds", base: "1 millis", cap: "5 millis" })
+      )
+      assert.deepStrictEqual(seen.map((r) => r.hash), rows.map((r) => r.hash).sort())
+      assert.deepStrictEqual(recording.retries, ["source"])
+      assert.strictEqual(world.operations.page, 4, "3 pages, the second one twice")
     }))
 })
 
