@@ -21,7 +21,6 @@
  */
 import {
   type CommitEntry,
-  type CommitResult,
   CorruptedInTransit,
   type DatabaseError,
   HashCommitter,
@@ -37,9 +36,6 @@ import {
   retryInfrastructure,
   RetryPolicy,
   RowFailed,
-  RowVanished,
-  type Sha256Hex,
-  Sha2Conflict,
   type SourceRow,
   storedContentType,
   type TransferCorrupted
@@ -83,11 +79,8 @@ export interface MigrationSummary {
   readonly stopped: boolean
 }
 
-/** An uploaded object on its way to the committer. */
-interface Uploaded {
-  readonly hash: string
-  readonly oid: number | null
-  readonly sha256: Sha256Hex
+/** An uploaded object on its way to the committer: its commit entry and its size. */
+interface Uploaded extends CommitEntry {
   readonly size: number
 }
 
@@ -437,64 +430,29 @@ export const runMigration = (
     )
 
     // --- commit queue -> commit ----------------------------------------------------------------------------------
-    const commitBatch = (items: ReadonlyArray<Uploaded>): Effect.Effect<void, InfrastructureError> => {
-      // One entry per hash (duplicate rows share a hash; the store stage may hand both over in one batch).
-      const byHash = new Map<string, Array<Uploaded>>()
-      const entries: Array<CommitEntry> = []
-      for (const item of items) {
-        const group = byHash.get(item.hash)
-        if (group === undefined) {
-          byHash.set(item.hash, [item])
-          entries.push({ hash: item.hash, sha256: item.sha256 })
-        } else {
-          group.push(item)
-        }
-      }
-      return committer.commit(entries).pipe(
-        Effect.withSpan("lo-migrate.commit", { attributes: { rows: entries.length } }),
+    // One entry per uploaded row, rows sharing a hash included: the committer classifies each (it is where entries
+    // are deduplicated by hash) and names the rows that failed.
+    const commitBatch = (items: ReadonlyArray<Uploaded>): Effect.Effect<void, InfrastructureError> =>
+      committer.commit(items).pipe(
+        Effect.withSpan("lo-migrate.commit", { attributes: { rows: items.length } }),
         retry("commit"),
-        Effect.flatMap((result: CommitResult) => {
+        Effect.flatMap((results) => {
+          if (results.length !== items.length) {
+            return Effect.die(new Error(`HashCommitter.commit returned ${results.length} results for ${items.length} entries`))
+          }
           let objects = 0
           let bytes = 0
-          for (const hash of [...result.committed, ...result.alreadySet]) {
-            for (const item of byHash.get(hash) ?? []) {
-              objects++
-              bytes += item.size
-            }
-          }
+          const failures: Array<RowFailed> = []
+          results.forEach((r, i) => {
+            if (Result.isFailure(r)) return void failures.push(r.failure)
+            objects++
+            bytes += items[i]!.size
+          })
           migrated += objects
           migratedBytes += bytes
-          const failedHashes = new Set([...result.vanished, ...result.conflicts.map((c) => c.hash)])
-          const failures: Array<RowFailed> = []
-          for (const hash of result.vanished) {
-            for (const item of byHash.get(hash) ?? []) {
-              failures.push(new RowFailed({ hash, oid: item.oid, reason: new RowVanished({ at: "commit" }) }))
-            }
-          }
-          for (const c of result.conflicts) {
-            for (const item of byHash.get(c.hash) ?? []) {
-              failures.push(new RowFailed({
-                hash: c.hash,
-                oid: item.oid,
-                reason: new Sha2Conflict({ existing: c.existing, computed: c.computed })
-              }))
-            }
-          }
-          const classified = new Set([...result.committed, ...result.alreadySet, ...failedHashes])
-          const unclassified = entries.filter((e) => !classified.has(e.hash)).map((e) => e.hash)
-          return Effect.andThen(
-            metrics.processed("commit", objects, bytes),
-            Effect.andThen(
-              Effect.forEach(failures, report, { discard: true }),
-              // a HashCommitter bug, not a row's fault: those rows stay as they are and the next run sees them again
-              unclassified.length === 0 ? Effect.void : Effect.logWarning(
-                `HashCommitter left ${unclassified.length} rows unclassified (not counted): ${unclassified.slice(0, 5).join(", ")}`
-              )
-            )
-          )
+          return Effect.andThen(metrics.processed("commit", objects, bytes), Effect.forEach(failures, report, { discard: true }))
         })
       )
-    }
 
     const commitStage = Stream.fromEffectRepeat(Queue.take(commitQueue)).pipe(
       Stream.groupedWithin(cfg.commitChunk, cfg.commitLinger),

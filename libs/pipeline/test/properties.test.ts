@@ -10,6 +10,7 @@ import {
   arbTableSpec,
   type BuiltWorld,
   buildWorld,
+  commitOutcomes,
   contentBytes,
   type RowSpec,
   type World
@@ -73,7 +74,8 @@ const keysCommittedBefore = (world: World, run: number) => {
   const keys = new Set<string>()
   for (const c of world.commits) {
     if (c.run >= run) continue
-    const done = new Set([...c.result.committed, ...c.result.alreadySet])
+    const outcomes = commitOutcomes(c.entries, c.result)
+    const done = new Set([...outcomes.committed, ...outcomes.alreadySet])
     for (const e of c.entries) if (done.has(e.hash)) keys.add(e.sha256)
   }
   return keys
@@ -95,7 +97,8 @@ const assertNoUploadAfterCommit = (world: World) => {
   // and within any run: no "Uploaded" for a key after a commit recorded it
   const firstCommit = new Map<string, number>()
   for (const c of world.commits) {
-    const done = new Set([...c.result.committed, ...c.result.alreadySet])
+    const outcomes = commitOutcomes(c.entries, c.result)
+    const done = new Set([...outcomes.committed, ...outcomes.alreadySet])
     for (const e of c.entries) if (done.has(e.hash) && !firstCommit.has(e.sha256)) firstCommit.set(e.sha256, c.seq)
   }
   for (const p of world.puts) {

@@ -24,6 +24,7 @@ import {
   retryInfrastructure,
   type RowCounts,
   RowFailed,
+  Sha2Conflict,
   type Sha256Hex,
   type SourceRow,
   type Stage,
@@ -33,6 +34,7 @@ import {
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -372,30 +374,25 @@ const checkBatch = (world: World, batch: ReadonlyArray<CommitEntry>): string | u
   return undefined
 }
 
-/** Applies a batch like `UPDATE ... SET sha2 = $2 WHERE hash = $1 AND sha2 IS NULL` plus the classification. */
-const applyBatch = (world: World, batch: ReadonlyArray<CommitEntry>): CommitResult => {
-  const committed: Array<string> = []
-  const alreadySet: Array<string> = []
-  const vanished: Array<string> = []
-  const conflicts: Array<{ hash: string; existing: string; computed: string }> = []
-  for (const entry of batch) {
+/**
+ * Applies a batch like `UPDATE ... SET sha2 = $2 WHERE hash = $1 AND sha2 IS NULL`, entry after entry, plus the
+ * classification of each entry (the `RowFailed` of a vanished or conflicting row made here, as the live adapter does).
+ */
+const applyBatch = (world: World, batch: ReadonlyArray<CommitEntry>): ReadonlyArray<CommitResult> =>
+  batch.map((entry): CommitResult => {
+    const failed = (reason: RowFailed["reason"]) => Result.fail(new RowFailed({ hash: entry.hash, oid: entry.oid, reason }))
     const rows = world.rowsWithHash(entry.hash)
-    if (rows.length === 0) {
-      vanished.push(entry.hash)
-      continue
-    }
+    if (rows.length === 0) return failed(new RowVanished({ at: "commit" }))
     const unset = rows.filter((r) => r.sha2 === null)
     if (unset.length > 0) {
       for (const r of unset) r.sha2 = entry.sha256
-      committed.push(entry.hash)
-      continue
+      return Result.succeed("Committed")
     }
     const other = rows.find((r) => r.sha2 !== entry.sha256)
-    if (other === undefined) alreadySet.push(entry.hash)
-    else conflicts.push({ hash: entry.hash, existing: other.sha2 ?? "", computed: entry.sha256 })
-  }
-  return { committed, alreadySet, vanished, conflicts }
-}
+    return other === undefined
+      ? Result.succeed("AlreadySet")
+      : failed(new Sha2Conflict({ existing: other.sha2 ?? "", computed: entry.sha256 }))
+  })
 
 export const makeHashCommitter = (world: World): HashCommitter["Service"] =>
   HashCommitter.of({

@@ -1,3 +1,4 @@
 export * from "./Arbitraries.ts"
 export * from "./Fakes.ts"
 export * from "./World.ts"
+export * from "./CommitOutcomes.ts"

@@ -14,6 +14,7 @@ import fc from "fast-check"
 import { existsSync } from "node:fs"
 import {
   arbTableSpec,
+  commitOutcomes,
   buildWorld,
   contentBytes,
   FakeCrash,
@@ -278,14 +279,14 @@ describe("fake HashCommitter", () => {
       }
       rows[1]!.sha2 = key("b")
       rows[2]!.sha2 = key("d")
-      const result = yield* HashCommitter.use((c) =>
-        c.commit([
-          { hash: rows[0]!.hash, sha256: key("a") },
-          { hash: rows[1]!.hash, sha256: key("b") },
-          { hash: sha1Hex(enc("gone")), sha256: key("c") },
-          { hash: rows[2]!.hash, sha256: key("c") }
-        ])).pipe(withWorld(world))
-      assert.deepStrictEqual(result, {
+      const entries = [
+        { hash: rows[0]!.hash, oid: null, sha256: key("a") },
+        { hash: rows[1]!.hash, oid: null, sha256: key("b") },
+        { hash: sha1Hex(enc("gone")), oid: null, sha256: key("c") },
+        { hash: rows[2]!.hash, oid: null, sha256: key("c") }
+      ]
+      const results = yield* HashCommitter.use((c) => c.commit(entries)).pipe(withWorld(world))
+      assert.deepStrictEqual(commitOutcomes(entries, results), {
         committed: [rows[0]!.hash],
         alreadySet: [rows[1]!.hash],
         vanished: [sha1Hex(enc("gone"))],
@@ -304,11 +305,11 @@ describe("fake HashCommitter", () => {
       const keyB = sha256Hex(enc("b")) as Sha256Hex
       world.bucket.set(keyA, { bytes: enc("a"), contentType: null, md5Base64: "" })
       world.bucket.set(keyB, { bytes: enc("not b"), contentType: null, md5Base64: "" })
-      const commit = (entries: ReadonlyArray<{ hash: string; sha256: Sha256Hex }>) =>
+      const commit = (entries: ReadonlyArray<{ hash: string; oid: null; sha256: Sha256Hex }>) =>
         Effect.exit(HashCommitter.use((c) => c.commit(entries)).pipe(withWorld(world)))
-      const missing = yield* commit([{ hash: a.hash, sha256: keyA }, { hash: a.hash, sha256: sha256Hex(enc("x")) as Sha256Hex }])
+      const missing = yield* commit([{ hash: a.hash, oid: null, sha256: keyA }, { hash: a.hash, oid: null, sha256: sha256Hex(enc("x")) as Sha256Hex }])
       assert.isTrue(Exit.isFailure(missing) && Cause.hasDies(missing.cause))
-      const wrongBytes = yield* commit([{ hash: b.hash, sha256: keyB }])
+      const wrongBytes = yield* commit([{ hash: b.hash, oid: null, sha256: keyB }])
       assert.isTrue(Exit.isFailure(wrongBytes) && Cause.hasDies(wrongBytes.cause))
       assert.strictEqual(world.violations.length, 2)
       assert.isNull(a.sha2)
@@ -324,7 +325,7 @@ describe("fake HashCommitter", () => {
       world.faults.commitFailures = 1
       world.faults.commitFailureRetryable = false
       const e = yield* Effect.flip(
-        HashCommitter.use((c) => c.commit([{ hash: a.hash, sha256: keyA }])).pipe(withWorld(world))
+        HashCommitter.use((c) => c.commit([{ hash: a.hash, oid: null, sha256: keyA }])).pipe(withWorld(world))
       )
       assert.strictEqual(e._tag, "DatabaseError")
       assert.isFalse(e.retryable)
