@@ -171,6 +171,25 @@ describe("PgLoSource.rows", () => {
     }).pipe(inThrowawayDatabase()))
 })
 
+/**
+ * A second pool on the test's database, and a function that makes it take an ACCESS EXCLUSIVE lock on the table for
+ * `seconds` (in a detached transaction), returning once the lock is held.
+ */
+const tableLocker = Effect.gen(function*() {
+  const db = yield* ThrowawayDatabase
+  const locker = Context.get(yield* Layer.build(PgDatabase.layer({ url: db.url, maxConnections: 1 })), SqlClient.SqlClient)
+  return Effect.fnUntraced(function*(seconds: number) {
+    const locked = yield* Deferred.make<void>()
+    yield* locker.withTransaction(
+      locker`LOCK TABLE _nice_binary IN ACCESS EXCLUSIVE MODE`.pipe(
+        Effect.andThen(Deferred.succeed(locked, undefined)),
+        Effect.andThen(locker`SELECT pg_sleep(${seconds})`)
+      )
+    ).pipe(Effect.forkDetach)
+    yield* Deferred.await(locked)
+  })
+})
+
 describe("PgLoSource.rows retries", () => {
   it.live("a page that fails (lock_timeout under a table lock) is retried from its cursor: every row once", () =>
     Effect.gen(function*() {
@@ -179,26 +198,16 @@ describe("PgLoSource.rows retries", () => {
       yield* createNiceBinaryTable()
       for (let i = 10; i < 30; i++) yield* row(hex40(i * 16))
       yield* sql`SET lock_timeout = '50ms'`
-      // A second pool on the same database holds an ACCESS EXCLUSIVE lock on the table for a while, mid-stream.
-      const db = yield* ThrowawayDatabase
-      const locker = Context.get(yield* Layer.build(PgDatabase.layer({ url: db.url, maxConnections: 1 })), SqlClient.SqlClient)
+      // Another connection will hold an ACCESS EXCLUSIVE lock on the table for a while, mid-stream.
+      const lockTable = yield* tableLocker
       const metrics = yield* Metrics.make
       const source = yield* LoSource.pipe(
         Effect.provide(PgLoSource.layer({ pageSize: 3 }).pipe(Layer.provide(Layer.succeed(Metrics, metrics))))
       )
-      const locked = yield* Deferred.make<void>()
       const seen = yield* source.rows.pipe(
         Stream.mapEffect((r) =>
           Effect.gen(function*() {
-            if (r.hash === hex40(14 * 16)) {
-              yield* locker.withTransaction(
-                locker`LOCK TABLE _nice_binary IN ACCESS EXCLUSIVE MODE`.pipe(
-                  Effect.andThen(Deferred.succeed(locked, undefined)),
-                  Effect.andThen(locker`SELECT pg_sleep(0.4)`)
-                )
-              ).pipe(Effect.forkDetach)
-              yield* Deferred.await(locked)
-            }
+            if (r.hash === hex40(14 * 16)) yield* lockTable(0.4)
             return r.hash
           })
         ),
@@ -217,16 +226,7 @@ describe("PgLoSource.rows retries", () => {
       yield* createNiceBinaryTable()
       yield* row(hex40(1))
       yield* sql`SET lock_timeout = '20ms'`
-      const db = yield* ThrowawayDatabase
-      const locker = Context.get(yield* Layer.build(PgDatabase.layer({ url: db.url, maxConnections: 1 })), SqlClient.SqlClient)
-      const locked = yield* Deferred.make<void>()
-      yield* locker.withTransaction(
-        locker`LOCK TABLE _nice_binary IN ACCESS EXCLUSIVE MODE`.pipe(
-          Effect.andThen(Deferred.succeed(locked, undefined)),
-          Effect.andThen(locker`SELECT pg_sleep(2)`)
-        )
-      ).pipe(Effect.forkDetach)
-      yield* Deferred.await(locked)
+      yield* (yield* tableLocker)(2)
       const error = yield* collect(3).pipe(
         Effect.provideService(RetryPolicy, { budget: "300 millis", base: "20 millis", cap: "50 millis" }),
         Effect.flip
