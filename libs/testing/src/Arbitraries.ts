@@ -1,11 +1,12 @@
 /**
- * fast-check arbitraries for `_nice_binary` tables, and `buildWorld`, which turns a generated table into a `World` plus
+ * Arbitraries (`effect/Arbitrary`, for `it.effect.prop` / `it.live.prop`) for `_nice_binary` tables, and `buildWorld`, which turns a generated table into a `World` plus
  * the outcome a correct migration must reach for every row.
  *
  * Contents are generated as (size, seed) and expanded by a fast PRNG, so multi-MiB objects cost nothing to shrink.
  */
 import type { RowFailureReason } from "@lo-migrate/core"
-import fc from "fast-check"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Schema from "effect/Schema"
 import { sha1Hex, sha256Hex, World } from "./World.ts"
 
 export interface ContentSpec {
@@ -91,30 +92,59 @@ export interface SizeOptions {
   readonly max?: number
 }
 
+/** Integers from `min` to `max`, inclusive. */
+export const integer = (min: number, max: number): Arbitrary.Arbitrary<number> =>
+  Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: min, maximum: max })))
+
+/** Any 32-bit integer (a PRNG seed). */
+export const anyInt: Arbitrary.Arbitrary<number> = integer(-0x80000000, 0x7fffffff)
+
+/** One of `values`, the first ones when shrinking. */
+export const constantFrom = <const A extends ReadonlyArray<unknown>>(...values: A): Arbitrary.Arbitrary<A[number]> =>
+  Arbitrary.map(integer(0, values.length - 1), (i) => values[i])
+
+/** One of the arbitraries, picked in proportion to its weight (the first ones when shrinking). */
+export const weighted = <A>(
+  ...choices: ReadonlyArray<{ readonly weight: number; readonly arbitrary: Arbitrary.Arbitrary<A> }>
+): Arbitrary.Arbitrary<A> => {
+  const total = choices.reduce((n, c) => n + c.weight, 0)
+  return Arbitrary.flatMap(integer(0, total - 1), (n) => {
+    for (const c of choices) {
+      if (n < c.weight) return c.arbitrary
+      n -= c.weight
+    }
+    return choices[choices.length - 1]!.arbitrary
+  })
+}
+
+/** `undefined` one time in six, else a value of `self`. */
+export const optional = <A>(self: Arbitrary.Arbitrary<A>): Arbitrary.Arbitrary<A | undefined> =>
+  weighted<A | undefined>({ weight: 1, arbitrary: Arbitrary.Constant(undefined) }, { weight: 5, arbitrary: self })
+
 /** Object sizes from 0 B to `max`: mostly under 1 KiB, some up to 64 KiB and 512 KiB, a few large. */
-export const arbSize = (options: SizeOptions = {}): fc.Arbitrary<number> => {
+export const arbSize = (options: SizeOptions = {}): Arbitrary.Arbitrary<number> => {
   const max = options.max ?? 3 * MiB
-  const band = (lo: number, hi: number) => fc.integer({ min: Math.min(lo, max), max: Math.min(hi, max) })
-  return fc.oneof(
+  const band = (lo: number, hi: number) => integer(Math.min(lo, max), Math.min(hi, max))
+  return weighted(
     { weight: 14, arbitrary: band(0, KiB) },
-    { weight: 2, arbitrary: fc.constant(0) },
+    { weight: 2, arbitrary: Arbitrary.Constant(0) },
     { weight: 4, arbitrary: band(KiB, 64 * KiB) },
     { weight: 2, arbitrary: band(64 * KiB, 512 * KiB) },
     { weight: 1, arbitrary: band(512 * KiB, max) }
   )
 }
 
-export const arbContent = (options: SizeOptions = {}): fc.Arbitrary<ContentSpec> =>
-  fc.record({ size: arbSize(options), seed: fc.integer() })
+export const arbContent = (options: SizeOptions = {}): Arbitrary.Arbitrary<ContentSpec> =>
+  Arbitrary.all({ size: arbSize(options), seed: anyInt })
 
 /** Usual, empty, NULL and odd mime types (parameters, unicode, whitespace, the 255-char column limit). */
-export const arbMimeType: fc.Arbitrary<string | null> = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom("application/octet-stream", "text/plain", "image/png", "application/pdf") },
-  { weight: 2, arbitrary: fc.constant(null) },
-  { weight: 2, arbitrary: fc.constant("") },
+export const arbMimeType: Arbitrary.Arbitrary<string | null> = weighted<string | null>(
+  { weight: 6, arbitrary: constantFrom("application/octet-stream", "text/plain", "image/png", "application/pdf") },
+  { weight: 2, arbitrary: Arbitrary.Constant(null) },
+  { weight: 2, arbitrary: Arbitrary.Constant("") },
   {
     weight: 2,
-    arbitrary: fc.constantFrom(
+    arbitrary: constantFrom(
       "octet/stream",
       "text/plain; charset=utf-8",
       "application/x-very+weird.type",
@@ -126,7 +156,7 @@ export const arbMimeType: fc.Arbitrary<string | null> = fc.oneof(
   }
 )
 
-export const arbMalformation: fc.Arbitrary<HashMalformation> = fc.constantFrom(
+export const arbMalformation: Arbitrary.Arbitrary<HashMalformation> = constantFrom(
   "short",
   "upperNonHex",
   "nonHex",
@@ -142,49 +172,48 @@ export interface TableOptions extends SizeOptions {
   readonly badWeight?: number
 }
 
-export const arbRowSpec = (options: TableOptions = {}): fc.Arbitrary<RowSpec> => {
+export const arbRowSpec = (options: TableOptions = {}): Arbitrary.Arbitrary<RowSpec> => {
   const content = arbContent(options)
   const bad = options.badWeight ?? 1
-  const arbs: Array<fc.WeightedArbitrary<RowSpec>> = [
-    { weight: 8, arbitrary: fc.record({ kind: fc.constant("valid" as const), content, mimeType: arbMimeType }) },
-    { weight: 1, arbitrary: fc.constant({ kind: "duplicate" as const }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("upperCaseHash" as const), content, mimeType: arbMimeType }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("migrated" as const), content, mimeType: arbMimeType }) }
+  const withContent = <const K extends RowSpec["kind"]>(kind: K) =>
+    Arbitrary.all({ kind: Arbitrary.Constant(kind), content, mimeType: arbMimeType })
+  const arbs: Array<{ readonly weight: number; readonly arbitrary: Arbitrary.Arbitrary<RowSpec> }> = [
+    { weight: 8, arbitrary: withContent("valid") },
+    { weight: 1, arbitrary: Arbitrary.Constant({ kind: "duplicate" as const }) },
+    { weight: 1, arbitrary: withContent("upperCaseHash") },
+    { weight: 1, arbitrary: withContent("migrated") }
   ]
   if (bad > 0) {
     arbs.push(
       {
         weight: bad,
-        arbitrary: fc.record({
-          kind: fc.constant("malformedHash" as const),
+        arbitrary: Arbitrary.all({
+          kind: Arbitrary.Constant("malformedHash" as const),
           content,
           mimeType: arbMimeType,
           malformation: arbMalformation
         })
       },
-      { weight: bad, arbitrary: fc.record({ kind: fc.constant("nullOid" as const), content, mimeType: arbMimeType }) },
+      { weight: bad, arbitrary: withContent("nullOid") },
+      { weight: bad, arbitrary: withContent("missingObject") },
+      { weight: bad, arbitrary: withContent("corrupt") },
       {
         weight: bad,
-        arbitrary: fc.record({ kind: fc.constant("missingObject" as const), content, mimeType: arbMimeType })
-      },
-      { weight: bad, arbitrary: fc.record({ kind: fc.constant("corrupt" as const), content, mimeType: arbMimeType }) },
-      {
-        weight: bad,
-        arbitrary: fc.record({
-          kind: fc.constant("sizeMismatch" as const),
+        arbitrary: Arbitrary.all({
+          kind: Arbitrary.Constant("sizeMismatch" as const),
           content,
           mimeType: arbMimeType,
-          delta: fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: -1000, max: -1 }))
+          delta: weighted({ weight: 1, arbitrary: integer(1, 1000) }, { weight: 1, arbitrary: integer(-1000, -1) })
         })
       }
     )
   }
-  return fc.oneof(...arbs)
+  return weighted(...arbs)
 }
 
-export const arbTableSpec = (options: TableOptions = {}): fc.Arbitrary<TableSpec> =>
-  fc.record({
-    rows: fc.array(arbRowSpec(options), { minLength: options.minRows ?? 0, maxLength: options.maxRows ?? 40 })
+export const arbTableSpec = (options: TableOptions = {}): Arbitrary.Arbitrary<TableSpec> =>
+  Arbitrary.all({
+    rows: Arbitrary.array(arbRowSpec(options), { minLength: options.minRows ?? 0, maxLength: options.maxRows ?? 40 })
   })
 
 const malform = (hash: string, how: HashMalformation): string => {

@@ -10,7 +10,7 @@ import {
   type SourceRow
 } from "@lo-migrate/core"
 import { Cause, Effect, Exit, Option, Result, Stream } from "effect"
-import fc from "fast-check"
+import * as Arbitrary from "effect/Arbitrary"
 import { existsSync } from "node:fs"
 import {
   arbTableSpec,
@@ -334,9 +334,11 @@ describe("fake HashCommitter", () => {
 })
 
 describe("arbitraries", () => {
-  it("buildWorld: distinct contents except duplicates; expectations match the rows", () => {
-    fc.assert(
-      fc.property(arbTableSpec({ max: 4096, maxRows: 30 }), (spec) => {
+  it.effect.prop(
+    "buildWorld: distinct contents except duplicates; expectations match the rows",
+    [arbTableSpec({ max: 4096, maxRows: 30 })],
+    ([spec]) =>
+      Effect.sync(() => {
         const { world, expectations } = buildWorld(spec)
         assert.strictEqual(expectations.length, world.rows.length)
         const byHash = new Map<string, Array<(typeof expectations)[number]>>()
@@ -356,28 +358,28 @@ describe("arbitraries", () => {
           }
         }
       }),
-      { numRuns: 200 }
-    )
-  })
+    { arbitrary: { runs: 200 } }
+  )
 
-  it("generates every kind of row, every malformation, empty/NULL/odd mime types, and sizes from 0 B to MiBs", () => {
-    const specs = fc.sample(arbTableSpec({ maxRows: 40 }), { numRuns: 300, seed: 42 })
-    const rows = specs.flatMap((s) => s.rows)
-    const kinds = new Set(rows.map((r) => r.kind))
-    for (
-      const kind of ["valid", "upperCaseHash", "duplicate", "migrated", "malformedHash", "nullOid", "missingObject", "corrupt", "sizeMismatch"]
-    ) {
-      assert.isTrue(kinds.has(kind as never), kind)
-    }
-    const malformations = new Set(rows.flatMap((r) => (r.kind === "malformedHash" ? [r.malformation] : [])))
-    assert.strictEqual(malformations.size, 6)
-    const mimes = rows.flatMap((r) => ("mimeType" in r ? [r.mimeType] : []))
-    assert.include(mimes, null)
-    assert.include(mimes, "")
-    assert.isTrue(mimes.some((m) => m !== null && m.length >= 200))
-    const sizes = rows.flatMap((r) => ("content" in r ? [r.content.size] : []))
-    assert.include(sizes, 0)
-    assert.isTrue(sizes.some((n) => n > 1024 * 1024))
-    assert.isAbove(sizes.filter((n) => n <= 1024).length, sizes.length / 2) // mostly small
-  })
+  it.effect("generates every kind of row, every malformation, empty/NULL/odd mime types, and sizes from 0 B to MiBs", () =>
+    Effect.gen(function*() {
+      const specs = yield* Arbitrary.sampleEffect(arbTableSpec({ maxRows: 40 }), { count: 300, seed: 42 })
+      const rows = specs.flatMap((s) => s.rows)
+      const kinds = new Set(rows.map((r) => r.kind))
+      for (
+        const kind of ["valid", "upperCaseHash", "duplicate", "migrated", "malformedHash", "nullOid", "missingObject", "corrupt", "sizeMismatch"]
+      ) {
+        assert.isTrue(kinds.has(kind as never), kind)
+      }
+      const malformations = new Set(rows.flatMap((r) => (r.kind === "malformedHash" ? [r.malformation] : [])))
+      assert.strictEqual(malformations.size, 6)
+      const mimes = rows.flatMap((r) => ("mimeType" in r ? [r.mimeType] : []))
+      assert.include(mimes, null)
+      assert.include(mimes, "")
+      assert.isTrue(mimes.some((m) => m !== null && m.length >= 200))
+      const sizes = rows.flatMap((r) => ("content" in r ? [r.content.size] : []))
+      assert.include(sizes, 0)
+      assert.isTrue(sizes.some((n) => n > 1024 * 1024))
+      assert.isAbove(sizes.filter((n) => n <= 1024).length, sizes.length / 2) // mostly small
+    }))
 })
