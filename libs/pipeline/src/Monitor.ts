@@ -160,20 +160,19 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
  * Writes a status block at once and then every `interval` (a `Schedule.spaced`), each compared with the one before.
  * Runs until interrupted (fork it beside `runMigration`).
  */
-export const runMonitor = (
+export const runMonitor = Effect.fn("runMonitor")(function*(
   interval: Duration.Input,
   write: (block: string) => Effect.Effect<void>
-): Effect.Effect<never, never, Metrics> =>
-  Effect.gen(function*() {
-    const metrics = yield* Metrics
-    let previous: MetricsSnapshot | undefined
-    const tick = Effect.flatMap(metrics.snapshot, (current) =>
-      Effect.andThen(
-        write(renderStatus(current, previous)),
-        Effect.sync(() => {
-          previous = current
-        })
-      ))
-    // the schedule recurs forever: the repeat ends only by interruption
-    return yield* tick.pipe(Effect.repeat(Schedule.spaced(interval)), Effect.andThen(Effect.never))
-  })
+): Effect.fn.Return<never, never, Metrics> {
+  const metrics = yield* Metrics
+  let previous: MetricsSnapshot | undefined
+  const tick = Effect.flatMap(metrics.snapshot, (current) =>
+    Effect.andThen(
+      write(renderStatus(current, previous)),
+      Effect.sync(() => {
+        previous = current
+      })
+    ))
+  // the schedule recurs forever: the repeat ends only by interruption
+  return yield* tick.pipe(Effect.repeat(Schedule.spaced(interval)), Effect.andThen(Effect.never))
+})

@@ -77,13 +77,12 @@ export interface MigrationSummary {
 export const queueNames = { read: "read queue", store: "store queue", commit: "commit queue" } as const
 
 /** A bounded queue the monitor samples (registered in `Metrics` for the life of the run). */
-const monitoredQueue = <A>(name: string, capacity: number) =>
-  Effect.gen(function*() {
-    const queue = yield* Queue.bounded<A, Cause.Done>(capacity)
-    const metrics = yield* Metrics
-    yield* metrics.registerQueue(name, capacity, Queue.size(queue))
-    return queue
-  })
+const monitoredQueue = Effect.fnUntraced(function*<A>(name: string, capacity: number) {
+  const queue = yield* Queue.bounded<A, Cause.Done>(capacity)
+  const metrics = yield* Metrics
+  yield* metrics.registerQueue(name, capacity, Queue.size(queue))
+  return queue
+})
 
 /** What this run added to the counters: the summary is read from `Metrics`, not tallied a second time. */
 const summaryOf = (before: MetricsSnapshot, after: MetricsSnapshot, stopped: boolean): MigrationSummary => ({
@@ -127,36 +126,37 @@ const runStages = Effect.fnUntraced(function*<E1, E2, R1, R2>(
  * Runs the migration until the source is exhausted, `stop` completes, or a fatal error. See the module comment for
  * how each ending behaves. An invalid config is a defect here: validate it first with `validatePipelineConfig`.
  */
-export const runMigration = (
+export const runMigration: (
   config: PipelineConfig,
-  options: RunOptions = {}
-): Effect.Effect<MigrationSummary, InfrastructureError, LoSource | LoReader | ObjectStore | HashCommitter | Metrics> =>
-  Effect.gen(function*() {
-    const cfg = yield* Effect.orDie(validatePipelineConfig(config))
-    const metrics = yield* Metrics
-    const before = yield* metrics.snapshot
-    const report = yield* makeReportRow(options.onRowFailed)
-    // made before the stages are forked: its finalizer runs after they are interrupted (finalizers run in reverse)
-    const inFlight = yield* InFlight.make(cfg)
-    const readQueue = yield* monitoredQueue<SourceRow>(queueNames.read, cfg.readQueue)
-    const storeQueue = yield* monitoredQueue<LoObject>(queueNames.store, cfg.storeQueue)
-    const commitQueue = yield* monitoredQueue<Uploaded>(queueNames.commit, cfg.commitQueue)
-    const units = new ReadUnits(readQueue, cfg, inFlight)
-    const stop = yield* Stop.watch(options.stop, units)
-    yield* Effect.forkScoped(countRows)
+  options?: RunOptions
+) => Effect.Effect<MigrationSummary, InfrastructureError, LoSource | LoReader | ObjectStore | HashCommitter | Metrics> = Effect
+  .fn("lo-migrate.runMigration")(
+    function*(config: PipelineConfig, options: RunOptions = {}) {
+      const cfg = yield* Effect.orDie(validatePipelineConfig(config))
+      const metrics = yield* Metrics
+      const before = yield* metrics.snapshot
+      const report = yield* makeReportRow(options.onRowFailed)
+      // made before the stages are forked: its finalizer runs after they are interrupted (finalizers run in reverse)
+      const inFlight = yield* InFlight.make(cfg)
+      const readQueue = yield* monitoredQueue<SourceRow>(queueNames.read, cfg.readQueue)
+      const storeQueue = yield* monitoredQueue<LoObject>(queueNames.store, cfg.storeQueue)
+      const commitQueue = yield* monitoredQueue<Uploaded>(queueNames.commit, cfg.commitQueue)
+      const units = new ReadUnits(readQueue, cfg, inFlight)
+      const stop = yield* Stop.watch(options.stop, units)
+      yield* Effect.forkScoped(countRows)
 
-    yield* runStages(
-      Effect.all([
-        intake(readQueue, stop),
-        readStage(units, storeQueue, inFlight, { readers: cfg.readers, report }),
-        storeStage(storeQueue, commitQueue, inFlight, { storers: cfg.storers, report })
-      ], { concurrency: "unbounded", discard: true }),
-      commitStage(commitQueue, { ...cfg, report }),
-      commitQueue
-    )
-    return summaryOf(before, yield* metrics.snapshot, stop.rowsLeft)
-  }).pipe(
-    Effect.provideService(RetryPolicy, config.retry),
-    Effect.scoped,
-    Effect.withSpan("lo-migrate.runMigration")
+      yield* runStages(
+        Effect.all([
+          intake(readQueue, stop),
+          readStage(units, storeQueue, inFlight, { readers: cfg.readers, report }),
+          storeStage(storeQueue, commitQueue, inFlight, { storers: cfg.storers, report })
+        ], { concurrency: "unbounded", discard: true }),
+        commitStage(commitQueue, { ...cfg, report }),
+        commitQueue
+      )
+      return summaryOf(before, yield* metrics.snapshot, stop.rowsLeft)
+    },
+    // every retry of the run (the source's own included) follows `config.retry`
+    (effect, config) => Effect.provideService(effect, RetryPolicy, config.retry),
+    Effect.scoped
   )

@@ -29,20 +29,22 @@ export class Stop {
   }
 
   /** Watches `stop` (if any) for the life of the scope; when it completes, stops the read stage's intake of rows. */
-  static readonly watch = (stop: Effect.Effect<void> | undefined, units: ReadUnits): Effect.Effect<Stop, never, Scope.Scope> =>
-    Effect.gen(function*() {
-      const self = new Stop()
-      if (stop === undefined) return self
-      yield* stop.pipe(
-        Effect.andThen(Effect.suspend(() => {
-          units.halt()
-          self.latch.openUnsafe()
-          return Effect.map(units.dropWaiting, (dropped) => {
-            if (!self.exhausted || dropped) self.left = true
-          })
-        })),
-        Effect.forkScoped
-      )
-      return self
-    })
+  static readonly watch = Effect.fnUntraced(function*(
+    stop: Effect.Effect<void> | undefined,
+    units: ReadUnits
+  ): Effect.fn.Return<Stop, never, Scope.Scope> {
+    const self = new Stop()
+    if (stop === undefined) return self
+    yield* stop.pipe(
+      Effect.andThen(Effect.suspend(() => {
+        units.halt()
+        self.latch.openUnsafe()
+        return Effect.map(units.dropWaiting, (dropped) => {
+          if (!self.exhausted || dropped) self.left = true
+        })
+      })),
+      Effect.forkScoped
+    )
+    return self
+  })
 }

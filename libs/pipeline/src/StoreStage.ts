@@ -43,36 +43,35 @@ const warnIfMimeTypeReplaced = (o: LoObject): Effect.Effect<void> => {
 }
 
 /** Puts one object (retried, under the adaptive limit); what goes on to the commit queue, if anything. */
-const storeOne = (
+const storeOne = Effect.fnUntraced(function*(
   o: LoObject,
   limit: AdaptiveLimit,
   report: ReportRow
-): Effect.Effect<Uploaded | undefined, InfrastructureError, ObjectStore | Metrics> =>
-  Effect.gen(function*() {
-    const store = yield* ObjectStore
-    const metrics = yield* Metrics
-    yield* warnIfMimeTypeReplaced(o) // once, outside the retried put
-    const outcome = yield* store.put({
-      key: o.sha256,
-      contentType: o.row.mimeType,
-      size: o.size,
-      md5Base64: o.md5Base64,
-      body: o.body
-    }).pipe(
-      Effect.map((outcome): PutOutcome | TransferCorrupted => outcome),
-      Effect.catchTag("TransferCorrupted", (e) => Effect.succeed(e)),
-      (attempt) => limit.withPermit(attempt, (e) => e._tag === "StorageError" && e.throttled === true),
-      retryInfrastructure("put")
-    )
-    if (outcome !== "Uploaded" && outcome !== "AlreadyPresent") {
-      const reason = new CorruptedInTransit({ attempts: outcome.attempts, detail: outcome.message })
-      yield* report(new RowFailed({ hash: o.row.hash, oid: o.row.oid, reason }))
-      return undefined
-    }
-    if (outcome === "AlreadyPresent") yield* metrics.alreadyPresent
-    yield* metrics.processed("store", 1, o.size)
-    return { hash: o.row.hash, oid: o.row.oid, sha256: o.sha256, size: o.size }
-  })
+): Effect.fn.Return<Uploaded | undefined, InfrastructureError, ObjectStore | Metrics> {
+  const store = yield* ObjectStore
+  const metrics = yield* Metrics
+  yield* warnIfMimeTypeReplaced(o) // once, outside the retried put
+  const outcome = yield* store.put({
+    key: o.sha256,
+    contentType: o.row.mimeType,
+    size: o.size,
+    md5Base64: o.md5Base64,
+    body: o.body
+  }).pipe(
+    Effect.map((outcome): PutOutcome | TransferCorrupted => outcome),
+    Effect.catchTag("TransferCorrupted", (e) => Effect.succeed(e)),
+    (attempt) => limit.withPermit(attempt, (e) => e._tag === "StorageError" && e.throttled === true),
+    retryInfrastructure("put")
+  )
+  if (outcome !== "Uploaded" && outcome !== "AlreadyPresent") {
+    const reason = new CorruptedInTransit({ attempts: outcome.attempts, detail: outcome.message })
+    yield* report(new RowFailed({ hash: o.row.hash, oid: o.row.oid, reason }))
+    return undefined
+  }
+  if (outcome === "AlreadyPresent") yield* metrics.alreadyPresent
+  yield* metrics.processed("store", 1, o.size)
+  return { hash: o.row.hash, oid: o.row.oid, sha256: o.sha256, size: o.size }
+})
 
 /** Uploads every object of `storeQueue`, at most `storers` at a time, into `commitQueue`; ends it when done. */
 export const storeStage = Effect.fn("Pipeline.store")(function*(

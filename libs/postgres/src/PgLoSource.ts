@@ -78,59 +78,58 @@ const pageQuery = (sql: SqlClient.SqlClient, pageSize: number, after: Cursor | u
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
 
-export const makePgLoSource = (
+export const makePgLoSource = Effect.fnUntraced(function*(
   options: PgLoSourceOptions
-): Effect.Effect<LoSource["Service"], never, SqlClient.SqlClient | Metrics> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const metrics = yield* Metrics
-    const pageSize = Math.max(1, Math.floor(options.pageSize))
+): Effect.fn.Return<LoSource["Service"], never, SqlClient.SqlClient | Metrics> {
+  const sql = yield* SqlClient.SqlClient
+  const metrics = yield* Metrics
+  const pageSize = Math.max(1, Math.floor(options.pageSize))
 
-    // A page that fails with a retryable error is retried by itself (the `RetryPolicy` in force, each retry counted
-    // as "source"), from the same cursor: the rows already emitted are neither lost nor emitted again.
-    const fetchPage = Effect.fn("PgLoSource.page")(function*(after: Cursor | undefined) {
-      return yield* pageQuery(sql, pageSize, after).pipe(
-        mapSqlError("read pending rows"),
-        retryInfrastructure("source"),
-        Effect.provideService(Metrics, metrics)
-      )
-    })
-
-    const rows: Stream.Stream<SourceRow, DatabaseError> = Stream.paginate(
-      undefined as Cursor | undefined,
-      (after) =>
-        Effect.map(fetchPage(after), (page) => {
-          const last = page.at(-1)
-          const next = page.length < pageSize || last === undefined
-            ? Option.none<Cursor>()
-            : Option.some<Cursor>({ hash: last.hash, ctid: last.cursor })
-          return [page.map(toSourceRow), next] as const
-        })
+  // A page that fails with a retryable error is retried by itself (the `RetryPolicy` in force, each retry counted
+  // as "source"), from the same cursor: the rows already emitted are neither lost nor emitted again.
+  const fetchPage = Effect.fn("PgLoSource.page")(function*(after: Cursor | undefined) {
+    return yield* pageQuery(sql, pageSize, after).pipe(
+      mapSqlError("read pending rows"),
+      retryInfrastructure("source"),
+      Effect.provideService(Metrics, metrics)
     )
-
-    const count: Effect.Effect<RowCounts, DatabaseError> = sql<{
-      readonly total: bigint
-      readonly remaining: bigint
-      readonly remainingBytes: string | bigint | null
-      readonly largest: bigint | null
-    }>`
-      SELECT count(*) AS total,
-             count(*) FILTER (WHERE sha2 IS NULL) AS remaining,
-             sum(size) FILTER (WHERE sha2 IS NULL) AS "remainingBytes",
-             max(size) FILTER (WHERE sha2 IS NULL) AS largest
-      FROM _nice_binary`.pipe(
-      Effect.map(([r]) => ({
-        total: toNumber(r?.total),
-        remaining: toNumber(r?.remaining),
-        remainingBytes: toNumber(r?.remainingBytes),
-        largest: toNumber(r?.largest)
-      })),
-      mapSqlError("count rows"),
-      Effect.withSpan("PgLoSource.count")
-    )
-
-    return LoSource.of({ rows, count })
   })
+
+  const rows: Stream.Stream<SourceRow, DatabaseError> = Stream.paginate(
+    undefined as Cursor | undefined,
+    (after) =>
+      Effect.map(fetchPage(after), (page) => {
+        const last = page.at(-1)
+        const next = page.length < pageSize || last === undefined
+          ? Option.none<Cursor>()
+          : Option.some<Cursor>({ hash: last.hash, ctid: last.cursor })
+        return [page.map(toSourceRow), next] as const
+      })
+  )
+
+  const count: Effect.Effect<RowCounts, DatabaseError> = sql<{
+    readonly total: bigint
+    readonly remaining: bigint
+    readonly remainingBytes: string | bigint | null
+    readonly largest: bigint | null
+  }>`
+    SELECT count(*) AS total,
+           count(*) FILTER (WHERE sha2 IS NULL) AS remaining,
+           sum(size) FILTER (WHERE sha2 IS NULL) AS "remainingBytes",
+           max(size) FILTER (WHERE sha2 IS NULL) AS largest
+    FROM _nice_binary`.pipe(
+    Effect.map(([r]) => ({
+      total: toNumber(r?.total),
+      remaining: toNumber(r?.remaining),
+      remainingBytes: toNumber(r?.remainingBytes),
+      largest: toNumber(r?.largest)
+    })),
+    mapSqlError("count rows"),
+    Effect.withSpan("PgLoSource.count")
+  )
+
+  return LoSource.of({ rows, count })
+})
 
 export class PgLoSource {
   static layer(options: PgLoSourceOptions): Layer.Layer<LoSource, never, SqlClient.SqlClient | Metrics> {
