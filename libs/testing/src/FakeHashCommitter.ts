@@ -63,31 +63,30 @@ const applyBatch = (world: World, batch: ReadonlyArray<CommitEntry>): ReadonlyAr
 
 export const makeHashCommitter = (world: World): HashCommitter["Service"] =>
   HashCommitter.of({
-    commit: (batch) =>
-      Effect.gen(function*() {
-        yield* begin(world, "commit")
-        const faults = world.faults
-        if (faults.commitFailures > 0) {
-          faults.commitFailures--
-          return yield* new DatabaseError({
-            operation: "commit",
-            detail: "fake: could not serialize access",
-            retryable: faults.commitFailureRetryable
-          })
-        }
-        const result = yield* Effect.suspend(() => {
-          const problem = checkBatch(world, batch)
-          if (problem !== undefined) return Effect.die(world.violation(problem))
-          const result = applyBatch(world, batch)
-          world.commits.push({ seq: world.nextSeq(), run: world.run, entries: [...batch], result })
-          return Effect.succeed(result)
-        }).pipe(Effect.uninterruptible)
-        if (faults.crashAfterCommits !== undefined && --faults.crashAfterCommits <= 0) {
-          faults.crashAfterCommits = undefined
-          return yield* crash(world, "commit")
-        }
-        return result
-      })
+    commit: Effect.fn("FakeHashCommitter.commit")(function*(batch: ReadonlyArray<CommitEntry>) {
+      yield* begin(world, "commit")
+      const faults = world.faults
+      if (faults.commitFailures > 0) {
+        faults.commitFailures--
+        return yield* new DatabaseError({
+          operation: "commit",
+          detail: "fake: could not serialize access",
+          retryable: faults.commitFailureRetryable
+        })
+      }
+      const result = yield* Effect.suspend(() => {
+        const problem = checkBatch(world, batch)
+        if (problem !== undefined) return Effect.die(world.violation(problem))
+        const result = applyBatch(world, batch)
+        world.commits.push({ seq: world.nextSeq(), run: world.run, entries: [...batch], result })
+        return Effect.succeed(result)
+      }).pipe(Effect.uninterruptible)
+      if (faults.crashAfterCommits !== undefined && --faults.crashAfterCommits <= 0) {
+        faults.crashAfterCommits = undefined
+        return yield* crash(world, "commit")
+      }
+      return result
+    })
   })
 
 export const fakeHashCommitter = (world: World): Layer.Layer<HashCommitter> =>

@@ -50,69 +50,68 @@ export const fakeLoReader = (world: World, options: FakeOptions = {}): Layer.Lay
       let fileNo = 0
 
       // Synchronous from the digest on, so an interruption cannot leave an untracked object behind.
-      const readOne = (row: SourceRow): Effect.Effect<LoObject, RowFailed> =>
-        Effect.gen(function*() {
-          const checked = yield* checkRow(row)
-          const bytes = world.largeObjects.get(checked.oid)
-          if (bytes === undefined) {
-            // like the live reader: a row that is gone (same hash and oid) vanished, one that is still there failed
-            const exists = world.rowsWithHash(row.hash).some((r) => r.oid === checked.oid)
-            return yield* new RowFailed({
-              hash: row.hash,
-              oid: row.oid,
-              reason: exists ? new MissingLargeObject({ oid: checked.oid }) : new RowVanished({ at: "read" })
-            })
-          }
-          const digester = makeDigester()
-          for (let i = 0; i < bytes.byteLength; i += chunk) digester.update(bytes.subarray(i, i + chunk))
-          const digests = digester.digest()
-          yield* verifyDigests(row, digests)
-          stats.objectsRead++
-          stats.liveObjects++
-          stats.peakLiveObjects = Math.max(stats.peakLiveObjects, stats.liveObjects)
-          stats.liveBytes += digests.size
-          stats.peakLiveBytes = Math.max(stats.peakLiveBytes, stats.liveBytes)
-          let released = false
-          if (digests.size <= inMemMax) {
-            stats.liveMemoryBytes += digests.size
-            stats.peakLiveMemoryBytes = Math.max(stats.peakLiveMemoryBytes, stats.liveMemoryBytes)
-            return {
-              row,
-              sha1: checked.sha1,
-              sha256: digests.sha256,
-              md5Base64: digests.md5Base64,
-              size: digests.size,
-              body: { _tag: "InMemory", bytes: bytes.slice() },
-              release: Effect.sync(() => {
-                if (released) return
-                released = true
-                stats.liveObjects--
-                stats.liveBytes -= digests.size
-                stats.liveMemoryBytes -= digests.size
-              })
-            } satisfies LoObject
-          }
-          const path = join(dir, `${digests.sha256}-${fileNo++}`)
-          writeFileSync(path, bytes)
-          stats.liveSpills.add(path)
-          stats.spilled++
+      const readOne = Effect.fnUntraced(function*(row: SourceRow): Effect.fn.Return<LoObject, RowFailed> {
+        const checked = yield* checkRow(row)
+        const bytes = world.largeObjects.get(checked.oid)
+        if (bytes === undefined) {
+          // like the live reader: a row that is gone (same hash and oid) vanished, one that is still there failed
+          const exists = world.rowsWithHash(row.hash).some((r) => r.oid === checked.oid)
+          return yield* new RowFailed({
+            hash: row.hash,
+            oid: row.oid,
+            reason: exists ? new MissingLargeObject({ oid: checked.oid }) : new RowVanished({ at: "read" })
+          })
+        }
+        const digester = makeDigester()
+        for (let i = 0; i < bytes.byteLength; i += chunk) digester.update(bytes.subarray(i, i + chunk))
+        const digests = digester.digest()
+        yield* verifyDigests(row, digests)
+        stats.objectsRead++
+        stats.liveObjects++
+        stats.peakLiveObjects = Math.max(stats.peakLiveObjects, stats.liveObjects)
+        stats.liveBytes += digests.size
+        stats.peakLiveBytes = Math.max(stats.peakLiveBytes, stats.liveBytes)
+        let released = false
+        if (digests.size <= inMemMax) {
+          stats.liveMemoryBytes += digests.size
+          stats.peakLiveMemoryBytes = Math.max(stats.peakLiveMemoryBytes, stats.liveMemoryBytes)
           return {
             row,
             sha1: checked.sha1,
             sha256: digests.sha256,
             md5Base64: digests.md5Base64,
             size: digests.size,
-            body: { _tag: "Spilled", path },
+            body: { _tag: "InMemory", bytes: bytes.slice() },
             release: Effect.sync(() => {
               if (released) return
               released = true
-              rmSync(path, { force: true })
-              stats.liveSpills.delete(path)
               stats.liveObjects--
               stats.liveBytes -= digests.size
+              stats.liveMemoryBytes -= digests.size
             })
           } satisfies LoObject
-        })
+        }
+        const path = join(dir, `${digests.sha256}-${fileNo++}`)
+        writeFileSync(path, bytes)
+        stats.liveSpills.add(path)
+        stats.spilled++
+        return {
+          row,
+          sha1: checked.sha1,
+          sha256: digests.sha256,
+          md5Base64: digests.md5Base64,
+          size: digests.size,
+          body: { _tag: "Spilled", path },
+          release: Effect.sync(() => {
+            if (released) return
+            released = true
+            rmSync(path, { force: true })
+            stats.liveSpills.delete(path)
+            stats.liveObjects--
+            stats.liveBytes -= digests.size
+          })
+        } satisfies LoObject
+      })
 
       const readFault = (operation: string) =>
         Effect.suspend(() => {

@@ -23,32 +23,31 @@ interface Cursor {
 export const makeLoSource = Effect.fnUntraced(function*(world: World, options: FakeOptions = {}) {
   const metrics = yield* Metrics
   const pageSize = options.pageSize ?? 16
-  const attempt = (after: Cursor | undefined) =>
-    Effect.gen(function*() {
-      yield* begin(world, "page")
-      if (world.faults.sourceFailures > 0) {
-        world.faults.sourceFailures--
-        return yield* new DatabaseError({ operation: "page", detail: "fake: connection reset", retryable: true })
-      }
-      const ordered = world.rowsInKeyOrder()
-      // first position after the cursor (binary search), then the next `pageSize` rows whose sha2 is NULL
-      let lo = 0
-      let hi = ordered.length
-      while (after !== undefined && lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if (compareRows(ordered[mid]!, after) <= 0) lo = mid + 1
-        else hi = mid
-      }
-      const rows: Array<FakeRow> = []
-      for (let i = lo; i < ordered.length && rows.length < pageSize; i++) {
-        if (ordered[i]!.sha2 === null) rows.push(ordered[i]!)
-      }
-      const last = rows.at(-1)
-      const next: Option.Option<Cursor | undefined> = rows.length < pageSize || last === undefined
-        ? Option.none()
-        : Option.some({ hash: last.hash, id: last.id })
-      return [rows.map(toSourceRow), next] as const
-    })
+  const attempt = Effect.fnUntraced(function*(after: Cursor | undefined) {
+    yield* begin(world, "page")
+    if (world.faults.sourceFailures > 0) {
+      world.faults.sourceFailures--
+      return yield* new DatabaseError({ operation: "page", detail: "fake: connection reset", retryable: true })
+    }
+    const ordered = world.rowsInKeyOrder()
+    // first position after the cursor (binary search), then the next `pageSize` rows whose sha2 is NULL
+    let lo = 0
+    let hi = ordered.length
+    while (after !== undefined && lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (compareRows(ordered[mid]!, after) <= 0) lo = mid + 1
+      else hi = mid
+    }
+    const rows: Array<FakeRow> = []
+    for (let i = lo; i < ordered.length && rows.length < pageSize; i++) {
+      if (ordered[i]!.sha2 === null) rows.push(ordered[i]!)
+    }
+    const last = rows.at(-1)
+    const next: Option.Option<Cursor | undefined> = rows.length < pageSize || last === undefined
+      ? Option.none()
+      : Option.some({ hash: last.hash, id: last.id })
+    return [rows.map(toSourceRow), next] as const
+  })
   const page = (after: Cursor | undefined) =>
     attempt(after).pipe(retryInfrastructure("source"), Effect.provideService(Metrics, metrics))
   return LoSource.of({

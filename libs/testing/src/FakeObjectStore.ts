@@ -60,26 +60,25 @@ export const makeObjectStore = (world: World, options: FakeOptions = {}): Object
     })
 
   return ObjectStore.of({
-    put: (request) =>
-      Effect.gen(function*() {
-        yield* begin(world, "put")
-        const faults = world.faults
-        if (faults.storeBroken) {
-          log(request.key, request.size, "Failed")
-          return yield* storageError("put", request.key, "fake: AccessDenied", false)
-        }
-        if (faults.storeFailures > 0) {
-          faults.storeFailures--
-          log(request.key, request.size, "Failed")
-          return yield* storageError("put", request.key, "fake: 503 SlowDown", true)
-        }
-        const outcome = yield* Effect.uninterruptible(store(request))
-        if (faults.crashAfterPuts !== undefined && --faults.crashAfterPuts <= 0) {
-          faults.crashAfterPuts = undefined
-          return yield* crash(world, `put ${request.key}`)
-        }
-        return outcome
-      }),
+    put: Effect.fn("FakeObjectStore.put")(function*(request: PutRequest) {
+      yield* begin(world, "put")
+      const faults = world.faults
+      if (faults.storeBroken) {
+        log(request.key, request.size, "Failed")
+        return yield* storageError("put", request.key, "fake: AccessDenied", false)
+      }
+      if (faults.storeFailures > 0) {
+        faults.storeFailures--
+        log(request.key, request.size, "Failed")
+        return yield* storageError("put", request.key, "fake: 503 SlowDown", true)
+      }
+      const outcome = yield* Effect.uninterruptible(store(request))
+      if (faults.crashAfterPuts !== undefined && --faults.crashAfterPuts <= 0) {
+        faults.crashAfterPuts = undefined
+        return yield* crash(world, `put ${request.key}`)
+      }
+      return outcome
+    }),
     head: (key: Sha256Hex) =>
       begin(world, "head").pipe(
         Effect.map(() =>
