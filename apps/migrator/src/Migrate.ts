@@ -14,6 +14,8 @@ import {
   Metrics,
   ObjectStore,
   type RowCounts,
+  renderShard,
+  type Shard,
   type StorageError
 } from "@lo-migrate/core"
 import {
@@ -34,7 +36,7 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { type DatabaseConfig, type MigratorConfig, redactUrl, render } from "./Config.ts"
+import { type DatabaseConfig, describeShard, type MigratorConfig, redactUrl, render } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
 import { Leftovers } from "./Leftovers.ts"
 import { FailureReport, ReportError } from "./Report.ts"
@@ -111,6 +113,13 @@ const describeCounts = (counts: RowCounts) =>
   `${counts.remaining} of ${counts.total} rows left to migrate, ${formatBytes(counts.remainingBytes)} ` +
   `(${counts.remainingBytes} bytes); largest object ${formatBytes(counts.largest)} (${counts.largest} bytes)`
 
+/** `" (shard 1/4)"`, or nothing without a shard: what the counts and the summary are about. */
+const ofShard = (shard: Shard | undefined) => (shard === undefined ? "" : ` (shard ${renderShard(shard)})`)
+
+/** Each status block opens with the shard, so that N interleaved logs (or pods) tell which process they are. */
+const withShardLine = (shard: Shard | undefined, status: (block: string) => Effect.Effect<void>) =>
+  shard === undefined ? status : (block: string) => status(`shard: ${describeShard(shard)}\n${block}`)
+
 /** Everything `--dry-run` checks; writes nothing. */
 const dryRun = (config: MigratorConfig) =>
   Effect.gen(function*() {
@@ -140,7 +149,8 @@ const dryRun = (config: MigratorConfig) =>
     yield* store.check
     yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
     const counts = hasColumn ? yield* source.count : yield* schema.countAll
-    yield* Console.log(`  rows:        ${describeCounts(counts)}`)
+    const about = hasColumn ? ofShard(config.shard) : config.shard === undefined ? "" : " (whole table: no sha2 column yet)"
+    yield* Console.log(`  ${`rows${about}:`.padEnd(12)} ${describeCounts(counts)}`)
     return ExitCode.Ok
   })
 
@@ -176,7 +186,7 @@ const migrateRun = (config: MigratorConfig) =>
       Effect.andThen(Effect.sleep(Duration.seconds(config.gracePeriod))),
       Effect.as(Option.none<MigrationSummary>())
     )
-    const status = yield* StatusOutput
+    const status = withShardLine(config.shard, yield* StatusOutput)
     const result = yield* Effect.gen(function*() {
       yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status))
       return yield* shutdown.graceful(
@@ -202,7 +212,7 @@ const migrateRun = (config: MigratorConfig) =>
       return ExitCode.Interrupted
     }
     const summary = result.value
-    yield* Console.log(summaryLine(summary))
+    yield* Console.log(`${summaryLine(summary)}${ofShard(config.shard)}`)
     if (summary.stopped) {
       yield* Console.error("interrupted; run again to resume")
       return ExitCode.Interrupted
@@ -215,7 +225,7 @@ const migrateRun = (config: MigratorConfig) =>
       )
       return ExitCode.RowsFailed
     }
-    yield* Console.log("migration completed")
+    yield* Console.log(`migration completed${ofShard(config.shard)}`)
     if (config.finalize) {
       yield* Console.log("adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ...")
       yield* schema.finalize

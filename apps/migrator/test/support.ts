@@ -28,9 +28,11 @@ export const rawOptions = (overrides: Partial<RawOptions> = {}): RawOptions => (
   maxInFlight: Option.none(),
   finalize: false,
   dryRun: false,
-  report: Option.none(),
+  report: [],
   logFormat: "text",
   tempDir: Option.none(),
   skipBatchJobCheck: false,
+  shard: Option.none(),
+  shards: Option.none(),
   ...overrides
 })

@@ -20,6 +20,7 @@ import {
   Metrics,
   retryInfrastructure,
   type RowCounts,
+  type ShardRange,
   type SourceRow
 } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
@@ -27,11 +28,15 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
+import type * as Statement from "effect/sql/Statement"
 import { mapSqlError } from "./DatabaseErrors.ts"
+import { shardPredicate } from "./ShardPredicate.ts"
 
 export interface PgLoSourceOptions {
   /** Rows per keyset page (one statement each). */
   readonly pageSize: number
+  /** Only the rows whose `hash` falls in this range (`--shard I/N`, see ShardPredicate.ts); absent: every row. */
+  readonly shard?: ShardRange | undefined
 }
 
 interface Cursor {
@@ -60,21 +65,27 @@ const toSourceRow = (r: PageRow): SourceRow => ({
 
 /**
  * The statement of one keyset page: the rows after `after` (all of them from the start when it is undefined) whose
- * sha2 is NULL, in `(hash, ctid)` order. The one place the source's query is built: a predicate restricting the rows
- * (e.g. a range of hashes) belongs in its WHERE clause, on both branches.
+ * sha2 is NULL and that are in the shard (`inShard`), in `(hash, ctid)` order. The one place the source's page query
+ * is built: a predicate restricting the rows belongs in its WHERE clause, on both branches.
  */
-const pageQuery = (sql: SqlClient.SqlClient, pageSize: number, after: Cursor | undefined) =>
+const pageQuery = (
+  sql: SqlClient.SqlClient,
+  pageSize: number,
+  inShard: Statement.Fragment,
+  after: Cursor | undefined
+) =>
   after === undefined
     ? sql<PageRow>`
         SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
         FROM _nice_binary b
-        WHERE b.sha2 IS NULL
+        WHERE b.sha2 IS NULL AND ${inShard}
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
     : sql<PageRow>`
         SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
         FROM _nice_binary b
         WHERE b.sha2 IS NULL AND b.hash >= ${after.hash} AND (b.hash > ${after.hash} OR b.ctid > ${after.ctid}::tid)
+          AND ${inShard}
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
 
@@ -84,11 +95,12 @@ export const makePgLoSource = Effect.fnUntraced(function*(
   const sql = yield* SqlClient.SqlClient
   const metrics = yield* Metrics
   const pageSize = Math.max(1, Math.floor(options.pageSize))
+  const inShard = shardPredicate(sql, options.shard)
 
   // A page that fails with a retryable error is retried by itself (the `RetryPolicy` in force, each retry counted
   // as "source"), from the same cursor: the rows already emitted are neither lost nor emitted again.
   const fetchPage = Effect.fn("PgLoSource.page")(function*(after: Cursor | undefined) {
-    return yield* pageQuery(sql, pageSize, after).pipe(
+    return yield* pageQuery(sql, pageSize, inShard, after).pipe(
       mapSqlError("read pending rows"),
       retryInfrastructure("source"),
       Effect.provideService(Metrics, metrics)
@@ -117,7 +129,8 @@ export const makePgLoSource = Effect.fnUntraced(function*(
            count(*) FILTER (WHERE sha2 IS NULL) AS remaining,
            sum(size) FILTER (WHERE sha2 IS NULL) AS "remainingBytes",
            max(size) FILTER (WHERE sha2 IS NULL) AS largest
-    FROM _nice_binary`.pipe(
+    FROM _nice_binary
+    WHERE ${inShard}`.pipe(
     Effect.map(([r]) => ({
       total: toNumber(r?.total),
       remaining: toNumber(r?.remaining),
