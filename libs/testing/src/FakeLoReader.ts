@@ -72,45 +72,37 @@ export const fakeLoReader = (world: World, options: FakeOptions = {}): Layer.Lay
         stats.liveBytes += digests.size
         stats.peakLiveBytes = Math.max(stats.peakLiveBytes, stats.liveBytes)
         let released = false
-        if (digests.size <= inMemMax) {
-          stats.liveMemoryBytes += digests.size
-          stats.peakLiveMemoryBytes = Math.max(stats.peakLiveMemoryBytes, stats.liveMemoryBytes)
-          return {
-            row,
-            sha1: checked.sha1,
-            sha256: digests.sha256,
-            md5Base64: digests.md5Base64,
-            size: digests.size,
-            body: { _tag: "InMemory", bytes: bytes.slice() },
-            release: Effect.sync(() => {
-              if (released) return
-              released = true
-              stats.liveObjects--
-              stats.liveBytes -= digests.size
-              stats.liveMemoryBytes -= digests.size
-            })
-          } satisfies LoObject
-        }
-        const path = join(dir, `${digests.sha256}-${fileNo++}`)
-        writeFileSync(path, bytes)
-        stats.liveSpills.add(path)
-        stats.spilled++
-        return {
+        // the object, its body, and what `release` undoes besides the counts common to both bodies (once)
+        const object = (body: LoObject["body"], undo: () => void): LoObject => ({
           row,
           sha1: checked.sha1,
           sha256: digests.sha256,
           md5Base64: digests.md5Base64,
           size: digests.size,
-          body: { _tag: "Spilled", path },
+          body,
           release: Effect.sync(() => {
             if (released) return
             released = true
-            rmSync(path, { force: true })
-            stats.liveSpills.delete(path)
+            undo()
             stats.liveObjects--
             stats.liveBytes -= digests.size
           })
-        } satisfies LoObject
+        })
+        if (digests.size <= inMemMax) {
+          stats.liveMemoryBytes += digests.size
+          stats.peakLiveMemoryBytes = Math.max(stats.peakLiveMemoryBytes, stats.liveMemoryBytes)
+          return object({ _tag: "InMemory", bytes: bytes.slice() }, () => {
+            stats.liveMemoryBytes -= digests.size
+          })
+        }
+        const path = join(dir, `${digests.sha256}-${fileNo++}`)
+        writeFileSync(path, bytes)
+        stats.liveSpills.add(path)
+        stats.spilled++
+        return object({ _tag: "Spilled", path }, () => {
+          rmSync(path, { force: true })
+          stats.liveSpills.delete(path)
+        })
       })
 
       const readFault = (operation: string) =>
