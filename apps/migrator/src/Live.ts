@@ -12,7 +12,8 @@ import {
   PgLoReader,
   type PgLoReaderOptions,
   PgLoSource,
-  SchemaTasks
+  SchemaTasks,
+  StatementTimeout
 } from "@lo-migrate/postgres"
 import {
   defaultS3StoreConfig,
@@ -21,6 +22,7 @@ import {
   type S3StoreConfig
 } from "@lo-migrate/s3"
 import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { DatabaseConfig, MigratorConfig } from "./Config.ts"
@@ -57,24 +59,36 @@ export const readerOptionsOf = (config: MigratorConfig): PgLoReaderOptions => ({
 export const poolSizeOf = (config: MigratorConfig): number => config.receiverThreads + config.committerThreads + 3
 
 /**
- * The ports of a run (source, reader, store, committer), the schema tasks and the metrics, live. `migrate` adds the
- * start-up clean-up and the failure report; the bench times each port call of exactly these.
+ * The ports of a run (source, reader, store, committer), the schema tasks, the statement timeout and the metrics,
+ * live; `migrate` adds the start-up clean-up and the failure report, the bench times each port call of exactly these.
+ *
+ * Two pools. Readers and committers run only short statements: their connections are cut when they stall for
+ * --pg-statement-timeout (`StalledSockets`, which also cuts a stalled BEGIN/COMMIT). The source's page query is
+ * bounded by the same timeout per statement (`StatementTimeout`); its row count and the schema tasks (an index build)
+ * may run long, so their pool has no stall guard.
  */
 export const portsLayer = (config: MigratorConfig) => {
-  const database = PgDatabase.layer({
-    url: config.pgUrl,
-    maxConnections: poolSizeOf(config),
-    connectTimeout: `${config.connectTimeout} seconds`
-  })
+  const database = (maxConnections: number, guarded: boolean) =>
+    PgDatabase.layer({
+      url: config.pgUrl,
+      maxConnections,
+      connectTimeout: `${config.connectTimeout} seconds`,
+      ...(guarded ? { stallTimeout: { millis: config.pgStatementTimeout * 1000, describe: "--pg-statement-timeout" } } : {})
+    })
   const s3 = S3ObjectStore.layer(s3StoreConfigOf(config))
-  // the reader digests parts along the cut the store announces (the one pass over the bytes serves both)
   const postgres = Layer.mergeAll(
-    PgLoSource.layer({ pageSize, shard: config.shard === undefined ? undefined : shardRange(config.shard) }),
-    PgLoReader.layer(readerOptionsOf(config)),
-    PgHashCommitter.layer,
-    SchemaTasks.layer
-  ).pipe(Layer.provide([database, NodeServices.layer, s3]))
-  return Layer.mergeAll(postgres, s3, Metrics.layer)
+    Layer.merge(
+      PgLoSource.layer({ pageSize, shard: config.shard === undefined ? undefined : shardRange(config.shard) }),
+      SchemaTasks.layer
+    ).pipe(Layer.provide(database(3, false))),
+    // the reader digests parts along the cut the store announces (the one pass over the bytes serves both)
+    Layer.merge(PgLoReader.layer(readerOptionsOf(config)), PgHashCommitter.layer).pipe(
+      Layer.provide([database(poolSizeOf(config) - 3, true), NodeServices.layer, s3])
+    )
+  )
+  const statementTimeout = Layer.succeed(StatementTimeout, Duration.seconds(config.pgStatementTimeout))
+  // the source counts its own page retries: it needs the run's Metrics
+  return Layer.mergeAll(postgres, s3, statementTimeout).pipe(Layer.provideMerge(Metrics.layer))
 }
 
 /** Everything `migrate` needs besides `Shutdown`: the ports, the clean-up of ended runs, the failure report. */

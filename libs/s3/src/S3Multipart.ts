@@ -1,7 +1,8 @@
 /**
  * A spilled body above the part size as one multipart upload: recorded in the upload ledger from before
  * CreateMultipartUpload until after completion or abort, its parts streamed from file ranges (a few in flight, each
- * retried on its own), the reader's part digests used when they are for this very cut, aborted on any failure or
+ * retried on its own), the reader's part digests used when they are for this very cut, the completion's body sent
+ * again when it arrives corrupted (`corruptAttempts` in all), aborted on any failure or
  * interruption, and checked by its size once complete (Ceph returns no ETag from CompleteMultipartUpload).
  */
 import {
@@ -37,13 +38,15 @@ export interface MultipartContext {
   readonly partConcurrency: number
   /** Attempts per part. */
   readonly partAttempts: number
+  /** Attempts in all for the CompleteMultipartUpload body when the server received it corrupted. */
+  readonly corruptAttempts: number
   readonly headObject: (key: string) => Effect.Effect<Option.Option<HeadResult>, StorageError>
 }
 
 /** `putMultipart(request, path, partSize, known)`: uploads the file at `path` in parts of `partSize`. */
 export const makeMultipart = (context: MultipartContext) => {
-  const { bucket, calls, client, headObject, ledger, partAttempts, partConcurrency } = context
-  const { call, classify, fatal, send } = calls
+  const { bucket, calls, client, corruptAttempts, headObject, ledger, partAttempts, partConcurrency } = context
+  const { call, classify, fatal, resendCorrupted, send } = calls
 
   const uploadPart = (
     request: PutRequest,
@@ -148,7 +151,8 @@ export const makeMultipart = (context: MultipartContext) => {
               },
               { concurrency: partConcurrency }
             )
-            yield* call("CompleteMultipartUpload", request.key, (signal) =>
+            // its XML body can arrive corrupted too: sent again like any other body (the parts stay uploaded)
+            yield* send("CompleteMultipartUpload", request.key, (signal) =>
               client.send(
                 new CompleteMultipartUploadCommand({
                   Bucket: bucket,
@@ -157,7 +161,7 @@ export const makeMultipart = (context: MultipartContext) => {
                   MultipartUpload: { Parts: completed }
                 }),
                 { abortSignal: signal }
-              ))
+              )).pipe(resendCorrupted("CompleteMultipartUpload", corruptAttempts))
           }),
         (uploadId, exit) => Exit.isSuccess(exit) ? Effect.void : abortUpload(request.key, uploadId)
       ),

@@ -17,7 +17,8 @@
  *   retries the retryable ones. The retries here, all built from core's `retrySchedule`: per part inside one multipart
  *   upload (`partAttempts`), so a transient error does not throw away the parts already sent; the abort of a failed
  *   upload; and a body the server rejected as corrupted in transit (BadDigest, XAmzContentSHA256Mismatch), sent
- *   again from the same verified bytes (`corruptAttempts` in all, or `partAttempts` for a part) before the put fails
+ *   again from the same verified bytes (`corruptAttempts` in all, or `partAttempts` for a part; the body of
+ *   CompleteMultipartUpload too, `corruptAttempts` in all) before the put fails
  *   with `TransferCorrupted` (the pipeline then reports that row and goes on).
  */
 import {
@@ -182,7 +183,16 @@ const makeWithClient = (
       return "Uploaded"
     })
 
-  const putMultipart = makeMultipart({ client, bucket, ledger, calls, partConcurrency, partAttempts, headObject })
+  const putMultipart = makeMultipart({
+    client,
+    bucket,
+    ledger,
+    calls,
+    partConcurrency,
+    partAttempts,
+    corruptAttempts,
+    headObject
+  })
 
   const put = Effect.fn("S3ObjectStore.put")(function*(request: PutRequest) {
     yield* Effect.annotateCurrentSpan({ bucket, key: request.key, size: request.size, body: request.body._tag })
