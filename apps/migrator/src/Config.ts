@@ -67,6 +67,12 @@ export interface MigratorConfig {
   readonly logFormat: "text" | "json"
   readonly tempDir: string
   readonly skipBatchJobCheck: boolean
+  /** `--metrics-port`/`--metrics-host`: where to serve Prometheus metrics; absent: no endpoint. */
+  readonly metrics: { readonly host: string; readonly port: number } | undefined
+  /** Seconds the metrics endpoint stays up after the run. */
+  readonly metricsLinger: number
+  /** The shard this process migrates, `I/N`, as the metrics label it (absent: the whole table, "0/1"). */
+  readonly shard?: string | undefined
   /** Warnings to print once the logger is set up (e.g. a secret on the command line). */
   readonly warnings: ReadonlyArray<string>
 }
@@ -217,6 +223,24 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
       return yield* new UsageError({ option: "--report", detail: "must not be empty" })
     }
 
+    let metrics: MigratorConfig["metrics"] = undefined
+    if (Option.isSome(raw.metricsPort)) {
+      const port = raw.metricsPort.value
+      if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
+        return yield* new UsageError({ option: "--metrics-port", detail: `must be a port from 0 to 65535, got ${port}` })
+      }
+      if (raw.metricsHost.trim() === "") {
+        return yield* new UsageError({ option: "--metrics-host", detail: "must not be empty" })
+      }
+      metrics = { host: raw.metricsHost.trim(), port }
+    }
+    if (!Number.isSafeInteger(raw.metricsLinger) || raw.metricsLinger < 0 || raw.metricsLinger > 86_400) {
+      return yield* new UsageError({
+        option: "--metrics-linger",
+        detail: `must be a whole number of seconds from 0 to 86400, got ${raw.metricsLinger}`
+      })
+    }
+
     return {
       pgUrl,
       pgPasswordSource,
@@ -251,6 +275,8 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
       logFormat: raw.logFormat,
       tempDir,
       skipBatchJobCheck: raw.skipBatchJobCheck,
+      metrics,
+      metricsLinger: raw.metricsLinger,
       warnings
     } satisfies MigratorConfig
   })
@@ -291,7 +317,12 @@ export const render = (config: MigratorConfig): string => {
     `    temp dir:            ${config.tempDir}`,
     `    report:              ${config.report ?? "(none; failed rows are logged)"}`,
     `    mode:                ${config.dryRun ? "dry run (writes nothing)" : "migrate"}${config.finalize ? " + finalize" : ""}`,
-    `    batch job check:     ${config.skipBatchJobCheck ? "skipped" : "on"}`
+    `    batch job check:     ${config.skipBatchJobCheck ? "skipped" : "on"}`,
+    `    metrics endpoint:    ${
+      config.metrics === undefined
+        ? "none"
+        : `${config.metrics.host}:${config.metrics.port}${config.metricsLinger > 0 ? `, kept ${config.metricsLinger} s after the run` : ""}`
+    }`
   ]
   return lines.join("\n")
 }

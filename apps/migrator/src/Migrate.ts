@@ -37,6 +37,7 @@ import * as Redacted from "effect/Redacted"
 import { type DatabaseConfig, type MigratorConfig, redactUrl, render } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
 import { Leftovers } from "./Leftovers.ts"
+import { MetricsServer, type MetricsServerError } from "./MetricsServer.ts"
 import { FailureReport, ReportError } from "./Report.ts"
 import { SchemaTasks } from "./SchemaTasks.ts"
 import { Shutdown } from "./Shutdown.ts"
@@ -235,6 +236,32 @@ const unexpected = (cause: Cause.Cause<unknown>) => {
     )
 }
 
+/**
+ * Runs `self` with the Prometheus endpoint up when `--metrics-port` is set: it listens before the run starts (a port
+ * that cannot be bound ends the run before anything is written) and, with `--metrics-linger`, stays up that long after
+ * the run (a signal ends the wait) so a last scrape sees the final counts.
+ */
+const withMetricsEndpoint = <A, E, R>(
+  config: MigratorConfig,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | MetricsServerError, R | Metrics | Shutdown> => {
+  const endpoint = config.metrics
+  if (endpoint === undefined) return self
+  return Effect.gen(function*() {
+    const server = yield* MetricsServer
+    yield* Effect.logInfo(`serving Prometheus metrics on ${server.url}`)
+    const result = yield* self
+    if (config.metricsLinger > 0) {
+      // a signal ends the wait; the run's own exit code stands
+      const shutdown = yield* Shutdown
+      yield* shutdown.graceful(Effect.raceFirst(Effect.sleep(Duration.seconds(config.metricsLinger)), shutdown.requested))
+    }
+    return result
+  }).pipe(
+    Effect.provide(MetricsServer.layer({ host: endpoint.host, port: endpoint.port, shard: config.shard ?? "0/1" }))
+  )
+}
+
 /** The services `migrate` needs besides `Shutdown`. */
 export type Services =
   | SchemaTasks
@@ -267,7 +294,7 @@ export const migrate = (
       `(from --max-in-memory, the queue sizes, threads and --in-mem-max)`
   ).pipe(
     Effect.andThen(
-      (config.dryRun ? dryRun(config) : migrateRun(config)).pipe(Effect.provide(layer))
+      (config.dryRun ? dryRun(config) : withMetricsEndpoint(config, migrateRun(config))).pipe(Effect.provide(layer))
     ),
     Effect.catchTags({
       PreflightFailed: refusedPreflight,
@@ -275,6 +302,8 @@ export const migrate = (
       FinalizeRefused: refusedFinalize,
       ReportError: (e: ReportError) =>
         Console.error(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
+      MetricsServerError: (e: MetricsServerError) =>
+        Console.error(`error: --metrics-port/--metrics-host: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
       DatabaseError: (e: DatabaseError) => fatal(at)(e),
       StorageError: (e: StorageError) => fatal(at)(e),
       LocalFileError: (e: LocalFileError) => fatal(at)(e)

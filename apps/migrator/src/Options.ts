@@ -43,7 +43,10 @@ export const defaults = {
   connectTimeout: 5,
   region: "us-east-1",
   logFormat: "text" as const,
-  pathStyle: true
+  pathStyle: true,
+  metricsHost: "127.0.0.1",
+  /** Seconds the metrics endpoint stays up after the run. */
+  metricsLinger: 0
 } as const
 
 /** S3's smallest allowed multipart part (except the last), in KiB. */
@@ -80,7 +83,10 @@ export const env = {
   logLevel: "LO_MIGRATE_LOG_LEVEL",
   tempDir: "LO_MIGRATE_TEMP_DIR",
   pathStyle: "LO_MIGRATE_PATH_STYLE",
-  skipBatchJobCheck: "LO_MIGRATE_SKIP_BATCH_JOB_CHECK"
+  skipBatchJobCheck: "LO_MIGRATE_SKIP_BATCH_JOB_CHECK",
+  metricsPort: "LO_MIGRATE_METRICS_PORT",
+  metricsHost: "LO_MIGRATE_METRICS_HOST",
+  metricsLinger: "LO_MIGRATE_METRICS_LINGER"
 } as const
 
 const describe = (text: string, envName: string, defaultValue?: string | number | boolean) =>
@@ -235,6 +241,32 @@ export const flags = {
     "skip-batch-job-check",
     "skipBatchJobCheck",
     "Skip the pre-flight that refuses to run while the application's binary batch job is enabled"
+  ),
+  metricsPort: Flag.Int("metrics-port").pipe(
+    Flag.withMetavar("PORT"),
+    Flag.withDescription(
+      `Serve Prometheus metrics on http://--metrics-host:PORT/metrics during the run (0: any free port, logged) ` +
+        `[env ${env.metricsPort}] (default: no endpoint)`
+    ),
+    Flag.withFallbackConfig(Config.Int(env.metricsPort)),
+    Flag.optional
+  ),
+  metricsHost: Flag.String("metrics-host").pipe(
+    Flag.withMetavar("ADDRESS"),
+    describe("Address the metrics endpoint listens on (0.0.0.0: every interface)", env.metricsHost, defaults.metricsHost),
+    Flag.withFallbackConfig(Config.String(env.metricsHost)),
+    Flag.withDefault(defaults.metricsHost)
+  ),
+  metricsLinger: Flag.Int("metrics-linger").pipe(
+    Flag.withMetavar("SECS"),
+    describe(
+      "Seconds the metrics endpoint stays up after the run has ended, so that a last scrape sees the final counts " +
+        "(a signal ends the wait)",
+      env.metricsLinger,
+      defaults.metricsLinger
+    ),
+    Flag.withFallbackConfig(Config.Int(env.metricsLinger)),
+    Flag.withDefault(defaults.metricsLinger)
   )
 } as const
 
@@ -269,4 +301,7 @@ export interface RawOptions {
   readonly logFormat: "text" | "json"
   readonly tempDir: Option.Option<string>
   readonly skipBatchJobCheck: boolean
+  readonly metricsPort: Option.Option<number>
+  readonly metricsHost: string
+  readonly metricsLinger: number
 }

@@ -193,7 +193,7 @@ describe("command line", () => {
           "--committer-queue", "--in-mem-max", "--upload-chunk-size", "--commit-chunk", "--interval", "-i",
           "--finalize", "-f", "--dry-run", "--report", "--log-format", "--log-level", "--temp-dir", "--path-style",
           "--region", "--skip-batch-job-check", "--retry-budget", "--request-timeout", "--connect-timeout",
-          "migrate", "finalize"
+          "--metrics-port", "--metrics-host", "--metrics-linger", "migrate", "finalize"
         ]
       ) {
         assert.include(help, option)
@@ -204,6 +204,23 @@ describe("command line", () => {
       assert.include(help, "LO_MIGRATE_RETRY_BUDGET] (default: 300)")
       assert.include(help, "LO_MIGRATE_REQUEST_TIMEOUT] (default: 20)")
       assert.include(help, "LO_MIGRATE_CONNECT_TIMEOUT] (default: 5)")
+      assert.include(help, "LO_MIGRATE_METRICS_PORT")
+      assert.include(help, "LO_MIGRATE_METRICS_HOST] (default: 127.0.0.1)")
+    }))
+
+  it.effect("--metrics-port/--metrics-host/--metrics-linger, from flags and from the environment", () =>
+    Effect.gen(function*() {
+      const none = migrateConfig((yield* run(base)).calls)
+      assert.strictEqual(none.metrics, undefined)
+      assert.strictEqual(none.metricsLinger, 0)
+      const flags = migrateConfig(
+        (yield* run([...base, "--metrics-port", "9464", "--metrics-host", "0.0.0.0", "--metrics-linger", "30"])).calls
+      )
+      assert.deepStrictEqual(flags.metrics, { host: "0.0.0.0", port: 9464 })
+      assert.strictEqual(flags.metricsLinger, 30)
+      const fromEnv = migrateConfig((yield* run(base, { LO_MIGRATE_METRICS_PORT: "0", LO_MIGRATE_METRICS_LINGER: "5" })).calls)
+      assert.deepStrictEqual(fromEnv.metrics, { host: "127.0.0.1", port: 0 })
+      assert.strictEqual(fromEnv.metricsLinger, 5)
     }))
 })
 
@@ -229,6 +246,8 @@ describe("invalid values are rejected before anything connects (exit 2, option n
     ["key without secret", [...base, "-k", "AKIA"], {}, /--access-key|--secret-key/],
     ["unknown option", [...base, "--bogus"], {}, /--bogus/],
     ["bad log format", [...base, "--log-format", "xml"], {}, /--log-format/],
+    ["metrics port out of range", [...base, "--metrics-port", "65536"], {}, /--metrics-port.*0 to 65535/],
+    ["negative metrics linger", [...base, "--metrics-linger", "-1"], {}, /--metrics-linger/],
     ["invalid env value", base, { LO_MIGRATE_STORER_THREADS: "0" }, /--storer-threads/],
     ["invalid log level from env", base, { LO_MIGRATE_LOG_LEVEL: "chatty" }, /--log-level/]
   ]

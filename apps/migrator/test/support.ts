@@ -32,5 +32,8 @@ export const rawOptions = (overrides: Partial<RawOptions> = {}): RawOptions => (
   logFormat: "text",
   tempDir: Option.none(),
   skipBatchJobCheck: false,
+  metricsPort: Option.none(),
+  metricsHost: defaults.metricsHost,
+  metricsLinger: defaults.metricsLinger,
   ...overrides
 })

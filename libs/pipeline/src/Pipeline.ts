@@ -56,6 +56,7 @@ import * as Stream from "effect/Stream"
 import { AdaptiveLimit } from "./AdaptiveLimit.ts"
 import { ByteBudget, type Reservation } from "./ByteBudget.ts"
 import { type PipelineConfig, validatePipelineConfig } from "./Config.ts"
+import { trackInFlight } from "./InFlightBytes.ts"
 
 export interface RunOptions {
   /** When it completes: stop taking new rows, finish what was read, commit what is uploaded, return. */
@@ -179,7 +180,7 @@ export const runMigration = (
         held.delete(o)
         // free the body first, then hand its bytes to the next read
         return Effect.andThen(
-          o.release,
+          Effect.andThen(o.release, trackInFlight(-o.size)),
           Effect.sync(() => shares?.forEach((bytes, i) => budgets[i]!.budget.give(bytes)))
         )
       })
@@ -187,7 +188,7 @@ export const runMigration = (
       Effect.suspend(() => {
         const rest = [...live]
         live.clear()
-        return Effect.forEach(rest, (o) => o.release, { discard: true })
+        return Effect.forEach(rest, (o) => Effect.andThen(o.release, trackInFlight(-o.size)), { discard: true })
       })
     )
 
@@ -387,6 +388,7 @@ export const runMigration = (
           for (const r of exit.value) {
             if (Result.isFailure(r)) continue
             live.add(r.success)
+            yield* trackInFlight(r.success.size)
             if (budgets.length > 0) {
               held.set(
                 r.success,

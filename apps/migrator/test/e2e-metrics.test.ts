@@ -1,0 +1,151 @@
+/**
+ * The Prometheus endpoint during a real run (the CLI as a subprocess, against the real PostgreSQL and the real Ceph
+ * RGW, with the fault proxy in front of the gateway so that some puts are retried): scraped with `fetch` while the
+ * migration runs, and once more after it (`--metrics-linger`). Checks the names, types and units, that the counters
+ * grow during the run, and that the last scrape's committed objects equal the rows the database has migrated.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { FaultProxy, httpError } from "@lo-migrate/faults"
+import { seedInvalidDataSet } from "@lo-migrate/postgres/testing"
+import { TestBucket } from "@lo-migrate/s3/testing"
+import { Effect } from "effect"
+import { assertInvariantExcept, committedCount, Env, runCli, seedMany, settings, setUpSchema, waitUntil } from "./cli.ts"
+
+interface Sample {
+  readonly name: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly value: number
+}
+interface Scrape {
+  readonly contentType: string
+  readonly types: ReadonlyMap<string, string>
+  readonly samples: ReadonlyArray<Sample>
+}
+
+/** Parses the Prometheus text format (the subset Effect writes: HELP, TYPE, `name{k="v",...} value`). */
+const parse = (contentType: string, text: string): Scrape => {
+  const types = new Map<string, string>()
+  const samples: Array<Sample> = []
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("# HELP ")) continue
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line)
+    if (type !== null) {
+      types.set(type[1]!, type[2]!)
+      continue
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    assert.isNotNull(m, `unparsable exposition line: ${line}`)
+    const labels: Record<string, string> = {}
+    for (const [, k, v] of (m![2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!
+    samples.push({ name: m![1]!, labels, value: Number(m![3]) })
+  }
+  return { contentType, types, samples }
+}
+
+const scrape = (url: string) =>
+  Effect.tryPromise(async () => {
+    const response = await fetch(url)
+    assert.strictEqual(response.status, 200)
+    return parse(response.headers.get("content-type") ?? "", await response.text())
+  })
+
+const value = (s: Scrape, name: string, labels: Record<string, string> = {}) =>
+  s.samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v))
+    .reduce((n, x) => n + x.value, 0)
+
+describe("Prometheus endpoint during a real run (PostgreSQL + Ceph RGW)", () => {
+  it.live("scraped while migrating: lo_migrate_* names, types and units; counters grow; the final count is the rows migrated", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const good = yield* seedMany(240)
+      const bad = yield* seedInvalidDataSet
+      const { env } = yield* settings
+      const bucket = yield* TestBucket
+      const proxy = yield* FaultProxy.make({ targetPort: Number(new URL(bucket.config.endpoint!).port) })
+      const scrapes: Array<Scrape> = []
+      let final: Scrape | undefined
+      const run = yield* runCli(
+        [
+          "--metrics-port", "0", "--metrics-linger", "60", "--storer-threads", "2", "--receiver-threads", "1",
+          "--commit-chunk", "10", "-i", "1"
+        ],
+        { ...env, S3_URL: proxy.url },
+        (child, output) =>
+          Effect.gen(function*() {
+            yield* waitUntil("the metrics URL", Effect.sync(() => /serving Prometheus metrics on (\S+)/.test(output.stderr)))
+            const url = /serving Prometheus metrics on (\S+)/.exec(output.stderr)![1]!
+            assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+            yield* waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 1))
+            // every 5th request answered 500 from now on: the run retries its puts
+            yield* proxy.setFault(httpError(500, 0.2))
+            while (!output.stdout.includes("failed and were skipped") && !output.stderr.includes("failed and were skipped")) {
+              scrapes.push(yield* scrape(url))
+              yield* Effect.sleep("150 millis")
+            }
+            final = yield* scrape(url)
+            child.kill("SIGTERM") // ends the linger
+          })
+      )
+      assert.strictEqual(run.code, 1, run.stderr) // the invalid rows are reported: exit 1
+      const migrated = (yield* assertInvariantExcept([])).committed
+      assert.strictEqual(migrated, good.length)
+
+      // scraped during the run: some scrape saw part of the rows committed, and the counters never went down
+      assert.isAtLeast(scrapes.length, 3)
+      const commits = scrapes.map((s) => value(s, "lo_migrate_objects_total", { stage: "commit" }))
+      assert.isTrue(commits.some((n) => n > 0 && n < good.length), `a scrape in the middle of the run: ${commits.join(",")}`)
+      for (let i = 1; i < scrapes.length; i++) {
+        for (const stage of ["source", "read", "store", "commit"]) {
+          assert.isAtLeast(
+            value(scrapes[i]!, "lo_migrate_objects_total", { stage }),
+            value(scrapes[i - 1]!, "lo_migrate_objects_total", { stage })
+          )
+          assert.isAtLeast(
+            value(scrapes[i]!, "lo_migrate_bytes_total", { stage }),
+            value(scrapes[i - 1]!, "lo_migrate_bytes_total", { stage })
+          )
+        }
+      }
+      assert.isTrue(scrapes.some((s) => value(s, "lo_migrate_in_flight_bytes") > 0), "bytes in flight seen mid-run")
+
+      // the last scrape: totals equal what the database says
+      const last = final!
+      assert.strictEqual(last.contentType, "text/plain; version=0.0.4; charset=utf-8")
+      assert.strictEqual(value(last, "lo_migrate_objects_total", { stage: "commit" }), migrated)
+      const goodBytes = good.reduce((n, r) => n + r.digests.size, 0)
+      assert.strictEqual(value(last, "lo_migrate_bytes_total", { stage: "commit" }), goodBytes)
+      assert.strictEqual(value(last, "lo_migrate_objects_total", { stage: "source" }), good.length + bad.all.length)
+      assert.strictEqual(value(last, "lo_migrate_row_failures_total"), bad.all.length)
+      assert.strictEqual(value(last, "lo_migrate_row_failures_total", { reason: "MalformedHash" }), 2)
+      assert.strictEqual(value(last, "lo_migrate_row_failures_total", { reason: "NullOid" }), 1)
+      assert.isAbove(value(last, "lo_migrate_retries_total", { operation: "put" }), 0, "puts were retried")
+      assert.strictEqual(value(last, "lo_migrate_in_flight_bytes"), 0)
+      assert.strictEqual(value(last, "lo_migrate_shard_info", { shard: "0/1" }), 1)
+      assert.strictEqual(value(last, "lo_migrate_queue_capacity_objects", { queue: "store" }), 1024)
+      assert.strictEqual(value(last, "lo_migrate_queue_used_objects", { queue: "commit" }), 0)
+      assert.strictEqual(value(last, "lo_migrate_concurrency_max", { stage: "store" }), 2)
+      assert.strictEqual(value(last, "lo_migrate_pending_at_start_objects"), good.length + bad.all.length)
+      assert.isAbove(value(last, "lo_migrate_start_time_seconds"), 1.7e9)
+
+      // Prometheus conventions: the prefix, counters end in _total, the unit is in the name
+      const expected: Record<string, string> = {
+        lo_migrate_objects_total: "counter",
+        lo_migrate_bytes_total: "counter",
+        lo_migrate_row_failures_total: "counter",
+        lo_migrate_retries_total: "counter",
+        lo_migrate_in_flight_bytes: "gauge",
+        lo_migrate_queue_used_objects: "gauge",
+        lo_migrate_queue_capacity_objects: "gauge",
+        lo_migrate_concurrency_limit: "gauge",
+        lo_migrate_shard_info: "gauge",
+        lo_migrate_start_time_seconds: "gauge"
+      }
+      for (const [name, type] of Object.entries(expected)) assert.strictEqual(last.types.get(name), type, name)
+      for (const [name, type] of last.types) {
+        if (!name.startsWith("lo_migrate_")) continue
+        assert.match(name, /^lo_migrate_[a-z_]+$/)
+        if (type === "counter") assert.match(name, /_total$/, `counter ${name}`)
+        else assert.notMatch(name, /_total$/, `gauge ${name}`)
+      }
+    }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
+})
