@@ -17,7 +17,7 @@ import * as CliError from "effect/cli/CliError"
 import * as Command from "effect/cli/Command"
 import { type DatabaseConfig, type MigratorConfig, resolve, resolveDatabase, type UsageError } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
-import { env, flags, type RawOptions } from "./Options.ts"
+import { env, flags, type LogFormat, type RawOptions } from "./Options.ts"
 import { noteOtherOutput } from "./StatusWriter.ts"
 import { type RawVerifyOptions, resolveVerify, type VerifyConfig, verifyFlags } from "./VerifyOptions.ts"
 
@@ -45,7 +45,8 @@ export const textLogger = Logger.make<unknown, void>(({ cause, date, logLevel, m
   console.error(`${date.toISOString()} ${logLevel.toUpperCase().padEnd(5)} ${formatMessage(message)}${causeText}`)
 })
 
-export const loggerFor = (format: "text" | "json") =>
+/** `json`: JSON lines; `text` and `line`: text lines (only the status differs, see Options.ts `logFormats`). */
+export const loggerFor = (format: LogFormat) =>
   Logger.layer([
     format === "json"
       ? Logger.map(Logger.formatJson, (line) => {

@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { tmpdir } from "node:os"
-import { defaults, env, minUploadChunkKiB, type RawOptions } from "./Options.ts"
+import { defaults, env, type LogFormat, minUploadChunkKiB, type RawOptions } from "./Options.ts"
 
 /** Bad usage or configuration: exit code 2, and the message names the option. */
 export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
@@ -64,7 +64,7 @@ export interface MigratorConfig {
   readonly finalize: boolean
   readonly dryRun: boolean
   readonly report: string | undefined
-  readonly logFormat: "text" | "json"
+  readonly logFormat: LogFormat
   readonly tempDir: string
   readonly skipBatchJobCheck: boolean
   /** `--metrics-port`/`--metrics-host`: where to serve Prometheus metrics; absent: no endpoint. */
@@ -154,7 +154,7 @@ const resolvePg = (
 /** The part of the configuration `finalize` needs: only the database. */
 export interface DatabaseConfig {
   readonly pgUrl: Redacted.Redacted<string>
-  readonly logFormat: "text" | "json"
+  readonly logFormat: LogFormat
   readonly warnings: ReadonlyArray<string>
 }
 

@@ -12,6 +12,7 @@ import {
   type LoReader,
   LoSource,
   Metrics,
+  type MetricsSnapshot,
   ObjectStore,
   type RowCounts,
   type StorageError
@@ -22,8 +23,11 @@ import {
   type MigrationSummary,
   type PipelineConfig,
   renderStatus,
+  renderStatusJson,
+  renderStatusLine,
   runMigration,
-  runMonitor
+  runMonitor,
+  type StatusLimits
 } from "@lo-migrate/pipeline"
 import type { FinalizeRefused, PreflightFailed, SchemaNotPermitted } from "@lo-migrate/postgres"
 import * as Cause from "effect/Cause"
@@ -36,12 +40,13 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { type DatabaseConfig, type MigratorConfig, redactUrl, render } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
+import type { LogFormat } from "./Options.ts"
 import { Leftovers } from "./Leftovers.ts"
 import { MetricsServer, type MetricsServerError } from "./MetricsServer.ts"
 import { FailureReport, ReportError } from "./Report.ts"
 import { SchemaTasks } from "./SchemaTasks.ts"
 import { Shutdown } from "./Shutdown.ts"
-import { makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
+import { appendOnly, makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
 
 /** Where status blocks are written: the process's stdout by default (redrawn in place on a terminal); tests swap it. */
 export const StatusOutput = Context.Reference<(block: string) => Effect.Effect<void>>("lo-migrate/StatusOutput", {
@@ -73,6 +78,15 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
   inMemoryObjectMax: config.inMemMax,
   ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes })
 })
+
+/** The status renderer of a `--log-format` (Options.ts `logFormats`). */
+export const statusRendererFor = (format: LogFormat, limits?: StatusLimits) =>
+(current: MetricsSnapshot, previous?: MetricsSnapshot): string =>
+  format === "json"
+    ? renderStatusJson(current, previous, limits)
+    : format === "line"
+    ? renderStatusLine(current, previous, limits)
+    : renderStatus(current, previous)
 
 const resumeHint = "Nothing is lost: objects uploaded but not yet recorded are found again. Run again to resume."
 
@@ -177,9 +191,11 @@ const migrateRun = (config: MigratorConfig) =>
       Effect.andThen(Effect.sleep(Duration.seconds(config.gracePeriod))),
       Effect.as(Option.none<MigrationSummary>())
     )
-    const status = yield* StatusOutput
+    const output = yield* StatusOutput
+    const status = config.logFormat === "text" ? output : appendOnly(output)
+    const render = statusRendererFor(config.logFormat)
     const result = yield* Effect.gen(function*() {
-      yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status))
+      yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status, render))
       return yield* shutdown.graceful(
         Effect.raceFirst(
           runMigration(pipelineConfigOf(config), {
@@ -192,7 +208,7 @@ const migrateRun = (config: MigratorConfig) =>
     }).pipe(
       Effect.scoped,
       // The final status block, however the run ends (done, stopped, failed, interrupted by a second signal).
-      Effect.ensuring(Effect.flatMap(metrics.snapshot, (now) => status(renderStatus(now, before))))
+      Effect.ensuring(Effect.flatMap(metrics.snapshot, (now) => status(render(now, before))))
     )
 
     if (Option.isNone(result)) {

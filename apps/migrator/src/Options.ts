@@ -42,12 +42,20 @@ export const defaults = {
   /** Seconds to open one connection (TCP, TLS, PostgreSQL authentication). */
   connectTimeout: 5,
   region: "us-east-1",
-  logFormat: "text" as const,
+  logFormat: "text" as LogFormat,
   pathStyle: true,
   metricsHost: "127.0.0.1",
   /** Seconds the metrics endpoint stays up after the run. */
   metricsLinger: 0
 } as const
+
+/**
+ * `--log-format`: `text` logs as text lines and the status as the original tool's block (redrawn in place on a
+ * terminal); `json` logs as JSON lines and the status as one JSON object per interval on stdout; `line` logs as text
+ * and the status as one line of text per interval (for pipes and plain log files).
+ */
+export const logFormats = ["text", "json", "line"] as const
+export type LogFormat = (typeof logFormats)[number]
 
 /** S3's smallest allowed multipart part (except the last), in KiB. */
 export const minUploadChunkKiB = 5 * 1024
@@ -226,9 +234,14 @@ export const flags = {
     Flag.withFallbackConfig(Config.String(env.report)),
     Flag.optional
   ),
-  logFormat: Flag.Literals("log-format", ["text", "json"]).pipe(
-    describe("Log format on stderr", env.logFormat, defaults.logFormat),
-    Flag.withFallbackConfig(Config.Literals(["text", "json"] as const, env.logFormat)),
+  logFormat: Flag.Literals("log-format", logFormats).pipe(
+    describe(
+      "Logs on stderr and status on stdout: text (the status block), json (JSON log lines, one JSON status object per " +
+        "--interval), line (text logs, one status line per --interval)",
+      env.logFormat,
+      defaults.logFormat
+    ),
+    Flag.withFallbackConfig(Config.Literals(logFormats, env.logFormat)),
     Flag.withDefault(defaults.logFormat)
   ),
   tempDir: Flag.String("temp-dir").pipe(
@@ -298,7 +311,7 @@ export interface RawOptions {
   readonly finalize: boolean
   readonly dryRun: boolean
   readonly report: Option.Option<string>
-  readonly logFormat: "text" | "json"
+  readonly logFormat: LogFormat
   readonly tempDir: Option.Option<string>
   readonly skipBatchJobCheck: boolean
   readonly metricsPort: Option.Option<number>

@@ -208,6 +208,13 @@ describe("command line", () => {
       assert.include(help, "LO_MIGRATE_METRICS_HOST] (default: 127.0.0.1)")
     }))
 
+  it.effect("--log-format text|json|line, from the flag and from LO_MIGRATE_LOG_FORMAT", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(migrateConfig((yield* run(base)).calls).logFormat, "text")
+      assert.strictEqual(migrateConfig((yield* run([...base, "--log-format", "line"])).calls).logFormat, "line")
+      assert.strictEqual(migrateConfig((yield* run(base, { LO_MIGRATE_LOG_FORMAT: "json" })).calls).logFormat, "json")
+    }))
+
   it.effect("--metrics-port/--metrics-host/--metrics-linger, from flags and from the environment", () =>
     Effect.gen(function*() {
       const none = migrateConfig((yield* run(base)).calls)

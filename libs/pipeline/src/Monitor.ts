@@ -156,19 +156,20 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
 }
 
 /**
- * Writes a status block at once and then every `interval`, each compared with the one before. Runs until
+ * Writes a status block (`render`, default the text block) at once and then every `interval`, each compared with the one before. Runs until
  * interrupted (fork it beside `runMigration`).
  */
 export const runMonitor = (
   interval: Duration.Input,
-  write: (block: string) => Effect.Effect<void>
+  write: (block: string) => Effect.Effect<void>,
+  render: (current: MetricsSnapshot, previous?: MetricsSnapshot) => string = renderStatus
 ): Effect.Effect<never, never, Metrics> =>
   Effect.gen(function*() {
     const metrics = yield* Metrics
     let previous: MetricsSnapshot | undefined
     while (true) {
       const current = yield* metrics.snapshot
-      yield* write(renderStatus(current, previous))
+      yield* write(render(current, previous))
       previous = current
       yield* Effect.sleep(interval)
     }

@@ -1,4 +1,9 @@
 /**
+ * Observability of real runs (the CLI as a subprocess, against the real PostgreSQL and the real Ceph RGW).
+ *
+ * The status formats: `--log-format json` prints one JSON status object per interval on stdout (and JSON logs on
+ * stderr), `--log-format line` one line of text per interval.
+ *
  * The Prometheus endpoint during a real run (the CLI as a subprocess, against the real PostgreSQL and the real Ceph
  * RGW, with the fault proxy in front of the gateway so that some puts are retried): scraped with `fetch` while the
  * migration runs, and once more after it (`--metrics-linger`). Checks the names, types and units, that the counters
@@ -9,6 +14,7 @@ import { FaultProxy, httpError } from "@lo-migrate/faults"
 import { seedInvalidDataSet } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect } from "effect"
+import { SqlClient } from "effect/sql"
 import { assertInvariantExcept, committedCount, Env, runCli, seedMany, settings, setUpSchema, waitUntil } from "./cli.ts"
 
 interface Sample {
@@ -148,4 +154,37 @@ describe("Prometheus endpoint during a real run (PostgreSQL + Ceph RGW)", () => 
         else assert.notMatch(name, /_total$/, `gauge ${name}`)
       }
     }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
+
+  it.live("--log-format json: one JSON status per interval on stdout, the last one with every row; --log-format line: one line each", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(60)
+      const { env } = yield* settings
+      const json = yield* runCli(["--log-format", "json", "-i", "1", "--storer-threads", "2"], env)
+      assert.strictEqual(json.code, 0, json.stderr)
+      const statuses = json.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+      assert.isAtLeast(statuses.length, 2, json.stdout)
+      const last = statuses.at(-1)
+      assert.strictEqual(last.progress.migrated, rows.length)
+      assert.strictEqual(last.progress.pending, rows.length)
+      assert.strictEqual(last.progress.migratedBytes, rows.reduce((n: number, r) => n + r.digests.size, 0))
+      assert.strictEqual(last.stages.commit.objects, rows.length)
+      assert.deepStrictEqual(last.throttle, { objectsPerSecond: null, bytesPerSecond: null })
+      assert.notInclude(json.stdout, "Progress Overview")
+      // the log lines on stderr are JSON too
+      const logs = json.stderr.split("\n").filter((l) => l.trim() !== "")
+      assert.isAtLeast(logs.length, 1)
+      for (const l of logs) assert.doesNotThrow(() => JSON.parse(l), l)
+
+      // the same rows again (their objects are in the bucket already: found, not uploaded again)
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`UPDATE _nice_binary SET sha2 = NULL`
+      const again = rows
+      const line = yield* runCli(["--log-format", "line", "-i", "1", "--storer-threads", "2"], env)
+      assert.strictEqual(line.code, 0, line.stderr)
+      const statusLines = line.stdout.split("\n").filter((l) => / UTC [\d.?]+% \d+\/[\d?]+ objects, /.test(l))
+      assert.isAtLeast(statusLines.length, 2, line.stdout)
+      assert.match(statusLines.at(-1)!, new RegExp(` 100\\.00% ${again.length}/${again.length} objects, .*ETA done`))
+      assert.notInclude(line.stdout, "Progress Overview")
+    }).pipe(Effect.provide(Env)), 180_000)
 })
