@@ -67,6 +67,10 @@ export interface MigratorConfig {
   readonly logFormat: LogFormat
   readonly tempDir: string
   readonly skipBatchJobCheck: boolean
+  /** `--max-objects-per-second`: rows per second into the read stage, this process; absent: no limit. */
+  readonly maxObjectsPerSecond: number | undefined
+  /** `--max-bandwidth`, in bytes per second; absent: no limit. */
+  readonly maxBytesPerSecond: number | undefined
   /** `--metrics-port`/`--metrics-host`: where to serve Prometheus metrics; absent: no endpoint. */
   readonly metrics: { readonly host: string; readonly port: number } | undefined
   /** Seconds the metrics endpoint stays up after the run. */
@@ -223,6 +227,13 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
       return yield* new UsageError({ option: "--report", detail: "must not be empty" })
     }
 
+    const rate = (option: string, value: Option.Option<number>) =>
+      Option.isNone(value) || (Number.isFinite(value.value) && value.value > 0 && value.value <= 1e12)
+        ? Effect.succeed(Option.getOrUndefined(value))
+        : Effect.fail(new UsageError({ option, detail: `must be a positive number, got ${value.value}` }))
+    const maxObjectsPerSecond = yield* rate("--max-objects-per-second", raw.maxObjectsPerSecond)
+    const maxBandwidthMiB = yield* rate("--max-bandwidth", raw.maxBandwidth)
+
     let metrics: MigratorConfig["metrics"] = undefined
     if (Option.isSome(raw.metricsPort)) {
       const port = raw.metricsPort.value
@@ -275,6 +286,8 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
       logFormat: raw.logFormat,
       tempDir,
       skipBatchJobCheck: raw.skipBatchJobCheck,
+      maxObjectsPerSecond,
+      maxBytesPerSecond: maxBandwidthMiB === undefined ? undefined : maxBandwidthMiB * 1024 * 1024,
       metrics,
       metricsLinger: raw.metricsLinger,
       warnings
@@ -318,6 +331,14 @@ export const render = (config: MigratorConfig): string => {
     `    report:              ${config.report ?? "(none; failed rows are logged)"}`,
     `    mode:                ${config.dryRun ? "dry run (writes nothing)" : "migrate"}${config.finalize ? " + finalize" : ""}`,
     `    batch job check:     ${config.skipBatchJobCheck ? "skipped" : "on"}`,
+    `    throttle:            ${
+      config.maxObjectsPerSecond === undefined && config.maxBytesPerSecond === undefined
+        ? "none"
+        : [
+          ...(config.maxObjectsPerSecond === undefined ? [] : [`${config.maxObjectsPerSecond} objects/s`]),
+          ...(config.maxBytesPerSecond === undefined ? [] : [`${config.maxBytesPerSecond / 1024 / 1024} MiB/s`])
+        ].join(", ") + " (this process)"
+    }`,
     `    metrics endpoint:    ${
       config.metrics === undefined
         ? "none"

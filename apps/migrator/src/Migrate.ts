@@ -19,6 +19,7 @@ import {
 } from "@lo-migrate/core"
 import {
   defaultPipelineConfig,
+  defaultReadBatchRows,
   inFlightBound,
   type MigrationSummary,
   type PipelineConfig,
@@ -76,7 +77,15 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
   retry: { ...defaultRetry, budget: `${config.retryBudget} seconds` },
   maxInMemoryBytes: config.maxInMemoryBytes,
   inMemoryObjectMax: config.inMemMax,
-  ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes })
+  ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes }),
+  ...(config.maxObjectsPerSecond === undefined
+    ? {}
+    // a read batch is admitted at once: no bigger than the throttle's burst (one second's worth)
+    : {
+      maxObjectsPerSecond: config.maxObjectsPerSecond,
+      readBatchRows: Math.max(1, Math.min(defaultReadBatchRows, Math.floor(config.maxObjectsPerSecond)))
+    }),
+  ...(config.maxBytesPerSecond === undefined ? {} : { maxBytesPerSecond: config.maxBytesPerSecond })
 })
 
 /** The status renderer of a `--log-format` (Options.ts `logFormats`). */
@@ -86,7 +95,7 @@ export const statusRendererFor = (format: LogFormat, limits?: StatusLimits) =>
     ? renderStatusJson(current, previous, limits)
     : format === "line"
     ? renderStatusLine(current, previous, limits)
-    : renderStatus(current, previous)
+    : renderStatus(current, previous, limits)
 
 const resumeHint = "Nothing is lost: objects uploaded but not yet recorded are found again. Run again to resume."
 
@@ -193,7 +202,10 @@ const migrateRun = (config: MigratorConfig) =>
     )
     const output = yield* StatusOutput
     const status = config.logFormat === "text" ? output : appendOnly(output)
-    const render = statusRendererFor(config.logFormat)
+    const render = statusRendererFor(config.logFormat, {
+      objectsPerSecond: config.maxObjectsPerSecond,
+      bytesPerSecond: config.maxBytesPerSecond
+    })
     const result = yield* Effect.gen(function*() {
       yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status, render))
       return yield* shutdown.graceful(

@@ -92,6 +92,8 @@ export const env = {
   tempDir: "LO_MIGRATE_TEMP_DIR",
   pathStyle: "LO_MIGRATE_PATH_STYLE",
   skipBatchJobCheck: "LO_MIGRATE_SKIP_BATCH_JOB_CHECK",
+  maxObjectsPerSecond: "LO_MIGRATE_MAX_OBJECTS_PER_SECOND",
+  maxBandwidth: "LO_MIGRATE_MAX_BANDWIDTH",
   metricsPort: "LO_MIGRATE_METRICS_PORT",
   metricsHost: "LO_MIGRATE_METRICS_HOST",
   metricsLinger: "LO_MIGRATE_METRICS_LINGER"
@@ -255,6 +257,24 @@ export const flags = {
     "skipBatchJobCheck",
     "Skip the pre-flight that refuses to run while the application's binary batch job is enabled"
   ),
+  maxObjectsPerSecond: Flag.Finite("max-objects-per-second").pipe(
+    Flag.withMetavar("N"),
+    Flag.withDescription(
+      `Throttle: at most N rows enter the read stage per second, this process (bursts of at most one second's worth ` +
+        `after idle time; with K shards each process gets 1/K of the total) [env ${env.maxObjectsPerSecond}] (default: none)`
+    ),
+    Flag.withFallbackConfig(Config.Finite(env.maxObjectsPerSecond)),
+    Flag.optional
+  ),
+  maxBandwidth: Flag.Finite("max-bandwidth").pipe(
+    Flag.withMetavar("MiB/s"),
+    Flag.withDescription(
+      `Throttle: at most this many MiB per second read from PostgreSQL (and so uploaded), this process, charged by ` +
+        `the rows' sizes when their read starts [env ${env.maxBandwidth}] (default: none)`
+    ),
+    Flag.withFallbackConfig(Config.Finite(env.maxBandwidth)),
+    Flag.optional
+  ),
   metricsPort: Flag.Int("metrics-port").pipe(
     Flag.withMetavar("PORT"),
     Flag.withDescription(
@@ -314,6 +334,8 @@ export interface RawOptions {
   readonly logFormat: LogFormat
   readonly tempDir: Option.Option<string>
   readonly skipBatchJobCheck: boolean
+  readonly maxObjectsPerSecond: Option.Option<number>
+  readonly maxBandwidth: Option.Option<number>
   readonly metricsPort: Option.Option<number>
   readonly metricsHost: string
   readonly metricsLinger: number

@@ -193,7 +193,8 @@ describe("command line", () => {
           "--committer-queue", "--in-mem-max", "--upload-chunk-size", "--commit-chunk", "--interval", "-i",
           "--finalize", "-f", "--dry-run", "--report", "--log-format", "--log-level", "--temp-dir", "--path-style",
           "--region", "--skip-batch-job-check", "--retry-budget", "--request-timeout", "--connect-timeout",
-          "--metrics-port", "--metrics-host", "--metrics-linger", "migrate", "finalize"
+          "--metrics-port", "--metrics-host", "--metrics-linger", "--max-objects-per-second", "--max-bandwidth",
+          "migrate", "finalize"
         ]
       ) {
         assert.include(help, option)
@@ -213,6 +214,18 @@ describe("command line", () => {
       assert.strictEqual(migrateConfig((yield* run(base)).calls).logFormat, "text")
       assert.strictEqual(migrateConfig((yield* run([...base, "--log-format", "line"])).calls).logFormat, "line")
       assert.strictEqual(migrateConfig((yield* run(base, { LO_MIGRATE_LOG_FORMAT: "json" })).calls).logFormat, "json")
+    }))
+
+  it.effect("--max-objects-per-second and --max-bandwidth (MiB/s, fractions allowed), from flags and the environment", () =>
+    Effect.gen(function*() {
+      const none = migrateConfig((yield* run(base)).calls)
+      assert.deepStrictEqual([none.maxObjectsPerSecond, none.maxBytesPerSecond], [undefined, undefined])
+      const flags = migrateConfig((yield* run([...base, "--max-objects-per-second", "250", "--max-bandwidth", "0.5"])).calls)
+      assert.deepStrictEqual([flags.maxObjectsPerSecond, flags.maxBytesPerSecond], [250, 512 * 1024])
+      const fromEnv = migrateConfig(
+        (yield* run(base, { LO_MIGRATE_MAX_OBJECTS_PER_SECOND: "12.5", LO_MIGRATE_MAX_BANDWIDTH: "40" })).calls
+      )
+      assert.deepStrictEqual([fromEnv.maxObjectsPerSecond, fromEnv.maxBytesPerSecond], [12.5, 40 * 1024 * 1024])
     }))
 
   it.effect("--metrics-port/--metrics-host/--metrics-linger, from flags and from the environment", () =>
@@ -253,6 +266,8 @@ describe("invalid values are rejected before anything connects (exit 2, option n
     ["key without secret", [...base, "-k", "AKIA"], {}, /--access-key|--secret-key/],
     ["unknown option", [...base, "--bogus"], {}, /--bogus/],
     ["bad log format", [...base, "--log-format", "xml"], {}, /--log-format/],
+    ["zero objects per second", [...base, "--max-objects-per-second", "0"], {}, /--max-objects-per-second.*positive/],
+    ["negative bandwidth", [...base, "--max-bandwidth", "-2"], {}, /--max-bandwidth/],
     ["metrics port out of range", [...base, "--metrics-port", "65536"], {}, /--metrics-port.*0 to 65535/],
     ["negative metrics linger", [...base, "--metrics-linger", "-1"], {}, /--metrics-linger/],
     ["invalid env value", base, { LO_MIGRATE_STORER_THREADS: "0" }, /--storer-threads/],

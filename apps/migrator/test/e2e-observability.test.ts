@@ -187,4 +187,53 @@ describe("Prometheus endpoint during a real run (PostgreSQL + Ceph RGW)", () => 
       assert.match(statusLines.at(-1)!, new RegExp(` 100\\.00% ${again.length}/${again.length} objects, .*ETA done`))
       assert.notInclude(line.stdout, "Progress Overview")
     }).pipe(Effect.provide(Env)), 180_000)
+
+  it.live("--max-objects-per-second and --max-bandwidth hold the read stage at the limit, and the status shows it", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(60)
+      const totalBytes = rows.reduce((n: number, r) => n + r.digests.size, 0)
+      const { env } = yield* settings
+      const sql = yield* SqlClient.SqlClient
+      /** The JSON statuses of a run, and the read stage's objects and bytes per second between the first and last. */
+      const throttledRun = (args: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          yield* sql`UPDATE _nice_binary SET sha2 = NULL`
+          const run = yield* runCli([...args, "--log-format", "json", "-i", "1"], env)
+          assert.strictEqual(run.code, 0, run.stderr)
+          const statuses = run.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+          assert.strictEqual(statuses.at(-1).progress.migrated, rows.length)
+          return statuses
+        })
+
+      // 20 objects/s: 60 rows need at least (60 - 1) / 20 = 2.95 s in the read stage
+      const byObjects = yield* throttledRun(["--max-objects-per-second", "20"])
+      assert.deepStrictEqual(byObjects.at(-1).throttle, { objectsPerSecond: 20, bytesPerSecond: null })
+      const lastRead = byObjects.find((s) => s.stages.read.objects === rows.length)
+      assert.isAtLeast(
+        Date.parse(lastRead.time) - Date.parse(byObjects[0].time),
+        (rows.length - 1 - 20) / 20 * 1000,
+        "no faster than the limit (one unit of credit, one burst of slack)"
+      )
+      // between two statuses, never more than the rate plus one burst (one second's worth)
+      for (let i = 1; i < byObjects.length; i++) {
+        const seconds = (Date.parse(byObjects[i].time) - Date.parse(byObjects[i - 1].time)) / 1000
+        assert.isAtMost(byObjects[i].stages.read.objects - byObjects[i - 1].stages.read.objects, 20 * seconds + 20)
+      }
+
+      // 4 MiB/s over the rows' bytes
+      const byBytes = yield* throttledRun(["--max-bandwidth", "4"])
+      assert.deepStrictEqual(byBytes.at(-1).throttle, { objectsPerSecond: null, bytesPerSecond: 4 * 1024 * 1024 })
+      const started = byBytes[0]
+      const done = byBytes.find((s) => s.stages.read.bytes === totalBytes)
+      const seconds = (Date.parse(done.time) - Date.parse(started.time)) / 1000
+      assert.isAtLeast(seconds, (totalBytes / (4 * 1024 * 1024)) - 1 - 1, "no faster than 4 MiB/s (one burst and one status interval of slack)")
+
+      // the text block shows the limit
+      yield* sql`UPDATE _nice_binary SET sha2 = NULL`
+      const text = yield* runCli(["--max-objects-per-second", "200", "--max-bandwidth", "100"], env)
+      assert.strictEqual(text.code, 0, text.stderr)
+      assert.include(text.stdout, "Throttle: at most 200 obj/s, 100.00 MiB/s into the read stage (this process)")
+      assert.include(text.stdout, "throttle:            200 objects/s, 100 MiB/s (this process)")
+    }).pipe(Effect.provide(Env)), 180_000)
 })

@@ -32,6 +32,8 @@ export const rawOptions = (overrides: Partial<RawOptions> = {}): RawOptions => (
   logFormat: "text",
   tempDir: Option.none(),
   skipBatchJobCheck: false,
+  maxObjectsPerSecond: Option.none(),
+  maxBandwidth: Option.none(),
   metricsPort: Option.none(),
   metricsHost: defaults.metricsHost,
   metricsLinger: defaults.metricsLinger,

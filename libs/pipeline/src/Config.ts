@@ -48,6 +48,10 @@ export interface PipelineConfig {
   readonly maxInMemoryBytes?: number
   /** The reader's in-memory limit (objects above it are spilled); used by `maxInMemoryBytes`. Default: no limit. */
   readonly inMemoryObjectMax?: number
+  /** Optional throttle: rows entering the read stage per second, at most (Throttle.ts). */
+  readonly maxObjectsPerSecond?: number
+  /** Optional throttle: bytes read per second, at most, charged by the rows' sizes when their read starts. */
+  readonly maxBytesPerSecond?: number
 }
 
 /** A validated config: the optional batching fields filled in. */
@@ -139,6 +143,12 @@ export const validatePipelineConfig = (
     for (const field of ["maxInFlightBytes", "maxInMemoryBytes", "inMemoryObjectMax"] as const) {
       if (config[field] !== undefined && !isPositiveInt(config[field])) {
         return bad(field, config[field], "must be a positive integer (bytes) when set")
+      }
+    }
+    for (const field of ["maxObjectsPerSecond", "maxBytesPerSecond"] as const) {
+      const rate: unknown = config[field]
+      if (rate !== undefined && !(typeof rate === "number" && Number.isFinite(rate) && rate > 0)) {
+        return bad(field, rate, "must be a positive number when set")
       }
     }
     const linger = Duration.fromInput(config.commitLinger)

@@ -1,12 +1,13 @@
 /**
  * The status block the original tool's monitor printed every `--interval` seconds: progress and ETA, per-stage
  * throughput (current and average, objects/s and MiB/s), queue usage with the change since the last block, failures;
- * the adaptive concurrency of the store stage; and, while operations are being retried, which dependency the run waits for, since when and how long it has left.
+ * the adaptive concurrency of the store stage; the throttle's limits when set; and, while operations are being retried, which dependency the run waits for, since when and how long it has left.
  * `renderStatus` is pure (snapshots in, text out); `runMonitor` samples `Metrics` in a loop.
  */
 import { Metrics, type MetricsSnapshot, type Stage, Stages } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import type * as Duration from "effect/Duration"
+import { renderLimits, type ThrottleLimits } from "./Throttle.ts"
 
 const MiB = 1024 * 1024
 const rule = "*".repeat(67)
@@ -67,7 +68,7 @@ const signed = (n: number): string => (n > 0 ? `+${n}` : String(n))
  * Renders one status block. Without `previous`, "current" rates are averages since the start and queue changes are
  * counted from empty queues.
  */
-export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapshot): string => {
+export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapshot, limits?: ThrottleLimits): string => {
   const lines: Array<string> = []
   const elapsed = current.at - current.startedAt
   const sincePrevious = previous === undefined ? elapsed : current.at - previous.at
@@ -143,6 +144,9 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
         c.decreases > 0 ? `, lowered ${c.decreases} time${c.decreases === 1 ? "" : "s"} by throttling` : ""
       }`
     )
+  }
+  if (limits?.objectsPerSecond !== undefined || limits?.bytesPerSecond !== undefined) {
+    lines.push(`Throttle: at most ${renderLimits(limits)} into the read stage (this process)`)
   }
   const reasons = Object.entries(current.failuresByReason)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

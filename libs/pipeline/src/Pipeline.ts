@@ -57,6 +57,7 @@ import { AdaptiveLimit } from "./AdaptiveLimit.ts"
 import { ByteBudget, type Reservation } from "./ByteBudget.ts"
 import { type PipelineConfig, validatePipelineConfig } from "./Config.ts"
 import { trackInFlight } from "./InFlightBytes.ts"
+import { makeAdmission } from "./Throttle.ts"
 
 export interface RunOptions {
   /** When it completes: stop taking new rows, finish what was read, commit what is uploaded, return. */
@@ -150,6 +151,8 @@ export const runMigration = (
       })
     }
     const held = new Map<LoObject, ReadonlyArray<number>>()
+    // --max-objects-per-second / --max-bandwidth: each read unit waits for its rows and their bytes (Throttle.ts)
+    const admit = yield* makeAdmission({ objectsPerSecond: cfg.maxObjectsPerSecond, bytesPerSecond: cfg.maxBytesPerSecond })
     // A spill that found the disk full (ENOSPC) waits, before it is retried, until the spilled objects in flight at
     // that moment are released (their uploads end either way and remove their files).
     const spillReleased = new Map<LoObject, Deferred.Deferred<void>>()
@@ -366,6 +369,7 @@ export const runMigration = (
         Effect.gen(function*() {
           // Budgets are taken one after the other, always in the same order; one that is granted is given back if a
           // later wait fails or is interrupted (`cancel` gives back a grant or leaves the line).
+          yield* restore(admit(rows.length, rows.reduce((n, row) => n + claimedBytes(row), 0)))
           const reservations: Array<Reservation> = []
           const cancelAll = Effect.sync(() => reservations.forEach((r, i) => budgets[i]!.budget.cancel(r)))
           for (const b of budgets) {

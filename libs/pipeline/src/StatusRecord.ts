@@ -7,13 +7,10 @@
 import type { MetricsSnapshot, Stage } from "@lo-migrate/core"
 import { Stages } from "@lo-migrate/core"
 import { formatBytes, formatElapsed, formatTimestamp, formatWait } from "./Monitor.ts"
+import { renderLimits, type ThrottleLimits } from "./Throttle.ts"
 
-/** The per-process throttle (--max-objects-per-second, --max-bandwidth) the status shows beside the rates. */
-export interface StatusLimits {
-  readonly objectsPerSecond?: number | undefined
-  /** Bytes per second. */
-  readonly bytesPerSecond?: number | undefined
-}
+/** The throttle limits the status shows beside the rates (`--max-objects-per-second`, `--max-bandwidth`). */
+export type StatusLimits = ThrottleLimits
 
 export interface StageRecord {
   readonly objects: number
@@ -147,12 +144,4 @@ export const renderStatusLine = (current: MetricsSnapshot, previous?: MetricsSna
     parts.push(`WAITING for ${u.dependency} ${formatWait(current.at - u.since)} (${u.operations} operations)`)
   }
   return parts.join(", ")
-}
-
-/** `100 obj/s, 8.00 MiB/s` (only the limits that are set; `none` without any). */
-export const renderLimits = (limits: StatusLimits | undefined): string => {
-  const parts: Array<string> = []
-  if (limits?.objectsPerSecond !== undefined) parts.push(`${limits.objectsPerSecond} obj/s`)
-  if (limits?.bytesPerSecond !== undefined) parts.push(`${(limits.bytesPerSecond / MiB).toFixed(2)} MiB/s`)
-  return parts.length === 0 ? "none" : parts.join(", ")
 }
