@@ -367,9 +367,9 @@ export const runMigration = (
       // object escapes `live` and no byte of the budget is lost.
       return Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
+          yield* restore(admit(rows.length, rows.reduce((n, row) => n + claimedBytes(row), 0)))
           // Budgets are taken one after the other, always in the same order; one that is granted is given back if a
           // later wait fails or is interrupted (`cancel` gives back a grant or leaves the line).
-          yield* restore(admit(rows.length, rows.reduce((n, row) => n + claimedBytes(row), 0)))
           const reservations: Array<Reservation> = []
           const cancelAll = Effect.sync(() => reservations.forEach((r, i) => budgets[i]!.budget.cancel(r)))
           for (const b of budgets) {
