@@ -19,6 +19,7 @@ import { type DatabaseConfig, type MigratorConfig, resolve, resolveDatabase, typ
 import { ExitCode } from "./ExitCode.ts"
 import { env, flags, type LogFormat, type RawOptions } from "./Options.ts"
 import { noteOtherOutput } from "./StatusWriter.ts"
+import { resolveStatus, type StatusConfig } from "./StatusCommand.ts"
 import { type RawVerifyOptions, resolveVerify, type VerifyConfig, verifyFlags } from "./VerifyOptions.ts"
 
 export const version = "0.1.0"
@@ -28,6 +29,8 @@ export interface Handlers<R> {
   readonly finalize: (config: DatabaseConfig) => Effect.Effect<ExitCode, never, R>
   /** `verify` (absent: the subcommand says it is not available here). */
   readonly verify?: ((config: VerifyConfig) => Effect.Effect<ExitCode, never, R>) | undefined
+  /** `status` (absent: the subcommand says it is not available here). */
+  readonly status?: ((config: StatusConfig) => Effect.Effect<ExitCode, never, R>) | undefined
 }
 
 /** How a handler ended with a non-zero code; carried through effect/cli's error channel to `runCli`. */
@@ -64,44 +67,35 @@ const usage = (error: UsageError) =>
 const finish = (code: ExitCode) => (code === ExitCode.Ok ? Effect.void : Effect.fail(new Finished({ code })))
 
 export const makeCommand = <R>(handlers: Handlers<R>) => {
-  const runMigrate = (raw: RawOptions) =>
-    resolve(raw).pipe(
+  /**
+   * One subcommand: resolve its configuration (a usage error is exit 2), print the warnings with the chosen log format,
+   * run the handler (absent: not available in this build, exit 2), and turn its exit code into the command's result.
+   */
+  const run = <C>(
+    name: string,
+    resolved: Effect.Effect<C, UsageError>,
+    logging: (config: C) => { readonly warnings: ReadonlyArray<string>; readonly logFormat: LogFormat },
+    handler: ((config: C) => Effect.Effect<ExitCode, never, R>) | undefined
+  ) =>
+    resolved.pipe(
       Effect.catchTag("UsageError", usage),
       Effect.flatMap((config) =>
-        Effect.forEach(config.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
-          Effect.andThen(handlers.migrate(config)),
-          Effect.provide(loggerFor(config.logFormat))
-        )
-      ),
-      Effect.flatMap(finish)
-    )
-  const runFinalize = (raw: RawOptions) =>
-    resolveDatabase(raw).pipe(
-      Effect.catchTag("UsageError", usage),
-      Effect.flatMap((config) =>
-        Effect.forEach(config.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
-          Effect.andThen(handlers.finalize(config)),
-          Effect.provide(loggerFor(config.logFormat))
-        )
-      ),
-      Effect.flatMap(finish)
-    )
-
-  const runVerify = (raw: RawOptions, options: RawVerifyOptions) =>
-    resolveVerify(raw, options).pipe(
-      Effect.catchTag("UsageError", usage),
-      Effect.flatMap((config) =>
-        Effect.forEach(config.connection.warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
+        Effect.forEach(logging(config).warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
           Effect.andThen(
-            handlers.verify === undefined
-              ? Console.error("error: verify is not available in this build").pipe(Effect.as(ExitCode.Usage))
-              : handlers.verify(config)
+            handler === undefined
+              ? Console.error(`error: ${name} is not available in this build`).pipe(Effect.as(ExitCode.Usage))
+              : handler(config)
           ),
-          Effect.provide(loggerFor(config.connection.logFormat))
+          Effect.provide(loggerFor(logging(config).logFormat))
         )
       ),
       Effect.flatMap(finish)
     )
+  const runMigrate = (raw: RawOptions) => run("migrate", resolve(raw), (c) => c, handlers.migrate)
+  const runFinalize = (raw: RawOptions) => run("finalize", resolveDatabase(raw), (c) => c, handlers.finalize)
+  const runVerify = (raw: RawOptions, options: RawVerifyOptions) =>
+    run("verify", resolveVerify(raw, options), (c) => c.connection, handlers.verify)
+  const runStatus = (raw: RawOptions) => run("status", resolveStatus(raw), (c) => c.database, handlers.status)
 
   const root = Command.make("lo-migrate").pipe(
     Command.withSharedFlags(flags),
@@ -125,7 +119,14 @@ export const makeCommand = <R>(handlers: Handlers<R>) => {
         "--deep also checks the bytes. Exit 0 all good, 1 some rows bad, 2 usage, 3 infrastructure. Needs read rights only."
     )
   )
-  return root.pipe(Command.withSubcommands([migrate, finalize, verify]))
+  const status = Command.make("status", {}, () => Effect.flatMap(root, runStatus)).pipe(
+    Command.withDescription(
+      "Rows, migrated, left and bytes left of _nice_binary, for the whole table and per shard of --shards N, and the " +
+        "rows of the failure reports given with --report (repeatable); exact, one read-only pass over the table. " +
+        "Exit 0 nothing left, 1 rows left, 2 usage, 3 database. Needs only --pg-url."
+    )
+  )
+  return root.pipe(Command.withSubcommands([migrate, finalize, verify, status]))
 }
 
 /**

@@ -5,10 +5,12 @@
  * and it runs before anything connects. Secrets stay `Redacted` from the command line or the environment to the layer
  * that needs them; `render` prints the configuration with every secret replaced.
  */
+import { parseShard, parseShardCount, parseShardIndex, renderShard, type Shard, shardRange } from "@lo-migrate/core"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { tmpdir } from "node:os"
 import { defaults, env, type LogFormat, minUploadChunkKiB, type RawOptions } from "./Options.ts"
@@ -75,8 +77,8 @@ export interface MigratorConfig {
   readonly metrics: { readonly host: string; readonly port: number } | undefined
   /** Seconds the metrics endpoint stays up after the run. */
   readonly metricsLinger: number
-  /** The shard this process migrates, `I/N`, as the metrics label it (absent: the whole table, "0/1"). */
-  readonly shard?: string | undefined
+  /** `--shard I/N` (or `JOB_COMPLETION_INDEX` with `--shards N`); `undefined`: the whole table. */
+  readonly shard: Shard | undefined
   /** Warnings to print once the logger is set up (e.g. a secret on the command line). */
   readonly warnings: ReadonlyArray<string>
 }
@@ -128,6 +130,74 @@ const secretEnv = Config.all({
   pgUrl: Config.Redacted(env.pgUrl).pipe(Config.option),
   secretKey: Config.Redacted(env.secretKey).pipe(Config.option)
 })
+
+/** `--report FILE` (repeatable), else `LO_MIGRATE_REPORT`; an empty name is a usage error. */
+export const resolveReports = (raw: RawOptions): Effect.Effect<ReadonlyArray<string>, UsageError> =>
+  Effect.gen(function*() {
+    const reports = raw.report.length > 0
+      ? raw.report
+      : Option.toArray(
+        yield* Config.String(env.report).pipe(
+          Config.option,
+          Effect.mapError((e) => new UsageError({ option: "--report", detail: e.message }))
+        )
+      )
+    if (reports.some((r) => r.trim() === "")) {
+      return yield* new UsageError({ option: "--report", detail: "must not be empty" })
+    }
+    return reports
+  })
+
+/** A parse `Result` as an Effect, its failure a `UsageError` about `option`. */
+export const fromResult = (option: string) => <A>(result: Result.Result<A, string>) =>
+  Result.isSuccess(result)
+    ? Effect.succeed(result.success)
+    : Effect.fail(new UsageError({ option, detail: result.failure }))
+
+/**
+ * The shard of this process: `--shard I/N` (env `LO_MIGRATE_SHARD`); else, in a Kubernetes Indexed Job,
+ * `JOB_COMPLETION_INDEX` of `--shards N` (env `LO_MIGRATE_SHARDS`); else none (the whole table). A `--shards` that
+ * contradicts `--shard`, a `JOB_COMPLETION_INDEX` without a shard count, or an index out of range is a usage error:
+ * a wrong shard silently skips or repeats a part of the table.
+ */
+export const resolveShard = (raw: RawOptions): Effect.Effect<Shard | undefined, UsageError> =>
+  Effect.gen(function*() {
+    const shards = Option.isNone(raw.shards)
+      ? undefined
+      : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
+    if (Option.isSome(raw.shard)) {
+      const shard = yield* fromResult("--shard")(parseShard(raw.shard.value))
+      if (shards !== undefined && shards !== shard.count) {
+        return yield* new UsageError({
+          option: "--shards",
+          detail: `says ${shards} shards but --shard ${raw.shard.value} says ${shard.count}; give one of them`
+        })
+      }
+      return shard
+    }
+    const index = yield* Config.String(env.jobCompletionIndex).pipe(
+      Config.option,
+      Effect.mapError((e) => new UsageError({ option: env.jobCompletionIndex, detail: e.message }))
+    )
+    if (Option.isNone(index)) return undefined
+    if (shards === undefined) {
+      return yield* new UsageError({
+        option: "--shards",
+        detail: `${env.jobCompletionIndex}=${index.value} is set (a Kubernetes Indexed Job) but not the number of ` +
+          `shards: set --shards N or ${env.shards} to the Job's completions (or --shard I/N)`
+      })
+    }
+    const i = yield* fromResult(env.jobCompletionIndex)(parseShardIndex(index.value, shards))
+    return { index: i, count: shards }
+  })
+
+/** How the shard is shown: `2/4 (hash >= 8000..., < c000...)`. */
+export const describeShard = (shard: Shard | undefined): string => {
+  if (shard === undefined) return "none (the whole table)"
+  const { high, low } = shardRange(shard)
+  const bounds = [low === undefined ? [] : [`>= ${low}`], high === undefined ? [] : [`< ${high}`]].flat()
+  return `${renderShard(shard)} (hash ${bounds.length === 0 ? "any" : bounds.join(", ")})`
+}
 
 const resolvePg = (
   raw: RawOptions,
@@ -222,9 +292,19 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
     if (tempDir.trim() === "") {
       return yield* new UsageError({ option: "--temp-dir", detail: "must not be empty" })
     }
-    const report = Option.getOrUndefined(raw.report)
-    if (report !== undefined && report.trim() === "") {
-      return yield* new UsageError({ option: "--report", detail: "must not be empty" })
+    const reports = yield* resolveReports(raw)
+    if (reports.length > 1) {
+      return yield* new UsageError({
+        option: "--report",
+        detail: `is given ${reports.length} times; this command writes one report (only status reads several)`
+      })
+    }
+    const report = reports[0]
+    const shard = yield* resolveShard(raw)
+    if (shard === undefined && Option.isSome(raw.shards)) {
+      warnings.push(
+        `--shards ${raw.shards.value} without --shard I/N or ${env.jobCompletionIndex}: this process takes the whole table`
+      )
     }
 
     const rate = (option: string, value: Option.Option<number>) =>
@@ -290,6 +370,7 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
       maxBytesPerSecond: maxBandwidthMiB === undefined ? undefined : maxBandwidthMiB * 1024 * 1024,
       metrics,
       metricsLinger: raw.metricsLinger,
+      shard,
       warnings
     } satisfies MigratorConfig
   })
@@ -343,7 +424,8 @@ export const render = (config: MigratorConfig): string => {
       config.metrics === undefined
         ? "none"
         : `${config.metrics.host}:${config.metrics.port}${config.metricsLinger > 0 ? `, kept ${config.metricsLinger} s after the run` : ""}`
-    }`
+    }`,
+    `    shard:               ${describeShard(config.shard)}`
   ]
   return lines.join("\n")
 }

@@ -2,7 +2,7 @@
  * The live services of one run, from its validated configuration: PostgreSQL (`@lo-migrate/postgres`), S3
  * (`@lo-migrate/s3`), the in-process metrics, and the failure report. This is the only place that wires adapters.
  */
-import { Metrics } from "@lo-migrate/core"
+import { Metrics, shardRange } from "@lo-migrate/core"
 import {
   defaultChunkSize,
   PgDatabase,
@@ -62,7 +62,7 @@ export const migrateLayer = (config: MigratorConfig) => {
     connectTimeout: `${config.connectTimeout} seconds`
   })
   const postgres = Layer.mergeAll(
-    PgLoSource.layer({ pageSize }),
+    PgLoSource.layer({ pageSize, shard: config.shard === undefined ? undefined : shardRange(config.shard) }),
     PgLoReader.layer(readerOptionsOf(config)),
     PgHashCommitter.layer,
     SchemaTasks.layer

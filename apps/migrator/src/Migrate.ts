@@ -15,6 +15,8 @@ import {
   type MetricsSnapshot,
   ObjectStore,
   type RowCounts,
+  renderShard,
+  type Shard,
   type StorageError
 } from "@lo-migrate/core"
 import {
@@ -24,11 +26,11 @@ import {
   type MigrationSummary,
   type PipelineConfig,
   renderStatus,
-  renderStatusJson,
   renderStatusLine,
   runMigration,
   runMonitor,
-  type StatusLimits
+  type StatusLimits,
+  statusRecord
 } from "@lo-migrate/pipeline"
 import type { FinalizeRefused, PreflightFailed, SchemaNotPermitted } from "@lo-migrate/postgres"
 import * as Cause from "effect/Cause"
@@ -39,7 +41,7 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { type DatabaseConfig, type MigratorConfig, redactUrl, render } from "./Config.ts"
+import { type DatabaseConfig, describeShard, type MigratorConfig, redactUrl, render } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
 import type { LogFormat } from "./Options.ts"
 import { Leftovers } from "./Leftovers.ts"
@@ -88,13 +90,16 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
   ...(config.maxBytesPerSecond === undefined ? {} : { maxBytesPerSecond: config.maxBytesPerSecond })
 })
 
-/** The status renderer of a `--log-format` (Options.ts `logFormats`). */
-export const statusRendererFor = (format: LogFormat, limits?: StatusLimits) =>
+/**
+ * The status renderer of a `--log-format` (Options.ts `logFormats`). With a shard, a JSON status has a `shard` field
+ * (`"1/4"`) and a status line starts with `shard 1/4: `.
+ */
+export const statusRendererFor = (format: LogFormat, limits?: StatusLimits, shard?: Shard) =>
 (current: MetricsSnapshot, previous?: MetricsSnapshot): string =>
   format === "json"
-    ? renderStatusJson(current, previous, limits)
+    ? JSON.stringify({ ...(shard === undefined ? {} : { shard: renderShard(shard) }), ...statusRecord(current, previous, limits) })
     : format === "line"
-    ? renderStatusLine(current, previous, limits)
+    ? `${shard === undefined ? "" : `shard ${renderShard(shard)}: `}${renderStatusLine(current, previous, limits)}`
     : renderStatus(current, previous, limits)
 
 const resumeHint = "Nothing is lost: objects uploaded but not yet recorded are found again. Run again to resume."
@@ -135,6 +140,13 @@ const describeCounts = (counts: RowCounts) =>
   `${counts.remaining} of ${counts.total} rows left to migrate, ${formatBytes(counts.remainingBytes)} ` +
   `(${counts.remainingBytes} bytes); largest object ${formatBytes(counts.largest)} (${counts.largest} bytes)`
 
+/** `" (shard 1/4)"`, or nothing without a shard: what the counts and the summary are about. */
+const ofShard = (shard: Shard | undefined) => (shard === undefined ? "" : ` (shard ${renderShard(shard)})`)
+
+/** Each status block opens with the shard, so that N interleaved logs (or pods) tell which process they are. */
+const withShardLine = (shard: Shard | undefined, status: (block: string) => Effect.Effect<void>) =>
+  shard === undefined ? status : (block: string) => status(`shard: ${describeShard(shard)}\n${block}`)
+
 /** Everything `--dry-run` checks; writes nothing. */
 const dryRun = (config: MigratorConfig) =>
   Effect.gen(function*() {
@@ -164,7 +176,8 @@ const dryRun = (config: MigratorConfig) =>
     yield* store.check
     yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
     const counts = hasColumn ? yield* source.count : yield* schema.countAll
-    yield* Console.log(`  rows:        ${describeCounts(counts)}`)
+    const about = hasColumn ? ofShard(config.shard) : config.shard === undefined ? "" : " (whole table: no sha2 column yet)"
+    yield* Console.log(`  ${`rows${about}:`.padEnd(12)} ${describeCounts(counts)}`)
     return ExitCode.Ok
   })
 
@@ -201,11 +214,12 @@ const migrateRun = (config: MigratorConfig) =>
       Effect.as(Option.none<MigrationSummary>())
     )
     const output = yield* StatusOutput
-    const status = config.logFormat === "text" ? output : appendOnly(output)
+    // the text block opens with the shard line; a one-line status carries the shard itself (statusRendererFor)
+    const status = config.logFormat === "text" ? withShardLine(config.shard, output) : appendOnly(output)
     const render = statusRendererFor(config.logFormat, {
       objectsPerSecond: config.maxObjectsPerSecond,
       bytesPerSecond: config.maxBytesPerSecond
-    })
+    }, config.shard)
     const result = yield* Effect.gen(function*() {
       yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status, render))
       return yield* shutdown.graceful(
@@ -231,7 +245,7 @@ const migrateRun = (config: MigratorConfig) =>
       return ExitCode.Interrupted
     }
     const summary = result.value
-    yield* Console.log(summaryLine(summary))
+    yield* Console.log(`${summaryLine(summary)}${ofShard(config.shard)}`)
     if (summary.stopped) {
       yield* Console.error("interrupted; run again to resume")
       return ExitCode.Interrupted
@@ -244,7 +258,7 @@ const migrateRun = (config: MigratorConfig) =>
       )
       return ExitCode.RowsFailed
     }
-    yield* Console.log("migration completed")
+    yield* Console.log(`migration completed${ofShard(config.shard)}`)
     if (config.finalize) {
       yield* Console.log("adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ...")
       yield* schema.finalize
@@ -286,7 +300,7 @@ const withMetricsEndpoint = <A, E, R>(
     }
     return result
   }).pipe(
-    Effect.provide(MetricsServer.layer({ host: endpoint.host, port: endpoint.port, shard: config.shard ?? "0/1" }))
+    Effect.provide(MetricsServer.layer({ host: endpoint.host, port: endpoint.port, shard: config.shard === undefined ? "0/1" : renderShard(config.shard) }))
   )
 }
 

@@ -96,7 +96,11 @@ export const env = {
   maxBandwidth: "LO_MIGRATE_MAX_BANDWIDTH",
   metricsPort: "LO_MIGRATE_METRICS_PORT",
   metricsHost: "LO_MIGRATE_METRICS_HOST",
-  metricsLinger: "LO_MIGRATE_METRICS_LINGER"
+  metricsLinger: "LO_MIGRATE_METRICS_LINGER",
+  shard: "LO_MIGRATE_SHARD",
+  shards: "LO_MIGRATE_SHARDS",
+  /** Set by Kubernetes in every pod of an Indexed Job (0 to completions - 1): the shard index when --shard is absent. */
+  jobCompletionIndex: "JOB_COMPLETION_INDEX"
 } as const
 
 const describe = (text: string, envName: string, defaultValue?: string | number | boolean) =>
@@ -230,11 +234,15 @@ export const flags = {
     "dryRun",
     "Check schema, batch job, bucket and credentials; print rows and bytes left; write nothing"
   ),
+  // Repeatable for `status`, which reads several reports; migrate and verify write one (checked by Config.resolve,
+  // which also reads the environment variable: a repeatable flag has no fallback of its own).
   report: Flag.String("report").pipe(
     Flag.withMetavar("FILE"),
-    Flag.withDescription(`Write every failed row as a JSON line {hash, oid, reason, detail} to FILE [env ${env.report}]`),
-    Flag.withFallbackConfig(Config.String(env.report)),
-    Flag.optional
+    Flag.withDescription(
+      `Write every failed row as a JSON line {hash, oid, reason, detail} to FILE; status: count the rows of the ` +
+        `reports given (repeatable) [env ${env.report}]`
+    ),
+    Flag.atLeast(0)
   ),
   logFormat: Flag.Literals("log-format", logFormats).pipe(
     describe(
@@ -300,6 +308,25 @@ export const flags = {
     ),
     Flag.withFallbackConfig(Config.Int(env.metricsLinger)),
     Flag.withDefault(defaults.metricsLinger)
+  ),
+  shard: Flag.String("shard").pipe(
+    Flag.withMetavar("I/N"),
+    Flag.withDescription(
+      `Take only the rows whose hash falls in the I-th of N equal ranges of the SHA-1 key space (0 <= I < N); ` +
+        `N processes with 0/N .. N-1/N split the table without a coordinator [env ${env.shard}] (default: the whole ` +
+        `table, or ${env.jobCompletionIndex}/--shards in a Kubernetes Indexed Job). verify: ranges of the SHA-256 keys`
+    ),
+    Flag.withFallbackConfig(Config.String(env.shard)),
+    Flag.optional
+  ),
+  shards: Flag.Int("shards").pipe(
+    Flag.withMetavar("N"),
+    Flag.withDescription(
+      `Number of shards: with ${env.jobCompletionIndex} (set by a Kubernetes Indexed Job) this process takes shard ` +
+        `${env.jobCompletionIndex}/N; for status, show the N shards [env ${env.shards}]`
+    ),
+    Flag.withFallbackConfig(Config.Int(env.shards)),
+    Flag.optional
   )
 } as const
 
@@ -330,10 +357,13 @@ export interface RawOptions {
   readonly maxInFlight: Option.Option<number>
   readonly finalize: boolean
   readonly dryRun: boolean
-  readonly report: Option.Option<string>
+  /** `--report FILE`, as often as given (none: `LO_MIGRATE_REPORT`, read by `Config.resolve`). */
+  readonly report: ReadonlyArray<string>
   readonly logFormat: LogFormat
   readonly tempDir: Option.Option<string>
   readonly skipBatchJobCheck: boolean
+  readonly shard: Option.Option<string>
+  readonly shards: Option.Option<number>
   readonly maxObjectsPerSecond: Option.Option<number>
   readonly maxBandwidth: Option.Option<number>
   readonly metricsPort: Option.Option<number>

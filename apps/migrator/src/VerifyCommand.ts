@@ -5,7 +5,7 @@
  * Exit codes: 0 every row checked is good; 1 some rows are bad (listed in the report); 2 usage; 3 infrastructure (the
  * message says where, and the `--from-sha2` that resumes the check).
  */
-import { type DatabaseError, Metrics, type StorageError } from "@lo-migrate/core"
+import { type DatabaseError, Metrics, renderShard, type StorageError } from "@lo-migrate/core"
 import { PgDatabase } from "@lo-migrate/postgres"
 import { S3ClientService } from "@lo-migrate/s3"
 import {
@@ -71,14 +71,16 @@ const header = (config: VerifyConfig) =>
     `    PostgreSQL:  ${redactUrl(Redacted.value(config.connection.pgUrl))}`,
     `    S3:          ${config.connection.s3Url.toString()} bucket ${config.connection.bucket}`,
     `    mode:        ${describeMode(config)}`,
-    `    range:       ${config.fromSha2 ?? "(start)"} .. ${config.toSha2 ?? "(end)"}`,
+    `    range:       ${config.fromSha2 ?? "(start)"} .. ${config.toSha2 ?? "(end)"}` +
+    (config.shard === undefined ? "" : ` (shard ${renderShard(config.shard)} of the SHA-256 keys)`),
     `    report:      ${config.connection.report ?? "(none; bad rows are logged)"}`
   ].join("\n")
 
-const resumeHint = (progress: Progress) =>
+const resumeHint = (config: VerifyConfig, progress: Progress) =>
   progress.lastSha2 === undefined
     ? "Nothing was checked yet; run again."
-    : `Rows up to sha2 ${progress.lastSha2} were checked; resume with --from-sha2 ${progress.lastSha2}.`
+    : `Rows up to sha2 ${progress.lastSha2} were checked; resume with ` +
+      `${config.shard === undefined ? "" : `--shard ${renderShard(config.shard)} `}--from-sha2 ${progress.lastSha2}.`
 
 const fatal = (config: VerifyConfig, progress: Progress) => (error: DatabaseError | StorageError | OrderViolation) =>
   Console.error(
@@ -86,7 +88,7 @@ const fatal = (config: VerifyConfig, progress: Progress) => (error: DatabaseErro
       error._tag === "DatabaseError"
         ? `PostgreSQL ${redactUrl(Redacted.value(config.connection.pgUrl))}`
         : `S3 ${config.connection.s3Url.toString()} bucket ${config.connection.bucket}`
-    }\n${resumeHint(progress)}`
+    }\n${resumeHint(config, progress)}`
   ).pipe(Effect.as(ExitCode.Fatal))
 
 /** Runs `verify` with `layer` (the live one in `main.ts`). Every outcome is an exit code. */
@@ -119,7 +121,7 @@ export const verifyCommand = (
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(Duration.seconds(config.connection.interval)), block)))
     yield* runVerify(options, progress, { onBad: sink.bad, onOrphan: sink.orphan, onRepaired: sink.repaired }).pipe(
       Effect.ensuring(Effect.orDie(block)),
-      Effect.onInterrupt(() => Console.error(`interrupted. ${resumeHint(progress)}`))
+      Effect.onInterrupt(() => Console.error(`interrupted. ${resumeHint(config, progress)}`))
     )
     const elapsed = (yield* Clock.currentTimeMillis) - startedAt
     yield* Console.log(renderVerifySummary(progress, elapsed))
@@ -144,7 +146,7 @@ export const verifyCommand = (
     Effect.catchCause((cause) =>
       Cause.hasInterruptsOnly(cause)
         ? Effect.failCause(cause as Cause.Cause<never>)
-        : Console.error(`fatal: unexpected error (a bug?)\n${Cause.pretty(cause)}\n${resumeHint(progress)}`).pipe(
+        : Console.error(`fatal: unexpected error (a bug?)\n${Cause.pretty(cause)}\n${resumeHint(config, progress)}`).pipe(
           Effect.as(ExitCode.Fatal)
         )
     )

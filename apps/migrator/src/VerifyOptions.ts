@@ -3,6 +3,7 @@
  * same environment variables), and their validation: every rule names its option, runs before anything connects, and
  * ends with exit code 2.
  */
+import { renderShard, type Shard, sha256Bits, shardRange } from "@lo-migrate/core"
 import { isKeyBound } from "@lo-migrate/verify"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -13,7 +14,8 @@ import type { RawOptions } from "./Options.ts"
 
 export const verifyDefaults = { concurrency: 16, sample: 1, seed: 0, repairBatch: 100 } as const
 
-const flagEnv = {
+/** The environment variables of the verify options (exported for the check of deploy/kubernetes). */
+export const flagEnv = {
   deep: "LO_MIGRATE_VERIFY_DEEP",
   concurrency: "LO_MIGRATE_VERIFY_CONCURRENCY",
   sample: "LO_MIGRATE_VERIFY_SAMPLE",
@@ -100,6 +102,9 @@ export interface VerifyConfig {
   readonly concurrency: number
   readonly sample: number
   readonly seed: number
+  /** `--shard I/N`: the I-th of N equal ranges of the SHA-256 keys, intersected with `--from-sha2`/`--to-sha2`. */
+  readonly shard: Shard | undefined
+  /** The range checked: `--from-sha2`/`--to-sha2` and the shard's range, intersected. */
   readonly fromSha2: string | undefined
   readonly toSha2: string | undefined
   readonly orphans: boolean
@@ -131,10 +136,28 @@ export const resolveVerify = (raw: RawOptions, v: RawVerifyOptions): Effect.Effe
     if (v.sample < 1 && !v.deep && !v.contentType) {
       return yield* new UsageError({ option: "--sample", detail: "only applies to --deep or --content-type" })
     }
-    const fromSha2 = yield* bound("--from-sha2", v.fromSha2)
-    const toSha2 = yield* bound("--to-sha2", v.toSha2)
-    if (fromSha2 !== undefined && toSha2 !== undefined && fromSha2 >= toSha2) {
-      return yield* new UsageError({ option: "--to-sha2", detail: `must sort after --from-sha2 (${fromSha2}), got ${toSha2}` })
+    const givenFrom = yield* bound("--from-sha2", v.fromSha2)
+    const givenTo = yield* bound("--to-sha2", v.toSha2)
+    if (givenFrom !== undefined && givenTo !== undefined && givenFrom >= givenTo) {
+      return yield* new UsageError({ option: "--to-sha2", detail: `must sort after --from-sha2 (${givenFrom}), got ${givenTo}` })
+    }
+    // verify's shards cut the SHA-256 key space (the order of the listing and of its query), not the SHA-1 one
+    const shard = connection.shard
+    const range = shard === undefined ? { low: undefined, high: undefined } : shardRange(shard, sha256Bits)
+    const fromSha2 = [givenFrom, range.low].reduce<string | undefined>(
+      (a, b) => (a === undefined ? b : b === undefined ? a : a > b ? a : b),
+      undefined
+    )
+    const toSha2 = [givenTo, range.high].reduce<string | undefined>(
+      (a, b) => (a === undefined ? b : b === undefined ? a : a < b ? a : b),
+      undefined
+    )
+    if (shard !== undefined && fromSha2 !== undefined && toSha2 !== undefined && fromSha2 >= toSha2) {
+      return yield* new UsageError({
+        option: "--shard",
+        detail: `${renderShard(shard)} covers ${range.low ?? "(start)"} .. ${range.high ?? "(end)"}, which does not ` +
+          `meet --from-sha2/--to-sha2 (${givenFrom ?? "(start)"} .. ${givenTo ?? "(end)"})`
+      })
     }
     return {
       connection,
@@ -142,6 +165,7 @@ export const resolveVerify = (raw: RawOptions, v: RawVerifyOptions): Effect.Effe
       concurrency: yield* wholeNumber("--concurrency", v.concurrency, 1024),
       sample: v.sample,
       seed: v.seed,
+      shard,
       fromSha2,
       toSha2,
       orphans: v.orphans,

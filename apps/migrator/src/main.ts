@@ -10,6 +10,7 @@ import { finalizeLayer, migrateLayer } from "./Live.ts"
 import { runMain } from "./Runner.ts"
 import { finalizeCommand, migrate } from "./Migrate.ts"
 import { Shutdown } from "./Shutdown.ts"
+import { statusCommand } from "./StatusCommand.ts"
 import { verifyCommand } from "./VerifyCommand.ts"
 
 runMain((shutdown) =>
@@ -17,7 +18,8 @@ runMain((shutdown) =>
     {
       migrate: (config) => migrate(config, migrateLayer(config)),
       finalize: (config) => finalizeCommand(config, finalizeLayer(config)),
-      verify: (config) => verifyCommand(config)
+      verify: (config) => verifyCommand(config),
+      status: (config) => statusCommand(config)
     },
     process.argv.slice(2)
   ).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Layer.succeed(Shutdown, shutdown))))

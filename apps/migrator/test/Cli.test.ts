@@ -3,8 +3,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { TestConsole } from "effect/testing"
 import { type Handlers, runCli } from "../src/Cli.ts"
-import type { DatabaseConfig, MigratorConfig } from "../src/Config.ts"
+import { type DatabaseConfig, type MigratorConfig, render } from "../src/Config.ts"
 import { ExitCode } from "../src/ExitCode.ts"
+import type { StatusConfig } from "../src/StatusCommand.ts"
 
 /** Handlers that record what they were given instead of connecting anywhere. */
 const recording = (code: ExitCode = ExitCode.Ok) => {
@@ -194,6 +195,7 @@ describe("command line", () => {
           "--finalize", "-f", "--dry-run", "--report", "--log-format", "--log-level", "--temp-dir", "--path-style",
           "--region", "--skip-batch-job-check", "--retry-budget", "--request-timeout", "--connect-timeout",
           "--metrics-port", "--metrics-host", "--metrics-linger", "--max-objects-per-second", "--max-bandwidth",
+          "--shard", "--shards",
           "migrate", "finalize"
         ]
       ) {
@@ -207,8 +209,106 @@ describe("command line", () => {
       assert.include(help, "LO_MIGRATE_CONNECT_TIMEOUT] (default: 5)")
       assert.include(help, "LO_MIGRATE_METRICS_PORT")
       assert.include(help, "LO_MIGRATE_METRICS_HOST] (default: 127.0.0.1)")
+      assert.include(help, "LO_MIGRATE_SHARD]")
+      assert.include(help, "LO_MIGRATE_SHARDS]")
+    }))
+})
+
+describe("--shard", () => {
+  const shardOf = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+    Effect.map(run(args, env), ({ calls, exit }) => {
+      assert.strictEqual(exit, ExitCode.Ok)
+      return migrateConfig(calls).shard
+    })
+
+  it.effect("none by default: the whole table", () =>
+    Effect.gen(function*() {
+      assert.isUndefined(yield* shardOf(base))
+      assert.isUndefined(yield* shardOf([...base, "--shards", "4"]))
+      const { calls } = yield* run([...base, "--shards", "4"])
+      assert.deepStrictEqual(migrateConfig(calls).warnings, [
+        "--shards 4 without --shard I/N or JOB_COMPLETION_INDEX: this process takes the whole table"
+      ])
     }))
 
+  it.effect("--shard I/N or LO_MIGRATE_SHARD; the command line wins; a matching --shards is fine", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* shardOf([...base, "--shard", "3/4"]), { index: 3, count: 4 })
+      assert.deepStrictEqual(yield* shardOf(base, { LO_MIGRATE_SHARD: "1/8" }), { index: 1, count: 8 })
+      assert.deepStrictEqual(yield* shardOf([...base, "--shard", "0/2"], { LO_MIGRATE_SHARD: "1/8" }), { index: 0, count: 2 })
+      assert.deepStrictEqual(yield* shardOf([...base, "--shard", "2/4", "--shards", "4"]), { index: 2, count: 4 })
+    }))
+
+  it.effect("a Kubernetes Indexed Job: JOB_COMPLETION_INDEX of --shards / LO_MIGRATE_SHARDS; --shard wins", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(
+        yield* shardOf(base, { JOB_COMPLETION_INDEX: "5", LO_MIGRATE_SHARDS: "6" }),
+        { index: 5, count: 6 }
+      )
+      assert.deepStrictEqual(yield* shardOf([...base, "--shards", "3"], { JOB_COMPLETION_INDEX: "0" }), { index: 0, count: 3 })
+      assert.deepStrictEqual(
+        yield* shardOf([...base, "--shard", "1/2"], { JOB_COMPLETION_INDEX: "0", LO_MIGRATE_SHARDS: "2" }),
+        { index: 1, count: 2 }
+      )
+    }))
+
+  it.effect("the configuration block shows the shard and its hash range", () =>
+    Effect.gen(function*() {
+      const { logs } = yield* run([...base, "--shard", "1/4"])
+      assert.strictEqual(logs, "")
+      const config = (yield* run([...base, "--shard", "1/4"])).calls[0]!.config as MigratorConfig
+      assert.include(render(config), `shard:               1/4 (hash >= 4${"0".repeat(39)}, < 8${"0".repeat(39)})`)
+      assert.include(render({ ...config, shard: undefined }), "shard:               none (the whole table)")
+    }))
+})
+
+describe("status", () => {
+  const status = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+    Effect.gen(function*() {
+      const seen: Array<StatusConfig> = []
+      const handlers: Handlers<never> = {
+        ...recording().handlers,
+        status: (config) => Effect.sync(() => seen.push(config)).pipe(Effect.as(ExitCode.Ok))
+      }
+      const exit = yield* runCli(handlers, args)
+      const errors = (yield* TestConsole.errorLines).map(String).join("\n")
+      return { exit, config: seen[0], errors }
+    }).pipe(
+      Effect.provide(Layer.mergeAll(NodeServices.layer, ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+    )
+
+  it.effect("needs only the database; shards from --shards or --shard's N; reports repeatable or from the env", () =>
+    Effect.gen(function*() {
+      const plain = yield* status(["status", "-p", "postgresql://app@db.example/nice"])
+      assert.strictEqual(plain.exit, ExitCode.Ok, plain.errors)
+      assert.deepStrictEqual([plain.config!.shards, plain.config!.reports], [1, []])
+      const many = yield* status(["status", "--shards", "4", "--report", "a.jsonl", "--report", "b.jsonl"], {
+        PG_URL: "postgresql://app@db.example/nice"
+      })
+      assert.deepStrictEqual([many.config!.shards, many.config!.reports], [4, ["a.jsonl", "b.jsonl"]])
+      const ofShard = yield* status(["status", "--shard", "3/8"], {
+        PG_URL: "postgresql://app@db.example/nice",
+        LO_MIGRATE_REPORT: "r.jsonl"
+      })
+      assert.deepStrictEqual([ofShard.config!.shards, ofShard.config!.reports], [8, ["r.jsonl"]])
+    }))
+
+  it.effect("contradicting or invalid shard counts are usage errors", () =>
+    Effect.gen(function*() {
+      const pg = { PG_URL: "postgresql://app@db.example/nice" }
+      const both = yield* status(["status", "--shards", "4", "--shard", "1/8"], pg)
+      assert.strictEqual(both.exit, ExitCode.Usage)
+      assert.include(both.errors, "--shards: says 4 shards but --shard says 8")
+      const zero = yield* status(["status", "--shards", "0"], pg)
+      assert.strictEqual(zero.exit, ExitCode.Usage)
+      assert.include(zero.errors, "--shards: must be a whole number from 1 to 65536")
+      const noDb = yield* status(["status"])
+      assert.strictEqual(noDb.exit, ExitCode.Usage)
+      assert.include(noDb.errors, "--pg-url")
+    }))
+})
+
+describe("log format, throttle and metrics options", () => {
   it.effect("--log-format text|json|line, from the flag and from LO_MIGRATE_LOG_FORMAT", () =>
     Effect.gen(function*() {
       assert.strictEqual(migrateConfig((yield* run(base)).calls).logFormat, "text")
@@ -271,7 +371,16 @@ describe("invalid values are rejected before anything connects (exit 2, option n
     ["metrics port out of range", [...base, "--metrics-port", "65536"], {}, /--metrics-port.*0 to 65535/],
     ["negative metrics linger", [...base, "--metrics-linger", "-1"], {}, /--metrics-linger/],
     ["invalid env value", base, { LO_MIGRATE_STORER_THREADS: "0" }, /--storer-threads/],
-    ["invalid log level from env", base, { LO_MIGRATE_LOG_LEVEL: "chatty" }, /--log-level/]
+    ["invalid log level from env", base, { LO_MIGRATE_LOG_LEVEL: "chatty" }, /--log-level/],
+    ["shard index = count", [...base, "--shard", "4/4"], {}, /--shard: I in I\/N must be a whole number from 0 to 3/],
+    ["shard without count", [...base, "--shard", "3"], {}, /--shard: must be I\/N/],
+    ["zero shards", [...base, "--shard", "0/0"], {}, /--shard: N in I\/N must be a whole number from 1 to 65536/],
+    ["--shards contradicts --shard", [...base, "--shard", "1/4", "--shards", "8"], {}, /--shards: says 8 shards but/],
+    ["zero --shards", [...base, "--shards", "0"], { JOB_COMPLETION_INDEX: "0" }, /--shards: must be a whole number/],
+    ["Indexed Job without a shard count", base, { JOB_COMPLETION_INDEX: "2" }, /--shards: JOB_COMPLETION_INDEX=2 is set/],
+    ["completion index out of range", [...base, "--shards", "4"], { JOB_COMPLETION_INDEX: "4" }, /JOB_COMPLETION_INDEX: must be a whole number from 0 to 3/],
+    ["two reports for migrate", [...base, "--report", "a.jsonl", "--report", "b.jsonl"], {}, /--report: is given 2 times/],
+    ["bad shard from env", base, { LO_MIGRATE_SHARD: "1/x" }, /--shard: N in I\/N/]
   ]
   for (const [name, args, env, message] of cases) {
     it.effect(name, () =>

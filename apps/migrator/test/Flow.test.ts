@@ -327,7 +327,7 @@ describe("migrate flow (fakes)", () => {
       const world = new World()
       seed(world, 3)
       world.insertRow({ hash: "b".repeat(40), oid: 999_999, size: 3, mimeType: null })
-      const { code } = yield* runMigrate(world, { calls: [] }, { report: Option.some(path) })
+      const { code } = yield* runMigrate(world, { calls: [] }, { report: [path] })
       assert.strictEqual(code, ExitCode.RowsFailed)
       const lines = (yield* fs.readFileString(path)).trim().split("\n").map((l) => JSON.parse(l))
       assert.deepStrictEqual(lines.map((l) => [l.hash, l.oid, l.reason]), [["b".repeat(40), 999_999, "MissingLargeObject"]])

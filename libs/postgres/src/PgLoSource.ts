@@ -12,17 +12,20 @@
  * - `size` is `bigint` in PostgreSQL and decoded as a JS `bigint`: converted to `number` (a value beyond 2^53 turns
  *   into an unsafe integer, which `checkRow` reports as `InvalidSize`).
  */
-import { type DatabaseError, LoSource, type RowCounts, type SourceRow } from "@lo-migrate/core"
+import { type DatabaseError, LoSource, type RowCounts, type ShardRange, type SourceRow } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
 import { mapSqlError } from "./DatabaseErrors.ts"
+import { shardPredicate } from "./ShardPredicate.ts"
 
 export interface PgLoSourceOptions {
   /** Rows per keyset page (one statement each). */
   readonly pageSize: number
+  /** Only the rows whose `hash` falls in this range (`--shard I/N`, see ShardPredicate.ts); absent: every row. */
+  readonly shard?: ShardRange | undefined
 }
 
 interface Cursor {
@@ -53,19 +56,21 @@ export const makePgLoSource = (options: PgLoSourceOptions): Effect.Effect<LoSour
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const pageSize = Math.max(1, Math.floor(options.pageSize))
+    const inShard = shardPredicate(sql, options.shard)
 
     const fetchPage = (after: Cursor | undefined) =>
       (after === undefined
         ? sql<PageRow>`
             SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
             FROM _nice_binary b
-            WHERE b.sha2 IS NULL
+            WHERE b.sha2 IS NULL AND ${inShard}
             ORDER BY b.hash, b.ctid
             LIMIT ${pageSize}`
         : sql<PageRow>`
             SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
             FROM _nice_binary b
             WHERE b.sha2 IS NULL AND b.hash >= ${after.hash} AND (b.hash > ${after.hash} OR b.ctid > ${after.ctid}::tid)
+              AND ${inShard}
             ORDER BY b.hash, b.ctid
             LIMIT ${pageSize}`).pipe(mapSqlError("read pending rows"), Effect.withSpan("PgLoSource.page"))
 
@@ -91,7 +96,8 @@ export const makePgLoSource = (options: PgLoSourceOptions): Effect.Effect<LoSour
              count(*) FILTER (WHERE sha2 IS NULL) AS remaining,
              sum(size) FILTER (WHERE sha2 IS NULL) AS "remainingBytes",
              max(size) FILTER (WHERE sha2 IS NULL) AS largest
-      FROM _nice_binary`.pipe(
+      FROM _nice_binary
+      WHERE ${inShard}`.pipe(
       Effect.map(([r]) => ({
         total: toNumber(r?.total),
         remaining: toNumber(r?.remaining),

@@ -1,0 +1,144 @@
+/**
+ * `lo-migrate status`: where the migration stands, from the database alone (no S3): rows, migrated, left and bytes
+ * left of `_nice_binary` for the whole table and per shard of `--shards N` (or the N of `--shard I/N`), and where the
+ * rows of the failure reports given with `--report FILE` (repeatable) stand now. See `TableStatus.ts` in
+ * `@lo-migrate/postgres` for how it counts (exact, one sequential pass, read-only).
+ *
+ * Exit codes: 0 nothing is left (the table is migrated: `finalize` may run); 1 rows are left; 2 usage (including an
+ * unreadable or malformed report); 3 the database failed.
+ */
+import { type DatabaseError, parseShard, parseShardCount, renderShard } from "@lo-migrate/core"
+import { PgDatabase, type ReportedRows, type ShardCounts, tableStatus } from "@lo-migrate/postgres"
+import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { type DatabaseConfig, fromResult, redactUrl, resolveDatabase, resolveReports, UsageError } from "./Config.ts"
+import { ExitCode } from "./ExitCode.ts"
+import { formatBytes } from "./Migrate.ts"
+import type { RawOptions } from "./Options.ts"
+
+export interface StatusConfig {
+  readonly database: DatabaseConfig
+  /** Shards to count (1: the whole table only). */
+  readonly shards: number
+  readonly reports: ReadonlyArray<string>
+}
+
+/** `--shards N`, else the N of `--shard I/N`, else 1; both given must agree. */
+export const resolveStatus = (raw: RawOptions): Effect.Effect<StatusConfig, UsageError> =>
+  Effect.gen(function*() {
+    const database = yield* resolveDatabase(raw)
+    const reports = yield* resolveReports(raw)
+    const ofShard = Option.isNone(raw.shard)
+      ? undefined
+      : (yield* fromResult("--shard")(parseShard(raw.shard.value))).count
+    const shards = Option.isNone(raw.shards)
+      ? ofShard ?? 1
+      : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
+    if (ofShard !== undefined && ofShard !== shards) {
+      return yield* new UsageError({ option: "--shards", detail: `says ${shards} shards but --shard says ${ofShard}` })
+    }
+    return { database, shards, reports }
+  })
+
+/** The distinct hashes of failure reports (JSON lines with a `hash`), and the lines per file. */
+export const readReports = (paths: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const hashes = new Set<string>()
+    const lines: Array<readonly [string, number]> = []
+    for (const path of paths) {
+      const text = yield* fs.readFileString(path).pipe(
+        Effect.mapError((e) => new UsageError({ option: "--report", detail: `cannot read ${path}: ${e.message}` }))
+      )
+      const entries = text.split("\n").filter((l) => l.trim() !== "")
+      for (const [i, line] of entries.entries()) {
+        const hash = yield* Effect.try({
+          try: () => (JSON.parse(line) as { readonly hash?: unknown }).hash,
+          catch: () => new UsageError({ option: "--report", detail: `${path} line ${i + 1} is not JSON` })
+        })
+        if (typeof hash !== "string") {
+          return yield* new UsageError({
+            option: "--report",
+            detail: `${path} line ${i + 1} has no "hash" (not a failure report of migrate?)`
+          })
+        }
+        hashes.add(hash)
+      }
+      lines.push([path, entries.length])
+    }
+    return { hashes: [...hashes], lines }
+  })
+
+const cell = (value: string | number, width: number) => String(value).padStart(width)
+
+const row = (label: string, c: Omit<ShardCounts, "shard">, reported: number | undefined) =>
+  `  ${label.padEnd(12)}${cell(c.total, 12)}${cell(c.migrated, 12)}${cell(c.left, 12)}  ${
+    formatBytes(c.bytesLeft).padStart(11)
+  }${reported === undefined ? "" : cell(reported, 10)}`
+
+/** The status table: the whole table, then one line per shard when there is more than one. */
+export const renderTableStatus = (
+  shards: ReadonlyArray<ShardCounts>,
+  reported: ReadonlyArray<ReportedRows> | undefined
+): string => {
+  const sum = shards.reduce(
+    (a, s) => ({
+      total: a.total + s.total,
+      migrated: a.migrated + s.migrated,
+      left: a.left + s.left,
+      bytesLeft: a.bytesLeft + s.bytesLeft
+    }),
+    { total: 0, migrated: 0, left: 0, bytesLeft: 0 }
+  )
+  const leftReported = (shard: number | undefined) =>
+    reported === undefined
+      ? undefined
+      : reported.filter((r) => shard === undefined || r.shard === shard).reduce((n, r) => n + r.left, 0)
+  const header = `  ${"shard".padEnd(12)}${cell("rows", 12)}${cell("migrated", 12)}${cell("left", 12)}  ${
+    cell("bytes left", 11)
+  }${reported === undefined ? "" : cell("reported", 10)}`
+  const lines = [header, row("all", sum, leftReported(undefined))]
+  if (shards.length > 1) {
+    lines.push(...shards.map((s) => row(renderShard({ index: s.shard, count: shards.length }), s, leftReported(s.shard))))
+  }
+  return lines.join("\n")
+}
+
+export const statusCommand = (config: StatusConfig): Effect.Effect<ExitCode> =>
+  Effect.gen(function*() {
+    const reports = yield* readReports(config.reports)
+    const status = yield* tableStatus(config.shards, reports.hashes).pipe(
+      Effect.provide(PgDatabase.layer({ url: config.database.pgUrl, maxConnections: 1 }))
+    )
+    const left = status.shards.reduce((n, s) => n + s.left, 0)
+    yield* Console.log(
+      `_nice_binary at ${redactUrl(Redacted.value(config.database.pgUrl))}` +
+        ` (exact counts, one pass over the table${status.hasSha2 ? "" : "; no sha2 column yet: nothing migrated"})`
+    )
+    yield* Console.log(renderTableStatus(status.shards, config.reports.length === 0 ? undefined : status.reported))
+    if (config.reports.length > 0) {
+      const found = status.reported.reduce((n, r) => n + r.found, 0)
+      const stillLeft = status.reported.reduce((n, r) => n + r.left, 0)
+      yield* Console.log(
+        `failure reports: ${reports.lines.map(([p, n]) => `${p} (${n} lines)`).join(", ")}: ` +
+          `${reports.hashes.length} distinct rows, ${stillLeft} still left ("reported" above), ` +
+          `${found - stillLeft} migrated since, ${reports.hashes.length - found} no longer in the table`
+      )
+    }
+    yield* Console.log(left === 0 ? "nothing left to migrate" : `${left} rows left to migrate`)
+    return left === 0 ? ExitCode.Ok : ExitCode.RowsFailed
+  }).pipe(
+    Effect.catchTags({
+      UsageError: (e: UsageError) =>
+        Console.error(`error: ${e.message}\nRun with --help for the options.`).pipe(Effect.as(ExitCode.Usage)),
+      DatabaseError: (e: DatabaseError) =>
+        Console.error(`fatal: ${e.message}\n  at PostgreSQL ${redactUrl(Redacted.value(config.database.pgUrl))}`).pipe(
+          Effect.as(ExitCode.Fatal)
+        )
+    }),
+    Effect.provide(NodeServices.layer)
+  )
