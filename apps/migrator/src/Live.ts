@@ -72,7 +72,8 @@ export const migrateLayer = (config: MigratorConfig) => {
     : FailureReport.file(config.report).pipe(Layer.provide(NodeServices.layer))
   const s3 = S3ObjectStore.layer(s3StoreConfigOf(config))
   const leftovers = Leftovers.layer(config.tempDir).pipe(Layer.provide(s3))
-  return Layer.mergeAll(postgres, Layer.merge(s3, leftovers), Metrics.layer, report)
+  // the source counts its own page retries: it needs the run's Metrics
+  return Layer.mergeAll(postgres, Layer.merge(s3, leftovers), report).pipe(Layer.provideMerge(Metrics.layer))
 }
 
 export const finalizeLayer = (config: DatabaseConfig) =>

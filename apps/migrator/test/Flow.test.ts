@@ -85,11 +85,10 @@ const servicesFor = <E>(
     fakeLoReader(world),
     fakeObjectStore(world),
     fakeHashCommitter(world),
-    Metrics.layer,
     fakeSchema(knobs, world),
     Leftovers.none,
     report
-  )
+  ).pipe(Layer.provideMerge(Metrics.layer))
 
 /** A live clock (the pipeline lingers and sleeps for real) with a captured console. */
 const itLive = <E>(name: string, body: () => Effect.Effect<void, E, never>) =>

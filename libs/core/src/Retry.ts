@@ -7,6 +7,7 @@
  * survived if it ends within the budget, however many attempts fit in it. The last attempt is made when the budget
  * runs out (the last delay is shortened to land there), so an operation never gives up before its budget is spent.
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
@@ -31,6 +32,12 @@ export interface RetryOptions {
  * to be over within ~10 s.
  */
 export const defaultRetry: RetryOptions = { budget: "5 minutes", base: "200 millis", cap: "10 seconds" }
+
+/**
+ * The policy in force where an operation runs: adapters that retry their own calls (e.g. each page of `LoSource`)
+ * read it when they run, so the run's `--retry-budget` reaches them without being wired into every layer.
+ */
+export const RetryPolicy = Context.Reference<RetryOptions>("lo-migrate/RetryPolicy", { defaultValue: () => defaultRetry })
 
 const millis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
 
@@ -65,13 +72,15 @@ export const retrySchedule = (
  */
 export const retryInfrastructure = (
   operation: string,
-  options: RetryOptions = defaultRetry,
+  /** The policy; by default the `RetryPolicy` in force where the operation runs. */
+  policy?: RetryOptions,
   /** Checked at each failure: `true` stops retrying and lets the error propagate (the caller handles it). */
   stopWhen: () => boolean = () => false
 ) =>
 <A, E extends InfrastructureError, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Metrics> =>
   Effect.gen(function*() {
     const metrics = yield* Metrics
+    const options = policy ?? (yield* RetryPolicy)
     const token = {}
     const budget = millis(options.budget)
     let since: number | undefined

@@ -119,7 +119,60 @@ export const pipelineOptionNames = {
   readBatchObjectMax: "readBatchObjectMax"
 } as const
 
-const isPositiveInt = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n > 0
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+/** A `Duration.Input` that parses to a finite duration (`nonNegative`: and not below zero). */
+const FiniteDuration = (nonNegative: boolean) =>
+  Schema.declare((u: unknown): u is Duration.Input => {
+    const d = Duration.fromInput(u as Duration.Input)
+    return Option.isSome(d) && Duration.isFinite(d.value) && (!nonNegative || Duration.toMillis(d.value) >= 0)
+  })
+
+/** One checked value: the option (or field) that sets it, where it is in the config, what it must be. */
+interface Rule {
+  readonly option: string
+  readonly value: (config: ValidPipelineConfig) => unknown
+  readonly schema: Schema.Top
+  readonly reason: string
+}
+
+/** Every rule, in the order they are checked (`retry` before its fields). */
+const rules: ReadonlyArray<Rule> = [
+  ...(Object.entries(pipelineOptionNames) as Array<[keyof typeof pipelineOptionNames, string]>).map((
+    [field, option]
+  ): Rule => ({ option, value: (c) => c[field], schema: PositiveInt, reason: "must be a positive integer" })),
+  ...(["maxInFlightBytes", "maxInMemoryBytes", "inMemoryObjectMax"] as const).map((field): Rule => ({
+    option: field,
+    value: (c) => c[field],
+    schema: Schema.UndefinedOr(PositiveInt),
+    reason: "must be a positive integer (bytes) when set"
+  })),
+  ...(["maxObjectsPerSecond", "maxBytesPerSecond"] as const).map((field): Rule => ({
+    option: field,
+    value: (c) => c[field],
+    schema: Schema.UndefinedOr(Schema.Finite.check(Schema.isGreaterThan(0))),
+    reason: "must be a positive number when set"
+  })),
+  {
+    option: "commitLinger",
+    value: (c) => c.commitLinger,
+    schema: FiniteDuration(true),
+    reason: "must be a finite, non-negative duration"
+  },
+  { option: "retry", value: (c) => c.retry, schema: Schema.ObjectKeyword, reason: "must be retry options" },
+  {
+    option: "retry.times",
+    value: (c) => c.retry.times,
+    schema: Schema.UndefinedOr(NonNegativeInt),
+    reason: "must be a non-negative integer when set"
+  },
+  ...(["budget", "base", "cap"] as const).map((key): Rule => ({
+    option: `retry.${key}`,
+    value: (c) => c.retry[key],
+    schema: FiniteDuration(false),
+    reason: "must be a finite duration"
+  }))
+]
 
 /**
  * Checks every value; the first bad one fails with an `InvalidPipelineConfig` naming its option. Returns the config
@@ -129,41 +182,16 @@ export const validatePipelineConfig = (
   config: PipelineConfig
 ): Effect.Effect<ValidPipelineConfig, InvalidPipelineConfig> =>
   Effect.suspend(() => {
-    const bad = (option: string, value: unknown, reason: string) =>
-      Effect.fail(new InvalidPipelineConfig({ option, value: show(value), reason }))
     const full: ValidPipelineConfig = {
       ...config,
       readBatchRows: config.readBatchRows ?? defaultReadBatchRows,
       readBatchObjectMax: config.readBatchObjectMax ?? defaultReadBatchObjectMax
     }
-    for (const [field, option] of Object.entries(pipelineOptionNames) as Array<[keyof typeof pipelineOptionNames, string]>) {
-      const value: unknown = full[field]
-      if (!isPositiveInt(value)) return bad(option, value, "must be a positive integer")
-    }
-    for (const field of ["maxInFlightBytes", "maxInMemoryBytes", "inMemoryObjectMax"] as const) {
-      if (config[field] !== undefined && !isPositiveInt(config[field])) {
-        return bad(field, config[field], "must be a positive integer (bytes) when set")
+    for (const rule of rules) {
+      const value = rule.value(full)
+      if (!Schema.is(rule.schema)(value)) {
+        return Effect.fail(new InvalidPipelineConfig({ option: rule.option, value: show(value), reason: rule.reason }))
       }
-    }
-    for (const field of ["maxObjectsPerSecond", "maxBytesPerSecond"] as const) {
-      const rate: unknown = config[field]
-      if (rate !== undefined && !(typeof rate === "number" && Number.isFinite(rate) && rate > 0)) {
-        return bad(field, rate, "must be a positive number when set")
-      }
-    }
-    const linger = Duration.fromInput(config.commitLinger)
-    if (Option.isNone(linger) || !Duration.isFinite(linger.value) || Duration.toMillis(linger.value) < 0) {
-      return bad("commitLinger", config.commitLinger, "must be a finite, non-negative duration")
-    }
-    const retry: unknown = config.retry
-    if (typeof retry !== "object" || retry === null) return bad("retry", retry, "must be retry options")
-    const times = config.retry.times
-    if (times !== undefined && !(typeof times === "number" && Number.isSafeInteger(times) && times >= 0)) {
-      return bad("retry.times", times, "must be a non-negative integer when set")
-    }
-    for (const key of ["budget", "base", "cap"] as const) {
-      const d = Duration.fromInput(config.retry[key])
-      if (Option.isNone(d) || !Duration.isFinite(d.value)) return bad(`retry.${key}`, config.retry[key], "must be a finite duration")
     }
     return Effect.succeed(full)
   })

@@ -2,10 +2,11 @@
  * The status block the original tool's monitor printed every `--interval` seconds: progress and ETA, per-stage
  * throughput (current and average, objects/s and MiB/s), queue usage with the change since the last block, failures;
  * the adaptive concurrency of the store stage; the throttle's limits when set; and, while operations are being retried, which dependency the run waits for, since when and how long it has left.
- * `renderStatus` is pure (snapshots in, text out); `runMonitor` samples `Metrics` in a loop.
+ * `renderStatus` is pure (snapshots in, text out); `runMonitor` samples `Metrics` on a `Schedule`.
  */
 import { Metrics, type MetricsSnapshot, type Stage, Stages } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import type * as Duration from "effect/Duration"
 import { renderLimits, type ThrottleLimits } from "./Throttle.ts"
 
@@ -160,21 +161,23 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
 }
 
 /**
- * Writes a status block (`render`, default the text block) at once and then every `interval`, each compared with the one before. Runs until
- * interrupted (fork it beside `runMigration`).
+ * Writes a status block (`render`, default the text block) at once and then every `interval` (a `Schedule.spaced`),
+ * each compared with the one before. Runs until interrupted (fork it beside `runMigration`).
  */
-export const runMonitor = (
+export const runMonitor = Effect.fn("runMonitor")(function*(
   interval: Duration.Input,
   write: (block: string) => Effect.Effect<void>,
   render: (current: MetricsSnapshot, previous?: MetricsSnapshot) => string = renderStatus
-): Effect.Effect<never, never, Metrics> =>
-  Effect.gen(function*() {
-    const metrics = yield* Metrics
-    let previous: MetricsSnapshot | undefined
-    while (true) {
-      const current = yield* metrics.snapshot
-      yield* write(render(current, previous))
-      previous = current
-      yield* Effect.sleep(interval)
-    }
-  })
+): Effect.fn.Return<never, never, Metrics> {
+  const metrics = yield* Metrics
+  let previous: MetricsSnapshot | undefined
+  const tick = Effect.flatMap(metrics.snapshot, (current) =>
+    Effect.andThen(
+      write(render(current, previous)),
+      Effect.sync(() => {
+        previous = current
+      })
+    ))
+  // the schedule recurs forever: the repeat ends only by interruption
+  return yield* tick.pipe(Effect.repeat(Schedule.spaced(interval)), Effect.andThen(Effect.never))
+})

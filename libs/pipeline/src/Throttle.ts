@@ -96,17 +96,23 @@ const limitBytes = Metric.gauge("lo_migrate_throttle_limit_bytes_per_second", {
   description: "--max-bandwidth of this process, in bytes per second (0: none)"
 })
 
+/** Waits until `objects` rows of `bytes` bytes may enter the read stage. */
+export type Admission = (objects: number, bytes: number) => Effect.Effect<void>
+
+/** No limit: never waits. */
+export const noThrottle: Admission = () => Effect.void
+
 /**
  * The pipeline's admission: `admit(objects, bytes)` waits for both limits that are set (objects first). Publishes the
  * limits as gauges.
  */
-export const makeAdmission = (limits: ThrottleLimits): Effect.Effect<(objects: number, bytes: number) => Effect.Effect<void>> =>
+export const makeAdmission = (limits: ThrottleLimits): Effect.Effect<Admission> =>
   Effect.gen(function*() {
     yield* Metric.update(limitObjects, limits.objectsPerSecond ?? 0)
     yield* Metric.update(limitBytes, limits.bytesPerSecond ?? 0)
     const objects = limits.objectsPerSecond === undefined ? undefined : new Throttle({ perSecond: limits.objectsPerSecond }, "objects")
     const bytes = limits.bytesPerSecond === undefined ? undefined : new Throttle({ perSecond: limits.bytesPerSecond }, "bytes")
-    if (objects === undefined && bytes === undefined) return () => Effect.void
+    if (objects === undefined && bytes === undefined) return noThrottle
     return (n: number, b: number) =>
       Effect.andThen(objects === undefined ? Effect.void : objects.take(n), bytes === undefined ? Effect.void : bytes.take(b))
   })

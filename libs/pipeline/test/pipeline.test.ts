@@ -49,6 +49,29 @@ describe("runMigration (examples)", () => {
       assert.deepStrictEqual([...result.recording.queues.keys()].sort(), Object.values(queueNames).sort())
     }))
 
+  it.live("the summary counts this run only, when the Metrics outlive it (two runs on one Metrics)", () =>
+    Effect.gen(function*() {
+      const world = new World()
+      const first = Array.from({ length: 5 }, (_, i) => world.insertContent(contentBytes({ size: 10 + i, seed: i + 1 })))
+      world.insertRow({ hash: "not a sha1", oid: null, size: 1, mimeType: null })
+      const services = Layer.mergeAll(fakeLoSource(world), fakeLoReader(world), fakeHashCommitter(world)).pipe(
+        Layer.provideMerge(Layer.mergeAll(Layer.succeed(ObjectStore, makeObjectStore(world)), Metrics.layer))
+      )
+      yield* Effect.gen(function*() {
+        const one = yield* runMigration(testConfig())
+        assert.deepStrictEqual(
+          [one.migrated, one.migratedBytes, one.failed, one.vanished],
+          [5, first.reduce((n, r) => n + r.size, 0), 1, 0]
+        )
+        world.insertContent(contentBytes({ size: 7, seed: 99 }))
+        const two = yield* runMigration(testConfig())
+        // the bad row is read and reported again (its sha2 stays NULL), the one new row is migrated
+        assert.deepStrictEqual([two.migrated, two.migratedBytes, two.failed, two.vanished], [1, 7, 1, 0])
+        const totals = yield* Metrics.use((m) => m.snapshot)
+        assert.deepStrictEqual([totals.stages.commit.objects, totals.failed], [6, 2], "the Metrics hold both runs")
+      }).pipe(Effect.provide(services))
+    }))
+
   it.live("rows deleted during the run (with their objects, or before the commit) vanish: counted, not failed", () =>
     Effect.gen(function*() {
       const world = new World()
@@ -238,7 +261,11 @@ describe("runMigration: an object corrupted in transit", () => {
       )
       const failures: Array<RowFailed> = []
       const summary = yield* runMigration(testConfig(), { onRowFailed: (f) => Effect.sync(() => void failures.push(f)) }).pipe(
-        Effect.provide(Layer.mergeAll(fakeLoSource(world), fakeLoReader(world), store, fakeHashCommitter(world), Metrics.layer))
+        Effect.provide(
+          Layer.mergeAll(fakeLoSource(world), fakeLoReader(world), store, fakeHashCommitter(world)).pipe(
+            Layer.provideMerge(Metrics.layer)
+          )
+        )
       )
       assert.strictEqual(summary.migrated, 11)
       assert.strictEqual(summary.failed, 1)

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
-import { makeAdmission, Throttle } from "../src/index.ts"
+import { defaultPipelineConfig, makeAdmission, Throttle, validatePipelineConfig } from "../src/index.ts"
 
 /** Runs `takes` (cost each) one after the other in a fiber, recording the TestClock time of each admission. */
 const admissions = (throttle: Throttle, costs: ReadonlyArray<number>, times: Array<number>) =>
@@ -112,4 +112,14 @@ describe("Throttle (token bucket on Clock)", () => {
     assert.throws(() => new Throttle({ perSecond: 0 }), /perSecond/)
     assert.throws(() => new Throttle({ perSecond: Number.POSITIVE_INFINITY }), /perSecond/)
   })
+
+  it.effect("the pipeline config takes positive rates and names the field of a bad one", () =>
+    Effect.gen(function*() {
+      const ok = yield* validatePipelineConfig({ ...defaultPipelineConfig, maxObjectsPerSecond: 0.5, maxBytesPerSecond: 1e6 })
+      assert.deepStrictEqual([ok.maxObjectsPerSecond, ok.maxBytesPerSecond], [0.5, 1e6])
+      for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+        const e = yield* Effect.flip(validatePipelineConfig({ ...defaultPipelineConfig, maxBytesPerSecond: bad }))
+        assert.strictEqual(e.option, "maxBytesPerSecond")
+      }
+    }))
 })

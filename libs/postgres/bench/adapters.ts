@@ -95,6 +95,7 @@ const program = Effect.gen(function*() {
       yield* committer.commit(
         hashes.slice(i, Math.min(n, i + batch)).map((hash, k) => ({
           hash,
+          oid: 1,
           sha256: (i + k).toString(16).padStart(64, "0") as Sha256Hex
         }))
       )

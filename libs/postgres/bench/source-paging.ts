@@ -5,7 +5,7 @@
  *
  * Run: cd libs/postgres && npx node bench/source-paging.ts   (BENCH_ROWS, default 1000000)
  */
-import { LoSource } from "@lo-migrate/core"
+import { LoSource, Metrics } from "@lo-migrate/core"
 import { Effect, Layer, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { ensurePendingIndex } from "../src/Schema.ts"
@@ -27,7 +27,7 @@ const measure = (label: string) =>
     const n = yield* source.rows.pipe(Stream.runCount)
     console.log(`${label.padEnd(50)} first row ${firstMs}   all ${String(n).padStart(8)} rows ${ms(t0)}`)
     void first
-  }).pipe(Effect.provide(PgLoSource.layer({ pageSize })))
+  }).pipe(Effect.provide(PgLoSource.layer({ pageSize }).pipe(Layer.provide(Metrics.layer))))
 
 const commitCost = (label: string, count: number) =>
   Effect.gen(function*() {

@@ -1,13 +1,13 @@
 /**
  * `HashCommitter` on `@effect/sql-pg`: records the SHA-256 of a batch of rows with ONE statement in ONE transaction,
- * and says what became of each entry.
+ * and says what became of each entry (one `CommitResult` per entry, the `RowFailed` values made here).
  *
  * The statement is an `UPDATE ... FROM unnest($hashes, $sha2s) ... WHERE sha2 IS NULL` in a CTE, and the outer SELECT
  * classifies every input against the statement's snapshot:
- * - committed:  the UPDATE set sha2 on the row(s) with that hash;
- * - alreadySet: every row with that hash already holds this very sha2 (an earlier, interrupted run got there);
- * - conflict:   a row with that hash holds a different sha2 - it is never overwritten (`WHERE sha2 IS NULL`);
- * - vanished:   no row has that hash any more.
+ * - Committed:    the UPDATE set sha2 on the row(s) with that hash;
+ * - AlreadySet:   every row with that hash already holds this very sha2 (an earlier, interrupted run got there);
+ * - Sha2Conflict: a row with that hash holds a different sha2 - it is never overwritten (`WHERE sha2 IS NULL`);
+ * - RowVanished:  no row has that hash any more.
  *
  * The transaction is REPEATABLE READ. That is what makes the snapshot classification exact: if the application
  * deletes or changes one of the rows between the snapshot and the UPDATE, PostgreSQL raises a serialization failure
@@ -16,10 +16,18 @@
  * order; a deadlock (40P01) is retryable as well.
  *
  * Several entries with the same hash in one batch are applied like one after the other: the first decides, a later
- * one is alreadySet (same sha2), conflict (different sha2) or vanished, matching the in-memory fake.
+ * one is AlreadySet (same sha2), a conflict (different sha2) or vanished, matching the in-memory fake.
  */
-import { type CommitEntry, type CommitResult, HashCommitter } from "@lo-migrate/core"
+import {
+  type CommitEntry,
+  type CommitResult,
+  HashCommitter,
+  RowFailed,
+  RowVanished,
+  Sha2Conflict
+} from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import { mapSqlError, withTransaction } from "./DatabaseErrors.ts"
@@ -41,16 +49,30 @@ interface HashState {
   readonly values: Set<string>
 }
 
+/** One entry against what its hash's rows hold (updated as if the entries were applied one after the other). */
+const classify = (entry: CommitEntry, state: HashState): CommitResult => {
+  const failed = (reason: RowFailed["reason"]) => Result.fail(new RowFailed({ hash: entry.hash, oid: entry.oid, reason }))
+  if (state.rows === 0) return failed(new RowVanished({ at: "commit" }))
+  if (state.hasNull) {
+    state.hasNull = false
+    state.values.add(entry.sha256)
+    return Result.succeed("Committed")
+  }
+  const others = [...state.values].filter((v) => v !== entry.sha256).sort()
+  return others.length === 0
+    ? Result.succeed("AlreadySet")
+    : failed(new Sha2Conflict({ existing: others[0]!, computed: entry.sha256 }))
+}
+
 export const makePgHashCommitter: Effect.Effect<HashCommitter["Service"], never, SqlClient.SqlClient> = Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
 
     const commit = Effect.fn("PgHashCommitter.commit")(function*(batch: ReadonlyArray<CommitEntry>) {
-      const result = { committed: [] as Array<string>, alreadySet: [] as Array<string>, vanished: [] as Array<string>,
-        conflicts: [] as Array<{ hash: string; existing: string; computed: string }> }
-      if (batch.length === 0) return result satisfies CommitResult
+      if (batch.length === 0) return [] satisfies ReadonlyArray<CommitResult>
 
-      // First entry per hash goes to the database, in hash order (consistent lock order across committers).
+      // The one place entries are deduplicated by hash: the first entry per hash goes to the database, in hash order
+      // (consistent lock order across committers); the others are classified after it below.
       const first = new Map<string, CommitEntry>()
       for (const entry of batch) if (!first.has(entry.hash)) first.set(entry.hash, entry)
       const unique = [...first.values()].sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))
@@ -83,24 +105,15 @@ export const makePgHashCommitter: Effect.Effect<HashCommitter["Service"], never,
         // Under REPEATABLE READ the UPDATE touched exactly the rows that were NULL in the snapshot.
         states.set(entry.hash, { rows: Number(r.rows), hasNull: r.committed, values: new Set(r.existing ?? []) })
       }
+      const results: Array<CommitResult> = []
       for (const entry of batch) {
         const state = states.get(entry.hash)
         if (state === undefined) {
           return yield* Effect.die(new Error(`commit: no classification for hash ${JSON.stringify(entry.hash)}`))
         }
-        if (state.rows === 0) {
-          result.vanished.push(entry.hash)
-        } else if (state.hasNull) {
-          result.committed.push(entry.hash)
-          state.hasNull = false
-          state.values.add(entry.sha256)
-        } else {
-          const others = [...state.values].filter((v) => v !== entry.sha256).sort()
-          if (others.length === 0) result.alreadySet.push(entry.hash)
-          else result.conflicts.push({ hash: entry.hash, existing: others[0]!, computed: entry.sha256 })
-        }
+        results.push(classify(entry, state))
       }
-      return result satisfies CommitResult
+      return results
     })
 
     return HashCommitter.of({ commit })

@@ -11,13 +11,24 @@
  *   pending row skipped now is found by the next run.)
  * - `size` is `bigint` in PostgreSQL and decoded as a JS `bigint`: converted to `number` (a value beyond 2^53 turns
  *   into an unsafe integer, which `checkRow` reports as `InvalidSize`).
+ * - A page that fails with a retryable `DatabaseError` (a connection reset, a failover) is retried by itself with the
+ *   project's policy, from the same cursor; the stream fails only when a page's retry budget is spent.
  */
-import { type DatabaseError, LoSource, type RowCounts, type ShardRange, type SourceRow } from "@lo-migrate/core"
+import {
+  type DatabaseError,
+  LoSource,
+  Metrics,
+  retryInfrastructure,
+  type RowCounts,
+  type ShardRange,
+  type SourceRow
+} from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
+import type * as Statement from "effect/sql/Statement"
 import { mapSqlError } from "./DatabaseErrors.ts"
 import { shardPredicate } from "./ShardPredicate.ts"
 
@@ -52,67 +63,89 @@ const toSourceRow = (r: PageRow): SourceRow => ({
   mimeType: r.mimeType
 })
 
-export const makePgLoSource = (options: PgLoSourceOptions): Effect.Effect<LoSource["Service"], never, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const pageSize = Math.max(1, Math.floor(options.pageSize))
-    const inShard = shardPredicate(sql, options.shard)
+/**
+ * The statement of one keyset page: the rows after `after` (all of them from the start when it is undefined) whose
+ * sha2 is NULL and that are in the shard (`inShard`), in `(hash, ctid)` order. The one place the source's page query
+ * is built: a predicate restricting the rows belongs in its WHERE clause, on both branches.
+ */
+const pageQuery = (
+  sql: SqlClient.SqlClient,
+  pageSize: number,
+  inShard: Statement.Fragment,
+  after: Cursor | undefined
+) =>
+  after === undefined
+    ? sql<PageRow>`
+        SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
+        FROM _nice_binary b
+        WHERE b.sha2 IS NULL AND ${inShard}
+        ORDER BY b.hash, b.ctid
+        LIMIT ${pageSize}`
+    : sql<PageRow>`
+        SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
+        FROM _nice_binary b
+        WHERE b.sha2 IS NULL AND b.hash >= ${after.hash} AND (b.hash > ${after.hash} OR b.ctid > ${after.ctid}::tid)
+          AND ${inShard}
+        ORDER BY b.hash, b.ctid
+        LIMIT ${pageSize}`
 
-    const fetchPage = (after: Cursor | undefined) =>
-      (after === undefined
-        ? sql<PageRow>`
-            SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
-            FROM _nice_binary b
-            WHERE b.sha2 IS NULL AND ${inShard}
-            ORDER BY b.hash, b.ctid
-            LIMIT ${pageSize}`
-        : sql<PageRow>`
-            SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
-            FROM _nice_binary b
-            WHERE b.sha2 IS NULL AND b.hash >= ${after.hash} AND (b.hash > ${after.hash} OR b.ctid > ${after.ctid}::tid)
-              AND ${inShard}
-            ORDER BY b.hash, b.ctid
-            LIMIT ${pageSize}`).pipe(mapSqlError("read pending rows"), Effect.withSpan("PgLoSource.page"))
+export const makePgLoSource = Effect.fnUntraced(function*(
+  options: PgLoSourceOptions
+): Effect.fn.Return<LoSource["Service"], never, SqlClient.SqlClient | Metrics> {
+  const sql = yield* SqlClient.SqlClient
+  const metrics = yield* Metrics
+  const pageSize = Math.max(1, Math.floor(options.pageSize))
+  const inShard = shardPredicate(sql, options.shard)
 
-    const rows: Stream.Stream<SourceRow, DatabaseError> = Stream.paginate(
-      undefined as Cursor | undefined,
-      (after) =>
-        Effect.map(fetchPage(after), (page) => {
-          const last = page.at(-1)
-          const next = page.length < pageSize || last === undefined
-            ? Option.none<Cursor>()
-            : Option.some<Cursor>({ hash: last.hash, ctid: last.cursor })
-          return [page.map(toSourceRow), next] as const
-        })
+  // A page that fails with a retryable error is retried by itself (the `RetryPolicy` in force, each retry counted
+  // as "source"), from the same cursor: the rows already emitted are neither lost nor emitted again.
+  const fetchPage = Effect.fn("PgLoSource.page")(function*(after: Cursor | undefined) {
+    return yield* pageQuery(sql, pageSize, inShard, after).pipe(
+      mapSqlError("read pending rows"),
+      retryInfrastructure("source"),
+      Effect.provideService(Metrics, metrics)
     )
-
-    const count: Effect.Effect<RowCounts, DatabaseError> = sql<{
-      readonly total: bigint
-      readonly remaining: bigint
-      readonly remainingBytes: string | bigint | null
-      readonly largest: bigint | null
-    }>`
-      SELECT count(*) AS total,
-             count(*) FILTER (WHERE sha2 IS NULL) AS remaining,
-             sum(size) FILTER (WHERE sha2 IS NULL) AS "remainingBytes",
-             max(size) FILTER (WHERE sha2 IS NULL) AS largest
-      FROM _nice_binary
-      WHERE ${inShard}`.pipe(
-      Effect.map(([r]) => ({
-        total: toNumber(r?.total),
-        remaining: toNumber(r?.remaining),
-        remainingBytes: toNumber(r?.remainingBytes),
-        largest: toNumber(r?.largest)
-      })),
-      mapSqlError("count rows"),
-      Effect.withSpan("PgLoSource.count")
-    )
-
-    return LoSource.of({ rows, count })
   })
 
+  const rows: Stream.Stream<SourceRow, DatabaseError> = Stream.paginate(
+    undefined as Cursor | undefined,
+    (after) =>
+      Effect.map(fetchPage(after), (page) => {
+        const last = page.at(-1)
+        const next = page.length < pageSize || last === undefined
+          ? Option.none<Cursor>()
+          : Option.some<Cursor>({ hash: last.hash, ctid: last.cursor })
+        return [page.map(toSourceRow), next] as const
+      })
+  )
+
+  const count: Effect.Effect<RowCounts, DatabaseError> = sql<{
+    readonly total: bigint
+    readonly remaining: bigint
+    readonly remainingBytes: string | bigint | null
+    readonly largest: bigint | null
+  }>`
+    SELECT count(*) AS total,
+           count(*) FILTER (WHERE sha2 IS NULL) AS remaining,
+           sum(size) FILTER (WHERE sha2 IS NULL) AS "remainingBytes",
+           max(size) FILTER (WHERE sha2 IS NULL) AS largest
+    FROM _nice_binary
+    WHERE ${inShard}`.pipe(
+    Effect.map(([r]) => ({
+      total: toNumber(r?.total),
+      remaining: toNumber(r?.remaining),
+      remainingBytes: toNumber(r?.remainingBytes),
+      largest: toNumber(r?.largest)
+    })),
+    mapSqlError("count rows"),
+    Effect.withSpan("PgLoSource.count")
+  )
+
+  return LoSource.of({ rows, count })
+})
+
 export class PgLoSource {
-  static layer(options: PgLoSourceOptions): Layer.Layer<LoSource, never, SqlClient.SqlClient> {
+  static layer(options: PgLoSourceOptions): Layer.Layer<LoSource, never, SqlClient.SqlClient | Metrics> {
     return Layer.effect(LoSource, makePgLoSource(options))
   }
 }

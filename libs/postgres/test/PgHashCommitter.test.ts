@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type CommitEntry, type CommitResult, HashCommitter, type Sha256Hex } from "@lo-migrate/core"
-import { Effect, Exit, Fiber } from "effect"
+import { type CommitEntry, HashCommitter, RowFailed, RowVanished, type Sha256Hex, Sha2Conflict } from "@lo-migrate/core"
+import { type CommitOutcomes, commitOutcomes } from "@lo-migrate/testing"
+import { Effect, Exit, Fiber, Result } from "effect"
 import { SqlClient } from "effect/sql"
 import fc from "fast-check"
 import { PgHashCommitter } from "../src/index.ts"
@@ -22,11 +23,15 @@ const sha2Of = (hash: string) =>
     return rows.map((r) => r.sha2)
   })
 
+/** The live committer, its per-entry results grouped by outcome (hash lists) for comparison. */
 const committer = Effect.gen(function*() {
-  return yield* HashCommitter
+  const c = yield* HashCommitter
+  return {
+    commit: (batch: ReadonlyArray<CommitEntry>) => Effect.map(c.commit(batch), (results) => commitOutcomes(batch, results))
+  }
 }).pipe(Effect.provide(PgHashCommitter.layer))
 
-const emptyResult: CommitResult = { committed: [], alreadySet: [], vanished: [], conflicts: [] }
+const emptyResult: CommitOutcomes = { committed: [], alreadySet: [], vanished: [], conflicts: [] }
 
 describe("PgHashCommitter", () => {
   it.live("classifies each entry: committed, alreadySet, conflict (left unchanged), vanished", () =>
@@ -37,10 +42,10 @@ describe("PgHashCommitter", () => {
       yield* row(h("c"), s("c"))
       const c = yield* committer
       const result = yield* c.commit([
-        { hash: h("c"), sha256: s("9") },
-        { hash: h("a"), sha256: s("1") },
-        { hash: h("d"), sha256: s("4") },
-        { hash: h("b"), sha256: s("b") }
+        { hash: h("c"), oid: null, sha256: s("9") },
+        { hash: h("a"), oid: null, sha256: s("1") },
+        { hash: h("d"), oid: null, sha256: s("4") },
+        { hash: h("b"), oid: null, sha256: s("b") }
       ])
       assert.deepStrictEqual(result, {
         committed: [h("a")],
@@ -51,9 +56,29 @@ describe("PgHashCommitter", () => {
       assert.deepStrictEqual(yield* sha2Of(h("a")), [s("1")])
       assert.deepStrictEqual(yield* sha2Of(h("c")), [s("c")], "never overwritten")
       // the same batch again: what was committed is now alreadySet
-      const again = yield* c.commit([{ hash: h("a"), sha256: s("1") }])
+      const again = yield* c.commit([{ hash: h("a"), oid: null, sha256: s("1") }])
       assert.deepStrictEqual(again, { ...emptyResult, alreadySet: [h("a")] })
       assert.deepStrictEqual(yield* c.commit([]), emptyResult)
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("returns one result per entry, in batch order; failed rows are RowFailed naming the entry's hash and oid", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable()
+      yield* row(h("a"))
+      yield* row(h("c"), s("c"))
+      const c = yield* HashCommitter.pipe(Effect.provide(PgHashCommitter.layer))
+      const results = yield* c.commit([
+        { hash: h("d"), oid: 4294967295, sha256: s("4") },
+        { hash: h("c"), oid: 7, sha256: s("9") },
+        { hash: h("a"), oid: 8, sha256: s("1") },
+        { hash: h("a"), oid: 9, sha256: s("1") }
+      ])
+      assert.deepStrictEqual(results, [
+        Result.fail(new RowFailed({ hash: h("d"), oid: 4294967295, reason: new RowVanished({ at: "commit" }) })),
+        Result.fail(new RowFailed({ hash: h("c"), oid: 7, reason: new Sha2Conflict({ existing: s("c"), computed: s("9") }) })),
+        Result.succeed("Committed" as const),
+        Result.succeed("AlreadySet" as const)
+      ])
     }).pipe(inThrowawayDatabase()))
 
   it.live("rows sharing a hash are set together; repeated entries in a batch apply in order", () =>
@@ -64,11 +89,11 @@ describe("PgHashCommitter", () => {
       yield* row(h("e"))
       const c = yield* committer
       const result = yield* c.commit([
-        { hash: h("a"), sha256: s("1") },
-        { hash: h("a"), sha256: s("1") },
-        { hash: h("a"), sha256: s("2") },
-        { hash: h("f"), sha256: s("6") },
-        { hash: h("f"), sha256: s("6") }
+        { hash: h("a"), oid: null, sha256: s("1") },
+        { hash: h("a"), oid: null, sha256: s("1") },
+        { hash: h("a"), oid: null, sha256: s("2") },
+        { hash: h("f"), oid: null, sha256: s("6") },
+        { hash: h("f"), oid: null, sha256: s("6") }
       ])
       assert.deepStrictEqual(result, {
         committed: [h("a")],
@@ -90,8 +115,8 @@ describe("PgHashCommitter", () => {
       assert.strictEqual(stored!.hash.length, 40)
       const c = yield* committer
       const result = yield* c.commit([
-        { hash: stored!.hash, sha256: s("3") },
-        { hash: h("7") + "0", sha256: s("8") }
+        { hash: stored!.hash, oid: null, sha256: s("3") },
+        { hash: h("7") + "0", oid: null, sha256: s("8") }
       ])
       assert.deepStrictEqual(result.committed, [stored!.hash])
       assert.deepStrictEqual(result.vanished, [h("7") + "0"])
@@ -105,7 +130,7 @@ describe("PgHashCommitter", () => {
       yield* row(h("a"))
       yield* row(h("b"))
       yield* sql`DELETE FROM _nice_binary WHERE hash = ${h("a")}`
-      const result = yield* (yield* committer).commit([{ hash: h("a"), sha256: s("1") }, { hash: h("b"), sha256: s("2") }])
+      const result = yield* (yield* committer).commit([{ hash: h("a"), oid: null, sha256: s("1") }, { hash: h("b"), oid: null, sha256: s("2") }])
       assert.deepStrictEqual(result, { ...emptyResult, committed: [h("b")], vanished: [h("a")] })
     }).pipe(inThrowawayDatabase()))
 
@@ -116,7 +141,7 @@ describe("PgHashCommitter", () => {
       yield* row(h("a"))
       yield* row(h("b"))
       const c = yield* committer
-      const batch: ReadonlyArray<CommitEntry> = [{ hash: h("a"), sha256: s("1") }, { hash: h("b"), sha256: s("2") }]
+      const batch: ReadonlyArray<CommitEntry> = [{ hash: h("a"), oid: null, sha256: s("1") }, { hash: h("b"), oid: null, sha256: s("2") }]
       yield* Effect.scoped(Effect.gen(function*() {
         const app = yield* sql.reserve
         yield* app.executeRaw("BEGIN", [])
@@ -156,7 +181,7 @@ describe("PgHashCommitter", () => {
       yield* createNiceBinaryTable()
       yield* row(h("a"))
       const c = yield* committer
-      const batch: ReadonlyArray<CommitEntry> = [{ hash: h("a"), sha256: s("1") }]
+      const batch: ReadonlyArray<CommitEntry> = [{ hash: h("a"), oid: null, sha256: s("1") }]
       yield* Effect.scoped(Effect.gen(function*() {
         const app = yield* sql.reserve
         yield* app.executeRaw("BEGIN", [])
@@ -198,9 +223,9 @@ describe("PgHashCommitter", () => {
       let retries = 0
       const results = yield* Effect.forEach(orders, (order) =>
         Effect.gen(function*() {
-          const all: Array<CommitResult> = []
+          const all: Array<CommitOutcomes> = []
           for (let i = 0; i < order.length; i += 15) {
-            const batch = order.slice(i, i + 15).map((hash) => ({ hash, sha256: sha(hash) }))
+            const batch = order.slice(i, i + 15).map((hash) => ({ hash, oid: null, sha256: sha(hash) }))
             const result = yield* c.commit(batch).pipe(
               Effect.tapError((e) => Effect.sync(() => {
                 assert.isTrue(e.retryable, e.message)
@@ -229,8 +254,8 @@ describe("PgHashCommitter", () => {
       yield* row(h("b"))
       const c = yield* committer
       const error = yield* Effect.flip(c.commit([
-        { hash: h("a"), sha256: s("1") },
-        { hash: h("b"), sha256: (s("2") + "2") as Sha256Hex } // too long for char(64): the statement fails
+        { hash: h("a"), oid: null, sha256: s("1") },
+        { hash: h("b"), oid: null, sha256: (s("2") + "2") as Sha256Hex } // too long for char(64): the statement fails
       ]))
       assert.strictEqual(error._tag, "DatabaseError")
       assert.isFalse(error.retryable)
@@ -255,7 +280,7 @@ describe("PgHashCommitter", () => {
                 Effect.gen(function*() {
                   yield* sql`TRUNCATE _nice_binary`
                   for (const t of table) yield* row(h(t.key), t.sha2 === null ? null : s(t.sha2))
-                  const entries = batch.map((b) => ({ hash: h(b.key), sha256: s(b.sha) }))
+                  const entries = batch.map((b) => ({ hash: h(b.key), oid: null, sha256: s(b.sha) }))
                   // the model: apply entries one by one
                   const model = table.map((t) => ({ hash: h(t.key), sha2: t.sha2 === null ? null : s(t.sha2) }))
                   const expected = {

@@ -1,16 +1,22 @@
 import { assert, describe, it } from "@effect/vitest"
-import { LoSource, type SourceRow } from "@lo-migrate/core"
-import { Effect, Stream } from "effect"
+import { LoSource, Metrics, RetryPolicy, type SourceRow } from "@lo-migrate/core"
+import { Context, Deferred, Effect, Layer, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import fc from "fast-check"
-import { PgLoSource } from "../src/index.ts"
-import { createNiceBinaryTable, insertBinary, inThrowawayDatabase, seedOriginalDataSet } from "../src/testing.ts"
+import { PgDatabase, PgLoSource } from "../src/index.ts"
+import {
+  createNiceBinaryTable,
+  insertBinary,
+  inThrowawayDatabase,
+  seedOriginalDataSet,
+  ThrowawayDatabase
+} from "../src/testing.ts"
 
 const collect = (pageSize: number) =>
   Effect.gen(function*() {
     const source = yield* LoSource
     return yield* Stream.runCollect(source.rows)
-  }).pipe(Effect.provide(PgLoSource.layer({ pageSize })))
+  }).pipe(Effect.provide(PgLoSource.layer({ pageSize }).pipe(Layer.provide(Metrics.layer))))
 
 const hex40 = (n: number, prefix = "") => (prefix + n.toString(16)).padStart(40, "0").slice(-40)
 
@@ -42,7 +48,7 @@ describe("PgLoSource.rows", () => {
       const sql = yield* SqlClient.SqlClient
       yield* createNiceBinaryTable()
       for (let i = 10; i < 30; i++) yield* row(hex40(i * 16))
-      const source = yield* LoSource.pipe(Effect.provide(PgLoSource.layer({ pageSize: 3 })))
+      const source = yield* LoSource.pipe(Effect.provide(PgLoSource.layer({ pageSize: 3 }).pipe(Layer.provide(Metrics.layer))))
       let touched = false
       const seen = yield* source.rows.pipe(
         Stream.mapEffect((r) =>
@@ -92,7 +98,7 @@ describe("PgLoSource.rows", () => {
       const sql = yield* SqlClient.SqlClient
       yield* createNiceBinaryTable()
       for (let i = 0; i < 10; i++) yield* row(hex40(i + 1))
-      const source = yield* LoSource.pipe(Effect.provide(PgLoSource.layer({ pageSize: 2 })))
+      const source = yield* LoSource.pipe(Effect.provide(PgLoSource.layer({ pageSize: 2 }).pipe(Layer.provide(Metrics.layer))))
       const states = yield* source.rows.pipe(
         Stream.take(5),
         Stream.mapEffect(() =>
@@ -165,11 +171,77 @@ describe("PgLoSource.rows", () => {
     }).pipe(inThrowawayDatabase()))
 })
 
+/**
+ * A second pool on the test's database, and a function that makes it take an ACCESS EXCLUSIVE lock on the table for
+ * `seconds` (in a detached transaction), returning once the lock is held.
+ */
+const tableLocker = Effect.gen(function*() {
+  const db = yield* ThrowawayDatabase
+  const locker = Context.get(yield* Layer.build(PgDatabase.layer({ url: db.url, maxConnections: 1 })), SqlClient.SqlClient)
+  return Effect.fnUntraced(function*(seconds: number) {
+    const locked = yield* Deferred.make<void>()
+    yield* locker.withTransaction(
+      locker`LOCK TABLE _nice_binary IN ACCESS EXCLUSIVE MODE`.pipe(
+        Effect.andThen(Deferred.succeed(locked, undefined)),
+        Effect.andThen(locker`SELECT pg_sleep(${seconds})`)
+      )
+    ).pipe(Effect.forkDetach)
+    yield* Deferred.await(locked)
+  })
+})
+
+describe("PgLoSource.rows retries", () => {
+  it.live("a page that fails (lock_timeout under a table lock) is retried from its cursor: every row once", () =>
+    Effect.gen(function*() {
+      // One connection for the source, whose session gives up waiting for a lock after 50 ms (55P03, retryable).
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      for (let i = 10; i < 30; i++) yield* row(hex40(i * 16))
+      yield* sql`SET lock_timeout = '50ms'`
+      // Another connection will hold an ACCESS EXCLUSIVE lock on the table for a while, mid-stream.
+      const lockTable = yield* tableLocker
+      const metrics = yield* Metrics.make
+      const source = yield* LoSource.pipe(
+        Effect.provide(PgLoSource.layer({ pageSize: 3 }).pipe(Layer.provide(Layer.succeed(Metrics, metrics))))
+      )
+      const seen = yield* source.rows.pipe(
+        Stream.mapEffect((r) =>
+          Effect.gen(function*() {
+            if (r.hash === hex40(14 * 16)) yield* lockTable(0.4)
+            return r.hash
+          })
+        ),
+        Stream.runCollect,
+        Effect.provideService(RetryPolicy, { budget: "20 seconds", base: "20 millis", cap: "100 millis" })
+      )
+      assert.deepStrictEqual(seen, Array.from({ length: 20 }, (_, i) => hex40((i + 10) * 16)))
+      const snapshot = yield* metrics.snapshot
+      assert.isAtLeast(snapshot.retries, 1, "the page under the lock was retried")
+      assert.deepStrictEqual(snapshot.unavailable, [], "and its wait was cleared when it succeeded")
+    }).pipe(inThrowawayDatabase(1)), 20_000)
+
+  it.live("a page that keeps failing ends the stream with the retryable error once its budget is spent", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      yield* row(hex40(1))
+      yield* sql`SET lock_timeout = '20ms'`
+      yield* (yield* tableLocker)(2)
+      const error = yield* collect(3).pipe(
+        Effect.provideService(RetryPolicy, { budget: "300 millis", base: "20 millis", cap: "50 millis" }),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "DatabaseError")
+      assert.isTrue(error.retryable)
+      assert.match(error.message, /55P03|lock/)
+    }).pipe(inThrowawayDatabase(1)), 20_000)
+})
+
 describe("PgLoSource.count", () => {
   it.live("counts all rows, the remaining ones, their bytes and the largest", () =>
     Effect.gen(function*() {
       yield* createNiceBinaryTable()
-      const source = yield* LoSource.pipe(Effect.provide(PgLoSource.layer({ pageSize: 10 })))
+      const source = yield* LoSource.pipe(Effect.provide(PgLoSource.layer({ pageSize: 10 }).pipe(Layer.provide(Metrics.layer))))
       assert.deepStrictEqual(yield* source.count, { total: 0, remaining: 0, remainingBytes: 0, largest: 0 })
       const data = yield* seedOriginalDataSet
       const pending = data.pending.map((p) => p.size)

@@ -4,7 +4,8 @@
  * role without the right to read some large objects.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type DatabaseError, digestBytes, HashCommitter, type LocalFileError, isOid, type LoObject, LoReader, LoSource, type RowFailed, type SourceRow } from "@lo-migrate/core"
+import { type CommitEntry, type DatabaseError, digestBytes, HashCommitter, type LocalFileError, isOid, type LoObject, LoReader, LoSource, Metrics, type RowFailed, type SourceRow } from "@lo-migrate/core"
+import { commitOutcomes } from "@lo-migrate/testing"
 import { Context, Effect, Layer, Result, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as NodeFs from "node:fs"
@@ -80,7 +81,7 @@ describe("large-object ids above 2^31", () => {
       assert.strictEqual(missing.oid, 3900000000)
       const all = [...good, missing]
 
-      const source = Context.get(yield* Layer.build(PgLoSource.layer({ pageSize: 3 })), LoSource)
+      const source = Context.get(yield* Layer.build(PgLoSource.layer({ pageSize: 3 }).pipe(Layer.provide(Metrics.layer))), LoSource)
       const streamed = yield* Stream.runCollect(source.rows)
       const byHash = new Map(streamed.map((r) => [r.hash, r]))
       for (const r of all) {
@@ -154,9 +155,11 @@ describe("upper-case hashes", () => {
 
       const committer = Context.get(yield* Layer.build(PgHashCommitter.layer), HashCommitter)
       // the lower-case spelling is not the stored value: no row has it
-      const lower = yield* committer.commit([{ hash: upper.digests.sha1, sha256: upper.digests.sha256 }])
+      const commit = (entries: ReadonlyArray<CommitEntry>) =>
+        Effect.map(committer.commit(entries), (results) => commitOutcomes(entries, results))
+      const lower = yield* commit([{ hash: upper.digests.sha1, oid: null, sha256: upper.digests.sha256 }])
       assert.deepStrictEqual(lower.vanished, [upper.digests.sha1])
-      const result = yield* committer.commit(objects.map((o) => ({ hash: o.row.hash, sha256: o.sha256 })))
+      const result = yield* commit(objects.map((o) => ({ hash: o.row.hash, oid: o.row.oid, sha256: o.sha256 })))
       assert.deepStrictEqual([...result.committed].sort(), [upperHash, mixedHash].sort())
       const stored = yield* sql<{ readonly hash: string; readonly sha2: string }>`
         SELECT hash, sha2 FROM _nice_binary WHERE sha2 IS NOT NULL ORDER BY hash`

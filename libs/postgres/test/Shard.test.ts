@@ -4,8 +4,8 @@
  * page is an index range scan of the primary key (EXPLAIN).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { LoSource, shardOfKey, shardRange } from "@lo-migrate/core"
-import { Effect, Stream } from "effect"
+import { LoSource, Metrics, shardOfKey, shardRange } from "@lo-migrate/core"
+import { Effect, Layer, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import fc from "fast-check"
 import { randomBytes } from "node:crypto"
@@ -50,7 +50,7 @@ const shardRows = (index: number, count: number, pageSize: number) =>
     const rows = yield* Stream.runCollect(source.rows)
     const counts = yield* source.count
     return { hashes: rows.map((r) => r.hash), counts }
-  }).pipe(Effect.provide(PgLoSource.layer({ pageSize, shard: shardRange({ index, count }) })))
+  }).pipe(Effect.provide(PgLoSource.layer({ pageSize, shard: shardRange({ index, count }) }).pipe(Layer.provide(Metrics.layer))))
 
 /** Every pending row in exactly one shard for random N, and the per-shard counts add up to the table's. */
 const exactlyOnce = (pending: ReadonlyArray<string>) =>

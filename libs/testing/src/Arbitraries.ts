@@ -1,12 +1,11 @@
 /**
- * fast-check arbitraries for `_nice_binary` tables, and `buildWorld`, which turns a generated table into a `World` plus
- * the outcome a correct migration must reach for every row.
+ * Arbitraries (`effect/Arbitrary`, for `it.effect.prop` / `it.live.prop`) for `_nice_binary` tables: the row kinds a
+ * table may hold (`RowSpec`), their contents, sizes and mime types. `buildWorld` (BuildWorld.ts) makes a `World` of one.
  *
  * Contents are generated as (size, seed) and expanded by a fast PRNG, so multi-MiB objects cost nothing to shrink.
  */
-import type { RowFailureReason } from "@lo-migrate/core"
-import fc from "fast-check"
-import { sha1Hex, sha256Hex, World } from "./World.ts"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Schema from "effect/Schema"
 
 export interface ContentSpec {
   readonly size: number
@@ -47,21 +46,6 @@ export interface TableSpec {
   readonly rows: ReadonlyArray<RowSpec>
 }
 
-export type Expectation =
-  | { readonly _tag: "Migrate"; readonly rowId: number; readonly sha256: string; readonly contentType: string | null }
-  | {
-    readonly _tag: "Fail"
-    readonly rowId: number
-    readonly hash: string
-    readonly reason: RowFailureReason["_tag"]
-  }
-  | { readonly _tag: "Untouched"; readonly rowId: number; readonly sha2: string }
-
-export interface BuiltWorld {
-  readonly world: World
-  readonly expectations: ReadonlyArray<Expectation>
-}
-
 const KiB = 1024
 const MiB = 1024 * KiB
 
@@ -91,30 +75,59 @@ export interface SizeOptions {
   readonly max?: number
 }
 
+/** Integers from `min` to `max`, inclusive. */
+export const integer = (min: number, max: number): Arbitrary.Arbitrary<number> =>
+  Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: min, maximum: max })))
+
+/** Any 32-bit integer (a PRNG seed). */
+export const anyInt: Arbitrary.Arbitrary<number> = integer(-0x80000000, 0x7fffffff)
+
+/** One of `values`, the first ones when shrinking. */
+export const constantFrom = <const A extends ReadonlyArray<unknown>>(...values: A): Arbitrary.Arbitrary<A[number]> =>
+  Arbitrary.map(integer(0, values.length - 1), (i) => values[i])
+
+/** One of the arbitraries, picked in proportion to its weight (the first ones when shrinking). */
+export const weighted = <A>(
+  ...choices: ReadonlyArray<{ readonly weight: number; readonly arbitrary: Arbitrary.Arbitrary<A> }>
+): Arbitrary.Arbitrary<A> => {
+  const total = choices.reduce((n, c) => n + c.weight, 0)
+  return Arbitrary.flatMap(integer(0, total - 1), (n) => {
+    for (const c of choices) {
+      if (n < c.weight) return c.arbitrary
+      n -= c.weight
+    }
+    return choices[choices.length - 1]!.arbitrary
+  })
+}
+
+/** `undefined` one time in six, else a value of `self`. */
+export const optional = <A>(self: Arbitrary.Arbitrary<A>): Arbitrary.Arbitrary<A | undefined> =>
+  weighted<A | undefined>({ weight: 1, arbitrary: Arbitrary.Constant(undefined) }, { weight: 5, arbitrary: self })
+
 /** Object sizes from 0 B to `max`: mostly under 1 KiB, some up to 64 KiB and 512 KiB, a few large. */
-export const arbSize = (options: SizeOptions = {}): fc.Arbitrary<number> => {
+export const arbSize = (options: SizeOptions = {}): Arbitrary.Arbitrary<number> => {
   const max = options.max ?? 3 * MiB
-  const band = (lo: number, hi: number) => fc.integer({ min: Math.min(lo, max), max: Math.min(hi, max) })
-  return fc.oneof(
+  const band = (lo: number, hi: number) => integer(Math.min(lo, max), Math.min(hi, max))
+  return weighted(
     { weight: 14, arbitrary: band(0, KiB) },
-    { weight: 2, arbitrary: fc.constant(0) },
+    { weight: 2, arbitrary: Arbitrary.Constant(0) },
     { weight: 4, arbitrary: band(KiB, 64 * KiB) },
     { weight: 2, arbitrary: band(64 * KiB, 512 * KiB) },
     { weight: 1, arbitrary: band(512 * KiB, max) }
   )
 }
 
-export const arbContent = (options: SizeOptions = {}): fc.Arbitrary<ContentSpec> =>
-  fc.record({ size: arbSize(options), seed: fc.integer() })
+export const arbContent = (options: SizeOptions = {}): Arbitrary.Arbitrary<ContentSpec> =>
+  Arbitrary.all({ size: arbSize(options), seed: anyInt })
 
 /** Usual, empty, NULL and odd mime types (parameters, unicode, whitespace, the 255-char column limit). */
-export const arbMimeType: fc.Arbitrary<string | null> = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom("application/octet-stream", "text/plain", "image/png", "application/pdf") },
-  { weight: 2, arbitrary: fc.constant(null) },
-  { weight: 2, arbitrary: fc.constant("") },
+export const arbMimeType: Arbitrary.Arbitrary<string | null> = weighted<string | null>(
+  { weight: 6, arbitrary: constantFrom("application/octet-stream", "text/plain", "image/png", "application/pdf") },
+  { weight: 2, arbitrary: Arbitrary.Constant(null) },
+  { weight: 2, arbitrary: Arbitrary.Constant("") },
   {
     weight: 2,
-    arbitrary: fc.constantFrom(
+    arbitrary: constantFrom(
       "octet/stream",
       "text/plain; charset=utf-8",
       "application/x-very+weird.type",
@@ -126,7 +139,7 @@ export const arbMimeType: fc.Arbitrary<string | null> = fc.oneof(
   }
 )
 
-export const arbMalformation: fc.Arbitrary<HashMalformation> = fc.constantFrom(
+export const arbMalformation: Arbitrary.Arbitrary<HashMalformation> = constantFrom(
   "short",
   "upperNonHex",
   "nonHex",
@@ -142,193 +155,46 @@ export interface TableOptions extends SizeOptions {
   readonly badWeight?: number
 }
 
-export const arbRowSpec = (options: TableOptions = {}): fc.Arbitrary<RowSpec> => {
+export const arbRowSpec = (options: TableOptions = {}): Arbitrary.Arbitrary<RowSpec> => {
   const content = arbContent(options)
   const bad = options.badWeight ?? 1
-  const arbs: Array<fc.WeightedArbitrary<RowSpec>> = [
-    { weight: 8, arbitrary: fc.record({ kind: fc.constant("valid" as const), content, mimeType: arbMimeType }) },
-    { weight: 1, arbitrary: fc.constant({ kind: "duplicate" as const }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("upperCaseHash" as const), content, mimeType: arbMimeType }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("migrated" as const), content, mimeType: arbMimeType }) }
+  const withContent = <const K extends RowSpec["kind"]>(kind: K) =>
+    Arbitrary.all({ kind: Arbitrary.Constant(kind), content, mimeType: arbMimeType })
+  const arbs: Array<{ readonly weight: number; readonly arbitrary: Arbitrary.Arbitrary<RowSpec> }> = [
+    { weight: 8, arbitrary: withContent("valid") },
+    { weight: 1, arbitrary: Arbitrary.Constant({ kind: "duplicate" as const }) },
+    { weight: 1, arbitrary: withContent("upperCaseHash") },
+    { weight: 1, arbitrary: withContent("migrated") }
   ]
   if (bad > 0) {
     arbs.push(
       {
         weight: bad,
-        arbitrary: fc.record({
-          kind: fc.constant("malformedHash" as const),
+        arbitrary: Arbitrary.all({
+          kind: Arbitrary.Constant("malformedHash" as const),
           content,
           mimeType: arbMimeType,
           malformation: arbMalformation
         })
       },
-      { weight: bad, arbitrary: fc.record({ kind: fc.constant("nullOid" as const), content, mimeType: arbMimeType }) },
+      { weight: bad, arbitrary: withContent("nullOid") },
+      { weight: bad, arbitrary: withContent("missingObject") },
+      { weight: bad, arbitrary: withContent("corrupt") },
       {
         weight: bad,
-        arbitrary: fc.record({ kind: fc.constant("missingObject" as const), content, mimeType: arbMimeType })
-      },
-      { weight: bad, arbitrary: fc.record({ kind: fc.constant("corrupt" as const), content, mimeType: arbMimeType }) },
-      {
-        weight: bad,
-        arbitrary: fc.record({
-          kind: fc.constant("sizeMismatch" as const),
+        arbitrary: Arbitrary.all({
+          kind: Arbitrary.Constant("sizeMismatch" as const),
           content,
           mimeType: arbMimeType,
-          delta: fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: -1000, max: -1 }))
+          delta: weighted({ weight: 1, arbitrary: integer(1, 1000) }, { weight: 1, arbitrary: integer(-1000, -1) })
         })
       }
     )
   }
-  return fc.oneof(...arbs)
+  return weighted(...arbs)
 }
 
-export const arbTableSpec = (options: TableOptions = {}): fc.Arbitrary<TableSpec> =>
-  fc.record({
-    rows: fc.array(arbRowSpec(options), { minLength: options.minRows ?? 0, maxLength: options.maxRows ?? 40 })
+export const arbTableSpec = (options: TableOptions = {}): Arbitrary.Arbitrary<TableSpec> =>
+  Arbitrary.all({
+    rows: Arbitrary.array(arbRowSpec(options), { minLength: options.minRows ?? 0, maxLength: options.maxRows ?? 40 })
   })
-
-const malform = (hash: string, how: HashMalformation): string => {
-  switch (how) {
-    case "short":
-      return hash.slice(0, 39)
-    case "upperNonHex":
-      return "G" + hash.slice(1).toUpperCase()
-    case "nonHex":
-      return "z" + hash.slice(1)
-    case "empty":
-      return ""
-    case "padded":
-      // a short value in a char(40) column comes back padded with spaces
-      return hash.slice(0, 30).padEnd(40, " ")
-    case "long":
-      return hash + "0"
-  }
-}
-
-/**
- * Builds the world for a table spec and what must become of each row. Contents of distinct rows are made distinct
- * (a generated collision, e.g. two empty objects, is perturbed), so only `duplicate` rows share a hash.
- */
-export const buildWorld = (spec: TableSpec): BuiltWorld => {
-  const world = new World()
-  const expectations: Array<Expectation> = []
-  const usedHashes = new Set<string>()
-  let lastValid: { bytes: Uint8Array; mimeType: string | null } | undefined
-
-  const uniqueBytes = (content: ContentSpec): Uint8Array => {
-    let c = content
-    for (;;) {
-      const bytes = contentBytes(c)
-      const h = sha1Hex(bytes)
-      if (!usedHashes.has(h)) {
-        usedHashes.add(h)
-        return bytes
-      }
-      c = { size: c.size + 1, seed: c.seed + 1 }
-    }
-  }
-
-  const migrate = (bytes: Uint8Array, mimeType: string | null) => {
-    const row = world.insertContent(bytes, mimeType)
-    expectations.push({ _tag: "Migrate", rowId: row.id, sha256: sha256Hex(bytes), contentType: mimeType })
-  }
-
-  for (const r of spec.rows) {
-    switch (r.kind) {
-      case "valid": {
-        const bytes = uniqueBytes(r.content)
-        migrate(bytes, r.mimeType)
-        lastValid = { bytes, mimeType: r.mimeType }
-        break
-      }
-      case "upperCaseHash": {
-        const bytes = uniqueBytes(r.content)
-        const row = world.insertRow({
-          hash: sha1Hex(bytes).toUpperCase(),
-          oid: world.addLargeObject(bytes),
-          size: bytes.byteLength,
-          mimeType: r.mimeType
-        })
-        expectations.push({ _tag: "Migrate", rowId: row.id, sha256: sha256Hex(bytes), contentType: r.mimeType })
-        break
-      }
-      case "duplicate": {
-        if (lastValid === undefined) {
-          const bytes = uniqueBytes({ size: 7, seed: 7 })
-          migrate(bytes, "text/plain")
-          lastValid = { bytes, mimeType: "text/plain" }
-        } else {
-          migrate(lastValid.bytes, lastValid.mimeType)
-        }
-        break
-      }
-      case "migrated": {
-        const bytes = uniqueBytes(r.content)
-        const sha2 = sha256Hex(bytes)
-        const row = world.insertRow({
-          hash: sha1Hex(bytes),
-          oid: world.addLargeObject(bytes),
-          size: bytes.byteLength,
-          mimeType: r.mimeType,
-          sha2
-        })
-        world.bucket.set(sha2, { bytes, contentType: r.mimeType, md5Base64: "" })
-        expectations.push({ _tag: "Untouched", rowId: row.id, sha2 })
-        break
-      }
-      case "malformedHash": {
-        const bytes = uniqueBytes(r.content)
-        const hash = malform(sha1Hex(bytes), r.malformation)
-        const row = world.insertRow({ hash, oid: world.addLargeObject(bytes), size: bytes.byteLength, mimeType: r.mimeType })
-        expectations.push({ _tag: "Fail", rowId: row.id, hash, reason: "MalformedHash" })
-        break
-      }
-      case "nullOid": {
-        const bytes = uniqueBytes(r.content)
-        const hash = sha1Hex(bytes)
-        const row = world.insertRow({ hash, oid: null, size: bytes.byteLength, mimeType: r.mimeType })
-        expectations.push({ _tag: "Fail", rowId: row.id, hash, reason: "NullOid" })
-        break
-      }
-      case "missingObject": {
-        const bytes = uniqueBytes(r.content)
-        const hash = sha1Hex(bytes)
-        const oid = world.addLargeObject(bytes)
-        world.largeObjects.delete(oid)
-        const row = world.insertRow({ hash, oid, size: bytes.byteLength, mimeType: r.mimeType })
-        expectations.push({ _tag: "Fail", rowId: row.id, hash, reason: "MissingLargeObject" })
-        break
-      }
-      case "corrupt": {
-        const bytes = uniqueBytes(r.content)
-        const hash = sha1Hex(bytes)
-        let stored: Uint8Array
-        if (bytes.byteLength === 0) {
-          stored = new Uint8Array([0x2a])
-        } else {
-          stored = bytes.slice()
-          const i = Math.abs(r.content.seed) % stored.byteLength
-          stored[i] = stored[i]! ^ 0xff
-        }
-        usedHashes.add(sha1Hex(stored))
-        const row = world.insertRow({ hash, oid: world.addLargeObject(stored), size: bytes.byteLength, mimeType: r.mimeType })
-        expectations.push({
-          _tag: "Fail",
-          rowId: row.id,
-          hash,
-          reason: stored.byteLength === bytes.byteLength ? "Sha1Mismatch" : "SizeMismatch"
-        })
-        break
-      }
-      case "sizeMismatch": {
-        const bytes = uniqueBytes(r.content)
-        const hash = sha1Hex(bytes)
-        const size = bytes.byteLength + r.delta
-        const row = world.insertRow({ hash, oid: world.addLargeObject(bytes), size, mimeType: r.mimeType })
-        expectations.push({ _tag: "Fail", rowId: row.id, hash, reason: size < 0 ? "InvalidSize" : "SizeMismatch" })
-        break
-      }
-    }
-  }
-  return { world, expectations }
-}

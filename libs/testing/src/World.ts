@@ -41,7 +41,8 @@ export interface CommitRecord {
   readonly seq: number
   readonly run: number
   readonly entries: ReadonlyArray<CommitEntry>
-  readonly result: CommitResult
+  /** One result per entry. */
+  readonly result: ReadonlyArray<CommitResult>
 }
 
 /**

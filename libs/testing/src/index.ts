@@ -1,3 +1,5 @@
 export * from "./Arbitraries.ts"
 export * from "./Fakes.ts"
 export * from "./World.ts"
+export * from "./CommitOutcomes.ts"
+export * from "./BuildWorld.ts"

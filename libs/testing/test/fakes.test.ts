@@ -1,10 +1,20 @@
 import { assert, describe, it } from "@effect/vitest"
-import { HashCommitter, type LoObject, LoReader, LoSource, ObjectStore, type Sha256Hex, type SourceRow } from "@lo-migrate/core"
+import {
+  HashCommitter,
+  type LoObject,
+  LoReader,
+  LoSource,
+  ObjectStore,
+  RetryPolicy,
+  type Sha256Hex,
+  type SourceRow
+} from "@lo-migrate/core"
 import { Cause, Effect, Exit, Option, Result, Stream } from "effect"
-import fc from "fast-check"
+import * as Arbitrary from "effect/Arbitrary"
 import { existsSync } from "node:fs"
 import {
   arbTableSpec,
+  commitOutcomes,
   buildWorld,
   contentBytes,
   FakeCrash,
@@ -74,12 +84,32 @@ describe("fake LoSource", () => {
       world.insertContent(enc("a"))
       world.faults.sourceFailures = 1
       const exit = yield* Effect.exit(
-        LoSource.use((s) => Stream.runCollect(s.rows)).pipe(withWorld(world))
+        LoSource.use((s) => Stream.runCollect(s.rows)).pipe(
+          withWorld(world),
+          // a policy without retries: the page's own failure surfaces
+          Effect.provideService(RetryPolicy, { budget: 0, base: "1 millis", cap: "1 millis" })
+        )
       )
       assert.isTrue(Exit.isFailure(exit))
       const error = Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
       assert.strictEqual(error?._tag, "DatabaseError")
       assert.isTrue(error?.retryable)
+    }))
+
+  it.live("a failed page is retried by itself from its cursor: every row once, one retry counted", () =>
+    Effect.gen(function*() {
+      const world = new World()
+      const rows = Array.from({ length: 7 }, (_, i) => world.insertContent(enc(`row ${i}`)))
+      // the second page fails once
+      world.afterOperations(2, () => void (world.faults.sourceFailures = 1))
+      const recording = new MetricsRecording()
+      const seen = yield* LoSource.use((s) => Stream.runCollect(s.rows)).pipe(
+        withWorld(world, { pageSize: 3 }, recording),
+        Effect.provideService(RetryPolicy, { budget: "10 seconds", base: "1 millis", cap: "5 millis" })
+      )
+      assert.deepStrictEqual(seen.map((r) => r.hash), rows.map((r) => r.hash).sort())
+      assert.deepStrictEqual(recording.retries, ["source"])
+      assert.strictEqual(world.operations.page, 4, "3 pages, the second one twice")
     }))
 })
 
@@ -249,14 +279,14 @@ describe("fake HashCommitter", () => {
       }
       rows[1]!.sha2 = key("b")
       rows[2]!.sha2 = key("d")
-      const result = yield* HashCommitter.use((c) =>
-        c.commit([
-          { hash: rows[0]!.hash, sha256: key("a") },
-          { hash: rows[1]!.hash, sha256: key("b") },
-          { hash: sha1Hex(enc("gone")), sha256: key("c") },
-          { hash: rows[2]!.hash, sha256: key("c") }
-        ])).pipe(withWorld(world))
-      assert.deepStrictEqual(result, {
+      const entries = [
+        { hash: rows[0]!.hash, oid: null, sha256: key("a") },
+        { hash: rows[1]!.hash, oid: null, sha256: key("b") },
+        { hash: sha1Hex(enc("gone")), oid: null, sha256: key("c") },
+        { hash: rows[2]!.hash, oid: null, sha256: key("c") }
+      ]
+      const results = yield* HashCommitter.use((c) => c.commit(entries)).pipe(withWorld(world))
+      assert.deepStrictEqual(commitOutcomes(entries, results), {
         committed: [rows[0]!.hash],
         alreadySet: [rows[1]!.hash],
         vanished: [sha1Hex(enc("gone"))],
@@ -275,11 +305,11 @@ describe("fake HashCommitter", () => {
       const keyB = sha256Hex(enc("b")) as Sha256Hex
       world.bucket.set(keyA, { bytes: enc("a"), contentType: null, md5Base64: "" })
       world.bucket.set(keyB, { bytes: enc("not b"), contentType: null, md5Base64: "" })
-      const commit = (entries: ReadonlyArray<{ hash: string; sha256: Sha256Hex }>) =>
+      const commit = (entries: ReadonlyArray<{ hash: string; oid: null; sha256: Sha256Hex }>) =>
         Effect.exit(HashCommitter.use((c) => c.commit(entries)).pipe(withWorld(world)))
-      const missing = yield* commit([{ hash: a.hash, sha256: keyA }, { hash: a.hash, sha256: sha256Hex(enc("x")) as Sha256Hex }])
+      const missing = yield* commit([{ hash: a.hash, oid: null, sha256: keyA }, { hash: a.hash, oid: null, sha256: sha256Hex(enc("x")) as Sha256Hex }])
       assert.isTrue(Exit.isFailure(missing) && Cause.hasDies(missing.cause))
-      const wrongBytes = yield* commit([{ hash: b.hash, sha256: keyB }])
+      const wrongBytes = yield* commit([{ hash: b.hash, oid: null, sha256: keyB }])
       assert.isTrue(Exit.isFailure(wrongBytes) && Cause.hasDies(wrongBytes.cause))
       assert.strictEqual(world.violations.length, 2)
       assert.isNull(a.sha2)
@@ -295,7 +325,7 @@ describe("fake HashCommitter", () => {
       world.faults.commitFailures = 1
       world.faults.commitFailureRetryable = false
       const e = yield* Effect.flip(
-        HashCommitter.use((c) => c.commit([{ hash: a.hash, sha256: keyA }])).pipe(withWorld(world))
+        HashCommitter.use((c) => c.commit([{ hash: a.hash, oid: null, sha256: keyA }])).pipe(withWorld(world))
       )
       assert.strictEqual(e._tag, "DatabaseError")
       assert.isFalse(e.retryable)
@@ -304,9 +334,11 @@ describe("fake HashCommitter", () => {
 })
 
 describe("arbitraries", () => {
-  it("buildWorld: distinct contents except duplicates; expectations match the rows", () => {
-    fc.assert(
-      fc.property(arbTableSpec({ max: 4096, maxRows: 30 }), (spec) => {
+  it.effect.prop(
+    "buildWorld: distinct contents except duplicates; expectations match the rows",
+    [arbTableSpec({ max: 4096, maxRows: 30 })],
+    ([spec]) =>
+      Effect.sync(() => {
         const { world, expectations } = buildWorld(spec)
         assert.strictEqual(expectations.length, world.rows.length)
         const byHash = new Map<string, Array<(typeof expectations)[number]>>()
@@ -326,28 +358,28 @@ describe("arbitraries", () => {
           }
         }
       }),
-      { numRuns: 200 }
-    )
-  })
+    { arbitrary: { runs: 200 } }
+  )
 
-  it("generates every kind of row, every malformation, empty/NULL/odd mime types, and sizes from 0 B to MiBs", () => {
-    const specs = fc.sample(arbTableSpec({ maxRows: 40 }), { numRuns: 300, seed: 42 })
-    const rows = specs.flatMap((s) => s.rows)
-    const kinds = new Set(rows.map((r) => r.kind))
-    for (
-      const kind of ["valid", "upperCaseHash", "duplicate", "migrated", "malformedHash", "nullOid", "missingObject", "corrupt", "sizeMismatch"]
-    ) {
-      assert.isTrue(kinds.has(kind as never), kind)
-    }
-    const malformations = new Set(rows.flatMap((r) => (r.kind === "malformedHash" ? [r.malformation] : [])))
-    assert.strictEqual(malformations.size, 6)
-    const mimes = rows.flatMap((r) => ("mimeType" in r ? [r.mimeType] : []))
-    assert.include(mimes, null)
-    assert.include(mimes, "")
-    assert.isTrue(mimes.some((m) => m !== null && m.length >= 200))
-    const sizes = rows.flatMap((r) => ("content" in r ? [r.content.size] : []))
-    assert.include(sizes, 0)
-    assert.isTrue(sizes.some((n) => n > 1024 * 1024))
-    assert.isAbove(sizes.filter((n) => n <= 1024).length, sizes.length / 2) // mostly small
-  })
+  it.effect("generates every kind of row, every malformation, empty/NULL/odd mime types, and sizes from 0 B to MiBs", () =>
+    Effect.gen(function*() {
+      const specs = yield* Arbitrary.sampleEffect(arbTableSpec({ maxRows: 40 }), { count: 300, seed: 42 })
+      const rows = specs.flatMap((s) => s.rows)
+      const kinds = new Set(rows.map((r) => r.kind))
+      for (
+        const kind of ["valid", "upperCaseHash", "duplicate", "migrated", "malformedHash", "nullOid", "missingObject", "corrupt", "sizeMismatch"]
+      ) {
+        assert.isTrue(kinds.has(kind as never), kind)
+      }
+      const malformations = new Set(rows.flatMap((r) => (r.kind === "malformedHash" ? [r.malformation] : [])))
+      assert.strictEqual(malformations.size, 6)
+      const mimes = rows.flatMap((r) => ("mimeType" in r ? [r.mimeType] : []))
+      assert.include(mimes, null)
+      assert.include(mimes, "")
+      assert.isTrue(mimes.some((m) => m !== null && m.length >= 200))
+      const sizes = rows.flatMap((r) => ("content" in r ? [r.content.size] : []))
+      assert.include(sizes, 0)
+      assert.isTrue(sizes.some((n) => n > 1024 * 1024))
+      assert.isAbove(sizes.filter((n) => n <= 1024).length, sizes.length / 2) // mostly small
+    }))
 })

@@ -104,7 +104,7 @@ const live = Layer.mergeAll(
     secretAccessKey: Redacted.make(env("AWS_SECRET_ACCESS_KEY")),
     maxSockets: config.storers * (defaultS3StoreConfig.partConcurrency ?? 2)
   })))),
-  Layer.merge(Metrics.layer)
+  Layer.provideMerge(Metrics.layer)
 )
 
 const program = Effect.gen(function*() {

@@ -1,0 +1,170 @@
+/**
+ * The objects of a run that are read and not yet released, and what they hold: their share of the byte budgets
+ * (`maxInFlightBytes`, `maxInMemoryBytes`, each optional) and, for a spill that found the disk full, a way to wait
+ * until the spilled objects in flight are released.
+ *
+ * A read reserves its rows' bytes before it starts (`reserve`), keeps for each object it produced its row's share
+ * (`adopt`), and gives the rest back at once; `release` frees an object's body and hands its bytes to the next read.
+ * The scope that made an `InFlight` releases whatever is still in it when it closes (failure, interruption).
+ */
+import type { LoObject, SourceRow } from "@lo-migrate/core"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
+import type * as Scope from "effect/Scope"
+import { ByteBudget, type Reservation } from "./ByteBudget.ts"
+import type { ValidPipelineConfig } from "./Config.ts"
+import { trackInFlight } from "./InFlightBytes.ts"
+
+/** Bytes as the row claims them; a nonsensical size (the reader will report it) counts as 0. */
+export const claimedBytes = (row: SourceRow): number => (Number.isSafeInteger(row.size) && row.size > 0 ? row.size : 0)
+
+/** A byte budget and what a row costs of it. */
+interface Budget {
+  readonly budget: ByteBudget
+  readonly charge: (row: SourceRow) => number
+}
+
+const budgetsOf = (cfg: ValidPipelineConfig): ReadonlyArray<Budget> => {
+  const budgets: Array<Budget> = []
+  if (cfg.maxInFlightBytes !== undefined) {
+    budgets.push({ budget: new ByteBudget(cfg.maxInFlightBytes), charge: claimedBytes })
+  }
+  if (cfg.maxInMemoryBytes !== undefined) {
+    const objectMax = cfg.inMemoryObjectMax ?? Number.MAX_SAFE_INTEGER
+    budgets.push({
+      budget: new ByteBudget(cfg.maxInMemoryBytes),
+      charge: (row) => {
+        const bytes = claimedBytes(row)
+        return bytes <= objectMax ? bytes : 0
+      }
+    })
+  }
+  return budgets
+}
+
+export class InFlight {
+  private readonly live = new Set<LoObject>()
+  /** What each live object holds of each budget, given back when it is released. */
+  private readonly held = new Map<LoObject, ReadonlyArray<number>>()
+  private readonly spillReleased = new Map<LoObject, Deferred.Deferred<void>>()
+
+  private readonly budgets: ReadonlyArray<Budget>
+
+  private constructor(budgets: ReadonlyArray<Budget>) {
+    this.budgets = budgets
+  }
+
+  /** An empty `InFlight` for the config's budgets; the scope releases what is left in it when it closes. */
+  static readonly make = (cfg: ValidPipelineConfig): Effect.Effect<InFlight, never, Scope.Scope> =>
+    Effect.acquireRelease(Effect.sync(() => new InFlight(budgetsOf(cfg))), (inFlight) => inFlight.releaseAll)
+
+  /** Whether `rows` together stay within every budget (a batch never claims more than a budget; one row may). */
+  fits(rows: ReadonlyArray<SourceRow>): boolean {
+    return this.budgets.every((b) => rows.reduce((n, row) => n + b.charge(row), 0) <= b.budget.total)
+  }
+
+  /**
+   * Waits until the rows' bytes fit in every budget, taking them one after the other, always in the same order; a
+   * budget already granted is given back if a later wait fails or is interrupted. Call it uninterruptibly: only the
+   * waits run under `restore` (the caller's), so a granted reservation is never lost to an interruption.
+   */
+  reserve(
+    rows: ReadonlyArray<SourceRow>,
+    restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  ): Effect.Effect<ReadonlyArray<Reservation>> {
+    const budgets = this.budgets
+    const cancel = (reservations: ReadonlyArray<Reservation>) => this.cancel(reservations)
+    return Effect.gen(function*() {
+      const reservations: Array<Reservation> = []
+      for (const b of budgets) {
+        const r = b.budget.reserve(rows.reduce((n, row) => n + b.charge(row), 0))
+        reservations.push(r)
+        yield* restore(b.budget.await(r)).pipe(Effect.onExit((exit) => Exit.isFailure(exit) ? cancel(reservations) : Effect.void))
+      }
+      return reservations
+    })
+  }
+
+  /** Gives back reservations whose read failed (a grant, or a place in the line). */
+  cancel(reservations: ReadonlyArray<Reservation>): Effect.Effect<void> {
+    return Effect.sync(() => reservations.forEach((r, i) => this.budgets[i]!.budget.cancel(r)))
+  }
+
+  /** Takes the objects a read produced: each keeps its row's charge (up to its verified size); the rest goes back. */
+  adopt(
+    reservations: ReadonlyArray<Reservation>,
+    results: ReadonlyArray<Result.Result<LoObject, unknown>>
+  ): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const left = reservations.map((r) => r.bytes)
+      let adopted = 0
+      for (const r of results) {
+        if (Result.isFailure(r)) continue
+        this.live.add(r.success)
+        adopted += r.success.size
+        if (this.budgets.length > 0) {
+          this.held.set(
+            r.success,
+            this.budgets.map((b, i) => {
+              const share = Math.min(b.charge(r.success.row), left[i]!)
+              left[i] = left[i]! - share
+              return share
+            })
+          )
+        }
+      }
+      left.forEach((bytes, i) => this.budgets[i]!.budget.give(bytes))
+      return trackInFlight(adopted)
+    })
+  }
+
+  /** Frees the object's body, then hands its bytes to the next read and wakes whoever waits for its spill. */
+  release(o: LoObject): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (!this.live.delete(o)) return Effect.void
+      const waiter = this.spillReleased.get(o)
+      if (waiter !== undefined) {
+        this.spillReleased.delete(o)
+        Deferred.doneUnsafe(waiter, Effect.void)
+      }
+      const shares = this.held.get(o)
+      this.held.delete(o)
+      return Effect.andThen(
+        Effect.andThen(o.release, trackInFlight(-o.size)),
+        Effect.sync(() => shares?.forEach((bytes, i) => this.budgets[i]!.budget.give(bytes)))
+      )
+    })
+  }
+
+  /**
+   * Waits until the spilled objects in flight right now are released (their uploads end either way and remove their
+   * files): what a spill that found the disk full (ENOSPC) does before it is retried.
+   */
+  get spillsDrained(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      // every waiter is registered at once, before the first wait: a release while waiting must find its own
+      const released = [...this.live].filter((o) => o.body._tag === "Spilled").map((o) => {
+        let d = this.spillReleased.get(o)
+        if (d === undefined) {
+          d = Deferred.makeUnsafe<void>()
+          this.spillReleased.set(o, d)
+        }
+        return d
+      })
+      return Effect.andThen(
+        Effect.logWarning(`spill directory full: waiting for the ${released.length} spilled objects in flight to be uploaded`),
+        Effect.forEach(released, Deferred.await, { discard: true })
+      )
+    })
+  }
+
+  private get releaseAll(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const rest = [...this.live]
+      this.live.clear()
+      return Effect.forEach(rest, (o) => Effect.andThen(o.release, trackInFlight(-o.size)), { discard: true })
+    })
+  }
+}
