@@ -415,7 +415,7 @@ const main = async () => {
         // "migrator (defaults)" run when there is one (the run then lasts about twice as long), else limits that make
         // the run last about `seconds`.
         const unthrottled = measurements.find((m) => m.name === "migrator (defaults)" && m.error === undefined)
-        const seconds = unthrottled === undefined ? (quick ? 10 : 120) : (2 * unthrottled.wallMs) / 1000
+        const seconds = unthrottled === undefined ? (quick ? 30 : 120) : (2 * unthrottled.wallMs) / 1000
         const perSecond = Math.max(5, Math.round(objects.length / seconds))
         const mibPerSecond = Math.max(0.1, Number((bytes / 1024 / 1024 / seconds).toFixed(2)))
         const rows: Array<string> = []
