@@ -59,6 +59,8 @@ export interface MigratorConfig {
   /** Seconds. */
   readonly requestTimeout: number
   /** Seconds. */
+  readonly pgStatementTimeout: number
+  /** Seconds. */
   readonly connectTimeout: number
   /** Bytes; `undefined`: no cap beyond the structural bound of the queues. */
   readonly maxInMemoryBytes: number
@@ -355,6 +357,7 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
       gracePeriod: yield* positive("--grace-period", raw.gracePeriod, 86_400),
       retryBudget: yield* positive("--retry-budget", raw.retryBudget, 7 * 86_400),
       requestTimeout: yield* positive("--request-timeout", raw.requestTimeout, 86_400),
+      pgStatementTimeout: yield* positive("--pg-statement-timeout", raw.pgStatementTimeout, 86_400),
       connectTimeout: yield* positive("--connect-timeout", raw.connectTimeout, 86_400),
       maxInMemoryBytes: (yield* positive("--max-in-memory", raw.maxInMemory, 1024 * 1024)) * 1024 * 1024,
       maxInFlightBytes: Option.isNone(raw.maxInFlight)
@@ -405,6 +408,7 @@ export const render = (config: MigratorConfig): string => {
     `    grace period:        ${config.gracePeriod} s`,
     `    retry budget:        ${config.retryBudget} s (then exit 3)`,
     `    request timeout:     ${config.requestTimeout} s without progress (S3)`,
+    `    statement timeout:   ${config.pgStatementTimeout} s (PostgreSQL, the migrator's own statements)`,
     `    connect timeout:     ${config.connectTimeout} s`,
     `    in-memory cap:       ${kib(config.maxInMemoryBytes)}`,
     `    in-flight cap:       ${config.maxInFlightBytes === undefined ? "none" : kib(config.maxInFlightBytes)}`,

@@ -9,10 +9,12 @@ import {
   PgHashCommitter,
   PgLoReader,
   type PgLoReaderOptions,
-  PgLoSource
+  PgLoSource,
+  StatementTimeout
 } from "@lo-migrate/postgres"
 import { defaultS3StoreConfig, multipartPartSize, S3ObjectStore, type S3StoreConfig } from "@lo-migrate/s3"
 import * as NodeServices from "@effect/platform-node/NodeServices"
+import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { DatabaseConfig, MigratorConfig } from "./Config.ts"
@@ -55,25 +57,39 @@ export const readerOptionsOf = (config: MigratorConfig): PgLoReaderOptions => {
 /** Readers and committers each hold a connection while working; the source, the counter and schema tasks one each. */
 export const poolSizeOf = (config: MigratorConfig): number => config.receiverThreads + config.committerThreads + 3
 
+/**
+ * Two pools. Readers and committers run only short statements: their connections are cut when they stall for
+ * --pg-statement-timeout (`StalledSockets`, which also cuts a stalled BEGIN/COMMIT). The source's page query is
+ * bounded by the same timeout per statement (`StatementTimeout`); its row count and the schema tasks (an index build)
+ * may run long, so their pool has no stall guard.
+ */
 export const migrateLayer = (config: MigratorConfig) => {
-  const database = PgDatabase.layer({
-    url: config.pgUrl,
-    maxConnections: poolSizeOf(config),
-    connectTimeout: `${config.connectTimeout} seconds`
-  })
+  const database = (maxConnections: number, guarded: boolean) =>
+    PgDatabase.layer({
+      url: config.pgUrl,
+      maxConnections,
+      connectTimeout: `${config.connectTimeout} seconds`,
+      ...(guarded ? { stallTimeout: { millis: config.pgStatementTimeout * 1000, describe: "--pg-statement-timeout" } } : {})
+    })
   const postgres = Layer.mergeAll(
-    PgLoSource.layer({ pageSize, shard: config.shard === undefined ? undefined : shardRange(config.shard) }),
-    PgLoReader.layer(readerOptionsOf(config)),
-    PgHashCommitter.layer,
-    SchemaTasks.layer
-  ).pipe(Layer.provide(database))
+    Layer.merge(
+      PgLoSource.layer({ pageSize, shard: config.shard === undefined ? undefined : shardRange(config.shard) }),
+      SchemaTasks.layer
+    ).pipe(Layer.provide(database(3, false))),
+    Layer.merge(PgLoReader.layer(readerOptionsOf(config)), PgHashCommitter.layer).pipe(
+      Layer.provide(database(poolSizeOf(config) - 3, true))
+    )
+  )
+  const statementTimeout = Layer.succeed(StatementTimeout, Duration.seconds(config.pgStatementTimeout))
   const report = config.report === undefined
     ? FailureReport.logOnly
     : FailureReport.file(config.report).pipe(Layer.provide(NodeServices.layer))
   const s3 = S3ObjectStore.layer(s3StoreConfigOf(config))
   const leftovers = Leftovers.layer(config.tempDir).pipe(Layer.provide(s3))
   // the source counts its own page retries: it needs the run's Metrics
-  return Layer.mergeAll(postgres, Layer.merge(s3, leftovers), report).pipe(Layer.provideMerge(Metrics.layer))
+  return Layer.mergeAll(postgres, Layer.merge(s3, leftovers), report, statementTimeout).pipe(
+    Layer.provideMerge(Metrics.layer)
+  )
 }
 
 export const finalizeLayer = (config: DatabaseConfig) =>

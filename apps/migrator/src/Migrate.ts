@@ -49,6 +49,7 @@ import { MetricsServer, type MetricsServerError } from "./MetricsServer.ts"
 import { FailureReport, ReportError } from "./Report.ts"
 import { SchemaTasks } from "./SchemaTasks.ts"
 import { Shutdown } from "./Shutdown.ts"
+import { buildAtStartup, startupCheck, type StartupRefused, startupStep } from "./Startup.ts"
 import { appendOnly, makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
 
 /** Where status blocks are written: the process's stdout by default (redrawn in place on a terminal); tests swap it. */
@@ -133,6 +134,13 @@ const pendingIndexWarning = (error: SchemaNotPermitted) =>
   `pending ones (measured on 1M rows, 90% migrated: first page 1.6 s instead of 4 ms, the 100 000 pending rows in ` +
   `3.5 s instead of 0.6 s). A DBA can build it while the application runs:\n  ${error.statement};`
 
+const refusedStartup = (where: { readonly pg: string; readonly s3: string }) => (error: StartupRefused) =>
+  Console.error(
+    `error: ${error.message}\n  at ${error.dependency === "S3" ? `S3 ${where.s3}` : `PostgreSQL ${where.pg}`}\n` +
+      `Refusing to start: a start-up check failed in a way that waiting does not cure (check the URL, the bucket, ` +
+      `the credentials and the grants).`
+  ).pipe(Effect.as(ExitCode.Usage))
+
 const refusedFinalize = (error: FinalizeRefused) =>
   Console.error(`error: ${error.message}`).pipe(Effect.as(ExitCode.RowsFailed))
 
@@ -153,29 +161,30 @@ const dryRun = (config: MigratorConfig) =>
     const schema = yield* SchemaTasks
     const store = yield* ObjectStore
     const source = yield* LoSource
+    const check = (name: string) => startupCheck(name, config.retryBudget)
     yield* Console.log("dry run: checking; nothing will be written")
     if (config.skipBatchJobCheck) {
       yield* Console.log("  batch job:   check skipped (--skip-batch-job-check)")
     } else {
-      yield* schema.checkBatchJob
+      yield* schema.checkBatchJob.pipe(check("batch job check"))
       yield* Console.log("  batch job:   not active")
     }
-    if (!(yield* schema.tableExists)) {
+    if (!(yield* schema.tableExists.pipe(check("schema check")))) {
       return yield* new DatabaseError({
         operation: "dry run",
         detail: "table _nice_binary does not exist (is this the application's database?)",
         retryable: false
       })
     }
-    const hasColumn = yield* schema.sha2ColumnExists
+    const hasColumn = yield* schema.sha2ColumnExists.pipe(check("schema check"))
     yield* Console.log(
       `  schema:      _nice_binary.sha2 ${hasColumn ? "present" : "missing (a migration adds it: char(64), nullable)"}`
     )
-    yield* schema.checkPrivileges
+    yield* schema.checkPrivileges.pipe(check("privilege check"))
     yield* Console.log(`  privileges:  ${hasColumn ? "SELECT and UPDATE (sha2) on _nice_binary" : "may add sha2"}`)
-    yield* store.check
+    yield* store.check.pipe(check("bucket check"))
     yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
-    const counts = hasColumn ? yield* source.count : yield* schema.countAll
+    const counts = yield* (hasColumn ? source.count : schema.countAll).pipe(startupStep("count rows", config.retryBudget))
     const about = hasColumn ? ofShard(config.shard) : config.shard === undefined ? "" : " (whole table: no sha2 column yet)"
     yield* Console.log(`  ${`rows${about}:`.padEnd(12)} ${describeCounts(counts)}`)
     return ExitCode.Ok
@@ -194,13 +203,19 @@ const migrateRun = (config: MigratorConfig) =>
     const report = yield* FailureReport
     const shutdown = yield* Shutdown
 
-    // Everything is checked before the first write (the sha2 column).
-    if (!config.skipBatchJobCheck) yield* schema.checkBatchJob
-    yield* store.check
+    // Everything is checked before the first write (the sha2 column); an outage meanwhile is waited out (Startup.ts).
+    // Checks of the configuration refuse with exit 2 when they fail for good; the other steps are retried only.
+    const check = (name: string) => startupCheck(name, config.retryBudget)
+    const step = (name: string) => startupStep(name, config.retryBudget)
+    if (!config.skipBatchJobCheck) yield* schema.checkBatchJob.pipe(check("batch job check"))
+    yield* store.check.pipe(check("bucket check"))
     // What killed runs left behind: their spill directories and incomplete multipart uploads.
-    yield* (yield* Leftovers).sweep
-    if (yield* schema.ensureSha2Column) yield* Effect.logInfo("added column _nice_binary.sha2 char(64)")
+    yield* (yield* Leftovers).sweep.pipe(step("clean-up of killed runs"))
+    if (yield* schema.ensureSha2Column.pipe(step("sha2 column"))) {
+      yield* Effect.logInfo("added column _nice_binary.sha2 char(64)")
+    }
     const indexBuilt = yield* schema.ensurePendingIndex.pipe(
+      step("index of pending rows"),
       Effect.catchTag("SchemaNotPermitted", (e) => Effect.as(Effect.logWarning(pendingIndexWarning(e)), false))
     )
     if (indexBuilt) {
@@ -336,10 +351,16 @@ export const migrate = (
       `(from --max-in-memory, the queue sizes, threads and --in-mem-max)`
   ).pipe(
     Effect.andThen(
-      (config.dryRun ? dryRun(config) : withMetricsEndpoint(config, migrateRun(config))).pipe(Effect.provide(layer))
+      buildAtStartup(layer, "connect", config.retryBudget).pipe(
+        Effect.flatMap((services) =>
+          Effect.provide(config.dryRun ? dryRun(config) : withMetricsEndpoint(config, migrateRun(config)), services)
+        ),
+        Effect.scoped
+      )
     ),
     Effect.catchTags({
       PreflightFailed: refusedPreflight,
+      StartupRefused: refusedStartup(at),
       SchemaNotPermitted: refusedPrivileges,
       FinalizeRefused: refusedFinalize,
       ReportError: (e: ReportError) =>

@@ -39,6 +39,13 @@ export const defaults = {
   retryBudget: 300,
   /** Seconds an S3 request may go without progress (waiting for the first byte, or a stalled body) before it is retried. */
   requestTimeout: 20,
+  /**
+   * Seconds one of the migrator's own PostgreSQL statements (a read of a row or a batch, one chunk of a streamed read,
+   * a commit batch, a page of pending rows) may go unanswered before it is cancelled and retried on a fresh
+   * connection. Each is bounded work that takes milliseconds; a minute leaves room for a loaded server or a lock held
+   * a while by the application. Never applied to the count of all rows.
+   */
+  pgStatementTimeout: 60,
   /** Seconds to open one connection (TCP, TLS, PostgreSQL authentication). */
   connectTimeout: 5,
   region: "us-east-1",
@@ -81,6 +88,7 @@ export const env = {
   gracePeriod: "LO_MIGRATE_GRACE_PERIOD",
   retryBudget: "LO_MIGRATE_RETRY_BUDGET",
   requestTimeout: "LO_MIGRATE_REQUEST_TIMEOUT",
+  pgStatementTimeout: "LO_MIGRATE_PG_STATEMENT_TIMEOUT",
   connectTimeout: "LO_MIGRATE_CONNECT_TIMEOUT",
   maxInFlight: "LO_MIGRATE_MAX_IN_FLIGHT",
   maxInMemory: "LO_MIGRATE_MAX_IN_MEMORY",
@@ -203,6 +211,12 @@ export const flags = {
     "requestTimeout",
     "Seconds an S3 request may go without progress (no first byte yet, or a stalled body) before it is aborted and " +
       "retried on a fresh connection"
+  ),
+  pgStatementTimeout: int(
+    "pg-statement-timeout",
+    "pgStatementTimeout",
+    "Seconds one of the migrator's PostgreSQL statements (a read, a commit batch, a page of pending rows; never the " +
+      "count of all rows) may go unanswered before it is cancelled and retried on a fresh connection"
   ),
   connectTimeout: int(
     "connect-timeout",
@@ -352,6 +366,7 @@ export interface RawOptions {
   readonly gracePeriod: number
   readonly retryBudget: number
   readonly requestTimeout: number
+  readonly pgStatementTimeout: number
   readonly connectTimeout: number
   readonly maxInMemory: number
   readonly maxInFlight: Option.Option<number>

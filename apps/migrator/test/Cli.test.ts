@@ -59,7 +59,7 @@ describe("command line", () => {
       assert.strictEqual(c.secretSource, "default chain")
       assert.strictEqual(c.maxInFlightBytes, undefined)
       assert.strictEqual(c.gracePeriod, 30)
-      assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.connectTimeout], [300, 20, 5])
+      assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.pgStatementTimeout, c.connectTimeout], [300, 20, 60, 5])
     }))
 
   it.effect("long and short forms, KiB units, before or after the subcommand", () =>
@@ -70,7 +70,8 @@ describe("command line", () => {
         "--upload-chunk-size", "6144", "--commit-chunk", "50", "-i", "2", "-f", "--dry-run", "--report", "/tmp/r.jsonl",
         "--log-format", "json", "--temp-dir", "/var/tmp", "--no-path-style", "--region", "eu-central-1",
         "--skip-batch-job-check", "--max-in-flight", "256", "--grace-period", "5",
-        "--max-in-memory", "32", "--retry-budget", "60", "--request-timeout", "7", "--connect-timeout", "2"
+        "--max-in-memory", "32", "--retry-budget", "60", "--request-timeout", "7", "--connect-timeout", "2",
+        "--pg-statement-timeout", "9"
       ])
       assert.strictEqual(exit, ExitCode.Ok)
       const c = migrateConfig(calls)
@@ -93,7 +94,7 @@ describe("command line", () => {
       assert.strictEqual(c.maxInFlightBytes, 256 * 1024 * 1024)
       assert.strictEqual(c.maxInMemoryBytes, 32 * 1024 * 1024)
       assert.strictEqual(c.gracePeriod, 5)
-      assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.connectTimeout], [60, 7, 2])
+      assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.pgStatementTimeout, c.connectTimeout], [60, 7, 9, 2])
     }))
 
   it.effect("every option reads its environment variable; the command line wins", () =>
@@ -115,6 +116,7 @@ describe("command line", () => {
         LO_MIGRATE_PATH_STYLE: "false",
         LO_MIGRATE_RETRY_BUDGET: "900",
         LO_MIGRATE_REQUEST_TIMEOUT: "45",
+        LO_MIGRATE_PG_STATEMENT_TIMEOUT: "33",
         LO_MIGRATE_CONNECT_TIMEOUT: "3"
       }
       const { exit, calls } = yield* run(["--commit-chunk", "7"], env)
@@ -135,7 +137,7 @@ describe("command line", () => {
       assert.isTrue(c.finalize)
       assert.strictEqual(c.logFormat, "json")
       assert.isFalse(c.pathStyle)
-      assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.connectTimeout], [900, 45, 3])
+      assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.pgStatementTimeout, c.connectTimeout], [900, 45, 33, 3])
       assert.deepStrictEqual(c.warnings, [])
     }))
 
@@ -206,6 +208,7 @@ describe("command line", () => {
       assert.include(help, "AWS_SECRET_ACCESS_KEY")
       assert.include(help, "LO_MIGRATE_RETRY_BUDGET] (default: 300)")
       assert.include(help, "LO_MIGRATE_REQUEST_TIMEOUT] (default: 20)")
+      assert.include(help, "LO_MIGRATE_PG_STATEMENT_TIMEOUT] (default: 60)")
       assert.include(help, "LO_MIGRATE_CONNECT_TIMEOUT] (default: 5)")
       assert.include(help, "LO_MIGRATE_METRICS_PORT")
       assert.include(help, "LO_MIGRATE_METRICS_HOST] (default: 127.0.0.1)")

@@ -190,18 +190,18 @@ describe("migrate flow (fakes)", () => {
       assert.strictEqual(skipped.code, ExitCode.Ok)
     }))
 
-  itLive("a fatal storage error: exit 3, says what and where and that a rerun resumes", () =>
+  itLive("a bucket check that fails for good (AccessDenied): exit 2 at once, says which check and where", () =>
     Effect.gen(function*() {
       const world = new World()
       seed(world, 5)
       world.faults.storeBroken = true
       const knobs: SchemaKnobs = { hasColumn: false, calls: [] }
       const { code, err } = yield* runMigrate(world, knobs)
-      assert.strictEqual(code, ExitCode.Fatal)
+      assert.strictEqual(code, ExitCode.Usage)
       assert.deepStrictEqual(knobs.calls, ["checkBatchJob"], "no schema change before the bucket check passed")
-      assert.match(err, /fatal: S3 /)
+      assert.match(err, /error: bucket check: S3 .*AccessDenied/)
       assert.include(err, "at S3 https://rgw.example/ bucket binaries")
-      assert.include(err, "Run again to resume")
+      assert.include(err, "Refusing to start")
       assert.isTrue(world.rows.every((r) => r.sha2 === null))
     }))
 

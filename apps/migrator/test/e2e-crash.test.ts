@@ -4,14 +4,7 @@
  * are on disk, and the rerun leaves zero incomplete uploads of its own, zero spill directories and every row
  * migrated, while an upload somebody else started and one of a live lo-migrate process stay untouched.
  */
-import {
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client
-} from "@aws-sdk/client-s3"
+import { CreateMultipartUploadCommand, PutObjectCommand } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
 import { currentOwner } from "@lo-migrate/core"
 import { insertBinary } from "@lo-migrate/postgres/testing"
@@ -19,47 +12,16 @@ import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assertInvariant, assertMigrated, Env, runCli, settings, setUpSchema, waitUntil } from "./cli.ts"
-
-const uploads = (client: S3Client, bucket: string) =>
-  Effect.promise(() => client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).pipe(
-    Effect.map((out) => (out.Uploads ?? []).map((u) => u.UploadId!))
-  )
-
-const stateKeys = (client: S3Client, bucket: string) =>
-  Effect.promise(() => client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "lo-migrate/" }))).pipe(
-    Effect.map((out) => (out.Contents ?? []).map((o) => o.Key!))
-  )
-
-/** The upload id in a ledger marker (`null` while pending, or when it is already gone). */
-const markerUploadId = (client: S3Client, bucket: string, Key: string) =>
-  Effect.promise(() =>
-    client.send(new GetObjectCommand({ Bucket: bucket, Key })).then(
-      async (out) => (JSON.parse(await out.Body!.transformToString()) as { uploadId: string | null }).uploadId,
-      () => null
-    )
-  )
-
-/** Files in the spill directories of `dir` (lo-migrate-spill-*), and how many such directories there are. */
-const spills = (dir: string) => {
-  const dirs = readdirSync(dir).filter((n) => n.startsWith("lo-migrate-spill-"))
-  return { dirs: dirs.length, files: dirs.flatMap((d) => readdirSync(join(dir, d))).length }
-}
+import { recordedUploadInFlight, seedMultipart, spills, stateKeys, uploads } from "./production-rows.ts"
 
 const ownerIdOf = (hostTag: string, boot: string, pid: number) => {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
   return `${hostTag}-${pid}-${boot}-${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`
 }
-
-/** `n` objects of 11 MiB: spilled, and three 5 MiB parts each with `--upload-chunk-size 5120`. */
-const seedMultipart = (n: number, seed: number) =>
-  Effect.forEach(
-    Array.from({ length: n }, (_, i) => i),
-    (i) => insertBinary({ bytes: { size: 11 * 1024 * 1024 + i, seed: seed + i }, mimeType: "video/mp4" })
-  )
 
 describe("leftovers of a killed run (PostgreSQL + Ceph RGW)", () => {
   it.live("kill -9 during multipart uploads and spills; the rerun cleans up and finishes", () =>
@@ -79,18 +41,8 @@ describe("leftovers of a killed run (PostgreSQL + Ceph RGW)", () => {
       const args = ["--in-mem-max", "64", "--upload-chunk-size", "5120", "--storer-threads", "1", "--temp-dir", temp]
 
       const first = yield* runCli(args, env, (child) =>
-        waitUntil(
-          "a recorded multipart upload in flight and spill files on disk",
-          Effect.gen(function*() {
-            const open = yield* uploads(bucket.client, bucket.name)
-            if (open.length === 0 || spills(temp).files === 0) return false
-            const recorded = yield* Effect.forEach(
-              (yield* stateKeys(bucket.client, bucket.name)).filter((k) => k.startsWith("lo-migrate/uploads/")),
-              (k) => markerUploadId(bucket.client, bucket.name, k)
-            )
-            return recorded.some((id) => id !== null && open.includes(id))
-          })
-        ).pipe(Effect.andThen(Effect.sync(() => child.kill("SIGKILL")))))
+        waitUntil("a recorded multipart upload in flight and spill files on disk", recordedUploadInFlight(bucket, temp))
+          .pipe(Effect.andThen(Effect.sync(() => child.kill("SIGKILL")))))
       assert.strictEqual(first.signal, "SIGKILL")
       const left = yield* uploads(bucket.client, bucket.name)
       assert.isAbove(left.length, 0, "the kill should leave an incomplete multipart upload")

@@ -12,20 +12,7 @@ import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { assertInvariant, assertMigrated, Env, runCli, settings, setUpSchema } from "./cli.ts"
-
-const odd = [
-  "text/x-ünïcode",
-  "image/\u20ac \u{1F600}",
-  "text/plain\r\nX-Injected: 1",
-  "text/plain\n",
-  "text/\u0001plain",
-  "text/plain;\tq=1",
-  "unused",
-  " text/plain ",
-  "x/" + "y".repeat(9_998),
-  "ü".repeat(10_000)
-]
-const plain = ["text/plain", "application/pdf; charset=\"utf-8\"", ""]
+import { oddMimeTypes, plainMimeTypes } from "./production-rows.ts"
 
 describe("mime types end to end (PostgreSQL + Ceph RGW)", () => {
   it.live("rows with odd mime types are migrated: exit 0, the original recoverable from each object, a warning per row", () =>
@@ -34,7 +21,7 @@ describe("mime types end to end (PostgreSQL + Ceph RGW)", () => {
       const sql = yield* SqlClient.SqlClient
       // the application's column may be longer than the test table's varchar(255)
       yield* sql`ALTER TABLE _nice_binary ALTER COLUMN mime_type TYPE varchar`
-      const rows = yield* Effect.forEach([...odd, ...plain], (mimeType, i) =>
+      const rows = yield* Effect.forEach([...oddMimeTypes, ...plainMimeTypes], (mimeType, i) =>
         insertBinary({ bytes: { size: 100 + i, seed: 500 + i }, mimeType }))
       // a spilled object that goes up in parts (CreateMultipartUpload carries the headers)
       const big = yield* insertBinary({ bytes: { size: 6 * 1024 * 1024, seed: 77 }, mimeType: "application/x-ünïcode\r\n" })
@@ -59,7 +46,7 @@ describe("mime types end to end (PostgreSQL + Ceph RGW)", () => {
       assert.strictEqual(unicode.ContentType, replacementContentType)
       assert.strictEqual(unicode.Metadata?.[MimeTypeMetadata.original], "text%2Fx-%C3%BCn%C3%AFcode")
       assert.deepStrictEqual(originalMimeType(unicode.ContentType, unicode.Metadata), { _tag: "Exact", mimeType: "text/x-ünïcode" })
-      const long = yield* head(rows[odd.length - 1]!.digests.sha256)
+      const long = yield* head(rows[oddMimeTypes.length - 1]!.digests.sha256)
       assert.strictEqual(originalMimeType(long.ContentType, long.Metadata)?._tag, "Digest")
     }).pipe(Effect.provide(Env)), 180_000)
 })

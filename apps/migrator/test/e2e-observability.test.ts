@@ -15,6 +15,7 @@ import { seedInvalidDataSet } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
+import { type AddressInfo, createServer, type Server } from "node:net"
 import { assertInvariantExcept, committedCount, Env, runCli, seedMany, settings, setUpSchema, waitUntil } from "./cli.ts"
 
 interface Sample {
@@ -236,4 +237,23 @@ describe("Prometheus endpoint during a real run (PostgreSQL + Ceph RGW)", () => 
       assert.include(text.stdout, "Throttle: at most 200 obj/s, 100.00 MiB/s into the read stage (this process)")
       assert.include(text.stdout, "throttle:            200 objects/s, 100 MiB/s (this process)")
     }).pipe(Effect.provide(Env)), 180_000)
+
+  it.live("a metrics port that cannot be bound: exit 2 naming the option, before anything is written", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      yield* seedMany(3)
+      const { env } = yield* settings
+      const taken = yield* Effect.acquireRelease(
+        Effect.callback<Server>((resume) => {
+          const server = createServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      const port = (taken.address() as AddressInfo).port
+      const run = yield* runCli(["--metrics-port", String(port)], env)
+      assert.strictEqual(run.code, 2, run.stderr)
+      assert.match(run.stderr, new RegExp(`--metrics-port/--metrics-host: cannot serve metrics on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))
+      assert.strictEqual(yield* committedCount, 0)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 })

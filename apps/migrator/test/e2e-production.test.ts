@@ -2,24 +2,24 @@
  * End-to-end runs of the CLI on tables as production has them (real PostgreSQL + the real Ceph RADOS Gateway):
  * large-object ids above 2^31 mixed with small ones in every read path, an upper-case hash, a role that owns nothing
  * and has exactly the grants the README lists, and rows the application deletes (with the `lo_manage` trigger)
- * while the run is in progress.
+ * while the run is in progress; each on its own, then all of them at once in one table, with odd mime types,
+ * invalid rows and a kill -9 during multipart uploads, until the table is migrated completely.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { digestBytes } from "@lo-migrate/core"
 import { AddSha2ColumnStatement, PendingIndex, PendingIndexStatement } from "@lo-migrate/postgres"
 import {
   generateBytes,
-  type InsertedBinary,
   insertBinary,
   installLoManageTrigger,
   minimalGrants,
   seedOriginalDataSet,
-  throwawayRole,
-  unusedOidAt
+  throwawayRole
 } from "@lo-migrate/postgres/testing"
-import { digestBytes } from "@lo-migrate/core"
+import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import {
@@ -37,54 +37,31 @@ import {
   waitUntil,
   withPassword
 } from "./cli.ts"
+import {
+  deleteRow,
+  occurrences,
+  oddMimeTypes,
+  plainMimeTypes,
+  recordedUploadInFlight,
+  reportFile,
+  seedHighOids,
+  seedMultipart,
+  spills,
+  stateKeys,
+  uploads
+} from "./production-rows.ts"
 
 const KiB = 1024
-const MiB = 1024 * KiB
 
-/** A report file in a temp directory removed with the scope; `lines` reads it as JSON lines. */
-const reportFile = Effect.gen(function*() {
-  const dir = mkdtempSync(join(tmpdir(), "lo-migrate-e2e-prod-"))
-  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
-  const path = join(dir, "failed.jsonl")
-  const lines = () => {
-    const text = readFileSync(path, "utf8").trim()
-    return text.length === 0 ? [] : text.split("\n").map((l) => JSON.parse(l) as { hash: string; oid: number; reason: string; detail: string })
-  }
-  return { path, lines }
-})
-
-const occurrences = (text: string, part: string) => text.split(part).length - 1
-
-/** Small (batched), in-memory single, spilled and multipart objects at ids above 2^31, mixed with server-picked ones. */
-const seedHighOids = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const rows: Array<InsertedBinary> = []
-  rows.push(yield* insertBinary({ bytes: generateBytes({ size: 100, seed: 1 }), mimeType: "text/plain", createAt: 3000000000 }))
-  rows.push(yield* insertBinary({ bytes: generateBytes({ size: 2000, seed: 2 }), mimeType: "text/plain" }))
-  rows.push(yield* insertBinary({ bytes: generateBytes({ size: 3000, seed: 3 }), mimeType: "image/png", createAt: 2147483648 }))
-  rows.push(yield* insertBinary({ bytes: generateBytes({ size: 50, seed: 4 }), mimeType: "image/png", createAt: 2147483647 }))
-  const fromBytea = generateBytes({ size: 700, seed: 5 })
-  yield* sql`SELECT lo_from_bytea(3500000000::oid, ${fromBytea})`
-  rows.push(yield* insertBinary({ bytes: fromBytea, mimeType: "a/b", oid: 3500000000 }))
-  // above --in-mem-max 64 KiB: spilled; above --upload-chunk-size 5 MiB: multipart
-  rows.push(yield* insertBinary({ bytes: { size: 300 * KiB, seed: 6 }, mimeType: "application/pdf", createAt: 4000000000 }))
-  rows.push(yield* insertBinary({ bytes: { size: 6 * MiB + 123, seed: 7 }, mimeType: "video/mp4", createAt: 4294967295 }))
-  rows.push(yield* insertBinary({ bytes: { size: 40 * KiB, seed: 8 }, mimeType: "a/b", createAt: 3999999999 }))
-  // an upper-case hash (40 hex digits): valid, committed under its stored spelling
-  const upperBytes = generateBytes({ size: 900, seed: 9 })
-  rows.push(yield* insertBinary({ bytes: upperBytes, mimeType: "text/plain", hash: digestBytes(upperBytes).sha1.toUpperCase(), createAt: 3300000000 }))
-  const missing = yield* insertBinary({
-    bytes: generateBytes({ size: 10, seed: 10 }),
-    mimeType: "a/b",
-    oid: yield* unusedOidAt(3900000000)
-  })
-  return { good: rows, missing }
-})
-
-const deleteRow = (hash: string) =>
+/** The application deletes up to `n` of `among` that are not migrated yet (lo_manage unlinks their objects). */
+const deletePending = (among: ReadonlyArray<string>, n: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    yield* sql`DELETE FROM _nice_binary WHERE hash = ${hash}`
+    const gone = yield* sql<{ readonly hash: string }>`
+      DELETE FROM _nice_binary WHERE hash IN (
+        SELECT hash FROM _nice_binary WHERE sha2 IS NULL AND hash = ANY(${among}::text[]) ORDER BY hash DESC LIMIT ${n})
+      RETURNING hash`
+    return gone.map((r) => r.hash)
   })
 
 describe("lo-migrate CLI on production-like tables (PostgreSQL + Ceph RGW)", () => {
@@ -206,5 +183,121 @@ describe("lo-migrate CLI on production-like tables (PostgreSQL + Ceph RGW)", () 
       yield* assertMigrated(rows.filter((r) => !deleted.includes(r.hash)))
       assert.strictEqual((yield* assertInvariant).left, 0)
     }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
-})
 
+  it.live("one production-like table with every case at once, as a least-privilege role, deletions and a kill -9 during it: fixed, exit 0, verify clean", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      // the application's table: primary key on hash, the lo extension's lo_manage trigger; a mime_type column that
+      // holds anything (NULL and 10,000 characters among it)
+      yield* setUpSchema
+      yield* sql`ALTER TABLE _nice_binary ALTER COLUMN mime_type TYPE varchar, ALTER COLUMN mime_type DROP NOT NULL`
+      yield* installLoManageTrigger
+      // ids above 2^31 in the batch, single, spilled and multipart reads, an upper-case hash, a missing high id
+      const high = yield* seedHighOids
+      // every odd mime type, the plain ones, NULL; every other one at an id above 2^31; one of them spilled
+      const mimes = yield* Effect.forEach([...oddMimeTypes, ...plainMimeTypes, null], (mimeType, i) =>
+        insertBinary({ bytes: { size: 100 + i, seed: 700 + i }, mimeType, ...(i % 2 === 0 ? { createAt: 3100000000 + i } : {}) }))
+      const oddSpilled = yield* insertBinary({
+        bytes: { size: 200 * KiB, seed: 790 },
+        mimeType: "application/x-ünïcode\r\n",
+        createAt: 4100000000
+      })
+      // multipart uploads to be killed during (half of them at high ids)
+      const big = yield* seedMultipart(6, 900, (i) => (i % 2 === 0 ? 4200000000 + i : undefined))
+      // invalid rows: a size that is not the object's, a hash that is not the bytes' SHA-1
+      const badSize = yield* insertBinary({ bytes: { size: 3000, seed: 801 }, mimeType: "x/y", size: 2999, createAt: 4290000000 })
+      const badSha1Bytes = generateBytes({ size: 500, seed: 802 })
+      const badSha1 = yield* insertBinary({
+        bytes: badSha1Bytes,
+        mimeType: "x/y",
+        hash: "0000000042b415eaf546865acf6287fc8ac1f0e5",
+        createAt: 2147483649
+      })
+      // rows the application deletes while the runs are in progress
+      const filler = yield* seedMany(120)
+      const fillerHashes = filler.map((r) => r.hash)
+
+      const role = yield* throwawayRole(minimalGrants)
+      const { env } = yield* settings
+      const asRole = { ...env, PG_URL: withPassword(Redacted.value(role.url)) }
+      const bucket = yield* TestBucket
+      const temp = mkdtempSync(join(tmpdir(), "lo-migrate-e2e-all-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(temp, { recursive: true, force: true })))
+      const report = yield* reportFile
+      const args = [
+        "--in-mem-max", "64", "--upload-chunk-size", "5120", "--storer-threads", "1", "--commit-chunk", "5",
+        "--temp-dir", temp, "--report", report.path, "-i", "1"
+      ]
+      const deleted: Array<string> = []
+
+      // 1. rows deleted during the run, then kill -9 while a recorded multipart upload is in flight
+      const killed = yield* runCli(args, asRole, (child) =>
+        Effect.gen(function*() {
+          yield* waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 5))
+          deleted.push(...(yield* deletePending(fillerHashes, 15)))
+          yield* waitUntil("a recorded multipart upload in flight and spill files on disk", recordedUploadInFlight(bucket, temp))
+          child.kill("SIGKILL")
+        }))
+      assert.strictEqual(killed.signal, "SIGKILL", killed.stderr)
+      assert.isAbove((yield* uploads(bucket.client, bucket.name)).length, 0, "the kill left an incomplete multipart upload")
+
+      // 2. the rerun cleans up, migrates every valid row (more deleted meanwhile) and reports exactly the invalid ones
+      const before = yield* committedCount
+      let deletedNow: ReadonlyArray<string> = []
+      const rerun = yield* runCli(args, asRole, () =>
+        waitUntil("the rerun's first commits", Effect.map(committedCount, (n) => n >= before + 2)).pipe(
+          Effect.andThen(deletePending(fillerHashes, 15)),
+          Effect.tap((gone) => Effect.sync(() => void (deletedNow = gone)))
+        ))
+      deleted.push(...deletedNow)
+      assert.strictEqual(rerun.code, 1, rerun.stderr)
+      assert.isAbove(deletedNow.length, 0, "rows were deleted during the rerun")
+      assert.include(rerun.stdout, `${deletedNow.length} vanished (deleted by the application during the run)`)
+      assert.match(rerun.stderr, /aborted incomplete multipart upload/)
+      assert.match(rerun.stderr, /removed 1 spill directory of ended runs/)
+      assert.notInclude(rerun.stderr, "SignatureDoesNotMatch")
+      assert.notInclude(rerun.stderr, "same inferred OID")
+      assert.strictEqual(occurrences(rerun.stderr, PendingIndexStatement), 1, "one warning about the index the role may not build")
+      assert.sameDeepMembers(report.lines().map((l) => [l.hash, l.reason]), [
+        [high.missing.hash, "MissingLargeObject"],
+        [badSize.hash, "SizeMismatch"],
+        [badSha1.hash, "Sha1Mismatch"]
+      ])
+
+      // 3. the operator fixes them: the lost object restored from a backup (and granted), the size and the hash
+      //    corrected; the last run completes
+      const missingBytes = generateBytes({ size: high.missing.size, seed: 10 })
+      yield* sql`SELECT lo_from_bytea(${String(high.missing.oid)}::oid, ${missingBytes})`
+      yield* sql.unsafe(`GRANT SELECT ON LARGE OBJECT ${high.missing.oid} TO ${role.name}`)
+      yield* sql`UPDATE _nice_binary SET size = ${badSize.digests.size} WHERE hash = ${badSize.hash}`
+      const fixedSha1 = digestBytes(badSha1Bytes).sha1
+      yield* sql`UPDATE _nice_binary SET hash = ${fixedSha1} WHERE hash = ${badSha1.hash}`
+      const last = yield* runCli(args, asRole)
+      assert.strictEqual(last.code, 0, last.stderr)
+      assert.include(last.stdout, "migration completed")
+      assert.deepStrictEqual(report.lines(), [])
+
+      // every row left has its object: bytes, SHA-256, Content-Type or the metadata holding its mime type
+      const remaining = [
+        ...high.good, high.missing, ...mimes, oddSpilled, ...big, badSize, { ...badSha1, hash: fixedSha1 },
+        ...filler.filter((r) => !deleted.includes(r.hash))
+      ]
+      yield* assertMigrated(remaining)
+      assert.strictEqual((yield* assertInvariant).left, 0)
+      const [rows] = yield* sql<{ readonly n: bigint }>`SELECT count(*) AS n FROM _nice_binary`
+      assert.strictEqual(Number(rows!.n), remaining.length, "the table holds exactly the rows checked")
+      const [orphans] = yield* sql<{ readonly n: bigint }>`
+        SELECT count(*) AS n FROM pg_largeobject_metadata m WHERE NOT EXISTS (SELECT 1 FROM _nice_binary b WHERE b.data = m.oid)`
+      assert.strictEqual(Number(orphans!.n), 0, "lo_manage unlinked the deleted rows' objects")
+      // nothing left behind: no incomplete upload, no ledger object, an empty --temp-dir
+      assert.deepStrictEqual(yield* uploads(bucket.client, bucket.name), [])
+      assert.deepStrictEqual(yield* stateKeys(bucket.client, bucket.name), [])
+      assert.deepStrictEqual(spills(temp), { dirs: 0, files: 0 })
+      assert.deepStrictEqual(readdirSync(temp), [])
+      // and verify, as the same role, with the bytes and the mime types: clean
+      const verified = yield* runCli(["verify", "--deep", "--content-type"], asRole)
+      assert.strictEqual(verified.code, 0, verified.stdout + verified.stderr)
+      assert.include(verified.stdout, `${remaining.length} rows checked`)
+      assert.include(verified.stdout, "every row checked is good")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 480_000)
+})

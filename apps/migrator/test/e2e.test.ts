@@ -130,10 +130,60 @@ describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
         assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
         assert.match(run.stderr, message)
       }
-      const unreachable = yield* runCli([], env)
+      // a refused port may be an outage: waited out within --retry-budget, then exit 3
+      const unreachable = yield* runCli(["--retry-budget", "2"], env)
       assert.strictEqual(unreachable.code, 3, unreachable.stderr)
+      assert.match(unreachable.stderr, /start-up: connect failed: .*ECONNREFUSED.*; retrying/)
       assert.match(unreachable.stderr, /fatal: .*\n.*PostgreSQL .*127\.0\.0\.1:1[\s\S]*resume/)
     }), 120_000)
+
+  it.live("an outage at start-up (PostgreSQL refusing for 4 s, then S3 for 4 s more) is waited out: exit 0", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(20)
+      const { env, bucket } = yield* settings
+      const { forwarder, url } = yield* databaseForwarder(env.PG_URL)
+      const s3 = yield* FaultProxy.make({ targetPort: Number(new URL(bucket.config.endpoint!).port) })
+      yield* forwarder.down
+      yield* s3.down
+      const started = Date.now()
+      const run = yield* runCli(["-i", "1"], { ...env, PG_URL: url, S3_URL: s3.url }, () =>
+        Effect.sleep("4 seconds").pipe(
+          Effect.andThen(forwarder.up),
+          Effect.andThen(Effect.sleep("4 seconds")),
+          Effect.andThen(s3.up)
+        ))
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.isAtLeast(Date.now() - started, 8_000)
+      assert.match(run.stderr, /WARN  start-up: connect failed: .*ECONNREFUSED.*; retrying/)
+      assert.match(run.stderr, /WARN  start-up: bucket check failed: S3 HeadBucket .*; retrying/)
+      yield* assertMigrated(rows)
+      assert.strictEqual((yield* assertInvariant).left, 0)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
+
+  it.live("a misconfiguration at start-up fails at once with exit 2: missing bucket, wrong secret key, missing database", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      yield* seedMany(3)
+      const { env } = yield* settings
+      const noDb = new URL(env.PG_URL)
+      noDb.pathname = "/lo_migrate_no_such_database"
+      const cases: ReadonlyArray<readonly [string, Record<string, string>, RegExp]> = [
+        ["missing bucket", { ...env, S3_BUCKET: `${env.S3_BUCKET}-missing` }, /bucket check: .*does not exist/],
+        ["wrong secret", { ...env, AWS_SECRET_ACCESS_KEY: "wrong-secret-0123456789abcdefghijklmnop" }, /bucket check: .*HTTP 403/],
+        ["missing database", { ...env, PG_URL: noDb.toString() }, /connect: .*does not exist/]
+      ]
+      for (const [name, caseEnv, message] of cases) {
+        const started = Date.now()
+        const run = yield* runCli([], caseEnv)
+        assert.strictEqual(run.code, 2, `${name}: ${run.stderr}`)
+        assert.match(run.stderr, message, name)
+        assert.include(run.stderr, "Refusing to start", name)
+        assert.notInclude(run.stderr, "retrying", name)
+        assert.isBelow(Date.now() - started, 30_000, `${name}: not retried`)
+      }
+      assert.strictEqual(yield* committedCount, 0)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 
   it.live("finalize is refused while rows are left, accepted after the migration", () =>
     Effect.gen(function*() {
@@ -239,6 +289,40 @@ const terminateMigratorBackends = Effect.gen(function*() {
   return rows.filter((r) => r.killed).length
 })
 
+/**
+ * The fault proxy forwarding bytes (tcp) in front of the throwaway database, and `pgUrl` pointed at it: `down` cuts
+ * every connection and closes the port, `up` reopens it, `stallConnections` freezes the open connections.
+ */
+const databaseForwarder = (pgUrl: string, maxStallMillis?: number) =>
+  Effect.gen(function*() {
+    const db = yield* ThrowawayDatabase
+    const target = new URL(Redacted.value(db.url))
+    const forwarder = yield* FaultProxy.make({
+      targetPort: Number(target.port || 5432),
+      protocol: "tcp",
+      ...(maxStallMillis === undefined ? {} : { maxStallMillis })
+    })
+    const url = new URL(pgUrl)
+    url.host = `127.0.0.1:${forwarder.port}`
+    return { forwarder, url: url.toString() }
+  })
+
+/** Milliseconds from the run's first commits (`during` starts then) to its exit. */
+const timedFromFirstCommits = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+  during: Effect.Effect<unknown, unknown, SqlClient.SqlClient>
+) =>
+  Effect.gen(function*() {
+    let started = Date.now()
+    const run = yield* runCli(args, env, () =>
+      waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 10)).pipe(
+        Effect.andThen(Effect.sync(() => void (started = Date.now()))),
+        Effect.andThen(during)
+      ))
+    return { run, millis: Date.now() - started }
+  })
+
 describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ceph RGW)", () => {
   it.live("backends terminated every 2 s during the run: exit 0, every row migrated with the right object", () =>
     Effect.gen(function*() {
@@ -266,15 +350,10 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
       yield* setUpSchema
       const rows = yield* seedMany(300)
       const { env } = yield* settings
-      const db = yield* ThrowawayDatabase
-      const target = new URL(Redacted.value(db.url))
-      // the fault proxy forwarding bytes (tcp): `down` cuts every connection and closes the port, `up` reopens it
-      const forwarder = yield* FaultProxy.make({ targetPort: Number(target.port || 5432), protocol: "tcp" })
-      const viaForwarder = new URL(env.PG_URL)
-      viaForwarder.host = `127.0.0.1:${forwarder.port}`
+      const { forwarder, url } = yield* databaseForwarder(env.PG_URL)
       const args = ["--storer-threads", "2", "--receiver-threads", "1", "--commit-chunk", "3", "-i", "2"]
       const started = Date.now()
-      const run = yield* runCli(args, { ...env, PG_URL: viaForwarder.toString() }, () =>
+      const run = yield* runCli(args, { ...env, PG_URL: url }, () =>
         waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 10)).pipe(
           Effect.andThen(forwarder.down),
           Effect.andThen(Effect.sleep("20 seconds")),
@@ -286,6 +365,37 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
       assert.match(run.stdout, /PostgreSQL unavailable for \d+ s, retrying; \d+ min \d+ s left/)
       yield* assertMigrated(rows)
       assert.strictEqual((yield* assertInvariant).left, 0)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
+
+  it.live("stalled connections (no answer, socket open): cut by --pg-statement-timeout, retried on fresh ones, exit 0 in about the time of a run without", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* setUpSchema
+      const rows = yield* seedMany(300)
+      const { env } = yield* settings
+      // a stall that only ends when the proxy gives up on it (100 s): without a statement timeout the run waits that long
+      const { forwarder, url } = yield* databaseForwarder(env.PG_URL, 100_000)
+      const args = ["--storer-threads", "2", "--receiver-threads", "2", "--commit-chunk", "3", "-i", "1", "--pg-statement-timeout", "3"]
+      let frozen = 0
+      const stalled = yield* timedFromFirstCommits(args, { ...env, PG_URL: url }, forwarder.stallConnections.pipe(
+        Effect.tap((n) => Effect.sync(() => void (frozen = n)))
+      ))
+      assert.strictEqual(stalled.run.code, 0, stalled.run.stderr)
+      assert.isAtLeast(frozen, 2, "open connections (statements in flight among them) were frozen")
+      assert.match(stalled.run.stdout, /Retries: [1-9]/)
+      yield* assertMigrated(rows)
+      assert.strictEqual((yield* assertInvariant).left, 0)
+
+      // the same rows again, into a fresh bucket, without a fault: the baseline
+      yield* sql`UPDATE _nice_binary SET sha2 = NULL`
+      const fresh = yield* TestBucket.make()
+      const baseline = yield* timedFromFirstCommits(args, { ...env, PG_URL: url, S3_BUCKET: fresh.name }, Effect.void)
+      assert.strictEqual(baseline.run.code, 0, baseline.run.stderr)
+      yield* assertMigrated(rows).pipe(Effect.provideService(TestBucket, fresh))
+      console.log(`stalled connections: ${stalled.millis} ms from the first commits to exit, baseline ${baseline.millis} ms`)
+      // a few timeouts (3 s each, plus the driver's at most 5 s to give up on the stalled connection) more, far from
+      // the 100 s the stall lasts
+      assert.isBelow(stalled.millis - baseline.millis, 30_000)
     }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
 })
 

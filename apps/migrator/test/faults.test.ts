@@ -1,7 +1,7 @@
 /**
  * The fault suite: full migrations (the CLI as a subprocess) against the real PostgreSQL and the real Ceph RGW, with
  * the project's fault proxy (`@lo-migrate/faults`) between the migrator and the S3 endpoint. One scenario per fault,
- * the fault switched on once the run has committed its first rows (the start-up checks are not retried by design).
+ * the fault switched on once the run has committed its first rows.
  * After each: exit 0, every row migrated with the right bytes (GET + SHA-256), no multipart upload left open, no
  * file left in --temp-dir, and the proxy's counters show that the fault really hit the run.
  *
@@ -122,10 +122,22 @@ afterAll(() => {
 })
 
 describe("fault suite: full migrations through a fault proxy in front of Ceph RGW (PostgreSQL + Ceph RGW)", () => {
-  it.live("no fault (the baseline)", () => scenario("no fault", () => Effect.void, (s) => s.requests > 0), 120_000)
+  it.live("no fault (the baseline)", () =>
+    Effect.gen(function*() {
+      const { run } = yield* scenario("no fault", () => Effect.void, (s) => s.requests > 0)
+      assert.match(run.stdout, /^Concurrency: store 3 of 3 at once \(\d+ running\)$/m)
+      assert.notInclude(run.stdout, "by throttling")
+    }), 120_000)
 
-  it.live("20% of requests answered 503 SlowDown", () =>
-    scenario("503 SlowDown 20%", withFault(httpError(503, 0.2)), (s) => s.answered > 0), 120_000)
+  it.live("20% of requests answered 503 SlowDown: the store's concurrency is lowered, and the monitor shows it", () =>
+    Effect.gen(function*() {
+      const { run } = yield* scenario("503 SlowDown 20%", withFault(httpError(503, 0.2)), (s) => s.answered > 0)
+      // every status block has the line; once throttled, it says so and the limit is below --storer-threads 3
+      const lines = run.stdout.split("\n").filter((l) => l.startsWith("Concurrency: store "))
+      assert.isAbove(lines.length, 0, run.stdout)
+      assert.match(lines.at(-1)!, /^Concurrency: store \d of 3 at once \(\d+ running\), lowered \d+ times? by throttling$/)
+      assert.isTrue(lines.some((l) => /^Concurrency: store [12] of 3 at once/.test(l)), lines.join("\n"))
+    }), 120_000)
 
   it.live("20% of requests answered 500 InternalError", () =>
     scenario("500 InternalError 20%", withFault(httpError(500, 0.2)), (s) => s.answered > 0), 120_000)

@@ -23,6 +23,7 @@ export const rawOptions = (overrides: Partial<RawOptions> = {}): RawOptions => (
   gracePeriod: 30,
   retryBudget: defaults.retryBudget,
   requestTimeout: defaults.requestTimeout,
+  pgStatementTimeout: defaults.pgStatementTimeout,
   connectTimeout: defaults.connectTimeout,
   maxInMemory: 32,
   maxInFlight: Option.none(),

@@ -5,7 +5,9 @@
  *
  * At run time: `setFault` switches the fault (see `Fault.ts`), `killConnections` cuts every open connection,
  * `down`/`up` close and reopen the listening port (connects are refused meanwhile), `refuseFor` does both around a
- * sleep. Everything is bounded in time: a stalled connection is destroyed after `maxStallMillis`.
+ * sleep, `stallConnections` freezes every open connection (a path that died without a reset: nothing arrives either
+ * way, the sockets stay open; new connections pass). Everything is bounded in time: a stalled connection is destroyed
+ * after `maxStallMillis`.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -61,6 +63,11 @@ export interface FaultProxyShape {
   readonly setFault: (fault: Fault) => Effect.Effect<void>
   readonly fault: Effect.Effect<Fault>
   readonly stats: Effect.Effect<FaultStats>
+  /**
+   * Freezes every open connection: nothing is forwarded either way any more, the sockets stay open (destroyed after
+   * `maxStallMillis`); connections opened later pass. Works for any TCP protocol. Returns how many were frozen.
+   */
+  readonly stallConnections: Effect.Effect<number>
   /** Destroys every open connection; returns how many client connections there were. */
   readonly killConnections: Effect.Effect<number>
   /** Stops listening (connects are refused) and cuts every open connection. */
@@ -98,6 +105,8 @@ const make = (options: FaultProxyOptions): Effect.Effect<FaultProxyShape, FaultP
     let bodies = 0 // requests with a body since the fault was set
     const stats = { connections: 0, requests: 0, answered: 0, resets: 0, stalled: 0, flipped: 0, killed: 0, multipartUploads: 0 }
     const clients = new Set<Socket>()
+    /** Per open client connection: freezes it (nothing forwarded any more; destroyed after `maxStall`). */
+    const freezers = new Map<Socket, () => void>()
     const sockets = new Set<Socket>()
     let requestIds = 0
 
@@ -163,6 +172,15 @@ const make = (options: FaultProxyOptions): Effect.Effect<FaultProxyShape, FaultP
       const upstream = connect(options.targetPort, targetHost)
       clients.add(client)
       let stalled = false
+      let frozen = false
+      freezers.set(client, () => {
+        if (frozen) return
+        frozen = true
+        stats.stalled++
+        const timer = setTimeout(() => client.destroy(), maxStall)
+        client.once("close", () => clearTimeout(timer))
+      })
+      client.once("close", () => freezers.delete(client))
       const toUpstream = writer(upstream)
       const toClient = writer(client)
       for (const s of [client, upstream]) {
@@ -176,9 +194,9 @@ const make = (options: FaultProxyOptions): Effect.Effect<FaultProxyShape, FaultP
           upstream.destroy()
         })
       }
-      upstream.on("data", (chunk: Buffer) => stalled || toClient(chunk))
+      upstream.on("data", (chunk: Buffer) => stalled || frozen || toClient(chunk))
       if (!http) {
-        client.on("data", (chunk: Buffer) => toUpstream(chunk))
+        client.on("data", (chunk: Buffer) => frozen || toUpstream(chunk))
         return
       }
       const framing = requestFraming({
@@ -195,7 +213,7 @@ const make = (options: FaultProxyOptions): Effect.Effect<FaultProxyShape, FaultP
           client.once("close", () => clearTimeout(timer))
         }
       }, () => `fault-proxy-${++requestIds}`)
-      client.on("data", (chunk: Buffer) => framing.feed(chunk))
+      client.on("data", (chunk: Buffer) => frozen || framing.feed(chunk))
     }
 
     const server = { current: createServer(onConnection) }
@@ -230,6 +248,11 @@ const make = (options: FaultProxyOptions): Effect.Effect<FaultProxyShape, FaultP
         }).pipe(Effect.tap(() => Effect.logDebug(`fault proxy :${port}: ${describeFault(next)}`))),
       fault: Effect.sync(() => fault),
       stats: Effect.sync(() => ({ ...stats })),
+      stallConnections: Effect.sync(() => {
+        const open = [...freezers.values()]
+        for (const freeze of open) freeze()
+        return open.length
+      }),
       killConnections: Effect.sync(killAll),
       down,
       up,

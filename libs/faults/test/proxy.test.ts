@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { createHash } from "node:crypto"
 import { Agent, createServer, request } from "node:http"
-import { type AddressInfo, connect, createServer as createTcpServer } from "node:net"
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from "node:net"
 import { FaultProxy, flipByte, httpError, latency, passThrough, reset, stall } from "../src/index.ts"
 
 /** The target: answers `<sha256 of the body> <length>`. */
@@ -183,22 +183,53 @@ describe("FaultProxy", () => {
 
   it.live("kills every open connection; tcp mode forwards bytes as they are", () =>
     Effect.gen(function*() {
-      const echo = yield* Effect.acquireRelease(
-        Effect.callback<ReturnType<typeof createTcpServer>>((resume) => {
-          const server = createTcpServer((s) => s.pipe(s))
-          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-        }),
-        (s) => Effect.callback<void>((r) => void s.close(() => r(Effect.void)))
-      )
-      const proxy = yield* FaultProxy.make({ targetPort: (echo.address() as AddressInfo).port, protocol: "tcp" })
+      const proxy = yield* tcpEchoProxy(5_000)
       const socket = connect(proxy.port, "127.0.0.1")
-      const echoed = yield* Effect.callback<string>((resume) => {
-        socket.once("data", (d) => resume(Effect.succeed(d.toString())))
-        socket.write("GET / HTTP/1.1\r\n\r\n")
-      })
-      assert.strictEqual(echoed, "GET / HTTP/1.1\r\n\r\n")
+      assert.strictEqual(yield* echoOf(socket, "GET / HTTP/1.1\r\n\r\n"), "GET / HTTP/1.1\r\n\r\n")
       const closed = Effect.callback<void>((resume) => void socket.once("close", () => resume(Effect.void)))
       assert.strictEqual(yield* proxy.killConnections, 1)
       yield* closed.pipe(Effect.timeout("2 seconds"))
     }).pipe(Effect.scoped))
+
+  it.live("stallConnections freezes the open connections (tcp): nothing arrives, the socket stays open; new ones pass", () =>
+    Effect.gen(function*() {
+      const proxy = yield* tcpEchoProxy(1_500)
+      const old = connect(proxy.port, "127.0.0.1")
+      assert.strictEqual(yield* echoOf(old, "before"), "before")
+      let closed = false
+      old.once("close", () => void (closed = true))
+      assert.strictEqual(yield* proxy.stallConnections, 1)
+      const frozen = yield* echoOf(old, "during").pipe(Effect.timeoutOption("500 millis"))
+      assert.isTrue(frozen._tag === "None", "nothing came back on the frozen connection")
+      assert.isFalse(closed, "the frozen connection is still open (no reset, no FIN)")
+      const fresh = connect(proxy.port, "127.0.0.1")
+      assert.strictEqual(yield* echoOf(fresh, "after"), "after")
+      fresh.destroy()
+      assert.strictEqual((yield* proxy.stats).stalled, 1)
+      // bounded: the frozen connection is destroyed after maxStallMillis
+      yield* Effect.sleep("1200 millis")
+      assert.isTrue(closed, "destroyed after maxStallMillis")
+    }).pipe(Effect.scoped))
 })
+
+/** A TCP echo server, and the proxy in "tcp" mode in front of it. */
+const tcpEchoProxy = (maxStallMillis: number) =>
+  Effect.gen(function*() {
+    const echo = yield* Effect.acquireRelease(
+      Effect.callback<ReturnType<typeof createTcpServer>>((resume) => {
+        const server = createTcpServer((s) => s.pipe(s))
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+      }),
+      (s) => Effect.callback<void>((r) => void s.close(() => r(Effect.void)))
+    )
+    return yield* FaultProxy.make({ targetPort: (echo.address() as AddressInfo).port, protocol: "tcp", maxStallMillis })
+  })
+
+/** Writes `text` and resolves with the first chunk that comes back. */
+const echoOf = (socket: Socket, text: string) =>
+  Effect.callback<string>((resume) => {
+    const onData = (d: Buffer) => resume(Effect.succeed(d.toString()))
+    socket.once("data", onData)
+    socket.write(text)
+    return Effect.sync(() => void socket.off("data", onData))
+  })

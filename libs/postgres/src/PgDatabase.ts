@@ -8,9 +8,10 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
+import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
 
 export interface PgConnectionConfig {
   /** `postgres://user:password@host:port/database?sslmode=...` */
@@ -21,17 +22,27 @@ export interface PgConnectionConfig {
   readonly applicationName?: string | undefined
   /** Time allowed to open one connection (TCP + TLS + auth). Defaults to the driver's 5 seconds. */
   readonly connectTimeout?: Duration.Input | undefined
+  /**
+   * Cut a connection that was used and then moved no byte for this long (`StalledSockets.ts`): only for a pool whose
+   * statements are all short (never a `count(*)` over the table or an index build). TCP URLs only (not a Unix socket).
+   */
+  readonly stallTimeout?: { readonly millis: number; readonly describe: string } | undefined
 }
 
 const make = (config: PgConnectionConfig) => {
   const secrets = urlSecrets(config.url)
+  const target = config.stallTimeout === undefined ? undefined : tcpTargetOf(Redacted.value(config.url))
+  const stall = config.stallTimeout
   return PgClient.make({
     url: config.url,
     maxConnections: Math.max(1, Math.floor(config.maxConnections)),
     applicationName: config.applicationName ?? "lo-migrate",
     ...(config.connectTimeout !== undefined ? { connectTimeout: config.connectTimeout } : {}),
     // Idle connections are closed after a minute; the pool reopens them on demand.
-    idleTimeout: "60 seconds"
+    idleTimeout: "60 seconds",
+    ...(target !== undefined && stall !== undefined
+      ? { stream: () => guardedSocket({ ...target, stallMillis: stall.millis, describe: stall.describe }) }
+      : {})
   }).pipe(
     // The pool connects lazily: prove now that the URL, credentials and database are right.
     Effect.tap((client) => client`SELECT 1`),

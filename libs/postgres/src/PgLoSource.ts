@@ -31,6 +31,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
 import { mapSqlError } from "./DatabaseErrors.ts"
 import { shardPredicate } from "./ShardPredicate.ts"
+import { timedStatement } from "./StatementTimeout.ts"
 
 export interface PgLoSourceOptions {
   /** Rows per keyset page (one statement each). */
@@ -102,6 +103,7 @@ export const makePgLoSource = Effect.fnUntraced(function*(
   const fetchPage = Effect.fn("PgLoSource.page")(function*(after: Cursor | undefined) {
     return yield* pageQuery(sql, pageSize, inShard, after).pipe(
       mapSqlError("read pending rows"),
+      timedStatement("read pending rows"),
       retryInfrastructure("source"),
       Effect.provideService(Metrics, metrics)
     )

@@ -110,9 +110,9 @@ describe("PgDatabase", () => {
 })
 
 describe("retry classification", () => {
-  const server = (code: string) =>
+  const server = (code: string, message = `server ${code}`) =>
     new SqlError({
-      reason: new UnknownError({ cause: Object.assign(new Error(`server ${code}`), { code }), message: "x", operation: "q" })
+      reason: new UnknownError({ cause: Object.assign(new Error(message), { code }), message: "x", operation: "q" })
     })
 
   it("transient SQLSTATEs are retryable, others are not", () => {
@@ -124,6 +124,9 @@ describe("retry classification", () => {
       assert.isFalse(isTransientSqlState(code), code)
       assert.isFalse(isRetryableSqlError(server(code)), code)
     }
+    // an internal error is not retried, except two sessions updating the same catalog row (processes starting at once
+    // building the same index: the e2e shard test hit it)
+    assert.isTrue(isRetryableSqlError(server("XX000", "tuple concurrently updated")))
   })
 
   it("socket errors: refused/reset/timeout are retryable, unknown host and config errors are not", () => {

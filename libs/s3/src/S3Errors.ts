@@ -56,9 +56,14 @@ const corruptionCodes = new Set(["BadDigest", "XAmzContentSHA256Mismatch"])
 export const isCorruptionS3Error = (facts: S3ErrorFacts): boolean =>
   facts.name !== undefined && corruptionCodes.has(facts.name)
 
-/** Whether the server asked to slow down: a throttling code, or HTTP 429. */
+/**
+ * Whether the server asked to slow down: a throttling code, or HTTP 429, or a 503 whose code is `ServiceUnavailable`.
+ * The last one is how the SDK names a `503 Slow Down` answer to a HEAD request (no body, so no `SlowDown` code), and
+ * S3's own `ServiceUnavailable` code means "reduce your request rate" as well.
+ */
 export const isThrottleS3Error = (facts: S3ErrorFacts): boolean =>
-  (facts.name !== undefined && throttleCodes.has(facts.name)) || facts.httpStatus === 429
+  (facts.name !== undefined && throttleCodes.has(facts.name)) || facts.httpStatus === 429 ||
+  (facts.httpStatus === 503 && facts.name === "ServiceUnavailable")
 
 /** Node socket-level error codes of transient network trouble. */
 const retryableNodeCodes = new Set([

@@ -17,7 +17,8 @@
  *   retries the retryable ones. The retries here, all built from core's `retrySchedule`: per part inside one multipart
  *   upload (`partAttempts`), so a transient error does not throw away the parts already sent; the abort of a failed
  *   upload; and a body the server rejected as corrupted in transit (BadDigest, XAmzContentSHA256Mismatch), sent
- *   again from the same verified bytes (`corruptAttempts` in all, or `partAttempts` for a part) before the put fails
+ *   again from the same verified bytes (`corruptAttempts` in all, or `partAttempts` for a part; the body of
+ *   CompleteMultipartUpload too, `corruptAttempts` in all) before the put fails
  *   with `TransferCorrupted` (the pipeline then reports that row and goes on).
  */
 import {
@@ -428,7 +429,8 @@ const makeWithClient = (
               },
               { concurrency: partConcurrency }
             )
-            yield* call("CompleteMultipartUpload", request.key, (signal) =>
+            // its XML body can arrive corrupted too: sent again like any other body (the parts stay uploaded)
+            yield* send("CompleteMultipartUpload", request.key, (signal) =>
               client.send(
                 new CompleteMultipartUploadCommand({
                   Bucket: bucket,
@@ -437,7 +439,7 @@ const makeWithClient = (
                   MultipartUpload: { Parts: completed }
                 }),
                 { abortSignal: signal }
-              ))
+              )).pipe(resendCorrupted("CompleteMultipartUpload", corruptAttempts))
           }),
         (uploadId, exit) => Exit.isSuccess(exit) ? Effect.void : abortUpload(request.key, uploadId)
       ),

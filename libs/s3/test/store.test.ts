@@ -392,6 +392,26 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         assert.isFalse(yield* exists(client, bucket, request.key))
       }))
 
+    it.effect("a CompleteMultipartUpload body corrupted in transit is sent again: the upload completes", () =>
+      Effect.gen(function*() {
+        const { store, client, log, bucket } = yield* storeOn({ partSize: 5 * MiB, partConcurrency: 1 })
+        const dir = yield* tempDir
+        const bytes = randomBytes(11 * MiB)
+        const request = requestOf(bytes, { body: spill(dir, bytes) })
+        // the first CompleteMultipartUpload arrives with a body that does not hash to its signed SHA-256 (the fault
+        // suite flipped a byte of one: XAmzContentSHA256Mismatch, and the run was fatal)
+        let completes = 0
+        rewriteHeader(client, "x-amz-content-sha256", (command) =>
+          command === "CompleteMultipartUploadCommand" && ++completes === 1 ? sha256Hex(randomBytes(16)) : undefined)
+        assert.strictEqual(yield* store.put(request), "Uploaded")
+        assert.deepStrictEqual(
+          log.filter((r) => r.command === "CompleteMultipartUploadCommand").map((r) => r.status),
+          [400, 200]
+        )
+        assert.strictEqual(count(log, "AbortMultipartUploadCommand"), 0)
+        assert.isTrue(Buffer.from((yield* getObject(client, bucket, request.key)).bytes).equals(bytes))
+      }))
+
     it.effect("a spilled file whose size differs from the request is refused before any request", () =>
       Effect.gen(function*() {
         const { store, log } = yield* storeOn()

@@ -1,0 +1,88 @@
+/**
+ * The checks before the migration (connecting to PostgreSQL, the batch job, the bucket and its credentials, the
+ * leftovers of killed runs, the schema) under the run's one retry policy and budget: a transient outage at start-up
+ * (a gateway restarting, a database failing over, a refused port) is waited out like one during the run, each retry
+ * logged; a check that fails for good (a missing bucket, wrong credentials, AccessDenied, a failed login, a missing
+ * database) is a configuration error, `StartupRefused`: exit 2 at once, the check and the server's answer named.
+ */
+import { DatabaseError, defaultRetry, dependencyOf, type InfrastructureError, retrySchedule, StorageError } from "@lo-migrate/core"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+
+/** A start-up check failed with an error that waiting does not cure: a configuration error. */
+export class StartupRefused extends Schema.TaggedError<StartupRefused>()("StartupRefused", {
+  check: Schema.String,
+  dependency: Schema.Literals(["PostgreSQL", "S3"]),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.check}: ${this.detail}`
+  }
+}
+
+const isRemoteError = (e: unknown): e is DatabaseError | StorageError =>
+  e instanceof DatabaseError || e instanceof StorageError
+
+const isRetryableInfrastructure = (e: unknown): e is InfrastructureError =>
+  typeof e === "object" && e !== null && "retryable" in e && e.retryable === true &&
+  "_tag" in e && (e._tag === "DatabaseError" || e._tag === "StorageError" || e._tag === "LocalFileError")
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+/**
+ * Runs one start-up step: its retryable infrastructure errors are retried per core's `retrySchedule` within
+ * `budgetSeconds`, each retry logged as a warning; every other error passes unchanged.
+ */
+export const startupStep = (step: string, budgetSeconds: number) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  self.pipe(
+    Effect.mapError((error) => ({ retryable: isRetryableInfrastructure(error), error })),
+    Effect.retry(
+      retrySchedule({ ...defaultRetry, budget: `${budgetSeconds} seconds` }).pipe(
+        Schedule.setInputType<{ readonly retryable: boolean; readonly error: E }>(),
+        Schedule.tap(({ input, now, start }) =>
+          Effect.logWarning(
+            `start-up: ${step} failed: ${messageOf(input.error)}; retrying (failing for ${
+              Math.round((now - start) / 1000)
+            } s, gives up after ${budgetSeconds} s: --retry-budget)`
+          )
+        )
+      )
+    ),
+    Effect.mapError(({ error }) => error)
+  )
+
+/**
+ * A start-up check of the configuration (connecting, the batch job, the bucket and the credentials, the schema and
+ * the grants): a `startupStep`, and a non-retryable database or S3 error becomes `StartupRefused` (exit 2). Anything
+ * else (a refusal of the check itself, a local file error) passes unchanged.
+ */
+export const startupCheck = (check: string, budgetSeconds: number) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | StartupRefused, R> =>
+  self.pipe(
+    startupStep(check, budgetSeconds),
+    Effect.mapError((error) =>
+      isRemoteError(error) && !error.retryable
+        ? new StartupRefused({ check, dependency: dependencyOf(error) === "S3" ? "S3" : "PostgreSQL", detail: error.message })
+        : error
+    )
+  )
+
+/**
+ * Builds `layer` (connecting: the database pool proves its URL with a first statement) as a start-up check: each
+ * attempt in a scope of its own, closed when the attempt fails, so that a retried connect leaves nothing open.
+ */
+export const buildAtStartup = <ROut, E, RIn>(layer: Layer.Layer<ROut, E, RIn>, check: string, budgetSeconds: number) =>
+  Effect.gen(function*() {
+    const outer = yield* Effect.scope
+    return yield* Effect.gen(function*() {
+      const attempt = yield* Scope.fork(outer)
+      return yield* Layer.buildWithScope(layer, attempt).pipe(
+        Effect.onError(() => Scope.close(attempt, Exit.void))
+      )
+    }).pipe(startupCheck(check, budgetSeconds))
+  })
