@@ -17,7 +17,7 @@ import * as CliError from "effect/cli/CliError"
 import * as Command from "effect/cli/Command"
 import { type DatabaseConfig, type MigratorConfig, resolve, resolveDatabase, type UsageError } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
-import { env, flags, type RawOptions } from "./Options.ts"
+import { env, flags, type LogFormat, type RawOptions } from "./Options.ts"
 import { noteOtherOutput } from "./StatusWriter.ts"
 import { resolveStatus, type StatusConfig } from "./StatusCommand.ts"
 import { type RawVerifyOptions, resolveVerify, type VerifyConfig, verifyFlags } from "./VerifyOptions.ts"
@@ -48,7 +48,8 @@ export const textLogger = Logger.make<unknown, void>(({ cause, date, logLevel, m
   console.error(`${date.toISOString()} ${logLevel.toUpperCase().padEnd(5)} ${formatMessage(message)}${causeText}`)
 })
 
-export const loggerFor = (format: "text" | "json") =>
+/** `json`: JSON lines; `text` and `line`: text lines (only the status differs, see Options.ts `logFormats`). */
+export const loggerFor = (format: LogFormat) =>
   Logger.layer([
     format === "json"
       ? Logger.map(Logger.formatJson, (line) => {
@@ -73,7 +74,7 @@ export const makeCommand = <R>(handlers: Handlers<R>) => {
   const run = <C>(
     name: string,
     resolved: Effect.Effect<C, UsageError>,
-    logging: (config: C) => { readonly warnings: ReadonlyArray<string>; readonly logFormat: "text" | "json" },
+    logging: (config: C) => { readonly warnings: ReadonlyArray<string>; readonly logFormat: LogFormat },
     handler: ((config: C) => Effect.Effect<ExitCode, never, R>) | undefined
   ) =>
     resolved.pipe(

@@ -13,7 +13,7 @@ import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { tmpdir } from "node:os"
-import { defaults, env, minUploadChunkKiB, type RawOptions } from "./Options.ts"
+import { defaults, env, type LogFormat, minUploadChunkKiB, type RawOptions } from "./Options.ts"
 
 /** Bad usage or configuration: exit code 2, and the message names the option. */
 export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
@@ -68,9 +68,17 @@ export interface MigratorConfig {
   readonly finalize: boolean
   readonly dryRun: boolean
   readonly report: string | undefined
-  readonly logFormat: "text" | "json"
+  readonly logFormat: LogFormat
   readonly tempDir: string
   readonly skipBatchJobCheck: boolean
+  /** `--max-objects-per-second`: rows per second into the read stage, this process; absent: no limit. */
+  readonly maxObjectsPerSecond: number | undefined
+  /** `--max-bandwidth`, in bytes per second; absent: no limit. */
+  readonly maxBytesPerSecond: number | undefined
+  /** `--metrics-port`/`--metrics-host`: where to serve Prometheus metrics; absent: no endpoint. */
+  readonly metrics: { readonly host: string; readonly port: number } | undefined
+  /** Seconds the metrics endpoint stays up after the run. */
+  readonly metricsLinger: number
   /** `--shard I/N` (or `JOB_COMPLETION_INDEX` with `--shards N`); `undefined`: the whole table. */
   readonly shard: Shard | undefined
   /** Warnings to print once the logger is set up (e.g. a secret on the command line). */
@@ -222,7 +230,7 @@ const resolvePg = (
 /** The part of the configuration `finalize` needs: only the database. */
 export interface DatabaseConfig {
   readonly pgUrl: Redacted.Redacted<string>
-  readonly logFormat: "text" | "json"
+  readonly logFormat: LogFormat
   readonly warnings: ReadonlyArray<string>
 }
 
@@ -301,6 +309,31 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
       )
     }
 
+    const rate = (option: string, value: Option.Option<number>) =>
+      Option.isNone(value) || (Number.isFinite(value.value) && value.value > 0 && value.value <= 1e12)
+        ? Effect.succeed(Option.getOrUndefined(value))
+        : Effect.fail(new UsageError({ option, detail: `must be a positive number, got ${value.value}` }))
+    const maxObjectsPerSecond = yield* rate("--max-objects-per-second", raw.maxObjectsPerSecond)
+    const maxBandwidthMiB = yield* rate("--max-bandwidth", raw.maxBandwidth)
+
+    let metrics: MigratorConfig["metrics"] = undefined
+    if (Option.isSome(raw.metricsPort)) {
+      const port = raw.metricsPort.value
+      if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
+        return yield* new UsageError({ option: "--metrics-port", detail: `must be a port from 0 to 65535, got ${port}` })
+      }
+      if (raw.metricsHost.trim() === "") {
+        return yield* new UsageError({ option: "--metrics-host", detail: "must not be empty" })
+      }
+      metrics = { host: raw.metricsHost.trim(), port }
+    }
+    if (!Number.isSafeInteger(raw.metricsLinger) || raw.metricsLinger < 0 || raw.metricsLinger > 86_400) {
+      return yield* new UsageError({
+        option: "--metrics-linger",
+        detail: `must be a whole number of seconds from 0 to 86400, got ${raw.metricsLinger}`
+      })
+    }
+
     return {
       pgUrl,
       pgPasswordSource,
@@ -336,6 +369,10 @@ export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageErr
       logFormat: raw.logFormat,
       tempDir,
       skipBatchJobCheck: raw.skipBatchJobCheck,
+      maxObjectsPerSecond,
+      maxBytesPerSecond: maxBandwidthMiB === undefined ? undefined : maxBandwidthMiB * 1024 * 1024,
+      metrics,
+      metricsLinger: raw.metricsLinger,
       shard,
       warnings
     } satisfies MigratorConfig
@@ -379,6 +416,19 @@ export const render = (config: MigratorConfig): string => {
     `    report:              ${config.report ?? "(none; failed rows are logged)"}`,
     `    mode:                ${config.dryRun ? "dry run (writes nothing)" : "migrate"}${config.finalize ? " + finalize" : ""}`,
     `    batch job check:     ${config.skipBatchJobCheck ? "skipped" : "on"}`,
+    `    throttle:            ${
+      config.maxObjectsPerSecond === undefined && config.maxBytesPerSecond === undefined
+        ? "none"
+        : [
+          ...(config.maxObjectsPerSecond === undefined ? [] : [`${config.maxObjectsPerSecond} objects/s`]),
+          ...(config.maxBytesPerSecond === undefined ? [] : [`${config.maxBytesPerSecond / 1024 / 1024} MiB/s`])
+        ].join(", ") + " (this process)"
+    }`,
+    `    metrics endpoint:    ${
+      config.metrics === undefined
+        ? "none"
+        : `${config.metrics.host}:${config.metrics.port}${config.metricsLinger > 0 ? `, kept ${config.metricsLinger} s after the run` : ""}`
+    }`,
     `    shard:               ${describeShard(config.shard)}`
   ]
   return lines.join("\n")

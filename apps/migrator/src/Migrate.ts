@@ -13,6 +13,7 @@ import {
   type LoReader,
   LoSource,
   Metrics,
+  type MetricsSnapshot,
   ObjectStore,
   type RowCounts,
   renderShard,
@@ -21,12 +22,16 @@ import {
 } from "@lo-migrate/core"
 import {
   defaultPipelineConfig,
+  defaultReadBatchRows,
   inFlightBound,
   type MigrationSummary,
   type PipelineConfig,
   renderStatus,
+  renderStatusLine,
   runMigration,
-  runMonitor
+  runMonitor,
+  type StatusLimits,
+  statusRecord
 } from "@lo-migrate/pipeline"
 import { type FinalizeRefused, type PreflightFailed, type SchemaNotPermitted, SchemaTasks } from "@lo-migrate/postgres"
 import * as Cause from "effect/Cause"
@@ -39,11 +44,13 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { type DatabaseConfig, describeShard, type MigratorConfig, redactUrl, render } from "./Config.ts"
 import { ExitCode } from "./ExitCode.ts"
+import type { LogFormat } from "./Options.ts"
 import { Leftovers } from "./Leftovers.ts"
+import { MetricsServer, type MetricsServerError } from "./MetricsServer.ts"
 import { FailureReport, ReportError } from "./Report.ts"
 import { Shutdown } from "./Shutdown.ts"
 import { buildAtStartup, startupCheck, type StartupRefused, startupStep } from "./Startup.ts"
-import { makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
+import { appendOnly, makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
 
 /** Where status blocks are written: the process's stdout by default (redrawn in place on a terminal); tests swap it. */
 export const StatusOutput = Context.Reference<(block: string) => Effect.Effect<void>>("lo-migrate/StatusOutput", {
@@ -62,8 +69,28 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
   retry: { ...defaultRetry, budget: `${config.retryBudget} seconds` },
   maxInMemoryBytes: config.maxInMemoryBytes,
   inMemoryObjectMax: config.inMemMax,
-  ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes })
+  ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes }),
+  ...(config.maxObjectsPerSecond === undefined
+    ? {}
+    // a read batch is admitted at once: no bigger than the throttle's burst (one second's worth)
+    : {
+      maxObjectsPerSecond: config.maxObjectsPerSecond,
+      readBatchRows: Math.max(1, Math.min(defaultReadBatchRows, Math.floor(config.maxObjectsPerSecond)))
+    }),
+  ...(config.maxBytesPerSecond === undefined ? {} : { maxBytesPerSecond: config.maxBytesPerSecond })
 })
+
+/**
+ * The status renderer of a `--log-format` (Options.ts `logFormats`). With a shard, a JSON status has a `shard` field
+ * (`"1/4"`) and a status line starts with `shard 1/4: `.
+ */
+export const statusRendererFor = (format: LogFormat, limits?: StatusLimits, shard?: Shard) =>
+(current: MetricsSnapshot, previous?: MetricsSnapshot): string =>
+  format === "json"
+    ? JSON.stringify({ ...(shard === undefined ? {} : { shard: renderShard(shard) }), ...statusRecord(current, previous, limits) })
+    : format === "line"
+    ? `${shard === undefined ? "" : `shard ${renderShard(shard)}: `}${renderStatusLine(current, previous, limits)}`
+    : renderStatus(current, previous, limits)
 
 const resumeHint = "Nothing is lost: objects uploaded but not yet recorded are found again. Run again to resume."
 
@@ -190,9 +217,15 @@ const migrateRun = (config: MigratorConfig) =>
       Effect.andThen(Effect.sleep(Duration.seconds(config.gracePeriod))),
       Effect.as(Option.none<MigrationSummary>())
     )
-    const status = withShardLine(config.shard, yield* StatusOutput)
+    const output = yield* StatusOutput
+    // the text block opens with the shard line; a one-line status carries the shard itself (statusRendererFor)
+    const status = config.logFormat === "text" ? withShardLine(config.shard, output) : appendOnly(output)
+    const render = statusRendererFor(config.logFormat, {
+      objectsPerSecond: config.maxObjectsPerSecond,
+      bytesPerSecond: config.maxBytesPerSecond
+    }, config.shard)
     const result = yield* Effect.gen(function*() {
-      yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status))
+      yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status, render))
       return yield* shutdown.graceful(
         Effect.raceFirst(
           runMigration(pipelineConfigOf(config), {
@@ -205,7 +238,7 @@ const migrateRun = (config: MigratorConfig) =>
     }).pipe(
       Effect.scoped,
       // The final status block, however the run ends (done, stopped, failed, interrupted by a second signal).
-      Effect.ensuring(Effect.flatMap(metrics.snapshot, (now) => status(renderStatus(now, before))))
+      Effect.ensuring(Effect.flatMap(metrics.snapshot, (now) => status(render(now, before))))
     )
 
     if (Option.isNone(result)) {
@@ -249,6 +282,32 @@ const unexpected = (cause: Cause.Cause<unknown>) => {
     )
 }
 
+/**
+ * Runs `self` with the Prometheus endpoint up when `--metrics-port` is set: it listens before the run starts (a port
+ * that cannot be bound ends the run before anything is written) and, with `--metrics-linger`, stays up that long after
+ * the run (a signal ends the wait) so a last scrape sees the final counts.
+ */
+const withMetricsEndpoint = <A, E, R>(
+  config: MigratorConfig,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | MetricsServerError, R | Metrics | Shutdown> => {
+  const endpoint = config.metrics
+  if (endpoint === undefined) return self
+  return Effect.gen(function*() {
+    const server = yield* MetricsServer
+    yield* Effect.logInfo(`serving Prometheus metrics on ${server.url}`)
+    const result = yield* self
+    if (config.metricsLinger > 0) {
+      // a signal ends the wait; the run's own exit code stands
+      const shutdown = yield* Shutdown
+      yield* shutdown.graceful(Effect.raceFirst(Effect.sleep(Duration.seconds(config.metricsLinger)), shutdown.requested))
+    }
+    return result
+  }).pipe(
+    Effect.provide(MetricsServer.layer({ host: endpoint.host, port: endpoint.port, shard: config.shard === undefined ? "0/1" : renderShard(config.shard) }))
+  )
+}
+
 /** The services `migrate` needs besides `Shutdown`. */
 export type Services =
   | SchemaTasks
@@ -282,7 +341,9 @@ export const migrate = (
   ).pipe(
     Effect.andThen(
       buildAtStartup(layer, "connect", config.retryBudget).pipe(
-        Effect.flatMap((services) => Effect.provide(config.dryRun ? dryRun(config) : migrateRun(config), services)),
+        Effect.flatMap((services) =>
+          Effect.provide(config.dryRun ? dryRun(config) : withMetricsEndpoint(config, migrateRun(config)), services)
+        ),
         Effect.scoped
       )
     ),
@@ -293,6 +354,8 @@ export const migrate = (
       FinalizeRefused: refusedFinalize,
       ReportError: (e: ReportError) =>
         Console.error(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
+      MetricsServerError: (e: MetricsServerError) =>
+        Console.error(`error: --metrics-port/--metrics-host: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
       DatabaseError: (e: DatabaseError) => fatal(at)(e),
       StorageError: (e: StorageError) => fatal(at)(e),
       LocalFileError: (e: LocalFileError) => fatal(at)(e)

@@ -56,9 +56,20 @@ export const defaults = {
   /** Seconds to open one connection (TCP, TLS, PostgreSQL authentication). */
   connectTimeout: (defaultS3StoreConfig.connectionTimeoutMs ?? 5_000) / 1000,
   region: defaultS3StoreConfig.region,
-  logFormat: "text" as const,
-  pathStyle: defaultS3StoreConfig.forcePathStyle
+  logFormat: "text" as LogFormat,
+  pathStyle: defaultS3StoreConfig.forcePathStyle,
+  metricsHost: "127.0.0.1",
+  /** Seconds the metrics endpoint stays up after the run. */
+  metricsLinger: 0
 } as const
+
+/**
+ * `--log-format`: `text` logs as text lines and the status as the original tool's block (redrawn in place on a
+ * terminal); `json` logs as JSON lines and the status as one JSON object per interval on stdout; `line` logs as text
+ * and the status as one line of text per interval (for pipes and plain log files).
+ */
+export const logFormats = ["text", "json", "line"] as const
+export type LogFormat = (typeof logFormats)[number]
 
 /** S3's smallest allowed multipart part (except the last), in KiB. */
 export const minUploadChunkKiB = minPartSize / 1024
@@ -96,6 +107,11 @@ export const env = {
   tempDir: "LO_MIGRATE_TEMP_DIR",
   pathStyle: "LO_MIGRATE_PATH_STYLE",
   skipBatchJobCheck: "LO_MIGRATE_SKIP_BATCH_JOB_CHECK",
+  maxObjectsPerSecond: "LO_MIGRATE_MAX_OBJECTS_PER_SECOND",
+  maxBandwidth: "LO_MIGRATE_MAX_BANDWIDTH",
+  metricsPort: "LO_MIGRATE_METRICS_PORT",
+  metricsHost: "LO_MIGRATE_METRICS_HOST",
+  metricsLinger: "LO_MIGRATE_METRICS_LINGER",
   shard: "LO_MIGRATE_SHARD",
   shards: "LO_MIGRATE_SHARDS",
   /** Set by Kubernetes in every pod of an Indexed Job (0 to completions - 1): the shard index when --shard is absent. */
@@ -249,9 +265,14 @@ export const flags = {
     ),
     Flag.atLeast(0)
   ),
-  logFormat: Flag.Literals("log-format", ["text", "json"]).pipe(
-    describe("Log format on stderr", env.logFormat, defaults.logFormat),
-    Flag.withFallbackConfig(Config.Literals(["text", "json"] as const, env.logFormat)),
+  logFormat: Flag.Literals("log-format", logFormats).pipe(
+    describe(
+      "Logs on stderr and status on stdout: text (the status block), json (JSON log lines, one JSON status object per " +
+        "--interval), line (text logs, one status line per --interval)",
+      env.logFormat,
+      defaults.logFormat
+    ),
+    Flag.withFallbackConfig(Config.Literals(logFormats, env.logFormat)),
     Flag.withDefault(defaults.logFormat)
   ),
   tempDir: Flag.String("temp-dir").pipe(
@@ -264,6 +285,50 @@ export const flags = {
     "skip-batch-job-check",
     "skipBatchJobCheck",
     "Skip the pre-flight that refuses to run while the application's binary batch job is enabled"
+  ),
+  maxObjectsPerSecond: Flag.Finite("max-objects-per-second").pipe(
+    Flag.withMetavar("N"),
+    Flag.withDescription(
+      `Throttle: at most N rows enter the read stage per second, this process (bursts of at most one second's worth ` +
+        `after idle time; with K shards each process gets 1/K of the total) [env ${env.maxObjectsPerSecond}] (default: none)`
+    ),
+    Flag.withFallbackConfig(Config.Finite(env.maxObjectsPerSecond)),
+    Flag.optional
+  ),
+  maxBandwidth: Flag.Finite("max-bandwidth").pipe(
+    Flag.withMetavar("MiB/s"),
+    Flag.withDescription(
+      `Throttle: at most this many MiB per second read from PostgreSQL (and so uploaded), this process, charged by ` +
+        `the rows' sizes when their read starts [env ${env.maxBandwidth}] (default: none)`
+    ),
+    Flag.withFallbackConfig(Config.Finite(env.maxBandwidth)),
+    Flag.optional
+  ),
+  metricsPort: Flag.Int("metrics-port").pipe(
+    Flag.withMetavar("PORT"),
+    Flag.withDescription(
+      `Serve Prometheus metrics on http://--metrics-host:PORT/metrics during the run (0: any free port, logged) ` +
+        `[env ${env.metricsPort}] (default: no endpoint)`
+    ),
+    Flag.withFallbackConfig(Config.Int(env.metricsPort)),
+    Flag.optional
+  ),
+  metricsHost: Flag.String("metrics-host").pipe(
+    Flag.withMetavar("ADDRESS"),
+    describe("Address the metrics endpoint listens on (0.0.0.0: every interface)", env.metricsHost, defaults.metricsHost),
+    Flag.withFallbackConfig(Config.String(env.metricsHost)),
+    Flag.withDefault(defaults.metricsHost)
+  ),
+  metricsLinger: Flag.Int("metrics-linger").pipe(
+    Flag.withMetavar("SECS"),
+    describe(
+      "Seconds the metrics endpoint stays up after the run has ended, so that a last scrape sees the final counts " +
+        "(a signal ends the wait)",
+      env.metricsLinger,
+      defaults.metricsLinger
+    ),
+    Flag.withFallbackConfig(Config.Int(env.metricsLinger)),
+    Flag.withDefault(defaults.metricsLinger)
   ),
   shard: Flag.String("shard").pipe(
     Flag.withMetavar("I/N"),
@@ -316,11 +381,16 @@ export interface RawOptions {
   readonly dryRun: boolean
   /** `--report FILE`, as often as given (none: `LO_MIGRATE_REPORT`, read by `Config.resolve`). */
   readonly report: ReadonlyArray<string>
-  readonly logFormat: "text" | "json"
+  readonly logFormat: LogFormat
   readonly tempDir: Option.Option<string>
   readonly skipBatchJobCheck: boolean
   readonly shard: Option.Option<string>
   readonly shards: Option.Option<number>
+  readonly maxObjectsPerSecond: Option.Option<number>
+  readonly maxBandwidth: Option.Option<number>
+  readonly metricsPort: Option.Option<number>
+  readonly metricsHost: string
+  readonly metricsLinger: number
 }
 
 /**
@@ -359,5 +429,10 @@ export const defaultRawOptions: RawOptions = {
   tempDir: Option.none(),
   skipBatchJobCheck: false,
   shard: Option.none(),
-  shards: Option.none()
+  shards: Option.none(),
+  maxObjectsPerSecond: Option.none(),
+  maxBandwidth: Option.none(),
+  metricsPort: Option.none(),
+  metricsHost: defaults.metricsHost,
+  metricsLinger: defaults.metricsLinger
 }

@@ -50,8 +50,10 @@ export const makeSignalController = (hooks: SignalHooks): SignalController => {
   const onSignal = (signal: string) => {
     signals += 1
     if (signals === 1) {
+      // read before completing `requested`: its waiters may run (and leave `graceful`) synchronously inside doneUnsafe
+      const graceful = gracefulDepth > 0
       Deferred.doneUnsafe(requested, Exit.void)
-      if (gracefulDepth > 0) {
+      if (graceful) {
         hooks.notify(
           `${signal}: stopping: no new rows; finishing and committing what is in flight (within --grace-period). ` +
             `Send it again to exit at once.`

@@ -38,6 +38,13 @@ export const makeStatusWriter = (out: Terminal, epoch: () => number = () => othe
     })
 }
 
+/**
+ * For one-line statuses (`--log-format json|line`): every status is kept, never redrawn in place, even on a terminal
+ * (a log collector or a scrollback wants each line).
+ */
+export const appendOnly = (write: (block: string) => Effect.Effect<void>) => (line: string): Effect.Effect<void> =>
+  Effect.andThen(Effect.sync(noteOtherOutput), write(line))
+
 /** The process's stdout as a status terminal. */
 export const stdoutTerminal: Terminal = {
   get isTTY() {

@@ -196,6 +196,7 @@ describe("command line", () => {
           "--committer-queue", "--in-mem-max", "--upload-chunk-size", "--commit-chunk", "--interval", "-i",
           "--finalize", "-f", "--dry-run", "--report", "--log-format", "--log-level", "--temp-dir", "--path-style",
           "--region", "--skip-batch-job-check", "--retry-budget", "--request-timeout", "--connect-timeout",
+          "--metrics-port", "--metrics-host", "--metrics-linger", "--max-objects-per-second", "--max-bandwidth",
           "--shard", "--shards",
           "migrate", "finalize"
         ]
@@ -209,6 +210,8 @@ describe("command line", () => {
       assert.include(help, "LO_MIGRATE_REQUEST_TIMEOUT] (default: 20)")
       assert.include(help, "LO_MIGRATE_PG_STATEMENT_TIMEOUT] (default: 60)")
       assert.include(help, "LO_MIGRATE_CONNECT_TIMEOUT] (default: 5)")
+      assert.include(help, "LO_MIGRATE_METRICS_PORT")
+      assert.include(help, "LO_MIGRATE_METRICS_HOST] (default: 127.0.0.1)")
       assert.include(help, "LO_MIGRATE_SHARD]")
       assert.include(help, "LO_MIGRATE_SHARDS]")
     }))
@@ -308,6 +311,42 @@ describe("status", () => {
     }))
 })
 
+describe("log format, throttle and metrics options", () => {
+  it.effect("--log-format text|json|line, from the flag and from LO_MIGRATE_LOG_FORMAT", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(migrateConfig((yield* run(base)).calls).logFormat, "text")
+      assert.strictEqual(migrateConfig((yield* run([...base, "--log-format", "line"])).calls).logFormat, "line")
+      assert.strictEqual(migrateConfig((yield* run(base, { LO_MIGRATE_LOG_FORMAT: "json" })).calls).logFormat, "json")
+    }))
+
+  it.effect("--max-objects-per-second and --max-bandwidth (MiB/s, fractions allowed), from flags and the environment", () =>
+    Effect.gen(function*() {
+      const none = migrateConfig((yield* run(base)).calls)
+      assert.deepStrictEqual([none.maxObjectsPerSecond, none.maxBytesPerSecond], [undefined, undefined])
+      const flags = migrateConfig((yield* run([...base, "--max-objects-per-second", "250", "--max-bandwidth", "0.5"])).calls)
+      assert.deepStrictEqual([flags.maxObjectsPerSecond, flags.maxBytesPerSecond], [250, 512 * 1024])
+      const fromEnv = migrateConfig(
+        (yield* run(base, { LO_MIGRATE_MAX_OBJECTS_PER_SECOND: "12.5", LO_MIGRATE_MAX_BANDWIDTH: "40" })).calls
+      )
+      assert.deepStrictEqual([fromEnv.maxObjectsPerSecond, fromEnv.maxBytesPerSecond], [12.5, 40 * 1024 * 1024])
+    }))
+
+  it.effect("--metrics-port/--metrics-host/--metrics-linger, from flags and from the environment", () =>
+    Effect.gen(function*() {
+      const none = migrateConfig((yield* run(base)).calls)
+      assert.strictEqual(none.metrics, undefined)
+      assert.strictEqual(none.metricsLinger, 0)
+      const flags = migrateConfig(
+        (yield* run([...base, "--metrics-port", "9464", "--metrics-host", "0.0.0.0", "--metrics-linger", "30"])).calls
+      )
+      assert.deepStrictEqual(flags.metrics, { host: "0.0.0.0", port: 9464 })
+      assert.strictEqual(flags.metricsLinger, 30)
+      const fromEnv = migrateConfig((yield* run(base, { LO_MIGRATE_METRICS_PORT: "0", LO_MIGRATE_METRICS_LINGER: "5" })).calls)
+      assert.deepStrictEqual(fromEnv.metrics, { host: "127.0.0.1", port: 0 })
+      assert.strictEqual(fromEnv.metricsLinger, 5)
+    }))
+})
+
 describe("invalid values are rejected before anything connects (exit 2, option named)", () => {
   const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>, Record<string, string>, RegExp]> = [
     ["zero threads", [...base, "--storer-threads", "0"], {}, /--storer-threads/],
@@ -330,6 +369,10 @@ describe("invalid values are rejected before anything connects (exit 2, option n
     ["key without secret", [...base, "-k", "AKIA"], {}, /--access-key|--secret-key/],
     ["unknown option", [...base, "--bogus"], {}, /--bogus/],
     ["bad log format", [...base, "--log-format", "xml"], {}, /--log-format/],
+    ["zero objects per second", [...base, "--max-objects-per-second", "0"], {}, /--max-objects-per-second.*positive/],
+    ["negative bandwidth", [...base, "--max-bandwidth", "-2"], {}, /--max-bandwidth/],
+    ["metrics port out of range", [...base, "--metrics-port", "65536"], {}, /--metrics-port.*0 to 65535/],
+    ["negative metrics linger", [...base, "--metrics-linger", "-1"], {}, /--metrics-linger/],
     ["invalid env value", base, { LO_MIGRATE_STORER_THREADS: "0" }, /--storer-threads/],
     ["invalid log level from env", base, { LO_MIGRATE_LOG_LEVEL: "chatty" }, /--log-level/],
     ["shard index = count", [...base, "--shard", "4/4"], {}, /--shard: I in I\/N must be a whole number from 0 to 3/],

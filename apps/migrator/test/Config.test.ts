@@ -2,7 +2,7 @@ import { BodyCut, MalformedHash, MissingLargeObject, RowFailed, SizeMismatch } f
 import { S3ObjectStore } from "@lo-migrate/s3"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, FileSystem, Option } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, FileSystem, Option } from "effect"
 import { redactUrl, render, resolve } from "../src/Config.ts"
 import { readerOptionsOf, s3StoreConfigOf } from "../src/Live.ts"
 import { FailureReport, formatReportLine } from "../src/Report.ts"
@@ -161,6 +161,19 @@ describe("signals", () => {
       controller.onSignal("SIGTERM")
       assert.deepStrictEqual(events, ["notify:SIGTERM", "interrupt"])
       assert.isTrue(yield* controller.service.isRequested)
+    }))
+
+  it.effect("a graceful section that ends on the stop request itself: the signal still only requests a stop", () =>
+    Effect.gen(function*() {
+      const { events, controller } = harness()
+      const { service } = controller
+      // e.g. --metrics-linger: waits for the request inside graceful; completing `requested` may resume it (and end
+      // the section) before onSignal has decided what to do
+      const fiber = yield* Effect.forkChild(service.graceful(service.requested))
+      yield* Effect.yieldNow
+      controller.onSignal("SIGTERM")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(events, ["notify:SIGTERM"])
     }))
 
   it.effect("graceful sections nest and end", () =>

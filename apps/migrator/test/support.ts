@@ -35,5 +35,10 @@ export const rawOptions = (overrides: Partial<RawOptions> = {}): RawOptions => (
   skipBatchJobCheck: false,
   shard: Option.none(),
   shards: Option.none(),
+  maxObjectsPerSecond: Option.none(),
+  maxBandwidth: Option.none(),
+  metricsPort: Option.none(),
+  metricsHost: defaults.metricsHost,
+  metricsLinger: defaults.metricsLinger,
   ...overrides
 })

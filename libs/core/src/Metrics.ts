@@ -87,6 +87,9 @@ const failuresTotal = Metric.counter("lo_migrate_row_failures_total", { descript
 const vanishedTotal = Metric.counter("lo_migrate_rows_vanished_total", {
   description: "rows deleted by the application while they were migrated"
 })
+const alreadyPresentTotal = Metric.counter("lo_migrate_objects_already_present_total", {
+  description: "puts that found the object already in the store (uploaded by an earlier run or another process)"
+})
 const retriesTotal = Metric.counter("lo_migrate_retries_total", { description: "retried infrastructure operations" })
 
 // The per-stage series, built once: `Metric.withAttributes` is not free and `processed` runs several times per row.
@@ -187,7 +190,10 @@ export class Metrics extends Context.Service<Metrics, {
         vanished += 1
         return Metric.update(vanishedTotal, 1)
       }),
-      alreadyPresent: Effect.sync(() => void (alreadyPresent += 1)),
+      alreadyPresent: Effect.suspend(() => {
+        alreadyPresent += 1
+        return Metric.update(alreadyPresentTotal, 1)
+      }),
       retried: (operation, wait) =>
         Effect.suspend(() => {
           retries += 1

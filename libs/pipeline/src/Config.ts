@@ -48,6 +48,10 @@ export interface PipelineConfig {
   readonly maxInMemoryBytes?: number
   /** The reader's in-memory limit (objects above it are spilled); used by `maxInMemoryBytes`. Default: no limit. */
   readonly inMemoryObjectMax?: number
+  /** Optional throttle: rows entering the read stage per second, at most (Throttle.ts). */
+  readonly maxObjectsPerSecond?: number
+  /** Optional throttle: bytes read per second, at most, charged by the rows' sizes when their read starts. */
+  readonly maxBytesPerSecond?: number
 }
 
 /** A validated config: the optional batching fields filled in. */
@@ -142,6 +146,12 @@ const rules: ReadonlyArray<Rule> = [
     value: (c) => c[field],
     schema: Schema.UndefinedOr(PositiveInt),
     reason: "must be a positive integer (bytes) when set"
+  })),
+  ...(["maxObjectsPerSecond", "maxBytesPerSecond"] as const).map((field): Rule => ({
+    option: field,
+    value: (c) => c[field],
+    schema: Schema.UndefinedOr(Schema.Finite.check(Schema.isGreaterThan(0))),
+    reason: "must be a positive number when set"
   })),
   {
     option: "commitLinger",

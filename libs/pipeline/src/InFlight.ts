@@ -15,6 +15,7 @@ import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import { ByteBudget, type Reservation } from "./ByteBudget.ts"
 import type { ValidPipelineConfig } from "./Config.ts"
+import { trackInFlight } from "./InFlightBytes.ts"
 
 /** Bytes as the row claims them; a nonsensical size (the reader will report it) counts as 0. */
 export const claimedBytes = (row: SourceRow): number => (Number.isSafeInteger(row.size) && row.size > 0 ? row.size : 0)
@@ -96,11 +97,13 @@ export class InFlight {
     reservations: ReadonlyArray<Reservation>,
     results: ReadonlyArray<Result.Result<LoObject, unknown>>
   ): Effect.Effect<void> {
-    return Effect.sync(() => {
+    return Effect.suspend(() => {
       const left = reservations.map((r) => r.bytes)
+      let adopted = 0
       for (const r of results) {
         if (Result.isFailure(r)) continue
         this.live.add(r.success)
+        adopted += r.success.size
         if (this.budgets.length > 0) {
           this.held.set(
             r.success,
@@ -113,6 +116,7 @@ export class InFlight {
         }
       }
       left.forEach((bytes, i) => this.budgets[i]!.budget.give(bytes))
+      return trackInFlight(adopted)
     })
   }
 
@@ -127,7 +131,10 @@ export class InFlight {
       }
       const shares = this.held.get(o)
       this.held.delete(o)
-      return Effect.andThen(o.release, Effect.sync(() => shares?.forEach((bytes, i) => this.budgets[i]!.budget.give(bytes))))
+      return Effect.andThen(
+        Effect.andThen(o.release, trackInFlight(-o.size)),
+        Effect.sync(() => shares?.forEach((bytes, i) => this.budgets[i]!.budget.give(bytes)))
+      )
     })
   }
 
@@ -157,7 +164,7 @@ export class InFlight {
     return Effect.suspend(() => {
       const rest = [...this.live]
       this.live.clear()
-      return Effect.forEach(rest, (o) => o.release, { discard: true })
+      return Effect.forEach(rest, (o) => Effect.andThen(o.release, trackInFlight(-o.size)), { discard: true })
     })
   }
 }

@@ -1,13 +1,14 @@
 /**
  * The status block the original tool's monitor printed every `--interval` seconds: progress and ETA, per-stage
  * throughput (current and average, objects/s and MiB/s), queue usage with the change since the last block, failures;
- * the adaptive concurrency of the store stage; and, while operations are being retried, which dependency the run waits for, since when and how long it has left.
+ * the adaptive concurrency of the store stage; the throttle's limits when set; and, while operations are being retried, which dependency the run waits for, since when and how long it has left.
  * `renderStatus` is pure (snapshots in, text out); `runMonitor` samples `Metrics` on a `Schedule`.
  */
 import { Metrics, type MetricsSnapshot, type Stage, Stages } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Duration from "effect/Duration"
+import { renderLimits, type ThrottleLimits } from "./Throttle.ts"
 
 const MiB = 1024 * 1024
 const rule = "*".repeat(67)
@@ -68,7 +69,7 @@ const signed = (n: number): string => (n > 0 ? `+${n}` : String(n))
  * Renders one status block. Without `previous`, "current" rates are averages since the start and queue changes are
  * counted from empty queues.
  */
-export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapshot): string => {
+export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapshot, limits?: ThrottleLimits): string => {
   const lines: Array<string> = []
   const elapsed = current.at - current.startedAt
   const sincePrevious = previous === undefined ? elapsed : current.at - previous.at
@@ -145,6 +146,9 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
       }`
     )
   }
+  if (limits?.objectsPerSecond !== undefined || limits?.bytesPerSecond !== undefined) {
+    lines.push(`Throttle: at most ${renderLimits(limits)} into the read stage (this process)`)
+  }
   const reasons = Object.entries(current.failuresByReason)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([reason, n]) => `${reason}: ${n}`)
@@ -157,18 +161,19 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
 }
 
 /**
- * Writes a status block at once and then every `interval` (a `Schedule.spaced`), each compared with the one before.
- * Runs until interrupted (fork it beside `runMigration`).
+ * Writes a status block (`render`, default the text block) at once and then every `interval` (a `Schedule.spaced`),
+ * each compared with the one before. Runs until interrupted (fork it beside `runMigration`).
  */
 export const runMonitor = Effect.fn("runMonitor")(function*(
   interval: Duration.Input,
-  write: (block: string) => Effect.Effect<void>
+  write: (block: string) => Effect.Effect<void>,
+  render: (current: MetricsSnapshot, previous?: MetricsSnapshot) => string = renderStatus
 ): Effect.fn.Return<never, never, Metrics> {
   const metrics = yield* Metrics
   let previous: MetricsSnapshot | undefined
   const tick = Effect.flatMap(metrics.snapshot, (current) =>
     Effect.andThen(
-      write(renderStatus(current, previous)),
+      write(render(current, previous)),
       Effect.sync(() => {
         previous = current
       })

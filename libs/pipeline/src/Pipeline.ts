@@ -43,6 +43,7 @@ import { type PipelineConfig, validatePipelineConfig } from "./Config.ts"
 import { InFlight } from "./InFlight.ts"
 import { countRows, intake } from "./Intake.ts"
 import { readStage } from "./ReadStage.ts"
+import { makeAdmission } from "./Throttle.ts"
 import { ReadUnits } from "./ReadUnits.ts"
 import { makeReportRow } from "./Report.ts"
 import { Stop } from "./Stop.ts"
@@ -142,13 +143,15 @@ export const runMigration: (
       const storeQueue = yield* monitoredQueue<LoObject>(queueNames.store, cfg.storeQueue)
       const commitQueue = yield* monitoredQueue<Uploaded>(queueNames.commit, cfg.commitQueue)
       const units = new ReadUnits(readQueue, cfg, inFlight)
+      // --max-objects-per-second / --max-bandwidth: each read unit waits for its rows and their bytes (Throttle.ts)
+      const admit = yield* makeAdmission({ objectsPerSecond: cfg.maxObjectsPerSecond, bytesPerSecond: cfg.maxBytesPerSecond })
       const stop = yield* Stop.watch(options.stop, units)
       yield* Effect.forkScoped(countRows)
 
       yield* runStages(
         Effect.all([
           intake(readQueue, stop),
-          readStage(units, storeQueue, inFlight, { readers: cfg.readers, report }),
+          readStage(units, storeQueue, inFlight, { readers: cfg.readers, report, admit }),
           storeStage(storeQueue, commitQueue, inFlight, { storers: cfg.storers, report })
         ], { concurrency: "unbounded", discard: true }),
         commitStage(commitQueue, { ...cfg, report }),

@@ -1,6 +1,6 @@
 /**
  * The read stage: read queue ─▶ `LoReader.read` / `readBatch` ×readers ─▶ store queue. Each unit (one row, or a batch
- * of small rows) first waits for its bytes in the byte budgets, then is read (retried per the run's policy; a spill
+ * of small rows) first waits for the throttle (Throttle.ts), then for its bytes in the byte budgets, then is read (retried per the run's policy; a spill
  * that found the disk full first waits for the spilled objects in flight to be released). Objects read are handed to
  * `InFlight` and to the store queue; rows that fail are reported. The store queue ends when the stage does.
  */
@@ -18,9 +18,10 @@ import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import type { InFlight } from "./InFlight.ts"
+import { claimedBytes, type InFlight } from "./InFlight.ts"
 import { type ReadUnit, type ReadUnits, rowsOf } from "./ReadUnits.ts"
 import type { ReportRow } from "./Report.ts"
+import { type Admission, noThrottle } from "./Throttle.ts"
 
 type ReadResults = ReadonlyArray<Result.Result<LoObject, RowFailed>>
 
@@ -46,10 +47,12 @@ const readOnce = Effect.fnUntraced(function*(unit: ReadUnit) {
  */
 const readUnit = (
   unit: ReadUnit,
-  inFlight: InFlight
+  inFlight: InFlight,
+  admit: Admission
 ): Effect.Effect<ReadResults, InfrastructureError, LoReader | Metrics> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
+      yield* restore(admit(rowsOf(unit).length, rowsOf(unit).reduce((n, row) => n + claimedBytes(row), 0)))
       const reservations = yield* inFlight.reserve(rowsOf(unit), restore)
       const exit = yield* Effect.exit(restore(
         readOnce(unit).pipe(
@@ -71,11 +74,11 @@ export const readStage = Effect.fn("Pipeline.read")(function*(
   units: ReadUnits,
   storeQueue: Queue.Queue<LoObject, Cause.Done>,
   inFlight: InFlight,
-  options: { readonly readers: number; readonly report: ReportRow }
+  options: { readonly readers: number; readonly report: ReportRow; readonly admit?: Admission }
 ) {
   const metrics = yield* Metrics
   yield* Stream.fromEffectRepeat(units.next).pipe(
-    Stream.mapEffect((unit) => readUnit(unit, inFlight), { concurrency: options.readers, unordered: true }),
+    Stream.mapEffect((unit) => readUnit(unit, inFlight, options.admit ?? noThrottle), { concurrency: options.readers, unordered: true }),
     Stream.runForEach((results) => {
       const objects = results.filter(Result.isSuccess).map((r) => r.success)
       return Effect.andThen(

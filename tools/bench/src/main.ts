@@ -32,6 +32,7 @@ import { best, fmtMiB, fmtNum, type Measurement, mibPerSec, renderVerdict, resul
 import { bucketStats, createBucket, deleteBucket, makeClient, s3EnvFrom } from "./S3.ts"
 import { resetSha2, seed, seededWith } from "./Seed.ts"
 import { renderStages, type StageReport } from "./StageReport.ts"
+import { renderThrottleAccuracy, throttleAccuracy } from "./ThrottleAccuracy.ts"
 import type { WorkerResult } from "./worker.ts"
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -48,7 +49,7 @@ const usage = `bench: lo-migrate throughput and memory against the limits of Pos
   --quick                 small mix (300 objects of 1-256 KiB + 2 of 8 MiB), fewer probes: CI's smoke run
   --mix NAME|SPEC         default | quick | huge | inmem | groups COUNT:MIN-MAX,... e.g. 20000:1K-256K,20:8M-64M
   --seed N                RNG seed of the mix and of the bytes (default 42)
-  --only LIST             comma list of: pg,hash,s3,combined,naive,migrator,tuned,stages,profile (default: all)
+  --only LIST             comma list of: pg,hash,s3,combined,naive,migrator,tuned,throttle,stages,profile (default: all)
   --read-concurrency L    PG read limit: connections to try (default 1,2)
   --s3-concurrency L      S3 write limit: requests in flight to probe (default 8,16,32,64; all objects then go
                           at the best two)
@@ -100,7 +101,7 @@ if (args.help) {
 const quick = args.quick
 const mix = parseMix(args.mix ?? (quick ? "quick" : "default"))
 const seedValue = Number(args.seed)
-const only = new Set((args.only ?? "pg,hash,s3,combined,naive,migrator,tuned,stages,profile").split(",").map((s) => s.trim()))
+const only = new Set((args.only ?? "pg,hash,s3,combined,naive,migrator,tuned,throttle,stages,profile").split(",").map((s) => s.trim()))
 const list = (text: string | undefined, dflt: ReadonlyArray<number>) =>
   text === undefined ? dflt : text.split(",").map((s) => Number(s.trim())).filter((n) => n > 0)
 const readConcurrency = list(args["read-concurrency"], quick ? [2] : [1, 2])
@@ -415,6 +416,32 @@ const main = async () => {
           add([bestRun.measurement])
           sections.push(`### ${bestRun.measurement.name}: final status\n\n\`\`\`\n${finalStatus(bestRun.stdout)}\n\`\`\``)
         }
+      }
+      if (only.has("throttle")) {
+        // the throttle's accuracy, by objects and by bytes. The limit must bind: half the rates of this session's
+        // "migrator (defaults)" run when there is one (the run then lasts about twice as long), else limits that make
+        // the run last about `seconds`.
+        const unthrottled = measurements.find((m) => m.name === "migrator (defaults)" && m.error === undefined)
+        const seconds = unthrottled === undefined ? (quick ? 30 : 120) : (2 * unthrottled.wallMs) / 1000
+        const perSecond = Math.max(5, Math.round(objects.length / seconds))
+        const mibPerSecond = Math.max(0.1, Number((bytes / 1024 / 1024 / seconds).toFixed(2)))
+        const rows: Array<string> = []
+        for (
+          const [resource, option, limit, total] of [
+            ["objects", ["--max-objects-per-second", String(perSecond)], perSecond, objects.length],
+            ["bytes", ["--max-bandwidth", String(mibPerSecond)], mibPerSecond * 1024 * 1024, bytes]
+          ] as const
+        ) {
+          const r = await runMigrator(`migrator (throttled: ${option.join(" ")})`, [...option, "--log-format", "json"])
+          add([{ ...r.measurement, kind: "diagnostic" }])
+          const a = throttleAccuracy(r.stdout, resource, limit, total)
+          rows.push(a === undefined ? `| ${resource} | ${option.join(" ")} | - | - | too short a run | - |` : renderThrottleAccuracy(a))
+        }
+        sections.push(
+          "### Throttle accuracy: the read stage's rate over the throttled part of the run vs the limit (target: within 5%)\n\n" +
+            "| limit on | limit | achieved | deviation | window | within 5% |\n| --- | --- | --- | --- | --- | --- |\n" +
+            rows.join("\n")
+        )
       }
       if (only.has("stages")) {
         const r = await runMigrator("migrator pipeline, instrumented (stages.ts, defaults)", [], undefined, {})
