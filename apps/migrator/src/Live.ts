@@ -6,11 +6,9 @@
  */
 import { Metrics, shardRange } from "@lo-migrate/core"
 import {
-  defaultChunkSize,
   PgDatabase,
   PgHashCommitter,
   PgLoReader,
-  type PgLoReaderOptions,
   PgLoSource,
   SchemaTasks,
   StatementTimeout
@@ -49,10 +47,10 @@ export const s3StoreConfigOf = (config: MigratorConfig): S3StoreConfig => ({
 })
 
 /** The large-object reader's options. How the store cuts a body into parts it learns from the store (`BodyCut`). */
-export const readerOptionsOf = (config: MigratorConfig): PgLoReaderOptions => ({
+export const readerOptionsOf = (config: MigratorConfig): PgLoReader.PgLoReaderOptions => ({
   inMemMax: config.inMemMax,
   tempDir: config.tempDir,
-  chunkSize: defaultChunkSize
+  chunkSize: PgLoReader.defaultChunkSize
 })
 
 /** Readers and committers each hold a connection while working; the source, the counter and schema tasks one each. */

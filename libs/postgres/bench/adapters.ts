@@ -11,8 +11,8 @@ import { BodyCut, HashCommitter, LoReader, type Sha256Hex } from "@lo-migrate/co
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import * as NodeOs from "node:os"
-import { PgHashCommitter } from "../src/PgHashCommitter.ts"
-import { PgLoReader } from "../src/PgLoReader.ts"
+import * as PgHashCommitter from "../src/PgHashCommitter.ts"
+import * as PgLoReader from "../src/PgLoReader.ts"
 import { createNiceBinaryTable, insertBinary, type InsertedBinary, ThrowawayDatabase } from "../src/testing.ts"
 
 const KiB = 1024

@@ -9,7 +9,7 @@ import { LoSource, Metrics } from "@lo-migrate/core"
 import { Effect, Layer, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { ensurePendingIndex } from "../src/Schema.ts"
-import { PgLoSource } from "../src/PgLoSource.ts"
+import * as PgLoSource from "../src/PgLoSource.ts"
 import { createNiceBinaryTable, ThrowawayDatabase } from "../src/testing.ts"
 
 const rows = Number(process.env["BENCH_ROWS"] ?? 1_000_000)

@@ -29,7 +29,8 @@ export interface PgConnectionConfig {
   readonly stallTimeout?: { readonly millis: number; readonly describe: string } | undefined
 }
 
-const make = (config: PgConnectionConfig) => {
+/** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
+export const make = (config: PgConnectionConfig) => {
   const secrets = urlSecrets(config.url)
   const target = config.stallTimeout === undefined ? undefined : tcpTargetOf(Redacted.value(config.url))
   const stall = config.stallTimeout
@@ -50,9 +51,6 @@ const make = (config: PgConnectionConfig) => {
   )
 }
 
-export const PgDatabase: {
-  /** `PgClient` + `SqlClient` for the given URL. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
-  readonly layer: (config: PgConnectionConfig) => Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseError>
-} = {
-  layer: (config) => PgClient.layerFrom(make(config))
-}
+/** `PgClient` + `SqlClient` for the given URL. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
+export const layer = (config: PgConnectionConfig): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseError> =>
+  PgClient.layerFrom(make(config))

@@ -64,7 +64,7 @@ const classify = (entry: CommitEntry, state: HashState): CommitResult => {
     : failed(new Sha2Conflict({ existing: others[0]!, computed: entry.sha256 }))
 }
 
-export const makePgHashCommitter: Effect.Effect<HashCommitter["Service"], never, SqlClient.SqlClient> = Effect.gen(
+export const make: Effect.Effect<HashCommitter["Service"], never, SqlClient.SqlClient> = Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
 
@@ -120,9 +120,5 @@ export const makePgHashCommitter: Effect.Effect<HashCommitter["Service"], never,
   }
 )
 
-export class PgHashCommitter {
-  static readonly layer: Layer.Layer<HashCommitter, never, SqlClient.SqlClient> = Layer.effect(
-    HashCommitter,
-    makePgHashCommitter
-  )
-}
+/** The committer over the `SqlClient` in context. */
+export const layer: Layer.Layer<HashCommitter, never, SqlClient.SqlClient> = Layer.effect(HashCommitter, make)

@@ -98,10 +98,11 @@ const isNotPermitted = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) =
 const ownBytes = (view: Uint8Array): Uint8Array =>
   view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view : view.slice()
 
-export const makePgLoReader = (
+/** The reader over the `SqlClient`, `FileSystem` and `BodyCut` in context; its spill directory lives in the scope. */
+export const make: (
   options: PgLoReaderOptions
-): Effect.Effect<LoReader["Service"], never, SqlClient.SqlClient | FileSystem.FileSystem | BodyCut | Scope.Scope> =>
-  Effect.gen(function*() {
+) => Effect.Effect<LoReader["Service"], never, SqlClient.SqlClient | FileSystem.FileSystem | BodyCut | Scope.Scope> =
+  Effect.fnUntraced(function*(options: PgLoReaderOptions) {
     const sql = yield* SqlClient.SqlClient
     const fs = yield* FileSystem.FileSystem
     // how the store will cut a spilled body: its parts are digested in the read pass (`Body.Spilled.parts`)
@@ -337,11 +338,8 @@ export const makePgLoReader = (
     return LoReader.of({ read, readBatch })
   })
 
-export class PgLoReader {
-  /** The reader. Needs `SqlClient`, `FileSystem` for the spill files, and the store's `BodyCut`. */
-  static layer(
-    options: PgLoReaderOptions
-  ): Layer.Layer<LoReader, never, SqlClient.SqlClient | FileSystem.FileSystem | BodyCut> {
-    return Layer.effect(LoReader, makePgLoReader(options))
-  }
-}
+/** The reader. Needs `SqlClient`, `FileSystem` for the spill files, and the store's `BodyCut`. */
+export const layer = (
+  options: PgLoReaderOptions
+): Layer.Layer<LoReader, never, SqlClient.SqlClient | FileSystem.FileSystem | BodyCut> =>
+  Layer.effect(LoReader, make(options))

@@ -90,7 +90,7 @@ const pageQuery = (
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
 
-export const makePgLoSource = Effect.fnUntraced(function*(
+export const make = Effect.fnUntraced(function*(
   options: PgLoSourceOptions
 ): Effect.fn.Return<LoSource["Service"], never, SqlClient.SqlClient | Metrics> {
   const sql = yield* SqlClient.SqlClient
@@ -146,8 +146,6 @@ export const makePgLoSource = Effect.fnUntraced(function*(
   return LoSource.of({ rows, count })
 })
 
-export class PgLoSource {
-  static layer(options: PgLoSourceOptions): Layer.Layer<LoSource, never, SqlClient.SqlClient | Metrics> {
-    return Layer.effect(LoSource, makePgLoSource(options))
-  }
-}
+/** The source over the `SqlClient` and `Metrics` in context. */
+export const layer = (options: PgLoSourceOptions): Layer.Layer<LoSource, never, SqlClient.SqlClient | Metrics> =>
+  Layer.effect(LoSource, make(options))

@@ -1,13 +1,17 @@
 /** `@lo-migrate/postgres`: the PostgreSQL adapters (source, reader, committer), the schema tasks and the pool. */
 export * from "./DatabaseErrors.ts"
-export * from "./PgDatabase.ts"
+/** Adapter module, the connection pool: `PgDatabase.layer(config)`, `.make`. */
+export * as PgDatabase from "./PgDatabase.ts"
 export * from "./Catalog.ts"
 export * from "./Schema.ts"
 export * from "./SchemaErrors.ts"
 export * from "./SchemaTasks.ts"
-export * from "./PgLoReader.ts"
-export * from "./PgLoSource.ts"
-export * from "./PgHashCommitter.ts"
+/** Adapter module, the live `LoReader`: `PgLoReader.layer(options)`, `.make`, `.defaultChunkSize`. */
+export * as PgLoReader from "./PgLoReader.ts"
+/** Adapter module, the live `LoSource`: `PgLoSource.layer(options)`, `.make`. */
+export * as PgLoSource from "./PgLoSource.ts"
+/** Adapter module, the live `HashCommitter`: `PgHashCommitter.layer`, `.make`. */
+export * as PgHashCommitter from "./PgHashCommitter.ts"
 export * from "./SpillDirs.ts"
 export * from "./ShardPredicate.ts"
 export * from "./TableStatus.ts"

@@ -10,7 +10,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as NodeV8 from "node:v8"
 import * as NodeVm from "node:vm"
-import { PgLoReader, type PgLoReaderOptions } from "../src/index.ts"
+import { PgLoReader } from "../src/index.ts"
 import {
   createNiceBinaryTable,
   generateBytes,
@@ -38,7 +38,7 @@ const filesIn = (dir: string): ReadonlyArray<string> =>
     .map((e) => NodePath.join(e.parentPath, e.name))
 
 /** Builds a reader on its own scope, so a test can release the layer and look at what is left. */
-const buildReader = (options: PgLoReaderOptions, partSizeFor?: (size: number) => number | undefined) =>
+const buildReader = (options: PgLoReader.PgLoReaderOptions, partSizeFor?: (size: number) => number | undefined) =>
   Effect.gen(function*() {
     const cut = partSizeFor === undefined ? BodyCut.whole : Layer.succeed(BodyCut, BodyCut.of({ partSizeFor }))
     const context = yield* Layer.build(PgLoReader.layer(options).pipe(Layer.provide([NodeFileSystem.layer, cut])))
@@ -46,7 +46,7 @@ const buildReader = (options: PgLoReaderOptions, partSizeFor?: (size: number) =>
   })
 
 const withReader = <A, E, R>(
-  options: Partial<PgLoReaderOptions> & { readonly partSizeFor?: (size: number) => number | undefined },
+  options: Partial<PgLoReader.PgLoReaderOptions> & { readonly partSizeFor?: (size: number) => number | undefined },
   f: (reader: LoReader["Service"], dir: string) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R | SqlClient.SqlClient | Scope.Scope> =>
   Effect.gen(function*() {

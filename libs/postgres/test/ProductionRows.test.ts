@@ -12,7 +12,7 @@ import { SqlClient } from "effect/sql"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { PgDatabase, PgHashCommitter, PgLoReader, type PgLoReaderOptions, PgLoSource } from "../src/index.ts"
+import { PgDatabase, PgHashCommitter, PgLoReader, PgLoSource } from "../src/index.ts"
 import {
   createNiceBinaryTable,
   generateBytes,
@@ -32,7 +32,7 @@ const tempDir = Effect.acquireRelease(
 )
 
 /** inMemMax 64 KiB and 16 KiB chunks: small rows go in batches, bigger ones through lo_open/loread to a spill file. */
-const readerOptions = (dir: string): PgLoReaderOptions => ({ inMemMax: 64 * KiB, chunkSize: 16 * KiB, tempDir: dir })
+const readerOptions = (dir: string): PgLoReader.PgLoReaderOptions => ({ inMemMax: 64 * KiB, chunkSize: 16 * KiB, tempDir: dir })
 
 const makeReader = Effect.gen(function*() {
   const dir = yield* tempDir

@@ -64,13 +64,13 @@ import {
 /** The key `check` HEADs: never a content key (those are 64 hex digits), normally absent. */
 export const checkProbeKey = "lo-migrate-check-probe"
 
-export const makeS3ObjectStore: Effect.Effect<ObjectStore["Service"], never, S3ClientService | S3UploadLedger> = Effect
-  .gen(
-    function*() {
-      const { client, config } = yield* S3ClientService
-      return makeWithClient(client, config, yield* S3UploadLedger)
-    }
-  )
+/** The store over the `S3ClientService` and `S3UploadLedger` in context. */
+export const make: Effect.Effect<ObjectStore["Service"], never, S3ClientService | S3UploadLedger> = Effect.gen(
+  function*() {
+    const { client, config } = yield* S3ClientService
+    return makeWithClient(client, config, yield* S3UploadLedger)
+  }
+)
 
 const makeWithClient = (
   client: S3Client,
@@ -255,33 +255,23 @@ const makeWithClient = (
   return store
 }
 
-/** The live S3 object store. */
-export class S3ObjectStore {
-  /** The store over an `S3ClientService` (tests add SDK middleware to its client to count or break requests). */
-  static readonly layerFromClient: Layer.Layer<ObjectStore | S3UploadLedger, never, S3ClientService> = Layer.effect(
-    ObjectStore,
-    makeS3ObjectStore
-  ).pipe(Layer.provideMerge(S3UploadLedger.layer))
+/** The store over an `S3ClientService` (tests add SDK middleware to its client to count or break requests). */
+export const layerFromClient: Layer.Layer<ObjectStore | S3UploadLedger, never, S3ClientService> = Layer.effect(
+  ObjectStore,
+  make
+).pipe(Layer.provideMerge(S3UploadLedger.layer))
 
-  /** The store (and the ledger of its multipart uploads) with its own client, destroyed when the layer is released. */
-  /**
-   * How this store cuts a body (`BodyCut`): a spilled body above the part size goes up in parts of
-   * `multipartPartSize(size, config.partSize)`; the reader digests those parts in its read pass.
-   */
-  static bodyCut(config: Pick<S3StoreConfig, "partSize">): Layer.Layer<BodyCut> {
-    return Layer.succeed(BodyCut, BodyCut.of({ partSizeFor: (size) => multipartPartSize(size, config.partSize) }))
-  }
+/**
+ * How this store cuts a body (`BodyCut`): a spilled body above the part size goes up in parts of
+ * `multipartPartSize(size, config.partSize)`; the reader digests those parts in its read pass.
+ */
+export const bodyCut = (config: Pick<S3StoreConfig, "partSize">): Layer.Layer<BodyCut> =>
+  Layer.succeed(BodyCut, BodyCut.of({ partSizeFor: (size) => multipartPartSize(size, config.partSize) }))
 
-  /** The store, its upload ledger and the cut it announces. */
-  static layer(config: S3StoreConfig): Layer.Layer<ObjectStore | S3UploadLedger | BodyCut> {
-    return Layer.merge(
-      S3ObjectStore.layerFromClient.pipe(Layer.provide(S3ClientService.layer(config))),
-      S3ObjectStore.bodyCut(config)
-    )
-  }
+/** The store with its own client (destroyed when the layer is released), its upload ledger and the cut it announces. */
+export const layer = (config: S3StoreConfig): Layer.Layer<ObjectStore | S3UploadLedger | BodyCut> =>
+  Layer.merge(layerFromClient.pipe(Layer.provide(S3ClientService.layer(config))), bodyCut(config))
 
-  /** Both the store and its client (to reach the SDK client for bucket administration or request counting). */
-  static layerWithClient(config: S3StoreConfig): Layer.Layer<ObjectStore | S3UploadLedger | S3ClientService> {
-    return S3ObjectStore.layerFromClient.pipe(Layer.provideMerge(S3ClientService.layer(config)))
-  }
-}
+/** Both the store and its client (to reach the SDK client for bucket administration or request counting). */
+export const layerWithClient = (config: S3StoreConfig): Layer.Layer<ObjectStore | S3UploadLedger | S3ClientService> =>
+  layerFromClient.pipe(Layer.provideMerge(S3ClientService.layer(config)))

@@ -9,8 +9,6 @@ import { Cause, Deferred, Effect, Exit, Fiber, Option, Redacted } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { join } from "node:path"
 import {
-  checkProbeKey,
-  makeS3ObjectStore,
   makeUploadLedger,
   MiB,
   S3ClientService,
@@ -69,7 +67,7 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         yield* store.check
         // HeadBucket, then a read-only HEAD of a key that is never a content key (it must answer 404, not 403).
         assert.deepStrictEqual(log.map((r) => `${r.command} ${r.status}`), ["HeadBucketCommand 200", "HeadObjectCommand 404"])
-        assert.strictEqual(log[1]!.input["Key"], checkProbeKey)
+        assert.strictEqual(log[1]!.input["Key"], S3ObjectStore.checkProbeKey)
       }))
 
     it.effect("fails fast and names a missing bucket", () =>
@@ -91,7 +89,7 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         const { store, client } = yield* storeOn()
         // What AWS answers without s3:ListBucket (Ceph answers 404 whenever HeadBucket is allowed): injected.
         injectFaults(client, (command, input) =>
-          command === "HeadObjectCommand" && input["Key"] === checkProbeKey ? serviceError("Forbidden", 403) : undefined)
+          command === "HeadObjectCommand" && input["Key"] === S3ObjectStore.checkProbeKey ? serviceError("Forbidden", 403) : undefined)
         const e = failureOf(yield* Effect.exit(store.check))
         assert.isFalse(e.retryable)
         assert.strictEqual(e.operation, "HeadObject")
@@ -635,7 +633,7 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
           [...Object.values(agent.freeSockets), ...Object.values(agent.sockets)].flat() as Array<{ destroyed: boolean }>
         const open = yield* Effect.scoped(Effect.gen(function*() {
           const service = yield* S3ClientService.make({ ...bucket.config, maxSockets: 4 })
-          const store = yield* makeS3ObjectStore.pipe(
+          const store = yield* S3ObjectStore.make.pipe(
             Effect.provideService(S3ClientService, service),
             Effect.provideService(S3UploadLedger, yield* makeUploadLedger(service.client, bucket.config))
           )

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { makeS3ObjectStore, makeUploadLedger, S3ClientService, type S3StoreConfig, S3UploadLedger } from "../src/index.ts"
+import { makeUploadLedger, S3ClientService, S3ObjectStore, type S3StoreConfig, S3UploadLedger } from "../src/index.ts"
 import { TestBucket } from "../src/testing.ts"
 
 export const md5Base64 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("base64")
@@ -128,7 +128,7 @@ export const storeOn = (overrides: Partial<Omit<S3StoreConfig, "bucket">> = {}) 
     const service = yield* S3ClientService.make(config)
     const log = recordRequests(service.client)
     const ledger = yield* makeUploadLedger(service.client, config)
-    const store = yield* makeS3ObjectStore.pipe(
+    const store = yield* S3ObjectStore.make.pipe(
       Effect.provideService(S3ClientService, service),
       Effect.provideService(S3UploadLedger, ledger)
     )

@@ -15,7 +15,7 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import * as SqlClient from "effect/sql/SqlClient"
 import { randomBytes } from "node:crypto"
 import { toDatabaseError } from "../DatabaseErrors.ts"
-import { PgDatabase } from "../PgDatabase.ts"
+import * as PgDatabase from "../PgDatabase.ts"
 
 
 export const defaultAdminUrl = "postgres://postgres@127.0.0.1:5432/postgres"
