@@ -134,21 +134,22 @@ const secretEnv = Config.all({
 })
 
 /** `--report FILE` (repeatable), else `LO_MIGRATE_REPORT`; an empty name is a usage error. */
-export const resolveReports = (raw: RawOptions): Effect.Effect<ReadonlyArray<string>, UsageError> =>
-  Effect.gen(function*() {
-    const reports = raw.report.length > 0
-      ? raw.report
-      : Option.toArray(
-        yield* Config.String(env.report).pipe(
-          Config.option,
-          Effect.mapError((e) => new UsageError({ option: "--report", detail: e.message }))
-        )
+export const resolveReports = Effect.fn("Config.resolveReports")(function*(
+  raw: RawOptions
+): Effect.fn.Return<ReadonlyArray<string>, UsageError> {
+  const reports = raw.report.length > 0
+    ? raw.report
+    : Option.toArray(
+      yield* Config.String(env.report).pipe(
+        Config.option,
+        Effect.mapError((e) => new UsageError({ option: "--report", detail: e.message }))
       )
-    if (reports.some((r) => r.trim() === "")) {
-      return yield* new UsageError({ option: "--report", detail: "must not be empty" })
-    }
-    return reports
-  })
+    )
+  if (reports.some((r) => r.trim() === "")) {
+    return yield* new UsageError({ option: "--report", detail: "must not be empty" })
+  }
+  return reports
+})
 
 /** A parse `Result` as an Effect, its failure a `UsageError` about `option`. */
 export const fromResult = (option: string) => <A>(result: Result.Result<A, string>) =>
@@ -162,36 +163,37 @@ export const fromResult = (option: string) => <A>(result: Result.Result<A, strin
  * contradicts `--shard`, a `JOB_COMPLETION_INDEX` without a shard count, or an index out of range is a usage error:
  * a wrong shard silently skips or repeats a part of the table.
  */
-export const resolveShard = (raw: RawOptions): Effect.Effect<Shard | undefined, UsageError> =>
-  Effect.gen(function*() {
-    const shards = Option.isNone(raw.shards)
-      ? undefined
-      : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
-    if (Option.isSome(raw.shard)) {
-      const shard = yield* fromResult("--shard")(parseShard(raw.shard.value))
-      if (shards !== undefined && shards !== shard.count) {
-        return yield* new UsageError({
-          option: "--shards",
-          detail: `says ${shards} shards but --shard ${raw.shard.value} says ${shard.count}; give one of them`
-        })
-      }
-      return shard
-    }
-    const index = yield* Config.String(env.jobCompletionIndex).pipe(
-      Config.option,
-      Effect.mapError((e) => new UsageError({ option: env.jobCompletionIndex, detail: e.message }))
-    )
-    if (Option.isNone(index)) return undefined
-    if (shards === undefined) {
+export const resolveShard = Effect.fn("Config.resolveShard")(function*(
+  raw: RawOptions
+): Effect.fn.Return<Shard | undefined, UsageError> {
+  const shards = Option.isNone(raw.shards)
+    ? undefined
+    : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
+  if (Option.isSome(raw.shard)) {
+    const shard = yield* fromResult("--shard")(parseShard(raw.shard.value))
+    if (shards !== undefined && shards !== shard.count) {
       return yield* new UsageError({
         option: "--shards",
-        detail: `${env.jobCompletionIndex}=${index.value} is set (a Kubernetes Indexed Job) but not the number of ` +
-          `shards: set --shards N or ${env.shards} to the Job's completions (or --shard I/N)`
+        detail: `says ${shards} shards but --shard ${raw.shard.value} says ${shard.count}; give one of them`
       })
     }
-    const i = yield* fromResult(env.jobCompletionIndex)(parseShardIndex(index.value, shards))
-    return { index: i, count: shards }
-  })
+    return shard
+  }
+  const index = yield* Config.String(env.jobCompletionIndex).pipe(
+    Config.option,
+    Effect.mapError((e) => new UsageError({ option: env.jobCompletionIndex, detail: e.message }))
+  )
+  if (Option.isNone(index)) return undefined
+  if (shards === undefined) {
+    return yield* new UsageError({
+      option: "--shards",
+      detail: `${env.jobCompletionIndex}=${index.value} is set (a Kubernetes Indexed Job) but not the number of ` +
+        `shards: set --shards N or ${env.shards} to the Job's completions (or --shard I/N)`
+    })
+  }
+  const i = yield* fromResult(env.jobCompletionIndex)(parseShardIndex(index.value, shards))
+  return { index: i, count: shards }
+})
 
 /** How the shard is shown: `2/4 (hash >= 8000..., < c000...)`. */
 export const describeShard = (shard: Shard | undefined): string => {
@@ -201,31 +203,30 @@ export const describeShard = (shard: Shard | undefined): string => {
   return `${renderShard(shard)} (hash ${bounds.length === 0 ? "any" : bounds.join(", ")})`
 }
 
-const resolvePg = (
+const resolvePg = Effect.fn("Config.resolvePg")(function*(
   raw: RawOptions,
   pgFromEnv: Option.Option<Redacted.Redacted<string>>,
   warnings: Array<string>
-) =>
-  Effect.gen(function*() {
-    const pgFromCli = Option.isSome(raw.pgUrl)
-    const pgUrl = yield* required("--pg-url", env.pgUrl, Option.orElse(raw.pgUrl, () => pgFromEnv))
-    const pgParsed = yield* parseUrl(
-      "--pg-url",
-      Redacted.value(pgUrl),
-      ["postgres:", "postgresql:"],
-      redactUrl(Redacted.value(pgUrl))
+) {
+  const pgFromCli = Option.isSome(raw.pgUrl)
+  const pgUrl = yield* required("--pg-url", env.pgUrl, Option.orElse(raw.pgUrl, () => pgFromEnv))
+  const pgParsed = yield* parseUrl(
+    "--pg-url",
+    Redacted.value(pgUrl),
+    ["postgres:", "postgresql:"],
+    redactUrl(Redacted.value(pgUrl))
+  )
+  const pgPasswordSource: "command line" | "environment" | undefined = hasPassword(pgParsed)
+    ? (pgFromCli ? "command line" : "environment")
+    : undefined
+  if (pgPasswordSource === "command line") {
+    warnings.push(
+      `--pg-url carries a password on the command line, where other users can read it in the process list; set ${env.pgUrl} or use ~/.pgpass instead`
     )
-    const pgPasswordSource: "command line" | "environment" | undefined = hasPassword(pgParsed)
-      ? (pgFromCli ? "command line" : "environment")
-      : undefined
-    if (pgPasswordSource === "command line") {
-      warnings.push(
-        `--pg-url carries a password on the command line, where other users can read it in the process list; set ${env.pgUrl} or use ~/.pgpass instead`
-      )
-    }
+  }
 
-    return { pgUrl, pgPasswordSource }
-  })
+  return { pgUrl, pgPasswordSource }
+})
 
 /** The part of the configuration `finalize` needs: only the database. */
 export interface DatabaseConfig {
@@ -235,148 +236,150 @@ export interface DatabaseConfig {
 }
 
 /** Like `resolve`, for the subcommands that only talk to PostgreSQL (S3 options are ignored). */
-export const resolveDatabase = (raw: RawOptions): Effect.Effect<DatabaseConfig, UsageError> =>
-  Effect.gen(function*() {
-    const warnings: Array<string> = []
-    const fromEnv = yield* secretEnv.pipe(
-      Effect.mapError((e) => new UsageError({ option: "environment", detail: e.message }))
-    )
-    const { pgUrl } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
-    return { pgUrl, logFormat: raw.logFormat, warnings }
-  })
+export const resolveDatabase = Effect.fn("Config.resolveDatabase")(function*(
+  raw: RawOptions
+): Effect.fn.Return<DatabaseConfig, UsageError> {
+  const warnings: Array<string> = []
+  const fromEnv = yield* secretEnv.pipe(
+    Effect.mapError((e) => new UsageError({ option: "environment", detail: e.message }))
+  )
+  const { pgUrl } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
+  return { pgUrl, logFormat: raw.logFormat, warnings }
+})
 
 /**
  * Validates the parsed options and completes them from the environment. Fails with `UsageError` (exit code 2) naming
  * the first offending option.
  */
-export const resolve = (raw: RawOptions): Effect.Effect<MigratorConfig, UsageError> =>
-  Effect.gen(function*() {
-    const warnings: Array<string> = []
-    const fromEnv = yield* secretEnv.pipe(
-      Effect.mapError((e) => new UsageError({ option: "environment", detail: e.message }))
+export const resolve = Effect.fn("Config.resolve")(function*(
+  raw: RawOptions
+): Effect.fn.Return<MigratorConfig, UsageError> {
+  const warnings: Array<string> = []
+  const fromEnv = yield* secretEnv.pipe(
+    Effect.mapError((e) => new UsageError({ option: "environment", detail: e.message }))
+  )
+
+  const { pgUrl, pgPasswordSource } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
+
+  const s3Raw = yield* required("--s3-url", env.s3Url, raw.s3Url)
+  const s3Url = yield* parseUrl("--s3-url", s3Raw, ["http:", "https:"], s3Raw)
+  const bucket = yield* required("--bucket", env.bucket, raw.bucket)
+  if (!/^[A-Za-z0-9._-]{1,255}$/.test(bucket)) {
+    return yield* new UsageError({ option: "--bucket", detail: `is not a valid bucket name: ${JSON.stringify(bucket)}` })
+  }
+  if (raw.region.trim() === "") {
+    return yield* new UsageError({ option: "--region", detail: "must not be empty" })
+  }
+
+  const secretFromCli = Option.isSome(raw.secretKey)
+  const secret = Option.orElse(raw.secretKey, () => fromEnv.secretKey)
+  const accessKeyId = Option.getOrUndefined(raw.accessKey)
+  if (Option.isSome(secret) !== (accessKeyId !== undefined)) {
+    return yield* new UsageError({
+      option: Option.isSome(secret) ? "--access-key" : "--secret-key",
+      detail: `access key and secret key go together: give both (or ${env.accessKey} and ${env.secretKey}), or neither to use the AWS default credential chain`
+    })
+  }
+  if (secretFromCli) {
+    warnings.push(
+      `--secret-key on the command line is visible to other users in the process list; set ${env.secretKey} instead`
     )
+  }
 
-    const { pgUrl, pgPasswordSource } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
+  const uploadChunkKiB = yield* positive("--upload-chunk-size", raw.uploadChunkSize, 5 * 1024 * 1024)
+  if (uploadChunkKiB < minUploadChunkKiB) {
+    return yield* new UsageError({
+      option: "--upload-chunk-size",
+      detail: `must be at least ${minUploadChunkKiB} KiB (5 MiB, the S3 minimum part size), got ${uploadChunkKiB}`
+    })
+  }
+  const tempDir = Option.getOrElse(raw.tempDir, () => tmpdir())
+  if (tempDir.trim() === "") {
+    return yield* new UsageError({ option: "--temp-dir", detail: "must not be empty" })
+  }
+  const reports = yield* resolveReports(raw)
+  if (reports.length > 1) {
+    return yield* new UsageError({
+      option: "--report",
+      detail: `is given ${reports.length} times; this command writes one report (only status reads several)`
+    })
+  }
+  const report = reports[0]
+  const shard = yield* resolveShard(raw)
+  if (shard === undefined && Option.isSome(raw.shards)) {
+    warnings.push(
+      `--shards ${raw.shards.value} without --shard I/N or ${env.jobCompletionIndex}: this process takes the whole table`
+    )
+  }
 
-    const s3Raw = yield* required("--s3-url", env.s3Url, raw.s3Url)
-    const s3Url = yield* parseUrl("--s3-url", s3Raw, ["http:", "https:"], s3Raw)
-    const bucket = yield* required("--bucket", env.bucket, raw.bucket)
-    if (!/^[A-Za-z0-9._-]{1,255}$/.test(bucket)) {
-      return yield* new UsageError({ option: "--bucket", detail: `is not a valid bucket name: ${JSON.stringify(bucket)}` })
-    }
-    if (raw.region.trim() === "") {
-      return yield* new UsageError({ option: "--region", detail: "must not be empty" })
-    }
+  const rate = (option: string, value: Option.Option<number>) =>
+    Option.isNone(value) || (Number.isFinite(value.value) && value.value > 0 && value.value <= 1e12)
+      ? Effect.succeed(Option.getOrUndefined(value))
+      : Effect.fail(new UsageError({ option, detail: `must be a positive number, got ${value.value}` }))
+  const maxObjectsPerSecond = yield* rate("--max-objects-per-second", raw.maxObjectsPerSecond)
+  const maxBandwidthMiB = yield* rate("--max-bandwidth", raw.maxBandwidth)
 
-    const secretFromCli = Option.isSome(raw.secretKey)
-    const secret = Option.orElse(raw.secretKey, () => fromEnv.secretKey)
-    const accessKeyId = Option.getOrUndefined(raw.accessKey)
-    if (Option.isSome(secret) !== (accessKeyId !== undefined)) {
-      return yield* new UsageError({
-        option: Option.isSome(secret) ? "--access-key" : "--secret-key",
-        detail: `access key and secret key go together: give both (or ${env.accessKey} and ${env.secretKey}), or neither to use the AWS default credential chain`
-      })
+  let metrics: MigratorConfig["metrics"] = undefined
+  if (Option.isSome(raw.metricsPort)) {
+    const port = raw.metricsPort.value
+    if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
+      return yield* new UsageError({ option: "--metrics-port", detail: `must be a port from 0 to 65535, got ${port}` })
     }
-    if (secretFromCli) {
-      warnings.push(
-        `--secret-key on the command line is visible to other users in the process list; set ${env.secretKey} instead`
-      )
+    if (raw.metricsHost.trim() === "") {
+      return yield* new UsageError({ option: "--metrics-host", detail: "must not be empty" })
     }
+    metrics = { host: raw.metricsHost.trim(), port }
+  }
+  if (!Number.isSafeInteger(raw.metricsLinger) || raw.metricsLinger < 0 || raw.metricsLinger > 86_400) {
+    return yield* new UsageError({
+      option: "--metrics-linger",
+      detail: `must be a whole number of seconds from 0 to 86400, got ${raw.metricsLinger}`
+    })
+  }
 
-    const uploadChunkKiB = yield* positive("--upload-chunk-size", raw.uploadChunkSize, 5 * 1024 * 1024)
-    if (uploadChunkKiB < minUploadChunkKiB) {
-      return yield* new UsageError({
-        option: "--upload-chunk-size",
-        detail: `must be at least ${minUploadChunkKiB} KiB (5 MiB, the S3 minimum part size), got ${uploadChunkKiB}`
-      })
-    }
-    const tempDir = Option.getOrElse(raw.tempDir, () => tmpdir())
-    if (tempDir.trim() === "") {
-      return yield* new UsageError({ option: "--temp-dir", detail: "must not be empty" })
-    }
-    const reports = yield* resolveReports(raw)
-    if (reports.length > 1) {
-      return yield* new UsageError({
-        option: "--report",
-        detail: `is given ${reports.length} times; this command writes one report (only status reads several)`
-      })
-    }
-    const report = reports[0]
-    const shard = yield* resolveShard(raw)
-    if (shard === undefined && Option.isSome(raw.shards)) {
-      warnings.push(
-        `--shards ${raw.shards.value} without --shard I/N or ${env.jobCompletionIndex}: this process takes the whole table`
-      )
-    }
-
-    const rate = (option: string, value: Option.Option<number>) =>
-      Option.isNone(value) || (Number.isFinite(value.value) && value.value > 0 && value.value <= 1e12)
-        ? Effect.succeed(Option.getOrUndefined(value))
-        : Effect.fail(new UsageError({ option, detail: `must be a positive number, got ${value.value}` }))
-    const maxObjectsPerSecond = yield* rate("--max-objects-per-second", raw.maxObjectsPerSecond)
-    const maxBandwidthMiB = yield* rate("--max-bandwidth", raw.maxBandwidth)
-
-    let metrics: MigratorConfig["metrics"] = undefined
-    if (Option.isSome(raw.metricsPort)) {
-      const port = raw.metricsPort.value
-      if (!Number.isSafeInteger(port) || port < 0 || port > 65535) {
-        return yield* new UsageError({ option: "--metrics-port", detail: `must be a port from 0 to 65535, got ${port}` })
-      }
-      if (raw.metricsHost.trim() === "") {
-        return yield* new UsageError({ option: "--metrics-host", detail: "must not be empty" })
-      }
-      metrics = { host: raw.metricsHost.trim(), port }
-    }
-    if (!Number.isSafeInteger(raw.metricsLinger) || raw.metricsLinger < 0 || raw.metricsLinger > 86_400) {
-      return yield* new UsageError({
-        option: "--metrics-linger",
-        detail: `must be a whole number of seconds from 0 to 86400, got ${raw.metricsLinger}`
-      })
-    }
-
-    return {
-      pgUrl,
-      pgPasswordSource,
-      s3Url,
-      bucket,
-      region: raw.region,
-      pathStyle: raw.pathStyle,
-      accessKeyId,
-      secretAccessKey: Option.getOrUndefined(secret),
-      secretSource: Option.isNone(secret) ? "default chain" : secretFromCli ? "command line" : "environment",
-      receiverThreads: yield* positive("--receiver-threads", raw.receiverThreads, 1024),
-      storerThreads: yield* positive("--storer-threads", raw.storerThreads, 1024),
-      committerThreads: yield* positive("--committer-threads", raw.committerThreads, 1024),
-      receiverQueue: yield* positive("--receiver-queue", raw.receiverQueue, 10_000_000),
-      storerQueue: yield* positive("--storer-queue", raw.storerQueue, 10_000_000),
-      committerQueue: yield* positive("--committer-queue", raw.committerQueue, 10_000_000),
-      inMemMax: (yield* positive("--in-mem-max", raw.inMemMax, 4 * 1024 * 1024)) * 1024,
-      uploadChunkSize: uploadChunkKiB * 1024,
-      commitChunk: yield* positive("--commit-chunk", raw.commitChunk, 100_000),
-      interval: yield* positive("--interval", raw.interval, 86_400),
-      gracePeriod: yield* positive("--grace-period", raw.gracePeriod, 86_400),
-      retryBudget: yield* positive("--retry-budget", raw.retryBudget, 7 * 86_400),
-      requestTimeout: yield* positive("--request-timeout", raw.requestTimeout, 86_400),
-      pgStatementTimeout: yield* positive("--pg-statement-timeout", raw.pgStatementTimeout, 86_400),
-      connectTimeout: yield* positive("--connect-timeout", raw.connectTimeout, 86_400),
-      maxInMemoryBytes: (yield* positive("--max-in-memory", raw.maxInMemory, 1024 * 1024)) * 1024 * 1024,
-      maxInFlightBytes: Option.isNone(raw.maxInFlight)
-        ? undefined
-        : (yield* positive("--max-in-flight", raw.maxInFlight.value, 1024 * 1024)) * 1024 * 1024,
-      finalize: raw.finalize,
-      dryRun: raw.dryRun,
-      report,
-      logFormat: raw.logFormat,
-      tempDir,
-      skipBatchJobCheck: raw.skipBatchJobCheck,
-      maxObjectsPerSecond,
-      maxBytesPerSecond: maxBandwidthMiB === undefined ? undefined : maxBandwidthMiB * 1024 * 1024,
-      metrics,
-      metricsLinger: raw.metricsLinger,
-      shard,
-      warnings
-    } satisfies MigratorConfig
-  })
+  return {
+    pgUrl,
+    pgPasswordSource,
+    s3Url,
+    bucket,
+    region: raw.region,
+    pathStyle: raw.pathStyle,
+    accessKeyId,
+    secretAccessKey: Option.getOrUndefined(secret),
+    secretSource: Option.isNone(secret) ? "default chain" : secretFromCli ? "command line" : "environment",
+    receiverThreads: yield* positive("--receiver-threads", raw.receiverThreads, 1024),
+    storerThreads: yield* positive("--storer-threads", raw.storerThreads, 1024),
+    committerThreads: yield* positive("--committer-threads", raw.committerThreads, 1024),
+    receiverQueue: yield* positive("--receiver-queue", raw.receiverQueue, 10_000_000),
+    storerQueue: yield* positive("--storer-queue", raw.storerQueue, 10_000_000),
+    committerQueue: yield* positive("--committer-queue", raw.committerQueue, 10_000_000),
+    inMemMax: (yield* positive("--in-mem-max", raw.inMemMax, 4 * 1024 * 1024)) * 1024,
+    uploadChunkSize: uploadChunkKiB * 1024,
+    commitChunk: yield* positive("--commit-chunk", raw.commitChunk, 100_000),
+    interval: yield* positive("--interval", raw.interval, 86_400),
+    gracePeriod: yield* positive("--grace-period", raw.gracePeriod, 86_400),
+    retryBudget: yield* positive("--retry-budget", raw.retryBudget, 7 * 86_400),
+    requestTimeout: yield* positive("--request-timeout", raw.requestTimeout, 86_400),
+    pgStatementTimeout: yield* positive("--pg-statement-timeout", raw.pgStatementTimeout, 86_400),
+    connectTimeout: yield* positive("--connect-timeout", raw.connectTimeout, 86_400),
+    maxInMemoryBytes: (yield* positive("--max-in-memory", raw.maxInMemory, 1024 * 1024)) * 1024 * 1024,
+    maxInFlightBytes: Option.isNone(raw.maxInFlight)
+      ? undefined
+      : (yield* positive("--max-in-flight", raw.maxInFlight.value, 1024 * 1024)) * 1024 * 1024,
+    finalize: raw.finalize,
+    dryRun: raw.dryRun,
+    report,
+    logFormat: raw.logFormat,
+    tempDir,
+    skipBatchJobCheck: raw.skipBatchJobCheck,
+    maxObjectsPerSecond,
+    maxBytesPerSecond: maxBandwidthMiB === undefined ? undefined : maxBandwidthMiB * 1024 * 1024,
+    metrics,
+    metricsLinger: raw.metricsLinger,
+    shard,
+    warnings
+  } satisfies MigratorConfig
+})
 
 const kib = (bytes: number) => `${bytes / 1024} KiB`
 

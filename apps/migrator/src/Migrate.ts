@@ -145,131 +145,129 @@ const withShardLine = (shard: Shard | undefined, status: (block: string) => Effe
   shard === undefined ? status : (block: string) => status(`shard: ${describeShard(shard)}\n${block}`)
 
 /** Everything `--dry-run` checks; writes nothing. */
-const dryRun = (config: MigratorConfig) =>
-  Effect.gen(function*() {
-    const schema = yield* SchemaTasks
-    const store = yield* ObjectStore
-    const source = yield* LoSource
-    const check = (name: string) => startupCheck(name, config.retryBudget)
-    yield* Console.log("dry run: checking; nothing will be written")
-    if (config.skipBatchJobCheck) {
-      yield* Console.log("  batch job:   check skipped (--skip-batch-job-check)")
-    } else {
-      yield* schema.checkBatchJob.pipe(check("batch job check"))
-      yield* Console.log("  batch job:   not active")
-    }
-    if (!(yield* schema.tableExists.pipe(check("schema check")))) {
-      return yield* new DatabaseError({
-        operation: "dry run",
-        detail: "table _nice_binary does not exist (is this the application's database?)",
-        retryable: false
-      })
-    }
-    const hasColumn = yield* schema.sha2ColumnExists.pipe(check("schema check"))
-    yield* Console.log(
-      `  schema:      _nice_binary.sha2 ${hasColumn ? "present" : "missing (a migration adds it: char(64), nullable)"}`
-    )
-    yield* schema.checkPrivileges.pipe(check("privilege check"))
-    yield* Console.log(`  privileges:  ${hasColumn ? "SELECT and UPDATE (sha2) on _nice_binary" : "may add sha2"}`)
-    yield* store.check.pipe(check("bucket check"))
-    yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
-    const counts = yield* (hasColumn ? source.count : schema.countAll).pipe(startupStep("count rows", config.retryBudget))
-    const about = hasColumn ? ofShard(config.shard) : config.shard === undefined ? "" : " (whole table: no sha2 column yet)"
-    yield* Console.log(`  ${`rows${about}:`.padEnd(12)} ${describeCounts(counts)}`)
-    return ExitCode.Ok
-  })
+const dryRun = Effect.fn("Migrate.dryRun")(function*(config: MigratorConfig) {
+  const schema = yield* SchemaTasks
+  const store = yield* ObjectStore
+  const source = yield* LoSource
+  const check = (name: string) => startupCheck(name, config.retryBudget)
+  yield* Console.log("dry run: checking; nothing will be written")
+  if (config.skipBatchJobCheck) {
+    yield* Console.log("  batch job:   check skipped (--skip-batch-job-check)")
+  } else {
+    yield* schema.checkBatchJob.pipe(check("batch job check"))
+    yield* Console.log("  batch job:   not active")
+  }
+  if (!(yield* schema.tableExists.pipe(check("schema check")))) {
+    return yield* new DatabaseError({
+      operation: "dry run",
+      detail: "table _nice_binary does not exist (is this the application's database?)",
+      retryable: false
+    })
+  }
+  const hasColumn = yield* schema.sha2ColumnExists.pipe(check("schema check"))
+  yield* Console.log(
+    `  schema:      _nice_binary.sha2 ${hasColumn ? "present" : "missing (a migration adds it: char(64), nullable)"}`
+  )
+  yield* schema.checkPrivileges.pipe(check("privilege check"))
+  yield* Console.log(`  privileges:  ${hasColumn ? "SELECT and UPDATE (sha2) on _nice_binary" : "may add sha2"}`)
+  yield* store.check.pipe(check("bucket check"))
+  yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
+  const counts = yield* (hasColumn ? source.count : schema.countAll).pipe(startupStep("count rows", config.retryBudget))
+  const about = hasColumn ? ofShard(config.shard) : config.shard === undefined ? "" : " (whole table: no sha2 column yet)"
+  yield* Console.log(`  ${`rows${about}:`.padEnd(12)} ${describeCounts(counts)}`)
+  return ExitCode.Ok
+})
 
 const summaryLine = (s: MigrationSummary) =>
   `${s.migrated} objects migrated (${formatBytes(s.migratedBytes)}), ${s.alreadyPresent} already in the bucket, ` +
   `${s.failed} failed, ${s.vanished} vanished (deleted by the application during the run)`
 
 /** The migration proper: pre-flights, the pipeline with its monitor, the final status, optionally finalize. */
-const migrateRun = (config: MigratorConfig) =>
-  Effect.gen(function*() {
-    const schema = yield* SchemaTasks
-    const store = yield* ObjectStore
-    const metrics = yield* Metrics
-    const report = yield* FailureReport
-    const shutdown = yield* Shutdown
+const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorConfig) {
+  const schema = yield* SchemaTasks
+  const store = yield* ObjectStore
+  const metrics = yield* Metrics
+  const report = yield* FailureReport
+  const shutdown = yield* Shutdown
 
-    // Everything is checked before the first write (the sha2 column); an outage meanwhile is waited out (Startup.ts).
-    // Checks of the configuration refuse with exit 2 when they fail for good; the other steps are retried only.
-    const check = (name: string) => startupCheck(name, config.retryBudget)
-    const step = (name: string) => startupStep(name, config.retryBudget)
-    if (!config.skipBatchJobCheck) yield* schema.checkBatchJob.pipe(check("batch job check"))
-    yield* store.check.pipe(check("bucket check"))
-    // What killed runs left behind: their spill directories and incomplete multipart uploads.
-    yield* (yield* Leftovers).sweep.pipe(step("clean-up of killed runs"))
-    if (yield* schema.ensureSha2Column.pipe(step("sha2 column"))) {
-      yield* Effect.logInfo("added column _nice_binary.sha2 char(64)")
-    }
-    const indexBuilt = yield* schema.ensurePendingIndex.pipe(
-      step("index of pending rows"),
-      Effect.catchTag("SchemaNotPermitted", (e) => Effect.as(Effect.logWarning(pendingIndexWarning(e)), false))
-    )
-    if (indexBuilt) {
-      yield* Effect.logInfo("built the index of rows still to migrate (_nice_binary (hash) WHERE sha2 IS NULL)")
-    }
+  // Everything is checked before the first write (the sha2 column); an outage meanwhile is waited out (Startup.ts).
+  // Checks of the configuration refuse with exit 2 when they fail for good; the other steps are retried only.
+  const check = (name: string) => startupCheck(name, config.retryBudget)
+  const step = (name: string) => startupStep(name, config.retryBudget)
+  if (!config.skipBatchJobCheck) yield* schema.checkBatchJob.pipe(check("batch job check"))
+  yield* store.check.pipe(check("bucket check"))
+  // What killed runs left behind: their spill directories and incomplete multipart uploads.
+  yield* (yield* Leftovers).sweep.pipe(step("clean-up of killed runs"))
+  if (yield* schema.ensureSha2Column.pipe(step("sha2 column"))) {
+    yield* Effect.logInfo("added column _nice_binary.sha2 char(64)")
+  }
+  const indexBuilt = yield* schema.ensurePendingIndex.pipe(
+    step("index of pending rows"),
+    Effect.catchTag("SchemaNotPermitted", (e) => Effect.as(Effect.logWarning(pendingIndexWarning(e)), false))
+  )
+  if (indexBuilt) {
+    yield* Effect.logInfo("built the index of rows still to migrate (_nice_binary (hash) WHERE sha2 IS NULL)")
+  }
 
-    // (The pipeline counts the rows left beside the migration, for the monitor's progress and ETA.)
-    const before = yield* metrics.snapshot
-    const graceExpired = shutdown.requested.pipe(
-      Effect.andThen(Effect.sleep(Duration.seconds(config.gracePeriod))),
-      Effect.as(Option.none<MigrationSummary>())
-    )
-    const output = yield* StatusOutput
-    // the text block opens with the shard line; a one-line status carries the shard itself (statusRendererFor)
-    const status = config.logFormat === "text" ? withShardLine(config.shard, output) : appendOnly(output)
-    const render = statusRendererFor(config.logFormat, {
-      objectsPerSecond: config.maxObjectsPerSecond,
-      bytesPerSecond: config.maxBytesPerSecond
-    }, config.shard)
-    const result = yield* Effect.gen(function*() {
-      yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status, render))
-      return yield* shutdown.graceful(
-        Effect.raceFirst(
-          runMigration(pipelineConfigOf(config), {
-            stop: shutdown.requested,
-            onRowFailed: (failure) => report.record(failure).pipe(Effect.orDie)
-          }).pipe(Effect.map(Option.some)),
-          graceExpired
-        )
+  // (The pipeline counts the rows left beside the migration, for the monitor's progress and ETA.)
+  const before = yield* metrics.snapshot
+  const graceExpired = shutdown.requested.pipe(
+    Effect.andThen(Effect.sleep(Duration.seconds(config.gracePeriod))),
+    Effect.as(Option.none<MigrationSummary>())
+  )
+  const output = yield* StatusOutput
+  // the text block opens with the shard line; a one-line status carries the shard itself (statusRendererFor)
+  const status = config.logFormat === "text" ? withShardLine(config.shard, output) : appendOnly(output)
+  const render = statusRendererFor(config.logFormat, {
+    objectsPerSecond: config.maxObjectsPerSecond,
+    bytesPerSecond: config.maxBytesPerSecond
+  }, config.shard)
+  const result = yield* Effect.gen(function*() {
+    yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status, render))
+    return yield* shutdown.graceful(
+      Effect.raceFirst(
+        runMigration(pipelineConfigOf(config), {
+          stop: shutdown.requested,
+          onRowFailed: (failure) => report.record(failure).pipe(Effect.orDie)
+        }).pipe(Effect.map(Option.some)),
+        graceExpired
       )
-    }).pipe(
-      Effect.scoped,
-      // The final status block, however the run ends (done, stopped, failed, interrupted by a second signal).
-      Effect.ensuring(Effect.flatMap(metrics.snapshot, (now) => status(render(now, before))))
     )
+  }).pipe(
+    Effect.scoped,
+    // The final status block, however the run ends (done, stopped, failed, interrupted by a second signal).
+    Effect.ensuring(Effect.flatMap(metrics.snapshot, (now) => status(render(now, before))))
+  )
 
-    if (Option.isNone(result)) {
-      yield* Console.error(
-        `the grace period (${config.gracePeriod} s) ran out before the work in flight was committed.\n` +
-          `interrupted; run again to resume. ${resumeHint}`
-      )
-      return ExitCode.Interrupted
-    }
-    const summary = result.value
-    yield* Console.log(`${summaryLine(summary)}${ofShard(config.shard)}`)
-    if (summary.stopped) {
-      yield* Console.error("interrupted; run again to resume")
-      return ExitCode.Interrupted
-    }
-    if (summary.failed > 0) {
-      yield* Console.error(
-        `${summary.failed} row(s) failed and were skipped` +
-          (config.report === undefined ? " (logged above; --report FILE lists them as JSON lines)" : ` (listed in ${config.report})`) +
-          (config.finalize ? "; finalize skipped" : "")
-      )
-      return ExitCode.RowsFailed
-    }
-    yield* Console.log(`migration completed${ofShard(config.shard)}`)
-    if (config.finalize) {
-      yield* Console.log("adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ...")
-      yield* schema.finalize
-      yield* Console.log("finalize: done")
-    }
-    return ExitCode.Ok
-  })
+  if (Option.isNone(result)) {
+    yield* Console.error(
+      `the grace period (${config.gracePeriod} s) ran out before the work in flight was committed.\n` +
+        `interrupted; run again to resume. ${resumeHint}`
+    )
+    return ExitCode.Interrupted
+  }
+  const summary = result.value
+  yield* Console.log(`${summaryLine(summary)}${ofShard(config.shard)}`)
+  if (summary.stopped) {
+    yield* Console.error("interrupted; run again to resume")
+    return ExitCode.Interrupted
+  }
+  if (summary.failed > 0) {
+    yield* Console.error(
+      `${summary.failed} row(s) failed and were skipped` +
+        (config.report === undefined ? " (logged above; --report FILE lists them as JSON lines)" : ` (listed in ${config.report})`) +
+        (config.finalize ? "; finalize skipped" : "")
+    )
+    return ExitCode.RowsFailed
+  }
+  yield* Console.log(`migration completed${ofShard(config.shard)}`)
+  if (config.finalize) {
+    yield* Console.log("adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ...")
+    yield* schema.finalize
+    yield* Console.log("finalize: done")
+  }
+  return ExitCode.Ok
+})
 
 const unexpected = (cause: Cause.Cause<unknown>) => {
   if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
@@ -364,22 +362,22 @@ export const migrate = (
   )
 }
 
-export const finalizeCommand = (
-  config: DatabaseConfig,
-  layer: Layer.Layer<SchemaTasks, DatabaseError>
-): Effect.Effect<ExitCode> =>
-  Effect.gen(function*() {
+export const finalizeCommand = Effect.fn("Migrate.finalizeCommand")(
+  function*(config: DatabaseConfig, layer: Layer.Layer<SchemaTasks, DatabaseError>) {
     const schema = yield* SchemaTasks
     yield* Console.log("adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ...")
     yield* schema.finalize
     yield* Console.log("finalize: done")
     return ExitCode.Ok
-  }).pipe(
-    Effect.provide(layer),
-    (self) => Console.log(`finalize: ${redactUrl(Redacted.value(config.pgUrl))}`).pipe(Effect.andThen(self)),
-    Effect.catchTags({
-      FinalizeRefused: refusedFinalize,
-      DatabaseError: (e: DatabaseError) => fatal(where(config, "-"))(e)
-    }),
-    Effect.catchCause(unexpected)
-  )
+  },
+  (self, config, layer) =>
+    self.pipe(
+      Effect.provide(layer),
+      (self) => Console.log(`finalize: ${redactUrl(Redacted.value(config.pgUrl))}`).pipe(Effect.andThen(self)),
+      Effect.catchTags({
+        FinalizeRefused: refusedFinalize,
+        DatabaseError: (e: DatabaseError) => fatal(where(config, "-"))(e)
+      }),
+      Effect.catchCause(unexpected)
+    )
+)

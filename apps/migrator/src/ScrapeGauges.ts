@@ -42,26 +42,27 @@ export const setShard = (shard: string): Effect.Effect<void> =>
   Metric.update(Metric.withAttributes(shardInfo, { shard }), 1)
 
 /** Copies the state gauges of one `Metrics` snapshot into the metric registry. */
-export const sampleGauges = (snapshot: MetricsSnapshot): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    yield* Metric.update(startTime, snapshot.startedAt / 1000)
-    for (const q of snapshot.queues) {
-      const queue = queueLabel(q.name)
-      yield* Metric.update(Metric.withAttributes(queueUsed, { queue }), q.used)
-      yield* Metric.update(Metric.withAttributes(queueCapacity, { queue }), q.capacity)
-    }
-    for (const c of snapshot.concurrency) {
-      const stage = c.name
-      yield* Metric.update(Metric.withAttributes(concurrencyLimit, { stage }), c.limit)
-      yield* Metric.update(Metric.withAttributes(concurrencyMax, { stage }), c.max)
-      yield* Metric.update(Metric.withAttributes(concurrencyInFlight, { stage }), c.inFlight)
-    }
-    for (const dependency of dependencies) {
-      const u = snapshot.unavailable.find((w) => w.dependency === dependency)
-      yield* Metric.update(Metric.withAttributes(waitingOperations, { dependency }), u?.operations ?? 0)
-    }
-    if (snapshot.counts !== undefined) {
-      yield* Metric.update(pendingAtStart, snapshot.counts.remaining)
-      yield* Metric.update(pendingAtStartBytes, snapshot.counts.remainingBytes)
-    }
-  })
+export const sampleGauges = Effect.fn("ScrapeGauges.sampleGauges")(function*(
+  snapshot: MetricsSnapshot
+): Effect.fn.Return<void> {
+  yield* Metric.update(startTime, snapshot.startedAt / 1000)
+  for (const q of snapshot.queues) {
+    const queue = queueLabel(q.name)
+    yield* Metric.update(Metric.withAttributes(queueUsed, { queue }), q.used)
+    yield* Metric.update(Metric.withAttributes(queueCapacity, { queue }), q.capacity)
+  }
+  for (const c of snapshot.concurrency) {
+    const stage = c.name
+    yield* Metric.update(Metric.withAttributes(concurrencyLimit, { stage }), c.limit)
+    yield* Metric.update(Metric.withAttributes(concurrencyMax, { stage }), c.max)
+    yield* Metric.update(Metric.withAttributes(concurrencyInFlight, { stage }), c.inFlight)
+  }
+  for (const dependency of dependencies) {
+    const u = snapshot.unavailable.find((w) => w.dependency === dependency)
+    yield* Metric.update(Metric.withAttributes(waitingOperations, { dependency }), u?.operations ?? 0)
+  }
+  if (snapshot.counts !== undefined) {
+    yield* Metric.update(pendingAtStart, snapshot.counts.remaining)
+    yield* Metric.update(pendingAtStartBytes, snapshot.counts.remainingBytes)
+  }
+})

@@ -76,13 +76,16 @@ export const startupCheck = (check: string, budgetSeconds: number) =>
  * Builds `layer` (connecting: the database pool proves its URL with a first statement) as a start-up check: each
  * attempt in a scope of its own, closed when the attempt fails, so that a retried connect leaves nothing open.
  */
-export const buildAtStartup = <ROut, E, RIn>(layer: Layer.Layer<ROut, E, RIn>, check: string, budgetSeconds: number) =>
-  Effect.gen(function*() {
-    const outer = yield* Effect.scope
-    return yield* Effect.gen(function*() {
-      const attempt = yield* Scope.fork(outer)
-      return yield* Layer.buildWithScope(layer, attempt).pipe(
-        Effect.onError(() => Scope.close(attempt, Exit.void))
-      )
-    }).pipe(startupCheck(check, budgetSeconds))
-  })
+export const buildAtStartup = Effect.fn("Startup.buildAtStartup")(function*<ROut, E, RIn>(
+  layer: Layer.Layer<ROut, E, RIn>,
+  check: string,
+  budgetSeconds: number
+) {
+  const outer = yield* Effect.scope
+  return yield* Effect.gen(function*() {
+    const attempt = yield* Scope.fork(outer)
+    return yield* Layer.buildWithScope(layer, attempt).pipe(
+      Effect.onError(() => Scope.close(attempt, Exit.void))
+    )
+  }).pipe(startupCheck(check, budgetSeconds))
+})

@@ -28,50 +28,50 @@ export interface StatusConfig {
 }
 
 /** `--shards N`, else the N of `--shard I/N`, else 1; both given must agree. */
-export const resolveStatus = (raw: RawOptions): Effect.Effect<StatusConfig, UsageError> =>
-  Effect.gen(function*() {
-    const database = yield* resolveDatabase(raw)
-    const reports = yield* resolveReports(raw)
-    const ofShard = Option.isNone(raw.shard)
-      ? undefined
-      : (yield* fromResult("--shard")(parseShard(raw.shard.value))).count
-    const shards = Option.isNone(raw.shards)
-      ? ofShard ?? 1
-      : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
-    if (ofShard !== undefined && ofShard !== shards) {
-      return yield* new UsageError({ option: "--shards", detail: `says ${shards} shards but --shard says ${ofShard}` })
-    }
-    return { database, shards, reports }
-  })
+export const resolveStatus = Effect.fn("StatusCommand.resolveStatus")(function*(
+  raw: RawOptions
+): Effect.fn.Return<StatusConfig, UsageError> {
+  const database = yield* resolveDatabase(raw)
+  const reports = yield* resolveReports(raw)
+  const ofShard = Option.isNone(raw.shard)
+    ? undefined
+    : (yield* fromResult("--shard")(parseShard(raw.shard.value))).count
+  const shards = Option.isNone(raw.shards)
+    ? ofShard ?? 1
+    : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
+  if (ofShard !== undefined && ofShard !== shards) {
+    return yield* new UsageError({ option: "--shards", detail: `says ${shards} shards but --shard says ${ofShard}` })
+  }
+  return { database, shards, reports }
+})
 
 /** The distinct hashes of failure reports (JSON lines with a `hash`), and the lines per file. */
-export const readReports = (paths: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const hashes = new Set<string>()
-    const lines: Array<readonly [string, number]> = []
-    for (const path of paths) {
-      const text = yield* fs.readFileString(path).pipe(
-        Effect.mapError((e) => new UsageError({ option: "--report", detail: `cannot read ${path}: ${e.message}` }))
-      )
-      const entries = text.split("\n").filter((l) => l.trim() !== "")
-      for (const [i, line] of entries.entries()) {
-        const hash = yield* Effect.try({
-          try: () => (JSON.parse(line) as { readonly hash?: unknown }).hash,
-          catch: () => new UsageError({ option: "--report", detail: `${path} line ${i + 1} is not JSON` })
+export const readReports = Effect.fn("StatusCommand.readReports")(function*(paths: ReadonlyArray<string>) {
+  const fs = yield* FileSystem.FileSystem
+  const hashes = new Set<string>()
+  const lines: Array<readonly [string, number]> = []
+  for (const path of paths) {
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.mapError((e) => new UsageError({ option: "--report", detail: `cannot read ${path}: ${e.message}` }))
+    )
+    const entries = text.split("\n").filter((l) => l.trim() !== "")
+    for (const [i, line] of entries.entries()) {
+      const hash = yield* Effect.try({
+        try: () => (JSON.parse(line) as { readonly hash?: unknown }).hash,
+        catch: () => new UsageError({ option: "--report", detail: `${path} line ${i + 1} is not JSON` })
+      })
+      if (typeof hash !== "string") {
+        return yield* new UsageError({
+          option: "--report",
+          detail: `${path} line ${i + 1} has no "hash" (not a failure report of migrate?)`
         })
-        if (typeof hash !== "string") {
-          return yield* new UsageError({
-            option: "--report",
-            detail: `${path} line ${i + 1} has no "hash" (not a failure report of migrate?)`
-          })
-        }
-        hashes.add(hash)
       }
-      lines.push([path, entries.length])
+      hashes.add(hash)
     }
-    return { hashes: [...hashes], lines }
-  })
+    lines.push([path, entries.length])
+  }
+  return { hashes: [...hashes], lines }
+})
 
 const cell = (value: string | number, width: number) => String(value).padStart(width)
 
@@ -108,8 +108,8 @@ export const renderTableStatus = (
   return lines.join("\n")
 }
 
-export const statusCommand = (config: StatusConfig): Effect.Effect<ExitCode> =>
-  Effect.gen(function*() {
+export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
+  function*(config: StatusConfig) {
     const reports = yield* readReports(config.reports)
     const status = yield* tableStatus(config.shards, reports.hashes).pipe(
       Effect.provide(statusLayer(config.database))
@@ -131,14 +131,17 @@ export const statusCommand = (config: StatusConfig): Effect.Effect<ExitCode> =>
     }
     yield* Console.log(left === 0 ? "nothing left to migrate" : `${left} rows left to migrate`)
     return left === 0 ? ExitCode.Ok : ExitCode.RowsFailed
-  }).pipe(
-    Effect.catchTags({
-      UsageError: (e: UsageError) =>
-        Console.error(`error: ${e.message}\nRun with --help for the options.`).pipe(Effect.as(ExitCode.Usage)),
-      DatabaseError: (e: DatabaseError) =>
-        Console.error(`fatal: ${e.message}\n  at PostgreSQL ${redactUrl(Redacted.value(config.database.pgUrl))}`).pipe(
-          Effect.as(ExitCode.Fatal)
-        )
-    }),
-    Effect.provide(NodeServices.layer)
-  )
+  },
+  (self, config) =>
+    self.pipe(
+      Effect.catchTags({
+        UsageError: (e: UsageError) =>
+          Console.error(`error: ${e.message}\nRun with --help for the options.`).pipe(Effect.as(ExitCode.Usage)),
+        DatabaseError: (e: DatabaseError) =>
+          Console.error(`fatal: ${e.message}\n  at PostgreSQL ${redactUrl(Redacted.value(config.database.pgUrl))}`).pipe(
+            Effect.as(ExitCode.Fatal)
+          )
+      }),
+      Effect.provide(NodeServices.layer)
+    )
+)

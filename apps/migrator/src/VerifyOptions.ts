@@ -127,50 +127,52 @@ const bound = (option: string, value: Option.Option<string>) =>
         : Effect.fail(new UsageError({ option, detail: `must be 1 to 64 lowercase hex digits, got ${JSON.stringify(v)}` }))
   })
 
-export const resolveVerify = (raw: RawOptions, v: RawVerifyOptions): Effect.Effect<VerifyConfig, UsageError> =>
-  Effect.gen(function*() {
-    const connection = yield* resolve(raw)
-    if (!(Number.isFinite(v.sample) && v.sample > 0 && v.sample <= 1)) {
-      return yield* new UsageError({ option: "--sample", detail: `must be a fraction in (0, 1], got ${v.sample}` })
-    }
-    if (v.sample < 1 && !v.deep && !v.contentType) {
-      return yield* new UsageError({ option: "--sample", detail: "only applies to --deep or --content-type" })
-    }
-    const givenFrom = yield* bound("--from-sha2", v.fromSha2)
-    const givenTo = yield* bound("--to-sha2", v.toSha2)
-    if (givenFrom !== undefined && givenTo !== undefined && givenFrom >= givenTo) {
-      return yield* new UsageError({ option: "--to-sha2", detail: `must sort after --from-sha2 (${givenFrom}), got ${givenTo}` })
-    }
-    // verify's shards cut the SHA-256 key space (the order of the listing and of its query), not the SHA-1 one
-    const shard = connection.shard
-    const range = shard === undefined ? { low: undefined, high: undefined } : shardRange(shard, sha256Bits)
-    const fromSha2 = [givenFrom, range.low].reduce<string | undefined>(
-      (a, b) => (a === undefined ? b : b === undefined ? a : a > b ? a : b),
-      undefined
-    )
-    const toSha2 = [givenTo, range.high].reduce<string | undefined>(
-      (a, b) => (a === undefined ? b : b === undefined ? a : a < b ? a : b),
-      undefined
-    )
-    if (shard !== undefined && fromSha2 !== undefined && toSha2 !== undefined && fromSha2 >= toSha2) {
-      return yield* new UsageError({
-        option: "--shard",
-        detail: `${renderShard(shard)} covers ${range.low ?? "(start)"} .. ${range.high ?? "(end)"}, which does not ` +
-          `meet --from-sha2/--to-sha2 (${givenFrom ?? "(start)"} .. ${givenTo ?? "(end)"})`
-      })
-    }
-    return {
-      connection,
-      deep: v.deep,
-      concurrency: yield* wholeNumber("--concurrency", v.concurrency, 1024),
-      sample: v.sample,
-      seed: v.seed,
-      shard,
-      fromSha2,
-      toSha2,
-      orphans: v.orphans,
-      contentType: v.contentType,
-      repair: v.repair,
-      repairBatch: yield* wholeNumber("--repair-batch", v.repairBatch, 100_000)
-    } satisfies VerifyConfig
-  })
+export const resolveVerify = Effect.fn("VerifyOptions.resolveVerify")(function*(
+  raw: RawOptions,
+  v: RawVerifyOptions
+): Effect.fn.Return<VerifyConfig, UsageError> {
+  const connection = yield* resolve(raw)
+  if (!(Number.isFinite(v.sample) && v.sample > 0 && v.sample <= 1)) {
+    return yield* new UsageError({ option: "--sample", detail: `must be a fraction in (0, 1], got ${v.sample}` })
+  }
+  if (v.sample < 1 && !v.deep && !v.contentType) {
+    return yield* new UsageError({ option: "--sample", detail: "only applies to --deep or --content-type" })
+  }
+  const givenFrom = yield* bound("--from-sha2", v.fromSha2)
+  const givenTo = yield* bound("--to-sha2", v.toSha2)
+  if (givenFrom !== undefined && givenTo !== undefined && givenFrom >= givenTo) {
+    return yield* new UsageError({ option: "--to-sha2", detail: `must sort after --from-sha2 (${givenFrom}), got ${givenTo}` })
+  }
+  // verify's shards cut the SHA-256 key space (the order of the listing and of its query), not the SHA-1 one
+  const shard = connection.shard
+  const range = shard === undefined ? { low: undefined, high: undefined } : shardRange(shard, sha256Bits)
+  const fromSha2 = [givenFrom, range.low].reduce<string | undefined>(
+    (a, b) => (a === undefined ? b : b === undefined ? a : a > b ? a : b),
+    undefined
+  )
+  const toSha2 = [givenTo, range.high].reduce<string | undefined>(
+    (a, b) => (a === undefined ? b : b === undefined ? a : a < b ? a : b),
+    undefined
+  )
+  if (shard !== undefined && fromSha2 !== undefined && toSha2 !== undefined && fromSha2 >= toSha2) {
+    return yield* new UsageError({
+      option: "--shard",
+      detail: `${renderShard(shard)} covers ${range.low ?? "(start)"} .. ${range.high ?? "(end)"}, which does not ` +
+        `meet --from-sha2/--to-sha2 (${givenFrom ?? "(start)"} .. ${givenTo ?? "(end)"})`
+    })
+  }
+  return {
+    connection,
+    deep: v.deep,
+    concurrency: yield* wholeNumber("--concurrency", v.concurrency, 1024),
+    sample: v.sample,
+    seed: v.seed,
+    shard,
+    fromSha2,
+    toSha2,
+    orphans: v.orphans,
+    contentType: v.contentType,
+    repair: v.repair,
+    repairBatch: yield* wholeNumber("--repair-batch", v.repairBatch, 100_000)
+  } satisfies VerifyConfig
+})

@@ -41,29 +41,28 @@ const describeBad = (bad: BadRow) =>
   `row hash=${bad.row.hash} sha2=${bad.row.sha2} oid=${bad.row.oid ?? "NULL"}: ${bad.problem}: ${bad.detail}`
 
 /** The sink for `--report path` (or none), opened in the current scope. */
-export const openVerifySink = (
+export const openVerifySink = Effect.fn("VerifyReport.openVerifySink")(function*(
   path: string | undefined,
   listOrphans: boolean
-): Effect.Effect<VerifySink, ReportError, FileSystem.FileSystem | Scope.Scope> =>
-  Effect.gen(function*() {
-    if (path === undefined) {
-      return {
-        bad: (bad) => Effect.logWarning(describeBad(bad)),
-        orphan: (o) => (listOrphans ? Console.log(`orphan ${o.key} ${o.size}`) : Effect.void),
-        repaired: (r) => Effect.logInfo(`repair: ${repairLine(r).repair}: hash=${r.bad.row.hash} sha2=${r.bad.row.sha2}`)
-      } satisfies VerifySink
-    }
-    const fs = yield* FileSystem.FileSystem
-    const file = yield* fs.open(path, { flag: "w" }).pipe(Effect.mapError((e) => new ReportError({ path, detail: e.message })))
-    const lock = yield* Semaphore.make(1)
-    const encoder = new TextEncoder()
-    const write = (line: object) =>
-      lock.withPermits(1)(file.writeAll(encoder.encode(`${JSON.stringify(line)}\n`))).pipe(
-        Effect.mapError((e) => new ReportError({ path, detail: e.message }))
-      )
+): Effect.fn.Return<VerifySink, ReportError, FileSystem.FileSystem | Scope.Scope> {
+  if (path === undefined) {
     return {
-      bad: (bad) => Effect.andThen(Effect.logWarning(describeBad(bad)), write(badRowLine(bad))),
-      orphan: (o) => (listOrphans ? write(orphanLine(o)) : Effect.void),
-      repaired: (r) => write(repairLine(r))
+      bad: (bad) => Effect.logWarning(describeBad(bad)),
+      orphan: (o) => (listOrphans ? Console.log(`orphan ${o.key} ${o.size}`) : Effect.void),
+      repaired: (r) => Effect.logInfo(`repair: ${repairLine(r).repair}: hash=${r.bad.row.hash} sha2=${r.bad.row.sha2}`)
     } satisfies VerifySink
-  })
+  }
+  const fs = yield* FileSystem.FileSystem
+  const file = yield* fs.open(path, { flag: "w" }).pipe(Effect.mapError((e) => new ReportError({ path, detail: e.message })))
+  const lock = yield* Semaphore.make(1)
+  const encoder = new TextEncoder()
+  const write = (line: object) =>
+    lock.withPermits(1)(file.writeAll(encoder.encode(`${JSON.stringify(line)}\n`))).pipe(
+      Effect.mapError((e) => new ReportError({ path, detail: e.message }))
+    )
+  return {
+    bad: (bad) => Effect.andThen(Effect.logWarning(describeBad(bad)), write(badRowLine(bad))),
+    orphan: (o) => (listOrphans ? write(orphanLine(o)) : Effect.void),
+    repaired: (r) => write(repairLine(r))
+  } satisfies VerifySink
+})

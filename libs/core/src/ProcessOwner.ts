@@ -73,16 +73,15 @@ const pidExists = (pid: number): Effect.Effect<boolean> =>
 export type Liveness = "self" | "alive" | "gone" | "unknown"
 
 /** Whether the owner with this id still runs, as far as this host can tell. */
-export const ownerLiveness = (id: string): Effect.Effect<Liveness> =>
-  Effect.gen(function*() {
-    const owner = parseOwnerId(id)
-    const me = yield* currentOwner
-    if (owner === undefined || owner.hostTag !== me.hostTag) return "unknown"
-    if (owner.id === me.id) return "self"
-    if (owner.boot !== me.boot) return "gone"
-    if (owner.start === "0") return (yield* pidExists(owner.pid)) ? "alive" : "gone"
-    const start = yield* startTicksOf(owner.pid)
-    if (start !== undefined) return start === owner.start ? "alive" : "gone"
-    // /proc/<pid> unreadable: no such process, or hidden (procfs hidepid): ask the kernel whether the pid exists
-    return (yield* pidExists(owner.pid)) ? "alive" : "gone"
-  })
+export const ownerLiveness = Effect.fn("ProcessOwner.ownerLiveness")(function*(id: string): Effect.fn.Return<Liveness> {
+  const owner = parseOwnerId(id)
+  const me = yield* currentOwner
+  if (owner === undefined || owner.hostTag !== me.hostTag) return "unknown"
+  if (owner.id === me.id) return "self"
+  if (owner.boot !== me.boot) return "gone"
+  if (owner.start === "0") return (yield* pidExists(owner.pid)) ? "alive" : "gone"
+  const start = yield* startTicksOf(owner.pid)
+  if (start !== undefined) return start === owner.start ? "alive" : "gone"
+  // /proc/<pid> unreadable: no such process, or hidden (procfs hidepid): ask the kernel whether the pid exists
+  return (yield* pidExists(owner.pid)) ? "alive" : "gone"
+})

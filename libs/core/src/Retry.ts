@@ -77,8 +77,9 @@ export const retryInfrastructure = (
   /** Checked at each failure: `true` stops retrying and lets the error propagate (the caller handles it). */
   stopWhen: () => boolean = () => false
 ) =>
-<A, E extends InfrastructureError, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Metrics> =>
-  Effect.gen(function*() {
+  Effect.fnUntraced(function*<A, E extends InfrastructureError, R>(
+    self: Effect.Effect<A, E, R>
+  ): Effect.fn.Return<A, E, R | Metrics> {
     const metrics = yield* Metrics
     const options = policy ?? (yield* RetryPolicy)
     const token = {}

@@ -91,174 +91,175 @@ const listen = (server: Server, port: number) =>
     })
   })
 
-const make = (options: FaultProxyOptions): Effect.Effect<FaultProxyShape, FaultProxyError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const targetHost = options.targetHost ?? "127.0.0.1"
-    if (!isLoopback(targetHost)) {
-      return yield* new FaultProxyError({ detail: `target ${targetHost} is not a loopback address (127.0.0.0/8)` })
-    }
-    const http = (options.protocol ?? "http") === "http"
-    const maxStall = options.maxStallMillis ?? 60_000
-    const pick = evenlySpread(options.seed ?? 1)
-    let fault: Fault = passThrough
-    let remaining = 0 // of a counted fault
-    let bodies = 0 // requests with a body since the fault was set
-    const stats = { connections: 0, requests: 0, answered: 0, resets: 0, stalled: 0, flipped: 0, killed: 0, multipartUploads: 0 }
-    const clients = new Set<Socket>()
-    /** Per open client connection: freezes it (nothing forwarded any more; destroyed after `maxStall`). */
-    const freezers = new Map<Socket, () => void>()
-    const sockets = new Set<Socket>()
-    let requestIds = 0
+const make = Effect.fn("FaultProxy.make")(function*(
+  options: FaultProxyOptions
+): Effect.fn.Return<FaultProxyShape, FaultProxyError, Scope.Scope> {
+  const targetHost = options.targetHost ?? "127.0.0.1"
+  if (!isLoopback(targetHost)) {
+    return yield* new FaultProxyError({ detail: `target ${targetHost} is not a loopback address (127.0.0.0/8)` })
+  }
+  const http = (options.protocol ?? "http") === "http"
+  const maxStall = options.maxStallMillis ?? 60_000
+  const pick = evenlySpread(options.seed ?? 1)
+  let fault: Fault = passThrough
+  let remaining = 0 // of a counted fault
+  let bodies = 0 // requests with a body since the fault was set
+  const stats = { connections: 0, requests: 0, answered: 0, resets: 0, stalled: 0, flipped: 0, killed: 0, multipartUploads: 0 }
+  const clients = new Set<Socket>()
+  /** Per open client connection: freezes it (nothing forwarded any more; destroyed after `maxStall`). */
+  const freezers = new Map<Socket, () => void>()
+  const sockets = new Set<Socket>()
+  let requestIds = 0
 
-    /** The action for one request under the current fault. */
-    const decide = (head: RequestHead): Action => {
-      stats.requests++
-      if (head.method === "POST" && /[?&]uploads(=|&|$)/.test(head.path)) stats.multipartUploads++
-      const contentLength = head.contentLength
-      switch (fault._tag) {
-        case "HttpError":
-          if (pick(fault.fraction)) {
-            stats.answered++
-            return { _tag: "Respond", status: fault.status }
-          }
-          break
-        case "Reset":
-          if (pick(fault.fraction)) {
-            stats.resets++
-            return { _tag: "Reset" }
-          }
-          break
-        case "Stall":
-          if (remaining > 0) {
-            remaining--
-            stats.stalled++
-            return { _tag: "Stall" }
-          }
-          break
-        case "FlipByte":
-          if (contentLength > 0 && remaining > 0 && ++bodies % fault.every === 0) {
-            remaining--
-            stats.flipped++
-            return { _tag: "Forward", flip: true }
-          }
-          break
-      }
-      return { _tag: "Forward", flip: false }
+  /** The action for one request under the current fault. */
+  const decide = (head: RequestHead): Action => {
+    stats.requests++
+    if (head.method === "POST" && /[?&]uploads(=|&|$)/.test(head.path)) stats.multipartUploads++
+    const contentLength = head.contentLength
+    switch (fault._tag) {
+      case "HttpError":
+        if (pick(fault.fraction)) {
+          stats.answered++
+          return { _tag: "Respond", status: fault.status }
+        }
+        break
+      case "Reset":
+        if (pick(fault.fraction)) {
+          stats.resets++
+          return { _tag: "Reset" }
+        }
+        break
+      case "Stall":
+        if (remaining > 0) {
+          remaining--
+          stats.stalled++
+          return { _tag: "Stall" }
+        }
+        break
+      case "FlipByte":
+        if (contentLength > 0 && remaining > 0 && ++bodies % fault.every === 0) {
+          remaining--
+          stats.flipped++
+          return { _tag: "Forward", flip: true }
+        }
+        break
     }
+    return { _tag: "Forward", flip: false }
+  }
 
-    /** Writes in order, each chunk delayed by the current latency. */
-    const writer = (socket: Socket) => {
-      let lastDue = 0
-      const timers = new Set<NodeJS.Timeout>()
-      socket.once("close", () => {
-        for (const t of timers) clearTimeout(t)
-        timers.clear()
+  /** Writes in order, each chunk delayed by the current latency. */
+  const writer = (socket: Socket) => {
+    let lastDue = 0
+    const timers = new Set<NodeJS.Timeout>()
+    socket.once("close", () => {
+      for (const t of timers) clearTimeout(t)
+      timers.clear()
+    })
+    return (bytes: Uint8Array) => {
+      const delay = fault._tag === "Latency" ? fault.millis : 0
+      if (delay <= 0 && lastDue <= Date.now()) return void socket.write(bytes)
+      const due = Math.max(Date.now() + delay, lastDue)
+      lastDue = due
+      const timer = setTimeout(() => {
+        timers.delete(timer)
+        if (!socket.destroyed) socket.write(bytes)
+      }, due - Date.now())
+      timers.add(timer)
+    }
+  }
+
+  const onConnection = (client: Socket) => {
+    stats.connections++
+    const upstream = connect(options.targetPort, targetHost)
+    clients.add(client)
+    let stalled = false
+    let frozen = false
+    freezers.set(client, () => {
+      if (frozen) return
+      frozen = true
+      stats.stalled++
+      const timer = setTimeout(() => client.destroy(), maxStall)
+      client.once("close", () => clearTimeout(timer))
+    })
+    client.once("close", () => freezers.delete(client))
+    const toUpstream = writer(upstream)
+    const toClient = writer(client)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.setNoDelay(true)
+      s.on("error", () => {})
+      s.on("close", () => {
+        sockets.delete(s)
+        clients.delete(client)
+        client.destroy()
+        upstream.destroy()
       })
-      return (bytes: Uint8Array) => {
-        const delay = fault._tag === "Latency" ? fault.millis : 0
-        if (delay <= 0 && lastDue <= Date.now()) return void socket.write(bytes)
-        const due = Math.max(Date.now() + delay, lastDue)
-        lastDue = due
-        const timer = setTimeout(() => {
-          timers.delete(timer)
-          if (!socket.destroyed) socket.write(bytes)
-        }, due - Date.now())
-        timers.add(timer)
-      }
     }
-
-    const onConnection = (client: Socket) => {
-      stats.connections++
-      const upstream = connect(options.targetPort, targetHost)
-      clients.add(client)
-      let stalled = false
-      let frozen = false
-      freezers.set(client, () => {
-        if (frozen) return
-        frozen = true
-        stats.stalled++
+    upstream.on("data", (chunk: Buffer) => stalled || frozen || toClient(chunk))
+    if (!http) {
+      client.on("data", (chunk: Buffer) => frozen || toUpstream(chunk))
+      return
+    }
+    const framing = requestFraming({
+      decide,
+      forward: toUpstream,
+      respond: toClient,
+      reset: () => {
+        client.resetAndDestroy()
+        upstream.destroy()
+      },
+      stall: () => {
+        stalled = true
         const timer = setTimeout(() => client.destroy(), maxStall)
         client.once("close", () => clearTimeout(timer))
-      })
-      client.once("close", () => freezers.delete(client))
-      const toUpstream = writer(upstream)
-      const toClient = writer(client)
-      for (const s of [client, upstream]) {
-        sockets.add(s)
-        s.setNoDelay(true)
-        s.on("error", () => {})
-        s.on("close", () => {
-          sockets.delete(s)
-          clients.delete(client)
-          client.destroy()
-          upstream.destroy()
-        })
       }
-      upstream.on("data", (chunk: Buffer) => stalled || frozen || toClient(chunk))
-      if (!http) {
-        client.on("data", (chunk: Buffer) => frozen || toUpstream(chunk))
-        return
-      }
-      const framing = requestFraming({
-        decide,
-        forward: toUpstream,
-        respond: toClient,
-        reset: () => {
-          client.resetAndDestroy()
-          upstream.destroy()
-        },
-        stall: () => {
-          stalled = true
-          const timer = setTimeout(() => client.destroy(), maxStall)
-          client.once("close", () => clearTimeout(timer))
-        }
-      }, () => `fault-proxy-${++requestIds}`)
-      client.on("data", (chunk: Buffer) => frozen || framing.feed(chunk))
-    }
+    }, () => `fault-proxy-${++requestIds}`)
+    client.on("data", (chunk: Buffer) => frozen || framing.feed(chunk))
+  }
 
-    const server = { current: createServer(onConnection) }
-    const port = yield* listen(server.current, options.port ?? 0)
-    const killAll = () => {
-      const n = clients.size
-      for (const s of sockets) s.destroy()
-      stats.killed += n
-      return n
-    }
-    const close = Effect.callback<void>((resume) => {
-      killAll()
-      if (!server.current.listening) return resume(Effect.void)
-      server.current.close(() => resume(Effect.void))
-    })
-    yield* Effect.addFinalizer(() => close)
-
-    const down = close
-    const up = Effect.suspend(() => {
-      if (server.current.listening) return Effect.void
-      server.current = createServer(onConnection)
-      return Effect.asVoid(listen(server.current, port))
-    })
-    return {
-      port,
-      url: `http://127.0.0.1:${port}`,
-      setFault: (next: Fault) =>
-        Effect.sync(() => {
-          fault = next
-          remaining = next._tag === "Stall" || next._tag === "FlipByte" ? next.count : 0
-          bodies = 0
-        }).pipe(Effect.tap(() => Effect.logDebug(`fault proxy :${port}: ${describeFault(next)}`))),
-      fault: Effect.sync(() => fault),
-      stats: Effect.sync(() => ({ ...stats })),
-      stallConnections: Effect.sync(() => {
-        const open = [...freezers.values()]
-        for (const freeze of open) freeze()
-        return open.length
-      }),
-      killConnections: Effect.sync(killAll),
-      down,
-      up,
-      refuseFor: (duration: Duration.Input) => down.pipe(Effect.andThen(Effect.sleep(duration)), Effect.andThen(up))
-    } satisfies FaultProxyShape
+  const server = { current: createServer(onConnection) }
+  const port = yield* listen(server.current, options.port ?? 0)
+  const killAll = () => {
+    const n = clients.size
+    for (const s of sockets) s.destroy()
+    stats.killed += n
+    return n
+  }
+  const close = Effect.callback<void>((resume) => {
+    killAll()
+    if (!server.current.listening) return resume(Effect.void)
+    server.current.close(() => resume(Effect.void))
   })
+  yield* Effect.addFinalizer(() => close)
+
+  const down = close
+  const up = Effect.suspend(() => {
+    if (server.current.listening) return Effect.void
+    server.current = createServer(onConnection)
+    return Effect.asVoid(listen(server.current, port))
+  })
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    setFault: (next: Fault) =>
+      Effect.sync(() => {
+        fault = next
+        remaining = next._tag === "Stall" || next._tag === "FlipByte" ? next.count : 0
+        bodies = 0
+      }).pipe(Effect.tap(() => Effect.logDebug(`fault proxy :${port}: ${describeFault(next)}`))),
+    fault: Effect.sync(() => fault),
+    stats: Effect.sync(() => ({ ...stats })),
+    stallConnections: Effect.sync(() => {
+      const open = [...freezers.values()]
+      for (const freeze of open) freeze()
+      return open.length
+    }),
+    killConnections: Effect.sync(killAll),
+    down,
+    up,
+    refuseFor: (duration: Duration.Input) => down.pipe(Effect.andThen(Effect.sleep(duration)), Effect.andThen(up))
+  } satisfies FaultProxyShape
+})
 
 export class FaultProxy extends Context.Service<FaultProxy, FaultProxyShape>()("lo-migrate/FaultProxy") {
   /** Opens a proxy in the current scope; closing the scope closes it and every connection. */

@@ -106,13 +106,14 @@ export const noThrottle: Admission = () => Effect.void
  * The pipeline's admission: `admit(objects, bytes)` waits for both limits that are set (objects first). Publishes the
  * limits as gauges.
  */
-export const makeAdmission = (limits: ThrottleLimits): Effect.Effect<Admission> =>
-  Effect.gen(function*() {
-    yield* Metric.update(limitObjects, limits.objectsPerSecond ?? 0)
-    yield* Metric.update(limitBytes, limits.bytesPerSecond ?? 0)
-    const objects = limits.objectsPerSecond === undefined ? undefined : new Throttle({ perSecond: limits.objectsPerSecond }, "objects")
-    const bytes = limits.bytesPerSecond === undefined ? undefined : new Throttle({ perSecond: limits.bytesPerSecond }, "bytes")
-    if (objects === undefined && bytes === undefined) return noThrottle
-    return (n: number, b: number) =>
-      Effect.andThen(objects === undefined ? Effect.void : objects.take(n), bytes === undefined ? Effect.void : bytes.take(b))
-  })
+export const makeAdmission = Effect.fn("Throttle.makeAdmission")(function*(
+  limits: ThrottleLimits
+): Effect.fn.Return<Admission> {
+  yield* Metric.update(limitObjects, limits.objectsPerSecond ?? 0)
+  yield* Metric.update(limitBytes, limits.bytesPerSecond ?? 0)
+  const objects = limits.objectsPerSecond === undefined ? undefined : new Throttle({ perSecond: limits.objectsPerSecond }, "objects")
+  const bytes = limits.bytesPerSecond === undefined ? undefined : new Throttle({ perSecond: limits.bytesPerSecond }, "bytes")
+  if (objects === undefined && bytes === undefined) return noThrottle
+  return (n: number, b: number) =>
+    Effect.andThen(objects === undefined ? Effect.void : objects.take(n), bytes === undefined ? Effect.void : bytes.take(b))
+})

@@ -77,22 +77,21 @@ export const makeBodySinks = Effect.fnUntraced(function*(tempDir: string) {
    * chunk is written whole (`writeAll` goes on after a short write, as a filling disk makes: stopping there would let
    * space freed in between leave a hole in the file). With a part size, the bytes are also digested part by part.
    */
-  const fileSink = (path: string, partSize: number | undefined) =>
-    Effect.gen(function*() {
-      const file = yield* fs.open(path, { flag: "wx", mode: 0o600 }).pipe(
-        Effect.mapError((e) => spillFileError("create spill file", tempDir, path, e))
-      )
-      const parts = partSize === undefined ? undefined : makePartDigester(partSize)
-      const sink: BodySink = {
-        write: (chunk) =>
-          Effect.suspend(() => {
-            parts?.update(chunk)
-            return file.writeAll(chunk)
-          }).pipe(Effect.mapError((e) => spillFileError("write spill file", tempDir, path, e))),
-        finish: Effect.sync(() => ({ _tag: "Spilled" as const, path, parts: parts?.digest() }))
-      }
-      return sink
-    })
+  const fileSink = Effect.fnUntraced(function*(path: string, partSize: number | undefined) {
+    const file = yield* fs.open(path, { flag: "wx", mode: 0o600 }).pipe(
+      Effect.mapError((e) => spillFileError("create spill file", tempDir, path, e))
+    )
+    const parts = partSize === undefined ? undefined : makePartDigester(partSize)
+    const sink: BodySink = {
+      write: (chunk) =>
+        Effect.suspend(() => {
+          parts?.update(chunk)
+          return file.writeAll(chunk)
+        }).pipe(Effect.mapError((e) => spillFileError("write spill file", tempDir, path, e))),
+      finish: Effect.sync(() => ({ _tag: "Spilled" as const, path, parts: parts?.digest() }))
+    }
+    return sink
+  })
 
   /** A fresh path in the spill directory for an object (created on first use). */
   const spillPath = (name: string) =>

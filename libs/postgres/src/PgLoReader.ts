@@ -205,19 +205,18 @@ export const make: (
         return { _tag: "Read" as const, digests: digester.digest() }
       }))
 
-    const finishStreaming = (
+    const finishStreaming = Effect.fnUntraced(function*(
       checked: CheckedRow,
       sink: BodySink,
       outcome: { readonly _tag: "TooLong"; readonly actual: number } | { readonly _tag: "Read"; readonly digests: Digests }
-    ) =>
-      Effect.gen(function*() {
-        if (outcome._tag === "TooLong") {
-          return yield* rowFailed(checked.row, new SizeMismatch({ expected: checked.row.size, actual: outcome.actual }))
-        }
-        yield* verifyDigests(checked.row, outcome.digests)
-        const body = yield* sink.finish
-        return toObject(checked, outcome.digests, body)
-      })
+    ) {
+      if (outcome._tag === "TooLong") {
+        return yield* rowFailed(checked.row, new SizeMismatch({ expected: checked.row.size, actual: outcome.actual }))
+      }
+      yield* verifyDigests(checked.row, outcome.digests)
+      const body = yield* sink.finish
+      return toObject(checked, outcome.digests, body)
+    })
 
     const readBig = (checked: CheckedRow): Effect.Effect<LoObject, RowFailed | DatabaseError | LocalFileError> => {
       if (checked.row.size <= inMemMax) {

@@ -25,12 +25,8 @@ export interface StallGuardOptions {
 
 /** The host and port of a `postgres://` URL that names a TCP host; `undefined` for a Unix socket or a host list. */
 export const tcpTargetOf = (url: string): { readonly host: string; readonly port: number } | undefined => {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    return undefined
-  }
+  if (!URL.canParse(url)) return undefined
+  const parsed = new URL(url)
   if (parsed.hostname.length === 0 || parsed.hostname.includes(",") || parsed.searchParams.has("host")) return undefined
   const port = parsed.port.length === 0 ? 5432 : Number(parsed.port)
   return Number.isSafeInteger(port) ? { host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"), port } : undefined

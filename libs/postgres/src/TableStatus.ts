@@ -53,53 +53,52 @@ export const shardCuts = (count: number): ReadonlyArray<string> =>
  * Counts `_nice_binary` per shard of `count` (1: the whole table), and looks up `reportedHashes` (distinct hashes
  * from failure reports).
  */
-export const tableStatus = (
+export const tableStatus = Effect.fn("TableStatus.tableStatus")(function*(
   count: number,
   reportedHashes: ReadonlyArray<string>
-): Effect.Effect<TableStatus, DatabaseError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const cuts = shardCuts(count)
-    const [column] = yield* sql<{ readonly present: boolean }>`
-      SELECT EXISTS (
-        SELECT 1 FROM pg_attribute
-        WHERE attrelid = to_regclass('_nice_binary') AND attname = 'sha2' AND NOT attisdropped
-      ) AS present`
-    const hasSha2 = column?.present === true
-    const pending = hasSha2 ? sql`sha2 IS NULL` : sql`TRUE`
-    const bucket = sql`width_bucket(hash, ${cuts}::text[])`
-    const counted = yield* sql<{
-      readonly shard: number
-      readonly total: bigint | number
-      readonly left: bigint | number
-      readonly bytesLeft: bigint | number | string | null
-    }>`
-      SELECT ${bucket} AS shard,
-             count(*) AS total,
-             count(*) FILTER (WHERE ${pending}) AS left,
-             sum(size) FILTER (WHERE ${pending}) AS "bytesLeft"
-      FROM _nice_binary
-      GROUP BY 1`
-    const found = reportedHashes.length === 0
-      ? []
-      : yield* sql<{ readonly shard: number; readonly found: bigint | number; readonly left: bigint | number }>`
-          SELECT ${bucket} AS shard, count(*) AS found, count(*) FILTER (WHERE ${pending}) AS left
-          FROM _nice_binary
-          WHERE hash = ANY(${reportedHashes}::text[]::bpchar[])
-          GROUP BY 1`
-    const byShard = new Map(counted.map((r) => [num(r.shard), r]))
-    const reportedByShard = new Map(found.map((r) => [num(r.shard), r]))
-    return {
-      hasSha2,
-      shards: Array.from({ length: count }, (_, shard): ShardCounts => {
-        const r = byShard.get(shard)
-        const total = num(r?.total)
-        const left = num(r?.left)
-        return { shard, total, migrated: total - left, left, bytesLeft: num(r?.bytesLeft) }
-      }),
-      reported: Array.from({ length: count }, (_, shard): ReportedRows => {
-        const r = reportedByShard.get(shard)
-        return { shard, found: num(r?.found), left: num(r?.left) }
-      })
-    }
-  }).pipe(mapSqlError("count rows per shard"), Effect.withSpan("TableStatus.count"))
+) {
+  const sql = yield* SqlClient.SqlClient
+  const cuts = shardCuts(count)
+  const [column] = yield* sql<{ readonly present: boolean }>`
+    SELECT EXISTS (
+      SELECT 1 FROM pg_attribute
+      WHERE attrelid = to_regclass('_nice_binary') AND attname = 'sha2' AND NOT attisdropped
+    ) AS present`
+  const hasSha2 = column?.present === true
+  const pending = hasSha2 ? sql`sha2 IS NULL` : sql`TRUE`
+  const bucket = sql`width_bucket(hash, ${cuts}::text[])`
+  const counted = yield* sql<{
+    readonly shard: number
+    readonly total: bigint | number
+    readonly left: bigint | number
+    readonly bytesLeft: bigint | number | string | null
+  }>`
+    SELECT ${bucket} AS shard,
+           count(*) AS total,
+           count(*) FILTER (WHERE ${pending}) AS left,
+           sum(size) FILTER (WHERE ${pending}) AS "bytesLeft"
+    FROM _nice_binary
+    GROUP BY 1`
+  const found = reportedHashes.length === 0
+    ? []
+    : yield* sql<{ readonly shard: number; readonly found: bigint | number; readonly left: bigint | number }>`
+        SELECT ${bucket} AS shard, count(*) AS found, count(*) FILTER (WHERE ${pending}) AS left
+        FROM _nice_binary
+        WHERE hash = ANY(${reportedHashes}::text[]::bpchar[])
+        GROUP BY 1`
+  const byShard = new Map(counted.map((r) => [num(r.shard), r]))
+  const reportedByShard = new Map(found.map((r) => [num(r.shard), r]))
+  return {
+    hasSha2,
+    shards: Array.from({ length: count }, (_, shard): ShardCounts => {
+      const r = byShard.get(shard)
+      const total = num(r?.total)
+      const left = num(r?.left)
+      return { shard, total, migrated: total - left, left, bytesLeft: num(r?.bytesLeft) }
+    }),
+    reported: Array.from({ length: count }, (_, shard): ReportedRows => {
+      const r = reportedByShard.get(shard)
+      return { shard, found: num(r?.found), left: num(r?.left) }
+    })
+  }
+}, mapSqlError("count rows per shard"), Effect.withSpan("TableStatus.count"))

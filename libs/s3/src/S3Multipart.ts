@@ -48,16 +48,16 @@ export const makeMultipart = (context: MultipartContext) => {
   const { bucket, calls, client, corruptAttempts, headObject, ledger, partAttempts, partConcurrency } = context
   const { call, classify, fatal, resendCorrupted, send } = calls
 
-  const uploadPart = (
-    request: PutRequest,
-    path: string,
-    uploadId: string,
-    partNumber: number,
-    start: number,
-    length: number,
-    precomputed: RangeDigests | undefined
-  ): Effect.Effect<CompletedPart, StorageError | TransferCorrupted> =>
-    Effect.gen(function*() {
+  const uploadPart = Effect.fnUntraced(
+    function*(
+      request: PutRequest,
+      path: string,
+      uploadId: string,
+      partNumber: number,
+      start: number,
+      length: number,
+      precomputed: RangeDigests | undefined
+    ) {
       const digests = precomputed ??
         (yield* digestRange(path, start, length).pipe(
           Effect.mapError((error) => classify("UploadPart", request.key, error))
@@ -83,11 +83,11 @@ export const makeMultipart = (context: MultipartContext) => {
       // S3 part ETags are the quoted hex MD5; use ours if the server sends none.
       const etag = sent.ETag !== undefined && sent.ETag !== "" ? sent.ETag : `"${md5.toString("hex")}"`
       return { PartNumber: partNumber, ETag: etag }
-    }).pipe(
-      // A part that failed transiently, or arrived corrupted, is sent again; the parts already sent are kept.
-      Effect.retry(retryFew<StorageError | TransferCorrupted>("UploadPart", partAttempts - 1)),
-      Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts: partAttempts }) : e)
-    )
+    },
+    // A part that failed transiently, or arrived corrupted, is sent again; the parts already sent are kept.
+    Effect.retry(retryFew<StorageError | TransferCorrupted>("UploadPart", partAttempts - 1)),
+    Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts: partAttempts }) : e)
+  )
 
   const abortUpload = (key: string, uploadId: string) =>
     call("AbortMultipartUpload", key, (signal) =>

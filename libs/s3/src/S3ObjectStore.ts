@@ -160,28 +160,27 @@ const makeWithClient = (
    * A single PutObject: after a HEAD (`"always"`, or `"resume"` inside its window) or conditional
    * (`If-None-Match: *`), in which case a 412 is followed by a HEAD that compares the size.
    */
-  const putSingle = (
+  const putSingle = Effect.fnUntraced(function*(
     request: PutRequest,
     body: Effect.Effect<SingleBody>
-  ): Effect.Effect<PutOutcome, StorageError | TransferCorrupted> =>
-    Effect.gen(function*() {
-      if (headFirst()) {
-        const present = yield* presentWithSize(request.key, request.size)
-        noteHead(present)
-        if (present) return "AlreadyPresent"
-        yield* putObject(request, body, false)
-        return "Uploaded"
-      }
-      const first = yield* putObject(request, body, true)
-      if (first === "Uploaded") return "Uploaded"
-      // The key exists: keep it if it has the right size, otherwise replace it.
-      if (yield* presentWithSize(request.key, request.size)) {
-        noteHead(true) // more present objects may follow: reopen the "resume" window
-        return "AlreadyPresent"
-      }
+  ): Effect.fn.Return<PutOutcome, StorageError | TransferCorrupted> {
+    if (headFirst()) {
+      const present = yield* presentWithSize(request.key, request.size)
+      noteHead(present)
+      if (present) return "AlreadyPresent"
       yield* putObject(request, body, false)
       return "Uploaded"
-    })
+    }
+    const first = yield* putObject(request, body, true)
+    if (first === "Uploaded") return "Uploaded"
+    // The key exists: keep it if it has the right size, otherwise replace it.
+    if (yield* presentWithSize(request.key, request.size)) {
+      noteHead(true) // more present objects may follow: reopen the "resume" window
+      return "AlreadyPresent"
+    }
+    yield* putObject(request, body, false)
+    return "Uploaded"
+  })
 
   const putMultipart = makeMultipart({
     client,

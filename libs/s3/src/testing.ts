@@ -59,42 +59,44 @@ const send = <A>(what: string, run: (signal: AbortSignal) => Promise<A>) =>
   Effect.tryPromise({ try: run, catch: (cause) => new Error(`${what}: ${String(cause)}`) })
 
 /** Aborts every multipart upload, deletes every object, then the bucket. */
-export const emptyAndDeleteBucket = (client: S3Client, bucket: string): Effect.Effect<void, Error> =>
-  Effect.gen(function*() {
-    let keyMarker: string | undefined
-    let uploadIdMarker: string | undefined
-    for (;;) {
-      const uploads = yield* send("ListMultipartUploads", (abortSignal) =>
-        client.send(
-          new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
-          { abortSignal }
-        ))
-      for (const u of uploads.Uploads ?? []) {
-        yield* send("AbortMultipartUpload", (abortSignal) =>
-          client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }), {
-            abortSignal
-          }))
-      }
-      if (uploads.IsTruncated !== true) break
-      keyMarker = uploads.NextKeyMarker
-      uploadIdMarker = uploads.NextUploadIdMarker
+export const emptyAndDeleteBucket = Effect.fn("testing.emptyAndDeleteBucket")(function*(
+  client: S3Client,
+  bucket: string
+): Effect.fn.Return<void, Error> {
+  let keyMarker: string | undefined
+  let uploadIdMarker: string | undefined
+  for (;;) {
+    const uploads = yield* send("ListMultipartUploads", (abortSignal) =>
+      client.send(
+        new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        { abortSignal }
+      ))
+    for (const u of uploads.Uploads ?? []) {
+      yield* send("AbortMultipartUpload", (abortSignal) =>
+        client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }), {
+          abortSignal
+        }))
     }
-    let token: string | undefined
-    for (;;) {
-      const page = yield* send("ListObjectsV2", (abortSignal) =>
-        client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }), { abortSignal }))
-      const keys = (page.Contents ?? []).flatMap((o) => o.Key === undefined ? [] : [{ Key: o.Key }])
-      if (keys.length > 0) {
-        yield* send("DeleteObjects", (abortSignal) =>
-          client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }), {
-            abortSignal
-          }))
-      }
-      if (page.IsTruncated !== true) break
-      token = page.NextContinuationToken
+    if (uploads.IsTruncated !== true) break
+    keyMarker = uploads.NextKeyMarker
+    uploadIdMarker = uploads.NextUploadIdMarker
+  }
+  let token: string | undefined
+  for (;;) {
+    const page = yield* send("ListObjectsV2", (abortSignal) =>
+      client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }), { abortSignal }))
+    const keys = (page.Contents ?? []).flatMap((o) => o.Key === undefined ? [] : [{ Key: o.Key }])
+    if (keys.length > 0) {
+      yield* send("DeleteObjects", (abortSignal) =>
+        client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }), {
+          abortSignal
+        }))
     }
-    yield* send("DeleteBucket", (abortSignal) => client.send(new DeleteBucketCommand({ Bucket: bucket }), { abortSignal }))
-  })
+    if (page.IsTruncated !== true) break
+    token = page.NextContinuationToken
+  }
+  yield* send("DeleteBucket", (abortSignal) => client.send(new DeleteBucketCommand({ Bucket: bucket }), { abortSignal }))
+})
 
 /**
  * A uniquely named bucket on the test server, created when the layer is built and emptied (objects and leftover
@@ -105,25 +107,24 @@ export class TestBucket extends Context.Service<TestBucket, {
   readonly config: S3StoreConfig
   readonly client: S3Client
 }>()("lo-migrate/s3/TestBucket") {
-  static readonly make = (overrides: Partial<Omit<S3StoreConfig, "bucket">> = {}) =>
-    Effect.gen(function*() {
-      const base = yield* Effect.try({ try: () => s3TestConfig(), catch: (e) => e as Error }).pipe(Effect.orDie)
-      const name = uniqueBucketName()
-      const config: S3StoreConfig = { ...base, ...overrides, bucket: name }
-      const { client } = yield* S3ClientService.make(config)
-      yield* Effect.acquireRelease(
-        send(
-          `could not create test bucket ${name} on ${config.endpoint ?? "AWS"} (is the S3 server up? ` +
-            "`bash tools/s3/ceph-rgw.sh start` starts it)",
-          (abortSignal) => client.send(new CreateBucketCommand({ Bucket: name }), { abortSignal })
-        ).pipe(Effect.orDie),
-        () =>
-          emptyAndDeleteBucket(client, name).pipe(
-            Effect.catch((e) => Effect.logWarning(`could not delete test bucket ${name}: ${e.message}`))
-          )
-      )
-      return TestBucket.of({ name, config, client })
-    })
+  static readonly make = Effect.fn("testing.make")(function*(overrides: Partial<Omit<S3StoreConfig, "bucket">> = {}) {
+    const base = yield* Effect.try({ try: () => s3TestConfig(), catch: (e) => e as Error }).pipe(Effect.orDie)
+    const name = uniqueBucketName()
+    const config: S3StoreConfig = { ...base, ...overrides, bucket: name }
+    const { client } = yield* S3ClientService.make(config)
+    yield* Effect.acquireRelease(
+      send(
+        `could not create test bucket ${name} on ${config.endpoint ?? "AWS"} (is the S3 server up? ` +
+          "`bash tools/s3/ceph-rgw.sh start` starts it)",
+        (abortSignal) => client.send(new CreateBucketCommand({ Bucket: name }), { abortSignal })
+      ).pipe(Effect.orDie),
+      () =>
+        emptyAndDeleteBucket(client, name).pipe(
+          Effect.catch((e) => Effect.logWarning(`could not delete test bucket ${name}: ${e.message}`))
+        )
+    )
+    return TestBucket.of({ name, config, client })
+  })
 
   static readonly layer: Layer.Layer<TestBucket> = Layer.effect(TestBucket, TestBucket.make())
 

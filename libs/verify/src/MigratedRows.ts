@@ -44,10 +44,9 @@ export const migratedRows = (range: KeyRange): Stream.Stream<MigratedRow, Databa
     )))
 
 /** The number of migrated rows in the range. */
-export const countMigrated = (range: KeyRange): Effect.Effect<number, DatabaseError, SqlClient.SqlClient> =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const [r] = yield* sql<{ readonly n: bigint | number | string }>`
-      SELECT count(*) AS n FROM _nice_binary WHERE ${where(sql, range)}`
-    return r === undefined ? 0 : toNumber(r.n)
-  }).pipe(mapSqlError("count migrated rows"))
+export const countMigrated = Effect.fn("MigratedRows.countMigrated")(function*(range: KeyRange) {
+  const sql = yield* SqlClient.SqlClient
+  const [r] = yield* sql<{ readonly n: bigint | number | string }>`
+    SELECT count(*) AS n FROM _nice_binary WHERE ${where(sql, range)}`
+  return r === undefined ? 0 : toNumber(r.n)
+}, mapSqlError("count migrated rows"))

@@ -32,27 +32,28 @@ export const makeRepairer = Effect.gen(function*() {
       client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal })))
 
   /** Resets one batch of rows in one transaction; then deletes the objects with wrong content. */
-  const repair = (batch: ReadonlyArray<BadRow>): Effect.Effect<ReadonlyArray<RepairOutcome>, DatabaseError | StorageError, Metrics> =>
-    Effect.gen(function*() {
-      if (batch.length === 0) return []
-      const changed = yield* withTransaction(
-        sql,
-        sql<{ readonly hash: string }>`
-          UPDATE _nice_binary b SET sha2 = NULL
-          FROM unnest(${batch.map((b) => b.row.hash)}::text[], ${batch.map((b) => b.row.sha2)}::text[]) AS u(hash, sha2)
-          WHERE b.hash = u.hash AND b.sha2 = u.sha2
-          RETURNING b.hash`
-      ).pipe(mapSqlError("repair: reset sha2"), retryInfrastructure("repair"))
-      const reset = new Set(changed.map((r) => r.hash))
-      const outcomes: Array<RepairOutcome> = []
-      for (const bad of batch) {
-        const wasReset = reset.has(bad.row.hash)
-        const deleted = wasReset && bad.problem === "WrongContent"
-        if (deleted) yield* deleteObject(bad.row.sha2)
-        outcomes.push({ bad, reset: wasReset, deleted })
-      }
-      return outcomes
-    })
+  const repair = Effect.fnUntraced(function*(
+    batch: ReadonlyArray<BadRow>
+  ): Effect.fn.Return<ReadonlyArray<RepairOutcome>, DatabaseError | StorageError, Metrics> {
+    if (batch.length === 0) return []
+    const changed = yield* withTransaction(
+      sql,
+      sql<{ readonly hash: string }>`
+        UPDATE _nice_binary b SET sha2 = NULL
+        FROM unnest(${batch.map((b) => b.row.hash)}::text[], ${batch.map((b) => b.row.sha2)}::text[]) AS u(hash, sha2)
+        WHERE b.hash = u.hash AND b.sha2 = u.sha2
+        RETURNING b.hash`
+    ).pipe(mapSqlError("repair: reset sha2"), retryInfrastructure("repair"))
+    const reset = new Set(changed.map((r) => r.hash))
+    const outcomes: Array<RepairOutcome> = []
+    for (const bad of batch) {
+      const wasReset = reset.has(bad.row.hash)
+      const deleted = wasReset && bad.problem === "WrongContent"
+      if (deleted) yield* deleteObject(bad.row.sha2)
+      outcomes.push({ bad, reset: wasReset, deleted })
+    }
+    return outcomes
+  })
 
   return { repair } as const
 })

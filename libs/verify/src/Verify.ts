@@ -70,115 +70,114 @@ const bad = (row: MigratedRow, problem: BadRow["problem"], detail: string): Verd
 
 export type VerifyError = StorageError | DatabaseError | OrderViolation
 
-export const runVerify = <E>(
+export const runVerify = Effect.fn("Verify.runVerify")(function*<E>(
   options: VerifyOptions,
   progress: Progress,
   hooks: VerifyHooks<E>
-): Effect.Effect<MergeStats, VerifyError | E, SqlClient.SqlClient | S3ClientService | Metrics> =>
-  Effect.gen(function*() {
-    const reader = yield* makeObjectReader
-    const repairer = options.repair ? yield* makeRepairer : undefined
-    const stats: MergeStats = { maxHeld: 0 }
-    const fetches = options.deep || options.contentType
+): Effect.fn.Return<MergeStats, VerifyError | E, SqlClient.SqlClient | S3ClientService | Metrics> {
+  const reader = yield* makeObjectReader
+  const repairer = options.repair ? yield* makeRepairer : undefined
+  const stats: MergeStats = { maxHeld: 0 }
+  const fetches = options.deep || options.contentType
 
-    const judgeObject = (row: MigratedRow, facts: ObjectFacts): Verdict => {
-      if (options.deep && (facts.sha256 !== row.sha2 || facts.size !== row.size)) {
-        return bad(row, "WrongContent", `the object's ${facts.size} bytes hash to ${facts.sha256}, not to its key`)
-      }
-      if (options.contentType) {
-        const recovered = originalMimeType(facts.contentType, facts.metadata)
-        if (recovered === undefined || !matchesMimeType(recovered, row.mimeType)) {
-          return bad(
-            row,
-            "WrongContentType",
-            `Content-Type is ${JSON.stringify(facts.contentType ?? null)}` +
-              (recovered === undefined ? " with malformed lo-migrate mime-type metadata" : "") +
-              `, which does not store mime_type ${JSON.stringify(row.mimeType)}`
-          )
-        }
-      }
-      return { _tag: "Ok", row }
+  const judgeObject = (row: MigratedRow, facts: ObjectFacts): Verdict => {
+    if (options.deep && (facts.sha256 !== row.sha2 || facts.size !== row.size)) {
+      return bad(row, "WrongContent", `the object's ${facts.size} bytes hash to ${facts.sha256}, not to its key`)
     }
+    if (options.contentType) {
+      const recovered = originalMimeType(facts.contentType, facts.metadata)
+      if (recovered === undefined || !matchesMimeType(recovered, row.mimeType)) {
+        return bad(
+          row,
+          "WrongContentType",
+          `Content-Type is ${JSON.stringify(facts.contentType ?? null)}` +
+            (recovered === undefined ? " with malformed lo-migrate mime-type metadata" : "") +
+            `, which does not store mime_type ${JSON.stringify(row.mimeType)}`
+        )
+      }
+    }
+    return { _tag: "Ok", row }
+  }
 
-    const judge = (pairing: Pairing): Effect.Effect<Verdict, StorageError, Metrics> => {
-      switch (pairing._tag) {
-        case "Orphan":
-          return Effect.succeed({ _tag: "Orphan", object: pairing.object })
-        case "Malformed":
-          return Effect.succeed(bad(pairing.row, "MalformedSha2", "sha2 is not 64 lowercase hexadecimal digits"))
-        case "Row": {
-          const { object, row } = pairing
-          if (object === undefined) return Effect.succeed(bad(row, "Missing", "no object under this key in the bucket"))
-          if (object.size !== row.size) {
-            return Effect.succeed(bad(row, "WrongSize", `the object has ${object.size} bytes, the row says ${row.size}`))
-          }
-          if (!fetches || !inSample(row.sha2, options.sample, options.seed)) return Effect.succeed({ _tag: "Ok", row })
-          if (options.deep) {
-            return Effect.map(reader.download(row.sha2), (facts) => {
-              progress.downloaded += 1
-              progress.downloadedBytes += facts.size
-              return judgeObject(row, facts)
-            })
-          }
-          return Effect.map(reader.head(row.sha2), (facts) => {
-            progress.heads += 1
+  const judge = (pairing: Pairing): Effect.Effect<Verdict, StorageError, Metrics> => {
+    switch (pairing._tag) {
+      case "Orphan":
+        return Effect.succeed({ _tag: "Orphan", object: pairing.object })
+      case "Malformed":
+        return Effect.succeed(bad(pairing.row, "MalformedSha2", "sha2 is not 64 lowercase hexadecimal digits"))
+      case "Row": {
+        const { object, row } = pairing
+        if (object === undefined) return Effect.succeed(bad(row, "Missing", "no object under this key in the bucket"))
+        if (object.size !== row.size) {
+          return Effect.succeed(bad(row, "WrongSize", `the object has ${object.size} bytes, the row says ${row.size}`))
+        }
+        if (!fetches || !inSample(row.sha2, options.sample, options.seed)) return Effect.succeed({ _tag: "Ok", row })
+        if (options.deep) {
+          return Effect.map(reader.download(row.sha2), (facts) => {
+            progress.downloaded += 1
+            progress.downloadedBytes += facts.size
             return judgeObject(row, facts)
           })
         }
+        return Effect.map(reader.head(row.sha2), (facts) => {
+          progress.heads += 1
+          return judgeObject(row, facts)
+        })
       }
     }
+  }
 
-    let pending: Array<BadRow> = []
-    const flushRepairs = Effect.suspend(() => {
-      if (repairer === undefined || pending.length === 0) return Effect.void
-      const batch = pending
-      pending = []
-      return Effect.flatMap(repairer.repair(batch), (outcomes) =>
-        Effect.forEach(outcomes, (outcome) => {
-          if (outcome.reset) progress.repaired += 1
-          else progress.repairSkipped += 1
-          if (outcome.deleted) progress.deletedObjects += 1
-          return hooks.onRepaired(outcome)
-        }, { discard: true }))
-    })
-
-    const record = (verdict: Verdict) => {
-      switch (verdict._tag) {
-        case "Orphan":
-          progress.orphans += 1
-          progress.orphanBytes += verdict.object.size
-          return hooks.onOrphan(verdict.object)
-        case "Ok":
-          progress.checked += 1
-          progress.ok += 1
-          progress.checkedBytes += verdict.row.size
-          progress.lastSha2 = verdict.row.sha2
-          return Effect.void
-        case "Bad": {
-          const { problem, row } = verdict.bad
-          progress.checked += 1
-          progress.checkedBytes += row.size
-          progress.bad[problem] += 1
-          progress.lastSha2 = row.sha2
-          const reported = hooks.onBad(verdict.bad)
-          if (repairer === undefined || !repairable(problem)) return reported
-          pending.push(verdict.bad)
-          return pending.length >= options.repairBatch ? Effect.andThen(reported, flushRepairs) : reported
-        }
-      }
-    }
-
-    const pages = listPages(options.range, () => {
-      progress.listRequests += 1
-    }).pipe(
-      Stream.tap((page) => Effect.sync(() => void (progress.listed += page.length))),
-      // the next page is requested while the current one is merged
-      Stream.buffer({ capacity: 1 })
-    )
-    yield* mergeJoin(pages, migratedRows(options.range), stats).pipe(
-      Stream.mapEffect(judge, { concurrency: fetches ? Math.max(1, options.concurrency) : 1 }),
-      Stream.runForEach(record)
-    )
-    yield* flushRepairs
-    return stats
+  let pending: Array<BadRow> = []
+  const flushRepairs = Effect.suspend(() => {
+    if (repairer === undefined || pending.length === 0) return Effect.void
+    const batch = pending
+    pending = []
+    return Effect.flatMap(repairer.repair(batch), (outcomes) =>
+      Effect.forEach(outcomes, (outcome) => {
+        if (outcome.reset) progress.repaired += 1
+        else progress.repairSkipped += 1
+        if (outcome.deleted) progress.deletedObjects += 1
+        return hooks.onRepaired(outcome)
+      }, { discard: true }))
   })
+
+  const record = (verdict: Verdict) => {
+    switch (verdict._tag) {
+      case "Orphan":
+        progress.orphans += 1
+        progress.orphanBytes += verdict.object.size
+        return hooks.onOrphan(verdict.object)
+      case "Ok":
+        progress.checked += 1
+        progress.ok += 1
+        progress.checkedBytes += verdict.row.size
+        progress.lastSha2 = verdict.row.sha2
+        return Effect.void
+      case "Bad": {
+        const { problem, row } = verdict.bad
+        progress.checked += 1
+        progress.checkedBytes += row.size
+        progress.bad[problem] += 1
+        progress.lastSha2 = row.sha2
+        const reported = hooks.onBad(verdict.bad)
+        if (repairer === undefined || !repairable(problem)) return reported
+        pending.push(verdict.bad)
+        return pending.length >= options.repairBatch ? Effect.andThen(reported, flushRepairs) : reported
+      }
+    }
+  }
+
+  const pages = listPages(options.range, () => {
+    progress.listRequests += 1
+  }).pipe(
+    Stream.tap((page) => Effect.sync(() => void (progress.listed += page.length))),
+    // the next page is requested while the current one is merged
+    Stream.buffer({ capacity: 1 })
+  )
+  yield* mergeJoin(pages, migratedRows(options.range), stats).pipe(
+    Stream.mapEffect(judge, { concurrency: fetches ? Math.max(1, options.concurrency) : 1 }),
+    Stream.runForEach(record)
+  )
+  yield* flushRepairs
+  return stats
+})

@@ -34,26 +34,27 @@ export const minimalGrants = (role: string): ReadonlyArray<string> => [
  * A LOGIN role that owns nothing, created in the current (throwaway) database's cluster; the scope revokes what it was
  * granted there (`DROP OWNED BY`) and drops it. `grants` run as the admin after the role is created (`minimalGrants`).
  */
-export const throwawayRole = (grants: (role: string) => ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const db = yield* ThrowawayDatabase
-    const name = `lomt_role_${process.pid}_${randomBytes(4).toString("hex")}`
-    yield* Effect.acquireRelease(
-      sql.unsafe(`CREATE ROLE ${name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`),
-      () =>
-        sql.unsafe(`DROP OWNED BY ${name}`).pipe(
-          Effect.andThen(sql.unsafe(`DROP ROLE IF EXISTS ${name}`)),
-          Effect.catch((e) => Effect.logWarning(`could not drop throwaway role ${name}: ${String(e)}`))
-        )
-    )
-    for (const statement of grants(name)) yield* sql.unsafe(statement)
-    const url = new URL(Redacted.value(db.url))
-    url.username = name
-    url.password = ""
-    const info: ThrowawayRoleInfo = { name, url: Redacted.make(url.toString()) }
-    return info
-  }).pipe(Effect.mapError((e) => toDatabaseError("testing.throwawayRole", e)))
+export const throwawayRole = Effect.fn("Roles.throwawayRole")(function*(
+  grants: (role: string) => ReadonlyArray<string>
+) {
+  const sql = yield* SqlClient.SqlClient
+  const db = yield* ThrowawayDatabase
+  const name = `lomt_role_${process.pid}_${randomBytes(4).toString("hex")}`
+  yield* Effect.acquireRelease(
+    sql.unsafe(`CREATE ROLE ${name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE`),
+    () =>
+      sql.unsafe(`DROP OWNED BY ${name}`).pipe(
+        Effect.andThen(sql.unsafe(`DROP ROLE IF EXISTS ${name}`)),
+        Effect.catch((e) => Effect.logWarning(`could not drop throwaway role ${name}: ${String(e)}`))
+      )
+  )
+  for (const statement of grants(name)) yield* sql.unsafe(statement)
+  const url = new URL(Redacted.value(db.url))
+  url.username = name
+  url.password = ""
+  const info: ThrowawayRoleInfo = { name, url: Redacted.make(url.toString()) }
+  return info
+}, Effect.mapError((e) => toDatabaseError("testing.throwawayRole", e)))
 
 /** Runs `self` in a fresh throwaway database with a pool of `maxConnections` (dropped afterwards). */
 export const inThrowawayDatabase = (maxConnections = 4) =>

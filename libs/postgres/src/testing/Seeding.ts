@@ -35,14 +35,15 @@ export const createNiceBinaryTable = (options: NiceBinaryTableOptions = {}) =>
   }).pipe(Effect.mapError((e) => toDatabaseError("testing.createNiceBinaryTable", e)))
 
 /** Creates `nice_batch_job (id varchar(255), active boolean)` with the given jobs. */
-export const createBatchJobTable = (jobs: ReadonlyArray<{ readonly id: string; readonly active: boolean }>) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql`CREATE TABLE nice_batch_job (id varchar(255) NOT NULL PRIMARY KEY, active boolean NOT NULL)`
-    for (const job of jobs) {
-      yield* sql`INSERT INTO nice_batch_job (id, active) VALUES (${job.id}, ${job.active})`
-    }
-  }).pipe(Effect.mapError((e) => toDatabaseError("testing.createBatchJobTable", e)))
+export const createBatchJobTable = Effect.fn("Seeding.createBatchJobTable")(function*(
+  jobs: ReadonlyArray<{ readonly id: string; readonly active: boolean }>
+) {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE nice_batch_job (id varchar(255) NOT NULL PRIMARY KEY, active boolean NOT NULL)`
+  for (const job of jobs) {
+    yield* sql`INSERT INTO nice_batch_job (id, active) VALUES (${job.id}, ${job.active})`
+  }
+}, Effect.mapError((e) => toDatabaseError("testing.createBatchJobTable", e)))
 /** Deterministic pseudo-random content of any size, produced in chunks (never held whole). */
 export interface GeneratedContent {
   readonly size: number
@@ -125,22 +126,24 @@ const writeChunkSize = 4 * 1024 * 1024
  * Writes a large object in chunks inside one transaction and returns its oid: the server picks the id, or `at`
  * (`lo_create(at)`, e.g. an id above 2^31 as production databases have). Oids travel as text (see Oids.ts).
  */
-const writeLargeObject = (bytes: Uint8Array | GeneratedContent, at?: number) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    return yield* sql.withTransaction(Effect.gen(function*() {
-      const [created] = yield* sql<{ readonly oid: number }>`SELECT lo_create(${oidText(at ?? 0)}::oid) AS oid`
-      const oid = created!.oid
-      let offset = 0
-      // generated content is produced and written 1 MiB at a time: a 100 MiB object is never in memory as a whole
-      const chunks = isGenerated(bytes) ? generatedChunks(bytes) : slices(bytes, writeChunkSize)
-      for (const chunk of chunks) {
-        yield* sql`SELECT lo_put(${oidText(oid)}::oid, ${offset}, ${chunk})`
-        offset += chunk.byteLength
-      }
-      return oid
-    }))
-  })
+const writeLargeObject = Effect.fn("Seeding.writeLargeObject")(function*(
+  bytes: Uint8Array | GeneratedContent,
+  at?: number
+) {
+  const sql = yield* SqlClient.SqlClient
+  return yield* sql.withTransaction(Effect.gen(function*() {
+    const [created] = yield* sql<{ readonly oid: number }>`SELECT lo_create(${oidText(at ?? 0)}::oid) AS oid`
+    const oid = created!.oid
+    let offset = 0
+    // generated content is produced and written 1 MiB at a time: a 100 MiB object is never in memory as a whole
+    const chunks = isGenerated(bytes) ? generatedChunks(bytes) : slices(bytes, writeChunkSize)
+    for (const chunk of chunks) {
+      yield* sql`SELECT lo_put(${oidText(oid)}::oid, ${offset}, ${chunk})`
+      offset += chunk.byteLength
+    }
+    return oid
+  }))
+})
 
 function* slices(bytes: Uint8Array, size: number): Generator<Uint8Array> {
   for (let at = 0; at < bytes.byteLength; at += size) yield bytes.subarray(at, Math.min(bytes.byteLength, at + size))
@@ -157,30 +160,29 @@ export const digestOf = (bytes: Uint8Array | GeneratedContent): Digests => {
  * Inserts one `_nice_binary` row and (unless `oid` is given) its large object. Returns what was stored and the real
  * digests of the content.
  */
-export const insertBinary = (input: BinaryInput) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const digests = digestOf(input.bytes)
-    const oid = input.oid !== undefined ? input.oid : yield* writeLargeObject(input.bytes, input.createAt)
-    const hash = input.hash ?? digests.sha1
-    const size = input.size ?? digests.size
-    const sha2 = input.sha2 ?? null
-    const [stored] = yield* sql<{ readonly hash: string }>`
-      INSERT INTO _nice_binary (hash, size, mime_type, data, sha2)
-      VALUES (${hash}, ${size}, ${input.mimeType}, ${oid === null ? null : oidText(oid)}::oid, ${sha2})
-      RETURNING hash`
-    const storedHash = stored!.hash
-    const inserted: InsertedBinary = {
-      hash: storedHash,
-      oid,
-      size,
-      mimeType: input.mimeType,
-      sha2,
-      digests,
-      row: { hash: storedHash, oid, size, mimeType: input.mimeType }
-    }
-    return inserted
-  }).pipe(Effect.mapError((e) => toDatabaseError("testing.insertBinary", e)))
+export const insertBinary = Effect.fn("Seeding.insertBinary")(function*(input: BinaryInput) {
+  const sql = yield* SqlClient.SqlClient
+  const digests = digestOf(input.bytes)
+  const oid = input.oid !== undefined ? input.oid : yield* writeLargeObject(input.bytes, input.createAt)
+  const hash = input.hash ?? digests.sha1
+  const size = input.size ?? digests.size
+  const sha2 = input.sha2 ?? null
+  const [stored] = yield* sql<{ readonly hash: string }>`
+    INSERT INTO _nice_binary (hash, size, mime_type, data, sha2)
+    VALUES (${hash}, ${size}, ${input.mimeType}, ${oid === null ? null : oidText(oid)}::oid, ${sha2})
+    RETURNING hash`
+  const storedHash = stored!.hash
+  const inserted: InsertedBinary = {
+    hash: storedHash,
+    oid,
+    size,
+    mimeType: input.mimeType,
+    sha2,
+    digests,
+    row: { hash: storedHash, oid, size, mimeType: input.mimeType }
+  }
+  return inserted
+}, Effect.mapError((e) => toDatabaseError("testing.insertBinary", e)))
 
 /** The large-object oids that exist in the current database. */
 export const largeObjectOids = Effect.gen(function*() {
