@@ -4,7 +4,7 @@
  * the adaptive concurrency of the store stage; the throttle's limits when set; and, while operations are being retried, which dependency the run waits for, since when and how long it has left.
  * `renderStatus` is pure (snapshots in, text out); `runMonitor` samples `Metrics` on a `Schedule`.
  */
-import { Metrics, type MetricsSnapshot, type Stage, Stages } from "@lo-migrate/core"
+import { formatBytes, type FormatBytesOptions, Metrics, type MetricsSnapshot, type Stage, Stages } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Duration from "effect/Duration"
@@ -35,12 +35,8 @@ export const formatElapsed = (millis: number): string => {
   return `${h}h ${String(m).padStart(2, "0")}m ${String(s).padStart(2, "0")}s`
 }
 
-/** Bytes as MiB / GiB / TiB with one decimal. */
-export const formatBytes = (bytes: number): string => {
-  if (bytes >= 1024 * 1024 * MiB) return `${(bytes / (1024 * 1024 * MiB)).toFixed(1)} TiB`
-  if (bytes >= 1024 * MiB) return `${(bytes / (1024 * MiB)).toFixed(1)} GiB`
-  return `${(bytes / MiB).toFixed(1)} MiB`
-}
+/** How the status blocks write bytes, with core's `formatBytes`: MiB / GiB / TiB with one decimal (`0.5 MiB`). */
+export const statusBytes: FormatBytesOptions = { smallest: "MiB", decimals: 1 }
 
 /** `42 s`, `3 min 05 s`, `1 h 02 min`: a wait as an operator reads it. */
 export const formatWait = (millis: number): string => {
@@ -94,7 +90,7 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
   lines.push("Progress Overview:")
   if (counts === undefined) {
     lines.push(`    UNKNOWN, ${done} of UNKNOWN objects migrated, ETA: UNKNOWN`)
-    lines.push(`    ${formatBytes(doneBytes)} of UNKNOWN`)
+    lines.push(`    ${formatBytes(doneBytes, statusBytes)} of UNKNOWN`)
   } else {
     const total = counts.remaining
     const percent = total === 0 ? 100 : Math.min(100, (done / total) * 100)
@@ -107,9 +103,9 @@ export const renderStatus = (current: MetricsSnapshot, previous?: MetricsSnapsho
     }
     lines.push(`    ${percent.toFixed(2)}%, ${done} of ${total} objects migrated, ETA: ${eta}`)
     lines.push(
-      `    ${formatBytes(doneBytes)} of ${formatBytes(counts.remainingBytes)}; table: ${counts.total} rows, ${
+      `    ${formatBytes(doneBytes, statusBytes)} of ${formatBytes(counts.remainingBytes, statusBytes)}; table: ${counts.total} rows, ${
         counts.total - counts.remaining
-      } already migrated before this run, largest object ${formatBytes(counts.largest)}`
+      } already migrated before this run, largest object ${formatBytes(counts.largest, statusBytes)}`
     )
   }
   lines.push("")

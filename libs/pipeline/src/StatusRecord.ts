@@ -5,8 +5,8 @@
  * piped output. All pure: snapshots in, text out.
  */
 import type { MetricsSnapshot, Stage } from "@lo-migrate/core"
-import { Stages } from "@lo-migrate/core"
-import { formatBytes, formatElapsed, formatTimestamp, formatWait } from "./Monitor.ts"
+import { formatBytes, Stages } from "@lo-migrate/core"
+import { formatElapsed, formatTimestamp, formatWait, statusBytes } from "./Monitor.ts"
 import { renderLimits, type ThrottleLimits } from "./Throttle.ts"
 
 /** The throttle limits the status shows beside the rates (`--max-objects-per-second`, `--max-bandwidth`). */
@@ -129,7 +129,7 @@ export const renderStatusLine = (current: MetricsSnapshot, previous?: MetricsSna
   const parts = [
     `${formatTimestamp(current.at)} ${r.progress.percent === null ? "?" : r.progress.percent.toFixed(2)}% ${r.progress.migrated}/${
       r.progress.pending ?? "?"
-    } objects, ${formatBytes(r.progress.migratedBytes)}`,
+    } objects, ${formatBytes(r.progress.migratedBytes, statusBytes)}`,
     `${commit.objectsPerSecond.toFixed(1)} obj/s ${(commit.bytesPerSecond / MiB).toFixed(2)} MiB/s`,
     `ETA ${r.progress.etaSeconds === null ? "?" : r.progress.etaSeconds === 0 ? "done" : formatElapsed(r.progress.etaSeconds * 1000)}`,
     `queues ${Object.entries(r.queues).map(([name, q]) => `${name} ${q.used}`).join(" ")}`,

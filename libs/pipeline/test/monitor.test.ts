@@ -1,9 +1,29 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Metrics } from "@lo-migrate/core"
+import { formatBytes, Metrics } from "@lo-migrate/core"
 import { Clock, Effect, Fiber, Queue } from "effect"
 import { TestClock } from "effect/testing"
-import { formatElapsed, formatWait, renderStatus, runMonitor } from "../src/index.ts"
+import { formatElapsed, formatWait, renderStatus, runMonitor, statusBytes } from "../src/index.ts"
 import { current, MiB, previous } from "./snapshots.ts"
+
+describe("statusBytes", () => {
+  it("core's formatBytes with the status options writes what the monitor's own formatter wrote (MiB, one decimal)", () => {
+    // each expected string is the output of the monitor's former `formatBytes` for that value
+    const cases: ReadonlyArray<readonly [number, string]> = [
+      [0, "0.0 MiB"],
+      [1, "0.0 MiB"],
+      [512 * 1024, "0.5 MiB"],
+      [MiB - 1, "1.0 MiB"],
+      [125 * MiB, "125.0 MiB"],
+      [1024 * MiB - 1, "1024.0 MiB"],
+      [1024 * MiB, "1.0 GiB"],
+      [1536 * MiB, "1.5 GiB"],
+      [1024 * 1024 * MiB - 1, "1024.0 GiB"],
+      [3 * 1024 ** 4, "3.0 TiB"],
+      [1024 ** 5, "1024.0 TiB"]
+    ]
+    for (const [bytes, expected] of cases) assert.strictEqual(formatBytes(bytes, statusBytes), expected, `${bytes} bytes`)
+  })
+})
 
 describe("renderStatus", () => {
   it("renders the original tool's block: progress, ETA, per-stage rates, queue usage and changes, failures", () => {

@@ -37,9 +37,10 @@ import {
   TransferCorrupted
 } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { stat } from "node:fs/promises"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { classifyS3Error, s3ErrorFacts } from "./S3Errors.ts"
 import { S3ClientService } from "./S3ClientService.ts"
 import {
@@ -68,14 +69,15 @@ export const checkProbeKey = "lo-migrate-check-probe"
 export const make: Effect.Effect<ObjectStore["Service"], never, S3ClientService | S3UploadLedger> = Effect.gen(
   function*() {
     const { client, config } = yield* S3ClientService
-    return makeWithClient(client, config, yield* S3UploadLedger)
+    return makeWithClient(client, config, yield* S3UploadLedger, yield* FileSystem.FileSystem)
   }
-)
+).pipe(Effect.provide(NodeFileSystem.layer)) // spilled bodies are Node files (their streams go to the SDK)
 
 const makeWithClient = (
   client: S3Client,
   config: S3StoreConfig,
-  ledger: S3UploadLedger["Service"]
+  ledger: S3UploadLedger["Service"],
+  fs: FileSystem.FileSystem
 ): ObjectStore["Service"] => {
   const bucket = config.bucket
   const secrets = config.secretAccessKey === undefined ? [] : [config.secretAccessKey]
@@ -93,7 +95,7 @@ const makeWithClient = (
   }
 
   const calls = makeS3Calls(bucket, secrets)
-  const { call, corruptedOr, fatal, resendCorrupted } = calls
+  const { classify, corruptedOr, fatal, resendCorrupted } = calls
 
   const headObject = (key: string): Effect.Effect<Option.Option<HeadResult>, StorageError> =>
     Effect.tryPromise({
@@ -203,9 +205,13 @@ const makeWithClient = (
       return yield* putSingle(request, Effect.succeed(body.bytes))
     }
     const path = body.path
-    const onDisk = yield* call("PutObject", request.key, () => stat(path))
-    if (onDisk.size !== request.size) {
-      return yield* fatal("PutObject", request.key, `spilled body ${path} has ${onDisk.size} bytes, expected ${request.size}`)
+    // the node error under the platform's (its code, e.g. ENOENT) is what the classification reads
+    const onDisk = yield* fs.stat(path).pipe(
+      Effect.mapError((e) => classify("PutObject", request.key, e.reason._tag === "BadArgument" ? e : e.reason.cause ?? e))
+    )
+    const onDiskSize = Number(onDisk.size)
+    if (onDiskSize !== request.size) {
+      return yield* fatal("PutObject", request.key, `spilled body ${path} has ${onDiskSize} bytes, expected ${request.size}`)
     }
     if (request.size <= effectivePartSize(config.partSize)) {
       // A fresh file stream per attempt (a 412 answer is followed by a second PUT).

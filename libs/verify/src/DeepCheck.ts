@@ -7,10 +7,13 @@
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3"
 import type { Metrics, StorageError } from "@lo-migrate/core"
 import type { S3ClientService } from "@lo-migrate/s3"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
+import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import type { Readable } from "node:stream"
-import { makeS3Call } from "./S3Calls.ts"
+import { makeS3Call, makeS3Fetch } from "./S3Calls.ts"
 
 export interface ObjectFacts {
   /** SHA-256 hex of the bytes read (`undefined` for a HEAD). */
@@ -22,18 +25,16 @@ export interface ObjectFacts {
   readonly metadata: Readonly<Record<string, string>> | undefined
 }
 
-/** Hashes a readable to its end (SDK interop: the body is a Node stream). */
+/** Hashes a body to its end, chunk by chunk (SDK interop: the body is a Node stream, destroyed when done). */
 const hashBody = (body: Readable) =>
-  new Promise<{ readonly sha256: string; readonly size: number }>((resolve, reject) => {
-    const hash = createHash("sha256")
-    let size = 0
-    body.on("data", (chunk: Buffer) => {
-      hash.update(chunk)
-      size += chunk.byteLength
-    })
-    body.once("error", reject)
-    body.once("end", () => resolve({ sha256: hash.digest("hex"), size }))
-  })
+  NodeStream.fromReadable<Uint8Array, unknown>({ evaluate: () => body, onError: identity }).pipe(
+    Stream.runFold(() => ({ hash: createHash("sha256"), size: 0 }), (acc, chunk) => {
+      acc.hash.update(chunk)
+      acc.size += chunk.byteLength
+      return acc
+    }),
+    Effect.map(({ hash, size }) => ({ sha256: hash.digest("hex"), size }))
+  )
 
 export interface ObjectReader {
   /** GET + hash. */
@@ -42,18 +43,26 @@ export interface ObjectReader {
   readonly head: (key: string) => Effect.Effect<ObjectFacts, StorageError, Metrics>
 }
 
-export const makeObjectReader: Effect.Effect<ObjectReader, never, S3ClientService> = Effect.map(makeS3Call, (call) => ({
-  download: (key) =>
-    call("GetObject", key, (client, bucket, signal) =>
-      client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).then((out) =>
-        hashBody(out.Body as Readable).then((read): ObjectFacts => ({ ...read, contentType: out.ContentType, metadata: out.Metadata }))
-      )),
-  head: (key) =>
-    call("HeadObject", key, (client, bucket, signal) =>
-      client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).then((out): ObjectFacts => ({
-        sha256: undefined,
-        size: out.ContentLength ?? 0,
-        contentType: out.ContentType,
-        metadata: out.Metadata
-      })))
-}))
+export const makeObjectReader: Effect.Effect<ObjectReader, never, S3ClientService> = Effect.map(
+  Effect.all([makeS3Call, makeS3Fetch]),
+  ([call, fetch]) => ({
+    download: (key) =>
+      fetch(
+        "GetObject",
+        key,
+        (client, bucket, signal) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
+        (out) =>
+          hashBody(out.Body as Readable).pipe(
+            Effect.map((read): ObjectFacts => ({ ...read, contentType: out.ContentType, metadata: out.Metadata }))
+          )
+      ),
+    head: (key) =>
+      call("HeadObject", key, (client, bucket, signal) =>
+        client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).then((out): ObjectFacts => ({
+          sha256: undefined,
+          size: out.ContentLength ?? 0,
+          contentType: out.ContentType,
+          metadata: out.Metadata
+        })))
+  })
+)

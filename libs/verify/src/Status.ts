@@ -3,7 +3,8 @@
  * start, rows checked per second (current and average), the listing's cost in requests, what is wrong so far, and the
  * final summary with the rate. Pure: counters in, text out; the caller samples them on its `--interval`.
  */
-import { formatBytes, formatElapsed, formatTimestamp } from "@lo-migrate/pipeline"
+import { formatBytes } from "@lo-migrate/core"
+import { formatElapsed, formatTimestamp, statusBytes } from "@lo-migrate/pipeline"
 import type { Problem } from "./Domain.ts"
 import type { Progress } from "./Progress.ts"
 
@@ -70,11 +71,11 @@ export const renderVerifyStatus = (
   lines.push(
     `Listing:  ${progress.listed} objects in ${progress.listRequests} ListObjectsV2 requests, current ${
       perSecond(now.listed - before.listed, since).toFixed(1)
-    } obj/s; orphans ${progress.orphans} (${formatBytes(progress.orphanBytes)})`
+    } obj/s; orphans ${progress.orphans} (${formatBytes(progress.orphanBytes, statusBytes)})`
   )
   if (progress.downloaded > 0 || progress.heads > 0) {
     lines.push(
-      `Objects:  ${progress.downloaded} downloaded (${formatBytes(progress.downloadedBytes)}, current ${
+      `Objects:  ${progress.downloaded} downloaded (${formatBytes(progress.downloadedBytes, statusBytes)}, current ${
         (perSecond(now.downloadedBytes - before.downloadedBytes, since) / (1024 * 1024)).toFixed(2)
       } MiB/s), ${progress.heads} HEADs`
     )
@@ -93,11 +94,11 @@ export const renderVerifyStatus = (
 export const renderVerifySummary = (progress: Progress, elapsedMillis: number): string => {
   const seconds = Math.max(elapsedMillis, 1) / 1000
   return [
-    `verify: ${progress.checked} rows checked (${formatBytes(progress.checkedBytes)}): ${describeCounts(progress)}`,
+    `verify: ${progress.checked} rows checked (${formatBytes(progress.checkedBytes, statusBytes)}): ${describeCounts(progress)}`,
     `verify: ${progress.listed} objects listed in ${progress.listRequests} ListObjectsV2 requests; ${progress.orphans} ` +
-    `orphans (${formatBytes(progress.orphanBytes)}) no row references`,
+    `orphans (${formatBytes(progress.orphanBytes, statusBytes)}) no row references`,
     ...(progress.downloaded > 0 || progress.heads > 0
-      ? [`verify: ${progress.downloaded} objects downloaded and hashed (${formatBytes(progress.downloadedBytes)}), ${progress.heads} HEADs`]
+      ? [`verify: ${progress.downloaded} objects downloaded and hashed (${formatBytes(progress.downloadedBytes, statusBytes)}), ${progress.heads} HEADs`]
       : []),
     ...(progress.repaired > 0 || progress.repairSkipped > 0
       ? [`verify: repair: ${progress.repaired} rows reset to sha2 NULL, ${progress.repairSkipped} left alone, ` +
