@@ -3,6 +3,8 @@
 -- checks (inactive). Runs once, when the postgres volume is first initialised.
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
+-- The same definition as @lo-migrate/postgres's createNiceBinaryTable({ sha2Column: false }): libs/postgres/test/
+-- testing.test.ts compares the two in the catalog.
 CREATE TABLE _nice_binary (
   hash      char(40)     NOT NULL PRIMARY KEY,
   size      bigint       NOT NULL,

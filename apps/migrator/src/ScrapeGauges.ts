@@ -8,14 +8,12 @@
  * `Metrics` itself (libs/core/src/Metrics.ts); `lo_migrate_in_flight_bytes` by the pipeline (InFlightBytes.ts).
  */
 import { type MetricsSnapshot } from "@lo-migrate/core"
+import { concurrencyLimitGauge } from "@lo-migrate/pipeline"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 
 const queueUsed = Metric.gauge("lo_migrate_queue_used_objects", { description: "elements waiting in a queue" })
 const queueCapacity = Metric.gauge("lo_migrate_queue_capacity_objects", { description: "capacity of a queue" })
-const concurrencyLimit = Metric.gauge("lo_migrate_concurrency_limit", {
-  description: "operations allowed at once (adaptive)"
-})
 const concurrencyMax = Metric.gauge("lo_migrate_concurrency_max", {
   description: "configured maximum of operations at once (e.g. --storer-threads)"
 })
@@ -53,7 +51,7 @@ export const sampleGauges = Effect.fn("ScrapeGauges.sampleGauges")(function*(
   }
   for (const c of snapshot.concurrency) {
     const stage = c.name
-    yield* Metric.update(Metric.withAttributes(concurrencyLimit, { stage }), c.limit)
+    yield* Metric.update(Metric.withAttributes(concurrencyLimitGauge, { stage }), c.limit)
     yield* Metric.update(Metric.withAttributes(concurrencyMax, { stage }), c.max)
     yield* Metric.update(Metric.withAttributes(concurrencyInFlight, { stage }), c.inFlight)
   }

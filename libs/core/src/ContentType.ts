@@ -22,6 +22,7 @@
  * `storedContentType` applies the rule, `originalMimeType` reads it back from what a HEAD/GET returns.
  */
 import { createHash } from "node:crypto"
+import { isSha256Hex } from "./Domain.ts"
 
 /** Longest mime type sent as it is. */
 export const maxPlainLength = 255
@@ -159,7 +160,7 @@ export const originalMimeType = (
   const sha256 = meta[MimeTypeMetadata.sha256]
   if (sha256 !== undefined) {
     const prefix = decode(meta[MimeTypeMetadata.prefix] ?? "")
-    return /^[0-9a-f]{64}$/.test(sha256) && prefix !== undefined ? { _tag: "Digest", sha256, prefix } : undefined
+    return isSha256Hex(sha256) && prefix !== undefined ? { _tag: "Digest", sha256, prefix } : undefined
   }
   return contentType === undefined ? { _tag: "None" } : { _tag: "Exact", mimeType: contentType }
 }

@@ -35,7 +35,10 @@ interface Waiter {
   granted: boolean
 }
 
-const limitGauge = Metric.gauge("lo_migrate_concurrency_limit", { description: "operations allowed at once (adaptive)" })
+/** `lo_migrate_concurrency_limit{stage}`: set here as the limit moves, and from each snapshot by the app's scrape. */
+export const concurrencyLimitGauge = Metric.gauge("lo_migrate_concurrency_limit", {
+  description: "operations allowed at once (adaptive)"
+})
 
 export class AdaptiveLimit {
   readonly max: number
@@ -48,14 +51,14 @@ export class AdaptiveLimit {
   /** Bumped at every decrease; a permit remembers the epoch it was granted in. */
   private epoch = 0
   private readonly waiting: Array<Waiter> = []
-  private readonly gauge: typeof limitGauge
+  private readonly gauge: typeof concurrencyLimitGauge
 
   constructor(options: AdaptiveLimitOptions, name = "store") {
     this.max = Math.max(1, Math.floor(options.max))
     this.min = Math.min(this.max, Math.max(1, Math.floor(options.min ?? 1)))
     this.increaseEvery = Math.max(1, Math.floor(options.increaseEvery ?? 8))
     this.limitNow = this.max
-    this.gauge = Metric.withAttributes(limitGauge, { stage: name })
+    this.gauge = Metric.withAttributes(concurrencyLimitGauge, { stage: name })
   }
 
   get reading(): AdaptiveLimitReading {

@@ -12,6 +12,8 @@ import {
   testAdminUrl,
   ThrowawayDatabase
 } from "../src/testing.ts"
+import { readFileSync } from "node:fs"
+import { resolve } from "node:path"
 import { PgDatabase } from "../src/index.ts"
 
 const databaseExists = (name: string) =>
@@ -77,5 +79,35 @@ describe("seeding helpers", () => {
         invalid.all.map((r) => r.expected),
         ["MalformedHash", "Sha1Mismatch", "MalformedHash", "MissingLargeObject", "NullOid", "SizeMismatch"]
       )
+    }).pipe(inThrowawayDatabase()))
+})
+
+describe("the sample database of docker/initdb", () => {
+  it.live("its CREATE TABLE _nice_binary defines the table createNiceBinaryTable defines (before the sha2 column)", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const file = readFileSync(resolve(import.meta.dirname, "../../../docker/initdb/01-nice-binary.sql"), "utf8")
+      const ddl = /CREATE TABLE _nice_binary \([^;]*\);/.exec(file)
+      assert.isNotNull(ddl, "docker/initdb/01-nice-binary.sql has no CREATE TABLE _nice_binary (...);")
+      // the same statement in two schemas: the sample's, and the helper's
+      const describe = (schema: string) =>
+        sql<{ readonly definition: string }>`
+          SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+                 AS definition
+          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = ${schema} AND c.relname = '_nice_binary' AND a.attnum > 0 AND NOT a.attisdropped
+          UNION ALL
+          SELECT con.conname || ' ' || pg_get_constraintdef(con.oid)
+          FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = ${schema} AND c.relname = '_nice_binary'
+          ORDER BY 1`
+      yield* sql`CREATE SCHEMA sample`
+      yield* sql.unsafe(ddl![0].replace("CREATE TABLE _nice_binary", "CREATE TABLE sample._nice_binary"))
+      yield* createNiceBinaryTable({ sha2Column: false })
+      const sample = (yield* describe("sample")).map((r) => r.definition)
+      const helper = (yield* describe("public")).map((r) => r.definition)
+      assert.deepStrictEqual(sample, helper)
+      assert.include(helper, "_nice_binary_pkey PRIMARY KEY (hash)")
+      assert.include(helper, "mime_type character varying(255) NOT NULL")
     }).pipe(inThrowawayDatabase()))
 })

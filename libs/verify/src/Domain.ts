@@ -28,9 +28,6 @@ export interface KeyRange {
 export const inRange = (key: string, range: KeyRange): boolean =>
   (range.from === undefined || key >= range.from) && (range.to === undefined || key < range.to)
 
-/** A SHA-256 hex key as the migrator writes it. */
-export const isSha256Hex = (s: string): boolean => /^[0-9a-f]{64}$/.test(s)
-
 /** A bound of `--from-sha2` / `--to-sha2`: 1 to 64 lowercase hex digits. */
 export const isKeyBound = (s: string): boolean => /^[0-9a-f]{1,64}$/.test(s)
 

@@ -12,7 +12,8 @@ import * as Effect from "effect/Effect"
 import * as Pull from "effect/Pull"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { isSha256Hex, type ListedObject, type MigratedRow } from "./Domain.ts"
+import { isSha256Hex } from "@lo-migrate/core"
+import { type ListedObject, type MigratedRow } from "./Domain.ts"
 
 export type Pairing =
   | { readonly _tag: "Row"; readonly row: MigratedRow; readonly object: ListedObject | undefined }
