@@ -1,29 +1,20 @@
 /**
- * The validated configuration of one run, resolved from the parsed flags and the environment, and its printable form.
+ * The validated configuration of one run, resolved from the parsed flags and the environment (the checks of one
+ * value: ConfigValues.ts; the shard: ConfigShard.ts; the printed block: ConfigRender.ts).
  *
  * `resolve` is the single place that decides whether the options are usable: every rule names the option it is about,
  * and it runs before anything connects. Secrets stay `Redacted` from the command line or the environment to the layer
- * that needs them; `render` prints the configuration with every secret replaced.
+ * that needs them.
  */
-import { parseShard, parseShardCount, parseShardIndex, renderShard, type Shard, shardRange } from "@lo-migrate/core"
+import type { Shard } from "@lo-migrate/core"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
 import { tmpdir } from "node:os"
-import { defaults, env, type LogFormat, minUploadChunkKiB, type RawOptions } from "./Options.ts"
-
-/** Bad usage or configuration: exit code 2, and the message names the option. */
-export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
-  option: Schema.String,
-  detail: Schema.String
-}) {
-  override get message() {
-    return `${this.option}: ${this.detail}`
-  }
-}
+import { resolveShard } from "./ConfigShard.ts"
+import { hasPassword, parseUrl, positive, redactUrl, required, UsageError } from "./ConfigValues.ts"
+import { env, type LogFormat, minUploadChunkKiB, type RawOptions } from "./Options.ts"
 
 export type SecretSource = "command line" | "environment" | "default chain"
 
@@ -85,48 +76,6 @@ export interface MigratorConfig {
   readonly warnings: ReadonlyArray<string>
 }
 
-const positive = (option: string, value: number, max = Number.MAX_SAFE_INTEGER) =>
-  Number.isSafeInteger(value) && value >= 1 && value <= max
-    ? Effect.succeed(value)
-    : Effect.fail(new UsageError({ option, detail: `must be a whole number from 1 to ${max}, got ${value}` }))
-
-const required = <A>(option: string, envName: string, value: Option.Option<A>) =>
-  Option.match(value, {
-    onNone: () => Effect.fail(new UsageError({ option, detail: `is required (or set ${envName})` })),
-    onSome: Effect.succeed
-  })
-
-const parseUrl = (option: string, raw: string, protocols: ReadonlyArray<string>, shown: string) =>
-  Effect.suspend(() => {
-    const url = URL.canParse(raw) ? new URL(raw) : undefined
-    if (url === undefined) {
-      return Effect.fail(new UsageError({ option, detail: `is not a valid URL: ${shown}` }))
-    }
-    if (!protocols.includes(url.protocol)) {
-      return Effect.fail(
-        new UsageError({ option, detail: `must start with ${protocols.map((p) => `${p}//`).join(" or ")}, got ${shown}` })
-      )
-    }
-    if (url.hostname === "") {
-      return Effect.fail(new UsageError({ option, detail: `has no host: ${shown}` }))
-    }
-    return Effect.succeed(url)
-  })
-
-/** A URL with its password (and any `password` query parameter) replaced, safe to print. */
-export const redactUrl = (raw: string): string => {
-  if (!URL.canParse(raw)) return "<unparsable URL, not shown>"
-  const url = new URL(raw)
-  if (url.password !== "") url.password = "<redacted>"
-  for (const key of [...url.searchParams.keys()]) {
-    if (/pass|secret|key|token/i.test(key)) url.searchParams.set(key, "<redacted>")
-  }
-  return decodeURIComponent(url.toString())
-}
-
-const hasPassword = (url: URL) =>
-  url.password !== "" || [...url.searchParams.keys()].some((k) => /^password$/i.test(k))
-
 /** The environment variables that `resolve` reads itself (the other options read theirs through their flags). */
 const secretEnv = Config.all({
   pgUrl: Config.Redacted(env.pgUrl).pipe(Config.option),
@@ -150,58 +99,6 @@ export const resolveReports = Effect.fn("Config.resolveReports")(function*(
   }
   return reports
 })
-
-/** A parse `Result` as an Effect, its failure a `UsageError` about `option`. */
-export const fromResult = (option: string) => <A>(result: Result.Result<A, string>) =>
-  Result.isSuccess(result)
-    ? Effect.succeed(result.success)
-    : Effect.fail(new UsageError({ option, detail: result.failure }))
-
-/**
- * The shard of this process: `--shard I/N` (env `LO_MIGRATE_SHARD`); else, in a Kubernetes Indexed Job,
- * `JOB_COMPLETION_INDEX` of `--shards N` (env `LO_MIGRATE_SHARDS`); else none (the whole table). A `--shards` that
- * contradicts `--shard`, a `JOB_COMPLETION_INDEX` without a shard count, or an index out of range is a usage error:
- * a wrong shard silently skips or repeats a part of the table.
- */
-export const resolveShard = Effect.fn("Config.resolveShard")(function*(
-  raw: RawOptions
-): Effect.fn.Return<Shard | undefined, UsageError> {
-  const shards = Option.isNone(raw.shards)
-    ? undefined
-    : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
-  if (Option.isSome(raw.shard)) {
-    const shard = yield* fromResult("--shard")(parseShard(raw.shard.value))
-    if (shards !== undefined && shards !== shard.count) {
-      return yield* new UsageError({
-        option: "--shards",
-        detail: `says ${shards} shards but --shard ${raw.shard.value} says ${shard.count}; give one of them`
-      })
-    }
-    return shard
-  }
-  const index = yield* Config.String(env.jobCompletionIndex).pipe(
-    Config.option,
-    Effect.mapError((e) => new UsageError({ option: env.jobCompletionIndex, detail: e.message }))
-  )
-  if (Option.isNone(index)) return undefined
-  if (shards === undefined) {
-    return yield* new UsageError({
-      option: "--shards",
-      detail: `${env.jobCompletionIndex}=${index.value} is set (a Kubernetes Indexed Job) but not the number of ` +
-        `shards: set --shards N or ${env.shards} to the Job's completions (or --shard I/N)`
-    })
-  }
-  const i = yield* fromResult(env.jobCompletionIndex)(parseShardIndex(index.value, shards))
-  return { index: i, count: shards }
-})
-
-/** How the shard is shown: `2/4 (hash >= 8000..., < c000...)`. */
-export const describeShard = (shard: Shard | undefined): string => {
-  if (shard === undefined) return "none (the whole table)"
-  const { high, low } = shardRange(shard)
-  const bounds = [low === undefined ? [] : [`>= ${low}`], high === undefined ? [] : [`< ${high}`]].flat()
-  return `${renderShard(shard)} (hash ${bounds.length === 0 ? "any" : bounds.join(", ")})`
-}
 
 const resolvePg = Effect.fn("Config.resolvePg")(function*(
   raw: RawOptions,
@@ -380,60 +277,3 @@ export const resolve = Effect.fn("Config.resolve")(function*(
     warnings
   } satisfies MigratorConfig
 })
-
-const kib = (bytes: number) => `${bytes / 1024} KiB`
-
-/** The configuration block printed at start-up. No secret appears in it, whatever the input. */
-export const render = (config: MigratorConfig): string => {
-  const credentials = config.accessKeyId === undefined
-    ? "AWS default credential chain"
-    : `access key ${config.accessKeyId}, secret key <redacted> (from the ${config.secretSource})`
-  const lines = [
-    "**************** configuration ****************",
-    "  connections:",
-    `    PostgreSQL:          ${redactUrl(Redacted.value(config.pgUrl))}`,
-    `    S3 endpoint:         ${config.s3Url.toString()} (${config.pathStyle ? "path-style" : "virtual-host"}, region ${config.region})`,
-    `    S3 bucket:           ${config.bucket}`,
-    `    S3 credentials:      ${credentials}`,
-    "  threads:",
-    `    receiver threads:    ${String(config.receiverThreads).padStart(6)}`,
-    `    storer threads:      ${String(config.storerThreads).padStart(6)}`,
-    `    committer threads:   ${String(config.committerThreads).padStart(6)}`,
-    "  queues:",
-    `    receiver queue size: ${String(config.receiverQueue).padStart(6)} objects`,
-    `    storer queue size:   ${String(config.storerQueue).padStart(6)} objects`,
-    `    committer queue size:${String(config.committerQueue).padStart(6)} objects`,
-    "  other:",
-    `    max. in-memory size: ${kib(config.inMemMax)}`,
-    `    upload part size:    ${kib(config.uploadChunkSize)}`,
-    `    DB commit chunk size: ${config.commitChunk}`,
-    `    status interval:     ${config.interval} s`,
-    `    grace period:        ${config.gracePeriod} s`,
-    `    retry budget:        ${config.retryBudget} s (then exit 3)`,
-    `    request timeout:     ${config.requestTimeout} s without progress (S3)`,
-    `    statement timeout:   ${config.pgStatementTimeout} s (PostgreSQL, the migrator's own statements)`,
-    `    connect timeout:     ${config.connectTimeout} s`,
-    `    in-memory cap:       ${kib(config.maxInMemoryBytes)}`,
-    `    in-flight cap:       ${config.maxInFlightBytes === undefined ? "none" : kib(config.maxInFlightBytes)}`,
-    `    temp dir:            ${config.tempDir}`,
-    `    report:              ${config.report ?? "(none; failed rows are logged)"}`,
-    `    mode:                ${config.dryRun ? "dry run (writes nothing)" : "migrate"}${config.finalize ? " + finalize" : ""}`,
-    `    batch job check:     ${config.skipBatchJobCheck ? "skipped" : "on"}`,
-    `    throttle:            ${
-      config.maxObjectsPerSecond === undefined && config.maxBytesPerSecond === undefined
-        ? "none"
-        : [
-          ...(config.maxObjectsPerSecond === undefined ? [] : [`${config.maxObjectsPerSecond} objects/s`]),
-          ...(config.maxBytesPerSecond === undefined ? [] : [`${config.maxBytesPerSecond / 1024 / 1024} MiB/s`])
-        ].join(", ") + " (this process)"
-    }`,
-    `    metrics endpoint:    ${
-      config.metrics === undefined
-        ? "none"
-        : `${config.metrics.host}:${config.metrics.port}${config.metricsLinger > 0 ? `, kept ${config.metricsLinger} s after the run` : ""}`
-    }`,
-    `    shard:               ${describeShard(config.shard)}`
-  ]
-  return lines.join("\n")
-}
-

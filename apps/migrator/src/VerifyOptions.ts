@@ -9,7 +9,8 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Flag from "effect/cli/Flag"
-import { type MigratorConfig, resolve, UsageError } from "./Config.ts"
+import { type MigratorConfig, resolve } from "./Config.ts"
+import { UsageError } from "./ConfigValues.ts"
 import type { RawOptions } from "./Options.ts"
 
 export const verifyDefaults = { concurrency: 16, sample: 1, seed: 0, repairBatch: 100 } as const

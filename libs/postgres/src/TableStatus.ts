@@ -53,7 +53,10 @@ export const shardCuts = (count: number): ReadonlyArray<string> =>
  * Counts `_nice_binary` per shard of `count` (1: the whole table), and looks up `reportedHashes` (distinct hashes
  * from failure reports).
  */
-export const tableStatus = Effect.fn("TableStatus.tableStatus")(function*(
+export const tableStatus: (
+  count: number,
+  reportedHashes: ReadonlyArray<string>
+) => Effect.Effect<TableStatus, DatabaseError, SqlClient.SqlClient> = Effect.fn("TableStatus.tableStatus")(function*(
   count: number,
   reportedHashes: ReadonlyArray<string>
 ) {

@@ -48,7 +48,15 @@ export const makeMultipart = (context: MultipartContext) => {
   const { bucket, calls, client, corruptAttempts, headObject, ledger, partAttempts, partConcurrency } = context
   const { call, classify, fatal, resendCorrupted, send } = calls
 
-  const uploadPart = Effect.fnUntraced(
+  const uploadPart: (
+    request: PutRequest,
+    path: string,
+    uploadId: string,
+    partNumber: number,
+    start: number,
+    length: number,
+    precomputed: RangeDigests | undefined
+  ) => Effect.Effect<CompletedPart, StorageError | TransferCorrupted> = Effect.fnUntraced(
     function*(
       request: PutRequest,
       path: string,

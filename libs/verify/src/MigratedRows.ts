@@ -44,7 +44,9 @@ export const migratedRows = (range: KeyRange): Stream.Stream<MigratedRow, Databa
     )))
 
 /** The number of migrated rows in the range. */
-export const countMigrated = Effect.fn("MigratedRows.countMigrated")(function*(range: KeyRange) {
+export const countMigrated: (range: KeyRange) => Effect.Effect<number, DatabaseError, SqlClient.SqlClient> = Effect.fn(
+  "MigratedRows.countMigrated"
+)(function*(range: KeyRange) {
   const sql = yield* SqlClient.SqlClient
   const [r] = yield* sql<{ readonly n: bigint | number | string }>`
     SELECT count(*) AS n FROM _nice_binary WHERE ${where(sql, range)}`
