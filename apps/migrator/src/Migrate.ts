@@ -4,39 +4,22 @@
  * to stdout.
  */
 import {
-  defaultRetry,
   DatabaseError,
   formatBytes,
   type HashCommitter,
-  type InfrastructureError,
   type LocalFileError,
   type LoReader,
   LoSource,
   Metrics,
-  type MetricsSnapshot,
   ObjectStore,
   type RowCounts,
   renderShard,
   type Shard,
   type StorageError
 } from "@lo-migrate/core"
-import {
-  defaultPipelineConfig,
-  defaultReadBatchRows,
-  inFlightBound,
-  type MigrationSummary,
-  type PipelineConfig,
-  renderStatus,
-  renderStatusLine,
-  runMigration,
-  runMonitor,
-  type StatusLimits,
-  statusRecord
-} from "@lo-migrate/pipeline"
-import { type FinalizeRefused, type PreflightFailed, type SchemaNotPermitted, SchemaTasks } from "@lo-migrate/postgres"
-import * as Cause from "effect/Cause"
+import { inFlightBound, type MigrationSummary, runMigration, runMonitor } from "@lo-migrate/pipeline"
+import { SchemaTasks } from "@lo-migrate/postgres"
 import * as Console from "effect/Console"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -44,97 +27,26 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { DatabaseConfig, MigratorConfig } from "./Config.ts"
 import { render } from "./ConfigRender.ts"
-import { describeShard } from "./ConfigShard.ts"
 import { redactUrl } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
-import type { LogFormat } from "./Options.ts"
+import {
+  fatal,
+  pendingIndexWarning,
+  refusedFinalize,
+  refusedPreflight,
+  refusedPrivileges,
+  refusedStartup,
+  resumeHint,
+  unexpected,
+  where
+} from "./Outcomes.ts"
+import { pipelineConfigOf, StatusOutput, statusRendererFor, withShardLine } from "./RunSettings.ts"
 import { Leftovers } from "./Leftovers.ts"
 import { MetricsServer, type MetricsServerError } from "./MetricsServer.ts"
 import { FailureReport, ReportError } from "./Report.ts"
 import { Shutdown } from "./Shutdown.ts"
-import { buildAtStartup, startupCheck, type StartupRefused, startupStep } from "./Startup.ts"
-import { appendOnly, makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
-
-/** Where status blocks are written: the process's stdout by default (redrawn in place on a terminal); tests swap it. */
-export const StatusOutput = Context.Reference<(block: string) => Effect.Effect<void>>("lo-migrate/StatusOutput", {
-  defaultValue: () => makeStatusWriter(stdoutTerminal)
-})
-
-export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
-  ...defaultPipelineConfig,
-  readers: config.receiverThreads,
-  storers: config.storerThreads,
-  committers: config.committerThreads,
-  readQueue: config.receiverQueue,
-  storeQueue: config.storerQueue,
-  commitQueue: config.committerQueue,
-  commitChunk: config.commitChunk,
-  retry: { ...defaultRetry, budget: `${config.retryBudget} seconds` },
-  maxInMemoryBytes: config.maxInMemoryBytes,
-  inMemoryObjectMax: config.inMemMax,
-  ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes }),
-  ...(config.maxObjectsPerSecond === undefined
-    ? {}
-    // a read batch is admitted at once: no bigger than the throttle's burst (one second's worth)
-    : {
-      maxObjectsPerSecond: config.maxObjectsPerSecond,
-      readBatchRows: Math.max(1, Math.min(defaultReadBatchRows, Math.floor(config.maxObjectsPerSecond)))
-    }),
-  ...(config.maxBytesPerSecond === undefined ? {} : { maxBytesPerSecond: config.maxBytesPerSecond })
-})
-
-/**
- * The status renderer of a `--log-format` (Options.ts `logFormats`). With a shard, a JSON status has a `shard` field
- * (`"1/4"`) and a status line starts with `shard 1/4: `.
- */
-export const statusRendererFor = (format: LogFormat, limits?: StatusLimits, shard?: Shard) =>
-(current: MetricsSnapshot, previous?: MetricsSnapshot): string =>
-  format === "json"
-    ? JSON.stringify({ ...(shard === undefined ? {} : { shard: renderShard(shard) }), ...statusRecord(current, previous, limits) })
-    : format === "line"
-    ? `${shard === undefined ? "" : `shard ${renderShard(shard)}: `}${renderStatusLine(current, previous, limits)}`
-    : renderStatus(current, previous, limits)
-
-const resumeHint = "Nothing is lost: objects uploaded but not yet recorded are found again. Run again to resume."
-
-/** Where a fatal error happened, without secrets; a local file error names the option that sets the directory. */
-const fatal = (where: { readonly pg: string; readonly s3: string }) => (error: InfrastructureError) =>
-  Console.error(
-    `fatal: ${error.message}\n  at ${
-      error._tag === "DatabaseError"
-        ? `PostgreSQL ${where.pg}`
-        : error._tag === "StorageError"
-        ? `S3 ${where.s3}`
-        : `--temp-dir ${error.directory} (the local spill directory; free space or fix its permissions, or choose another with --temp-dir)`
-    }\n${resumeHint}`
-  ).pipe(Effect.as(ExitCode.Fatal))
-
-const refusedPreflight = (error: PreflightFailed) =>
-  Console.error(`error: ${error.message}\nRefusing to start (use --skip-batch-job-check to override).`).pipe(
-    Effect.as(ExitCode.Usage)
-  )
-
-const refusedPrivileges = (error: SchemaNotPermitted) =>
-  Console.error(`error: ${error.message}\nRefusing to start (the README lists the grants the migrator needs).`).pipe(
-    Effect.as(ExitCode.Usage)
-  )
-
-/** The partial index is an optimisation: a role that may not build it is told what that costs and goes on. */
-const pendingIndexWarning = (error: SchemaNotPermitted) =>
-  `going on without the index of rows still to migrate: role ${error.role} may not create it on _nice_binary (only ` +
-  `the table's owner may). The cost: every run then walks the already migrated rows of the hash index to find the ` +
-  `pending ones (measured on 1M rows, 90% migrated: first page 1.6 s instead of 4 ms, the 100 000 pending rows in ` +
-  `3.5 s instead of 0.6 s). A DBA can build it while the application runs:\n  ${error.statement};`
-
-const refusedStartup = (where: { readonly pg: string; readonly s3: string }) => (error: StartupRefused) =>
-  Console.error(
-    `error: ${error.message}\n  at ${error.dependency === "S3" ? `S3 ${where.s3}` : `PostgreSQL ${where.pg}`}\n` +
-      `Refusing to start: a start-up check failed in a way that waiting does not cure (check the URL, the bucket, ` +
-      `the credentials and the grants).`
-  ).pipe(Effect.as(ExitCode.Usage))
-
-const refusedFinalize = (error: FinalizeRefused) =>
-  Console.error(`error: ${error.message}`).pipe(Effect.as(ExitCode.RowsFailed))
+import { buildAtStartup, startupCheck, startupStep } from "./Startup.ts"
+import { appendOnly } from "./StatusWriter.ts"
 
 const describeCounts = (counts: RowCounts) =>
   `${counts.remaining} of ${counts.total} rows left to migrate, ${formatBytes(counts.remainingBytes)} ` +
@@ -142,10 +54,6 @@ const describeCounts = (counts: RowCounts) =>
 
 /** `" (shard 1/4)"`, or nothing without a shard: what the counts and the summary are about. */
 const ofShard = (shard: Shard | undefined) => (shard === undefined ? "" : ` (shard ${renderShard(shard)})`)
-
-/** Each status block opens with the shard, so that N interleaved logs (or pods) tell which process they are. */
-const withShardLine = (shard: Shard | undefined, status: (block: string) => Effect.Effect<void>) =>
-  shard === undefined ? status : (block: string) => status(`shard: ${describeShard(shard)}\n${block}`)
 
 /** Everything `--dry-run` checks; writes nothing. */
 const dryRun = Effect.fn("Migrate.dryRun")(function*(config: MigratorConfig) {
@@ -272,17 +180,6 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
   return ExitCode.Ok
 })
 
-const unexpected = (cause: Cause.Cause<unknown>) => {
-  if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-  const error = Cause.squash(cause)
-  if (error instanceof ReportError) {
-    return Console.error(`fatal: ${error.message}\n${resumeHint}`).pipe(Effect.as(ExitCode.Fatal))
-  }
-  return Console.error(`fatal: unexpected error (a bug?)\n${Cause.pretty(cause)}\n${resumeHint}`).pipe(
-      Effect.as(ExitCode.Fatal)
-    )
-}
-
 /**
  * Runs `self` with the Prometheus endpoint up when `--metrics-port` is set: it listens before the run starts (a port
  * that cannot be bound ends the run before anything is written) and, with `--metrics-linger`, stays up that long after
@@ -320,11 +217,6 @@ export type Services =
   | HashCommitter
   | LoReader
   | Leftovers
-
-const where = (config: { readonly pgUrl: Redacted.Redacted<string> }, s3: string) => ({
-  pg: redactUrl(Redacted.value(config.pgUrl)),
-  s3
-})
 
 /**
  * `migrate` (and `--dry-run`): prints the configuration, builds the services (`layer`: connecting may fail), runs.

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { MetricsSnapshot } from "@lo-migrate/core"
-import { statusRendererFor } from "../src/Migrate.ts"
+import { statusRendererFor } from "../src/RunSettings.ts"
 import { makeStatusWriter, rowsOf, type Terminal } from "../src/StatusWriter.ts"
 
 const terminal = (isTTY: boolean, columns?: number) => {

@@ -1,0 +1,64 @@
+/**
+ * What a run's pipeline and monitor get from the configuration: the pipeline's config (`pipelineConfigOf`, shared
+ * with the bench's stage profile), the status renderer of `--log-format`, and where status blocks go.
+ */
+import { defaultRetry, type MetricsSnapshot, renderShard, type Shard } from "@lo-migrate/core"
+import {
+  defaultPipelineConfig,
+  defaultReadBatchRows,
+  type PipelineConfig,
+  renderStatus,
+  renderStatusLine,
+  type StatusLimits,
+  statusRecord
+} from "@lo-migrate/pipeline"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type { MigratorConfig } from "./Config.ts"
+import { describeShard } from "./ConfigShard.ts"
+import type { LogFormat } from "./Options.ts"
+import { makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
+
+/** Where status blocks are written: the process's stdout by default (redrawn in place on a terminal); tests swap it. */
+export const StatusOutput = Context.Reference<(block: string) => Effect.Effect<void>>("lo-migrate/StatusOutput", {
+  defaultValue: () => makeStatusWriter(stdoutTerminal)
+})
+
+export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
+  ...defaultPipelineConfig,
+  readers: config.receiverThreads,
+  storers: config.storerThreads,
+  committers: config.committerThreads,
+  readQueue: config.receiverQueue,
+  storeQueue: config.storerQueue,
+  commitQueue: config.committerQueue,
+  commitChunk: config.commitChunk,
+  retry: { ...defaultRetry, budget: `${config.retryBudget} seconds` },
+  maxInMemoryBytes: config.maxInMemoryBytes,
+  inMemoryObjectMax: config.inMemMax,
+  ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes }),
+  ...(config.maxObjectsPerSecond === undefined
+    ? {}
+    // a read batch is admitted at once: no bigger than the throttle's burst (one second's worth)
+    : {
+      maxObjectsPerSecond: config.maxObjectsPerSecond,
+      readBatchRows: Math.max(1, Math.min(defaultReadBatchRows, Math.floor(config.maxObjectsPerSecond)))
+    }),
+  ...(config.maxBytesPerSecond === undefined ? {} : { maxBytesPerSecond: config.maxBytesPerSecond })
+})
+
+/**
+ * The status renderer of a `--log-format` (Options.ts `logFormats`). With a shard, a JSON status has a `shard` field
+ * (`"1/4"`) and a status line starts with `shard 1/4: `.
+ */
+export const statusRendererFor = (format: LogFormat, limits?: StatusLimits, shard?: Shard) =>
+(current: MetricsSnapshot, previous?: MetricsSnapshot): string =>
+  format === "json"
+    ? JSON.stringify({ ...(shard === undefined ? {} : { shard: renderShard(shard) }), ...statusRecord(current, previous, limits) })
+    : format === "line"
+    ? `${shard === undefined ? "" : `shard ${renderShard(shard)}: `}${renderStatusLine(current, previous, limits)}`
+    : renderStatus(current, previous, limits)
+
+/** Each status block opens with the shard, so that N interleaved logs (or pods) tell which process they are. */
+export const withShardLine = (shard: Shard | undefined, status: (block: string) => Effect.Effect<void>) =>
+  shard === undefined ? status : (block: string) => status(`shard: ${describeShard(shard)}\n${block}`)
