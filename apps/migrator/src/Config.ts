@@ -82,6 +82,10 @@ const secretEnv = Config.all({
   secretKey: Config.Redacted(env.secretKey).pipe(Config.option)
 })
 
+const readSecretEnv = secretEnv.pipe(
+  Effect.mapError((e) => new UsageError({ option: "environment", detail: e.message }))
+)
+
 /** `--report FILE` (repeatable), else `LO_MIGRATE_REPORT`; an empty name is a usage error. */
 export const resolveReports = Effect.fn("Config.resolveReports")(function*(
   raw: RawOptions
@@ -137,9 +141,7 @@ export const resolveDatabase = Effect.fn("Config.resolveDatabase")(function*(
   raw: RawOptions
 ): Effect.fn.Return<DatabaseConfig, UsageError> {
   const warnings: Array<string> = []
-  const fromEnv = yield* secretEnv.pipe(
-    Effect.mapError((e) => new UsageError({ option: "environment", detail: e.message }))
-  )
+  const fromEnv = yield* readSecretEnv
   const { pgUrl } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
   return { pgUrl, logFormat: raw.logFormat, warnings }
 })
@@ -152,9 +154,7 @@ export const resolve = Effect.fn("Config.resolve")(function*(
   raw: RawOptions
 ): Effect.fn.Return<MigratorConfig, UsageError> {
   const warnings: Array<string> = []
-  const fromEnv = yield* secretEnv.pipe(
-    Effect.mapError((e) => new UsageError({ option: "environment", detail: e.message }))
-  )
+  const fromEnv = yield* readSecretEnv
 
   const { pgUrl, pgPasswordSource } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
 

@@ -1,8 +1,10 @@
 import { Option, Redacted } from "effect"
-import { defaults, type RawOptions } from "../src/Options.ts"
+import { defaultRawOptions, defaults, type RawOptions } from "../src/Options.ts"
 
 /** Parsed options as the CLI would produce them, with every field settable. */
 export const rawOptions = (overrides: Partial<RawOptions> = {}): RawOptions => ({
+  // the rest (timeouts, budgets, switches, optional limits) as the CLI parses them when not given
+  ...defaultRawOptions,
   pgUrl: Option.some(Redacted.make("postgresql://app:pg-hunter2@db.example:5433/nice?sslmode=require&password=q-hunter2")),
   s3Url: Option.some("https://rgw.example"),
   accessKey: Option.some("AKIAEXAMPLE"),
@@ -22,23 +24,5 @@ export const rawOptions = (overrides: Partial<RawOptions> = {}): RawOptions => (
   interval: 10,
   gracePeriod: 30,
   retryBudget: defaults.retryBudget,
-  requestTimeout: defaults.requestTimeout,
-  pgStatementTimeout: defaults.pgStatementTimeout,
-  connectTimeout: defaults.connectTimeout,
-  maxInMemory: 32,
-  maxInFlight: Option.none(),
-  finalize: false,
-  dryRun: false,
-  report: [],
-  logFormat: "text",
-  tempDir: Option.none(),
-  skipBatchJobCheck: false,
-  shard: Option.none(),
-  shards: Option.none(),
-  maxObjectsPerSecond: Option.none(),
-  maxBandwidth: Option.none(),
-  metricsPort: Option.none(),
-  metricsHost: defaults.metricsHost,
-  metricsLinger: defaults.metricsLinger,
   ...overrides
 })

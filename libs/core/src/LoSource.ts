@@ -1,3 +1,4 @@
+/** The `LoSource` port: the rows still to migrate, and their counts for progress. */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"

@@ -1,3 +1,8 @@
+/**
+ * The `Metrics` service: counters per stage (objects, bytes), queue fill, adaptive concurrency, failures by reason,
+ * retries and dependencies being retried, as one snapshot the monitor and the run's summary read; the counters also go
+ * to Effect's metric registry as they change (the Prometheus endpoint exports them).
+ */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"

@@ -1,3 +1,4 @@
+/** `@lo-migrate/pipeline`: the migration pipeline over the ports of `@lo-migrate/core`, its config and its monitor. */
 export * from "./Config.ts"
 export * from "./Pipeline.ts"
 export * from "./Monitor.ts"

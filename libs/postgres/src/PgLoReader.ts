@@ -18,7 +18,7 @@
  *   at 256-512 KiB chunks (bench/read-strategies.ts), and it needs a second pool, so it is not used.
  *
  * A missing object is not simply a failure: the row is looked up again (same hash, same oid), and a row that is gone
- * was deleted by the application during the run (`RowVanished`, not a failure). Oids are sent as text and cast
+ * was deleted by the application during the run (`RowVanished`, not a failure; ReadFailures.ts). Oids are sent as text and cast
  * `::oid` (Oids.ts) so that the whole unsigned range works. A role without SELECT on an object gets a per-row
  * `LargeObjectNotPermitted` naming the GRANT.
  *
@@ -34,13 +34,10 @@ import {
   LocalFileError,
   type Digests,
   groupBySize,
-  LargeObjectNotPermitted,
   type LoObject,
   LoReader,
   makeDigester,
-  MissingLargeObject,
   RowFailed,
-  RowVanished,
   type SourceRow,
   SizeMismatch,
   verifyDigests
@@ -52,10 +49,10 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import { isSqlError } from "effect/sql/SqlError"
-import { sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
+import { toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
 import { oidText, oidTexts } from "./Oids.ts"
 import { type BodySink, makeBodySinks } from "./BodySinks.ts"
+import { isNotPermitted, makeReadFailures, rowFailed } from "./ReadFailures.ts"
 
 export interface PgLoReaderOptions {
   /** Objects up to this many bytes are held in memory; bigger ones are spilled to a temp file. */
@@ -82,15 +79,6 @@ const INV_READ = 0x40000
  */
 const batchBytesCap = 2 * 1024 * 1024
 
-const rowFailed = (row: SourceRow, reason: RowFailed["reason"]) =>
-  new RowFailed({ hash: row.hash, oid: row.oid, reason })
-
-/** SQLSTATE 42704 (undefined_object) is how PostgreSQL says "large object N does not exist". */
-const isMissingObject = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) === "42704"
-
-/** SQLSTATE 42501 (insufficient_privilege): "permission denied for large object N". */
-const isNotPermitted = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) === "42501"
-
 /**
  * sql-pg decodes `bytea` as a view into its receive buffer. A body that is kept (queued for upload) must not pin that
  * whole buffer, which may hold other rows or other messages: copy it unless the view is the whole buffer.
@@ -104,10 +92,10 @@ export const make: (
 ) => Effect.Effect<LoReader["Service"], never, SqlClient.SqlClient | FileSystem.FileSystem | BodyCut | Scope.Scope> =
   Effect.fnUntraced(function*(options: PgLoReaderOptions) {
     const sql = yield* SqlClient.SqlClient
-    const fs = yield* FileSystem.FileSystem
     // how the store will cut a spilled body: its parts are digested in the read pass (`Body.Spilled.parts`)
     const cut = yield* BodyCut
     const { fileSink, memorySink, removeFile, spillPath } = yield* makeBodySinks(options.tempDir)
+    const { missing, readFailed } = yield* makeReadFailures
     // sql-pg refuses backend messages over 16 MiB (maxMessageSize) and drops the connection: keep a chunk well below.
     const chunkSize = Math.min(maxChunkSize, Math.max(1, Math.floor(options.chunkSize)))
     const inMemMax = Math.max(0, Math.floor(options.inMemMax))
@@ -128,52 +116,6 @@ export const make: (
         })
       }
     }
-
-    /**
-     * Rows whose large object is missing, re-checked: one that still exists (same hash, same oid) is a failure
-     * (`MissingLargeObject`); one that is gone was deleted by the application during the run (the `lo_manage` trigger
-     * unlinks the object with the row) and has vanished (`RowVanished`, not a failure). The hash is matched exactly as
-     * stored. Failures in the order of `entries`.
-     */
-    const missing = (entries: ReadonlyArray<CheckedRow>): Effect.Effect<Array<RowFailed>, DatabaseError> =>
-      sql<{ readonly i: number }>`
-        SELECT t.i::int4 AS i
-        FROM unnest(${entries.map((c) => c.row.hash)}::text[], ${oidTexts(entries.map((c) => c.oid))}::text[]::oid[])
-             WITH ORDINALITY AS t(hash, oid, i)
-        WHERE EXISTS (SELECT 1 FROM _nice_binary b WHERE b.hash = t.hash::bpchar AND b.data = t.oid)`.pipe(
-        Effect.map((rows) => {
-          const present = new Set(rows.map((r) => r.i - 1))
-          return entries.map((c, i) =>
-            rowFailed(
-              c.row,
-              present.has(i) ? new MissingLargeObject({ oid: c.oid }) : new RowVanished({ at: "read" })
-            )
-          )
-        }),
-        Effect.mapError((e) => toDatabaseError("re-check rows whose large object is missing", e))
-      )
-    const missingOne = (checked: CheckedRow) => Effect.flatMap(missing([checked]), (failures) => Effect.fail(failures[0]!))
-
-    // The role the reader runs as, for the GRANT a permission failure names (looked up once, on the first one).
-    const currentRole = yield* Effect.cached(
-      sql<{ readonly role: string }>`SELECT current_user AS role`.pipe(
-        Effect.map(([r]) => r?.role ?? "current_user"),
-        Effect.mapError((e) => toDatabaseError("read: look up current_user", e))
-      )
-    )
-    const notPermitted = (checked: CheckedRow) =>
-      Effect.flatMap(currentRole, (role) =>
-        Effect.fail(rowFailed(checked.row, new LargeObjectNotPermitted({ oid: checked.oid, role }))))
-
-    /** A read's SQL failure: the row's own (missing object, no right to read it) or the infrastructure's. */
-    const readFailed = (checked: CheckedRow) => (e: unknown): Effect.Effect<never, RowFailed | DatabaseError | LocalFileError> =>
-      e instanceof LocalFileError
-        ? Effect.fail(e)
-        : isMissingObject(e)
-        ? missingOne(checked)
-        : isNotPermitted(e)
-        ? notPermitted(checked)
-        : Effect.fail(e instanceof DatabaseError ? e : toDatabaseError("read large object", e))
 
     /**
      * The streaming read inside a READ ONLY transaction. Stops storing as soon as the object proves longer than the

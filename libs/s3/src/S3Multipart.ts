@@ -48,15 +48,7 @@ export const makeMultipart = (context: MultipartContext) => {
   const { bucket, calls, client, corruptAttempts, headObject, ledger, partAttempts, partConcurrency } = context
   const { call, classify, fatal, resendCorrupted, send } = calls
 
-  const uploadPart: (
-    request: PutRequest,
-    path: string,
-    uploadId: string,
-    partNumber: number,
-    start: number,
-    length: number,
-    precomputed: RangeDigests | undefined
-  ) => Effect.Effect<CompletedPart, StorageError | TransferCorrupted> = Effect.fnUntraced(
+  const uploadPart = Effect.fnUntraced(
     function*(
       request: PutRequest,
       path: string,
@@ -90,7 +82,7 @@ export const makeMultipart = (context: MultipartContext) => {
           )), destroyStream)
       // S3 part ETags are the quoted hex MD5; use ours if the server sends none.
       const etag = sent.ETag !== undefined && sent.ETag !== "" ? sent.ETag : `"${md5.toString("hex")}"`
-      return { PartNumber: partNumber, ETag: etag }
+      return { PartNumber: partNumber, ETag: etag } satisfies CompletedPart
     },
     // A part that failed transiently, or arrived corrupted, is sent again; the parts already sent are kept.
     Effect.retry(retryFew<StorageError | TransferCorrupted>("UploadPart", partAttempts - 1)),

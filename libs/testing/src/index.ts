@@ -1,3 +1,4 @@
+/** `@lo-migrate/testing`: in-memory fakes of the five ports, a `World` that checks them, and property generators. */
 export * from "./Arbitraries.ts"
 export * from "./Fakes.ts"
 export * from "./World.ts"
