@@ -6,6 +6,7 @@
 import { type Digests, makeDigester, type SourceRow } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
 import { toDatabaseError } from "../DatabaseErrors.ts"
 import { oidText } from "../Oids.ts"
 
@@ -20,19 +21,20 @@ export interface NiceBinaryTableOptions {
 }
 
 /** Creates `_nice_binary` the way the application defines it. */
-export const createNiceBinaryTable = (options: NiceBinaryTableOptions = {}) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const sha2 = options.sha2Column ?? true
-    const pk = options.primaryKey ?? true
-    yield* sql.unsafe(`
-      CREATE TABLE _nice_binary (
-        hash char(40) NOT NULL,
-        size bigint NOT NULL,
-        mime_type varchar(255)${options.nullableMimeType === true ? "" : " NOT NULL"},
-        data oid${sha2 ? ",\n        sha2 char(64)" : ""}${pk ? ",\n        CONSTRAINT _nice_binary_pkey PRIMARY KEY (hash)" : ""}
-      )`)
-  }).pipe(Effect.mapError((e) => toDatabaseError("testing.createNiceBinaryTable", e)))
+export const createNiceBinaryTable = Effect.fn("Seeding.createNiceBinaryTable")(function*(
+  options: NiceBinaryTableOptions = {}
+) {
+  const sql = yield* SqlClient.SqlClient
+  const sha2 = options.sha2Column ?? true
+  const pk = options.primaryKey ?? true
+  yield* sql.unsafe(`
+    CREATE TABLE _nice_binary (
+      hash char(40) NOT NULL,
+      size bigint NOT NULL,
+      mime_type varchar(255)${options.nullableMimeType === true ? "" : " NOT NULL"},
+      data oid${sha2 ? ",\n        sha2 char(64)" : ""}${pk ? ",\n        CONSTRAINT _nice_binary_pkey PRIMARY KEY (hash)" : ""}
+    )`).pipe(Effect.mapError((e) => toDatabaseError("testing.createNiceBinaryTable", e)))
+})
 
 /** Creates `nice_batch_job (id varchar(255), active boolean)` with the given jobs. */
 export const createBatchJobTable = Effect.fn("Seeding.createBatchJobTable")(function*(
@@ -195,12 +197,13 @@ export const largeObjectOids = Effect.gen(function*() {
  * An oid that is not a large object (created and unlinked, so it is a plausible, real-looking oid); with `at`, that
  * very id (e.g. one above 2^31).
  */
-export const unusedOidAt = (at?: number) => Effect.gen(function*() {
+export const unusedOidAt = Effect.fn("Seeding.unusedOidAt")(function*(at?: number) {
   const sql = yield* SqlClient.SqlClient
-  const [r] = yield* sql<{ readonly oid: number }>`SELECT lo_create(${oidText(at ?? 0)}::oid) AS oid`
-  yield* sql`SELECT lo_unlink(${oidText(r!.oid)}::oid)`
+  const failed = Effect.mapError((e: SqlError) => toDatabaseError("testing.unusedOid", e))
+  const [r] = yield* sql<{ readonly oid: number }>`SELECT lo_create(${oidText(at ?? 0)}::oid) AS oid`.pipe(failed)
+  yield* sql`SELECT lo_unlink(${oidText(r!.oid)}::oid)`.pipe(failed)
   return r!.oid
-}).pipe(Effect.mapError((e) => toDatabaseError("testing.unusedOid", e)))
+})
 
 /** An oid that is not a large object (created and unlinked, so it is a plausible, real-looking oid). */
 export const unusedOid = unusedOidAt()
