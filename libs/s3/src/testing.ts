@@ -15,6 +15,7 @@ import {
 } from "@aws-sdk/client-s3"
 import type { ObjectStore } from "@lo-migrate/core"
 import * as Context from "effect/Context"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -49,9 +50,9 @@ export const s3TestConfig = (env: Record<string, string | undefined> = process.e
   }
 }
 
-/** A unique bucket name (lowercase, DNS-safe, at most 63 characters). */
-export const uniqueBucketName = (prefix = "lo-migrate-test"): string =>
-  `${prefix.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 40)}-${Date.now().toString(36)}-${
+/** A unique bucket name (lowercase, DNS-safe, at most 63 characters) from the time now (ms) and random bytes. */
+export const uniqueBucketName = (now: number, prefix = "lo-migrate-test"): string =>
+  `${prefix.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 40)}-${now.toString(36)}-${
     randomBytes(4).toString("hex")
   }`
 
@@ -107,9 +108,9 @@ export class TestBucket extends Context.Service<TestBucket, {
   readonly config: S3StoreConfig
   readonly client: S3Client
 }>()("lo-migrate/s3/TestBucket") {
-  static readonly make = Effect.fn("testing.make")(function*(overrides: Partial<Omit<S3StoreConfig, "bucket">> = {}) {
+  static readonly make = Effect.fn("TestBucket.make")(function*(overrides: Partial<Omit<S3StoreConfig, "bucket">> = {}) {
     const base = yield* Effect.try({ try: () => s3TestConfig(), catch: (e) => e as Error }).pipe(Effect.orDie)
-    const name = uniqueBucketName()
+    const name = uniqueBucketName(yield* Clock.currentTimeMillis)
     const config: S3StoreConfig = { ...base, ...overrides, bucket: name }
     const { client } = yield* S3ClientService.make(config)
     yield* Effect.acquireRelease(
