@@ -23,6 +23,8 @@ import { describeMix } from "./Mix.ts"
 import { flags, optionValued, resolveOptions } from "./Options.ts"
 import { writeReport } from "./Output.ts"
 import { fmtMiB } from "./Report.ts"
+import { measureShards } from "./Shards.ts"
+import { measureVerify } from "./VerifyRate.ts"
 import { prepareDatabase, releaseDatabase } from "./Seeding.ts"
 import { machine, makeSession, note, type Session } from "./Session.ts"
 
@@ -45,6 +47,8 @@ const measureAll = Effect.fn("bench.measureAll")(function*(session: Session) {
   if (only.has("throttle")) yield* measureThrottle(session)
   if (only.has("stages")) yield* measureStages(session)
   if (only.has("profile")) yield* measureProfile(session)
+  if (only.has("shards")) yield* measureShards(session)
+  if (only.has("verify")) yield* measureVerify(session)
 })
 
 const bench = Command.make("bench", flags, Effect.fn("bench")(function*(raw) {
