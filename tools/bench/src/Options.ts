@@ -57,24 +57,7 @@ export const flags = {
 } as const
 
 /** The parsed flags, as `Command.make` hands them to the handler. */
-export interface RawBenchOptions {
-  readonly quick: boolean
-  readonly mix: Option.Option<string>
-  readonly seed: number
-  readonly only: Option.Option<string>
-  readonly readConcurrency: Option.Option<string>
-  readonly s3Concurrency: Option.Option<string>
-  readonly tuned: ReadonlyArray<string>
-  readonly migratorArg: ReadonlyArray<string>
-  readonly db: Option.Option<string>
-  readonly keepDb: boolean
-  readonly nodeArg: ReadonlyArray<string>
-  readonly rounds: Option.Option<number>
-  readonly semiSpace: number
-  readonly shardCounts: Option.Option<string>
-  readonly out: Option.Option<string>
-  readonly pgUrl: Option.Option<string>
-}
+export type RawBenchOptions = { readonly [K in keyof typeof flags]: (typeof flags)[K] extends Flag.Flag<infer A> ? A : never }
 
 /** The settings of one bench run, defaults applied. */
 export interface BenchOptions {
