@@ -8,9 +8,9 @@
  * `pg_advisory_unlock` at the end, or with the session if the process dies. `pg_try_advisory_lock` rather than a
  * blocking `pg_advisory_lock`: a session waiting inside a statement holds a snapshot, and CREATE INDEX CONCURRENTLY
  * waits for every older snapshot to end, so the holder's index build and the waiter would wait for each other. Each
- * try is a short statement; a busy lock is polled by the project's retry policy, or skipped where the step is optional.
+ * try is a short statement; a busy lock is polled by the project's retry policy (`RetryPolicy`: the run's `--retry-budget`), or skipped where the step is optional.
  */
-import { DatabaseError, defaultRetry, retrySchedule } from "@lo-migrate/core"
+import { DatabaseError, RetryPolicy, retrySchedule } from "@lo-migrate/core"
 import { PgClient } from "@effect/sql-pg"
 import * as Effect from "effect/Effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
@@ -72,7 +72,8 @@ export const withSchemaLock = <A, E, R, B = A>(
     Effect.flatMap((o) => o.locked ? Effect.succeed(o.value) : Effect.fail(busy(operation))),
     // only the busy lock is polled here; the step's own failures propagate at once
     Effect.mapError((error) => ({ error, retryable: error instanceof DatabaseError && error.detail === busy(operation).detail })),
-    Effect.retry(retrySchedule(defaultRetry)),
+    // the policy in force where the step runs (the run's --retry-budget)
+    (self) => Effect.flatMap(Effect.service(RetryPolicy), (policy) => Effect.retry(self, retrySchedule(policy))),
     Effect.mapError(({ error }) => error)
   )
 }
