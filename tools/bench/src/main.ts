@@ -11,7 +11,7 @@
  */
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { cpus, loadavg, totalmem } from "node:os"
+import { cpus, loadavg, tmpdir, totalmem } from "node:os"
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -30,6 +30,7 @@ import { cpuDelta, runMeasured, sampleCpu } from "./Proc.ts"
 import { readProfile, renderProfile, summarize } from "./Profile.ts"
 import { best, fmtMiB, fmtNum, type Measurement, mibPerSec, renderVerdict, resultsTable, verdict } from "./Report.ts"
 import { bucketStats, createBucket, deleteBucket, makeClient, s3EnvFrom } from "./S3.ts"
+import { exportObjects, measureRclone } from "./Rclone.ts"
 import { resetSha2, seed, seededWith } from "./Seed.ts"
 import { renderStages, type StageReport } from "./StageReport.ts"
 import { renderThrottleAccuracy, throttleAccuracy } from "./ThrottleAccuracy.ts"
@@ -49,7 +50,9 @@ const usage = `bench: lo-migrate throughput and memory against the limits of Pos
   --quick                 small mix (300 objects of 1-256 KiB + 2 of 8 MiB), fewer probes: CI's smoke run
   --mix NAME|SPEC         default | quick | huge | inmem | groups COUNT:MIN-MAX,... e.g. 20000:1K-256K,20:8M-64M
   --seed N                RNG seed of the mix and of the bytes (default 42)
-  --only LIST             comma list of: pg,hash,s3,combined,naive,migrator,tuned,throttle,stages,profile (default: all)
+  --only LIST             comma list of: pg,hash,s3,combined,rclone,naive,migrator,tuned,throttle,stages,profile
+                          (default: pg,hash,s3,combined,rclone,naive,migrator,profile, ~15 min on the default mix;
+                          tuned, throttle and stages on request)
   --read-concurrency L    PG read limit: connections to try (default 1,2)
   --s3-concurrency L      S3 write limit: requests in flight to probe (default 8,16,32,64; all objects then go
                           at the best two)
@@ -101,18 +104,14 @@ if (args.help) {
 const quick = args.quick
 const mix = parseMix(args.mix ?? (quick ? "quick" : "default"))
 const seedValue = Number(args.seed)
-const only = new Set((args.only ?? "pg,hash,s3,combined,naive,migrator,tuned,throttle,stages,profile").split(",").map((s) => s.trim()))
+const only = new Set((args.only ?? "pg,hash,s3,combined,rclone,naive,migrator,profile").split(",").map((s) => s.trim()))
 const list = (text: string | undefined, dflt: ReadonlyArray<number>) =>
   text === undefined ? dflt : text.split(",").map((s) => Number(s.trim())).filter((n) => n > 0)
 const readConcurrency = list(args["read-concurrency"], quick ? [2] : [1, 2])
 const s3Concurrency = list(args["s3-concurrency"], quick ? [8, 32] : [8, 16, 32, 64])
 const tunedCandidates = args.tuned ?? (quick
   ? ["--receiver-threads 4 --storer-threads 32 --commit-chunk 500"]
-  : [
-    "--storer-threads 16",
-    "--receiver-threads 4 --storer-threads 32 --commit-chunk 500",
-    "--receiver-threads 4 --storer-threads 64 --commit-chunk 500"
-  ])
+  : ["--receiver-threads 4 --storer-threads 64 --commit-chunk 500"])
 const migratorExtra = args["migrator-arg"] ?? []
 const nodeExtra = args["node-arg"] ?? []
 const rounds = Number(args.rounds ?? (quick ? "1" : "3"))
@@ -361,6 +360,15 @@ const main = async () => {
         add((await measureS3("s3", s3Concurrency, quick ? 1 : 0.1)).map((m) => m.kind === "s3-limit" ? { ...m, round: 1 } : m))
       }
       if (only.has("combined")) add((await measureCombined("combined")).map((m) => ({ ...m, round: 1 })))
+      if (only.has("rclone")) {
+        add(await measureRclone({
+          s3,
+          dir: join(tmpdir(), `lo-bench-rclone-${runId}`),
+          bucketPrefix,
+          transfers: [32, 64],
+          exportOnce: (dir) => onDb(exportObjects(dir))
+        }))
+      }
       if (only.has("naive")) {
         // the combined limit recorded sha2 for every row: the naive script must find them all to do again
         await onDb(resetSha2)
