@@ -80,6 +80,17 @@ export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAg
   }
 }
 
+/** The SDK middleware `trimMiddleware` removes (besides replacing `retryMiddleware` by a pass-through). */
+export const droppedMiddleware: ReadonlyArray<string> = [
+  "loggerMiddleware",
+  "getUserAgentMiddleware",
+  "regionRedirectMiddleware",
+  "s3ExpressMiddleware",
+  "recursionDetectionMiddleware",
+  "addExpectContinueMiddleware",
+  "validateBucketNameMiddleware"
+]
+
 /**
  * Client middleware that does nothing for this store but costs CPU on every request, removed from the client's stack:
  * - `loggerMiddleware`: a redacted copy of every input and output for `logger.info`, which `sdkLogger` drops;
@@ -97,17 +108,7 @@ export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAg
  */
 export const trimMiddleware = (client: S3Client): void => {
   const stack = client.middlewareStack
-  for (
-    const name of [
-      "loggerMiddleware",
-      "getUserAgentMiddleware",
-      "regionRedirectMiddleware",
-      "s3ExpressMiddleware",
-      "recursionDetectionMiddleware",
-      "addExpectContinueMiddleware",
-      "validateBucketNameMiddleware"
-    ]
-  ) stack.remove(name)
+  for (const name of droppedMiddleware) stack.remove(name)
   if (stack.remove("retryMiddleware")) {
     stack.add((next) => (args) => next(args), { step: "finalizeRequest", name: "retryMiddleware", priority: "high" })
   }
