@@ -5,6 +5,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { exportObjects, measureRclone } from "./Rclone.ts"
 import { best, type Measurement } from "./Report.ts"
 import { runWorker } from "./Runs.ts"
 import { resetSha2 } from "./Seed.ts"
@@ -63,6 +66,19 @@ export const measureS3Limits = Effect.fn("Limits.s3")(function*(session: Session
     yield* record(session, ms.map((m): Measurement => m.kind === "s3-limit" ? { ...m, round: 1 } : m))
   }
   if (only.has("combined")) yield* record(session, firstRound(yield* measureCombined(session, "combined")))
+  if (only.has("rclone")) {
+    // Rclone.ts is promise-based: the database export runs as its own Effect inside it
+    const ms = yield* Effect.promise(() =>
+      measureRclone({
+        s3: session.s3!,
+        dir: join(tmpdir(), `lo-bench-rclone-${session.runId}`),
+        bucketPrefix: bucketName(session, "").replace(/-$/, ""),
+        transfers: [32, 64],
+        exportOnce: (dir) => Effect.runPromise(onDb(session, exportObjects(dir)))
+      })
+    )
+    yield* record(session, ms)
+  }
   if (only.has("naive")) {
     // the combined limit recorded sha2 for every row: the naive script must find them all to do again
     yield* onDb(session, resetSha2)
