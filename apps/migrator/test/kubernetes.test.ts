@@ -45,6 +45,9 @@ const mebibytes = (quantity: string) => {
   return Number(m![1]) * (m![2] === "Gi" ? 1024 : 1)
 }
 
+/** The port of the container's `metrics` port. */
+const metricsPort = (): number => container["ports"].find((p: any) => p["name"] === "metrics")["containerPort"]
+
 describe("deploy/kubernetes", () => {
   it("an Indexed Job: completions = parallelism = LO_MIGRATE_SHARDS, retries per index, exit 1 and 2 not retried", () => {
     assert.isDefined(job, "a Job in deploy/kubernetes/*.yaml")
@@ -105,6 +108,8 @@ describe("deploy/kubernetes", () => {
         )
         assert.strictEqual(code, ExitCode.Ok, (yield* TestConsole.errorLines).map(String).join("\n"))
         assert.deepStrictEqual(seen[0]!.shard, { index, count: shards })
+        // the metrics endpoint listens on the pod's IP, at the port the container and the scrape annotation name
+        assert.deepStrictEqual(seen[0]!.metrics, { host: "0.0.0.0", port: metricsPort() })
         assert.strictEqual(seen[0]!.tempDir, container["volumeMounts"].find((m: any) => m["name"] === "spill")["mountPath"])
       }
     }))
@@ -130,5 +135,19 @@ describe("deploy/kubernetes", () => {
     assert.isAtLeast(mebibytes(container["resources"]["limits"]["memory"]), mebibytes(requests["memory"]))
     // every other path the process may write is a volume too (/tmp)
     assert.isDefined(container["volumeMounts"].find((m: any) => m["mountPath"] === "/tmp"))
+  })
+
+  it("Prometheus scrapes every pod's metrics endpoint: one port in the env, the container and the annotations", () => {
+    const port = metricsPort()
+    assert.strictEqual(envVars.find((e) => e.name === migrateEnv.metricsPort)?.value, String(port))
+    const annotations = job["spec"]["template"]["metadata"]["annotations"]
+    assert.strictEqual(annotations["prometheus.io/scrape"], "true")
+    assert.strictEqual(annotations["prometheus.io/port"], String(port))
+    assert.strictEqual(annotations["prometheus.io/path"], "/metrics")
+    // the endpoint lingers for a last scrape, within the pod's grace period beyond the migrator's own
+    const linger = Number(envVars.find((e) => e.name === migrateEnv.metricsLinger)?.value ?? 0)
+    const grace = Number(envVars.find((e) => e.name === migrateEnv.gracePeriod)?.value ?? 30)
+    assert.isAbove(linger, 0)
+    assert.isBelow(linger + grace, pod["terminationGracePeriodSeconds"])
   })
 })

@@ -52,6 +52,22 @@ export const indexState = Effect.fnUntraced(function*(name: string) {
   return rows[0]
 })
 
+/**
+ * Whether another session may be building the index `name` of `_nice_binary` right now (CREATE INDEX [CONCURRENTLY]
+ * in progress, per `pg_stat_progress_create_index`). A build by a role whose progress this role may not see (its
+ * columns are NULL without `pg_read_all_stats`) counts as possibly this index: an INVALID index is then left alone.
+ */
+export const indexBuildInProgress = Effect.fnUntraced(function*(name: string) {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly n: number }>`
+    SELECT count(*)::int AS n FROM pg_stat_progress_create_index p
+    WHERE p.pid <> pg_backend_pid()
+      AND p.datname = current_database()
+      AND (p.relid IS NULL
+        OR (p.relid = to_regclass(${BinaryTable})::oid AND p.index_relid IN (0, to_regclass(${name})::oid)))`
+  return (rows[0]?.n ?? 0) > 0
+})
+
 /** Rows whose `sha2` is still NULL. */
 export const countPending = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient

@@ -11,6 +11,9 @@
  * fails with `SchemaNotPermitted`, whose message is the statement a DBA can run instead: adding the sha2 column and
  * the missing SELECT / UPDATE (sha2) rights stop the pre-flight; the optional index is only warned about by the caller.
  *
+ * Several processes may start at once (shards): the column, the index builds and `finalize` run under one advisory
+ * lock across processes (`SchemaLock.ts`); the optional pending index is skipped by whoever finds the lock taken.
+ *
  * Every DDL statement that needs an ACCESS EXCLUSIVE lock runs with a short `lock_timeout` and is retried a few
  * times: waiting in the lock queue behind a long application query would otherwise block all later application
  * queries on the table for as long as we wait.
@@ -18,7 +21,7 @@
 import { DatabaseError, defaultRetry, retrySchedule } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import {
   AddSha2ColumnStatement,
   BatchJobId,
@@ -26,6 +29,7 @@ import {
   BinaryTable,
   countAll,
   countPending,
+  indexBuildInProgress,
   indexState,
   NotNullCheck,
   PendingIndex,
@@ -35,10 +39,11 @@ import {
   tableExists
 } from "./Catalog.ts"
 import { mapSqlError, sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
+import { withSchemaLock } from "./SchemaLock.ts"
 import { FinalizeRefused, notPermitted, PreflightFailed, SchemaNotPermitted } from "./SchemaErrors.ts"
 
 /** SQLSTATE 42501: insufficient_privilege ("must be owner of table", "permission denied for table"). */
-const isNotPermitted = (e: SqlError): boolean => sqlStateOf(e) === "42501"
+const isNotPermitted = (e: SqlError | DatabaseError): boolean => isSqlError(e) && sqlStateOf(e) === "42501"
 
 /** Waits for a DDL lock: the core policy, at most 8 retries (each attempt already waits `lock_timeout`). */
 const lockRetry = retrySchedule({ ...defaultRetry, times: 8 })
@@ -114,25 +119,41 @@ export const ensureSha2Column: Effect.Effect<boolean, DatabaseError | SchemaNotP
     yield* checkRunPrivileges
     return false
   }
-  // Nullable without default: a catalog-only change, no table rewrite; only the brief ACCESS EXCLUSIVE lock.
-  yield* ddl(sql.unsafe(AddSha2ColumnStatement)).pipe(
+  // Nullable without default: a catalog-only change, no table rewrite; only the brief ACCESS EXCLUSIVE lock. Under the
+  // schema lock, so that of N processes starting at once exactly one adds it.
+  const added = yield* withSchemaLock(
+    "ensureSha2Column",
+    Effect.gen(function*() {
+      // the client of the locked connection: a statement belongs to the client that made it
+      const locked = yield* SqlClient.SqlClient
+      if ((yield* sha2Column) !== undefined) return false
+      yield* ddl(locked.unsafe(AddSha2ColumnStatement))
+      return true
+    }),
+    { wait: true }
+  ).pipe(
     Effect.catchIf(isNotPermitted, () => notPermitted("AddSha2Column", () => AddSha2ColumnStatement))
   )
   yield* checkRunPrivileges
-  return true
+  return added
 }).pipe(mapSqlError("ensureSha2Column"), Effect.withSpan("Schema.ensureSha2Column"))
 
 /**
- * Builds `name` CONCURRENTLY (no write lock on the table) unless a valid index of that name exists; a leftover
- * INVALID index from an interrupted build is dropped first.
+ * Builds `name` CONCURRENTLY (no write lock on the table) unless a valid index of that name exists. Runs under the
+ * schema lock (`SchemaLock.ts`), so no other lo-migrate process builds or drops it meanwhile. An INVALID index is the
+ * leftover of an interrupted build and is dropped first, unless a session is building it right now (a DBA running the
+ * statement by hand): then `"busy"`, and it is left alone.
  */
-const ensureIndexConcurrently = Effect.fnUntraced(function*(name: string, create: string) {
+const buildIndexConcurrently = Effect.fnUntraced(function*(name: string, create: string) {
   const sql = yield* SqlClient.SqlClient
   const state = yield* indexState(name)
-  if (state?.valid === true) return false
-  if (state !== undefined) yield* sql.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`)
+  if (state?.valid === true) return "exists" as const
+  if (state !== undefined) {
+    if (yield* indexBuildInProgress(name)) return "busy" as const
+    yield* sql.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`)
+  }
   yield* sql.unsafe(create)
-  return true
+  return "built" as const
 })
 
 /**
@@ -144,7 +165,13 @@ const ensureIndexConcurrently = Effect.fnUntraced(function*(name: string, create
  */
 export const ensurePendingIndex: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted, SqlClient.SqlClient> = Effect.gen(function*() {
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("ensurePendingIndex")
-  return yield* ensureIndexConcurrently(PendingIndex, PendingIndexStatement).pipe(
+  if ((yield* indexState(PendingIndex))?.valid === true) return false
+  // optional: while another process holds the schema lock (it is building this index), go on without waiting
+  return yield* withSchemaLock(
+    "ensurePendingIndex",
+    Effect.map(buildIndexConcurrently(PendingIndex, PendingIndexStatement), (outcome) => outcome === "built"),
+    { skipped: false }
+  ).pipe(
     Effect.catchIf(isNotPermitted, () => notPermitted("CreatePendingIndex", () => PendingIndexStatement))
   )
 }).pipe(mapSqlError("ensurePendingIndex"), Effect.withSpan("Schema.ensurePendingIndex"))
@@ -156,7 +183,7 @@ export const ensurePendingIndex: Effect.Effect<boolean, DatabaseError | SchemaNo
  * Done without long exclusive locks: a NOT VALID check constraint is added and validated (validation does not block
  * writes), after which SET NOT NULL needs no table scan; the unique index is built CONCURRENTLY.
  */
-export const finalize: Effect.Effect<void, DatabaseError | FinalizeRefused, SqlClient.SqlClient> = Effect.gen(
+const finalizeLocked = Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
     if (!(yield* tableExists(BinaryTable))) return yield* missingTable("finalize")
@@ -192,7 +219,7 @@ export const finalize: Effect.Effect<void, DatabaseError | FinalizeRefused, SqlC
       yield* ddl(sql`ALTER TABLE _nice_binary ALTER COLUMN sha2 SET NOT NULL`)
       yield* ddl(sql.unsafe(`ALTER TABLE _nice_binary DROP CONSTRAINT IF EXISTS ${NotNullCheck}`))
     }
-    yield* ensureIndexConcurrently(
+    const unique = yield* buildIndexConcurrently(
       Sha2UniqueIndex,
       `CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS ${Sha2UniqueIndex} ON _nice_binary (sha2)`
     ).pipe(
@@ -211,8 +238,26 @@ export const finalize: Effect.Effect<void, DatabaseError | FinalizeRefused, SqlC
           )
       )
     )
+    if (unique === "busy") {
+      return yield* new DatabaseError({
+        operation: "finalize",
+        detail: `index ${Sha2UniqueIndex} is INVALID and another session is building it now (pg_stat_progress_create_index); ` +
+          "run finalize again when that build has ended",
+        retryable: true
+      })
+    }
     yield* sql.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${PendingIndex}`)
   }
+)
+
+/**
+ * Makes `sha2` NOT NULL and UNIQUE (see `finalizeLocked`), holding the schema lock (waiting for it, per the retry
+ * policy, while another process changes the schema).
+ */
+export const finalize: Effect.Effect<void, DatabaseError | FinalizeRefused, SqlClient.SqlClient> = withSchemaLock(
+  "finalize",
+  finalizeLocked,
+  { wait: true }
 ).pipe(
   mapSqlError("finalize"),
   Effect.withSpan("Schema.finalize")

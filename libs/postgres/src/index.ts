@@ -5,6 +5,7 @@ export * as PgDatabase from "./PgDatabase.ts"
 export * from "./Catalog.ts"
 export * from "./Schema.ts"
 export * from "./SchemaErrors.ts"
+export * from "./SchemaLock.ts"
 export * from "./SchemaTasks.ts"
 /** Adapter module, the live `LoReader`: `PgLoReader.layer(options)`, `.make`, `.defaultChunkSize`. */
 export * as PgLoReader from "./PgLoReader.ts"

@@ -80,6 +80,40 @@ export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAg
   }
 }
 
+/** The SDK middleware `trimMiddleware` removes (besides replacing `retryMiddleware` by a pass-through). */
+export const droppedMiddleware: ReadonlyArray<string> = [
+  "loggerMiddleware",
+  "getUserAgentMiddleware",
+  "regionRedirectMiddleware",
+  "s3ExpressMiddleware",
+  "recursionDetectionMiddleware",
+  "addExpectContinueMiddleware",
+  "validateBucketNameMiddleware"
+]
+
+/**
+ * Client middleware that does nothing for this store but costs CPU on every request, removed from the client's stack:
+ * - `loggerMiddleware`: a redacted copy of every input and output for `logger.info`, which `sdkLogger` drops;
+ * - `getUserAgentMiddleware`: builds and escapes the `User-Agent` / `x-amz-user-agent` strings (not signed, not
+ *   needed by S3);
+ * - `retryMiddleware`: with `maxAttempts: 1` it only makes an invocation id (a UUID) and a retry token per request;
+ *   it is replaced by a pass-through of the same name because the signing middleware is placed relative to it;
+ * - `regionRedirectMiddleware` (acts only with `followRegionRedirects`, off), `s3ExpressMiddleware` (S3 Express
+ *   directory buckets only), `recursionDetectionMiddleware` (AWS Lambda trace header), `addExpectContinueMiddleware`
+ *   (`expectContinueHeader: false`), `validateBucketNameMiddleware` (the bucket is a plain name from the config).
+ * What stays: serialization, endpoint, Content-Length, SigV4 signing, deserialization, and the command's own
+ * middleware (Content-MD5 is the caller's, checked by the server). Measured against a local HTTP server that answers
+ * at once (so only the client's CPU counts), 16 KiB PUTs, 32 in flight, 3 alternating pairs of 10,000 PUTs on the
+ * loaded 2-core bench VM: 592 / 451 / 448 us CPU per PUT with the full stack, 392 / 376 / 389 trimmed (-15%).
+ */
+export const trimMiddleware = (client: S3Client): void => {
+  const stack = client.middlewareStack
+  for (const name of droppedMiddleware) stack.remove(name)
+  if (stack.remove("retryMiddleware")) {
+    stack.add((next) => (args) => next(args), { step: "finalizeRequest", name: "retryMiddleware", priority: "high" })
+  }
+}
+
 /** The configured SDK client, the config it was made from, and its agents. */
 export class S3ClientService extends Context.Service<S3ClientService, {
   readonly client: S3Client
@@ -92,9 +126,7 @@ export class S3ClientService extends Context.Service<S3ClientService, {
       Effect.sync(() => {
         const agents = makeAgents(config)
         const client = new S3Client(s3ClientOptions(config, agents))
-        // The SDK's logger middleware builds a redacted copy of every request's input and output for `logger.info`
-        // (~0.05 ms per PutObject in the bench profile) although our logger drops it: take it out of the stack.
-        client.middlewareStack.remove("loggerMiddleware")
+        trimMiddleware(client)
         return S3ClientService.of({ client, config, agents })
       }),
       ({ agents, client }) =>

@@ -4,8 +4,8 @@
  */
 
 /** `diagnostic`: context (hashing alone, transfer without hashing), never a limit. `candidate`: a migrator run tried
- * while tuning; listed apart. Neither enters the ratios. */
-export type Kind = "pg-limit" | "s3-limit" | "combined-limit" | "diagnostic" | "naive" | "migrator" | "candidate"
+ * while tuning; listed apart. Neither enters the ratios. `peer`: another uploader (rclone) on the same objects. */
+export type Kind = "pg-limit" | "s3-limit" | "combined-limit" | "diagnostic" | "naive" | "migrator" | "candidate" | "peer"
 
 export interface Measurement {
   readonly name: string
@@ -37,6 +37,9 @@ const MiB = 1024 * 1024
 
 export const mibPerSec = (m: Measurement): number => m.wallMs <= 0 ? 0 : m.bytes / MiB / (m.wallMs / 1000)
 export const objPerSec = (m: Measurement): number => m.wallMs <= 0 ? 0 : m.objects / (m.wallMs / 1000)
+/** CPU seconds of the process doing the work per 1000 objects moved (`undefined` without CPU or objects). */
+export const cpuPer1000 = (m: Measurement): number | undefined =>
+  m.cpuMs === undefined || m.objects <= 0 ? undefined : m.cpuMs / m.objects
 
 /** A number with `digits` significant-ish decimals: 1234 -> "1234", 12.345 -> "12.3", 0.01234 -> "0.0123". */
 export const fmtNum = (n: number | undefined, digits = 3): string => {
@@ -67,7 +70,7 @@ export const renderTable = (
 
 export const resultsTable = (ms: ReadonlyArray<Measurement>): string =>
   renderTable(
-    ["measurement", "objects", "MiB", "wall s", "obj/s", "MiB/s", "peak RSS MiB", "CPU s", "PG CPU s", "Ceph CPU s", "machine busy"],
+    ["measurement", "objects", "MiB", "wall s", "obj/s", "MiB/s", "peak RSS MiB", "CPU s", "CPU s/1k obj", "PG CPU s", "Ceph CPU s", "machine busy"],
     ms.map((m) => [
       m.error === undefined ? m.name : `${m.name} (FAILED: ${m.error})`,
       String(m.objects),
@@ -77,11 +80,12 @@ export const resultsTable = (ms: ReadonlyArray<Measurement>): string =>
       fmtNum(mibPerSec(m)),
       fmtMiB(m.peakRssBytes),
       fmtSec(m.cpuMs),
+      fmtNum(cpuPer1000(m)),
       fmtSec(m.pgCpuMs),
       fmtSec(m.cephCpuMs),
       fmtPct(m.machineBusy)
     ]),
-    ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r"]
+    ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r"]
   )
 
 /** A measurement to compare with: it succeeded and moved bytes (one that found nothing to do proves nothing). */
@@ -111,7 +115,8 @@ export interface Target {
   readonly detail: string
 }
 
-export const RSS_TARGET_BYTES = 300 * MiB
+/** The issue's peak RSS targets: 200 MiB on the default and smaller mixes, 300 MiB with 1 GiB objects (`huge`). */
+export const rssTargetBytes = (mixName: string): number => (mixName === "huge" ? 300 : 200) * MiB
 
 export interface Verdict {
   readonly ratios: ReadonlyArray<Ratio>
@@ -120,6 +125,7 @@ export interface Verdict {
   /** The median over the rounds of each of those ratios (`undefined` where no round has it). */
   readonly roundMedians: Omit<PairedRound, "round">
   readonly targets: ReadonlyArray<Target>
+  readonly cpu: CpuFigures
 }
 
 export interface PairedRound {
@@ -164,7 +170,8 @@ const defined = (xs: ReadonlyArray<number | undefined>): ReadonlyArray<number> =
 
 /**
  * Ratios of the migrator with defaults (and tuned) against the two limits and the naive baseline, and the issue's
- * targets: defaults >= 80% of the slower limit, >= 5x naive, peak RSS < 300 MiB.
+ * targets: defaults >= 80% of the slower limit, >= 5x naive, peak RSS <= 200 MiB (300 with 1 GiB objects), CPU per
+ * object <= 1.1x the combined client's and <= rclone's, faster than rclone.
  *
  * With repeated rounds, the first target is judged on the median of the per-round ratios when the slower limit is the
  * S3 write limit (the rounds repeat it; the PostgreSQL limit is measured once), and the RSS target on the worst
@@ -209,6 +216,10 @@ export const verdict = (ms: ReadonlyArray<Measurement>, mixName: string): Verdic
   const vsNaive = ratio("", defaults, naive)
   const rssRuns = allDefaults.filter((m) => ok(m) && m.peakRssBytes !== undefined)
   const worstRss = rssRuns.length === 0 ? undefined : Math.max(...rssRuns.map((m) => m.peakRssBytes!))
+  const rssTarget = rssTargetBytes(mixName)
+  const cpu = cpuFigures(ms)
+  const fastestPeer = best(ms, "peer")
+  const medianDefaultsMib = median(allDefaults.filter(ok).map(mibPerSec))
   const targets: Array<Target> = [
     {
       label: "migrator (defaults) >= 80% of the slower limit",
@@ -221,17 +232,62 @@ export const verdict = (ms: ReadonlyArray<Measurement>, mixName: string): Verdic
       detail: vsNaive.mib === undefined ? "not measured" : `${fmtNum(vsNaive.mib)}x (objects/s: ${fmtNum(vsNaive.obj)}x)`
     },
     {
-      label: `migrator (defaults) peak RSS < 300 MiB (mix ${mixName})`,
-      pass: worstRss === undefined ? undefined : worstRss < RSS_TARGET_BYTES,
+      label: `migrator (defaults) peak RSS <= ${fmtMiB(rssTarget)} MiB (mix ${mixName})`,
+      pass: worstRss === undefined ? undefined : worstRss <= rssTarget,
       detail: worstRss === undefined
         ? "not measured"
         : rssRuns.length === 1
         ? `${fmtMiB(worstRss)} MiB`
         : `${fmtMiB(worstRss)} MiB, the highest of ${rssRuns.length} runs`
+    },
+    {
+      label: "migrator (defaults) CPU-s per 1000 objects <= 1.1x the combined client's",
+      pass: cpu.migrator === undefined || cpu.combined === undefined ? undefined : cpu.migrator <= 1.1 * cpu.combined,
+      detail: cpu.migrator === undefined || cpu.combined === undefined
+        ? "not measured"
+        : `${fmtNum(cpu.migrator)} vs ${fmtNum(cpu.combined)} (${fmtNum(cpu.migrator / cpu.combined)}x; medians of the runs)`
+    },
+    {
+      label: "migrator (defaults) CPU-s per 1000 objects <= rclone's",
+      pass: cpu.migrator === undefined || cpu.rclone === undefined ? undefined : cpu.migrator <= cpu.rclone,
+      detail: cpu.migrator === undefined || cpu.rclone === undefined
+        ? "not measured"
+        : `${fmtNum(cpu.migrator)} vs ${fmtNum(cpu.rclone)} (the fastest rclone run)`
+    },
+    {
+      label: "migrator (defaults) faster than rclone from local files",
+      pass: medianDefaultsMib === undefined || !ok(fastestPeer) ? undefined : medianDefaultsMib > mibPerSec(fastestPeer),
+      detail: medianDefaultsMib === undefined || !ok(fastestPeer)
+        ? "not measured"
+        : `${fmtNum(medianDefaultsMib)} MiB/s (median of the runs) vs ${fmtNum(mibPerSec(fastestPeer))} MiB/s`
     }
   ]
-  return { ratios, rounds, roundMedians, targets }
+  return { ratios, rounds, roundMedians, targets, cpu }
 }
+
+export interface CpuFigures {
+  /** CPU-s per 1000 objects: the median of the migrator's runs with defaults, of the combined client's runs, of the
+   * S3-put client's full runs (probes left out), and the fastest rclone run's. */
+  readonly migrator: number | undefined
+  readonly combined: number | undefined
+  readonly s3Put: number | undefined
+  readonly rclone: number | undefined
+}
+
+export const cpuFigures = (ms: ReadonlyArray<Measurement>): CpuFigures => {
+  const of = (xs: ReadonlyArray<Measurement>) => median(defined(xs.filter(ok).map(cpuPer1000)))
+  const peer = best(ms, "peer")
+  return {
+    migrator: of(ms.filter(isDefaults)),
+    combined: of(ms.filter((m) => m.kind === "combined-limit")),
+    s3Put: of(ms.filter((m) => m.kind === "s3-limit" && !m.name.includes("probe"))),
+    rclone: peer === undefined ? undefined : cpuPer1000(peer)
+  }
+}
+
+export const renderCpuFigures = (c: CpuFigures): string =>
+  `CPU-s per 1000 objects: migrator (defaults) ${fmtNum(c.migrator)}, combined client ${fmtNum(c.combined)}, ` +
+  `S3-put client ${fmtNum(c.s3Put)}, rclone ${fmtNum(c.rclone)}`
 
 export const renderVerdict = (v: Verdict): string => {
   const lines = v.ratios.map((r) =>
@@ -251,5 +307,5 @@ export const renderVerdict = (v: Verdict): string => {
     ])
   ]
   const targets = v.targets.map((t) => `${t.pass === undefined ? "SKIP" : t.pass ? "PASS" : "FAIL"}  ${t.label}: ${t.detail}`)
-  return ["Ratios:", ...lines, ...rounds, "", "Targets:", ...targets].join("\n")
+  return ["Ratios:", ...lines, ...rounds, "", renderCpuFigures(v.cpu), "", "Targets:", ...targets].join("\n")
 }

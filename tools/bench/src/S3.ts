@@ -9,6 +9,7 @@ import {
   ListObjectsV2Command,
   S3Client
 } from "@aws-sdk/client-s3"
+import { trimMiddleware } from "@lo-migrate/s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Agent } from "node:http"
 
@@ -27,8 +28,12 @@ export const s3EnvFrom = (env: NodeJS.ProcessEnv): S3Env | undefined => {
   return { endpoint, region: env["S3_REGION"] ?? "us-east-1", accessKeyId, secretAccessKey }
 }
 
-export const makeClient = (s3: S3Env, maxSockets = 50): S3Client =>
-  new S3Client({
+/**
+ * The bench's client: keep-alive, path style, no CRC32 trailers; with `trimmed` (the default) without the middleware
+ * the store also drops (`trimMiddleware`), so the S3 write limit and the combined client pay what the migrator pays.
+ */
+export const makeClient = (s3: S3Env, maxSockets = 50, trimmed = true): S3Client => {
+  const client = new S3Client({
     endpoint: s3.endpoint,
     region: s3.region,
     forcePathStyle: true,
@@ -37,6 +42,9 @@ export const makeClient = (s3: S3Env, maxSockets = 50): S3Client =>
     responseChecksumValidation: "WHEN_REQUIRED",
     requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets }) })
   })
+  if (trimmed) trimMiddleware(client)
+  return client
+}
 
 export const createBucket = (client: S3Client, bucket: string) => client.send(new CreateBucketCommand({ Bucket: bucket }))
 

@@ -140,7 +140,7 @@ const kinds: Record<string, (o: any) => Effect.Effect<ReadonlyArray<WorkerResult
     Effect.gen(function*() {
       const s3 = s3EnvFrom(process.env)
       if (s3 === undefined) return yield* Effect.fail(new Error("S3_ENDPOINT / S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY not set"))
-      const client = makeClient(s3, 1)
+      const client = makeClient(s3, 1, false) // the SDK as a user gets it
       yield* Effect.promise(() => createBucket(client, o.bucket))
       const r = yield* timed("naive: 1 row at a time (lo_get, SHA-256, PutObject, UPDATE)", naiveMigrate(client, o.bucket)).pipe(
         Effect.ensuring(Effect.promise(() => deleteBucket(client, o.bucket)).pipe(Effect.ignore))

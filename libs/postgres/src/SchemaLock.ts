@@ -1,0 +1,79 @@
+/**
+ * One schema step at a time across every lo-migrate process on the database: shard processes (a Kubernetes Indexed
+ * Job starts N of them at once) would otherwise build the same index CONCURRENTLY side by side, which PostgreSQL
+ * answers with deadlocks (40P01) and "tuple concurrently updated", or drop each other's index while it is being built.
+ *
+ * How: a session-level advisory lock on a fixed key, taken with `pg_try_advisory_lock` on one connection reserved from
+ * the pool, and the step runs on that same connection (so a pool of one connection works too); the lock goes with
+ * `pg_advisory_unlock` at the end, or with the session if the process dies. `pg_try_advisory_lock` rather than a
+ * blocking `pg_advisory_lock`: a session waiting inside a statement holds a snapshot, and CREATE INDEX CONCURRENTLY
+ * waits for every older snapshot to end, so the holder's index build and the waiter would wait for each other. Each
+ * try is a short statement; a busy lock is polled by the project's retry policy (`RetryPolicy`: the run's `--retry-budget`), or skipped where the step is optional.
+ */
+import { DatabaseError, RetryPolicy, retrySchedule } from "@lo-migrate/core"
+import { PgClient } from "@effect/sql-pg"
+import * as Effect from "effect/Effect"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as SqlClient from "effect/sql/SqlClient"
+import type * as SqlConnection from "effect/sql/SqlConnection"
+import type { SqlError } from "effect/sql/SqlError"
+
+/** The advisory lock key of the schema steps: "lo-migr" in ASCII, a fixed 64-bit value no application is likely to use. */
+export const SchemaLockKey = "0x6c6f2d6d696772"
+const key = BigInt(SchemaLockKey).toString()
+
+/** A client whose every statement runs on `conn` (the reserved connection that holds the lock). */
+const clientOn = (conn: SqlConnection.Connection) =>
+  SqlClient.make({
+    acquirer: Effect.succeed(conn),
+    compiler: PgClient.makeCompiler(),
+    driver: "pg",
+    spanAttributes: [["lo-migrate.schema-lock", SchemaLockKey]]
+  }).pipe(Effect.provide(Reactivity.layer))
+
+/** Another process holds the schema lock (retryable: it is polled). */
+const busy = (operation: string) =>
+  new DatabaseError({
+    operation,
+    detail: `another session holds the schema lock (pg_advisory_lock ${SchemaLockKey}): a lo-migrate process is ` +
+      "changing the schema",
+    retryable: true
+  })
+
+type Outcome<A> = { readonly locked: true; readonly value: A } | { readonly locked: false }
+
+const tryLocked = <A, E, R>(step: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const conn = yield* sql.reserve
+    const rows = yield* conn.executeUnprepared(`SELECT pg_try_advisory_lock(${key}) AS locked`, [], undefined)
+    if ((rows[0] as { readonly locked?: boolean } | undefined)?.locked !== true) return { locked: false } as Outcome<A>
+    const client = yield* clientOn(conn)
+    const value = yield* step.pipe(
+      Effect.provideService(SqlClient.SqlClient, client),
+      Effect.ensuring(Effect.ignore(conn.executeUnprepared(`SELECT pg_advisory_unlock(${key})`, [], undefined)))
+    )
+    return { locked: true, value } as Outcome<A>
+  }).pipe(Effect.scoped)
+
+/**
+ * Runs `step` holding the schema lock; while another process holds it, `onBusy` decides: `"wait"` polls per the
+ * project's retry policy (its time budget; then fails with a retryable `DatabaseError` naming the lock), `"skip"`
+ * returns `skipped` at once (for optional steps: the other process is doing the same work).
+ */
+export const withSchemaLock = <A, E, R, B = A>(
+  operation: string,
+  step: Effect.Effect<A, E, R>,
+  onBusy: { readonly wait: true } | { readonly skipped: B }
+): Effect.Effect<A | B, E | SqlError | DatabaseError, Exclude<R, SqlClient.SqlClient> | SqlClient.SqlClient> => {
+  const attempt = tryLocked(step)
+  if ("skipped" in onBusy) return Effect.map(attempt, (o) => (o.locked ? o.value : onBusy.skipped))
+  return attempt.pipe(
+    Effect.flatMap((o) => o.locked ? Effect.succeed(o.value) : Effect.fail(busy(operation))),
+    // only the busy lock is polled here; the step's own failures propagate at once
+    Effect.mapError((error) => ({ error, retryable: error instanceof DatabaseError && error.detail === busy(operation).detail })),
+    // the policy in force where the step runs (the run's --retry-budget)
+    (self) => Effect.flatMap(Effect.service(RetryPolicy), (policy) => Effect.retry(self, retrySchedule(policy))),
+    Effect.mapError(({ error }) => error)
+  )
+}
