@@ -42,19 +42,18 @@ const busy = (operation: string) =>
 
 type Outcome<A> = { readonly locked: true; readonly value: A } | { readonly locked: false }
 
-const tryLocked = <A, E, R>(step: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const conn = yield* sql.reserve
-    const rows = yield* conn.executeUnprepared(`SELECT pg_try_advisory_lock(${key}) AS locked`, [], undefined)
-    if ((rows[0] as { readonly locked?: boolean } | undefined)?.locked !== true) return { locked: false } as Outcome<A>
-    const client = yield* clientOn(conn)
-    const value = yield* step.pipe(
-      Effect.provideService(SqlClient.SqlClient, client),
-      Effect.ensuring(Effect.ignore(conn.executeUnprepared(`SELECT pg_advisory_unlock(${key})`, [], undefined)))
-    )
-    return { locked: true, value } as Outcome<A>
-  }).pipe(Effect.scoped)
+const tryLocked = Effect.fn("SchemaLock.tryLocked")(function*<A, E, R>(step: Effect.Effect<A, E, R>) {
+  const sql = yield* SqlClient.SqlClient
+  const conn = yield* sql.reserve
+  const rows = yield* conn.executeUnprepared(`SELECT pg_try_advisory_lock(${key}) AS locked`, [], undefined)
+  if ((rows[0] as { readonly locked?: boolean } | undefined)?.locked !== true) return { locked: false } as Outcome<A>
+  const client = yield* clientOn(conn)
+  const value = yield* step.pipe(
+    Effect.provideService(SqlClient.SqlClient, client),
+    Effect.ensuring(Effect.ignore(conn.executeUnprepared(`SELECT pg_advisory_unlock(${key})`, [], undefined)))
+  )
+  return { locked: true, value } as Outcome<A>
+}, Effect.scoped)
 
 /**
  * Runs `step` holding the schema lock; while another process holds it, `onBusy` decides: `"wait"` polls per the
