@@ -67,16 +67,14 @@ export const measureS3Limits = Effect.fn("Limits.s3")(function*(session: Session
   }
   if (only.has("combined")) yield* record(session, firstRound(yield* measureCombined(session, "combined")))
   if (only.has("rclone")) {
-    // Rclone.ts is promise-based: the database export runs as its own Effect inside it
-    const ms = yield* Effect.promise(() =>
-      measureRclone({
-        s3: session.s3!,
-        dir: join(tmpdir(), `lo-bench-rclone-${session.runId}`),
-        bucketPrefix: bucketName(session, "").replace(/-$/, ""),
-        transfers: [32, 64],
-        exportOnce: (dir) => Effect.runPromise(onDb(session, exportObjects(dir)))
-      })
-    )
+    const dir = join(tmpdir(), `lo-bench-rclone-${session.runId}`)
+    const ms = yield* measureRclone({
+      s3: session.s3!,
+      dir,
+      bucketPrefix: bucketName(session, "").replace(/-$/, ""),
+      transfers: [32, 64],
+      exportOnce: onDb(session, exportObjects(dir))
+    })
     yield* record(session, ms)
   }
   if (only.has("naive")) {

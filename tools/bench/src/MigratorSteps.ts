@@ -8,7 +8,7 @@ import * as Ref from "effect/Ref"
 import { mkdirSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { measureCombined, measureS3, bestS3Concurrency } from "./Limits.ts"
-import { runMeasured } from "./Proc.ts"
+import { measureChild } from "./Proc.ts"
 import { readProfile, renderProfile, summarize } from "./Profile.ts"
 import { fmtNum, type Measurement, mibPerSec } from "./Report.ts"
 import { finalStatus, type MigratorRun, runMigrator, shellWords } from "./Runs.ts"
@@ -18,9 +18,7 @@ import { renderThrottleAccuracy, throttleAccuracy } from "./ThrottleAccuracy.ts"
 
 /** What the process costs before it moves a byte, then the migrator with defaults (round 1). */
 export const measureDefaults = Effect.fn("MigratorSteps.defaults")(function*(session: Session) {
-  const help = yield* Effect.promise(() =>
-    runMeasured(paths.node, [`--max-semi-space-size=${session.options.semiSpace}`, paths.migratorMain, "--help"], { cwd: paths.root })
-  )
+  const help = yield* measureChild(paths.node, [`--max-semi-space-size=${session.options.semiSpace}`, paths.migratorMain, "--help"], { cwd: paths.root })
   yield* record(session, [{
     name: "migrator start-up only (--help)",
     kind: "diagnostic",

@@ -1,7 +1,11 @@
 /**
  * Process accounting on Linux: CPU of the PostgreSQL and Ceph daemons and of the whole machine (from /proc), and
- * running a child with its own peak RSS and CPU (`/usr/bin/time`, else /proc polling).
+ * running a child with its own peak RSS and CPU (`/usr/bin/time`, else /proc polling). `runMeasured` is the one
+ * place that speaks Node's `child_process` (GNU time's output file, the 50 ms /proc polling and the stderr echo are
+ * event callbacks); every bench step runs children through its Effect, `measureChild`.
  */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -164,3 +168,19 @@ export const runMeasured = (command: string, args: ReadonlyArray<string>, option
       resolve({ code, signal, stdout, stderr, wallMs, peakRssBytes, cpuMs })
     })
   })
+
+/** A child the bench could not start (command missing, not executable). */
+export class SpawnError extends Schema.TaggedError<SpawnError>()("SpawnError", {
+  command: Schema.String,
+  cause: Schema.Defect()
+}) {}
+
+/** {@link runMeasured} as an Effect: what the bench's steps use to run a child to completion and measure it. */
+export const measureChild = Effect.fn("Proc.measureChild")(
+  function*(command: string, args: ReadonlyArray<string>, options: RunOptions = {}) {
+    return yield* Effect.tryPromise({
+      try: () => runMeasured(command, args, options),
+      catch: (cause) => new SpawnError({ command, cause })
+    })
+  }
+)

@@ -9,7 +9,7 @@ import { SqlClient } from "effect/sql"
 import { spawnSync } from "node:child_process"
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { cpuDelta, runMeasured, sampleCpu } from "./Proc.ts"
+import { cpuDelta, measureChild, sampleCpu } from "./Proc.ts"
 import type { Measurement } from "./Report.ts"
 import { bucketStats, createBucket, deleteBucket, makeClient, type S3Env } from "./S3.ts"
 
@@ -22,8 +22,7 @@ export const rcloneVersion = (): string | undefined => {
 }
 
 /** Writes every large object of `_nice_binary` to `dir/<sha1>` (big ones in 16 MiB slices). Returns objects and bytes. */
-export const exportObjects = (dir: string) =>
-  Effect.gen(function*() {
+export const exportObjects = Effect.fn("Rclone.exportObjects")(function*(dir: string) {
     const sql = yield* SqlClient.SqlClient
     mkdirSync(dir, { recursive: true })
     const rows = yield* sql<{ readonly hash: string; readonly oid: number; readonly size: number | string }>`
@@ -41,7 +40,7 @@ export const exportObjects = (dir: string) =>
       }
     }
     return { objects: rows.length, bytes }
-  })
+})
 
 /** The environment of an rclone run: the remote `bench` on the S3 endpoint, no CA bundle override. */
 export const rcloneEnv = (s3: S3Env, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv => {
@@ -71,18 +70,19 @@ export const rcloneArgs = (dir: string, bucket: string, transfers: number): Read
 /**
  * The peer rows: the objects exported once (`exportOnce`, not timed), then `rclone copy` with each of `transfers`
  * into a fresh bucket, measured as a child process (its own CPU and peak RSS) with the servers' CPU meanwhile, and
- * checked: the bucket must hold every object and byte. A missing `rclone` gives one failed row saying so.
+ * checked: the bucket must hold every object and byte. A missing `rclone` gives one failed row saying so. The exported
+ * directory is removed afterwards, whatever happened.
  */
-export const measureRclone = async (options: {
+export const measureRclone = Effect.fn("Rclone.measure")(function*<E, R>(options: {
   readonly s3: S3Env
   readonly dir: string
   readonly bucketPrefix: string
   readonly transfers: ReadonlyArray<number>
-  readonly exportOnce: (dir: string) => Promise<{ readonly objects: number; readonly bytes: number }>
-}): Promise<ReadonlyArray<Measurement>> => {
+  readonly exportOnce: Effect.Effect<{ readonly objects: number; readonly bytes: number }, E, R>
+}) {
   const version = rcloneVersion()
   if (version === undefined) {
-    return [{
+    const missing: ReadonlyArray<Measurement> = [{
       name: "peer: rclone",
       kind: "peer",
       objects: 0,
@@ -92,24 +92,22 @@ export const measureRclone = async (options: {
       peakRssBytes: undefined,
       error: "rclone is not installed (apt-get install rclone)"
     }]
+    return missing
   }
-  const exported = await options.exportOnce(options.dir).catch((e: unknown) => {
-    rmSync(options.dir, { recursive: true, force: true })
-    throw e
-  })
-  const client = makeClient(options.s3, 4)
-  const rows: Array<Measurement> = []
-  try {
+  return yield* Effect.gen(function*() {
+    const exported = yield* options.exportOnce
+    const client = yield* Effect.acquireRelease(Effect.sync(() => makeClient(options.s3, 4)), (c) => Effect.sync(() => c.destroy()))
+    const rows: Array<Measurement> = []
     for (const transfers of options.transfers) {
       const bucket = `${options.bucketPrefix}-rclone${transfers}`
-      await createBucket(client, bucket)
+      yield* createBucket(client, bucket)
       const sys0 = sampleCpu()
-      const child = await runMeasured("rclone", rcloneArgs(options.dir, bucket, transfers), {
+      const child = yield* measureChild("rclone", rcloneArgs(options.dir, bucket, transfers), {
         env: rcloneEnv(options.s3, process.env)
       })
       const sys1 = sampleCpu()
-      const stored = await bucketStats(client, bucket)
-      await deleteBucket(client, bucket)
+      const stored = yield* bucketStats(client, bucket)
+      yield* deleteBucket(client, bucket)
       const wrong = child.code !== 0
         ? `exit ${child.code}: ${child.stderr.trim().split("\n").slice(-2).join(" ")}`
         : stored.objects !== exported.objects || stored.bytes !== exported.bytes
@@ -127,9 +125,9 @@ export const measureRclone = async (options: {
         ...(wrong === undefined ? {} : { error: wrong })
       })
     }
-  } finally {
-    client.destroy()
-    rmSync(options.dir, { recursive: true, force: true })
-  }
-  return rows
-}
+    return rows as ReadonlyArray<Measurement>
+  }).pipe(
+    Effect.scoped,
+    Effect.ensuring(Effect.sync(() => rmSync(options.dir, { recursive: true, force: true })))
+  )
+})

@@ -2,9 +2,10 @@
  * Child processes of the bench: a measurement helper (`worker.ts`), and the migrator CLI (or the instrumented pipeline
  * of `stages.ts`) on a fresh bucket, checked afterwards: every row has its sha2 and the bucket holds every object.
  */
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { SqlClient } from "effect/sql"
-import { cpuDelta, type ChildResult, runMeasured, sampleCpu } from "./Proc.ts"
+import { cpuDelta, type ChildResult, measureChild, sampleCpu } from "./Proc.ts"
 import type { Measurement } from "./Report.ts"
 import { bucketStats, createBucket, deleteBucket, makeClient } from "./S3.ts"
 import { resetSha2 } from "./Seed.ts"
@@ -18,9 +19,7 @@ interface WorkerOutput {
 
 /** Runs `worker.ts <kind> <options>`; its last stdout line is its JSON result. A failed worker is one failed row. */
 export const runWorker = Effect.fn("Runs.worker")(function*(kind: string, options: object, defaultKind: Measurement["kind"]) {
-  const child = yield* Effect.promise(() =>
-    runMeasured(paths.node, ["--conditions=development", paths.worker, kind, JSON.stringify(options)], { echoStderr: "    " })
-  )
+  const child = yield* measureChild(paths.node, ["--conditions=development", paths.worker, kind, JSON.stringify(options)], { echoStderr: "    " })
   const last = child.stdout.trim().split("\n").pop() ?? ""
   if (child.code !== 0 || !last.startsWith("{")) {
     const tail = child.stderr.trim().split("\n").slice(-3).join(" / ")
@@ -79,7 +78,7 @@ export const freshBucket = Effect.fn("Runs.freshBucket")(function*(session: Sess
   const client = makeClient(session.s3!, 4)
   const bucket = bucketName(session, `m${++bucketSeq}`)
   yield* onDb(session, resetSha2)
-  yield* Effect.promise(() => createBucket(client, bucket))
+  yield* createBucket(client, bucket)
   return { client, bucket }
 })
 
@@ -97,9 +96,9 @@ export const checkMigration = Effect.fn("Runs.checkMigration")(
           SELECT count(*)::int AS done, sum(size)::int8 AS bytes FROM _nice_binary WHERE sha2 IS NOT NULL`
       })
     )
-    const stored = yield* Effect.promise(() => bucketStats(client, bucket))
-    yield* Effect.promise(() =>
-      deleteBucket(client, bucket).catch((e: unknown) => void process.stderr.write(`[bench] could not delete bucket ${bucket}: ${String(e)}\n`))
+    const stored = yield* bucketStats(client, bucket)
+    yield* deleteBucket(client, bucket).pipe(
+      Effect.catch((e) => Console.error(`[bench] could not delete bucket ${bucket}: ${String(e.cause)}`))
     )
     const done = counted?.done ?? 0
     const problems: Array<string> = []
@@ -120,12 +119,10 @@ export const runMigrator = Effect.fn("Runs.migrator")(
   function*(session: Session, label: string, extra: ReadonlyArray<string>, profileDir?: string, stages?: object) {
     const { client, bucket } = yield* freshBucket(session)
     const sys0 = sampleCpu()
-    const child = yield* Effect.promise(() =>
-      runMeasured(paths.node, migratorArgv(session, extra, profileDir, stages), {
-        env: migratorEnv(session, bucket),
-        cwd: paths.root
-      })
-    )
+    const child = yield* measureChild(paths.node, migratorArgv(session, extra, profileDir, stages), {
+      env: migratorEnv(session, bucket),
+      cwd: paths.root
+    })
     const sys1 = sampleCpu()
     const { done, bytes, problems } = yield* checkMigration(session, client, bucket, [child])
     if (problems.length > 0) {

@@ -1,8 +1,9 @@
 /**
  * The bench's own S3 client and bucket lifecycle (every measurement writes into a fresh bucket, emptied and deleted
- * afterwards so Ceph's disk does not fill up).
+ * afterwards so Ceph's disk does not fill up), as Effects: a failed request is a `BenchS3Error`.
  */
 import {
+  type _Object,
   CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectsCommand,
@@ -12,6 +13,10 @@ import {
 import { trimMiddleware } from "@lo-migrate/s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Agent } from "node:http"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 
 export interface S3Env {
   readonly endpoint: string
@@ -46,34 +51,60 @@ export const makeClient = (s3: S3Env, maxSockets = 50, trimmed = true): S3Client
   return client
 }
 
-export const createBucket = (client: S3Client, bucket: string) => client.send(new CreateBucketCommand({ Bucket: bucket }))
+/** A bench S3 request that failed: the operation and bucket, and the SDK's error. */
+export class BenchS3Error extends Schema.TaggedError<BenchS3Error>()("BenchS3Error", {
+  operation: Schema.String,
+  bucket: Schema.String,
+  cause: Schema.Defect()
+}) {}
+
+/** One SDK command as an Effect; interruption aborts the request. */
+const send = <O>(operation: string, bucket: string, request: (signal: AbortSignal) => Promise<O>) =>
+  Effect.tryPromise({ try: request, catch: (cause) => new BenchS3Error({ operation, bucket, cause }) })
+
+export const createBucket = Effect.fn("S3.createBucket")(function*(client: S3Client, bucket: string) {
+  yield* send("CreateBucket", bucket, (abortSignal) => client.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal }))
+})
+
+/** Every object of a bucket, page after page (ListObjectsV2, 1000 keys a request, as a continuation token requires). */
+export const listObjects = (client: S3Client, bucket: string): Stream.Stream<ReadonlyArray<_Object>, BenchS3Error> =>
+  Stream.paginate(undefined as string | undefined, (token) =>
+    send(
+      "ListObjectsV2",
+      bucket,
+      (abortSignal) => client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000, ContinuationToken: token }), { abortSignal })
+    ).pipe(
+      Effect.map((page) => [[page.Contents ?? []], Option.fromNullishOr(page.NextContinuationToken)] as const)
+    ))
 
 /** Deletes every object (1000 per request), then the bucket. Returns how many objects there were. */
-export const deleteBucket = async (client: S3Client, bucket: string): Promise<number> => {
+export const deleteBucket = Effect.fn("S3.deleteBucket")(function*(client: S3Client, bucket: string) {
   let deleted = 0
   for (;;) {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }))
+    const page = yield* send(
+      "ListObjectsV2",
+      bucket,
+      (abortSignal) => client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }), { abortSignal })
+    )
     const keys = (page.Contents ?? []).flatMap((o) => o.Key === undefined ? [] : [{ Key: o.Key }])
     if (keys.length === 0) break
-    await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }))
+    yield* send(
+      "DeleteObjects",
+      bucket,
+      (abortSignal) => client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }), { abortSignal })
+    )
     deleted += keys.length
   }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }))
+  yield* send("DeleteBucket", bucket, (abortSignal) => client.send(new DeleteBucketCommand({ Bucket: bucket }), { abortSignal }))
   return deleted
-}
+})
 
 /** Counts objects and bytes in a bucket (to check a migration put everything there). */
-export const bucketStats = async (client: S3Client, bucket: string): Promise<{ objects: number; bytes: number }> => {
-  let objects = 0
-  let bytes = 0
-  let token: string | undefined
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000, ContinuationToken: token }))
-    for (const o of page.Contents ?? []) {
-      objects += 1
-      bytes += o.Size ?? 0
-    }
-    token = page.NextContinuationToken
-  } while (token !== undefined)
-  return { objects, bytes }
-}
+export const bucketStats = (client: S3Client, bucket: string) =>
+  listObjects(client, bucket).pipe(
+    Stream.runFold(() => ({ objects: 0, bytes: 0 }), (acc, page) => ({
+      objects: acc.objects + page.length,
+      bytes: page.reduce((n, o) => n + (o.Size ?? 0), acc.bytes)
+    })),
+    Effect.withSpan("S3.bucketStats")
+  )

@@ -5,7 +5,7 @@
  * object is checked afterwards as for one process.
  */
 import * as Effect from "effect/Effect"
-import { cpuDelta, runMeasured, sampleCpu } from "./Proc.ts"
+import { cpuDelta, measureChild, sampleCpu } from "./Proc.ts"
 import { fmtNum, fmtPct, type Measurement, mibPerSec, objPerSec } from "./Report.ts"
 import { checkMigration, freshBucket, migratorArgv, migratorEnv } from "./Runs.ts"
 import { addSection, note, paths, record, type Session } from "./Session.ts"
@@ -17,12 +17,10 @@ const runShards = Effect.fn("Shards.run")(function*(session: Session, count: num
   const children = yield* Effect.forEach(
     Array.from({ length: count }, (_, i) => i),
     (i) =>
-      Effect.promise(() =>
-        runMeasured(paths.node, migratorArgv(session, ["--shard", `${i}/${count}`]), {
-          env: migratorEnv(session, bucket),
-          cwd: paths.root
-        })
-      ),
+      measureChild(paths.node, migratorArgv(session, ["--shard", `${i}/${count}`]), {
+        env: migratorEnv(session, bucket),
+        cwd: paths.root
+      }),
     { concurrency: "unbounded" }
   )
   const wallMs = performance.now() - started

@@ -4,71 +4,66 @@
  * other as a continuation token requires), and `--deep` (every object downloaded and hashed) next to a bare GET of
  * every object at verify's default concurrency (16) with the bodies drained and nothing else done.
  */
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3"
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3"
 import * as Effect from "effect/Effect"
-import { runMeasured } from "./Proc.ts"
+import * as Stream from "effect/Stream"
+import { measureChild } from "./Proc.ts"
 import { fmtNum, type Measurement, objPerSec } from "./Report.ts"
 import { checkMigration, freshBucket, migratorArgv, migratorEnv } from "./Runs.ts"
 import { addSection, note, paths, record, type Session } from "./Session.ts"
-import { makeClient } from "./S3.ts"
+import { BenchS3Error, listObjects, makeClient } from "./S3.ts"
 
 /** verify's default `--concurrency`. */
 const getConcurrency = 16
 
 const listAll = (client: S3Client, bucket: string) =>
-  Effect.promise(async () => {
-    const keys: Array<string> = []
-    let requests = 0
-    let token: string | undefined
-    do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000, ContinuationToken: token }))
-      requests += 1
-      for (const o of page.Contents ?? []) if (o.Key !== undefined) keys.push(o.Key)
-      token = page.NextContinuationToken
-    } while (token !== undefined)
-    return { keys, requests }
-  })
+  listObjects(client, bucket).pipe(
+    Stream.runFold(() => ({ keys: [] as Array<string>, requests: 0 }), (acc, page) => {
+      for (const o of page) if (o.Key !== undefined) acc.keys.push(o.Key)
+      return { keys: acc.keys, requests: acc.requests + 1 }
+    })
+  )
 
 const getAll = (client: S3Client, bucket: string, keys: ReadonlyArray<string>) =>
   Effect.forEach(
     keys,
     (key) =>
-      Effect.promise(async () => {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-        return (await out.Body!.transformToByteArray()).length
-      }),
+      Effect.tryPromise({
+        try: (abortSignal) =>
+          client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal })
+            .then((out) => out.Body!.transformToByteArray()),
+        catch: (cause) => new BenchS3Error({ operation: "GetObject", bucket, cause })
+      }).pipe(Effect.map((body) => body.length)),
     { concurrency: getConcurrency }
   ).pipe(Effect.map((sizes) => sizes.reduce((a, b) => a + b, 0)))
 
-const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const t0 = performance.now()
-    const value = yield* effect
-    return { value, wallMs: performance.now() - t0 }
-  })
+const timed = Effect.fnUntraced(function*<A, E, R>(effect: Effect.Effect<A, E, R>) {
+  const t0 = performance.now()
+  const value = yield* effect
+  return { value, wallMs: performance.now() - t0 }
+})
 
 export const measureVerify = Effect.fn("VerifyRate.measure")(function*(session: Session) {
   const { client, bucket } = yield* freshBucket(session)
   const env = migratorEnv(session, bucket)
-  const migrated = yield* Effect.promise(() => runMeasured(paths.node, migratorArgv(session, []), { env, cwd: paths.root }))
+  const migrated = yield* measureChild(paths.node, migratorArgv(session, []), { env, cwd: paths.root })
   const objects = session.objects.length
-  const verify = (label: string, extra: ReadonlyArray<string>) =>
-    Effect.gen(function*() {
-      const argv = [`--max-semi-space-size=${session.options.semiSpace}`, paths.migratorMain, "verify", ...extra]
-      const child = yield* Effect.promise(() => runMeasured(paths.node, argv, { env, cwd: paths.root }))
-      const m: Measurement = {
-        name: label,
-        kind: "diagnostic",
-        objects,
-        bytes: extra.includes("--deep") ? session.bytes : 0,
-        wallMs: child.wallMs,
-        cpuMs: child.cpuMs,
-        peakRssBytes: child.peakRssBytes,
-        note: extra.join(" "),
-        ...(child.code === 0 ? {} : { error: `exit ${child.code ?? child.signal}: ${child.stderr.trim().split("\n").slice(-3).join(" / ")}` })
-      }
-      return m
-    })
+  const verify = Effect.fnUntraced(function*(label: string, extra: ReadonlyArray<string>) {
+    const argv = [`--max-semi-space-size=${session.options.semiSpace}`, paths.migratorMain, "verify", ...extra]
+    const child = yield* measureChild(paths.node, argv, { env, cwd: paths.root })
+    const m: Measurement = {
+      name: label,
+      kind: "diagnostic",
+      objects,
+      bytes: extra.includes("--deep") ? session.bytes : 0,
+      wallMs: child.wallMs,
+      cpuMs: child.cpuMs,
+      peakRssBytes: child.peakRssBytes,
+      note: extra.join(" "),
+      ...(child.code === 0 ? {} : { error: `exit ${child.code ?? child.signal}: ${child.stderr.trim().split("\n").slice(-3).join(" / ")}` })
+    }
+    return m
+  })
   const probe = makeClient(session.s3!, getConcurrency * 2)
   const listing = yield* timed(listAll(probe, bucket))
   const listLimit: Measurement = {

@@ -93,13 +93,13 @@ const kinds: Record<string, (o: any) => Effect.Effect<ReadonlyArray<WorkerResult
       if (o.concurrencies.length > 1) {
         for (const c of o.concurrencies) {
           const bucket = `${o.bucket}-p${c}`
-          yield* Effect.promise(() => createBucket(client, bucket))
+          yield* createBucket(client, bucket)
           const items = prepareBodies(probe, `p${c}/`)
           const r = yield* timed(`S3 write probe: PUT from memory, ${c} in flight (${probeCount} objects)`, Effect.as(
             putAll(client, bucket, items, c),
             { objects: items.length, bytes: items.reduce((n, i) => n + i.body.byteLength, 0) }
           ))
-          yield* Effect.promise(() => deleteBucket(client, bucket))
+          yield* deleteBucket(client, bucket)
           const rate = r.bytes / r.wallMs
           yield* log(`[s3] ${c} in flight: ${(rate * 1000 / 1048576).toFixed(1)} MiB/s, ${(r.objects / r.wallMs * 1000).toFixed(0)} obj/s`)
           out.push({ ...r, kind: "diagnostic", note: "probe" })
@@ -112,12 +112,12 @@ const kinds: Record<string, (o: any) => Effect.Effect<ReadonlyArray<WorkerResult
       const finalists = ranked.length === 0 ? [o.concurrencies[0]!] : ranked.slice(0, Math.min(2, ranked.length))
       const items = prepareBodies(objects, "all/")
       for (const c of finalists) {
-        yield* Effect.promise(() => createBucket(client, o.bucket))
+        yield* createBucket(client, o.bucket)
         const r = yield* timed(`S3 write limit: PUT from memory, ${c} in flight`, Effect.as(
           putAll(client, o.bucket, items, c),
           { objects: items.length, bytes: items.reduce((n, i) => n + i.body.byteLength, 0) }
         ))
-        yield* Effect.promise(() => deleteBucket(client, o.bucket))
+        yield* deleteBucket(client, o.bucket)
         out.push({ ...r, kind: "s3-limit" })
       }
       return out
@@ -128,11 +128,11 @@ const kinds: Record<string, (o: any) => Effect.Effect<ReadonlyArray<WorkerResult
       const s3 = s3EnvFrom(process.env)
       if (s3 === undefined) return yield* Effect.fail(new Error("S3_ENDPOINT / S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY not set"))
       const client = makeClient(s3, o.storers)
-      yield* Effect.promise(() => createBucket(client, o.bucket))
+      yield* createBucket(client, o.bucket)
       const r = yield* timed(
         `combined limit: hand-rolled read → hash → PUT → UPDATE, ${o.readers} conn, ${o.storers} PUTs in flight`,
         combined(client, o.bucket, o)
-      ).pipe(Effect.ensuring(Effect.promise(() => deleteBucket(client, o.bucket)).pipe(Effect.ignore)))
+      ).pipe(Effect.ensuring(deleteBucket(client, o.bucket).pipe(Effect.ignore)))
       return [r]
     }).pipe(Effect.provide(pgLayer(o.url, o.readers + 1))),
 
@@ -141,9 +141,9 @@ const kinds: Record<string, (o: any) => Effect.Effect<ReadonlyArray<WorkerResult
       const s3 = s3EnvFrom(process.env)
       if (s3 === undefined) return yield* Effect.fail(new Error("S3_ENDPOINT / S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY not set"))
       const client = makeClient(s3, 1, false) // the SDK as a user gets it
-      yield* Effect.promise(() => createBucket(client, o.bucket))
+      yield* createBucket(client, o.bucket)
       const r = yield* timed("naive: 1 row at a time (lo_get, SHA-256, PutObject, UPDATE)", naiveMigrate(client, o.bucket)).pipe(
-        Effect.ensuring(Effect.promise(() => deleteBucket(client, o.bucket)).pipe(Effect.ignore))
+        Effect.ensuring(deleteBucket(client, o.bucket).pipe(Effect.ignore))
       )
       return [r]
     }).pipe(Effect.provide(pgLayer(o.url, 1)))
