@@ -8,7 +8,8 @@ import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname, join } from "node:path"
-import { renderVerdict, resultsTable, verdict } from "./Report.ts"
+import { renderVerdict, resultsTable } from "./Report.ts"
+import { verdict } from "./Verdict.ts"
 import { machine, note, paths, type Session } from "./Session.ts"
 
 /** Prints and writes the report; returns how many measurements in the table failed. */

@@ -3,7 +3,7 @@
  * (Effect runtime, SQL driver, AWS SDK, hashing, GC, idle, ...).
  */
 import { readFileSync } from "node:fs"
-import { renderTable } from "./Report.ts"
+import { renderTable } from "./Format.ts"
 
 interface CallFrame {
   readonly functionName: string

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process"
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { cpuDelta, measureChild, sampleCpu } from "./Proc.ts"
-import type { Measurement } from "./Report.ts"
+import type { Measurement } from "./Measurement.ts"
 import { bucketStats, createBucket, deleteBucket, makeClient, type S3Env } from "./S3.ts"
 
 const SLICE = 16 * 1024 * 1024

@@ -4,7 +4,7 @@
  */
 import { createDatabase, databaseExists, dropDatabase } from "@lo-migrate/postgres/testing"
 import * as Effect from "effect/Effect"
-import { fmtMiB, fmtNum } from "./Report.ts"
+import { fmtMiB, fmtNum } from "./Format.ts"
 import { seed, seededWith } from "./Seed.ts"
 import { note, onDb, type Session } from "./Session.ts"
 

@@ -14,7 +14,8 @@ import { fileURLToPath } from "node:url"
 import { pgLayer } from "./Db.ts"
 import { makeObjects, type ObjectSpec, totalBytes } from "./Mix.ts"
 import type { BenchOptions } from "./Options.ts"
-import { fmtMiB, fmtNum, type Measurement, mibPerSec } from "./Report.ts"
+import { fmtMiB, fmtNum } from "./Format.ts"
+import { type Measurement, mibPerSec } from "./Measurement.ts"
 import { type S3Env, s3EnvFrom } from "./S3.ts"
 
 const here = dirname(fileURLToPath(import.meta.url))

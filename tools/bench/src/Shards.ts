@@ -6,7 +6,8 @@
  */
 import * as Effect from "effect/Effect"
 import { cpuDelta, measureChild, sampleCpu } from "./Proc.ts"
-import { fmtNum, fmtPct, type Measurement, mibPerSec, objPerSec } from "./Report.ts"
+import { fmtNum, fmtPct } from "./Format.ts"
+import { type Measurement, mibPerSec, objPerSec } from "./Measurement.ts"
 import { checkMigration, freshBucket, migratorArgv, migratorEnv } from "./Runs.ts"
 import { addSection, note, paths, record, type Session } from "./Session.ts"
 

@@ -2,7 +2,7 @@
  * Renders what `stages.ts` measured: per-port busy time and utilization, queue fill, event-loop utilization, and a
  * plain-words reading of which stage limits the run.
  */
-import { fmtNum, fmtPct, renderTable } from "./Report.ts"
+import { fmtNum, fmtPct, renderTable } from "./Format.ts"
 
 export interface CallStats {
   readonly calls: number

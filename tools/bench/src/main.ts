@@ -22,7 +22,7 @@ import { measureDefaults, measureProfile, measureRounds, measureStages, measureT
 import { describeMix } from "./Mix.ts"
 import { flags, optionValued, resolveOptions } from "./Options.ts"
 import { writeReport } from "./Output.ts"
-import { fmtMiB } from "./Report.ts"
+import { fmtMiB } from "./Format.ts"
 import { measureShards } from "./Shards.ts"
 import { measureVerify } from "./VerifyRate.ts"
 import { prepareDatabase, releaseDatabase } from "./Seeding.ts"

@@ -13,7 +13,7 @@ import { cpuDelta, sampleCpu } from "./Proc.ts"
 import { createBucket, deleteBucket, makeClient, s3EnvFrom } from "./S3.ts"
 import { prepareBodies, putAll } from "./S3Put.ts"
 import { SqlClient } from "effect/sql"
-import type { Measurement } from "./Report.ts"
+import type { Measurement } from "./Measurement.ts"
 
 export type WorkerResult = Omit<Measurement, "peakRssBytes" | "kind"> & { readonly kind?: Measurement["kind"] }
 

@@ -1,17 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { attachValues } from "../src/Args.ts"
-import {
-  fmtNum,
-  type Measurement,
-  median,
-  mibPerSec,
-  objPerSec,
-  pairedRounds,
-  renderTable,
-  renderVerdict,
-  resultsTable,
-  verdict
-} from "../src/Report.ts"
+import { fmtNum, renderTable } from "../src/Format.ts"
+import { type Measurement, mibPerSec, objPerSec } from "../src/Measurement.ts"
+import { renderVerdict, resultsTable } from "../src/Report.ts"
+import { median, pairedRounds, verdict } from "../src/Verdict.ts"
 
 const MiB = 1024 * 1024
 const m = (name: string, kind: Measurement["kind"], wallMs: number, extra: Partial<Measurement> = {}): Measurement => ({
