@@ -59,63 +59,64 @@ const groups = (rows: ReadonlyArray<Row>): ReadonlyArray<ReadonlyArray<Row>> => 
   return out
 }
 
-export const combined = (client: S3Client, bucket: string, options: CombinedOptions) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const listed = yield* sql<{ readonly hash: string; readonly oid: number; readonly size: bigint | number; readonly mime_type: string | null }>`
-      SELECT hash, data AS oid, size, mime_type FROM _nice_binary ORDER BY hash`
-    const rows = listed.map((r): Row => ({ hash: r.hash, oid: r.oid, size: Number(r.size), mimeType: r.mime_type }))
+export const combined = Effect.fn("Combined.run")(function*(client: S3Client, bucket: string, options: CombinedOptions) {
+  const sql = yield* SqlClient.SqlClient
+  const listed = yield* sql<{ readonly hash: string; readonly oid: number; readonly size: bigint | number; readonly mime_type: string | null }>`
+    SELECT hash, data AS oid, size, mime_type FROM _nice_binary ORDER BY hash`
+  const rows = listed.map((r): Row => ({ hash: r.hash, oid: r.oid, size: Number(r.size), mimeType: r.mime_type }))
 
-    const finish = (row: Row, body: Uint8Array): Read => {
-      const d = makeDigester()
-      d.update(body)
-      const digests = d.digest()
-      return { row, body, sha256: digests.sha256, md5Base64: digests.md5Base64 }
+  const finish = (row: Row, body: Uint8Array): Read => {
+    const d = makeDigester()
+    d.update(body)
+    const digests = d.digest()
+    return { row, body, sha256: digests.sha256, md5Base64: digests.md5Base64 }
+  }
+
+  /** A big object in `SLICE` pieces. */
+  const readBig = Effect.fnUntraced(function*(row: Row) {
+    const body = new Uint8Array(row.size)
+    for (let offset = 0; offset < row.size; offset += SLICE) {
+      const [r] = yield* sql<{ readonly c: Uint8Array }>`SELECT lo_get(${row.oid}, ${offset}, ${SLICE}) AS c`
+      body.set(r!.c, offset)
     }
-
-    const readGroup = (group: ReadonlyArray<Row>): Effect.Effect<ReadonlyArray<Read>, unknown> =>
-      group.length === 1 && group[0]!.size > SLICE
-        ? Effect.gen(function*() {
-          const row = group[0]!
-          const body = new Uint8Array(row.size)
-          for (let offset = 0; offset < row.size; offset += SLICE) {
-            const [r] = yield* sql<{ readonly c: Uint8Array }>`SELECT lo_get(${row.oid}, ${offset}, ${SLICE}) AS c`
-            body.set(r!.c, offset)
-          }
-          return [finish(row, body)]
-        })
-        : Effect.map(
-          sql<{ readonly c: Uint8Array }>`
-            SELECT lo_get(u.o) AS c FROM unnest(${group.map((r) => r.oid)}::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i`,
-          (got) => got.map((r, i) => finish(group[i]!, r.c))
-        )
-
-    const commit = (batch: ReadonlyArray<Read>) =>
-      sql`UPDATE _nice_binary AS b SET sha2 = u.sha2
-          FROM unnest(${batch.map((r) => r.row.hash)}::bpchar[], ${batch.map((r) => r.sha256)}::bpchar[]) AS u(hash, sha2)
-          WHERE b.hash = u.hash`
-
-    let objects = 0
-    let bytes = 0
-    yield* Stream.fromIterable(groups(rows)).pipe(
-      Stream.mapEffect(readGroup, { concurrency: options.readers }),
-      Stream.flattenIterable,
-      Stream.mapEffect(
-        (r) =>
-          Effect.as(
-            putAll(client, bucket, [{ key: r.sha256, body: r.body, md5Base64: r.md5Base64, sha256Hex: r.sha256, contentType: r.row.mimeType }], 1),
-            r
-          ),
-        { concurrency: options.storers, unordered: true }
-      ),
-      Stream.grouped(options.commitChunk),
-      Stream.mapEffect((batch) =>
-        Effect.map(commit(batch), () => {
-          objects += batch.length
-          for (const r of batch) bytes += r.body.byteLength
-        })
-      ),
-      Stream.runDrain
-    )
-    return { objects, bytes }
+    return [finish(row, body)]
   })
+
+  const readGroup = (group: ReadonlyArray<Row>): Effect.Effect<ReadonlyArray<Read>, unknown> =>
+    group.length === 1 && group[0]!.size > SLICE
+      ? readBig(group[0]!)
+      : Effect.map(
+        sql<{ readonly c: Uint8Array }>`
+          SELECT lo_get(u.o) AS c FROM unnest(${group.map((r) => r.oid)}::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i`,
+        (got) => got.map((r, i) => finish(group[i]!, r.c))
+      )
+
+  const commit = (batch: ReadonlyArray<Read>) =>
+    sql`UPDATE _nice_binary AS b SET sha2 = u.sha2
+        FROM unnest(${batch.map((r) => r.row.hash)}::bpchar[], ${batch.map((r) => r.sha256)}::bpchar[]) AS u(hash, sha2)
+        WHERE b.hash = u.hash`
+
+  let objects = 0
+  let bytes = 0
+  yield* Stream.fromIterable(groups(rows)).pipe(
+    Stream.mapEffect(readGroup, { concurrency: options.readers }),
+    Stream.flattenIterable,
+    Stream.mapEffect(
+      (r) =>
+        Effect.as(
+          putAll(client, bucket, [{ key: r.sha256, body: r.body, md5Base64: r.md5Base64, sha256Hex: r.sha256, contentType: r.row.mimeType }], 1),
+          r
+        ),
+      { concurrency: options.storers, unordered: true }
+    ),
+    Stream.grouped(options.commitChunk),
+    Stream.mapEffect((batch) =>
+      Effect.map(commit(batch), () => {
+        objects += batch.length
+        for (const r of batch) bytes += r.body.byteLength
+      })
+    ),
+    Stream.runDrain
+  )
+  return { objects, bytes }
+})

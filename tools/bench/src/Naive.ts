@@ -8,33 +8,32 @@ import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
 import { createHash } from "node:crypto"
 
-export const naiveMigrate = (client: S3Client, bucket: string) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ readonly hash: string; readonly oid: number; readonly mime_type: string | null }>`
-      SELECT hash, data AS oid, mime_type FROM _nice_binary WHERE sha2 IS NULL`
-    let objects = 0
-    let bytes = 0
-    for (const row of rows) {
-      const [lo] = yield* sql<{ readonly b: Uint8Array }>`SELECT lo_get(${row.oid}) AS b`
-      const body = lo!.b
-      const sha256 = createHash("sha256").update(body).digest("hex")
-      yield* Effect.tryPromise({
-        try: (signal) =>
-          client.send(
-            new PutObjectCommand({
-              Bucket: bucket,
-              Key: sha256,
-              Body: body,
-              ...(row.mime_type === null ? {} : { ContentType: row.mime_type })
-            }),
-            { abortSignal: signal }
-          ),
-        catch: (cause) => new Error(`PUT ${sha256} failed: ${String(cause)}`)
-      })
-      yield* sql`UPDATE _nice_binary SET sha2 = ${sha256} WHERE hash = ${row.hash}`
-      objects += 1
-      bytes += body.byteLength
-    }
-    return { objects, bytes }
-  })
+export const naiveMigrate = Effect.fn("Naive.migrate")(function*(client: S3Client, bucket: string) {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<{ readonly hash: string; readonly oid: number; readonly mime_type: string | null }>`
+    SELECT hash, data AS oid, mime_type FROM _nice_binary WHERE sha2 IS NULL`
+  let objects = 0
+  let bytes = 0
+  for (const row of rows) {
+    const [lo] = yield* sql<{ readonly b: Uint8Array }>`SELECT lo_get(${row.oid}) AS b`
+    const body = lo!.b
+    const sha256 = createHash("sha256").update(body).digest("hex")
+    yield* Effect.tryPromise({
+      try: (signal) =>
+        client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: sha256,
+            Body: body,
+            ...(row.mime_type === null ? {} : { ContentType: row.mime_type })
+          }),
+          { abortSignal: signal }
+        ),
+      catch: (cause) => new Error(`PUT ${sha256} failed: ${String(cause)}`)
+    })
+    yield* sql`UPDATE _nice_binary SET sha2 = ${sha256} WHERE hash = ${row.hash}`
+    objects += 1
+    bytes += body.byteLength
+  }
+  return { objects, bytes }
+})

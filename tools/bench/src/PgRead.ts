@@ -67,78 +67,74 @@ const groupRows = (rows: ReadonlyArray<LoRow>, options: ReadOptions): ReadonlyAr
 
 const INV_READ = 0x40000
 
-export const readAll = (rows: ReadonlyArray<LoRow>, options: ReadOptions) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    let objects = 0
-    let bytes = 0
-    const fp = new Uint8Array(8)
-    const noHash = options.hash === false
-    const countOnly = () => {
-      let size = 0
-      return {
-        update: (c: Uint8Array) => void (size += c.byteLength),
-        digest: () => ({ size, sha1: "", sha256: "0000000000000000", md5Base64: "" })
-      }
+export const readAll = Effect.fn("PgRead.readAll")(function*(rows: ReadonlyArray<LoRow>, options: ReadOptions) {
+  const sql = yield* SqlClient.SqlClient
+  let objects = 0
+  let bytes = 0
+  const fp = new Uint8Array(8)
+  const noHash = options.hash === false
+  const countOnly = () => {
+    let size = 0
+    return {
+      update: (c: Uint8Array) => void (size += c.byteLength),
+      digest: () => ({ size, sha1: "", sha256: "0000000000000000", md5Base64: "" })
     }
-    const digester = (): Pick<ReturnType<typeof makeDigester>, "update"> & { digest: () => { size: number; sha256: string } } =>
-      noHash ? countOnly() : makeDigester()
-    const done = (d: ReturnType<typeof digester>) => {
-      const digests = d.digest()
-      objects += 1
-      bytes += digests.size
-      const head = Buffer.from(digests.sha256.slice(0, 16), "hex")
-      for (let i = 0; i < 8; i++) fp[i]! ^= head[i]!
+  }
+  const digester = (): Pick<ReturnType<typeof makeDigester>, "update"> & { digest: () => { size: number; sha256: string } } =>
+    noHash ? countOnly() : makeDigester()
+  const done = (d: ReturnType<typeof digester>) => {
+    const digests = d.digest()
+    objects += 1
+    bytes += digests.size
+    const head = Buffer.from(digests.sha256.slice(0, 16), "hex")
+    for (let i = 0; i < 8; i++) fp[i]! ^= head[i]!
+  }
+
+  const bigByLoGet = Effect.fnUntraced(function*(r: LoRow) {
+    const d = digester()
+    for (let offset = 0; offset < r.size; offset += options.chunk) {
+      const [row] = yield* sql<{ readonly c: Uint8Array }>`SELECT lo_get(${r.oid}, ${offset}, ${options.chunk}) AS c`
+      d.update(row!.c)
     }
-
-    const bigByLoGet = (r: LoRow) =>
-      Effect.gen(function*() {
-        const d = digester()
-        for (let offset = 0; offset < r.size; offset += options.chunk) {
-          const [row] = yield* sql<{ readonly c: Uint8Array }>`SELECT lo_get(${r.oid}, ${offset}, ${options.chunk}) AS c`
-          d.update(row!.c)
-        }
-        done(d)
-      })
-
-    const batchByLoGet = (batch: ReadonlyArray<LoRow>) =>
-      Effect.gen(function*() {
-        const oids = batch.map((r) => r.oid)
-        const rows = yield* sql<{ readonly c: Uint8Array }>`
-          SELECT lo_get(u.o) AS c FROM unnest(${oids}::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i`
-        for (const row of rows) {
-          const d = digester()
-          d.update(row.c)
-          done(d)
-        }
-      })
-
-    const batchByLoRead = (batch: ReadonlyArray<LoRow>) =>
-      sql.withTransaction(Effect.gen(function*() {
-        for (const r of batch) {
-          const [opened] = yield* sql<{ readonly fd: number }>`SELECT lo_open(${r.oid}, ${INV_READ}) AS fd`
-          const fd = opened!.fd
-          const d = digester()
-          for (let read = 0; read < r.size;) {
-            const [row] = yield* sql<{ readonly c: Uint8Array }>`SELECT loread(${fd}, ${Math.min(options.chunk, r.size - read)}) AS c`
-            if (row!.c.byteLength === 0) break
-            d.update(row!.c)
-            read += row!.c.byteLength
-          }
-          yield* sql`SELECT lo_close(${fd})`
-          done(d)
-        }
-      }))
-
-    yield* Effect.forEach(
-      groupRows(rows, options),
-      (batch) =>
-        options.method === "loread"
-          ? batchByLoRead(batch)
-          : batch.length === 1 && batch[0]!.size > options.chunk
-          ? bigByLoGet(batch[0]!)
-          : batchByLoGet(batch),
-      { concurrency: options.concurrency, discard: true }
-    )
-    return { objects, bytes, fingerprint: Buffer.from(fp).toString("hex") } satisfies ReadResult
+    done(d)
   })
+
+  const batchByLoGet = Effect.fnUntraced(function*(batch: ReadonlyArray<LoRow>) {
+    const oids = batch.map((r) => r.oid)
+    const rows = yield* sql<{ readonly c: Uint8Array }>`
+      SELECT lo_get(u.o) AS c FROM unnest(${oids}::oid[]) WITH ORDINALITY AS u(o, i) ORDER BY u.i`
+    for (const row of rows) {
+      const d = digester()
+      d.update(row.c)
+      done(d)
+    }
+  })
+
+  const batchByLoRead = Effect.fnUntraced(function*(batch: ReadonlyArray<LoRow>) {
+    for (const r of batch) {
+      const [opened] = yield* sql<{ readonly fd: number }>`SELECT lo_open(${r.oid}, ${INV_READ}) AS fd`
+      const fd = opened!.fd
+      const d = digester()
+      for (let read = 0; read < r.size;) {
+        const [row] = yield* sql<{ readonly c: Uint8Array }>`SELECT loread(${fd}, ${Math.min(options.chunk, r.size - read)}) AS c`
+        if (row!.c.byteLength === 0) break
+        d.update(row!.c)
+        read += row!.c.byteLength
+      }
+      yield* sql`SELECT lo_close(${fd})`
+      done(d)
+    }
+  }, sql.withTransaction)
+
+  yield* Effect.forEach(
+    groupRows(rows, options),
+    (batch) =>
+      options.method === "loread"
+        ? batchByLoRead(batch)
+        : batch.length === 1 && batch[0]!.size > options.chunk
+        ? bigByLoGet(batch[0]!)
+        : batchByLoGet(batch),
+    { concurrency: options.concurrency, discard: true }
+  )
+  return { objects, bytes, fingerprint: Buffer.from(fp).toString("hex") } satisfies ReadResult
+})

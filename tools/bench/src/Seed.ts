@@ -71,72 +71,68 @@ export const batches = <A extends { readonly size: number }>(
   maxCount = 1000
 ): ReadonlyArray<ReadonlyArray<A>> => groupBySize(items, (item) => item.size, { maxBytes, maxCount })
 
-export const installSchema = (seed: number) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    // the application's table, as the tests create it (the mix has rows without a mime type)
-    yield* createNiceBinaryTable({ nullableMimeType: true })
-    for (const s of schemaStatements(seed)) yield* sql.unsafe(s)
-  })
+export const installSchema = Effect.fn("Seed.installSchema")(function*(seed: number) {
+  const sql = yield* SqlClient.SqlClient
+  // the application's table, as the tests create it (the mix has rows without a mime type)
+  yield* createNiceBinaryTable({ nullableMimeType: true })
+  for (const s of schemaStatements(seed)) yield* sql.unsafe(s)
+})
 
-const insertBatch = (batch: ReadonlyArray<ObjectSpec>) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const ids = batch.map((o) => o.id)
-    const sizes = batch.map((o) => o.size)
-    // '' stands for NULL: sql-pg cannot infer the type of an all-NULL array (the mix never produces '')
-    const mimes = batch.map((o) => o.mimeType ?? "")
-    yield* sql`
-      WITH g AS MATERIALIZED (
-        SELECT nullif(t.mime, '') AS mime, bench_bytes(t.id, t.size) AS b
-        FROM unnest(${ids}::int8[], ${sizes}::int8[], ${mimes}::text[]) AS t(id, size, mime)
-      )
-      INSERT INTO _nice_binary (hash, size, mime_type, data)
-      SELECT encode(digest(g.b, 'sha1'), 'hex'), length(g.b), g.mime, lo_from_bytea(0, g.b) FROM g`
-  })
+const insertBatch = Effect.fnUntraced(function*(batch: ReadonlyArray<ObjectSpec>) {
+  const sql = yield* SqlClient.SqlClient
+  const ids = batch.map((o) => o.id)
+  const sizes = batch.map((o) => o.size)
+  // '' stands for NULL: sql-pg cannot infer the type of an all-NULL array (the mix never produces '')
+  const mimes = batch.map((o) => o.mimeType ?? "")
+  yield* sql`
+    WITH g AS MATERIALIZED (
+      SELECT nullif(t.mime, '') AS mime, bench_bytes(t.id, t.size) AS b
+      FROM unnest(${ids}::int8[], ${sizes}::int8[], ${mimes}::text[]) AS t(id, size, mime)
+    )
+    INSERT INTO _nice_binary (hash, size, mime_type, data)
+    SELECT encode(digest(g.b, 'sha1'), 'hex'), length(g.b), g.mime, lo_from_bytea(0, g.b) FROM g`
+})
 
 const READ_BACK = 8 * PART
 
 /** A huge object: `lo_put` part by part in one statement, then read back to hash it. */
-const insertChunked = (o: ObjectSpec) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const [created] = yield* sql<{ readonly oid: number }>`SELECT lo_create(0) AS oid`
-    const oid = created!.oid
-    const parts = Math.ceil(o.size / PART)
-    yield* sql`SELECT count(lo_put(${oid}, k * ${PART}, bench_part(${o.id}, ${o.size}, k))) AS n
-               FROM generate_series(0::bigint, ${parts - 1}::bigint) AS k`
-    const sha1 = createHash("sha1")
-    for (let offset = 0; offset < o.size; offset += READ_BACK) {
-      const [row] = yield* sql<{ readonly c: Uint8Array }>`SELECT lo_get(${oid}, ${offset}, ${READ_BACK}) AS c`
-      sha1.update(row!.c)
-    }
-    yield* sql`INSERT INTO _nice_binary (hash, size, mime_type, data)
-               VALUES (${sha1.digest("hex")}, ${o.size}, ${o.mimeType}, ${oid})`
-  })
+const insertChunked = Effect.fnUntraced(function*(o: ObjectSpec) {
+  const sql = yield* SqlClient.SqlClient
+  const [created] = yield* sql<{ readonly oid: number }>`SELECT lo_create(0) AS oid`
+  const oid = created!.oid
+  const parts = Math.ceil(o.size / PART)
+  yield* sql`SELECT count(lo_put(${oid}, k * ${PART}, bench_part(${o.id}, ${o.size}, k))) AS n
+             FROM generate_series(0::bigint, ${parts - 1}::bigint) AS k`
+  const sha1 = createHash("sha1")
+  for (let offset = 0; offset < o.size; offset += READ_BACK) {
+    const [row] = yield* sql<{ readonly c: Uint8Array }>`SELECT lo_get(${oid}, ${offset}, ${READ_BACK}) AS c`
+    sha1.update(row!.c)
+  }
+  yield* sql`INSERT INTO _nice_binary (hash, size, mime_type, data)
+             VALUES (${sha1.digest("hex")}, ${o.size}, ${o.mimeType}, ${oid})`
+})
 
 /** Installs the schema and the generator, then seeds every object. Needs a SqlClient on the bench database. */
-export const seed = (options: SeedOptions) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* installSchema(options.seed)
-    const chunkedAbove = options.chunkedAbove ?? 256 * PART
-    const small = options.objects.filter((o) => o.size <= chunkedAbove)
-    const huge = options.objects.filter((o) => o.size > chunkedAbove)
-    const total = options.objects.length
-    let done = 0
-    const progress = (n: number) => Effect.sync(() => { done += n; options.onProgress?.(done, total) })
-    yield* Effect.forEach(
-      batches(small, options.batchBytes ?? 16 * PART, 500),
-      (b) => Effect.andThen(insertBatch(b), progress(b.length)),
-      { concurrency: options.concurrency ?? 2, discard: true }
-    )
-    yield* Effect.forEach(huge, (o) => Effect.andThen(insertChunked(o), progress(1)), { discard: true })
-    const bytes = options.objects.reduce((n, o) => n + o.size, 0)
-    yield* sql`INSERT INTO _bench_meta (seed, mix, objects, bytes) VALUES (${options.seed}, ${options.mix.name}, ${total}, ${bytes})`
-    yield* sql.unsafe("ANALYZE _nice_binary")
-    return { objects: total, bytes } satisfies SeedResult
-  })
+export const seed = Effect.fn("Seed.seed")(function*(options: SeedOptions) {
+  const sql = yield* SqlClient.SqlClient
+  yield* installSchema(options.seed)
+  const chunkedAbove = options.chunkedAbove ?? 256 * PART
+  const small = options.objects.filter((o) => o.size <= chunkedAbove)
+  const huge = options.objects.filter((o) => o.size > chunkedAbove)
+  const total = options.objects.length
+  let done = 0
+  const progress = (n: number) => Effect.sync(() => { done += n; options.onProgress?.(done, total) })
+  yield* Effect.forEach(
+    batches(small, options.batchBytes ?? 16 * PART, 500),
+    (b) => Effect.andThen(insertBatch(b), progress(b.length)),
+    { concurrency: options.concurrency ?? 2, discard: true }
+  )
+  yield* Effect.forEach(huge, (o) => Effect.andThen(insertChunked(o), progress(1)), { discard: true })
+  const bytes = options.objects.reduce((n, o) => n + o.size, 0)
+  yield* sql`INSERT INTO _bench_meta (seed, mix, objects, bytes) VALUES (${options.seed}, ${options.mix.name}, ${total}, ${bytes})`
+  yield* sql.unsafe("ANALYZE _nice_binary")
+  return { objects: total, bytes } satisfies SeedResult
+})
 
 /** The seed and mix a kept database was seeded with, if it was. */
 export const seededWith = Effect.gen(function*() {

@@ -83,7 +83,7 @@ const program = Effect.gen(function*() {
   )
 })
 
-const profile = (config: PipelineConfig) => Effect.gen(function*() {
+const profile = Effect.fn("stages.profile")(function*(config: PipelineConfig) {
   const metrics = yield* Metrics
   const fills = new Map<string, { sum: number; n: number; capacity: number }>()
   const memory = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }

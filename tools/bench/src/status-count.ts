@@ -17,12 +17,11 @@ import * as SqlClient from "effect/sql/SqlClient"
 const rows = Number(process.argv[2] ?? 1_000_000)
 const shardCounts = [1, 16, 64, 256, 1024]
 
-const timed = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const start = yield* Clock.currentTimeMillis
-    const result = yield* self
-    return { result, millis: (yield* Clock.currentTimeMillis) - start }
-  })
+const timed = Effect.fnUntraced(function*<A, E, R>(self: Effect.Effect<A, E, R>) {
+  const start = yield* Clock.currentTimeMillis
+  const result = yield* self
+  return { result, millis: (yield* Clock.currentTimeMillis) - start }
+})
 
 const program = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
