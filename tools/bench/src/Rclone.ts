@@ -2,12 +2,12 @@
  * The rclone peer: Debian's `rclone` uploading the same objects, exported once from the bench database to local files,
  * to the same gateway. rclone does less than the migrator (no PostgreSQL, no commit, no SHA-1/SHA-256 of the body),
  * so it is a fair "what an off-the-shelf uploader costs" row, not a limit. Configured by `RCLONE_CONFIG_*` variables
- * (no config file) with `AWS_CA_BUNDLE` unset; the secret goes by environment, never on the command line.
+ * (no config file) with `AWS_CA_BUNDLE` unset; the secret goes by environment, never on the command line. The export
+ * writes through effect's `FileSystem`, rclone runs through `Proc.measureChild` like every other child of the bench.
  */
 import { Effect } from "effect"
+import * as FileSystem from "effect/FileSystem"
 import { SqlClient } from "effect/sql"
-import { spawnSync } from "node:child_process"
-import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { cpuDelta, measureChild, sampleCpu } from "./Proc.ts"
 import type { Measurement } from "./Measurement.ts"
@@ -16,30 +16,31 @@ import { bucketStats, createBucket, deleteBucket, makeClient, type S3Env } from 
 const SLICE = 16 * 1024 * 1024
 
 /** The `rclone` on PATH, or `undefined` when it is not installed (`apt-get install rclone`). */
-export const rcloneVersion = (): string | undefined => {
-  const r = spawnSync("rclone", ["version"], { encoding: "utf8" })
-  return r.status === 0 ? r.stdout.split("\n")[0]?.trim() : undefined
-}
+export const rcloneVersion = measureChild("rclone", ["version"]).pipe(
+  Effect.map((r) => r.code === 0 ? r.stdout.split("\n")[0]?.trim() : undefined),
+  Effect.catchTag("SpawnError", () => Effect.succeed(undefined))
+)
 
 /** Writes every large object of `_nice_binary` to `dir/<sha1>` (big ones in 16 MiB slices). Returns objects and bytes. */
 export const exportObjects = Effect.fn("Rclone.exportObjects")(function*(dir: string) {
-    const sql = yield* SqlClient.SqlClient
-    mkdirSync(dir, { recursive: true })
-    const rows = yield* sql<{ readonly hash: string; readonly oid: number; readonly size: number | string }>`
-      SELECT hash, data AS oid, size FROM _nice_binary ORDER BY data`
-    let bytes = 0
-    for (const row of rows) {
-      const path = join(dir, row.hash)
-      const size = Number(row.size)
-      writeFileSync(path, new Uint8Array(0))
-      for (let offset = 0; offset < size || (offset === 0 && size === 0); offset += SLICE) {
-        const [lo] = yield* sql<{ readonly b: Uint8Array }>`SELECT lo_get(${row.oid}, ${offset}, ${SLICE}) AS b`
-        appendFileSync(path, lo!.b)
-        bytes += lo!.b.byteLength
-        if (size === 0) break
-      }
+  const sql = yield* SqlClient.SqlClient
+  const fs = yield* FileSystem.FileSystem
+  yield* fs.makeDirectory(dir, { recursive: true })
+  const rows = yield* sql<{ readonly hash: string; readonly oid: number; readonly size: number | string }>`
+    SELECT hash, data AS oid, size FROM _nice_binary ORDER BY data`
+  let bytes = 0
+  for (const row of rows) {
+    const path = join(dir, row.hash)
+    const size = Number(row.size)
+    yield* fs.writeFile(path, new Uint8Array(0))
+    for (let offset = 0; offset < size || (offset === 0 && size === 0); offset += SLICE) {
+      const [lo] = yield* sql<{ readonly b: Uint8Array }>`SELECT lo_get(${row.oid}, ${offset}, ${SLICE}) AS b`
+      yield* fs.writeFile(path, lo!.b, { flag: "a" })
+      bytes += lo!.b.byteLength
+      if (size === 0) break
     }
-    return { objects: rows.length, bytes }
+  }
+  return { objects: rows.length, bytes }
 })
 
 /** The environment of an rclone run: the remote `bench` on the S3 endpoint, no CA bundle override. */
@@ -80,7 +81,8 @@ export const measureRclone = Effect.fn("Rclone.measure")(function*<E, R>(options
   readonly transfers: ReadonlyArray<number>
   readonly exportOnce: Effect.Effect<{ readonly objects: number; readonly bytes: number }, E, R>
 }) {
-  const version = rcloneVersion()
+  const version = yield* rcloneVersion
+  const fs = yield* FileSystem.FileSystem
   if (version === undefined) {
     const missing: ReadonlyArray<Measurement> = [{
       name: "peer: rclone",
@@ -128,6 +130,6 @@ export const measureRclone = Effect.fn("Rclone.measure")(function*<E, R>(options
     return rows as ReadonlyArray<Measurement>
   }).pipe(
     Effect.scoped,
-    Effect.ensuring(Effect.sync(() => rmSync(options.dir, { recursive: true, force: true })))
+    Effect.ensuring(fs.remove(options.dir, { recursive: true, force: true }).pipe(Effect.ignore))
   )
 })

@@ -73,7 +73,7 @@ export const makeSession = Effect.fn("Session.make")(function*(options: BenchOpt
 export const bucketName = (session: Session, suffix: string) => `lo-bench-${session.runId.replace(/_/g, "-")}-${suffix}`
 
 /** Runs `effect` on a small pool of the bench database. */
-export const onDb = <A, E>(session: Session, effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+export const onDb = <A, E, R>(session: Session, effect: Effect.Effect<A, E, R>) =>
   effect.pipe(Effect.provide(pgLayer(session.dbUrl, 2)))
 
 /** Records measurements (in order) and prints a line for each. */

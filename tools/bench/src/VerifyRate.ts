@@ -65,7 +65,10 @@ export const measureVerify = Effect.fn("VerifyRate.measure")(function*(session: 
     }
     return m
   })
-  const probe = makeClient(session.s3!, getConcurrency * 2)
+  const probe = yield* Effect.acquireRelease(
+    Effect.sync(() => makeClient(session.s3!, getConcurrency * 2)),
+    (c) => Effect.sync(() => c.destroy())
+  )
   const listing = yield* timed(listAll(probe, bucket))
   const listLimit: Measurement = {
     name: `bucket listing limit: ListObjectsV2, ${listing.value.requests} request(s) of up to 1000 keys`,
@@ -101,4 +104,4 @@ export const measureVerify = Effect.fn("VerifyRate.measure")(function*(session: 
       "verify's wall time includes its start-up (about 0.5 s, see \"migrator start-up only\") and the row query; the " +
       "limits are measured in the bench process with a warm connection."
   )
-})
+}, Effect.scoped)
