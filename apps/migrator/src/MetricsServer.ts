@@ -9,31 +9,13 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
+import { MetricsServerError, type MetricsServerOptions } from "./MetricsServerError.ts"
 import { sampleGauges, setShard } from "./ScrapeGauges.ts"
-
-export interface MetricsServerOptions {
-  readonly host: string
-  /** 0: any free port (the bound one is in `MetricsServer.url`). */
-  readonly port: number
-  /** The `shard` label of `lo_migrate_shard_info`, `I/N`. */
-  readonly shard: string
-}
-
-/** The endpoint could not listen (port taken, address not local, no permission). */
-export class MetricsServerError extends Schema.TaggedError<MetricsServerError>()("MetricsServerError", {
-  address: Schema.String,
-  detail: Schema.String
-}) {
-  override get message() {
-    return `cannot serve metrics on ${this.address}: ${this.detail}`
-  }
-}
 
 /** The Prometheus text format's content type, version 0.0.4. */
 export const contentType = "text/plain; version=0.0.4; charset=utf-8"

@@ -42,7 +42,7 @@ import {
 } from "./Outcomes.ts"
 import { pipelineConfigOf, StatusOutput, statusRendererFor, withShardLine } from "./RunSettings.ts"
 import { Leftovers } from "./Leftovers.ts"
-import { MetricsServer, type MetricsServerError } from "./MetricsServer.ts"
+import type { MetricsServerError } from "./MetricsServerError.ts"
 import { FailureReport, ReportError } from "./Report.ts"
 import { Shutdown } from "./Shutdown.ts"
 import { buildAtStartup, startupCheck, startupStep } from "./Startup.ts"
@@ -191,19 +191,20 @@ const withMetricsEndpoint = <A, E, R>(
 ): Effect.Effect<A, E | MetricsServerError, R | Metrics | Shutdown> => {
   const endpoint = config.metrics
   if (endpoint === undefined) return self
-  return Effect.gen(function*() {
-    const server = yield* MetricsServer
-    yield* Effect.logInfo(`serving Prometheus metrics on ${server.url}`)
-    const result = yield* self
-    if (config.metricsLinger > 0) {
-      // a signal ends the wait; the run's own exit code stands
-      const shutdown = yield* Shutdown
-      yield* shutdown.graceful(Effect.raceFirst(Effect.sleep(Duration.seconds(config.metricsLinger)), shutdown.requested))
-    }
-    return result
-  }).pipe(
-    Effect.provide(MetricsServer.layer({ host: endpoint.host, port: endpoint.port, shard: config.shard === undefined ? "0/1" : renderShard(config.shard) }))
-  )
+  const options = { host: endpoint.host, port: endpoint.port, shard: config.shard === undefined ? "0/1" : renderShard(config.shard) }
+  // loaded only here: a run without the endpoint does not pay for the HTTP server's modules at start-up
+  return Effect.flatMap(Effect.promise(() => import("./MetricsServer.ts")), ({ MetricsServer }) =>
+    Effect.gen(function*() {
+      const server = yield* MetricsServer
+      yield* Effect.logInfo(`serving Prometheus metrics on ${server.url}`)
+      const result = yield* self
+      if (config.metricsLinger > 0) {
+        // a signal ends the wait; the run's own exit code stands
+        const shutdown = yield* Shutdown
+        yield* shutdown.graceful(Effect.raceFirst(Effect.sleep(Duration.seconds(config.metricsLinger)), shutdown.requested))
+      }
+      return result
+    }).pipe(Effect.provide(MetricsServer.layer(options))))
 }
 
 /** The services `migrate` needs besides `Shutdown`. */
