@@ -60,9 +60,22 @@ export class InFlight {
   static readonly make = (cfg: ValidPipelineConfig): Effect.Effect<InFlight, never, Scope.Scope> =>
     Effect.acquireRelease(Effect.sync(() => new InFlight(budgetsOf(cfg))), (inFlight) => inFlight.releaseAll)
 
-  /** Whether `rows` together stay within every budget (a batch never claims more than a budget; one row may). */
-  fits(rows: ReadonlyArray<SourceRow>): boolean {
-    return this.budgets.every((b) => rows.reduce((n, row) => n + b.charge(row), 0) <= b.budget.total)
+  /**
+   * A batch being built from `first` (one row may claim more than a budget): `fits(row)` tells whether the batch so far
+   * plus `row` stays within every budget, and if so counts `row` in. A running total per budget, so building a batch
+   * of n rows costs n additions per budget, not n².
+   */
+  batchFrom(first: SourceRow): { readonly fits: (row: SourceRow) => boolean } {
+    const budgets = this.budgets
+    const totals = budgets.map((b) => b.charge(first))
+    return {
+      fits: (row) => {
+        const next = budgets.map((b, i) => totals[i]! + b.charge(row))
+        if (next.some((n, i) => n > budgets[i]!.budget.total)) return false
+        next.forEach((n, i) => (totals[i] = n))
+        return true
+      }
+    }
   }
 
   /**

@@ -51,10 +51,11 @@ export class ReadUnits {
       }
       if (!self.batchable(first)) return { _tag: "Single", row: first }
       const rows = [first]
+      const batch = self.inFlight.batchFrom(first)
       while (rows.length < self.cfg.readBatchRows) {
         const next = yield* Queue.poll(self.queue)
         if (Option.isNone(next)) break
-        if (!self.batchable(next.value) || !self.inFlight.fits([...rows, next.value])) {
+        if (!self.batchable(next.value) || !batch.fits(next.value)) {
           self.pending = next.value
           break
         }
