@@ -15,10 +15,13 @@ export interface S3ErrorContext {
 
 /**
  * Codes by which the server asks the client to send less (the store stage then lowers its concurrency). Not
- * `RequestTimeTooSkewed` (a clock problem) nor plain 5xx (a failing server, not an overloaded one).
+ * `RequestTimeTooSkewed` (a clock problem) nor 5xx codes of a failing server (`InternalError`). `ServiceUnavailable`
+ * is S3's "reduce your request rate", and the name the SDK gives a `503 Slow Down` answered to a HEAD (no body, so no
+ * `SlowDown` code).
  */
 const throttleCodes = new Set([
   "SlowDown",
+  "ServiceUnavailable",
   "Throttling",
   "ThrottlingException",
   "ThrottledException",
@@ -41,7 +44,6 @@ const retryableCodes = new Set([
   "RequestExpired",
   "RequestTimeTooSkewed", // the SDK corrects its clock offset from the failed response; the next attempt is signed right
   "InternalError",
-  "ServiceUnavailable",
   "TimeoutError", // @smithy/node-http-handler: connection or socket timeout
   "AbortError" // the request was aborted (an interrupted fiber); a repeat is a new request
 ])
@@ -56,14 +58,9 @@ const corruptionCodes = new Set(["BadDigest", "XAmzContentSHA256Mismatch"])
 export const isCorruptionS3Error = (facts: S3ErrorFacts): boolean =>
   facts.name !== undefined && corruptionCodes.has(facts.name)
 
-/**
- * Whether the server asked to slow down: a throttling code, or HTTP 429, or a 503 whose code is `ServiceUnavailable`.
- * The last one is how the SDK names a `503 Slow Down` answer to a HEAD request (no body, so no `SlowDown` code), and
- * S3's own `ServiceUnavailable` code means "reduce your request rate" as well.
- */
+/** Whether the server asked to slow down: a throttling code (see `throttleCodes`), or HTTP 429. */
 export const isThrottleS3Error = (facts: S3ErrorFacts): boolean =>
-  (facts.name !== undefined && throttleCodes.has(facts.name)) || facts.httpStatus === 429 ||
-  (facts.httpStatus === 503 && facts.name === "ServiceUnavailable")
+  (facts.name !== undefined && throttleCodes.has(facts.name)) || facts.httpStatus === 429
 
 
 /** Codes whose meaning deserves a plainer explanation than the server's (Ceph sends no message at all). */
