@@ -15,6 +15,7 @@
 import { type DatabaseError, shardRange } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
+import { sha2Column } from "./Catalog.ts"
 import { mapSqlError } from "./DatabaseErrors.ts"
 
 export interface ShardCounts {
@@ -62,12 +63,7 @@ export const tableStatus: (
 ) {
   const sql = yield* SqlClient.SqlClient
   const cuts = shardCuts(count)
-  const [column] = yield* sql<{ readonly present: boolean }>`
-    SELECT EXISTS (
-      SELECT 1 FROM pg_attribute
-      WHERE attrelid = to_regclass('_nice_binary') AND attname = 'sha2' AND NOT attisdropped
-    ) AS present`
-  const hasSha2 = column?.present === true
+  const hasSha2 = (yield* sha2Column) !== undefined
   const pending = hasSha2 ? sql`sha2 IS NULL` : sql`TRUE`
   const bucket = sql`width_bucket(hash, ${cuts}::text[])`
   const counted = yield* sql<{
