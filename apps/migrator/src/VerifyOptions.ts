@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Flag from "effect/cli/Flag"
 import { type MigratorConfig, resolve } from "./Config.ts"
-import { UsageError } from "./ConfigValues.ts"
+import { positive, UsageError } from "./ConfigValues.ts"
 import type { RawOptions } from "./Options.ts"
 
 export const verifyDefaults = { concurrency: 16, sample: 1, seed: 0, repairBatch: 100 } as const
@@ -114,11 +114,6 @@ export interface VerifyConfig {
   readonly repairBatch: number
 }
 
-const wholeNumber = (option: string, value: number, max: number) =>
-  Number.isSafeInteger(value) && value >= 1 && value <= max
-    ? Effect.succeed(value)
-    : Effect.fail(new UsageError({ option, detail: `must be a whole number from 1 to ${max}, got ${value}` }))
-
 const bound = (option: string, value: Option.Option<string>) =>
   Option.match(value, {
     onNone: () => Effect.succeed(undefined),
@@ -165,7 +160,7 @@ export const resolveVerify = Effect.fn("VerifyOptions.resolveVerify")(function*(
   return {
     connection,
     deep: v.deep,
-    concurrency: yield* wholeNumber("--concurrency", v.concurrency, 1024),
+    concurrency: yield* positive("--concurrency", v.concurrency, 1024),
     sample: v.sample,
     seed: v.seed,
     shard,
@@ -174,6 +169,6 @@ export const resolveVerify = Effect.fn("VerifyOptions.resolveVerify")(function*(
     orphans: v.orphans,
     contentType: v.contentType,
     repair: v.repair,
-    repairBatch: yield* wholeNumber("--repair-batch", v.repairBatch, 100_000)
+    repairBatch: yield* positive("--repair-batch", v.repairBatch, 100_000)
   } satisfies VerifyConfig
 })
