@@ -17,6 +17,7 @@ import {
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError } from "effect/sql/SqlError"
+import * as Catalog from "./Catalog.ts"
 import { sqlStateOf, toDatabaseError } from "./DatabaseErrors.ts"
 import { oidTexts } from "./Oids.ts"
 
@@ -59,14 +60,15 @@ export const makeReadFailures = Effect.gen(function*() {
   const missingOne = (checked: CheckedRow) => Effect.flatMap(missing([checked]), (failures) => Effect.fail(failures[0]!))
 
   // The role the reader runs as, for the GRANT a permission failure names (looked up once, on the first one).
-  const currentRole = yield* Effect.cached(
-    sql<{ readonly role: string }>`SELECT current_user AS role`.pipe(
-      Effect.map(([r]) => r?.role ?? "current_user"),
+  const roleOfReader = yield* Effect.cached(
+    Catalog.currentRole.pipe(
+      Effect.map((r) => r.role),
+      Effect.provideService(SqlClient.SqlClient, sql),
       Effect.mapError((e) => toDatabaseError("read: look up current_user", e))
     )
   )
   const notPermitted = (checked: CheckedRow) =>
-    Effect.flatMap(currentRole, (role) =>
+    Effect.flatMap(roleOfReader, (role) =>
       Effect.fail(rowFailed(checked.row, new LargeObjectNotPermitted({ oid: checked.oid, role }))))
 
   /** A read's SQL failure: the row's own (missing object, no right to read it) or the infrastructure's. */
