@@ -131,12 +131,14 @@ const kinds: Record<string, (o: any) => Effect.Effect<ReadonlyArray<WorkerResult
     return [r]
   }, (effect, o) => Effect.provide(effect, pgLayer(o.url, o.readers + 1))),
 
-  naive: Effect.fn("worker.naive")(function*(o: { url: string; bucket: string }) {
+  naive: Effect.fn("worker.naive")(function*(o: { url: string; bucket: string; every: number }) {
     const s3 = s3EnvFrom(process.env)
     if (s3 === undefined) return yield* Effect.fail(new Error("S3_ENDPOINT / S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY not set"))
     const client = makeClient(s3, 1, false) // the SDK as a user gets it
     yield* createBucket(client, o.bucket)
-    const r = yield* timed("naive: 1 row at a time (lo_get, SHA-256, PutObject, UPDATE)", naiveMigrate(client, o.bucket)).pipe(
+    const sample = o.every > 1 ? `, 1 row in ${o.every} by size` : ""
+    const name = `naive: 1 row at a time (lo_get, SHA-256, PutObject, UPDATE)${sample}`
+    const r = yield* timed(name, naiveMigrate(client, o.bucket, o.every)).pipe(
       Effect.ensuring(deleteBucket(client, o.bucket).pipe(Effect.ignore))
     )
     return [r]
