@@ -54,12 +54,19 @@ export const makeS3Calls = (bucket: string, secrets: ReadonlyArray<Redacted.Reda
       : classifyS3Error(error, { operation, bucket, key, secrets })
   }
 
-  /** Sends a corrupted body again, `attempts` times in all; the final `TransferCorrupted` says how many were made. */
-  const resendCorrupted = (operation: string, attempts: number) =>
+  /**
+   * Sends a corrupted body again, `attempts` times in all; with `transient`, also after a retryable `StorageError` (a
+   * part: the parts already sent are kept). The final `TransferCorrupted` says how many attempts were made.
+   */
+  const resendCorrupted = (operation: string, attempts: number, options?: { readonly transient?: boolean }) =>
   <A>(self: Effect.Effect<A, StorageError | TransferCorrupted>): Effect.Effect<A, StorageError | TransferCorrupted> =>
     self.pipe(
       Effect.retry(
-        retryFew(operation, attempts - 1, (e: StorageError | TransferCorrupted) => e._tag === "TransferCorrupted")
+        retryFew(
+          operation,
+          attempts - 1,
+          (e: StorageError | TransferCorrupted) => options?.transient === true || e._tag === "TransferCorrupted"
+        )
       ),
       Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts }) : e)
     )

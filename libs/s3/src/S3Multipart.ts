@@ -13,7 +13,7 @@ import {
   type S3Client,
   UploadPartCommand
 } from "@aws-sdk/client-s3"
-import { type HeadResult, type PartDigests, type PutRequest, StorageError, TransferCorrupted } from "@lo-migrate/core"
+import { type HeadResult, type PartDigests, type PutRequest, StorageError, type TransferCorrupted } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -85,8 +85,7 @@ export const makeMultipart = (context: MultipartContext) => {
       return { PartNumber: partNumber, ETag: etag } satisfies CompletedPart
     },
     // A part that failed transiently, or arrived corrupted, is sent again; the parts already sent are kept.
-    Effect.retry(retryFew<StorageError | TransferCorrupted>("UploadPart", partAttempts - 1)),
-    Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts: partAttempts }) : e)
+    resendCorrupted("UploadPart", partAttempts, { transient: true })
   )
 
   const abortUpload = (key: string, uploadId: string) =>
