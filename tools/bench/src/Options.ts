@@ -90,18 +90,30 @@ const list = (text: Option.Option<string>, dflt: ReadonlyArray<number>): Readonl
     onSome: (t) => t.split(",").map((s) => Number(s.trim())).filter((n) => n > 0)
   })
 
-/** Applies the defaults (some depend on `--quick`); a bad `--rounds` is a usage error naming the option. */
+/**
+ * Applies the defaults (some depend on `--quick`); a bad `--rounds`, or a name in `--only` that is not one of
+ * `measurementNames` (which would silently skip the measurement meant), is a usage error naming the option.
+ */
 export const resolveOptions = (raw: RawBenchOptions): BenchOptions | { readonly usage: string } => {
   const quick = raw.quick
   const rounds = Option.getOrElse(raw.rounds, () => (quick ? 1 : 3))
   if (!Number.isSafeInteger(rounds) || rounds < 1) {
     return { usage: `--rounds: expected a whole number of at least 1, got ${JSON.stringify(rounds)}` }
   }
+  const only = Option.getOrElse(raw.only, () => defaultOnly).split(",").map((s) => s.trim()).filter((s) => s !== "")
+  const unknown = only.filter((name) => !(measurementNames as ReadonlyArray<string>).includes(name))
+  if (unknown.length > 0) {
+    return {
+      usage: `--only: unknown measurement ${unknown.map((name) => JSON.stringify(name)).join(", ")}; valid names: ${
+        measurementNames.join(",")
+      }`
+    }
+  }
   return {
     quick,
     mix: parseMix(Option.getOrElse(raw.mix, () => (quick ? "quick" : "default"))),
     seed: raw.seed,
-    only: new Set(Option.getOrElse(raw.only, () => defaultOnly).split(",").map((s) => s.trim())),
+    only: new Set(only),
     readConcurrency: list(raw.readConcurrency, quick ? [2] : [1, 2]),
     s3Concurrency: list(raw.s3Concurrency, quick ? [8, 32] : [8, 16, 32, 64]),
     tunedCandidates: raw.tuned.length > 0
