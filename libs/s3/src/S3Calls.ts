@@ -2,12 +2,15 @@
  * How the store makes its SDK calls: each one an Effect whose interruption aborts the HTTP request and whose failure is
  * a classified `StorageError` (secrets scrubbed), or `TransferCorrupted` for a body the server received corrupted; and
  * the few retries the store makes itself, built from core's one policy and counted in `Metrics` when they happen.
+ * Other users of the client (verify) take the same calls from `clientCalls` and add their own retries.
  */
+import type { S3Client } from "@aws-sdk/client-s3"
 import { defaultRetry, Metrics, retrySchedule, StorageError, TransferCorrupted } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import { S3ClientService } from "./S3ClientService.ts"
 import { classifyS3Error, describeS3Error, isCorruptionS3Error, s3ErrorFacts } from "./S3Errors.ts"
 
 /** Counts a retry in `Metrics` when the caller provides it (the pipeline does). */
@@ -82,3 +85,18 @@ export const makeS3Calls = (bucket: string, secrets: ReadonlyArray<Redacted.Reda
 }
 
 export type S3Calls = ReturnType<typeof makeS3Calls>
+
+export interface ClientCalls extends S3Calls {
+  readonly client: S3Client
+  readonly bucket: string
+}
+
+/** The calls on the bucket of the `S3ClientService` in context (its secret kept out of errors), and its client. */
+export const clientCalls: Effect.Effect<ClientCalls, never, S3ClientService> = Effect.map(
+  S3ClientService,
+  ({ client, config }) => ({
+    ...makeS3Calls(config.bucket, config.secretAccessKey === undefined ? [] : [config.secretAccessKey]),
+    client,
+    bucket: config.bucket
+  })
+)

@@ -1,4 +1,6 @@
-/** `@lo-migrate/s3`: the S3 object store, its client, its error classification and its upload ledger. */
+/** `@lo-migrate/s3`: the S3 object store, its client and call wrapper, its error classification and its upload ledger. */
+// the store's SDK call wrapper (abortable, errors classified and scrubbed), for other users of the client (verify)
+export { type ClientCalls, clientCalls, makeS3Calls, type S3Calls } from "./S3Calls.ts"
 export * from "./S3ClientService.ts"
 export * from "./S3Errors.ts"
 /** The live `ObjectStore` adapter: `S3ObjectStore.layer(config)`, `.layerFromClient`, `.make`, `.bodyCut`. */

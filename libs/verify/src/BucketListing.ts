@@ -9,13 +9,12 @@
  * out.
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
-import type { Metrics, StorageError } from "@lo-migrate/core"
-import { defaultS3StoreConfig, type S3ClientService } from "@lo-migrate/s3"
+import { type Metrics, retryInfrastructure, type StorageError } from "@lo-migrate/core"
+import { clientCalls, defaultS3StoreConfig, type S3ClientService } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { inRange, type KeyRange, type ListedObject } from "./Domain.ts"
-import { makeS3Call } from "./S3Calls.ts"
 
 /**
  * The migrator's own bookkeeping objects (upload ledger: owner leases, upload markers) live under this prefix. They
@@ -40,11 +39,11 @@ export const listPages = (
   onRequest: () => void
 ): Stream.Stream<ReadonlyArray<ListedObject>, StorageError, S3ClientService | Metrics> =>
   Stream.unwrap(Effect.gen(function*() {
-    const call = yield* makeS3Call
+    const { bucket, call, client } = yield* clientCalls
     const startAfter = range.from === undefined || range.from.length <= 1 ? undefined : range.from.slice(0, -1)
 
     const request = (token: string | undefined) =>
-      call("ListObjectsV2", undefined, (client, bucket, signal) => {
+      call("ListObjectsV2", undefined, (signal) => {
         onRequest()
         return client.send(
           new ListObjectsV2Command({
@@ -55,6 +54,7 @@ export const listPages = (
           { abortSignal: signal }
         )
       }).pipe(
+        retryInfrastructure("ListObjectsV2"),
         Effect.map((out): Page => {
           const objects: Array<ListedObject> = []
           for (const o of out.Contents ?? []) {

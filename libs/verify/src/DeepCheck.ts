@@ -5,15 +5,14 @@
  * The GET and the read of its body are one attempt of the retry policy: a body cut off mid-way is fetched again.
  */
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3"
-import type { Metrics, StorageError } from "@lo-migrate/core"
-import type { S3ClientService } from "@lo-migrate/s3"
+import { type Metrics, retryInfrastructure, type StorageError } from "@lo-migrate/core"
+import { clientCalls, type S3ClientService } from "@lo-migrate/s3"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import type { Readable } from "node:stream"
-import { makeS3Call, makeS3Fetch } from "./S3Calls.ts"
 
 export interface ObjectFacts {
   /** SHA-256 hex of the bytes read (`undefined` for a HEAD). */
@@ -44,25 +43,27 @@ export interface ObjectReader {
 }
 
 export const makeObjectReader: Effect.Effect<ObjectReader, never, S3ClientService> = Effect.map(
-  Effect.all([makeS3Call, makeS3Fetch]),
-  ([call, fetch]) => ({
+  clientCalls,
+  ({ bucket, call, classify, client }) => ({
     download: (key) =>
-      fetch(
-        "GetObject",
-        key,
-        (client, bucket, signal) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
-        (out) =>
-          hashBody(out.Body as Readable).pipe(
-            Effect.map((read): ObjectFacts => ({ ...read, contentType: out.ContentType, metadata: out.Metadata }))
-          )
-      ),
+      call("GetObject", key, (signal) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }))
+        .pipe(
+          Effect.flatMap((out) =>
+            hashBody(out.Body as Readable).pipe(
+              Effect.mapError((error) => classify("GetObject", key, error)),
+              Effect.map((read): ObjectFacts => ({ ...read, contentType: out.ContentType, metadata: out.Metadata }))
+            )
+          ),
+          // the GET and the read of its body are one attempt: a body cut off mid-way is fetched again
+          retryInfrastructure("GetObject")
+        ),
     head: (key) =>
-      call("HeadObject", key, (client, bucket, signal) =>
+      call("HeadObject", key, (signal) =>
         client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).then((out): ObjectFacts => ({
           sha256: undefined,
           size: out.ContentLength ?? 0,
           contentType: out.ContentType,
           metadata: out.Metadata
-        })))
+        }))).pipe(retryInfrastructure("HeadObject"))
   })
 )

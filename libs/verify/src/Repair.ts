@@ -10,10 +10,10 @@
 import { DeleteObjectCommand } from "@aws-sdk/client-s3"
 import { type DatabaseError, type Metrics, retryInfrastructure, type StorageError } from "@lo-migrate/core"
 import { mapSqlError, withTransaction } from "@lo-migrate/postgres"
+import { clientCalls } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { BadRow } from "./Domain.ts"
-import { makeS3Call } from "./S3Calls.ts"
 
 export interface RepairOutcome {
   readonly bad: BadRow
@@ -25,11 +25,14 @@ export interface RepairOutcome {
 
 export const makeRepairer = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const call = yield* makeS3Call
+  const { bucket, call, client } = yield* clientCalls
 
   const deleteObject = (key: string): Effect.Effect<void, StorageError, Metrics> =>
-    Effect.asVoid(call("DeleteObject", key, (client, bucket, signal) =>
-      client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal })))
+    call("DeleteObject", key, (signal) =>
+      client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal })).pipe(
+        retryInfrastructure("DeleteObject"),
+        Effect.asVoid
+      )
 
   /** Resets one batch of rows in one transaction; then deletes the objects with wrong content. */
   const repair = Effect.fnUntraced(function*(
