@@ -53,9 +53,6 @@ export const sqlStateOf = (error: SqlError): string | undefined => {
 export const isRetryableSqlError = (error: SqlError): boolean => {
   const reason = error.cause
   const code = codeOf(reason.cause)
-  // XX000 is an internal error in general; "tuple concurrently updated" is two sessions changing the same catalog row
-  // at once (several processes building the same index at start-up): the next attempt sees the other's result
-  if (code === "XX000") return /tuple concurrently updated/.test(messageOf(reason.cause) ?? "")
   if (code !== undefined) {
     return isSqlState(code) ? isTransientSqlState(code) : isTransientNetworkCode(code)
   }
