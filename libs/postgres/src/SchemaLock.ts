@@ -14,6 +14,7 @@ import { DatabaseError, RetryPolicy, retrySchedule } from "@lo-migrate/core"
 import { PgClient } from "@effect/sql-pg"
 import * as Effect from "effect/Effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
 import type * as SqlConnection from "effect/sql/SqlConnection"
 import type { SqlError } from "effect/sql/SqlError"
@@ -40,19 +41,23 @@ const busy = (operation: string) =>
     retryable: true
   })
 
-type Outcome<A> = { readonly locked: true; readonly value: A } | { readonly locked: false }
+/**
+ * One try: the step's value, or the lock was busy. The busy outcome is `retryable` in the sense of the project's
+ * retry schedule, whose input it is (`withSchemaLock` repeats the try while it is busy).
+ */
+type Outcome<A> = { readonly retryable: false; readonly value: A } | { readonly retryable: true }
 
 const tryLocked = Effect.fn("SchemaLock.tryLocked")(function*<A, E, R>(step: Effect.Effect<A, E, R>) {
   const sql = yield* SqlClient.SqlClient
   const conn = yield* sql.reserve
   const rows = yield* conn.executeUnprepared(`SELECT pg_try_advisory_lock(${key}) AS locked`, [], undefined)
-  if ((rows[0] as { readonly locked?: boolean } | undefined)?.locked !== true) return { locked: false } as Outcome<A>
+  if ((rows[0] as { readonly locked?: boolean } | undefined)?.locked !== true) return { retryable: true } as Outcome<A>
   const client = yield* clientOn(conn)
   const value = yield* step.pipe(
     Effect.provideService(SqlClient.SqlClient, client),
     Effect.ensuring(Effect.ignore(conn.executeUnprepared(`SELECT pg_advisory_unlock(${key})`, [], undefined)))
   )
-  return { locked: true, value } as Outcome<A>
+  return { retryable: false, value } as Outcome<A>
 }, Effect.scoped)
 
 /**
@@ -66,13 +71,11 @@ export const withSchemaLock = <A, E, R, B = A>(
   onBusy: { readonly wait: true } | { readonly skipped: B }
 ): Effect.Effect<A | B, E | SqlError | DatabaseError, Exclude<R, SqlClient.SqlClient> | SqlClient.SqlClient> => {
   const attempt = tryLocked(step)
-  if ("skipped" in onBusy) return Effect.map(attempt, (o) => (o.locked ? o.value : onBusy.skipped))
-  return attempt.pipe(
-    Effect.flatMap((o) => o.locked ? Effect.succeed(o.value) : Effect.fail(busy(operation))),
-    // only the busy lock is polled here; the step's own failures propagate at once
-    Effect.mapError((error) => ({ error, retryable: error instanceof DatabaseError && error.detail === busy(operation).detail })),
-    // the policy in force where the step runs (the run's --retry-budget)
-    (self) => Effect.flatMap(Effect.service(RetryPolicy), (policy) => Effect.retry(self, retrySchedule(policy))),
-    Effect.mapError(({ error }) => error)
+  if ("skipped" in onBusy) return Effect.map(attempt, (o) => (o.retryable ? onBusy.skipped : o.value))
+  // tried again while the lock is busy, per the policy in force where the step runs (the run's --retry-budget); the
+  // step's own failures end the repetition at once; `passthrough`: the result is the last try's outcome
+  return Effect.service(RetryPolicy).pipe(
+    Effect.flatMap((policy) => Effect.repeat(attempt, retrySchedule(policy).pipe(Schedule.setInputType<Outcome<A>>(), Schedule.passthrough))),
+    Effect.flatMap((o) => o.retryable ? Effect.fail(busy(operation)) : Effect.succeed(o.value))
   )
 }

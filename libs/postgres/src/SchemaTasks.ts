@@ -42,22 +42,23 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
     SchemaTasks,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      /** Runs a task on this pool; a query failure becomes a `DatabaseError` naming the task. */
+      /**
+       * Runs a task on this pool; a query failure becomes a `DatabaseError` naming the task. The schema steps have
+       * their span already (`Schema.*`); the catalog reads get one here (`traced`).
+       */
       const onPool = (operation: string) => <A, E>(self: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-        self.pipe(
-          mapSqlError(operation),
-          Effect.provideService(SqlClient.SqlClient, sql),
-          Effect.withSpan(`SchemaTasks.${operation}`)
-        )
+        self.pipe(mapSqlError(operation), Effect.provideService(SqlClient.SqlClient, sql))
+      const traced = (operation: string) => <A, E>(self: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+        self.pipe(onPool(operation), Effect.withSpan(`SchemaTasks.${operation}`))
       return SchemaTasks.of({
         checkBatchJob: checkBatchJob.pipe(onPool("checkBatchJob")),
         ensureSha2Column: ensureSha2Column.pipe(onPool("ensureSha2Column")),
         ensurePendingIndex: ensurePendingIndex.pipe(onPool("ensurePendingIndex")),
         checkPrivileges: checkPrivileges.pipe(onPool("checkPrivileges")),
         finalize: finalize.pipe(onPool("finalize")),
-        tableExists: tableExists(BinaryTable).pipe(onPool("tableExists")),
-        sha2ColumnExists: sha2Column.pipe(Effect.map((c) => c !== undefined), onPool("sha2ColumnExists")),
-        countAll: countAll.pipe(onPool("countAll"))
+        tableExists: tableExists(BinaryTable).pipe(traced("tableExists")),
+        sha2ColumnExists: sha2Column.pipe(Effect.map((c) => c !== undefined), traced("sha2ColumnExists")),
+        countAll: countAll.pipe(traced("countAll"))
       })
     })
   )

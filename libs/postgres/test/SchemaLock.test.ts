@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Schedule } from "effect"
+import { DatabaseError, RetryPolicy } from "@lo-migrate/core"
 import { SqlClient } from "effect/sql"
 import { ensurePendingIndex, ensureSha2Column, finalize, PendingIndex, PgDatabase, SchemaLockKey, Sha2UniqueIndex } from "../src/index.ts"
 import { createNiceBinaryTable, inThrowawayDatabase, ThrowawayDatabase } from "../src/testing.ts"
@@ -136,6 +137,33 @@ describe("schema steps from several processes at once", () => {
       yield* Deferred.succeed(release, undefined)
       yield* Fiber.join(holder)
       assert.isTrue(yield* Fiber.join(adding))
+      assert.strictEqual(yield* advisoryLocksHeld, 0)
+    }).pipe(inThrowawayDatabase()), 60_000)
+
+  it.live("while another session holds the schema lock past the retry budget, adding the sha2 column fails naming the lock", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable({ sha2Column: false })
+      const locked = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const holder = yield* asProcess(Effect.scoped(Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const conn = yield* sql.reserve
+        yield* conn.executeUnprepared(`SELECT pg_advisory_lock(${BigInt(SchemaLockKey)})`, [], undefined)
+        yield* Deferred.succeed(locked, undefined)
+        yield* Deferred.await(release)
+        yield* conn.executeUnprepared(`SELECT pg_advisory_unlock(${BigInt(SchemaLockKey)})`, [], undefined)
+      }))).pipe(Effect.forkChild)
+      yield* Deferred.await(locked)
+      const error = yield* asProcess(ensureSha2Column).pipe(
+        Effect.provideService(RetryPolicy, { budget: "1 second", base: "50 millis", cap: "200 millis" }),
+        Effect.flip
+      )
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      assert.instanceOf(error, DatabaseError)
+      assert.strictEqual(error.operation, "ensureSha2Column")
+      assert.isTrue(error.retryable)
+      assert.include(error.detail, `another session holds the schema lock (pg_advisory_lock ${SchemaLockKey})`)
       assert.strictEqual(yield* advisoryLocksHeld, 0)
     }).pipe(inThrowawayDatabase()), 60_000)
 })
