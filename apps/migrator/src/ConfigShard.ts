@@ -1,4 +1,26 @@
 /**
+ * `--shards N` and `--shard I/N` as given (each `undefined` when absent), checked to agree: a `--shards` that
+ * contradicts `--shard` is a usage error (`migrate` would otherwise take a shard of another split, `status` count
+ * shards the process does not run).
+ */
+export const shardOptions = Effect.fn("ConfigShard.shardOptions")(function*(
+  raw: RawOptions
+): Effect.fn.Return<{ readonly shards: number | undefined; readonly shard: Shard | undefined }, UsageError> {
+  const shards = Option.isNone(raw.shards)
+    ? undefined
+    : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
+  if (Option.isNone(raw.shard)) return { shards, shard: undefined }
+  const shard = yield* fromResult("--shard")(parseShard(raw.shard.value))
+  if (shards !== undefined && shards !== shard.count) {
+    return yield* new UsageError({
+      option: "--shards",
+      detail: `says ${shards} shards but --shard ${raw.shard.value} says ${shard.count}; give one of them`
+    })
+  }
+  return { shards, shard }
+})
+
+/**
  * The shard of this process, from `--shard I/N`, or `--shards N` with a Kubernetes Indexed Job's
  * `JOB_COMPLETION_INDEX`, and how it is shown.
  */
@@ -12,25 +34,14 @@ import { env, type RawOptions } from "./Options.ts"
 /**
  * The shard of this process: `--shard I/N` (env `LO_MIGRATE_SHARD`); else, in a Kubernetes Indexed Job,
  * `JOB_COMPLETION_INDEX` of `--shards N` (env `LO_MIGRATE_SHARDS`); else none (the whole table). A `--shards` that
- * contradicts `--shard`, a `JOB_COMPLETION_INDEX` without a shard count, or an index out of range is a usage error:
- * a wrong shard silently skips or repeats a part of the table.
+ * contradicts `--shard` (`shardOptions`), a `JOB_COMPLETION_INDEX` without a shard count, or an index out of range is
+ * a usage error: a wrong shard silently skips or repeats a part of the table.
  */
 export const resolveShard = Effect.fn("ConfigShard.resolveShard")(function*(
   raw: RawOptions
 ): Effect.fn.Return<Shard | undefined, UsageError> {
-  const shards = Option.isNone(raw.shards)
-    ? undefined
-    : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
-  if (Option.isSome(raw.shard)) {
-    const shard = yield* fromResult("--shard")(parseShard(raw.shard.value))
-    if (shards !== undefined && shards !== shard.count) {
-      return yield* new UsageError({
-        option: "--shards",
-        detail: `says ${shards} shards but --shard ${raw.shard.value} says ${shard.count}; give one of them`
-      })
-    }
-    return shard
-  }
+  const { shard, shards } = yield* shardOptions(raw)
+  if (shard !== undefined) return shard
   const index = yield* Config.String(env.jobCompletionIndex).pipe(
     Config.option,
     Effect.mapError((e) => new UsageError({ option: env.jobCompletionIndex, detail: e.message }))

@@ -7,16 +7,16 @@
  * Exit codes: 0 nothing is left (the table is migrated: `finalize` may run); 1 rows are left; 2 usage (including an
  * unreadable or malformed report); 3 the database failed.
  */
-import { type DatabaseError, formatBytes, parseShard, parseShardCount, renderShard } from "@lo-migrate/core"
+import { type DatabaseError, formatBytes, renderShard } from "@lo-migrate/core"
 import { type ReportedRows, type ShardCounts, tableStatus } from "@lo-migrate/postgres"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { type DatabaseConfig, resolveDatabase, resolveReports } from "./Config.ts"
-import { fromResult, redactUrl, UsageError } from "./ConfigValues.ts"
+import { shardOptions } from "./ConfigShard.ts"
+import { redactUrl, UsageError } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
 import { statusLayer } from "./Live.ts"
 import type { RawOptions } from "./Options.ts"
@@ -28,22 +28,14 @@ export interface StatusConfig {
   readonly reports: ReadonlyArray<string>
 }
 
-/** `--shards N`, else the N of `--shard I/N`, else 1; both given must agree. */
+/** `--shards N`, else the N of `--shard I/N`, else 1; both given must agree (`shardOptions`, as for `migrate`). */
 export const resolveStatus = Effect.fn("StatusCommand.resolveStatus")(function*(
   raw: RawOptions
 ): Effect.fn.Return<StatusConfig, UsageError> {
   const database = yield* resolveDatabase(raw)
   const reports = yield* resolveReports(raw)
-  const ofShard = Option.isNone(raw.shard)
-    ? undefined
-    : (yield* fromResult("--shard")(parseShard(raw.shard.value))).count
-  const shards = Option.isNone(raw.shards)
-    ? ofShard ?? 1
-    : yield* fromResult("--shards")(parseShardCount(String(raw.shards.value)))
-  if (ofShard !== undefined && ofShard !== shards) {
-    return yield* new UsageError({ option: "--shards", detail: `says ${shards} shards but --shard says ${ofShard}` })
-  }
-  return { database, shards, reports }
+  const { shard, shards } = yield* shardOptions(raw)
+  return { database, shards: shards ?? shard?.count ?? 1, reports }
 })
 
 /** The distinct hashes of failure reports (JSON lines with a `hash`), and the lines per file. */

@@ -302,7 +302,7 @@ describe("status", () => {
       const pg = { PG_URL: "postgresql://app@db.example/nice" }
       const both = yield* status(["status", "--shards", "4", "--shard", "1/8"], pg)
       assert.strictEqual(both.exit, ExitCode.Usage)
-      assert.include(both.errors, "--shards: says 4 shards but --shard says 8")
+      assert.include(both.errors, "--shards: says 4 shards but --shard 1/8 says 8; give one of them")
       const zero = yield* status(["status", "--shards", "0"], pg)
       assert.strictEqual(zero.exit, ExitCode.Usage)
       assert.include(zero.errors, "--shards: must be a whole number from 1 to 65536")
@@ -379,7 +379,7 @@ describe("invalid values are rejected before anything connects (exit 2, option n
     ["shard index = count", [...base, "--shard", "4/4"], {}, /--shard: I in I\/N must be a whole number from 0 to 3/],
     ["shard without count", [...base, "--shard", "3"], {}, /--shard: must be I\/N/],
     ["zero shards", [...base, "--shard", "0/0"], {}, /--shard: N in I\/N must be a whole number from 1 to 65536/],
-    ["--shards contradicts --shard", [...base, "--shard", "1/4", "--shards", "8"], {}, /--shards: says 8 shards but/],
+    ["--shards contradicts --shard", [...base, "--shard", "1/4", "--shards", "8"], {}, /--shards: says 8 shards but --shard 1\/4 says 4; give one of them/],
     ["zero --shards", [...base, "--shards", "0"], { JOB_COMPLETION_INDEX: "0" }, /--shards: must be a whole number/],
     ["Indexed Job without a shard count", base, { JOB_COMPLETION_INDEX: "2" }, /--shards: JOB_COMPLETION_INDEX=2 is set/],
     ["completion index out of range", [...base, "--shards", "4"], { JOB_COMPLETION_INDEX: "4" }, /JOB_COMPLETION_INDEX: must be a whole number from 0 to 3/],
