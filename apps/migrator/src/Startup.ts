@@ -5,7 +5,15 @@
  * logged; a check that fails for good (a missing bucket, wrong credentials, AccessDenied, a failed login, a missing
  * database) is a configuration error, `StartupRefused`: exit 2 at once, the check and the server's answer named.
  */
-import { DatabaseError, defaultRetry, dependencyOf, type InfrastructureError, retrySchedule, StorageError } from "@lo-migrate/core"
+import {
+  DatabaseError,
+  defaultRetry,
+  dependencyOf,
+  type InfrastructureError,
+  LocalFileError,
+  retrySchedule,
+  StorageError
+} from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -28,8 +36,7 @@ const isRemoteError = (e: unknown): e is DatabaseError | StorageError =>
   e instanceof DatabaseError || e instanceof StorageError
 
 const isRetryableInfrastructure = (e: unknown): e is InfrastructureError =>
-  typeof e === "object" && e !== null && "retryable" in e && e.retryable === true &&
-  "_tag" in e && (e._tag === "DatabaseError" || e._tag === "StorageError" || e._tag === "LocalFileError")
+  (isRemoteError(e) || e instanceof LocalFileError) && e.retryable
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
