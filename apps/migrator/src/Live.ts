@@ -53,8 +53,11 @@ export const readerOptionsOf = (config: MigratorConfig): PgLoReader.PgLoReaderOp
   chunkSize: PgLoReader.defaultChunkSize
 })
 
-/** Readers and committers each hold a connection while working; the source, the counter and schema tasks one each. */
-export const poolSizeOf = (config: MigratorConfig): number => config.receiverThreads + config.committerThreads + 3
+/** The source's pool: one connection each for the page query, the row count and the schema tasks. */
+const sourcePoolSize = 3
+
+/** The workers' pool: readers and committers each hold a connection while working. */
+const workerPoolSize = (config: MigratorConfig): number => config.receiverThreads + config.committerThreads
 
 /**
  * The ports of a run (source, reader, store, committer), the schema tasks, the statement timeout and the metrics,
@@ -78,10 +81,10 @@ export const portsLayer = (config: MigratorConfig) => {
     Layer.merge(
       PgLoSource.layer({ pageSize, shard: config.shard === undefined ? undefined : shardRange(config.shard) }),
       SchemaTasks.layer
-    ).pipe(Layer.provide(database(3, false))),
+    ).pipe(Layer.provide(database(sourcePoolSize, false))),
     // the reader digests parts along the cut the store announces (the one pass over the bytes serves both)
     Layer.merge(PgLoReader.layer(readerOptionsOf(config)), PgHashCommitter.layer).pipe(
-      Layer.provide([database(poolSizeOf(config) - 3, true), NodeServices.layer, s3])
+      Layer.provide([database(workerPoolSize(config), true), NodeServices.layer, s3])
     )
   )
   const statementTimeout = Layer.succeed(StatementTimeout, Duration.seconds(config.pgStatementTimeout))
