@@ -4,7 +4,7 @@
  */
 
 /** Socket-level error codes of transient network trouble. */
-export const transientNetworkCodes: ReadonlySet<string> = new Set([
+const transientNetworkCodes: ReadonlySet<string> = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
   "ECONNABORTED",

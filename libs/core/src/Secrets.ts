@@ -6,7 +6,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 
 /** What a removed secret is replaced with. */
-export const redactedMark = "<redacted>"
+const redactedMark = "<redacted>"
 
 /**
  * Replaces every occurrence of the given secrets (and their percent-encoded / decoded forms) in `text` with

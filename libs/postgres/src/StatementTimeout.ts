@@ -19,7 +19,7 @@ export const StatementTimeout = Context.Reference<Duration.Duration | undefined>
 })
 
 /** The `DatabaseError` of a statement that got no answer in time: retryable, naming the option. */
-export const statementTimedOut = (operation: string, timeout: Duration.Duration): DatabaseError =>
+const statementTimedOut = (operation: string, timeout: Duration.Duration): DatabaseError =>
   new DatabaseError({
     operation,
     detail: `no answer from PostgreSQL within ${Duration.format(timeout)} (--pg-statement-timeout); ` +

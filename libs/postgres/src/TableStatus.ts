@@ -47,7 +47,7 @@ export interface TableStatus {
 const num = (n: bigint | number | string | null | undefined): number => (n === null || n === undefined ? 0 : Number(n))
 
 /** The N - 1 cuts between the shards of `count` (empty for one shard). */
-export const shardCuts = (count: number): ReadonlyArray<string> =>
+const shardCuts = (count: number): ReadonlyArray<string> =>
   Array.from({ length: count - 1 }, (_, i) => shardRange({ index: i + 1, count }).low!)
 
 /**
