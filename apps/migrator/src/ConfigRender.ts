@@ -1,8 +1,13 @@
-/** The configuration block printed at start-up, every secret replaced. */
+/**
+ * The configuration printed at start-up, every secret replaced: the text block (`render`), or under `--log-format json`
+ * one JSON record (`configurationRecord`, `type: "configuration"`) among the status records of stdout.
+ */
+import type { InFlightBound } from "@lo-migrate/pipeline"
 import * as Redacted from "effect/Redacted"
 import type { MigratorConfig } from "./Config.ts"
 import { describeShard } from "./ConfigShard.ts"
 import { redactUrl } from "./ConfigValues.ts"
+import { withShard } from "./RunSettings.ts"
 
 const kib = (bytes: number) => `${bytes / 1024} KiB`
 
@@ -59,3 +64,46 @@ export const render = (config: MigratorConfig): string => {
   ]
   return lines.join("\n")
 }
+
+/**
+ * The configuration as one JSON-ready record: the settings of the text block under fixed names, numbers in base units
+ * (bytes, seconds), `null` where the block says "none". The secret key is never in it (`"<redacted>"` when given), and
+ * the PostgreSQL URL has its password replaced. With a shard, `shard` is `"I/N"` (as in the status records).
+ */
+export const configurationRecord = (config: MigratorConfig, bound: InFlightBound) =>
+  withShard(config.shard, {
+  type: "configuration" as const,
+  postgres: redactUrl(Redacted.value(config.pgUrl)),
+  s3: {
+    endpoint: config.s3Url.toString(),
+    bucket: config.bucket,
+    region: config.region,
+    pathStyle: config.pathStyle,
+    credentials: config.accessKeyId === undefined
+      ? { source: "AWS default credential chain" }
+      : { accessKeyId: config.accessKeyId, secretKey: "<redacted>", source: config.secretSource }
+  },
+  threads: { receiver: config.receiverThreads, storer: config.storerThreads, committer: config.committerThreads },
+  queues: { receiver: config.receiverQueue, storer: config.storerQueue, committer: config.committerQueue },
+  inMemMaxBytes: config.inMemMax,
+  uploadPartSizeBytes: config.uploadChunkSize,
+  commitChunk: config.commitChunk,
+  intervalSeconds: config.interval,
+  gracePeriodSeconds: config.gracePeriod,
+  retryBudgetSeconds: config.retryBudget,
+  requestTimeoutSeconds: config.requestTimeout,
+  statementTimeoutSeconds: config.pgStatementTimeout,
+  connectTimeoutSeconds: config.connectTimeout,
+  maxInMemoryBytes: config.maxInMemoryBytes,
+  maxInFlightBytes: config.maxInFlightBytes ?? null,
+  inFlightBound: { objects: bound.objects, bytes: bound.bytes },
+  tempDir: config.tempDir,
+  report: config.report ?? null,
+  mode: config.dryRun ? "dry run" : "migrate",
+  finalize: config.finalize,
+  batchJobCheck: !config.skipBatchJobCheck,
+  throttle: { objectsPerSecond: config.maxObjectsPerSecond ?? null, bytesPerSecond: config.maxBytesPerSecond ?? null },
+  metrics: config.metrics === undefined
+    ? null
+    : { host: config.metrics.host, port: config.metrics.port, lingerSeconds: config.metricsLinger }
+  })

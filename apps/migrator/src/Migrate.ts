@@ -5,16 +5,13 @@
  */
 import {
   DatabaseError,
-  formatBytes,
   type HashCommitter,
   type LocalFileError,
   type LoReader,
   LoSource,
   Metrics,
   ObjectStore,
-  type RowCounts,
   renderShard,
-  type Shard,
   type StorageError
 } from "@lo-migrate/core"
 import { inFlightBound, type MigrationSummary, runMigration, runMonitor } from "@lo-migrate/pipeline"
@@ -26,7 +23,6 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { DatabaseConfig, MigratorConfig } from "./Config.ts"
-import { render } from "./ConfigRender.ts"
 import { redactUrl } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
 import {
@@ -44,16 +40,18 @@ import { pipelineConfigOf, StatusOutput, statusRendererFor, withShardLine } from
 import { Leftovers } from "./Leftovers.ts"
 import type { MetricsServerError } from "./MetricsServerError.ts"
 import { FailureReport, ReportError } from "./Report.ts"
+import {
+  finalizeStarted,
+  ofShard,
+  printCheck,
+  printConfiguration,
+  printCounts,
+  printFinalize,
+  printSummary
+} from "./RunOutput.ts"
 import { Shutdown } from "./Shutdown.ts"
 import { buildAtStartup, startupCheck, startupStep } from "./Startup.ts"
 import { appendOnly } from "./StatusWriter.ts"
-
-const describeCounts = (counts: RowCounts) =>
-  `${counts.remaining} of ${counts.total} rows left to migrate, ${formatBytes(counts.remainingBytes)} ` +
-  `(${counts.remainingBytes} bytes); largest object ${formatBytes(counts.largest)} (${counts.largest} bytes)`
-
-/** `" (shard 1/4)"`, or nothing without a shard: what the counts and the summary are about. */
-const ofShard = (shard: Shard | undefined) => (shard === undefined ? "" : ` (shard ${renderShard(shard)})`)
 
 /** Everything `--dry-run` checks; writes nothing. */
 const dryRun = Effect.fn("Migrate.dryRun")(function*(config: MigratorConfig) {
@@ -61,12 +59,13 @@ const dryRun = Effect.fn("Migrate.dryRun")(function*(config: MigratorConfig) {
   const store = yield* ObjectStore
   const source = yield* LoSource
   const check = (name: string) => startupCheck(name, config.retryBudget)
-  yield* Console.log("dry run: checking; nothing will be written")
+  const passed = (name: string, result: string) => printCheck(config, name, result)
+  if (config.logFormat !== "json") yield* Console.log("dry run: checking; nothing will be written")
   if (config.skipBatchJobCheck) {
-    yield* Console.log("  batch job:   check skipped (--skip-batch-job-check)")
+    yield* passed("batch job", "check skipped (--skip-batch-job-check)")
   } else {
     yield* schema.checkBatchJob.pipe(check("batch job check"))
-    yield* Console.log("  batch job:   not active")
+    yield* passed("batch job", "not active")
   }
   if (!(yield* schema.tableExists.pipe(check("schema check")))) {
     return yield* new DatabaseError({
@@ -76,22 +75,16 @@ const dryRun = Effect.fn("Migrate.dryRun")(function*(config: MigratorConfig) {
     })
   }
   const hasColumn = yield* schema.sha2ColumnExists.pipe(check("schema check"))
-  yield* Console.log(
-    `  schema:      _nice_binary.sha2 ${hasColumn ? "present" : "missing (a migration adds it: char(64), nullable)"}`
-  )
+  yield* passed("schema", `_nice_binary.sha2 ${hasColumn ? "present" : "missing (a migration adds it: char(64), nullable)"}`)
   yield* schema.checkPrivileges.pipe(check("privilege check"))
-  yield* Console.log(`  privileges:  ${hasColumn ? "SELECT and UPDATE (sha2) on _nice_binary" : "may add sha2"}`)
+  yield* passed("privileges", hasColumn ? "SELECT and UPDATE (sha2) on _nice_binary" : "may add sha2")
   yield* store.check.pipe(check("bucket check"))
-  yield* Console.log(`  bucket:      ${config.bucket} reachable, credentials accepted`)
+  yield* passed("bucket", `${config.bucket} reachable, credentials accepted`)
   const counts = yield* (hasColumn ? source.count : schema.countAll).pipe(startupStep("count rows", config.retryBudget))
   const about = hasColumn ? ofShard(config.shard) : config.shard === undefined ? "" : " (whole table: no sha2 column yet)"
-  yield* Console.log(`  ${`rows${about}:`.padEnd(12)} ${describeCounts(counts)}`)
+  yield* printCounts(config, about, counts)
   return ExitCode.Ok
 })
-
-const summaryLine = (s: MigrationSummary) =>
-  `${s.migrated} objects migrated (${formatBytes(s.migratedBytes)}), ${s.alreadyPresent} already in the bucket, ` +
-  `${s.failed} failed, ${s.vanished} vanished (deleted by the application during the run)`
 
 /** The migration proper: pre-flights, the pipeline with its monitor, the final status, optionally finalize. */
 const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorConfig) {
@@ -158,7 +151,7 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
     return ExitCode.Interrupted
   }
   const summary = result.value
-  yield* Console.log(`${summaryLine(summary)}${ofShard(config.shard)}`)
+  yield* printSummary(config, summary)
   if (summary.stopped) {
     yield* Console.error("interrupted; run again to resume")
     return ExitCode.Interrupted
@@ -171,11 +164,10 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
     )
     return ExitCode.RowsFailed
   }
-  yield* Console.log(`migration completed${ofShard(config.shard)}`)
   if (config.finalize) {
-    yield* Console.log("adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ...")
+    yield* printFinalize(config, "started")
     yield* schema.finalize
-    yield* Console.log("finalize: done")
+    yield* printFinalize(config, "done")
   }
   return ExitCode.Ok
 })
@@ -229,10 +221,7 @@ export const migrate = (
 ): Effect.Effect<ExitCode, never, Shutdown> => {
   const at = where(config, `${config.s3Url.toString()} bucket ${config.bucket}`)
   const bound = inFlightBound(pipelineConfigOf(config), config.inMemMax)
-  return Console.log(
-    `${render(config)}\n    in-flight bound:     ${bound.objects} objects, ${formatBytes(bound.bytes)} in memory at most ` +
-      `(from --max-in-memory, the queue sizes, threads and --in-mem-max)`
-  ).pipe(
+  return printConfiguration(config, bound).pipe(
     Effect.andThen(
       buildAtStartup(layer, "connect", config.retryBudget).pipe(
         Effect.flatMap((services) =>
@@ -261,7 +250,7 @@ export const migrate = (
 export const finalizeCommand = Effect.fn("Migrate.finalizeCommand")(
   function*(config: DatabaseConfig, layer: Layer.Layer<SchemaTasks, DatabaseError>) {
     const schema = yield* SchemaTasks
-    yield* Console.log("adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ...")
+    yield* Console.log(finalizeStarted)
     yield* schema.finalize
     yield* Console.log("finalize: done")
     return ExitCode.Ok

@@ -47,6 +47,13 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
   ...(config.maxBytesPerSecond === undefined ? {} : { maxBytesPerSecond: config.maxBytesPerSecond })
 })
 
+/** A JSON record of stdout with the shard (`"1/4"`) after its `type`, so that N interleaved logs tell their processes. */
+export const withShard = <R extends { readonly type: string }>(shard: Shard | undefined, record: R): R => {
+  if (shard === undefined) return record
+  const { type, ...rest } = record
+  return { type, shard: renderShard(shard), ...rest } as unknown as R
+}
+
 /**
  * The status renderer of a `--log-format` (Options.ts `logFormats`). With a shard, a JSON status has a `shard` field
  * (`"1/4"`) and a status line starts with `shard 1/4: `.
@@ -54,7 +61,7 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
 export const statusRendererFor = (format: LogFormat, limits?: StatusLimits, shard?: Shard) =>
 (current: MetricsSnapshot, previous?: MetricsSnapshot): string =>
   format === "json"
-    ? JSON.stringify({ ...(shard === undefined ? {} : { shard: renderShard(shard) }), ...statusRecord(current, previous, limits) })
+    ? JSON.stringify(withShard(shard, statusRecord(current, previous, limits)))
     : format === "line"
     ? `${shard === undefined ? "" : `shard ${renderShard(shard)}: `}${renderStatusLine(current, previous, limits)}`
     : renderStatus(current, previous, limits)

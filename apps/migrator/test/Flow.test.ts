@@ -10,6 +10,7 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Console, Effect, FileSystem, Layer, Option } from "effect"
 import { TestConsole } from "effect/testing"
+import { loggerFor } from "../src/Cli.ts"
 import { resolve } from "../src/Config.ts"
 import { ExitCode } from "../src/ExitCode.ts"
 import { Leftovers } from "../src/Leftovers.ts"
@@ -331,6 +332,74 @@ describe("migrate flow (fakes)", () => {
       const lines = (yield* fs.readFileString(path)).trim().split("\n").map((l) => JSON.parse(l))
       assert.deepStrictEqual(lines.map((l) => [l.hash, l.oid, l.reason]), [["b".repeat(40), 999_999, "MissingLargeObject"]])
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
+})
+
+describe("--log-format json: every line of stdout is a JSON record (fakes)", () => {
+  /** As the CLI runs it: the logs are JSON lines on stderr (`loggerFor`), not on stdout. */
+  const runJson = (world: World, knobs: SchemaKnobs, options: Partial<RawOptions>) =>
+    runMigrate(world, knobs, { logFormat: "json", ...options }).pipe(Effect.provide(loggerFor("json")))
+  const records = (out: string) =>
+    out.split("\n").map((line) => {
+      assert.doesNotThrow(() => JSON.parse(line), line)
+      return JSON.parse(line) as { readonly type: string; readonly [field: string]: any }
+    })
+
+  itLive("the configuration, the statuses, the summary and finalize, secrets redacted", () =>
+    Effect.gen(function*() {
+      const world = new World()
+      seed(world, 40)
+      const { code, out } = yield* runJson(world, { calls: [] }, { finalize: true })
+      assert.strictEqual(code, ExitCode.Ok)
+      assert.notInclude(out, "hunter2")
+      const all = records(out)
+      const types = all.map((r) => r.type)
+      assert.strictEqual(types[0], "configuration")
+      assert.deepStrictEqual(types.slice(-3), ["summary", "finalize", "finalize"])
+      assert.isAtLeast(types.filter((t) => t === "status").length, 1)
+      assert.deepStrictEqual(new Set(types), new Set(["configuration", "status", "summary", "finalize"]))
+      const [configuration] = all
+      assert.strictEqual(configuration!.postgres, "postgresql://app:<redacted>@db.example:5433/nice?sslmode=require&password=<redacted>")
+      assert.deepStrictEqual(configuration!.s3.credentials, {
+        accessKeyId: "AKIAEXAMPLE",
+        secretKey: "<redacted>",
+        source: "command line"
+      })
+      assert.deepStrictEqual(configuration!.threads, { receiver: 2, storer: 5, committer: 2 })
+      assert.strictEqual(configuration!.mode, "migrate")
+      assert.isTrue(configuration!.finalize)
+      assert.isNumber(configuration!.inFlightBound.bytes)
+      assert.strictEqual(all.filter((r) => r.type === "status").at(-1)!.progress.migrated, 40)
+      const summary = all.at(-3)!
+      assert.deepStrictEqual(
+        [summary.migrated, summary.failed, summary.vanished, summary.stopped, summary.completed],
+        [40, 0, 0, false, true]
+      )
+      assert.deepStrictEqual(all.slice(-2).map((r) => r.state), ["started", "done"])
+    }))
+
+  itLive("a run with failed rows: the summary says so (completed false)", () =>
+    Effect.gen(function*() {
+      const world = new World()
+      seed(world, 3)
+      world.insertRow({ hash: "a".repeat(40), oid: null, size: 3, mimeType: null })
+      const { code, out } = yield* runJson(world, { calls: [] }, {})
+      assert.strictEqual(code, ExitCode.RowsFailed)
+      const summary = records(out).at(-1)!
+      assert.deepStrictEqual([summary.type, summary.migrated, summary.failed, summary.completed], ["summary", 3, 1, false])
+    }))
+
+  itLive("--dry-run: the configuration, then one check record each, the rows with their counts", () =>
+    Effect.gen(function*() {
+      const world = new World()
+      seed(world, 12, (i) => (i === 3 ? 5000 : 10 + i))
+      const { code, out } = yield* runJson(world, { hasColumn: false, calls: [] }, { dryRun: true })
+      assert.strictEqual(code, ExitCode.Ok)
+      const all = records(out)
+      assert.deepStrictEqual(all.map((r) => r.type), ["configuration", "check", "check", "check", "check", "check"])
+      assert.strictEqual(all[0]!.mode, "dry run")
+      assert.deepStrictEqual(all.slice(1).map((r) => r.check), ["batch job", "schema", "privileges", "bucket", "rows"])
+      assert.deepStrictEqual(all.at(-1)!.counts, { total: 12, remaining: 12, remainingBytes: 5173, largest: 5000 })
+    }))
 })
 
 describe("finalize flow (fakes)", () => {

@@ -72,6 +72,9 @@ describe("status renderers of --log-format, with a shard", () => {
 
   it("json: a shard field beside the record; line: the shard first; text: the block (the shard line is the writer's)", () => {
     const json = JSON.parse(statusRendererFor("json", { objectsPerSecond: 5 }, shard)(snapshot))
+    // the type first, then the shard, as in every JSON record of stdout
+    assert.deepStrictEqual(Object.keys(json).slice(0, 3), ["type", "shard", "time"])
+    assert.strictEqual(json.type, "status")
     assert.strictEqual(json.shard, "1/4")
     assert.strictEqual(json.progress.migrated, 5)
     assert.strictEqual(json.throttle.objectsPerSecond, 5)

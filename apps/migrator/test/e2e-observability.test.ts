@@ -1,8 +1,8 @@
 /**
  * Observability of real runs (the CLI as a subprocess, against the real PostgreSQL and the real Ceph RGW).
  *
- * The status formats: `--log-format json` prints one JSON status object per interval on stdout (and JSON logs on
- * stderr), `--log-format line` one line of text per interval.
+ * The status formats: `--log-format json` prints JSON records on stdout, the configuration, one status per interval
+ * and the summary (and JSON logs on stderr), `--log-format line` one line of text per interval.
  *
  * The Prometheus endpoint during a real run (the CLI as a subprocess, against the real PostgreSQL and the real Ceph
  * RGW, with the fault proxy in front of the gateway so that some puts are retried): scraped with `fetch` while the
@@ -156,14 +156,21 @@ describe("Prometheus endpoint during a real run (PostgreSQL + Ceph RGW)", () => 
       }
     }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
 
-  it.live("--log-format json: one JSON status per interval on stdout, the last one with every row; --log-format line: one line each", () =>
+  it.live("--log-format json: every stdout line a JSON record (configuration, a status per interval, summary), the last status with every row; --log-format line: one line each", () =>
     Effect.gen(function*() {
       yield* setUpSchema
       const rows = yield* seedMany(60)
       const { env } = yield* settings
       const json = yield* runCli(["--log-format", "json", "-i", "1", "--storer-threads", "2"], env)
       assert.strictEqual(json.code, 0, json.stderr)
-      const statuses = json.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+      // every line of stdout is a JSON record: the configuration, the statuses, the summary
+      const records = json.stdout.trim().split("\n").map((l) => JSON.parse(l))
+      assert.strictEqual(records[0].type, "configuration")
+      assert.strictEqual(records.at(-1).type, "summary")
+      assert.strictEqual(records.at(-1).migrated, rows.length)
+      assert.isTrue(records.at(-1).completed)
+      const statuses = records.filter((r) => r.type === "status")
+      assert.strictEqual(statuses.length, records.length - 2)
       assert.isAtLeast(statuses.length, 2, json.stdout)
       const last = statuses.at(-1)
       assert.strictEqual(last.progress.migrated, rows.length)
@@ -202,7 +209,7 @@ describe("Prometheus endpoint during a real run (PostgreSQL + Ceph RGW)", () => 
           yield* sql`UPDATE _nice_binary SET sha2 = NULL`
           const run = yield* runCli([...args, "--log-format", "json", "-i", "1"], env)
           assert.strictEqual(run.code, 0, run.stderr)
-          const statuses = run.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+          const statuses = run.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.type === "status")
           assert.strictEqual(statuses.at(-1).progress.migrated, rows.length)
           return statuses
         })

@@ -1,7 +1,7 @@
 /**
  * The monitor's status for log collectors and pipes (`--log-format json|line`), from the same snapshots as the text
- * block of Monitor.ts: `statusRecord` is one JSON-ready object per interval (fixed field names, numbers in base units:
- * objects, bytes, seconds), `renderStatusJson` prints it on one line, and `renderStatusLine` is a one-line text form for
+ * block of Monitor.ts: `statusRecord` is one JSON-ready object per interval (`type: "status"`, fixed field names,
+ * numbers in base units: objects, bytes, seconds), `renderStatusJson` prints it on one line, and `renderStatusLine` is a one-line text form for
  * piped output. All pure: snapshots in, text out.
  */
 import type { MetricsSnapshot, Stage } from "@lo-migrate/core"
@@ -21,6 +21,8 @@ export interface StageRecord {
 }
 
 export interface StatusRecord {
+  /** What the record is, among the JSON lines of a run's stdout (the configuration and the summary have theirs). */
+  readonly type: "status"
   /** ISO 8601, UTC. */
   readonly time: string
   readonly elapsedSeconds: number
@@ -82,6 +84,7 @@ export const statusRecord = (current: MetricsSnapshot, previous?: MetricsSnapsho
     }]
   })) as { [S in Stage]: StageRecord }
   return {
+    type: "status",
     time: new Date(current.at).toISOString(), // formatting only; the time itself comes from Clock
     elapsedSeconds: Math.round(elapsed / 1000),
     progress: {

@@ -17,6 +17,7 @@ describe("status for log collectors (--log-format json)", () => {
   it("one object per status: progress, per-stage counts and rates since the previous status, queues, limits", () => {
     const r = statusRecord(current, previous, { objectsPerSecond: 30, bytesPerSecond: 2 * MiB })
     assert.strictEqual(r.time, "2026-11-22T01:01:40.000Z")
+    assert.strictEqual(r.type, "status")
     assert.strictEqual(r.elapsedSeconds, 100)
     assert.deepStrictEqual(r.progress, {
       migrated: 2500,

@@ -17,6 +17,7 @@ export interface ThrottleAccuracy {
 }
 
 interface Status {
+  readonly type: string
   readonly time: string
   readonly stages: { readonly read: { readonly objects: number; readonly bytes: number } }
 }
@@ -28,7 +29,9 @@ export const throttleAccuracy = (
   limit: number,
   total: number
 ): ThrottleAccuracy | undefined => {
-  const statuses = stdout.split("\n").filter((l) => l.startsWith("{\"time\"")).map((l) => JSON.parse(l) as Status)
+  // every line is a JSON record (the configuration, the statuses, the summary): only the statuses count here
+  const statuses = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Status)
+    .filter((r) => r.type === "status")
   const read = (s: Status) => (resource === "objects" ? s.stages.read.objects : s.stages.read.bytes)
   const window = statuses.filter((s) => read(s) < total)
   const first = window[0]

@@ -2,18 +2,22 @@ import { assert, describe, it } from "@effect/vitest"
 import { renderThrottleAccuracy, throttleAccuracy } from "../src/ThrottleAccuracy.ts"
 
 const status = (seconds: number, objects: number, bytes: number) =>
-  JSON.stringify({ time: new Date(Date.UTC(2026, 0, 1) + seconds * 1000).toISOString(), stages: { read: { objects, bytes } } })
+  JSON.stringify({
+    type: "status",
+    time: new Date(Date.UTC(2026, 0, 1) + seconds * 1000).toISOString(),
+    stages: { read: { objects, bytes } }
+  })
 
 describe("throttle accuracy from the JSON statuses", () => {
   it("measures the read stage over the throttled window only (before every row was taken)", () => {
     const stdout = [
-      "**** configuration ****",
+      JSON.stringify({ type: "configuration", threads: { receiver: 2 } }),
       status(0, 0, 0),
       status(5, 490, 4900),
       status(10, 990, 9900),
       status(15, 1000, 10000), // all read: the tail is not the throttle's
       status(20, 1000, 10000),
-      "migration completed"
+      JSON.stringify({ type: "summary", migrated: 1000, completed: true })
     ].join("\n")
     const a = throttleAccuracy(stdout, "objects", 100, 1000)!
     assert.strictEqual(a.seconds, 10)
