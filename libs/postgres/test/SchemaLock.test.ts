@@ -39,6 +39,22 @@ const advisoryLocksHeld = Effect.gen(function*() {
   return rows[0]?.n ?? -1
 })
 
+/** Another process takes the schema lock (as lo-migrate would) and holds it until `release`; `holder` ends then. */
+const holdSchemaLock = Effect.gen(function*() {
+  const locked = yield* Deferred.make<void>()
+  const release = yield* Deferred.make<void>()
+  const holder = yield* asProcess(Effect.scoped(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const conn = yield* sql.reserve
+    yield* conn.executeUnprepared(`SELECT pg_advisory_lock(${BigInt(SchemaLockKey)})`, [], undefined)
+    yield* Deferred.succeed(locked, undefined)
+    yield* Deferred.await(release)
+    yield* conn.executeUnprepared(`SELECT pg_advisory_unlock(${BigInt(SchemaLockKey)})`, [], undefined)
+  }))).pipe(Effect.forkChild)
+  yield* Deferred.await(locked)
+  return { holder, release }
+})
+
 describe("schema steps from several processes at once", () => {
   it.live(`${processes} processes add the sha2 column: all succeed, exactly one adds it`, () =>
     Effect.gen(function*() {
@@ -117,17 +133,7 @@ describe("schema steps from several processes at once", () => {
   it.live("while another session holds the schema lock, adding the sha2 column waits for it", () =>
     Effect.gen(function*() {
       yield* createNiceBinaryTable({ sha2Column: false })
-      const locked = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
-      const holder = yield* asProcess(Effect.scoped(Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const conn = yield* sql.reserve
-        yield* conn.executeUnprepared(`SELECT pg_advisory_lock(${BigInt(SchemaLockKey)})`, [], undefined)
-        yield* Deferred.succeed(locked, undefined)
-        yield* Deferred.await(release)
-        yield* conn.executeUnprepared(`SELECT pg_advisory_unlock(${BigInt(SchemaLockKey)})`, [], undefined)
-      }))).pipe(Effect.forkChild)
-      yield* Deferred.await(locked)
+      const { holder, release } = yield* holdSchemaLock
       const adding = yield* asProcess(ensureSha2Column).pipe(Effect.forkChild)
       yield* Effect.sleep("1500 millis")
       const sql = yield* SqlClient.SqlClient
@@ -143,17 +149,7 @@ describe("schema steps from several processes at once", () => {
   it.live("while another session holds the schema lock past the retry budget, adding the sha2 column fails naming the lock", () =>
     Effect.gen(function*() {
       yield* createNiceBinaryTable({ sha2Column: false })
-      const locked = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
-      const holder = yield* asProcess(Effect.scoped(Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const conn = yield* sql.reserve
-        yield* conn.executeUnprepared(`SELECT pg_advisory_lock(${BigInt(SchemaLockKey)})`, [], undefined)
-        yield* Deferred.succeed(locked, undefined)
-        yield* Deferred.await(release)
-        yield* conn.executeUnprepared(`SELECT pg_advisory_unlock(${BigInt(SchemaLockKey)})`, [], undefined)
-      }))).pipe(Effect.forkChild)
-      yield* Deferred.await(locked)
+      const { holder, release } = yield* holdSchemaLock
       const error = yield* asProcess(ensureSha2Column).pipe(
         Effect.provideService(RetryPolicy, { budget: "1 second", base: "50 millis", cap: "200 millis" }),
         Effect.flip
