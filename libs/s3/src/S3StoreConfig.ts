@@ -48,9 +48,11 @@ export interface S3StoreConfig {
   readonly headBeforePut: "always" | "never" | "resume"
   /**
    * `"resume"` mode: bodies larger than this (bytes) are HEADed before their PUT (default 1 MiB, the migrator's
-   * default `--in-mem-max`: the bodies it spills to disk). The client sends no `Expect: 100-continue`, so a PUT
-   * refused with 412 has sent its whole body: at 1 MiB that is ~100 times a HEAD's bytes, while a HEAD costs the
-   * gateway about what a small PUT costs (tools/s3/README.md).
+   * default `--in-mem-max`: the bodies it spills to disk). A HEAD is paid by every new object of a run, a re-sent body
+   * only by the few a resumed run finds present (the uploads not yet committed when the earlier run stopped; the
+   * client sends no `Expect: 100-continue`, so a PUT refused with 412 has sent its whole body). So a HEAD pays only
+   * where one body costs the gateway many HEADs: a 64 KiB PUT already costs about 1.5–3 HEADs (tools/s3/README.md),
+   * a MiB several times more.
    */
   readonly headAbove?: number | undefined
   /** Parts of one multipart upload sent at the same time (default 2). */
