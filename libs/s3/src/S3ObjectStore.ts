@@ -239,6 +239,7 @@ const makeWithClient = (
     Effect.mapError((e) =>
       e.retryable ? e : new StorageError({
         ...e,
+        cause: e.cause, // not an own enumerable field: the spread alone drops the SDK error
         detail: `${e.detail}; HEAD of a missing key must answer 404: the credentials need s3:GetObject ` +
           "(and s3:ListBucket on AWS) on the bucket"
       })

@@ -99,6 +99,7 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         assert.isFalse(e.retryable)
         assert.strictEqual(e.operation, "HeadObject")
         assert.include(e.message, "HEAD of a missing key must answer 404: the credentials need s3:GetObject")
+        assert.strictEqual((e.cause as Error | undefined)?.name, "Forbidden", "the SDK error is kept as the cause")
       }))
 
     it.effect("a wrong secret key fails clearly (signature mismatch) and the secret is nowhere in the error", () =>
