@@ -3,8 +3,10 @@
  * Ceph RADOS Gateway.
  *
  * How "no object uploaded twice" is counted: the test bucket has S3 versioning on, so every PutObject or
- * CompleteMultipartUpload that stores bytes leaves a version, and a conditional PUT refused with 412 leaves none. The
- * number of versions of a key is then the number of times its object was uploaded, counted by the gateway itself.
+ * CompleteMultipartUpload that stores bytes leaves a version. The number of versions of a key is then the number of
+ * times its object was uploaded, counted by the gateway itself. (In such a bucket Ceph 16 stores even a conditional
+ * PUT of an existing key as a new version instead of answering 412, so the store HEADs before every PUT there:
+ * libs/s3/src/S3ConditionalPut.ts.)
  * Every version is also downloaded and hashed: a second upload (possible, by design, when two processes are given the
  * same shard: both may find the key absent before either stores it) must carry the same bytes.
  */

@@ -52,6 +52,7 @@ import {
   withPayloadSha256
 } from "./S3Requests.ts"
 import { makeS3Calls } from "./S3Calls.ts"
+import { makeConditionalPutCheck } from "./S3ConditionalPut.ts"
 import { makeMultipart } from "./S3Multipart.ts"
 import { S3UploadLedger } from "./S3UploadLedger.ts"
 import {
@@ -84,18 +85,19 @@ const makeWithClient = (
   const partConcurrency = Math.max(1, config.partConcurrency ?? defaultS3StoreConfig.partConcurrency ?? 2)
   const partAttempts = Math.max(1, config.partAttempts ?? defaultS3StoreConfig.partAttempts ?? 3)
   const corruptAttempts = Math.max(1, config.corruptAttempts ?? defaultS3StoreConfig.corruptAttempts ?? 3)
-  const headWindow = Math.max(0, config.headWindow ?? defaultS3StoreConfig.headWindow ?? 1000)
-  /** `"resume"` mode: new objects in a row seen by HEAD; the window closes when it reaches `headWindow`. */
-  let newInARow = 0
-  const headFirst = () =>
-    config.headBeforePut === "always" || (config.headBeforePut === "resume" && newInARow < headWindow)
-  /** Records what a HEAD before a PUT found, for the `"resume"` window. */
-  const noteHead = (present: boolean) => {
-    newInARow = present ? 0 : newInARow + 1
-  }
+  const headAbove = Math.max(0, config.headAbove ?? defaultS3StoreConfig.headAbove ?? 0)
 
   const calls = makeS3Calls(bucket, secrets)
   const { classify, corruptedOr, fatal, resendCorrupted } = calls
+  const conditionalPuts = makeConditionalPutCheck(client, bucket, calls)
+  /**
+   * Whether a single PUT of `size` bytes is preceded by a HEAD (see `S3StoreConfig.headBeforePut`): also whenever the
+   * bucket would store a conditional PUT anyway (versioning enabled, S3ConditionalPut.ts).
+   */
+  const headFirst = (size: number): Effect.Effect<boolean, StorageError> =>
+    config.headBeforePut === "always" || (config.headBeforePut === "resume" && size > headAbove)
+      ? Effect.succeed(true)
+      : Effect.map(conditionalPuts, (honoured) => !honoured)
 
   const headObject = (key: string): Effect.Effect<Option.Option<HeadResult>, StorageError> =>
     Effect.tryPromise({
@@ -159,27 +161,22 @@ const makeWithClient = (
   }
 
   /**
-   * A single PutObject: after a HEAD (`"always"`, or `"resume"` inside its window) or conditional
+   * A single PutObject: after a HEAD (`"always"`, or `"resume"` for a body above `headAbove`) or conditional
    * (`If-None-Match: *`), in which case a 412 is followed by a HEAD that compares the size.
    */
   const putSingle = Effect.fnUntraced(function*(
     request: PutRequest,
     body: Effect.Effect<SingleBody>
   ): Effect.fn.Return<PutOutcome, StorageError | TransferCorrupted> {
-    if (headFirst()) {
-      const present = yield* presentWithSize(request.key, request.size)
-      noteHead(present)
-      if (present) return "AlreadyPresent"
+    if (yield* headFirst(request.size)) {
+      if (yield* presentWithSize(request.key, request.size)) return "AlreadyPresent"
       yield* putObject(request, body, false)
       return "Uploaded"
     }
     const first = yield* putObject(request, body, true)
     if (first === "Uploaded") return "Uploaded"
     // The key exists: keep it if it has the right size, otherwise replace it.
-    if (yield* presentWithSize(request.key, request.size)) {
-      noteHead(true) // more present objects may follow: reopen the "resume" window
-      return "AlreadyPresent"
-    }
+    if (yield* presentWithSize(request.key, request.size)) return "AlreadyPresent"
     yield* putObject(request, body, false)
     return "Uploaded"
   })
@@ -222,9 +219,7 @@ const makeWithClient = (
       return yield* fatal("PutObject", request.key, `${request.size} bytes exceed S3's largest object`)
     }
     // Always HEAD before a multipart upload (Ceph 16 ignores If-None-Match on CompleteMultipartUpload).
-    const present = yield* presentWithSize(request.key, request.size)
-    noteHead(present)
-    if (present) return "AlreadyPresent" as const
+    if (yield* presentWithSize(request.key, request.size)) return "AlreadyPresent" as const
     yield* putMultipart(request, path, partSize, body.parts)
     return "Uploaded" as const
   })
@@ -244,13 +239,20 @@ const makeWithClient = (
     Effect.mapError((e) =>
       e.retryable ? e : new StorageError({
         ...e,
+        cause: e.cause, // not an own enumerable field: the spread alone drops the SDK error
         detail: `${e.detail}; HEAD of a missing key must answer 404: the credentials need s3:GetObject ` +
           "(and s3:ListBucket on AWS) on the bucket"
       })
     )
   )
 
-  const check = headBucket.pipe(Effect.andThen(headProbe), Effect.asVoid, Effect.withSpan("S3ObjectStore.check"))
+  // Whether PUTs may go without a HEAD is learned at start-up too (one GetBucketVersioning), rather than by the first put.
+  const check = headBucket.pipe(
+    Effect.andThen(headProbe),
+    Effect.andThen(config.headBeforePut === "always" ? Effect.void : conditionalPuts),
+    Effect.asVoid,
+    Effect.withSpan("S3ObjectStore.check")
+  )
 
   const store = ObjectStore.of({
     put,

@@ -33,17 +33,28 @@ export interface S3StoreConfig {
   /**
    * How an object already under its key is detected (a resumed run finds the objects it uploaded but had not yet
    * committed; they come first in the resumed scan). Every mode is correct; they differ only in cost:
-   * - `"resume"` (default): a HEAD before each PUT only during a start-up window, until `headWindow` objects in a row
-   *   were new; after that like `"never"`. A resumed run then re-sends no body, and a long run pays no HEADs.
+   * - `"resume"` (default): a HEAD before the PUT only for a body of more than `headAbove` bytes, whose re-sending
+   *   would cost more than the HEAD; smaller bodies go straight to the conditional PUT of `"never"`. A fresh run of
+   *   small objects sends one request per object; a resumed run re-sends at most the small bodies of the objects it
+   *   had uploaded but not committed (a 412, then a HEAD), never a large one.
    * - `"never"`: no HEAD. Single-request PUTs carry `If-None-Match: *`; the server answers 412 when the key exists
    *   (the body was sent but not stored; a HEAD then compares the size). No extra round trip for new objects.
    * - `"always"`: a HEAD before every PUT (+40–80 % per new small object on Ceph, see tools/s3/README.md).
    * Multipart uploads always HEAD first whatever this says: Ceph 16 ignores `If-None-Match` on
-   * CompleteMultipartUpload, and one HEAD is negligible next to a multipart upload.
+   * CompleteMultipartUpload, and one HEAD is negligible next to a multipart upload. So do all PUTs to a bucket with
+   * versioning enabled (or whose versioning cannot be read): there Ceph 16 stores a conditional PUT of an existing key
+   * as a new version instead of answering 412 (S3ConditionalPut.ts; one GetBucketVersioning per store tells).
    */
   readonly headBeforePut: "always" | "never" | "resume"
-  /** `"resume"` mode: new objects in a row after which the HEADs stop (default 1000). */
-  readonly headWindow?: number | undefined
+  /**
+   * `"resume"` mode: bodies larger than this (bytes) are HEADed before their PUT (default 1 MiB, the migrator's
+   * default `--in-mem-max`: the bodies it spills to disk). A HEAD is paid by every new object of a run, a re-sent body
+   * only by the few a resumed run finds present (the uploads not yet committed when the earlier run stopped; the
+   * client sends no `Expect: 100-continue`, so a PUT refused with 412 has sent its whole body). So a HEAD pays only
+   * where one body costs the gateway many HEADs: a 64 KiB PUT already costs about 1.5–3 HEADs (tools/s3/README.md),
+   * a MiB several times more.
+   */
+  readonly headAbove?: number | undefined
   /** Parts of one multipart upload sent at the same time (default 2). */
   readonly partConcurrency?: number | undefined
   /** Attempts per part inside one multipart upload, for retryable failures (default 3). */
@@ -79,7 +90,7 @@ export const defaultS3StoreConfig: Omit<S3StoreConfig, "bucket" | "endpoint" | "
   partSize: 20 * MiB,
   maxSockets: 16,
   headBeforePut: "resume",
-  headWindow: 1000,
+  headAbove: MiB,
   partConcurrency: 2,
   partAttempts: 3,
   corruptAttempts: 3,

@@ -12,10 +12,12 @@
  *   before CreateMultipartUpload, rewritten with the upload id right after it (before any part), deleted after
  *   completion or abort.
  *
- * `sweep` (at start-up) aborts the uploads of markers whose owner is gone, and deletes their markers and leases:
+ * `sweep` (at start-up; one listing of `statePrefix` when no other owner is recorded) aborts the uploads of markers whose
+ * owner is gone, and deletes their markers and leases:
  * - an owner on this host (same host tag) is gone when its process no longer runs (pid + start time, or another boot);
  * - an owner on another host is gone when its lease is missing or older than `leaseTimeoutMs` (10 min), measured by the
- *   server's clock (the LastModified of the lease this sweep itself writes), so clock skew between hosts does not count.
+ *   server's clock (the LastModified of the lease this sweep itself writes then), so clock skew between hosts does not
+ *   count.
  * Uploads without a marker are never touched. The one gap: a process killed between CreateMultipartUpload and the
  * marker's rewrite (one round trip) leaves a pending marker and an upload S3 cannot attribute: the sweep names the
  * uploads of that key begun since in a warning and leaves them alone; a bucket lifecycle rule
@@ -81,7 +83,6 @@ export class S3UploadLedger extends Context.Service<S3UploadLedger, {
   )
 }
 
-
 export const makeUploadLedger = Effect.fn("S3UploadLedger.makeUploadLedger")(function*(
   client: S3Client,
   config: S3StoreConfig
@@ -102,14 +103,9 @@ export const makeUploadLedger = Effect.fn("S3UploadLedger.makeUploadLedger")(fun
    */
   const ledgerError = (e: unknown, operation: string, key: string): StorageError => {
     const error = classifyS3Error(e, { operation, bucket, key, secrets })
-    return error.retryable || !isCorruptionS3Error(s3ErrorFacts(e)) ? error : new StorageError({
-      operation: error.operation,
-      bucket: error.bucket,
-      ...(error.key === undefined ? {} : { key: error.key }),
-      detail: error.detail,
-      retryable: true,
-      cause: error.cause
-    })
+    return error.retryable || !isCorruptionS3Error(s3ErrorFacts(e))
+      ? error
+      : new StorageError({ ...error, retryable: true, cause: error.cause }) // (the spread leaves the cause out)
   }
   const call = <A>(operation: string, key: string, run: (signal: AbortSignal) => Promise<A>) =>
     Effect.tryPromise({ try: run, catch: (e) => ledgerError(e, operation, key) }).pipe(
@@ -243,31 +239,38 @@ export const makeUploadLedger = Effect.fn("S3UploadLedger.makeUploadLedger")(fun
     return typeof marker.uploadId === "string"
   })
 
-  const sweep: Effect.Effect<UploadSweep> = Effect.gen(function*() {
-    // The server's "now": the LastModified of our own lease, written just now.
+  /** The server's "now": the LastModified of our own lease, written just before (only to judge another host's lease). */
+  const serverNow = Effect.gen(function*() {
     yield* ensureLease
     const own = yield* call("HeadObject", leaseKey(owner.id), (signal) =>
       client.send(new HeadObjectCommand({ Bucket: bucket, Key: leaseKey(owner.id) }), { abortSignal: signal }))
-    const serverNow = own.LastModified?.getTime() ?? (yield* Clock.currentTimeMillis)
-    const leases = new Map((yield* listAll(`${prefix}owners/`)).map((o) => [o.key.slice(`${prefix}owners/`.length), o.lastModified]))
+    return own.LastModified?.getTime() ?? (yield* Clock.currentTimeMillis)
+  })
+
+  const sweep: Effect.Effect<UploadSweep> = Effect.gen(function*() {
+    // One listing of the whole ledger, leases and markers: with no other owner recorded, the only request.
+    const leases = new Map<string, Date | undefined>()
     const markers = new Map<string, Array<{ readonly key: string; readonly lastModified: Date | undefined }>>()
-    for (const o of yield* listAll(uploadsPrefix)) {
-      const ownerId = o.key.slice(uploadsPrefix.length).split("/")[0]!
-      markers.set(ownerId, [...(markers.get(ownerId) ?? []), o])
+    for (const o of yield* listAll(prefix)) {
+      if (o.key.startsWith(`${prefix}owners/`)) leases.set(o.key.slice(`${prefix}owners/`.length), o.lastModified)
+      else if (o.key.startsWith(uploadsPrefix)) {
+        const ownerId = o.key.slice(uploadsPrefix.length).split("/")[0]!
+        markers.set(ownerId, [...(markers.get(ownerId) ?? []), o])
+      }
     }
+    let now: number | undefined
     let aborted = 0
     let kept = 0
     let goneOwners = 0
     for (const ownerId of new Set([...leases.keys(), ...markers.keys()])) {
       const liveness = yield* ownerLiveness(ownerId)
       const lease = leases.get(ownerId)
+      if (liveness === "unknown" && lease !== undefined && now === undefined) now = yield* serverNow
       const gone = liveness === "gone" ||
-        (liveness === "unknown" && (lease === undefined || serverNow - lease.getTime() > timeoutMs))
+        (liveness === "unknown" && (lease === undefined || (now ?? 0) - lease.getTime() > timeoutMs))
       const theirs = markers.get(ownerId) ?? []
-      if (!gone) {
-        kept += theirs.length
-        continue
-      }
+      if (!gone) kept += theirs.length
+      if (!gone) continue
       goneOwners++
       for (const marker of theirs) {
         yield* clearMarker(marker.key, marker.lastModified).pipe(

@@ -16,9 +16,9 @@ import { Deferred, Effect, Fiber } from "effect"
 import { spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
-import { makeUploadLedger, MiB } from "../src/index.ts"
+import { makeUploadLedger, MiB, S3ClientService } from "../src/index.ts"
 import { TestBucket } from "../src/testing.ts"
-import { injectFaults, openUploads, requestOf, spill, storeOn, tempDir } from "./support.ts"
+import { injectFaults, openUploads, recordRequests, requestOf, spill, storeOn, tempDir } from "./support.ts"
 
 const key = () => createHash("sha256").update(randomBytes(16)).digest("hex")
 
@@ -126,6 +126,22 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3UploadLedger on a real
         [foreign, live.uploadId, unattributable].sort()
       )
     }).pipe(Effect.scoped), 60_000)
+
+  it.effect("a sweep of a ledger that records no other owner is one listing: no lease written, nothing deleted", () =>
+    Effect.gen(function*() {
+      const bucket = yield* TestBucket
+      const { client } = yield* S3ClientService.make(bucket.config)
+      const log = recordRequests(client, { ledger: true })
+      const result = yield* Effect.scoped(Effect.gen(function*() {
+        const ledger = yield* makeUploadLedger(client, { ...bucket.config, statePrefix: "lo-migrate-empty/" })
+        return yield* ledger.sweep
+      }))
+      assert.deepStrictEqual(result, { aborted: 0, kept: 0, goneOwners: 0 })
+      // the listing, and no lease to delete when the scope closed
+      assert.deepStrictEqual(log.map((r) => `${r.command} ${r.status} ${String(r.input["Prefix"])}`), [
+        "ListObjectsV2Command 200 lo-migrate-empty/"
+      ])
+    }), 30_000)
 
   it.effect("record writes the lease first and a marker; forget deletes the marker; the lease goes with the scope", () =>
     Effect.gen(function*() {

@@ -23,11 +23,20 @@ const configFor = (port: number, overrides: Partial<S3StoreConfig> = {}): S3Stor
   ...overrides
 })
 
-/** An HTTP server on a free loopback port, closed with the scope. */
+/**
+ * An HTTP server on a free loopback port, closed with the scope. It answers GetBucketVersioning as an unversioned
+ * bucket (the store asks once, before its first conditional PUT: S3ConditionalPut.ts); `handler` gets every other
+ * request.
+ */
 const httpServer = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
   Effect.acquireRelease(
     Effect.callback<ReturnType<typeof createServer>>((resume) => {
-      const server = createServer(handler)
+      const server = createServer((req, res) => {
+        if (req.method !== "GET" || !/[?&]versioning(=|&|$)/.test(req.url ?? "")) return handler(req, res)
+        req.resume()
+        res.writeHead(200, { "content-type": "application/xml" })
+        res.end(`<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>`)
+      })
       server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
     }),
     (server) => Effect.callback<void>((resume) => {

@@ -65,8 +65,13 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
       Effect.gen(function*() {
         const { store, log } = yield* storeOn()
         yield* store.check
-        // HeadBucket, then a read-only HEAD of a key that is never a content key (it must answer 404, not 403).
-        assert.deepStrictEqual(log.map((r) => `${r.command} ${r.status}`), ["HeadBucketCommand 200", "HeadObjectCommand 404"])
+        // HeadBucket, then a read-only HEAD of a key that is never a content key (it must answer 404, not 403), then
+        // the bucket's versioning (whether conditional PUTs are honoured, S3ConditionalPut.ts).
+        assert.deepStrictEqual(log.map((r) => `${r.command} ${r.status}`), [
+          "HeadBucketCommand 200",
+          "HeadObjectCommand 404",
+          "GetBucketVersioningCommand 200"
+        ])
         assert.strictEqual(log[1]!.input["Key"], S3ObjectStore.checkProbeKey)
       }))
 
@@ -94,13 +99,15 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         assert.isFalse(e.retryable)
         assert.strictEqual(e.operation, "HeadObject")
         assert.include(e.message, "HEAD of a missing key must answer 404: the credentials need s3:GetObject")
+        assert.strictEqual((e.cause as Error | undefined)?.name, "Forbidden", "the SDK error is kept as the cause")
       }))
 
     it.effect("a wrong secret key fails clearly (signature mismatch) and the secret is nowhere in the error", () =>
       Effect.gen(function*() {
         const bucket = yield* TestBucket
         const wrong = "wrong-secret-0123456789abcdefghijklmnopqrstuv"
-        // "never": the first request of a put is the PUT itself, whose error response names the code.
+        // "never": the first request of a put is the bucket's GetBucketVersioning (once per store, whether conditional
+        // PUTs are honoured), whose error response names the code, as the PUT's would.
         const { store } = yield* storeOn({ secretAccessKey: Redacted.make(wrong), headBeforePut: "never" })
         const e = failureOf(yield* Effect.exit(store.check))
         assert.isFalse(e.retryable)
@@ -111,8 +118,8 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         // the server only says the signatures differ: the message lists causes, it claims none
         assert.include(put.message, "the server computed a different signature")
         assert.notInclude(put.message, "is wrong")
-        // In the default mode the first request is a HEAD, whose 403 has no body: still a clear, fatal error.
-        const { store: headFirst } = yield* storeOn({ secretAccessKey: Redacted.make(wrong) })
+        // "always": the first request is a HEAD, whose 403 has no body: still a clear, fatal error.
+        const { store: headFirst } = yield* storeOn({ secretAccessKey: Redacted.make(wrong), headBeforePut: "always" })
         const head = failureOf(yield* Effect.exit(headFirst.put(requestOf(randomBytes(100)))))
         assert.isFalse(head.retryable)
         assert.include(head.message, "HeadObject")
@@ -434,8 +441,12 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         const request = requestOf(randomBytes(5000))
         assert.strictEqual(yield* store.put(request), "Uploaded")
         const first = log.splice(0)
-        assert.deepStrictEqual(first.map((r) => [r.command, r.status]), [["PutObjectCommand", 200]])
-        assert.strictEqual(first[0]!.headers["if-none-match"], "*")
+        // the store's first put learns once whether the bucket honours conditional PUTs (unversioned: it does)
+        assert.deepStrictEqual(first.map((r) => [r.command, r.status]), [["GetBucketVersioningCommand", 200], [
+          "PutObjectCommand",
+          200
+        ]])
+        assert.strictEqual(first[1]!.headers["if-none-match"], "*")
         assert.strictEqual(yield* store.put(request), "AlreadyPresent")
         // The conditional PUT was refused (nothing written), the HEAD confirmed the size.
         assert.deepStrictEqual(log.map((r) => [r.command, r.status]), [["PutObjectCommand", 412], [
@@ -456,39 +467,6 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         ]])
         assert.strictEqual(yield* store.put(requestOf(bytes, { body: spill(dir, bytes) })), "AlreadyPresent")
         assert.deepStrictEqual(log.map((r) => r.command), ["HeadObjectCommand"])
-      }))
-
-    it.effect("headBeforePut resume: HEADs until a window of new objects in a row, then conditional PUTs", () =>
-      Effect.gen(function*() {
-        const { store, client, log, bucket } = yield* storeOn({ headBeforePut: "resume", headWindow: 3 })
-        const preload = (bytes: Uint8Array) =>
-          Effect.promise(() =>
-            client.send(new PutObjectCommand({ Bucket: bucket, Key: requestOf(bytes).key, Body: bytes }))
-          )
-        const calls = () => log.splice(0).map((r) => `${r.command.replace("Command", "")} ${r.status}`)
-        const present = randomBytes(100)
-        yield* preload(present)
-        log.splice(0)
-        // A resumed run: the first object is already there, found by HEAD, no body sent.
-        assert.strictEqual(yield* store.put(requestOf(present)), "AlreadyPresent")
-        assert.deepStrictEqual(calls(), ["HeadObject 200"])
-        for (let i = 0; i < 3; i++) {
-          assert.strictEqual(yield* store.put(requestOf(randomBytes(100))), "Uploaded")
-          assert.deepStrictEqual(calls(), ["HeadObject 404", "PutObject 200"])
-        }
-        // Three new in a row: the window is closed, PUTs are conditional and need no HEAD.
-        assert.strictEqual(yield* store.put(requestOf(randomBytes(100))), "Uploaded")
-        const conditional = log[0]!
-        assert.deepStrictEqual(calls(), ["PutObject 200"])
-        assert.strictEqual(conditional.headers["if-none-match"], "*")
-        // A straggler that is present is still detected, and reopens the window.
-        const straggler = randomBytes(100)
-        yield* preload(straggler)
-        log.splice(0)
-        assert.strictEqual(yield* store.put(requestOf(straggler)), "AlreadyPresent")
-        assert.deepStrictEqual(calls(), ["PutObject 412", "HeadObject 200"])
-        assert.strictEqual(yield* store.put(requestOf(randomBytes(100))), "Uploaded")
-        assert.deepStrictEqual(calls(), ["HeadObject 404", "PutObject 200"])
       }))
 
     it.effect("a present multipart-sized object costs one HEAD, whatever the mode", () =>

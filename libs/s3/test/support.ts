@@ -54,14 +54,16 @@ const statusOf = (u: unknown): number | undefined => {
   return typeof v === "number" ? v : undefined
 }
 
-/** Records every request the client sends (command, input, signed headers, response status). */
-export const recordRequests = (client: S3Client): Array<Recorded> => {
+/**
+ * Records every request the client sends (command, input, signed headers, response status); those of the upload
+ * ledger's own objects (lo-migrate/...) only with `ledger: true` (ledger.test.ts counts them).
+ */
+export const recordRequests = (client: S3Client, options: { readonly ledger?: boolean } = {}): Array<Recorded> => {
   const log: Array<Recorded> = []
   const middleware: Middleware = (next, context) => (args) => {
     const request = args.request as { headers: Record<string, string> }
-    // The upload ledger's own objects (lo-migrate/...) are not recorded: ledger.test.ts tests them.
     const key = (args.input as { Key?: unknown; Prefix?: unknown })
-    if (String(key.Key ?? key.Prefix ?? "").startsWith("lo-migrate/")) return next(args)
+    if (options.ledger !== true && String(key.Key ?? key.Prefix ?? "").startsWith("lo-migrate/")) return next(args)
     const entry: Recorded = {
       command: context.commandName ?? "?",
       input: args.input as Record<string, unknown>,
