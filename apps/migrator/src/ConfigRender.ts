@@ -66,13 +66,11 @@ export const render = (config: MigratorConfig): string => {
 }
 
 /**
- * The configuration as one JSON-ready record: the settings of the text block under fixed names, numbers in base units
- * (bytes, seconds), `null` where the block says "none". The secret key is never in it (`"<redacted>"` when given), and
- * the PostgreSQL URL has its password replaced. With a shard, `shard` is `"I/N"` (as in the status records).
+ * The connections as JSON-ready fields, secrets replaced: `postgres` (the URL without its password) and `s3` (endpoint,
+ * bucket, region, path style, credentials with the secret key as `"<redacted>"`). Shared by the configuration record
+ * and `verify`'s.
  */
-export const configurationRecord = (config: MigratorConfig, bound: InFlightBound) =>
-  withShard(config.shard, {
-  type: "configuration" as const,
+export const connectionsRecord = (config: MigratorConfig) => ({
   postgres: redactUrl(Redacted.value(config.pgUrl)),
   s3: {
     endpoint: config.s3Url.toString(),
@@ -82,7 +80,18 @@ export const configurationRecord = (config: MigratorConfig, bound: InFlightBound
     credentials: config.accessKeyId === undefined
       ? { source: "AWS default credential chain" }
       : { accessKeyId: config.accessKeyId, secretKey: "<redacted>", source: config.secretSource }
-  },
+  }
+})
+
+/**
+ * The configuration as one JSON-ready record: the settings of the text block under fixed names, numbers in base units
+ * (bytes, seconds), `null` where the block says "none". The secret key is never in it (`"<redacted>"` when given), and
+ * the PostgreSQL URL has its password replaced. With a shard, `shard` is `"I/N"` (as in the status records).
+ */
+export const configurationRecord = (config: MigratorConfig, bound: InFlightBound) =>
+  withShard(config.shard, {
+  type: "configuration" as const,
+  ...connectionsRecord(config),
   threads: { receiver: config.receiverThreads, storer: config.storerThreads, committer: config.committerThreads },
   queues: { receiver: config.receiverQueue, storer: config.storerQueue, committer: config.committerQueue },
   inMemMaxBytes: config.inMemMax,

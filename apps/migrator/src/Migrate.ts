@@ -41,7 +41,6 @@ import { Leftovers } from "./Leftovers.ts"
 import type { MetricsServerError } from "./MetricsServerError.ts"
 import { FailureReport, ReportError } from "./Report.ts"
 import {
-  finalizeStarted,
   ofShard,
   printCheck,
   printConfiguration,
@@ -250,15 +249,19 @@ export const migrate = (
 export const finalizeCommand = Effect.fn("Migrate.finalizeCommand")(
   function*(config: DatabaseConfig, layer: Layer.Layer<SchemaTasks, DatabaseError>) {
     const schema = yield* SchemaTasks
-    yield* Console.log(finalizeStarted)
+    yield* printFinalize(config, "started", { postgres: redactUrl(Redacted.value(config.pgUrl)) })
     yield* schema.finalize
-    yield* Console.log("finalize: done")
+    yield* printFinalize(config, "done")
     return ExitCode.Ok
   },
   (self, config, layer) =>
     self.pipe(
       Effect.provide(layer),
-      (self) => Console.log(`finalize: ${redactUrl(Redacted.value(config.pgUrl))}`).pipe(Effect.andThen(self)),
+      // text: the database first, before connecting; JSON: in the "started" record
+      (self) =>
+        config.logFormat === "json"
+          ? self
+          : Console.log(`finalize: ${redactUrl(Redacted.value(config.pgUrl))}`).pipe(Effect.andThen(self)),
       Effect.catchTags({
         FinalizeRefused: refusedFinalize,
         DatabaseError: (e: DatabaseError) => fatal(where(config, "-"))(e)

@@ -3,7 +3,7 @@
  * lines at the end, and the checks of `--dry-run`. Text under `--log-format text|line`; under `json` each is one JSON
  * object on one line whose `type` says what it is (`configuration`, `summary`, `finalize`, `check`), like the status
  * records (`type: "status"`), so that every line of stdout parses as JSON. With a shard, each record has
- * `shard: "I/N"`, as the status records do.
+ * `shard: "I/N"`, as the status records do. `printRecord` prints the JSON records of the other commands too.
  */
 import { formatBytes, renderShard, type RowCounts, type Shard } from "@lo-migrate/core"
 import type { InFlightBound, MigrationSummary } from "@lo-migrate/pipeline"
@@ -11,17 +11,19 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type { MigratorConfig } from "./Config.ts"
 import { configurationRecord, render } from "./ConfigRender.ts"
+import type { LogFormat } from "./Options.ts"
 import { withShard } from "./RunSettings.ts"
 
 /** `" (shard 1/4)"`, or nothing without a shard: what the counts and the summary are about. */
 export const ofShard = (shard: Shard | undefined) => (shard === undefined ? "" : ` (shard ${renderShard(shard)})`)
 
-const json = (record: object): Effect.Effect<void> => Console.log(JSON.stringify(record))
+/** One JSON record on one line of stdout (`--log-format json`; every command's records go through here). */
+export const printRecord = (record: { readonly type: string }): Effect.Effect<void> => Console.log(JSON.stringify(record))
 
 /** The configuration, with the in-flight bound the settings give (`inFlightBound`). */
 export const printConfiguration = (config: MigratorConfig, bound: InFlightBound): Effect.Effect<void> =>
   config.logFormat === "json"
-    ? json(configurationRecord(config, bound))
+    ? printRecord(configurationRecord(config, bound))
     : Console.log(
       `${render(config)}\n    in-flight bound:     ${bound.objects} objects, ${formatBytes(bound.bytes)} in memory at most ` +
         `(from --max-in-memory, the queue sizes, threads and --in-mem-max)`
@@ -38,7 +40,7 @@ const summaryLine = (s: MigrationSummary) =>
 export const printSummary = (config: MigratorConfig, summary: MigrationSummary): Effect.Effect<void> => {
   const completed = !summary.stopped && summary.failed === 0
   if (config.logFormat === "json") {
-    return json(withShard(config.shard, {
+    return printRecord(withShard(config.shard, {
       type: "summary" as const,
       migrated: summary.migrated,
       migratedBytes: summary.migratedBytes,
@@ -53,10 +55,17 @@ export const printSummary = (config: MigratorConfig, summary: MigrationSummary):
   return completed ? Effect.andThen(line, Console.log(`migration completed${ofShard(config.shard)}`)) : line
 }
 
-/** Around `--finalize`: its start and its end. As JSON `{"type":"finalize","state":"started"}`, then `"done"`. */
-export const printFinalize = (config: MigratorConfig, state: "started" | "done"): Effect.Effect<void> =>
+/**
+ * Around `--finalize` and the `finalize` command: its start and its end. As JSON `{"type":"finalize","state":"started"}`,
+ * then `"done"`; `extra` fields go into the JSON record only (the command adds the redacted `postgres` URL).
+ */
+export const printFinalize = (
+  config: { readonly logFormat: LogFormat; readonly shard?: Shard | undefined },
+  state: "started" | "done",
+  extra: object = {}
+): Effect.Effect<void> =>
   config.logFormat === "json"
-    ? json(withShard(config.shard, { type: "finalize" as const, state }))
+    ? printRecord(withShard(config.shard, { type: "finalize" as const, state, ...extra }))
     : Console.log(state === "started" ? finalizeStarted : "finalize: done")
 
 export const finalizeStarted = "adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ..."
@@ -69,7 +78,7 @@ export const printCheck = (
   extra: object = {}
 ): Effect.Effect<void> =>
   config.logFormat === "json"
-    ? json(withShard(config.shard, { type: "check" as const, check, result, ...extra }))
+    ? printRecord(withShard(config.shard, { type: "check" as const, check, result, ...extra }))
     : Console.log(`  ${`${check}:`.padEnd(12)} ${result}`)
 
 const describeCounts = (counts: RowCounts) =>

@@ -4,6 +4,8 @@
  * rows of the failure reports given with `--report FILE` (repeatable) stand now. See `TableStatus.ts` in
  * `@lo-migrate/postgres` for how it counts (exact, one sequential pass, read-only).
  *
+ * Under `--log-format json` the same as JSON records, one a line (`StatusRecords.ts`).
+ *
  * Exit codes: 0 nothing is left (the table is migrated: `finalize` may run); 1 rows are left; 2 usage (including an
  * unreadable or malformed report); 3 the database failed.
  */
@@ -20,6 +22,7 @@ import { redactUrl, UsageError } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
 import { statusLayer } from "./Live.ts"
 import type { RawOptions } from "./Options.ts"
+import { printStatusRecords, type ReadReports, reportedLeft, reportsSummary, sumShards } from "./StatusRecords.ts"
 
 export interface StatusConfig {
   readonly database: DatabaseConfig
@@ -39,7 +42,9 @@ export const resolveStatus = Effect.fn("StatusCommand.resolveStatus")(function*(
 })
 
 /** The distinct hashes of failure reports (JSON lines with a `hash`), and the lines per file. */
-export const readReports = Effect.fn("StatusCommand.readReports")(function*(paths: ReadonlyArray<string>) {
+export const readReports = Effect.fn("StatusCommand.readReports")(function*(
+  paths: ReadonlyArray<string>
+): Effect.fn.Return<ReadReports, UsageError, FileSystem.FileSystem> {
   const fs = yield* FileSystem.FileSystem
   const hashes = new Set<string>()
   const lines: Array<readonly [string, number]> = []
@@ -78,23 +83,11 @@ export const renderTableStatus = (
   shards: ReadonlyArray<ShardCounts>,
   reported: ReadonlyArray<ReportedRows> | undefined
 ): string => {
-  const sum = shards.reduce(
-    (a, s) => ({
-      total: a.total + s.total,
-      migrated: a.migrated + s.migrated,
-      left: a.left + s.left,
-      bytesLeft: a.bytesLeft + s.bytesLeft
-    }),
-    { total: 0, migrated: 0, left: 0, bytesLeft: 0 }
-  )
-  const leftReported = (shard: number | undefined) =>
-    reported === undefined
-      ? undefined
-      : reported.filter((r) => shard === undefined || r.shard === shard).reduce((n, r) => n + r.left, 0)
+  const leftReported = (shard: number | undefined) => (reported === undefined ? undefined : reportedLeft(reported, shard))
   const header = `  ${"shard".padEnd(12)}${cell("rows", 12)}${cell("migrated", 12)}${cell("left", 12)}  ${
     cell("bytes left", 11)
   }${reported === undefined ? "" : cell("reported", 10)}`
-  const lines = [header, row("all", sum, leftReported(undefined))]
+  const lines = [header, row("all", sumShards(shards), leftReported(undefined))]
   if (shards.length > 1) {
     lines.push(...shards.map((s) => row(renderShard({ index: s.shard, count: shards.length }), s, leftReported(s.shard))))
   }
@@ -108,22 +101,26 @@ export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
       Effect.provide(statusLayer(config.database))
     )
     const left = status.shards.reduce((n, s) => n + s.left, 0)
+    const code = left === 0 ? ExitCode.Ok : ExitCode.RowsFailed
+    if (config.database.logFormat === "json") {
+      yield* printStatusRecords(redactUrl(Redacted.value(config.database.pgUrl)), status, config.reports.length === 0 ? undefined : reports)
+      return code
+    }
     yield* Console.log(
       `_nice_binary at ${redactUrl(Redacted.value(config.database.pgUrl))}` +
         ` (exact counts, one pass over the table${status.hasSha2 ? "" : "; no sha2 column yet: nothing migrated"})`
     )
     yield* Console.log(renderTableStatus(status.shards, config.reports.length === 0 ? undefined : status.reported))
     if (config.reports.length > 0) {
-      const found = status.reported.reduce((n, r) => n + r.found, 0)
-      const stillLeft = status.reported.reduce((n, r) => n + r.left, 0)
+      const r = reportsSummary(reports, status.reported)
       yield* Console.log(
         `failure reports: ${reports.lines.map(([p, n]) => `${p} (${n} lines)`).join(", ")}: ` +
-          `${reports.hashes.length} distinct rows, ${stillLeft} still left ("reported" above), ` +
-          `${found - stillLeft} migrated since, ${reports.hashes.length - found} no longer in the table`
+          `${r.distinctRows} distinct rows, ${r.stillLeft} still left ("reported" above), ` +
+          `${r.migratedSince} migrated since, ${r.noLongerInTable} no longer in the table`
       )
     }
     yield* Console.log(left === 0 ? "nothing left to migrate" : `${left} rows left to migrate`)
-    return left === 0 ? ExitCode.Ok : ExitCode.RowsFailed
+    return code
   },
   (self, config) =>
     self.pipe(

@@ -13,8 +13,6 @@ import {
   type OrderViolation,
   Progress,
   type ProgressSample,
-  renderVerifyStatus,
-  renderVerifySummary,
   runVerify,
   sampleOf,
   type VerifyOptions
@@ -34,6 +32,7 @@ import { verifyLayer } from "./Live.ts"
 import { StatusOutput } from "./RunSettings.ts"
 import type { ReportError } from "./Report.ts"
 import type { VerifyConfig } from "./VerifyOptions.ts"
+import { printVerifyHeader, printVerifyResult, verifyMonitor } from "./VerifyOutput.ts"
 import { openVerifySink } from "./VerifyReport.ts"
 
 export const verifyOptionsOf = (config: VerifyConfig): VerifyOptions => ({
@@ -47,25 +46,6 @@ export const verifyOptionsOf = (config: VerifyConfig): VerifyOptions => ({
   repair: config.repair,
   repairBatch: config.repairBatch
 })
-
-const describeMode = (config: VerifyConfig) =>
-  [
-    config.deep ? "deep (listing + download and SHA-256 of every object)" : "fast (listing: existence and size)",
-    ...(config.contentType ? ["+ Content-Type"] : []),
-    ...(config.sample < 1 ? [`sample ${config.sample} (seed ${config.seed})`] : []),
-    ...(config.repair ? ["+ repair"] : [])
-  ].join(" ")
-
-const header = (config: VerifyConfig) =>
-  [
-    "**************** verify ****************",
-    `    PostgreSQL:  ${redactUrl(Redacted.value(config.connection.pgUrl))}`,
-    `    S3:          ${config.connection.s3Url.toString()} bucket ${config.connection.bucket}`,
-    `    mode:        ${describeMode(config)}`,
-    `    range:       ${config.fromSha2 ?? "(start)"} .. ${config.toSha2 ?? "(end)"}` +
-    (config.shard === undefined ? "" : ` (shard ${renderShard(config.shard)} of the SHA-256 keys)`),
-    `    report:      ${config.connection.report ?? "(none; bad rows are logged)"}`
-  ].join("\n")
 
 const resumeHint = (config: VerifyConfig, progress: Progress) =>
   progress.lastSha2 === undefined
@@ -89,16 +69,16 @@ export const verifyCommand = (
 ): Effect.Effect<ExitCode> => {
   const progress = new Progress()
   return Effect.gen(function*() {
-    yield* Console.log(header(config))
+    yield* printVerifyHeader(config)
     const metrics = yield* Metrics
-    const status = yield* StatusOutput
-    const sink = yield* openVerifySink(config.connection.report, config.orphans)
+    const monitor = verifyMonitor(config, yield* StatusOutput)
+    const sink = yield* openVerifySink(config.connection.report, config.orphans, config.connection.logFormat === "json")
     const startedAt = yield* Clock.currentTimeMillis
     let previous: ProgressSample | undefined
     const block = Effect.gen(function*() {
       const now = sampleOf(progress, yield* Clock.currentTimeMillis)
       progress.retries = (yield* metrics.snapshot).retries
-      yield* status(renderVerifyStatus(progress, startedAt, now, previous))
+      yield* monitor(progress, startedAt, now, previous)
       previous = now
     })
     const options = verifyOptionsOf(config)
@@ -115,7 +95,7 @@ export const verifyCommand = (
       Effect.onInterrupt(() => Console.error(`interrupted. ${resumeHint(config, progress)}`))
     )
     const elapsed = (yield* Clock.currentTimeMillis) - startedAt
-    yield* Console.log(renderVerifySummary(progress, elapsed))
+    yield* printVerifyResult(config, progress, elapsed)
     if (progress.badRows > 0) {
       yield* Console.error(
         `${progress.badRows} bad row(s)` +
@@ -123,7 +103,6 @@ export const verifyCommand = (
       )
       return ExitCode.RowsFailed
     }
-    yield* Console.log("verify: every row checked is good")
     return ExitCode.Ok
   }).pipe(
     Effect.scoped,

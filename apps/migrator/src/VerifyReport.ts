@@ -2,7 +2,8 @@
  * Where `verify` puts what it found: with `--report FILE` one JSON line per bad row
  * (`{"problem","hash","sha2","oid","size","mimeType","detail"}`), per orphan with `--orphans` (`{"orphan","size"}`)
  * and per `--repair` outcome (`{"repair","hash","sha2","objectDeleted"}`); the file is truncated at the start.
- * Without a file, bad rows are logged as warnings and orphans printed on stdout (`orphan KEY SIZE`).
+ * Without a file, bad rows are logged as warnings and orphans printed on stdout (`orphan KEY SIZE`). Under
+ * `--log-format json` each is also a JSON record on stdout (see `openVerifySink`).
  */
 import type { BadRow, ListedObject, RepairOutcome } from "@lo-migrate/verify"
 import * as Console from "effect/Console"
@@ -11,6 +12,7 @@ import * as FileSystem from "effect/FileSystem"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { ReportError } from "./Report.ts"
+import { printRecord } from "./RunOutput.ts"
 
 export const badRowLine = (bad: BadRow) => ({
   problem: bad.problem,
@@ -40,16 +42,29 @@ export interface VerifySink {
 const describeBad = (bad: BadRow) =>
   `row hash=${bad.row.hash} sha2=${bad.row.sha2} oid=${bad.row.oid ?? "NULL"}: ${bad.problem}: ${bad.detail}`
 
-/** The sink for `--report path` (or none), opened in the current scope. */
+/**
+ * The sink for `--report path` (or none), opened in the current scope. With `records` (`--log-format json`) every bad
+ * row, orphan (`--orphans`) and repair outcome is also one JSON record on stdout: `verify-mismatch`, `verify-orphan`,
+ * `verify-repair`, with the fields of the report's lines (the warnings on stderr stay).
+ */
 export const openVerifySink = Effect.fn("VerifyReport.openVerifySink")(function*(
   path: string | undefined,
-  listOrphans: boolean
+  listOrphans: boolean,
+  records = false
 ): Effect.fn.Return<VerifySink, ReportError, FileSystem.FileSystem | Scope.Scope> {
+  const record = (type: string, line: object) => (records ? printRecord({ type, ...line }) : Effect.void)
+  const warn = (bad: BadRow) => Effect.logWarning(describeBad(bad))
+  const mismatch = (bad: BadRow) => record("verify-mismatch", badRowLine(bad))
   if (path === undefined) {
     return {
-      bad: (bad) => Effect.logWarning(describeBad(bad)),
-      orphan: (o) => (listOrphans ? Console.log(`orphan ${o.key} ${o.size}`) : Effect.void),
-      repaired: (r) => Effect.logInfo(`repair: ${repairLine(r).repair}: hash=${r.bad.row.hash} sha2=${r.bad.row.sha2}`)
+      bad: (bad) => Effect.andThen(warn(bad), mismatch(bad)),
+      orphan: (o) =>
+        !listOrphans ? Effect.void : records ? record("verify-orphan", orphanLine(o)) : Console.log(`orphan ${o.key} ${o.size}`),
+      repaired: (r) =>
+        Effect.andThen(
+          Effect.logInfo(`repair: ${repairLine(r).repair}: hash=${r.bad.row.hash} sha2=${r.bad.row.sha2}`),
+          record("verify-repair", repairLine(r))
+        )
     } satisfies VerifySink
   }
   const fs = yield* FileSystem.FileSystem
@@ -61,8 +76,8 @@ export const openVerifySink = Effect.fn("VerifyReport.openVerifySink")(function*
       Effect.mapError((e) => new ReportError({ path, detail: e.message }))
     )
   return {
-    bad: (bad) => Effect.andThen(Effect.logWarning(describeBad(bad)), write(badRowLine(bad))),
-    orphan: (o) => (listOrphans ? write(orphanLine(o)) : Effect.void),
-    repaired: (r) => write(repairLine(r))
+    bad: (bad) => warn(bad).pipe(Effect.andThen(write(badRowLine(bad))), Effect.andThen(mismatch(bad))),
+    orphan: (o) => (listOrphans ? Effect.andThen(write(orphanLine(o)), record("verify-orphan", orphanLine(o))) : Effect.void),
+    repaired: (r) => Effect.andThen(write(repairLine(r)), record("verify-repair", repairLine(r)))
   } satisfies VerifySink
 })

@@ -128,6 +128,8 @@ const inShard = (rows: ReadonlyArray<InsertedBinary>, spec: string) => {
 
 const quick = ["-i", "1", "--storer-threads", "4"]
 
+const specs4 = ["0/4", "1/4", "2/4", "3/4"]
+
 /** Like cli.ts's `waitUntil`, with room for four processes starting at once on a loaded 2-core machine. */
 const waitLong = <E, R>(what: string, condition: Effect.Effect<boolean, E, R>) =>
   Effect.gen(function*() {
@@ -155,13 +157,71 @@ const statusTable = (stdout: string): Map<string, StatusLine> =>
   )
 
 describe("sharded migration (PostgreSQL + Ceph RGW)", () => {
+  it.live("status --log-format json: only JSON records on stdout, counts equal the table's, per shard and report", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const sql = yield* SqlClient.SqlClient
+      const rows = yield* seed(16)
+      // a few rows recorded as migrated (status reads the table only, the bucket plays no part)
+      const done = rows.slice(0, 5).map((r) => r.hash)
+      yield* sql`UPDATE _nice_binary SET sha2 = repeat('a', 64) WHERE hash = ANY(${done}::text[]::bpchar[])`
+      const { env } = yield* settings
+      const dir = mkdtempSync(join(tmpdir(), "lo-migrate-status-json-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const report = join(dir, "failed.jsonl")
+      const line = (hash: string) => `${JSON.stringify({ hash, oid: 1, reason: "MissingLargeObject", detail: "-" })}\n`
+      writeFileSync(report, line(rows[0]!.hash) + line(rows[9]!.hash) + line("cd".repeat(20)))
+
+      const run = yield* runCli(["status", "--shards", "4", "--report", report, "--log-format", "json"], env)
+      assert.strictEqual(run.code, 1, run.stderr)
+      const records = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+      assert.deepStrictEqual(records.map((r) => r["type"]), ["status-table", ...specs4.map(() => "status-shard"), "status-reports"])
+      // what the database says, counted here independently
+      const table = yield* sql<{ readonly hash: string; readonly size: string; readonly sha2: string | null }>`
+        SELECT hash, size::text AS size, sha2 FROM _nice_binary`
+      const counts = (of: ReadonlyArray<(typeof table)[number]>) => ({
+        total: of.length,
+        migrated: of.filter((r) => r.sha2 !== null).length,
+        left: of.filter((r) => r.sha2 === null).length,
+        bytesLeft: of.filter((r) => r.sha2 === null).reduce((n, r) => n + Number(r.size), 0)
+      })
+      const rowsOf = (spec: string) => {
+        const hashes = new Set(inShard(rows, spec).map((r) => r.hash))
+        return table.filter((r) => hashes.has(r.hash))
+      }
+      const [whole, ...shards] = records
+      assert.include(String(whole!["postgres"]), ":<redacted>@", "the password replaced")
+      assert.deepStrictEqual(whole, {
+        type: "status-table",
+        postgres: whole!["postgres"],
+        hasSha2: true,
+        ...counts(table),
+        reportedLeft: 1
+      })
+      assert.strictEqual(counts(table).left, 11)
+      for (const [i, spec] of specs4.entries()) {
+        const record = shards[i]!
+        assert.strictEqual(record["shard"], spec)
+        const reportedLeft = inShard(rows, spec).some((r) => r.hash === rows[9]!.hash) ? 1 : 0
+        assert.deepStrictEqual(record, { type: "status-shard", shard: spec, ...counts(rowsOf(spec)), reportedLeft }, spec)
+      }
+      assert.deepStrictEqual(records.at(-1), {
+        type: "status-reports",
+        files: [{ path: report, lines: 3 }],
+        distinctRows: 3,
+        stillLeft: 1,
+        migratedSince: 1,
+        noLongerInTable: 1
+      })
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
+
   it.live("4 shards at once: all exit 0, every row right, each object uploaded once; status and dry run per shard", () =>
     Effect.gen(function*() {
       yield* setUpSchema
       const bucket = yield* versionedBucket
       const rows = yield* seed(60)
       const { env } = yield* settings
-      const specs = ["0/4", "1/4", "2/4", "3/4"]
+      const specs = specs4
       // every row in exactly one shard (upper-case hashes included)
       assert.strictEqual(specs.flatMap((s) => inShard(rows, s).map((r) => r.hash)).length, rows.length)
 
