@@ -7,6 +7,7 @@ import type { DatabaseConfig, MigratorConfig } from "../src/Config.ts"
 import { render } from "../src/ConfigRender.ts"
 import { ExitCode } from "../src/ExitCode.ts"
 import type { StatusConfig } from "../src/StatusCommand.ts"
+import type { VerifyConfig } from "../src/VerifyOptions.ts"
 
 /** Handlers that record what they were given instead of connecting anywhere. */
 const recording = (code: ExitCode = ExitCode.Ok) => {
@@ -296,6 +297,28 @@ describe("status", () => {
       })
       assert.deepStrictEqual([ofShard.config!.shards, ofShard.config!.reports], [8, ["r.jsonl"]])
     }))
+
+  it.effect("--log-format of status, finalize and verify: the flag (before or after the subcommand) and the env", () =>
+    Effect.gen(function*() {
+      const pg = { PG_URL: "postgresql://app@db.example/nice" }
+      assert.strictEqual((yield* status(["status", "--log-format", "json"], pg)).config!.database.logFormat, "json")
+      assert.strictEqual((yield* status(["--log-format", "line", "status"], pg)).config!.database.logFormat, "line")
+      assert.strictEqual((yield* status(["status"], { ...pg, LO_MIGRATE_LOG_FORMAT: "json" })).config!.database.logFormat, "json")
+      const finalize = yield* run(["finalize", "--log-format", "json"], pg)
+      assert.strictEqual((finalize.calls[0]!.config as DatabaseConfig).logFormat, "json")
+      const verified: Array<VerifyConfig> = []
+      const handlers: Handlers<never> = {
+        ...recording().handlers,
+        verify: (config) => Effect.sync(() => verified.push(config)).pipe(Effect.as(ExitCode.Ok))
+      }
+      const exit = yield* runCli(handlers, ["verify", ...base]).pipe(
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { LO_MIGRATE_LOG_FORMAT: "json" } })))
+      )
+      assert.strictEqual(exit, ExitCode.Ok)
+      assert.strictEqual(verified[0]!.connection.logFormat, "json")
+      const bad = yield* status(["status", "--log-format", "yaml"], pg)
+      assert.strictEqual(bad.exit, ExitCode.Usage)
+    }).pipe(Effect.provide(NodeServices.layer)))
 
   it.effect("contradicting or invalid shard counts are usage errors", () =>
     Effect.gen(function*() {

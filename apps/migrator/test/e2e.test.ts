@@ -198,6 +198,11 @@ describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
       assert.include(migrated.stdout, "finalize: done")
       const again = yield* runCli(["finalize"], { PG_URL: env.PG_URL })
       assert.strictEqual(again.code, 0, again.stderr)
+      assert.strictEqual(
+        again.stdout,
+        `finalize: ${env.PG_URL.replace(`:${pgSecret}@`, ":<redacted>@")}\n` +
+          "adding NOT NULL constraint and UNIQUE INDEX on _nice_binary.sha2 ...\nfinalize: done\n"
+      )
       const sql = yield* SqlClient.SqlClient
       const [col] = yield* sql<{ readonly nullable: string }>`
         SELECT is_nullable AS nullable FROM information_schema.columns
@@ -208,6 +213,33 @@ describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
       assert.strictEqual(Number(idx!.n), 1)
       // the run built the index of pending rows; finalize dropped it with the last pending row
       assert.strictEqual(yield* indexCount(PendingIndex), 0)
+    }).pipe(Effect.provide(Env)), 180_000)
+
+  it.live("finalize --log-format json: only JSON records on stdout, refused then done; the constraint is there", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      yield* Effect.forEach([1, 2, 3], (i) => insertBinary({ bytes: new TextEncoder().encode(`finalize ${i}`), mimeType: "text/plain" }))
+      const { env } = yield* settings
+      const records = (stdout: string) => stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+      const postgres = env.PG_URL.replace(`:${pgSecret}@`, ":<redacted>@")
+      const refused = yield* runCli(["finalize", "--log-format", "json"], { PG_URL: env.PG_URL })
+      assert.strictEqual(refused.code, 1, refused.stderr)
+      assert.match(refused.stderr, /finalize refused: 3 row\(s\)/)
+      assert.deepStrictEqual(records(refused.stdout), [{ type: "finalize", state: "started", postgres }])
+      const migrated = yield* runCli([], env)
+      assert.strictEqual(migrated.code, 0, migrated.stderr)
+      const done = yield* runCli(["finalize"], { PG_URL: env.PG_URL, LO_MIGRATE_LOG_FORMAT: "json" })
+      assert.strictEqual(done.code, 0, done.stderr)
+      assert.deepStrictEqual(records(done.stdout), [
+        { type: "finalize", state: "started", postgres },
+        { type: "finalize", state: "done" }
+      ])
+      const sql = yield* SqlClient.SqlClient
+      const [col] = yield* sql<{ readonly nullable: string }>`
+        SELECT is_nullable AS nullable FROM information_schema.columns
+        WHERE table_name = '_nice_binary' AND column_name = 'sha2'`
+      assert.strictEqual(col!.nullable, "NO")
+      assert.strictEqual(yield* indexCount(Sha2UniqueIndex), 1)
     }).pipe(Effect.provide(Env)), 180_000)
 
   it.live("Ctrl-C mid-run: stops gracefully (exit 130), nothing committed without its object; a rerun finishes", () =>

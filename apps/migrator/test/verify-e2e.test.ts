@@ -12,7 +12,8 @@ import { Effect } from "effect"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Env, runCli as cli, settings as cliSettings, setUpSchema, sha256 } from "./cli.ts"
+import { SqlClient } from "effect/sql"
+import { Env, listKeys, runCli as cli, settings as cliSettings, setUpSchema, sha256 } from "./cli.ts"
 
 const settings = Effect.map(cliSettings, (s) => s.env)
 
@@ -90,6 +91,68 @@ describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
       assert.strictEqual(after.code, 0, after.stdout + after.stderr)
       assert.include(after.stdout, "30 rows checked")
       assert.include(after.stdout, "1 orphans")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 300_000)
+
+  it.live("verify --log-format json: only JSON records on stdout; counts equal the table's and the bucket's", () =>
+    Effect.gen(function*() {
+      const bucket = yield* TestBucket
+      yield* setUpSchema
+      const rows = yield* Effect.forEach(Array.from({ length: 12 }, (_, i) => i), (i) =>
+        insertBinary({ bytes: new TextEncoder().encode(`json ${i} `.repeat(1 + i * 5)), mimeType: "image/png" }))
+      const env = yield* settings
+      const migrated = yield* cli([], env)
+      assert.strictEqual(migrated.code, 0, migrated.stderr)
+      const gone = rows[4]!
+      yield* Effect.tryPromise(() => bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: gone.digests.sha256 })))
+      const orphan = new TextEncoder().encode("an object no row references")
+      yield* Effect.tryPromise(() => bucket.client.send(new PutObjectCommand({ Bucket: bucket.name, Key: sha256(orphan), Body: orphan })))
+
+      const run = yield* cli(["verify", "--orphans", "-i", "1", "--log-format", "json"], env)
+      assert.strictEqual(run.code, 1, run.stderr)
+      assert.include(run.stderr, "1 bad row(s)")
+      // parsed JSON, read field by field
+      const records = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, any>)
+      const of = (type: string) => records.filter((r) => r["type"] === type)
+      assert.strictEqual(records[0]!["type"], "verify-configuration")
+      assert.strictEqual(records.at(-1)!["type"], "verify-result")
+      assert.sameMembers([...new Set(records.map((r) => r["type"]))], [
+        "verify-configuration",
+        "verify-progress",
+        "verify-mismatch",
+        "verify-orphan",
+        "verify-result"
+      ])
+      const configuration = of("verify-configuration")[0]!
+      assert.strictEqual(configuration["s3"]["bucket"], bucket.name)
+      assert.strictEqual(configuration["s3"]["credentials"]["secretKey"], "<redacted>")
+      assert.include(configuration["postgres"], ":<redacted>@")
+      assert.deepStrictEqual(configuration["range"], { fromSha2: null, toSha2: null })
+
+      // what the table and the bucket hold, counted here independently
+      const sql = yield* SqlClient.SqlClient
+      const table = yield* sql<{ readonly n: string; readonly bytes: string }>`
+        SELECT count(*)::text AS n, sum(size)::text AS bytes FROM _nice_binary WHERE sha2 IS NOT NULL`
+      const keys = (yield* listKeys(bucket.client, bucket.name)).filter((k) => /^[0-9a-f]{64}$/.test(k))
+      const result = of("verify-result")[0]!
+      assert.strictEqual(result["checked"], Number(table[0]!.n))
+      assert.strictEqual(result["checked"], 12)
+      assert.strictEqual(result["checkedBytes"], Number(table[0]!.bytes))
+      assert.strictEqual(result["listed"], keys.length)
+      assert.strictEqual(result["ok"], 11)
+      assert.strictEqual(result["badRows"], 1)
+      assert.strictEqual(result["bad"]["Missing"], 1)
+      assert.strictEqual(result["orphans"], 1)
+      assert.strictEqual(result["orphanBytes"], orphan.byteLength)
+      assert.strictEqual(result["good"], false)
+      assert.deepStrictEqual(of("verify-mismatch").map((r) => [r["problem"], r["hash"], r["sha2"], r["oid"], r["size"]]), [
+        ["Missing", gone.hash, gone.digests.sha256, gone.oid, gone.size]
+      ])
+      assert.deepStrictEqual(of("verify-orphan"), [{ type: "verify-orphan", orphan: sha256(orphan), size: orphan.byteLength }])
+      const last = of("verify-progress").at(-1)!
+      assert.strictEqual(last["checked"], 12)
+      assert.strictEqual(last["total"], 12)
+      assert.strictEqual(last["percent"], 100)
+      assert.isNumber(last["rowsPerSecond"]["average"])
     }).pipe(Effect.scoped, Effect.provide(Env)), 300_000)
 
   it.live("bad verify options exit 2 naming the option; an unreachable database exits 3 with the resume hint", () =>
