@@ -103,7 +103,8 @@ export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
     const left = status.shards.reduce((n, s) => n + s.left, 0)
     const code = left === 0 ? ExitCode.Ok : ExitCode.RowsFailed
     if (config.database.logFormat === "json") {
-      yield* printStatusRecords(redactUrl(Redacted.value(config.database.pgUrl)), status, config.reports.length === 0 ? undefined : reports)
+      const postgres = redactUrl(Redacted.value(config.database.pgUrl))
+      yield* printStatusRecords(postgres, status, config.reports.length === 0 ? undefined : reports)
       return code
     }
     yield* Console.log(

@@ -40,7 +40,12 @@ export const reportedLeft = (reported: ReadonlyArray<ReportedRows>, shard: numbe
 export const reportsSummary = (reports: ReadReports, reported: ReadonlyArray<ReportedRows>) => {
   const found = reported.reduce((n, r) => n + r.found, 0)
   const stillLeft = reportedLeft(reported, undefined)
-  return { distinctRows: reports.hashes.length, stillLeft, migratedSince: found - stillLeft, noLongerInTable: reports.hashes.length - found }
+  return {
+    distinctRows: reports.hashes.length,
+    stillLeft,
+    migratedSince: found - stillLeft,
+    noLongerInTable: reports.hashes.length - found
+  }
 }
 
 /** Prints the records of one `status` run; `reports` is undefined without `--report`. */
@@ -52,7 +57,13 @@ export const printStatusRecords = (
   const reported = (shard: number | undefined) =>
     reports === undefined ? {} : { reportedLeft: reportedLeft(status.reported, shard) }
   const records: Array<{ readonly type: string; readonly [field: string]: unknown }> = [
-    { type: "status-table", postgres, hasSha2: status.hasSha2, ...countsOf(sumShards(status.shards)), ...reported(undefined) }
+    {
+      type: "status-table",
+      postgres,
+      hasSha2: status.hasSha2,
+      ...countsOf(sumShards(status.shards)),
+      ...reported(undefined)
+    }
   ]
   if (status.shards.length > 1) {
     records.push(...status.shards.map((s) => ({

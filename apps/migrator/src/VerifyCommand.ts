@@ -1,6 +1,7 @@
 /**
  * `lo-migrate verify`: the live wiring (PostgreSQL pool, S3 client, metrics), the monitor, the report and the exit
- * code of one verify run (see `@lo-migrate/verify` for what is checked and how).
+ * code of one verify run (see `@lo-migrate/verify` for what is checked and how). What it prints on stdout, as text or
+ * as JSON records by `--log-format`: `VerifyOutput.ts` and the sink of `VerifyReport.ts`.
  *
  * Exit codes: 0 every row checked is good; 1 some rows are bad (listed in the report); 2 usage; 3 infrastructure (the
  * message says where, and the `--from-sha2` that resumes the check).
