@@ -11,6 +11,9 @@
  * - A TLS connection kept busy for longer than the stall timeout is not cut (the guard counts the bytes of the
  *   socket that carries them).
  *
+ * - The CLI as operators run it over TLS (`sslmode=verify-full`, the server's CA in `NODE_EXTRA_CA_CERTS`), against
+ *   Ceph RGW, every connection frozen mid-run: exit 0, every row migrated with the right object.
+ *
  * The proxy gives up on a frozen connection only after 120 s, far beyond the test's time limit: a stall the guard did
  * not cut fails the test by its timeout.
  */
@@ -19,8 +22,10 @@ import { DatabaseError, retrySchedule } from "@lo-migrate/core"
 import { FaultProxy } from "@lo-migrate/faults"
 import { mapSqlError, PgDatabase, withTransaction } from "@lo-migrate/postgres"
 import { TlsServer } from "@lo-migrate/postgres/testing"
+import { TestBucket } from "@lo-migrate/s3/testing"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
+import { assertInvariant, assertMigrated, committedCount, runCli, seedMany, setUpSchema, waitUntil, withPassword } from "./cli.ts"
 
 const stallMillis = 1_000
 const rows = 50
@@ -34,13 +39,17 @@ interface Attempt {
 }
 
 /** The server, its table (`id`, `v`), an unguarded admin pool, the proxy, and the guarded pool through the proxy. */
-const setUp = Effect.gen(function*() {
-  const server = yield* TlsServer.make
-  const admin = yield* Layer.build(PgDatabase.layer({
+/** A pool straight to the server (no proxy, no guard), trusting its certificate. */
+const adminPool = (server: TlsServer.TlsServerInfo, maxConnections: number) =>
+  Layer.build(PgDatabase.layer({
     url: Redacted.make(server.url("postgres", "verify-full")),
-    maxConnections: 1,
+    maxConnections,
     tls: { ca: server.ca }
   })).pipe(Effect.map(Context.get(SqlClient.SqlClient)))
+
+const setUp = Effect.gen(function*() {
+  const server = yield* TlsServer.make
+  const admin = yield* adminPool(server, 1)
   yield* admin`CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL)`
   yield* admin`INSERT INTO t SELECT g, 0 FROM generate_series(1, ${rows}) g`
   const proxy = yield* FaultProxy.make({ targetPort: server.port, protocol: "tcp", maxStallMillis: 120_000 })
@@ -156,4 +165,41 @@ describe("the PostgreSQL stall guard under TLS (a PostgreSQL 15 of the test's ow
       const [sum] = yield* admin<{ readonly s: number }>`SELECT sum(v)::int AS s FROM t`
       assert.strictEqual(sum!.s, 15)
     }).pipe(Effect.scoped), 60_000)
+})
+
+describe("the CLI over TLS (sslmode=verify-full, NODE_EXTRA_CA_CERTS; PostgreSQL of the test's own + Ceph RGW)", () => {
+  it.live("every connection frozen mid-run, --pg-statement-timeout 2: cut, retried on fresh TLS connections, exit 0", () =>
+    Effect.gen(function*() {
+      const server = yield* TlsServer.make
+      const admin = yield* adminPool(server, 4)
+      const rows = yield* Effect.andThen(setUpSchema, seedMany(100)).pipe(Effect.provideService(SqlClient.SqlClient, admin))
+      const proxy = yield* FaultProxy.make({ targetPort: server.port, protocol: "tcp", maxStallMillis: 120_000 })
+      const url = new URL(withPassword(server.url("postgres", "verify-full")))
+      url.port = String(proxy.port)
+      const bucket = yield* TestBucket
+      const env = {
+        PG_URL: url.toString(),
+        NODE_EXTRA_CA_CERTS: server.caFile,
+        S3_URL: bucket.config.endpoint!,
+        S3_BUCKET: bucket.name,
+        AWS_REGION: bucket.config.region,
+        AWS_ACCESS_KEY_ID: Redacted.value(bucket.config.accessKeyId!),
+        AWS_SECRET_ACCESS_KEY: Redacted.value(bucket.config.secretAccessKey!)
+      }
+      const args = ["--storer-threads", "2", "--receiver-threads", "2", "--commit-chunk", "3", "-i", "1", "--pg-statement-timeout", "2"]
+      let frozen = 0
+      const run = yield* runCli(args, env, () =>
+        waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 10)).pipe(
+          Effect.andThen(proxy.stallConnections),
+          Effect.tap((n) => Effect.sync(() => void (frozen = n))),
+          Effect.provideService(SqlClient.SqlClient, admin)
+        ))
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.isAtLeast(frozen, 2, "open TLS connections (statements in flight among them) were frozen")
+      assert.match(run.stdout, /Retries: [1-9]/)
+      // (the server's pg_hba.conf rejects every connection without TLS: the run's sessions were all encrypted)
+      yield* Effect.all([assertMigrated(rows), Effect.map(assertInvariant, (inv) => assert.strictEqual(inv.left, 0))]).pipe(
+        Effect.provideService(SqlClient.SqlClient, admin)
+      )
+    }).pipe(Effect.scoped, Effect.provide(TestBucket.layer)), 120_000)
 })
