@@ -3,7 +3,8 @@
  * 127.0.0.1:5432 has no TLS and is never reconfigured): a fresh cluster (`initdb`) in a temporary directory, on a free
  * loopback port, with `ssl=on`, a self-signed certificate made with `openssl` for `127.0.0.1` / `localhost`, and a
  * `pg_hba.conf` that rejects every connection that is not TLS. Stopped (`pg_ctl stop -m immediate`) and its directory
- * removed when the scope closes. Every command is bounded in time. Run as root, the cluster belongs to the OS user
+ * removed when the scope closes. Every command is bounded in time, and so is the server: a detached watchdog stops it
+ * and removes the directory when the test process is gone (killed, so no finalizer ran) or after 15 min. Run as root, the cluster belongs to the OS user
  * `postgres` (`runuser -u postgres`), since PostgreSQL refuses to run as root.
  *
  * If the server cannot be started the effect dies with what was tried and how to make it work: tests that need it
@@ -11,7 +12,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir, userInfo } from "node:os"
@@ -108,10 +109,28 @@ const stop = (dir: string) => {
   return halt.pipe(Effect.andThen(Effect.sync(() => rmSync(dir, { recursive: true, force: true }))))
 }
 
+/**
+ * A detached shell that stops the server and removes `dir` once this process is gone or `maxSeconds` have passed,
+ * whichever comes first (the scope's finalizer does the same earlier; both are idempotent).
+ */
+const watchdog = (dir: string, maxSeconds: number) => {
+  const data = join(dir, "data")
+  const pgCtl = join(pgBinDir(), "pg_ctl")
+  const stopCommand = userInfo().uid === 0 ? `runuser -u postgres -- "${pgCtl}"` : `"${pgCtl}"`
+  const script = `i=0; while kill -0 ${process.pid} 2>/dev/null && [ -d "${dir}" ] && [ $i -lt ${maxSeconds} ]; do ` +
+    `sleep 1; i=$((i+1)); done; [ -f "${data}/postmaster.pid" ] && ${stopCommand} -D "${data}" -m immediate -w -t 15 stop; ` +
+    `rm -rf "${dir}"`
+  spawn("sh", ["-c", script], { detached: true, stdio: "ignore" }).unref()
+}
+
 /** Starts the server in the current scope; dies (with how to make it work) if it cannot. */
 export const make: Effect.Effect<TlsServerInfo, never, Scope.Scope> = Effect.gen(function*() {
   const port = yield* freePort
-  const dir = mkdtempSync(join(tmpdir(), "lo-migrate-pgtls-"))
+  const dir = yield* Effect.sync(() => {
+    const made = mkdtempSync(join(tmpdir(), "lo-migrate-pgtls-"))
+    watchdog(made, 15 * 60)
+    return made
+  })
   return yield* Effect.acquireRelease(
     Effect.try({ try: () => start(dir, port), catch: failure(`start PostgreSQL with TLS in ${dir} on port ${port}`, dir) })
       .pipe(Effect.tapError(() => stop(dir)), Effect.orDie),
