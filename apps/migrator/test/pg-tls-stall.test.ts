@@ -11,6 +11,8 @@
  * - A TLS connection kept busy for longer than the stall timeout is not cut (the guard counts the bytes of the
  *   socket that carries them).
  *
+ * - `sslmode=require` verifies the certificate as `verify-full` does (the driver's reading, unlike libpq): a CA that
+ *   is not trusted fails the connect, not retryable.
  * - The CLI as operators run it over TLS (`sslmode=verify-full`, the server's CA in `NODE_EXTRA_CA_CERTS`), against
  *   Ceph RGW, every connection frozen mid-run: exit 0, every row migrated with the right object.
  *
@@ -165,6 +167,25 @@ describe("the PostgreSQL stall guard under TLS (a PostgreSQL 15 of the test's ow
       assert.strictEqual(pids.size, 1)
       const [sum] = yield* admin<{ readonly s: number }>`SELECT sum(v)::int AS s FROM t`
       assert.strictEqual(sum!.s, 15)
+    }).pipe(Effect.scoped), 60_000)
+})
+
+describe("PostgreSQL URLs and TLS (how @effect/sql-pg reads the URL's sslmode)", () => {
+  it.live("sslmode=require verifies the server's certificate (unlike libpq): without its CA the connect fails", () =>
+    Effect.gen(function*() {
+      const server = yield* TlsServer.make
+      for (const sslmode of ["require", "verify-full"] as const) {
+        const error = yield* Effect.flip(Layer.build(PgDatabase.layer({
+          url: Redacted.make(server.url("postgres", sslmode)),
+          maxConnections: 1,
+          connectTimeout: "3 seconds"
+        })))
+        assert.instanceOf(error, DatabaseError)
+        assert.include(error.detail, "self-signed certificate", sslmode)
+        assert.include(error.detail, "DEPTH_ZERO_SELF_SIGNED_CERT", sslmode)
+        // a certificate that is not trusted is a configuration error, refused at once, not waited out
+        assert.isFalse(error.retryable, sslmode)
+      }
     }).pipe(Effect.scoped), 60_000)
 })
 
