@@ -10,7 +10,6 @@
  * - The same with the `BEGIN` frozen.
  * - A TLS connection kept busy for longer than the stall timeout is not cut (the guard counts the bytes of the
  *   socket that carries them).
- *
  * - `sslmode=require` verifies the certificate as `verify-full` does (the driver's reading, unlike libpq): a CA that
  *   is not trusted fails the connect, not retryable.
  * - The CLI as operators run it over TLS (`sslmode=verify-full`, the server's CA in `NODE_EXTRA_CA_CERTS`), against
@@ -46,7 +45,6 @@ interface Attempt {
   readonly ssl: boolean
 }
 
-/** The server, its table (`id`, `v`), an unguarded admin pool, the proxy, and the guarded pool through the proxy. */
 /** A pool straight to the server (no proxy, no guard), trusting its certificate. */
 const adminPool = (server: TlsServer.TlsServerInfo, maxConnections: number) =>
   Layer.build(PgDatabase.layer({
@@ -55,6 +53,7 @@ const adminPool = (server: TlsServer.TlsServerInfo, maxConnections: number) =>
     tls: { ca: server.ca }
   })).pipe(Effect.map(Context.get(SqlClient.SqlClient)))
 
+/** The server, its table (`id`, `v`), an unguarded admin pool, the proxy, and the guarded pool through the proxy. */
 const setUp = Effect.gen(function*() {
   const server = yield* TlsServer.make
   const admin = yield* adminPool(server, 1)
