@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
+import type { ConnectionOptions } from "node:tls"
 import { toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
 import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
 
@@ -27,6 +28,12 @@ export interface PgConnectionConfig {
    * statements are all short (never a `count(*)` over the table or an index build). TCP URLs only (not a Unix socket).
    */
   readonly stallTimeout?: { readonly millis: number; readonly describe: string } | undefined
+  /**
+   * TLS options for the driver (e.g. `{ ca }`, a CA to trust besides Node's own). Setting them makes TLS mandatory
+   * whatever the URL's `sslmode` says. The CLI does not set them: it takes `sslmode` from the URL and a private CA
+   * from `NODE_EXTRA_CA_CERTS`; tests use them to trust a throwaway server's self-signed certificate.
+   */
+  readonly tls?: ConnectionOptions | undefined
 }
 
 /** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
@@ -41,6 +48,7 @@ export const make = (config: PgConnectionConfig) => {
     ...(config.connectTimeout !== undefined ? { connectTimeout: config.connectTimeout } : {}),
     // Idle connections are closed after a minute; the pool reopens them on demand.
     idleTimeout: "60 seconds",
+    ...(config.tls !== undefined ? { ssl: config.tls } : {}),
     ...(target !== undefined && stall !== undefined
       ? { stream: () => guardedSocket({ ...target, stallMillis: stall.millis, describe: stall.describe }) }
       : {})

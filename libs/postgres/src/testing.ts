@@ -5,8 +5,10 @@
  * - Seeding: `createNiceBinaryTable`, `insertBinary`, `createBatchJobTable`, generated content of any size.
  * - Data sets: `seedOriginalDataSet`, `seedInvalidDataSet`.
  * - Roles: `throwawayRole` with `minimalGrants`, `inThrowawayDatabase`.
+ * - `TlsServer`: a throwaway PostgreSQL 15 of its own that accepts TLS only (self-signed certificate).
  */
 export * from "./testing/DataSets.ts"
 export * from "./testing/Roles.ts"
 export * from "./testing/Seeding.ts"
 export * from "./testing/ThrowawayDatabase.ts"
+export * as TlsServer from "./testing/TlsServer.ts"
