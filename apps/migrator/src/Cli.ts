@@ -21,7 +21,7 @@ import { ExitCode } from "./ExitCode.ts"
 import { flags } from "./Flags.ts"
 import { env, type LogFormat, type RawOptions } from "./Options.ts"
 import { noteOtherOutput } from "./StatusWriter.ts"
-import { resolveStatus, type StatusConfig } from "./StatusCommand.ts"
+import { resolveStatus, type StatusConfig } from "./StatusOptions.ts"
 import { type RawVerifyOptions, resolveVerify, type VerifyConfig, verifyFlags } from "./VerifyOptions.ts"
 
 export const version = "0.1.0"

@@ -8,8 +8,8 @@
  * one value or a range (positive sizes, the 5 MiB part minimum, URLs) are checked by `Config.resolve`, before anything
  * connects, so that an invalid value always ends with exit code 2 and names the option.
  */
-import { defaultPipelineConfig } from "@lo-migrate/pipeline"
-import { defaultS3StoreConfig, minPartSize } from "@lo-migrate/s3"
+import { defaultPipelineConfig } from "@lo-migrate/pipeline/config"
+import { defaultS3StoreConfig, minPartSize } from "@lo-migrate/s3/config"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"

@@ -16,30 +16,11 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Redacted from "effect/Redacted"
-import { type DatabaseConfig, resolveDatabase, resolveReports } from "./Config.ts"
-import { shardOptions } from "./ConfigShard.ts"
 import { redactUrl, UsageError } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
 import { statusLayer } from "./Live.ts"
-import type { RawOptions } from "./Options.ts"
+import type { StatusConfig } from "./StatusOptions.ts"
 import { printStatusRecords, type ReadReports, reportedLeft, reportsSummary, sumShards } from "./StatusRecords.ts"
-
-export interface StatusConfig {
-  readonly database: DatabaseConfig
-  /** Shards to count (1: the whole table only). */
-  readonly shards: number
-  readonly reports: ReadonlyArray<string>
-}
-
-/** `--shards N`, else the N of `--shard I/N`, else 1; both given must agree (`shardOptions`, as for `migrate`). */
-export const resolveStatus = Effect.fn("StatusCommand.resolveStatus")(function*(
-  raw: RawOptions
-): Effect.fn.Return<StatusConfig, UsageError> {
-  const database = yield* resolveDatabase(raw)
-  const reports = yield* resolveReports(raw)
-  const { shard, shards } = yield* shardOptions(raw)
-  return { database, shards: shards ?? shard?.count ?? 1, reports }
-})
 
 /** The distinct hashes of failure reports (JSON lines with a `hash`), and the lines per file. */
 export const readReports = Effect.fn("StatusCommand.readReports")(function*(

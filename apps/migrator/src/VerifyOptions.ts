@@ -4,7 +4,7 @@
  * ends with exit code 2.
  */
 import { renderShard, type Shard, sha256Bits, shardRange } from "@lo-migrate/core"
-import { isKeyBound } from "@lo-migrate/verify"
+import { isKeyBound } from "@lo-migrate/verify/domain"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

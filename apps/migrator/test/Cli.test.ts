@@ -6,7 +6,7 @@ import { type Handlers, runCli } from "../src/Cli.ts"
 import type { DatabaseConfig, MigratorConfig } from "../src/Config.ts"
 import { render } from "../src/ConfigRender.ts"
 import { ExitCode } from "../src/ExitCode.ts"
-import type { StatusConfig } from "../src/StatusCommand.ts"
+import type { StatusConfig } from "../src/StatusOptions.ts"
 import type { VerifyConfig } from "../src/VerifyOptions.ts"
 
 /** Handlers that record what they were given instead of connecting anywhere. */
