@@ -12,14 +12,17 @@ import { measureChild } from "./Proc.ts"
 import { readProfile, renderProfile, summarize } from "./Profile.ts"
 import { fmtNum } from "./Format.ts"
 import { type Measurement, mibPerSec } from "./Measurement.ts"
-import { finalStatus, type MigratorRun, runMigrator, shellWords } from "./Runs.ts"
+import { finalStatus, type MigratorRun, runMigrator, shellWords, shippedMallocEnv, shippedNodeFlags } from "./Runs.ts"
 import { addSection, note, paths, record, type Session } from "./Session.ts"
 import { renderStages, type StageReport } from "./StageReport.ts"
 import { renderThrottleAccuracy, throttleAccuracy } from "./ThrottleAccuracy.ts"
 
 /** What the process costs before it moves a byte, then the migrator with defaults (round 1). */
 export const measureDefaults = Effect.fn("MigratorSteps.defaults")(function*(session: Session) {
-  const help = yield* measureChild(paths.node, [`--max-semi-space-size=${session.options.semiSpace}`, paths.migratorMain, "--help"], { cwd: paths.root })
+  const help = yield* measureChild(paths.node, [...shippedNodeFlags(session), paths.migratorMain, "--help"], {
+    env: { ...shippedMallocEnv, ...process.env },
+    cwd: paths.root
+  })
   yield* record(session, [{
     name: "migrator start-up only (--help)",
     kind: "diagnostic",

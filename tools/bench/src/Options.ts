@@ -56,6 +56,11 @@ export const flags = {
     Flag.withDescription("V8 --max-semi-space-size of the migrator runs (default 8, as the start target ships it)"),
     Flag.withDefault(8)
   ),
+  heapGrowing: Flag.Int("heap-growing").pipe(
+    Flag.withMetavar("PERCENT"),
+    Flag.withDescription("V8 --heap-growing-percent of the migrator runs (default 50, as the start target ships it; 0: V8's own)"),
+    Flag.withDefault(50)
+  ),
   shardCounts: text("shard-counts", "L", "shards: the shard process counts to compare side by side (default 1,2,4)"),
   out: text("out", "FILE", "also write the results as JSON (default tools/bench/results/<time>.json)"),
   pgUrl: text("pg-url", "URL", "admin PostgreSQL URL (default $PG_TEST_URL or postgres://postgres@127.0.0.1:5432/postgres)")
@@ -79,6 +84,7 @@ export interface BenchOptions {
   readonly keepDb: boolean
   readonly rounds: number
   readonly semiSpace: number
+  readonly heapGrowing: number
   readonly shardCounts: ReadonlyArray<number>
   readonly out: string | undefined
   readonly pgUrl: string | undefined
@@ -127,6 +133,7 @@ export const resolveOptions = (raw: RawBenchOptions): BenchOptions | { readonly 
     keepDb: raw.keepDb,
     rounds,
     semiSpace: raw.semiSpace,
+    heapGrowing: raw.heapGrowing,
     shardCounts: list(raw.shardCounts, [1, 2, 4]),
     out: Option.getOrUndefined(raw.out),
     pgUrl: Option.getOrUndefined(raw.pgUrl)

@@ -47,8 +47,20 @@ export interface MigratorRun {
 
 export const shellWords = (text: string): ReadonlyArray<string> => text.split(/\s+/).filter((w) => w.length > 0)
 
+/**
+ * The V8 flags and the glibc malloc settings the migrator ships with (`nx run migrator:start`, the Docker image; see
+ * apps/migrator/README.md): a small young generation, an old generation that grows by at most half before a major GC,
+ * and freed buffers of 128 KiB and more returned to the system at once.
+ */
+export const shippedNodeFlags = (session: Session): ReadonlyArray<string> => [
+  `--max-semi-space-size=${session.options.semiSpace}`,
+  ...(session.options.heapGrowing > 0 ? [`--heap-growing-percent=${session.options.heapGrowing}`] : [])
+]
+export const shippedMallocEnv: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" }
+
 /** The migrator's environment for `bucket`: secrets by environment, never on the command line. */
 export const migratorEnv = (session: Session, bucket: string): NodeJS.ProcessEnv => ({
+  ...shippedMallocEnv,
   ...process.env,
   PG_URL: session.dbUrl,
   S3_URL: session.s3!.endpoint,
@@ -63,8 +75,8 @@ export const migratorArgv = (session: Session, extra: ReadonlyArray<string>, pro
   const o = session.options
   return [
     ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]),
-    // as `nx run migrator:start` and the Docker image start it (a small young generation: see apps/migrator/README.md)
-    `--max-semi-space-size=${o.semiSpace}`,
+    // as `nx run migrator:start` and the Docker image start it (see apps/migrator/README.md)
+    ...shippedNodeFlags(session),
     ...o.nodeExtra,
     ...(stages === undefined
       ? [paths.migratorMain, "--skip-batch-job-check", "--interval", o.quick ? "2" : "5", ...o.migratorExtra.flatMap(shellWords), ...extra]

@@ -10,7 +10,7 @@ import * as Stream from "effect/Stream"
 import { measureChild } from "./Proc.ts"
 import { fmtNum } from "./Format.ts"
 import { type Measurement, objPerSec } from "./Measurement.ts"
-import { checkMigration, freshBucket, migratorArgv, migratorEnv } from "./Runs.ts"
+import { checkMigration, freshBucket, migratorArgv, migratorEnv, shippedNodeFlags } from "./Runs.ts"
 import { addSection, note, paths, record, type Session } from "./Session.ts"
 import { BenchS3Error, listObjects, makeClient } from "./S3.ts"
 
@@ -50,7 +50,7 @@ export const measureVerify = Effect.fn("VerifyRate.measure")(function*(session: 
   const migrated = yield* measureChild(paths.node, migratorArgv(session, []), { env, cwd: paths.root })
   const objects = session.objects.length
   const verify = Effect.fnUntraced(function*(label: string, extra: ReadonlyArray<string>) {
-    const argv = [`--max-semi-space-size=${session.options.semiSpace}`, paths.migratorMain, "verify", ...extra]
+    const argv = [...shippedNodeFlags(session), paths.migratorMain, "verify", ...extra]
     const child = yield* measureChild(paths.node, argv, { env, cwd: paths.root })
     const m: Measurement = {
       name: label,
