@@ -39,7 +39,36 @@ export const defaultRetry: RetryOptions = { budget: "5 minutes", base: "200 mill
  */
 export const RetryPolicy = Context.Reference<RetryOptions>("lo-migrate/RetryPolicy", { defaultValue: () => defaultRetry })
 
-const millis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
+/**
+ * Durations as written in options (`"5 minutes"`, `200`), parsed once: the same few policies serve every operation of
+ * a run, and parsing one on each put or read showed in the profiles. Only strings and numbers are kept (a handful per
+ * process); a `Duration` value is converted each time.
+ */
+const parsedMillis = new Map<string | number, number>()
+const millis = (input: Duration.Input): number => {
+  if (typeof input !== "string" && typeof input !== "number") return Duration.toMillis(Duration.fromInputUnsafe(input))
+  let ms = parsedMillis.get(input)
+  if (ms === undefined) {
+    ms = Duration.toMillis(Duration.fromInputUnsafe(input))
+    parsedMillis.set(input, ms)
+  }
+  return ms
+}
+
+/** Schedules built so far, by their options' values (a `Schedule` is a description: one serves any number of runs). */
+const schedules = new Map<string, Schedule.Schedule<Duration.Duration, { readonly retryable: boolean }>>()
+
+const buildSchedule = (budget: number, base: number, cap: number, times: number | undefined) =>
+  Schedule.exponential(base).pipe(
+    Schedule.jittered,
+    Schedule.setInputType<{ readonly retryable: boolean }>(),
+    Schedule.while(({ attempt, elapsed, input }) =>
+      input.retryable && elapsed < budget && (times === undefined || attempt <= times)
+    ),
+    Schedule.modifyDelay(({ duration, elapsed }) =>
+      Effect.succeed(Duration.millis(Math.max(0, Math.round(Math.min(Duration.toMillis(duration), cap, budget - elapsed)))))
+    )
+  )
 
 /**
  * The policy as a `Schedule` whose input is the error: it recurs while the error is `retryable` and the time since
@@ -51,17 +80,15 @@ export const retrySchedule = (
 ): Schedule.Schedule<Duration.Duration, { readonly retryable: boolean }> => {
   const budget = millis(options.budget)
   const cap = millis(options.cap)
+  const base = millis(options.base)
   const times = options.times
-  return Schedule.exponential(options.base).pipe(
-    Schedule.jittered,
-    Schedule.setInputType<{ readonly retryable: boolean }>(),
-    Schedule.while(({ attempt, elapsed, input }) =>
-      input.retryable && elapsed < budget && (times === undefined || attempt <= times)
-    ),
-    Schedule.modifyDelay(({ duration, elapsed }) =>
-      Effect.succeed(Duration.millis(Math.max(0, Math.round(Math.min(Duration.toMillis(duration), cap, budget - elapsed)))))
-    )
-  )
+  const key = `${budget}/${base}/${cap}/${times}`
+  let schedule = schedules.get(key)
+  if (schedule === undefined) {
+    schedule = buildSchedule(budget, base, cap, times)
+    schedules.set(key, schedule)
+  }
+  return schedule
 }
 
 /**
