@@ -96,6 +96,10 @@ export const retrySchedule = (
  * `Metrics` and records that the operation's dependency is unavailable since its first failure and until when it
  * will be retried; the record is cleared when the operation ends, either way. Non-retryable errors and the error that
  * exhausts the budget propagate unchanged.
+ *
+ * The retry is set up at the first failure (`retryAfter`): an operation that succeeds at once, nearly every put and
+ * read, pays for one `catch`, not for a schedule's step functions. The schedule measures its budget from its first
+ * step, the first failure, either way.
  */
 export const retryInfrastructure = (
   operation: string,
@@ -104,33 +108,49 @@ export const retryInfrastructure = (
   /** Checked at each failure: `true` stops retrying and lets the error propagate (the caller handles it). */
   stopWhen: () => boolean = () => false
 ) =>
-  Effect.fnUntraced(function*<A, E extends InfrastructureError, R>(
-    self: Effect.Effect<A, E, R>
-  ): Effect.fn.Return<A, E, R | Metrics> {
-    const metrics = yield* Metrics
-    const options = policy ?? (yield* RetryPolicy)
-    const token = {}
-    const budget = millis(options.budget)
-    let since: number | undefined
-    const schedule = retrySchedule(options).pipe(
-      Schedule.while(() => !stopWhen()),
-      Schedule.tap(({ input, now, start }) =>
-        Effect.suspend(() => {
-          since = start
-          const error = input as E
-          return metrics.retried(operation, {
-            token,
-            dependency: dependencyOf(error),
-            since,
-            at: now,
-            giveUpAt: since + budget,
-            detail: error.message
-          })
+<A, E extends InfrastructureError, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Metrics> =>
+  Effect.catch(self, (first) => retryAfter(operation, policy, stopWhen, self, first))
+
+/** The rest of `retryInfrastructure`: `self` has failed once, with `first`; the schedule decides from there. */
+const retryAfter = Effect.fnUntraced(function*<A, E extends InfrastructureError, R>(
+  operation: string,
+  policy: RetryOptions | undefined,
+  stopWhen: () => boolean,
+  self: Effect.Effect<A, E, R>,
+  first: E
+): Effect.fn.Return<A, E, R | Metrics> {
+  const metrics = yield* Metrics
+  const options = policy ?? (yield* RetryPolicy)
+  const token = {}
+  const budget = millis(options.budget)
+  let since: number | undefined
+  const schedule = retrySchedule(options).pipe(
+    Schedule.while(() => !stopWhen()),
+    Schedule.tap(({ input, now, start }) =>
+      Effect.suspend(() => {
+        since = start
+        const error = input as E
+        return metrics.retried(operation, {
+          token,
+          dependency: dependencyOf(error),
+          since,
+          at: now,
+          giveUpAt: since + budget,
+          detail: error.message
         })
-      )
+      })
     )
-    return yield* self.pipe(
-      Effect.retry(schedule),
-      Effect.ensuring(Effect.suspend(() => since === undefined ? Effect.void : metrics.recovered(token)))
-    )
+  )
+  // the schedule's first input is the failure already seen; every later one comes from a new attempt
+  let seen: E | undefined = first
+  const attempt = Effect.suspend(() => {
+    if (seen === undefined) return self
+    const error = seen
+    seen = undefined
+    return Effect.fail(error)
   })
+  return yield* attempt.pipe(
+    Effect.retry(schedule),
+    Effect.ensuring(Effect.suspend(() => since === undefined ? Effect.void : metrics.recovered(token)))
+  )
+})
