@@ -39,7 +39,36 @@ export const defaultRetry: RetryOptions = { budget: "5 minutes", base: "200 mill
  */
 export const RetryPolicy = Context.Reference<RetryOptions>("lo-migrate/RetryPolicy", { defaultValue: () => defaultRetry })
 
-const millis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))
+/**
+ * Durations as written in options (`"5 minutes"`, `200`), parsed once: the same few policies serve every operation of
+ * a run, and parsing one on each put or read showed in the profiles. Only strings and numbers are kept (a handful per
+ * process); a `Duration` value is converted each time.
+ */
+const parsedMillis = new Map<string | number, number>()
+const millis = (input: Duration.Input): number => {
+  if (typeof input !== "string" && typeof input !== "number") return Duration.toMillis(Duration.fromInputUnsafe(input))
+  let ms = parsedMillis.get(input)
+  if (ms === undefined) {
+    ms = Duration.toMillis(Duration.fromInputUnsafe(input))
+    parsedMillis.set(input, ms)
+  }
+  return ms
+}
+
+/** Schedules built so far, by their options' values (a `Schedule` is a description: one serves any number of runs). */
+const schedules = new Map<string, Schedule.Schedule<Duration.Duration, { readonly retryable: boolean }>>()
+
+const buildSchedule = (budget: number, base: number, cap: number, times: number | undefined) =>
+  Schedule.exponential(base).pipe(
+    Schedule.jittered,
+    Schedule.setInputType<{ readonly retryable: boolean }>(),
+    Schedule.while(({ attempt, elapsed, input }) =>
+      input.retryable && elapsed < budget && (times === undefined || attempt <= times)
+    ),
+    Schedule.modifyDelay(({ duration, elapsed }) =>
+      Effect.succeed(Duration.millis(Math.max(0, Math.round(Math.min(Duration.toMillis(duration), cap, budget - elapsed)))))
+    )
+  )
 
 /**
  * The policy as a `Schedule` whose input is the error: it recurs while the error is `retryable` and the time since
@@ -51,17 +80,15 @@ export const retrySchedule = (
 ): Schedule.Schedule<Duration.Duration, { readonly retryable: boolean }> => {
   const budget = millis(options.budget)
   const cap = millis(options.cap)
+  const base = millis(options.base)
   const times = options.times
-  return Schedule.exponential(options.base).pipe(
-    Schedule.jittered,
-    Schedule.setInputType<{ readonly retryable: boolean }>(),
-    Schedule.while(({ attempt, elapsed, input }) =>
-      input.retryable && elapsed < budget && (times === undefined || attempt <= times)
-    ),
-    Schedule.modifyDelay(({ duration, elapsed }) =>
-      Effect.succeed(Duration.millis(Math.max(0, Math.round(Math.min(Duration.toMillis(duration), cap, budget - elapsed)))))
-    )
-  )
+  const key = `${budget}/${base}/${cap}/${times}`
+  let schedule = schedules.get(key)
+  if (schedule === undefined) {
+    schedule = buildSchedule(budget, base, cap, times)
+    schedules.set(key, schedule)
+  }
+  return schedule
 }
 
 /**
@@ -69,6 +96,10 @@ export const retrySchedule = (
  * `Metrics` and records that the operation's dependency is unavailable since its first failure and until when it
  * will be retried; the record is cleared when the operation ends, either way. Non-retryable errors and the error that
  * exhausts the budget propagate unchanged.
+ *
+ * The retry is set up at the first failure (`retryAfter`): an operation that succeeds at once, nearly every put and
+ * read, pays for one `catch`, not for a schedule's step functions. The schedule measures its budget from its first
+ * step, the first failure, either way.
  */
 export const retryInfrastructure = (
   operation: string,
@@ -77,33 +108,49 @@ export const retryInfrastructure = (
   /** Checked at each failure: `true` stops retrying and lets the error propagate (the caller handles it). */
   stopWhen: () => boolean = () => false
 ) =>
-  Effect.fnUntraced(function*<A, E extends InfrastructureError, R>(
-    self: Effect.Effect<A, E, R>
-  ): Effect.fn.Return<A, E, R | Metrics> {
-    const metrics = yield* Metrics
-    const options = policy ?? (yield* RetryPolicy)
-    const token = {}
-    const budget = millis(options.budget)
-    let since: number | undefined
-    const schedule = retrySchedule(options).pipe(
-      Schedule.while(() => !stopWhen()),
-      Schedule.tap(({ input, now, start }) =>
-        Effect.suspend(() => {
-          since = start
-          const error = input as E
-          return metrics.retried(operation, {
-            token,
-            dependency: dependencyOf(error),
-            since,
-            at: now,
-            giveUpAt: since + budget,
-            detail: error.message
-          })
+<A, E extends InfrastructureError, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Metrics> =>
+  Effect.catch(self, (first) => retryAfter(operation, policy, stopWhen, self, first))
+
+/** The rest of `retryInfrastructure`: `self` has failed once, with `first`; the schedule decides from there. */
+const retryAfter = Effect.fnUntraced(function*<A, E extends InfrastructureError, R>(
+  operation: string,
+  policy: RetryOptions | undefined,
+  stopWhen: () => boolean,
+  self: Effect.Effect<A, E, R>,
+  first: E
+): Effect.fn.Return<A, E, R | Metrics> {
+  const metrics = yield* Metrics
+  const options = policy ?? (yield* RetryPolicy)
+  const token = {}
+  const budget = millis(options.budget)
+  let since: number | undefined
+  const schedule = retrySchedule(options).pipe(
+    Schedule.while(() => !stopWhen()),
+    Schedule.tap(({ input, now, start }) =>
+      Effect.suspend(() => {
+        since = start
+        const error = input as E
+        return metrics.retried(operation, {
+          token,
+          dependency: dependencyOf(error),
+          since,
+          at: now,
+          giveUpAt: since + budget,
+          detail: error.message
         })
-      )
+      })
     )
-    return yield* self.pipe(
-      Effect.retry(schedule),
-      Effect.ensuring(Effect.suspend(() => since === undefined ? Effect.void : metrics.recovered(token)))
-    )
+  )
+  // the schedule's first input is the failure already seen; every later one comes from a new attempt
+  let seen: E | undefined = first
+  const attempt = Effect.suspend(() => {
+    if (seen === undefined) return self
+    const error = seen
+    seen = undefined
+    return Effect.fail(error)
   })
+  return yield* attempt.pipe(
+    Effect.retry(schedule),
+    Effect.ensuring(Effect.suspend(() => since === undefined ? Effect.void : metrics.recovered(token)))
+  )
+})

@@ -52,6 +52,8 @@ export class AdaptiveLimit {
   private epoch = 0
   private readonly waiting: Array<Waiter> = []
   private readonly gauge: typeof concurrencyLimitGauge
+  /** The limit last written to the gauge: it is written when it moves, not after every operation. */
+  private published: number | undefined
 
   constructor(options: AdaptiveLimitOptions, name = "store") {
     this.max = Math.max(1, Math.floor(options.max))
@@ -87,7 +89,10 @@ export class AdaptiveLimit {
           if (Option.isSome(error) && isThrottle(error.value)) limit.throttled(admittedIn)
         }
         limit.grant()
-        yield* Metric.update(limit.gauge, limit.limitNow)
+        if (limit.published !== limit.limitNow) {
+          limit.published = limit.limitNow
+          yield* Metric.update(limit.gauge, limit.limitNow)
+        }
         return yield* exit
       })
     )

@@ -40,7 +40,10 @@ const commitBatch = Effect.fnUntraced(function*(items: ReadonlyArray<Uploaded>, 
   yield* Effect.forEach(failures, report, { discard: true })
 })
 
-/** Commits everything the commit queue holds until it ends, `committers` batches at a time. */
+/**
+ * Commits everything the commit queue holds until it ends, `committers` batches at a time. The queue is read in the
+ * chunks it holds (`Stream.fromQueue`), not one entry per pull: the entries only wait there to be grouped.
+ */
 export const commitStage = Effect.fn("Pipeline.commit")(function*(
   commitQueue: Queue.Dequeue<Uploaded, Cause.Done>,
   options: {
@@ -50,7 +53,7 @@ export const commitStage = Effect.fn("Pipeline.commit")(function*(
     readonly report: ReportRow
   }
 ) {
-  yield* Stream.fromEffectRepeat(Queue.take(commitQueue)).pipe(
+  yield* Stream.fromQueue(commitQueue).pipe(
     Stream.groupedWithin(options.commitChunk, options.commitLinger),
     Stream.mapEffect((items) => commitBatch(items, options.report), { concurrency: options.committers, unordered: true }),
     Stream.runDrain

@@ -20,6 +20,19 @@ import { trackInFlight } from "./InFlightBytes.ts"
 /** Bytes as the row claims them; a nonsensical size (the reader will report it) counts as 0. */
 export const claimedBytes = (row: SourceRow): number => (Number.isSafeInteger(row.size) && row.size > 0 ? row.size : 0)
 
+/** What a read unit costs: the bytes its rows claim (what the throttle admits) and its charge to each byte budget. */
+export interface UnitBytes {
+  readonly claimed: number
+  /** In the order of `InFlight`'s budgets (what `reserve` takes). */
+  readonly charges: ReadonlyArray<number>
+}
+
+/** A read unit being built: see `InFlight.unitFrom`. */
+export interface UnitBuilder {
+  readonly fits: (row: SourceRow) => boolean
+  readonly bytes: () => UnitBytes
+}
+
 /** A byte budget and what a row costs of it. */
 interface Budget {
   readonly budget: ByteBudget
@@ -61,38 +74,43 @@ export class InFlight {
     Effect.acquireRelease(Effect.sync(() => new InFlight(budgetsOf(cfg))), (inFlight) => inFlight.releaseAll)
 
   /**
-   * A batch being built from `first` (one row may claim more than a budget): `fits(row)` tells whether the batch so far
-   * plus `row` stays within every budget, and if so counts `row` in. A running total per budget, so building a batch
-   * of n rows costs n additions per budget, not n².
+   * A read unit being built from `first` (one row may claim more than a budget): `fits(row)` tells whether the unit so
+   * far plus `row` stays within every budget, and if so counts `row` in; `bytes()` is what the unit costs, for the
+   * throttle and for `reserve`. Running totals, so building a unit of n rows costs n additions per budget, and nobody
+   * sums its rows again.
    */
-  batchFrom(first: SourceRow): { readonly fits: (row: SourceRow) => boolean } {
+  unitFrom(first: SourceRow): UnitBuilder {
     const budgets = this.budgets
-    const totals = budgets.map((b) => b.charge(first))
+    const charges = budgets.map((b) => b.charge(first))
+    let claimed = claimedBytes(first)
     return {
       fits: (row) => {
-        const next = budgets.map((b, i) => totals[i]! + b.charge(row))
+        const next = budgets.map((b, i) => charges[i]! + b.charge(row))
         if (next.some((n, i) => n > budgets[i]!.budget.total)) return false
-        next.forEach((n, i) => (totals[i] = n))
+        next.forEach((n, i) => (charges[i] = n))
+        claimed += claimedBytes(row)
         return true
-      }
+      },
+      bytes: () => ({ claimed, charges })
     }
   }
 
   /**
-   * Waits until the rows' bytes fit in every budget, taking them one after the other, always in the same order; a
-   * budget already granted is given back if a later wait fails or is interrupted. Call it uninterruptibly: only the
-   * waits run under `restore` (the caller's), so a granted reservation is never lost to an interruption.
+   * Waits until a unit's charges (`UnitBytes.charges`) fit in every budget, taking them one after the other, always in
+   * the same order; a budget already granted is given back if a later wait fails or is interrupted. Call it
+   * uninterruptibly: only the waits run under `restore` (the caller's), so a granted reservation is never lost to an
+   * interruption.
    */
   reserve(
-    rows: ReadonlyArray<SourceRow>,
+    charges: ReadonlyArray<number>,
     restore: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   ): Effect.Effect<ReadonlyArray<Reservation>> {
     const budgets = this.budgets
     const cancel = (reservations: ReadonlyArray<Reservation>) => this.cancel(reservations)
     return Effect.gen(function*() {
       const reservations: Array<Reservation> = []
-      for (const b of budgets) {
-        const r = b.budget.reserve(rows.reduce((n, row) => n + b.charge(row), 0))
+      for (const [i, b] of budgets.entries()) {
+        const r = b.budget.reserve(charges[i]!)
         reservations.push(r)
         yield* restore(b.budget.await(r)).pipe(Effect.onExit((exit) => Exit.isFailure(exit) ? cancel(reservations) : Effect.void))
       }

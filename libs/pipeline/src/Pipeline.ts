@@ -3,10 +3,12 @@
  *
  *   LoSource ─▶ intake ─▶ [read queue] ─▶ read ×readers ─▶ [store queue] ─▶ store ×storers ─▶ [commit queue] ─▶ commit ×committers
  *
- * Each stage is a module (Intake.ts, ReadStage.ts, StoreStage.ts, CommitStage.ts): a stream that pulls one element at
- * a time from its queue (so every element not being worked on sits in a queue the monitor can see) and bounds the
- * work in flight with `Stream.mapEffect({ unordered })`. A row reaches the committer only after its put returned
- * `Uploaded` or `AlreadyPresent`. Every retry uses `config.retry` (core's `RetryPolicy`, set here for the whole run).
+ * Each stage is a module (Intake.ts, ReadStage.ts, StoreStage.ts, CommitStage.ts) that takes from its queue only what
+ * it starts working on (so every element not being worked on sits in a queue the monitor can see) and bounds the work
+ * in flight: the read stage with `Stream.mapEffect({ unordered })` over its read units, the store stage with a fixed
+ * set of `storers` fibers, the commit stage with `committers` batches at a time. A row reaches the committer only
+ * after its put returned `Uploaded` or `AlreadyPresent`. Every retry uses `config.retry` (core's `RetryPolicy`, set
+ * here for the whole run).
  *
  * Ending:
  * - The source ends: every queue drains in order, the run returns its summary.

@@ -18,8 +18,8 @@ import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import { claimedBytes, type InFlight } from "./InFlight.ts"
-import { type ReadUnit, type ReadUnits, rowsOf } from "./ReadUnits.ts"
+import type { InFlight } from "./InFlight.ts"
+import type { ReadUnit, ReadUnits } from "./ReadUnits.ts"
 import type { ReportRow } from "./Report.ts"
 import { type Admission, noThrottle } from "./Throttle.ts"
 
@@ -29,7 +29,7 @@ type ReadResults = ReadonlyArray<Result.Result<LoObject, RowFailed>>
 const readOnce = Effect.fnUntraced(function*(unit: ReadUnit) {
   const reader = yield* LoReader
   if (unit._tag === "Single") {
-    return yield* reader.read(unit.row).pipe(
+    return yield* reader.read(unit.rows[0]!).pipe(
       Effect.map((o): ReadResults => [Result.succeed(o)]),
       Effect.catchTag("RowFailed", (e) => Effect.succeed<ReadResults>([Result.fail(e)]))
     )
@@ -52,8 +52,8 @@ const readUnit = (
 ): Effect.Effect<ReadResults, InfrastructureError, LoReader | Metrics> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
-      yield* restore(admit(rowsOf(unit).length, rowsOf(unit).reduce((n, row) => n + claimedBytes(row), 0)))
-      const reservations = yield* inFlight.reserve(rowsOf(unit), restore)
+      yield* restore(admit(unit.rows.length, unit.bytes.claimed))
+      const reservations = yield* inFlight.reserve(unit.bytes.charges, restore)
       const exit = yield* Effect.exit(restore(
         readOnce(unit).pipe(
           Effect.tapError((e) => e._tag === "LocalFileError" && e.retryable ? inFlight.spillsDrained : Effect.void),
@@ -80,13 +80,22 @@ export const readStage = Effect.fn("Pipeline.read")(function*(
   yield* Stream.fromEffectRepeat(units.next).pipe(
     Stream.mapEffect((unit) => readUnit(unit, inFlight, options.admit ?? noThrottle), { concurrency: options.readers, unordered: true }),
     Stream.runForEach((results) => {
-      const objects = results.filter(Result.isSuccess).map((r) => r.success)
-      return Effect.andThen(
-        objects.length > 0 ? metrics.processed("read", objects.length, objects.reduce((n, o) => n + o.size, 0)) : Effect.void,
-        Effect.forEach(results, (r) => Result.isSuccess(r) ? Queue.offer(storeQueue, r.success) : options.report(r.failure), {
-          discard: true
-        })
-      )
+      const objects: Array<LoObject> = []
+      const failures: Array<RowFailed> = []
+      let bytes = 0
+      for (const r of results) {
+        if (Result.isFailure(r)) {
+          failures.push(r.failure)
+        } else {
+          objects.push(r.success)
+          bytes += r.success.size
+        }
+      }
+      // the unit's objects go on together: one count, one offer
+      const passOn = objects.length === 0
+        ? Effect.void
+        : Effect.andThen(metrics.processed("read", objects.length, bytes), Queue.offerAll(storeQueue, objects))
+      return Effect.andThen(passOn, Effect.forEach(failures, options.report, { discard: true }))
     })
   )
   yield* Queue.end(storeQueue)

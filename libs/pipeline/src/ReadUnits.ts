@@ -9,13 +9,15 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type { ValidPipelineConfig } from "./Config.ts"
-import type { InFlight } from "./InFlight.ts"
+import type { InFlight, UnitBytes } from "./InFlight.ts"
 
-export type ReadUnit =
-  | { readonly _tag: "Single"; readonly row: SourceRow }
-  | { readonly _tag: "Batch"; readonly rows: ReadonlyArray<SourceRow> }
-
-export const rowsOf = (unit: ReadUnit): ReadonlyArray<SourceRow> => unit._tag === "Single" ? [unit.row] : unit.rows
+/** Rows read together: `Single` (one row, `LoReader.read`) or `Batch` (one `readBatch` call), and what they cost. */
+export interface ReadUnit {
+  readonly _tag: "Single" | "Batch"
+  readonly rows: ReadonlyArray<SourceRow>
+  /** Worked out while the unit was built (`InFlight.unitFrom`). */
+  readonly bytes: UnitBytes
+}
 
 export class ReadUnits {
   /** A row polled while filling a batch that could not join it: read next. */
@@ -49,19 +51,19 @@ export class ReadUnits {
       } else {
         first = yield* Queue.take(self.queue)
       }
-      if (!self.batchable(first)) return { _tag: "Single", row: first }
       const rows = [first]
-      const batch = self.inFlight.batchFrom(first)
-      while (rows.length < self.cfg.readBatchRows) {
+      const unit = self.inFlight.unitFrom(first)
+      const batching = self.batchable(first)
+      while (batching && rows.length < self.cfg.readBatchRows) {
         const next = yield* Queue.poll(self.queue)
         if (Option.isNone(next)) break
-        if (!self.batchable(next.value) || !batch.fits(next.value)) {
+        if (!self.batchable(next.value) || !unit.fits(next.value)) {
           self.pending = next.value
           break
         }
         rows.push(next.value)
       }
-      return rows.length === 1 ? { _tag: "Single", row: first } : { _tag: "Batch", rows }
+      return { _tag: rows.length === 1 ? "Single" : "Batch", rows, bytes: unit.bytes() }
     })
   }
 

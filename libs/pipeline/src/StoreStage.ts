@@ -18,10 +18,9 @@ import {
   storedContentType,
   type TransferCorrupted
 } from "@lo-migrate/core"
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
-import * as Stream from "effect/Stream"
 import { AdaptiveLimit } from "./AdaptiveLimit.ts"
 import type { Uploaded } from "./CommitStage.ts"
 import type { InFlight } from "./InFlight.ts"
@@ -73,7 +72,11 @@ const storeOne = Effect.fnUntraced(function*(
   return { hash: o.row.hash, oid: o.row.oid, sha256: o.sha256, size: o.size }
 })
 
-/** Uploads every object of `storeQueue`, at most `storers` at a time, into `commitQueue`; ends it when done. */
+/**
+ * Uploads every object of `storeQueue`, at most `storers` at a time, into `commitQueue`; ends it when done. The
+ * storers are `storers` fibers for the whole stage, each taking the next object as soon as it is free (one fiber per
+ * upload, and a stream pull per object, cost more than the pipeline's other per-object work together).
+ */
 export const storeStage = Effect.fn("Pipeline.store")(function*(
   storeQueue: Queue.Dequeue<LoObject, Cause.Done>,
   commitQueue: Queue.Queue<Uploaded, Cause.Done>,
@@ -83,12 +86,12 @@ export const storeStage = Effect.fn("Pipeline.store")(function*(
   const metrics = yield* Metrics
   const limit = new AdaptiveLimit({ max: options.storers })
   yield* metrics.registerConcurrency("store", Effect.sync(() => ({ name: "store", ...limit.reading })))
-  yield* Stream.fromEffectRepeat(Queue.take(storeQueue)).pipe(
-    Stream.mapEffect((o) => storeOne(o, limit, options.report).pipe(Effect.ensuring(inFlight.release(o))), {
-      concurrency: options.storers,
-      unordered: true
-    }),
-    Stream.runForEach((u) => u === undefined ? Effect.void : Queue.offer(commitQueue, u))
+  const storer = Queue.take(storeQueue).pipe(
+    Effect.flatMap((o) => storeOne(o, limit, options.report).pipe(Effect.ensuring(inFlight.release(o)))),
+    Effect.flatMap((u) => u === undefined ? Effect.void : Queue.offer(commitQueue, u)),
+    Effect.forever,
+    Effect.catchIf(Cause.isDone, () => Effect.void)
   )
+  yield* Effect.all(Array.from({ length: options.storers }, () => storer), { concurrency: "unbounded", discard: true })
   yield* Queue.end(commitQueue)
 })
