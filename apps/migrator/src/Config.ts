@@ -7,6 +7,7 @@
  * that needs them.
  */
 import type { Shard } from "@lo-migrate/core"
+import { PgUrl } from "@lo-migrate/postgres"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -20,6 +21,8 @@ export type SecretSource = "command line" | "environment" | "default chain"
 
 export interface MigratorConfig {
   readonly pgUrl: Redacted.Redacted<string>
+  /** The URL read as libpq reads it: TLS, the password from PGPASSWORD / the password file (`PgUrl.ts`). */
+  readonly pgOptions: PgUrl.PgConnectionOptions
   /** Where the PostgreSQL password came from, if the URL carries one. */
   readonly pgPasswordSource: Exclude<SecretSource, "default chain"> | undefined
   readonly s3Url: URL
@@ -104,6 +107,19 @@ export const resolveReports = Effect.fn("Config.resolveReports")(function*(
   return reports
 })
 
+/** libpq's environment variables (`PGPASSWORD`, `PGSSLMODE`, ...), `HOME` and `USER`, read through `Config`. */
+const readPgEnvironment = Effect.gen(function*() {
+  const env: Record<string, string | undefined> = {}
+  for (const name of [...PgUrl.environmentVariables, "HOME", "USER"]) {
+    const value = yield* Config.String(name).pipe(
+      Config.option,
+      Effect.mapError((e) => new UsageError({ option: "environment", detail: `${name}: ${e.message}` }))
+    )
+    if (Option.isSome(value)) env[name] = value.value
+  }
+  return PgUrl.environmentOf(env)
+})
+
 const resolvePg = Effect.fn("Config.resolvePg")(function*(
   raw: RawOptions,
   pgFromEnv: Option.Option<Redacted.Redacted<string>>,
@@ -122,16 +138,21 @@ const resolvePg = Effect.fn("Config.resolvePg")(function*(
     : undefined
   if (pgPasswordSource === "command line") {
     warnings.push(
-      `--pg-url carries a password on the command line, where other users can read it in the process list; set ${env.pgUrl} or use ~/.pgpass instead`
+      `--pg-url carries a password on the command line, where other users can read it in the process list; set ${env.pgUrl}, PGPASSWORD or use ~/.pgpass instead`
     )
   }
+  const pgOptions = yield* PgUrl.resolve(pgUrl, yield* readPgEnvironment).pipe(
+    Effect.mapError((e) => new UsageError({ option: "--pg-url", detail: e.message }))
+  )
+  warnings.push(...pgOptions.warnings)
 
-  return { pgUrl, pgPasswordSource }
+  return { pgUrl, pgPasswordSource, pgOptions }
 })
 
 /** The part of the configuration `finalize` needs: only the database. */
 export interface DatabaseConfig {
   readonly pgUrl: Redacted.Redacted<string>
+  readonly pgOptions: PgUrl.PgConnectionOptions
   readonly logFormat: LogFormat
   readonly warnings: ReadonlyArray<string>
 }
@@ -142,8 +163,8 @@ export const resolveDatabase = Effect.fn("Config.resolveDatabase")(function*(
 ): Effect.fn.Return<DatabaseConfig, UsageError> {
   const warnings: Array<string> = []
   const fromEnv = yield* readSecretEnv
-  const { pgUrl } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
-  return { pgUrl, logFormat: raw.logFormat, warnings }
+  const { pgOptions, pgUrl } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
+  return { pgUrl, pgOptions, logFormat: raw.logFormat, warnings }
 })
 
 /**
@@ -156,7 +177,7 @@ export const resolve = Effect.fn("Config.resolve")(function*(
   const warnings: Array<string> = []
   const fromEnv = yield* readSecretEnv
 
-  const { pgUrl, pgPasswordSource } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
+  const { pgOptions, pgPasswordSource, pgUrl } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
 
   const s3Raw = yield* required("--s3-url", env.s3Url, raw.s3Url)
   const s3Url = yield* parseUrl("--s3-url", s3Raw, ["http:", "https:"], s3Raw)
@@ -236,6 +257,7 @@ export const resolve = Effect.fn("Config.resolve")(function*(
 
   return {
     pgUrl,
+    pgOptions,
     pgPasswordSource,
     s3Url,
     bucket,

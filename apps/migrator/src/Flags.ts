@@ -34,7 +34,7 @@ export const flags = {
     Flag.withAlias("p"),
     Flag.withMetavar("URL"),
     Flag.withDescription(
-      `PostgreSQL URL, postgresql://USER[:PASS]@HOST[:PORT]/DB_NAME (required) [env ${env.pgUrl}; prefer the env or ~/.pgpass for the password]`
+      `PostgreSQL URL as libpq reads it, postgresql://USER[:PASS]@HOST[:PORT]/DB_NAME[?sslmode=...] (required) [env ${env.pgUrl}; password: prefer PGPASSWORD or ~/.pgpass (PGPASSFILE) to the command line]`
     ),
     Flag.optional
   ),

@@ -72,6 +72,7 @@ export const portsLayer = (config: MigratorConfig) => {
   const database = (maxConnections: number, guarded: boolean) =>
     PgDatabase.layer({
       url: config.pgUrl,
+      options: config.pgOptions,
       maxConnections,
       connectTimeout: `${config.connectTimeout} seconds`,
       ...(guarded ? { stallTimeout: { millis: config.pgStatementTimeout * 1000, describe: "--pg-statement-timeout" } } : {})
@@ -103,15 +104,20 @@ export const migrateLayer = (config: MigratorConfig) => {
 
 /** `finalize`: the schema tasks on a small pool. */
 export const finalizeLayer = (config: DatabaseConfig) =>
-  SchemaTasks.layer.pipe(Layer.provide(PgDatabase.layer({ url: config.pgUrl, maxConnections: 2 })))
+  SchemaTasks.layer.pipe(Layer.provide(PgDatabase.layer({ url: config.pgUrl, options: config.pgOptions, maxConnections: 2 })))
 
 /** `status`: one read-only pass over the table, on one connection. */
-export const statusLayer = (config: DatabaseConfig) => PgDatabase.layer({ url: config.pgUrl, maxConnections: 1 })
+export const statusLayer = (config: DatabaseConfig) => PgDatabase.layer({ url: config.pgUrl, options: config.pgOptions, maxConnections: 1 })
 
 /** `verify`: one streamed query, a count and repair batches; the listing and the checks; the metrics. */
 export const verifyLayer = (config: VerifyConfig) =>
   Layer.mergeAll(
-    PgDatabase.layer({ url: config.connection.pgUrl, maxConnections: 3, applicationName: "lo-migrate verify" }),
+    PgDatabase.layer({
+      url: config.connection.pgUrl,
+      options: config.connection.pgOptions,
+      maxConnections: 3,
+      applicationName: "lo-migrate verify"
+    }),
     S3ClientService.layer({ ...s3StoreConfigOf(config.connection), maxSockets: config.concurrency + 2 }),
     Metrics.layer
   )

@@ -4,7 +4,7 @@
  * commit (nothing recorded without its object in the bucket).
  */
 import { DatabaseError, Metrics, type RowCounts } from "@lo-migrate/core"
-import { FinalizeRefused, PreflightFailed, SchemaTasks } from "@lo-migrate/postgres"
+import { FinalizeRefused, PgUrl, PreflightFailed, SchemaTasks } from "@lo-migrate/postgres"
 import { fakeHashCommitter, fakeLoReader, fakeLoSource, fakeObjectStore, World } from "@lo-migrate/testing"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -407,7 +407,9 @@ describe("finalize flow (fakes)", () => {
     Effect.gen(function*() {
       const world = new World()
       seed(world, 2)
-      const config = { pgUrl: rawOptions().pgUrl.pipe(Option.getOrThrow), logFormat: "text" as const, warnings: [] }
+      const pgUrl = rawOptions().pgUrl.pipe(Option.getOrThrow)
+      const pgOptions = yield* PgUrl.resolve(pgUrl, PgUrl.environmentOf({ HOME: "/nonexistent" }))
+      const config = { pgUrl, pgOptions, logFormat: "text" as const, warnings: [] }
       const refused = yield* finalizeCommand(config, fakeSchema({ calls: [] }, world))
       assert.strictEqual(refused, ExitCode.RowsFailed)
       assert.include((yield* TestConsole.errorLines).map(String).join("\n"), "finalize refused: 2 row(s)")

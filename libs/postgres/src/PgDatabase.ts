@@ -1,9 +1,11 @@
 /**
  * The connection pool: `@effect/sql-pg`'s own wire client, sized by the caller (the pipeline passes its stage
  * concurrency), checked once at start-up so that a wrong URL or an unreachable server fails fast with a
- * `DatabaseError` whose text never contains the password.
+ * `DatabaseError` whose text never contains the password. With `options` (`PgUrl.resolve`: what the CLI passes) the
+ * URL means what it means to libpq: `sslmode`, root and client certificates, the password from `PGPASSWORD` or the
+ * password file; `prefer` / `allow` fall back (plaintext / TLS) when the first way is refused at start-up.
  */
-import type { DatabaseError } from "@lo-migrate/core"
+import { DatabaseError } from "@lo-migrate/core"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -11,7 +13,10 @@ import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { ConnectionOptions } from "node:tls"
-import { toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import { sqlStateOf, toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
+import type { PgConnectionOptions } from "./PgUrl.ts"
+import type { Transport } from "./PgTls.ts"
 import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
 
 export interface PgConnectionConfig {
@@ -34,28 +39,69 @@ export interface PgConnectionConfig {
    * from `NODE_EXTRA_CA_CERTS`; tests use them to trust a throwaway server's self-signed certificate.
    */
   readonly tls?: ConnectionOptions | undefined
+  /**
+   * The URL read as libpq reads it (`PgUrl.resolve`): TLS, password, environment. Without it the driver reads the URL
+   * its own way (no `sslmode`: plaintext; `require`: verified), which only tests on the plaintext server rely on.
+   */
+  readonly options?: PgConnectionOptions | undefined
 }
+
+/** Whether the first way of `prefer` / `allow` was refused so that the other one is worth trying. */
+const refused = (transport: Transport, error: SqlError): boolean =>
+  transport === false
+    // allow: the server rejected plaintext (pg_hba.conf: hostssl only): 28000
+    ? sqlStateOf(error) === "28000"
+    // prefer: the server answered the SSLRequest with "N"
+    : /refused TLS|does not support TLS/i.test(`${error.cause.message ?? ""} ${String(error.cause.cause)}`)
 
 /** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
 export const make = (config: PgConnectionConfig) => {
-  const secrets = urlSecrets(config.url)
+  const options = config.options
+  const secrets = options?.password === undefined
+    ? urlSecrets(config.url)
+    : [...urlSecrets(config.url), Redacted.value(options.password)]
   const target = config.stallTimeout === undefined ? undefined : tcpTargetOf(Redacted.value(config.url))
   const stall = config.stallTimeout
-  return PgClient.make({
-    url: config.url,
-    maxConnections: Math.max(1, Math.floor(config.maxConnections)),
-    applicationName: config.applicationName ?? "lo-migrate",
-    ...(config.connectTimeout !== undefined ? { connectTimeout: config.connectTimeout } : {}),
-    // Idle connections are closed after a minute; the pool reopens them on demand.
-    idleTimeout: "60 seconds",
-    ...(config.tls !== undefined ? { ssl: config.tls } : {}),
-    ...(target !== undefined && stall !== undefined
-      ? { stream: () => guardedSocket({ ...target, stallMillis: stall.millis, describe: stall.describe }) }
-      : {})
-  }).pipe(
-    // The pool connects lazily: prove now that the URL, credentials and database are right.
-    Effect.tap((client) => client`SELECT 1`),
-    Effect.mapError((e) => toDatabaseError("connect", e, secrets))
+  const pool = (transport: Transport | undefined) =>
+    PgClient.make({
+      url: config.url,
+      maxConnections: Math.max(1, Math.floor(config.maxConnections)),
+      applicationName: options?.applicationName ?? config.applicationName ?? "lo-migrate",
+      ...(config.connectTimeout !== undefined ? { connectTimeout: config.connectTimeout } : {}),
+      // Idle connections are closed after a minute; the pool reopens them on demand.
+      idleTimeout: "60 seconds",
+      ...(config.tls !== undefined ? { ssl: config.tls } : transport !== undefined ? { ssl: transport } : {}),
+      ...(options?.password !== undefined ? { password: options.password } : {}),
+      ...(options?.host !== undefined ? { host: options.host } : {}),
+      ...(options?.port !== undefined ? { port: options.port } : {}),
+      ...(options?.username !== undefined ? { username: options.username } : {}),
+      ...(options?.database !== undefined ? { database: options.database } : {}),
+      ...(target !== undefined && stall !== undefined
+        ? { stream: () => guardedSocket({ ...target, stallMillis: stall.millis, describe: stall.describe }) }
+        : {})
+    }).pipe(
+      // The pool connects lazily: prove now that the URL, credentials and database are right.
+      Effect.tap((client) => client`SELECT 1`)
+    )
+  const plan = config.tls === undefined ? options?.tls : undefined
+  const fallback = plan?.fallback
+  const connected = plan === undefined || fallback === undefined
+    ? pool(plan?.first)
+    : pool(plan.first).pipe(
+      Effect.catchIf(
+        (e): e is SqlError => isSqlError(e) && refused(plan.first, e),
+        () => pool(fallback)
+      )
+    )
+  return connected.pipe(
+    Effect.mapError((e) => {
+      const error = toDatabaseError("connect", e, secrets)
+      return plan === undefined ? error : new DatabaseError({
+          operation: error.operation,
+          detail: `${error.detail} (${plan.checks})`,
+          retryable: error.retryable
+        })
+    })
   )
 }
 

@@ -2,6 +2,12 @@
 export * from "./DatabaseErrors.ts"
 /** Adapter module, the connection pool: `PgDatabase.layer(config)`, `.make`. */
 export * as PgDatabase from "./PgDatabase.ts"
+/** libpq's reading of a connection URL: `PgUrl.resolve(url, environment)`, `PgUrlError`. */
+export * as PgUrl from "./PgUrl.ts"
+/** libpq's password file: `PgPass.lookup(text, target)`, `PgPass.readLookup(path, target)`. */
+export * as PgPass from "./PgPass.ts"
+/** libpq's `sslmode` table as TLS options: `PgTls.plan(inputs)`. */
+export * as PgTls from "./PgTls.ts"
 export * from "./Catalog.ts"
 export * from "./Schema.ts"
 export * from "./SchemaErrors.ts"

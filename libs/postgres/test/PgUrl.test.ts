@@ -1,0 +1,220 @@
+/**
+ * libpq's reading of a connection URL, without a server: the password file's matching and escapes, the `sslmode`
+ * table, the password's precedence, the environment, and the configuration errors (parameter and path named, no
+ * password in any message).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { PgPass, PgTls, PgUrl } from "../src/index.ts"
+
+const target = { host: "db.example", port: "5432", database: "app", user: "alice" }
+
+/** A private temporary directory with `files` in it (mode 0600 unless given), removed with the scope. */
+const tempFiles = (files: Readonly<Record<string, string | { text: string; mode: number }>>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const dir = mkdtempSync(join(tmpdir(), "lo-migrate-pgurl-"))
+      for (const [name, content] of Object.entries(files)) {
+        const { text, mode } = typeof content === "string" ? { text: content, mode: 0o600 } : content
+        writeFileSync(join(dir, name), text)
+        chmodSync(join(dir, name), mode)
+      }
+      return dir
+    }),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+const resolve = (url: string, env: Record<string, string>, home = "/nonexistent") =>
+  PgUrl.resolve(Redacted.make(url), { env, home, osUser: "osuser" })
+
+const failure = (url: string, env: Record<string, string> = {}, home?: string) =>
+  Effect.flip(resolve(url, env, home))
+
+describe("PgPass.lookup (libpq's format)", () => {
+  it("takes the first matching line; * matches any field; comments and short lines are skipped", () => {
+    const text = [
+      "# comment:*:*:*:nope",
+      "db.example:5432:other:alice:wrong-db",
+      "db.example:5432",
+      "*:5432:app:alice:first",
+      "*:*:*:*:second"
+    ].join("\n")
+    assert.strictEqual(PgPass.lookup(text, target), "first")
+    assert.strictEqual(PgPass.lookup(text, { ...target, user: "bob" }), "second")
+    assert.strictEqual(PgPass.lookup("db.example:5433:app:alice:x\n", target), undefined)
+  })
+
+  it("\\: and \\\\ are a literal colon and backslash in every field; the password ends at an unescaped colon", () => {
+    const text = "db.example:5432:my\\:db:ali\\\\ce:pa\\:ss\\\\word:trailing\r\n"
+    assert.strictEqual(PgPass.lookup(text, { ...target, database: "my:db", user: "ali\\ce" }), "pa:ss\\word")
+    // an escaped star is a literal star, not a wildcard
+    assert.strictEqual(PgPass.lookup("\\*:5432:app:alice:x", target), undefined)
+    assert.strictEqual(PgPass.lookup("\\*:5432:app:alice:x", { ...target, host: "*" }), "x")
+    // a field must match whole, not as a prefix
+    assert.strictEqual(PgPass.lookup("db.example:5432:app:alic:x", target), undefined)
+    assert.strictEqual(PgPass.lookup("db.example:5432:app:alice2:x", target), undefined)
+  })
+
+  it("a Unix socket directory or no host matches localhost", () => {
+    assert.strictEqual(PgPass.targetHost("/var/run/postgresql"), "localhost")
+    assert.strictEqual(PgPass.targetHost(undefined), "localhost")
+    assert.strictEqual(PgPass.targetHost("127.0.0.1"), "127.0.0.1")
+  })
+})
+
+describe("PgTls.plan (libpq's sslmode table)", () => {
+  const root = { path: "/ca.crt", pem: "CA" }
+  const base = { rootCert: undefined, clientCert: undefined, crl: undefined }
+  const shape = (inputs: PgTls.TlsInputs) => {
+    const p = PgTls.plan(inputs)
+    if ("parameter" in p) return p.parameter
+    const t = (x: PgTls.Transport | undefined) =>
+      x === undefined ? "-" : x === false ? "plain" : x.rejectUnauthorized === false
+        ? "tls"
+        : x.checkServerIdentity !== undefined ? "tls+chain" : "tls+chain+name"
+    return `${t(p.first)} / ${t(p.fallback)}`
+  }
+
+  it("without a root certificate", () => {
+    assert.deepStrictEqual(
+      PgTls.sslModes.map((mode) => [mode, shape({ ...base, mode })]),
+      [
+        ["disable", "plain / -"],
+        ["allow", "plain / tls"],
+        ["prefer", "tls / plain"],
+        ["require", "tls / -"],
+        ["verify-ca", "tls+chain / -"],
+        ["verify-full", "tls+chain+name / -"]
+      ]
+    )
+  })
+
+  it("with sslrootcert every TLS mode checks the chain (require as verify-ca); system needs verify-full", () => {
+    assert.deepStrictEqual(
+      PgTls.sslModes.map((mode) => [mode, shape({ ...base, mode, rootCert: root })]),
+      [
+        ["disable", "plain / -"],
+        ["allow", "plain / tls+chain"],
+        ["prefer", "tls+chain / plain"],
+        ["require", "tls+chain / -"],
+        ["verify-ca", "tls+chain / -"],
+        ["verify-full", "tls+chain+name / -"]
+      ]
+    )
+    assert.strictEqual(shape({ ...base, mode: "require", rootCert: "system" }), "sslmode")
+    assert.strictEqual(shape({ ...base, mode: "verify-full", rootCert: "system" }), "tls+chain+name / -")
+  })
+
+  it("passes the CA, CRL and client certificate to the TLS options and says what is checked", () => {
+    const p = PgTls.plan({
+      mode: "verify-ca",
+      rootCert: root,
+      crl: { path: "/crl.pem", pem: "CRL" },
+      clientCert: { cert: { path: "/c.crt", pem: "CERT" }, key: { path: "/c.key", pem: "KEY" } }
+    })
+    assert(!("parameter" in p) && p.first !== false)
+    assert.strictEqual(p.first.ca, "CA")
+    assert.strictEqual(p.first.crl, "CRL")
+    assert.strictEqual(p.first.cert, "CERT")
+    assert.strictEqual(p.first.key, "KEY")
+    assert.strictEqual(
+      p.checks,
+      "sslmode=verify-ca: TLS, certificate chain checked against sslrootcert /ca.crt, revocations from sslcrl " +
+        "/crl.pem, host name not checked, client certificate /c.crt"
+    )
+  })
+})
+
+describe("PgUrl.resolve", () => {
+  it.effect("no sslmode is libpq's prefer; PGSSLMODE applies when the URL has none", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* resolve("postgres://u@h/db", {})).tls.mode, "prefer")
+      assert.strictEqual((yield* resolve("postgres://u@h/db", { PGSSLMODE: "disable" })).tls.mode, "disable")
+      assert.strictEqual((yield* resolve("postgres://u@h/db?sslmode=require", { PGSSLMODE: "disable" })).tls.mode, "require")
+      assert.strictEqual((yield* resolve("postgres://u@h/db?sslrootcert=system", {})).tls.mode, "verify-full")
+    }))
+
+  it.effect("the password: the URL's, else PGPASSWORD, else the password file (PGPASSFILE / passfile / ~/.pgpass)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempFiles({
+        ".pgpass": "h:5432:db:u:from-home\nh:6000:*:*:port-6000\nlocalhost:5432:u:u:default-db\n",
+        "other": "*:*:*:*:from-other\n"
+      })
+      const fromUrl = yield* resolve("postgres://u:pw@h/db", { PGPASSWORD: "env" }, dir)
+      assert.strictEqual(fromUrl.password, undefined) // the driver reads the URL's own
+      assert.strictEqual(fromUrl.passwordSource, "URL")
+      const fromEnv = yield* resolve("postgres://u@h/db", { PGPASSWORD: "env" }, dir)
+      assert.strictEqual(Redacted.value(fromEnv.password!), "env")
+      assert.strictEqual(fromEnv.passwordSource, "PGPASSWORD")
+      const fromHome = yield* resolve("postgres://u@h/db", {}, dir)
+      assert.strictEqual(Redacted.value(fromHome.password!), "from-home")
+      assert.strictEqual(fromHome.passwordSource, `password file ${join(dir, ".pgpass")}`)
+      assert.strictEqual(Redacted.value((yield* resolve("postgres://u@h:6000/x", {}, dir)).password!), "port-6000")
+      // libpq's defaults: database = user name, host localhost
+      assert.strictEqual(Redacted.value((yield* resolve("postgres://u@localhost", {}, dir)).password!), "default-db")
+      const other = join(dir, "other")
+      assert.strictEqual(Redacted.value((yield* resolve("postgres://u@h/db", { PGPASSFILE: other }, dir)).password!), "from-other")
+      assert.strictEqual(
+        Redacted.value((yield* resolve(`postgres://u@h/db?passfile=${other}`, {}, dir)).password!),
+        "from-other"
+      )
+      // user from PGUSER, database from PGDATABASE (and handed to the driver, the URL having none)
+      const byEnv = yield* resolve("postgres://h", { PGUSER: "u", PGDATABASE: "db", PGPORT: "5432" }, dir)
+      assert.strictEqual(Redacted.value(byEnv.password!), "from-home")
+      assert.deepStrictEqual([byEnv.username, byEnv.database, byEnv.port], ["u", "db", 5432])
+      assert.strictEqual((yield* resolve("postgres://v@h/db", {}, dir)).password, undefined)
+    }))
+
+  it.effect("a password file open to group or others is ignored with a warning, as libpq does", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempFiles({ ".pgpass": { text: "*:*:*:*:secret-pw\n", mode: 0o644 } })
+      const resolved = yield* resolve("postgres://u@h/db", {}, dir)
+      assert.strictEqual(resolved.password, undefined)
+      assert.strictEqual(resolved.warnings.length, 1)
+      assert.include(resolved.warnings[0]!, "has group or world access (mode 0644)")
+      assert.notInclude(resolved.warnings[0]!, "secret-pw")
+    }))
+
+  it.effect("reads sslrootcert, sslcert, sslkey, sslcrl at start; a missing file names the parameter and path", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempFiles({ "ca.crt": "CA", "c.crt": "CERT", "c.key": "KEY", "open.key": { text: "KEY", mode: 0o644 } })
+      const resolved = yield* resolve(
+        `postgres://u@h/db?sslmode=verify-full&sslrootcert=${dir}/ca.crt&sslcert=${dir}/c.crt&sslkey=${dir}/c.key`,
+        {}
+      )
+      assert(resolved.tls.first !== false)
+      assert.deepStrictEqual([resolved.tls.first.ca, resolved.tls.first.cert, resolved.tls.first.key], ["CA", "CERT", "KEY"])
+      const missing = yield* failure(`postgres://u@h/db?sslmode=verify-ca&sslrootcert=${dir}/nope.crt`)
+      assert.strictEqual(missing.parameter, "sslrootcert")
+      assert.include(missing.message, `sslrootcert: cannot read ${dir}/nope.crt`)
+      assert.strictEqual((yield* failure("postgres://u@h/db", { PGSSLCRL: `${dir}/nope.crl` })).parameter, "sslcrl")
+      const open = yield* failure(`postgres://u@h/db?sslmode=require&sslcert=${dir}/c.crt&sslkey=${dir}/open.key`)
+      assert.strictEqual(open.parameter, "sslkey")
+      assert.include(open.message, "group or world access")
+    }))
+
+  it.effect("a parameter the driver would drop is an error naming it; libpq's harmless ones are accepted", () =>
+    Effect.gen(function*() {
+      for (const [query, parameter] of [
+        ["keepalives=1", "keepalives"],
+        ["sslmode=verify", "sslmode"],
+        ["sslpassword=Sup3r", "sslpassword"],
+        ["target_session_attrs=read-write", "target_session_attrs"],
+        ["sslrootcert=system&sslmode=require", "sslmode"],
+        ["service=prod", "service"]
+      ] as const) {
+        const e = yield* failure(`postgres://u:Pw-secret@h/db?${query}`)
+        assert.strictEqual(e.parameter, parameter, query)
+        assert.notInclude(e.message, "Pw-secret")
+        assert.notInclude(e.message, "Sup3r")
+      }
+      const ok = yield* resolve(
+        "postgres://u@h/db?gssencmode=disable&target_session_attrs=any&client_encoding=UTF8&application_name=app&connect_timeout=3",
+        {}
+      )
+      assert.strictEqual(ok.applicationName, "app")
+    }))
+})
