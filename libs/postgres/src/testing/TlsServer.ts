@@ -64,7 +64,15 @@ const failure = (step: string, dir: string) => (cause: unknown) => {
   )
 }
 
-const start = (dir: string, port: number): TlsServerInfo => {
+/** What the server's certificate names and which roles must give a password. */
+export interface TlsServerOptions {
+  /** The certificate's subjectAltName; default `IP:127.0.0.1,DNS:localhost`. */
+  readonly certNames?: string | undefined
+  /** Roles that authenticate with `scram-sha-256` (the test sets their password); every other role is trusted. */
+  readonly passwordRoles?: ReadonlyArray<string> | undefined
+}
+
+const start = (dir: string, port: number, options: TlsServerOptions): TlsServerInfo => {
   const bin = (name: string) => join(pgBinDir(), name)
   const data = join(dir, "data")
   const cert = join(dir, "server.crt")
@@ -72,7 +80,8 @@ const start = (dir: string, port: number): TlsServerInfo => {
   const root = userInfo().uid === 0
   run("openssl", [
     "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert
+    "-subj", "/CN=127.0.0.1", "-addext",
+    `subjectAltName=${options.certNames ?? "IP:127.0.0.1,DNS:localhost"}`, "-keyout", key, "-out", cert
   ], 20_000, false)
   chmodSync(key, 0o600)
   if (root) {
@@ -84,7 +93,9 @@ const start = (dir: string, port: number): TlsServerInfo => {
   // TLS only: a plaintext connection from the loopback is refused, so a test that connects proves TLS was used
   writeFileSync(
     join(data, "pg_hba.conf"),
-    "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n"
+    "local all all trust\n" +
+      (options.passwordRoles ?? []).map((role) => `hostssl all ${role} 127.0.0.1/32 scram-sha-256\n`).join("") +
+      "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n"
   )
   const settings = [
     `-c port=${port}`, "-c listen_addresses=127.0.0.1", `-c unix_socket_directories=${dir}`,
@@ -124,16 +135,20 @@ const watchdog = (dir: string, maxSeconds: number) => {
 }
 
 /** Starts the server in the current scope; dies (with how to make it work) if it cannot. */
-export const make: Effect.Effect<TlsServerInfo, never, Scope.Scope> = Effect.gen(function*() {
-  const port = yield* freePort
-  const dir = yield* Effect.sync(() => {
-    const made = mkdtempSync(join(tmpdir(), "lo-migrate-pgtls-"))
-    watchdog(made, 15 * 60)
-    return made
+export const make: Effect.Effect<TlsServerInfo, never, Scope.Scope> = Effect.suspend(() => makeWith({}))
+
+/** `make` with another certificate name or password-authenticated roles. */
+export const makeWith = (options: TlsServerOptions): Effect.Effect<TlsServerInfo, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const dir = yield* Effect.sync(() => {
+      const made = mkdtempSync(join(tmpdir(), "lo-migrate-pgtls-"))
+      watchdog(made, 15 * 60)
+      return made
+    })
+    return yield* Effect.acquireRelease(
+      Effect.try({ try: () => start(dir, port, options), catch: failure(`start PostgreSQL with TLS in ${dir} on port ${port}`, dir) })
+        .pipe(Effect.tapError(() => stop(dir)), Effect.orDie),
+      () => stop(dir)
+    )
   })
-  return yield* Effect.acquireRelease(
-    Effect.try({ try: () => start(dir, port), catch: failure(`start PostgreSQL with TLS in ${dir} on port ${port}`, dir) })
-      .pipe(Effect.tapError(() => stop(dir)), Effect.orDie),
-    () => stop(dir)
-  )
-})

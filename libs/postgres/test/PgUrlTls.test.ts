@@ -1,0 +1,150 @@
+/**
+ * libpq's reading of the URL against real servers: a throwaway TLS-only PostgreSQL 15 (`TlsServer`, self-signed
+ * certificate naming only `IP:127.0.0.1`, role `lo_pw` authenticating with scram-sha-256), started once for the
+ * file, and the shared plaintext server on 127.0.0.1:5432 for `prefer`'s fallback. Every connection goes through
+ * `PgUrl.resolve` and `PgDatabase`, as the CLI's do.
+ */
+import { assert, describe, layer } from "@effect/vitest"
+import type { DatabaseError } from "@lo-migrate/core"
+import { Context, Effect, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { rootCertificates } from "node:tls"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { PgDatabase, PgUrl } from "../src/index.ts"
+import { testAdminUrl, TlsServer } from "../src/testing.ts"
+
+const rolePassword = "Scram-Pw_4711"
+
+class Server extends Context.Service<Server, TlsServer.TlsServerInfo & { readonly dir: string }>()(
+  "test/PgUrlTls/Server"
+) {}
+
+/** The TLS server, a role with a password on it, and a private directory for password files and a wrong CA. */
+const serverLayer = Layer.effect(
+  Server,
+  Effect.gen(function*() {
+    const server = yield* TlsServer.makeWith({ certNames: "IP:127.0.0.1", passwordRoles: ["lo_pw"] })
+    const admin = yield* Layer.build(PgDatabase.layer({
+      url: Redacted.make(server.url("postgres")),
+      maxConnections: 1,
+      tls: { ca: server.ca }
+    }))
+    const sql = Context.get(admin, SqlClient.SqlClient)
+    yield* Effect.orDie(sql.unsafe(`CREATE ROLE lo_pw LOGIN PASSWORD '${rolePassword}'`))
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "lo-migrate-pgurl-tls-"))),
+      (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
+    )
+    // a real CA, but not the one that signed the server's certificate
+    yield* Effect.sync(() => writeFileSync(join(dir, "wrong-ca.crt"), rootCertificates[0]!))
+    return { ...server, dir }
+  })
+)
+
+/** Resolves `url` as the CLI does (with `env` as the environment), opens a pool and runs `query` on it. */
+const connect = <A>(
+  url: string,
+  env: Record<string, string>,
+  query: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>
+) =>
+  Effect.gen(function*() {
+    const options = yield* Effect.orDie(PgUrl.resolve(Redacted.make(url), { env, home: "/nonexistent", osUser: "nobody" }))
+    return yield* Effect.scoped(
+      Effect.gen(function*() {
+        const context = yield* Layer.build(
+          PgDatabase.layer({ url: Redacted.make(url), options, maxConnections: 1, connectTimeout: "5 seconds" })
+        )
+        return yield* Effect.orDie(query(Context.get(context, SqlClient.SqlClient)))
+      })
+    )
+  })
+
+/** Whether this session is encrypted, from the server's view (`pg_stat_ssl`), and as whom. */
+const session = (sql: SqlClient.SqlClient) =>
+  sql<{ readonly ssl: boolean; readonly who: string }>`
+    SELECT ssl, current_user AS who FROM pg_stat_ssl WHERE pid = pg_backend_pid()`.pipe(Effect.map((rows) => rows[0]))
+
+const connectFailure = (url: string, env: Record<string, string> = {}) =>
+  Effect.flip(connect(url, env, session)) as Effect.Effect<DatabaseError>
+
+const base = (server: TlsServer.TlsServerInfo, host = "127.0.0.1", user = "postgres") =>
+  `postgresql://${user}@${host}:${server.port}/postgres`
+
+layer(serverLayer, { timeout: 60_000 })("PgUrl against a TLS-only server (self-signed, IP:127.0.0.1)", (it) => {
+  it.effect("require (and libpq's default, prefer) encrypt without verifying the self-signed certificate", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      assert.deepStrictEqual(yield* connect(`${base(server)}?sslmode=require`, {}, session), { ssl: true, who: "postgres" })
+      assert.deepStrictEqual(yield* connect(base(server), {}, session), { ssl: true, who: "postgres" })
+      // allow: plaintext first, rejected by pg_hba.conf (hostnossl ... reject), then TLS
+      assert.deepStrictEqual(yield* connect(`${base(server)}?sslmode=allow`, {}, session), { ssl: true, who: "postgres" })
+    }))
+
+  it.effect("verify-full with sslrootcert=<the CA> connects; with a wrong CA it fails saying what was checked", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const good = `${base(server)}?sslmode=verify-full&sslrootcert=${server.caFile}`
+      assert.deepStrictEqual(yield* connect(good, {}, session), { ssl: true, who: "postgres" })
+      const wrongCa = join(server.dir, "wrong-ca.crt")
+      const e = yield* connectFailure(`${base(server)}?sslmode=verify-full&sslrootcert=${wrongCa}`)
+      assert.isFalse(e.retryable)
+      assert.match(e.detail, /self-signed certificate|unable to verify/i)
+      assert.include(
+        e.detail,
+        `sslmode=verify-full: TLS, certificate chain checked against sslrootcert ${wrongCa} and host name checked`
+      )
+      // require with a root certificate checks the chain, as libpq's does (as verify-ca)
+      const required = yield* connectFailure(`${base(server)}?sslmode=require&sslrootcert=${wrongCa}`)
+      assert.include(required.detail, "host name not checked")
+    }))
+
+  it.effect("verify-ca accepts a certificate for another name (localhost vs IP:127.0.0.1); verify-full does not", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const query = `sslrootcert=${server.caFile}`
+      assert.deepStrictEqual(
+        yield* connect(`${base(server, "localhost")}?sslmode=verify-ca&${query}`, {}, session),
+        { ssl: true, who: "postgres" }
+      )
+      const e = yield* connectFailure(`${base(server, "localhost")}?sslmode=verify-full&${query}`)
+      assert.match(e.detail, /localhost/)
+      assert.match(e.detail, /Hostname\/IP does not match|altnames/i)
+      assert.include(e.detail, "and host name checked")
+    }))
+
+  it.effect("the password of a scram-sha-256 role from the password file or PGPASSWORD; never in an error", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const url = `${base(server, "127.0.0.1", "lo_pw")}?sslmode=require`
+      const file = join(server.dir, "pgpass")
+      writeFileSync(file, `# test\n127.0.0.1:${server.port}:postgres:lo_pw:${rolePassword}\n`)
+      chmodSync(file, 0o600)
+      assert.deepStrictEqual(yield* connect(url, { PGPASSFILE: file }, session), { ssl: true, who: "lo_pw" })
+      assert.deepStrictEqual(yield* connect(url, { PGPASSWORD: rolePassword }, session), { ssl: true, who: "lo_pw" })
+      const wrong = "Wrong-Pw_0815"
+      const e = yield* connectFailure(url, { PGPASSWORD: wrong })
+      assert.include(e.detail, "28P01")
+      assert.notInclude(e.message, wrong)
+      // no password at all: the server asks for one and the driver has none
+      const none = yield* connectFailure(url)
+      assert.notInclude(none.message, rolePassword)
+    }))
+})
+
+describe("PgUrl against the shared plaintext server", () => {
+  layer(Layer.empty)((it) => {
+    it.effect("no sslmode (libpq's prefer) falls back to plaintext when the server refuses TLS; require fails", () =>
+      Effect.gen(function*() {
+        const url = new URL(testAdminUrl())
+        url.search = ""
+        const row = yield* connect(url.toString(), {}, session)
+        assert.strictEqual(row?.ssl, false)
+        url.search = "?sslmode=require"
+        const e = yield* connectFailure(url.toString())
+        assert.match(e.detail, /refused TLS|does not support TLS/)
+        assert.include(e.detail, "sslmode=require: TLS, certificate not verified")
+      }))
+  })
+})
