@@ -335,6 +335,40 @@ describe("status", () => {
     }))
 })
 
+describe("the PostgreSQL URL as libpq reads it", () => {
+  it.effect("an unreadable sslrootcert or an unsupported parameter is exit 2 naming it, for every command", () =>
+    Effect.gen(function*() {
+      const cases = [
+        ["sslmode=verify-full&sslrootcert=/nonexistent/ca.crt", "sslrootcert: cannot read /nonexistent/ca.crt"],
+        ["keepalives=1", "keepalives: is not supported"],
+        ["sslmode=verify", "sslmode: unknown value"]
+      ] as const
+      for (const [query, message] of cases) {
+        const url = `postgresql://app:Pw-In-Url@db.example/nice?${query}`
+        for (const command of [[], ["finalize"], ["status"], ["verify"]]) {
+          const { calls, errors, exit } = yield* run([...command, ...base.slice(2)], { PG_URL: url })
+          assert.strictEqual(exit, ExitCode.Usage, `${command.join(" ")} ${query}`)
+          assert.strictEqual(calls.length, 0)
+          assert.include(errors, `--pg-url: ${message}`)
+          assert.notInclude(errors, "Pw-In-Url")
+        }
+      }
+    }))
+
+  it.effect("sslmode, PGPASSWORD and PGSSLMODE reach the pool's options; the password is in no output", () =>
+    Effect.gen(function*() {
+      const { calls, errors, exit, logs } = yield* run(base, { PGPASSWORD: "Env-Pw-42", PGSSLMODE: "require" })
+      assert.strictEqual(exit, ExitCode.Ok)
+      const c = migrateConfig(calls)
+      assert.strictEqual(Redacted.value(c.pgOptions.password!), "Env-Pw-42")
+      assert.strictEqual(c.pgOptions.passwordSource, "PGPASSWORD")
+      assert.strictEqual(c.pgOptions.tls.mode, "require")
+      assert.notInclude(errors + logs + render(c) + JSON.stringify(c), "Env-Pw-42")
+      const plain = yield* run(["-p", "postgresql://app@db.example/nice?sslmode=disable", ...base.slice(2)])
+      assert.strictEqual(migrateConfig(plain.calls).pgOptions.tls.first, false)
+    }))
+})
+
 describe("log format, throttle and metrics options", () => {
   it.effect("--log-format text|json|line, from the flag and from LO_MIGRATE_LOG_FORMAT", () =>
     Effect.gen(function*() {

@@ -10,8 +10,8 @@
  * - The same with the `BEGIN` frozen.
  * - A TLS connection kept busy for longer than the stall timeout is not cut (the guard counts the bytes of the
  *   socket that carries them).
- * - `sslmode=require` verifies the certificate as `verify-full` does (the driver's reading, unlike libpq): a CA that
- *   is not trusted fails the connect, not retryable.
+ * - `sslmode=require` encrypts without verifying, as in libpq (`PgUrl`); `verify-full` without the server's CA
+ *   fails the connect, not retryable.
  * - The CLI as operators run it over TLS (`sslmode=verify-full`, the server's CA in `NODE_EXTRA_CA_CERTS`), against
  *   Ceph RGW, every connection frozen mid-run: exit 0, every row migrated with the right object.
  *
@@ -21,7 +21,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DatabaseError, retrySchedule } from "@lo-migrate/core"
 import { FaultProxy } from "@lo-migrate/faults"
-import { mapSqlError, PgDatabase, withTransaction } from "@lo-migrate/postgres"
+import { mapSqlError, PgDatabase, PgUrl, withTransaction } from "@lo-migrate/postgres"
 import { TlsServer } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { Context, Effect, Layer, Redacted } from "effect"
@@ -169,22 +169,27 @@ describe("the PostgreSQL stall guard under TLS (a PostgreSQL 15 of the test's ow
     }).pipe(Effect.scoped), 60_000)
 })
 
-describe("PostgreSQL URLs and TLS (how @effect/sql-pg reads the URL's sslmode)", () => {
-  it.live("sslmode=require verifies the server's certificate (unlike libpq): without its CA the connect fails", () =>
+describe("PostgreSQL URLs and TLS (libpq's reading of sslmode, through PgUrl as the CLI does)", () => {
+  it.live("sslmode=require encrypts without verifying; verify-full without the CA fails at once, not retryable", () =>
     Effect.gen(function*() {
       const server = yield* TlsServer.make
-      for (const sslmode of ["require", "verify-full"] as const) {
-        const error = yield* Effect.flip(Layer.build(PgDatabase.layer({
-          url: Redacted.make(server.url("postgres", sslmode)),
-          maxConnections: 1,
-          connectTimeout: "3 seconds"
-        })))
-        assert.instanceOf(error, DatabaseError)
-        assert.include(error.detail, "self-signed certificate", sslmode)
-        assert.include(error.detail, "DEPTH_ZERO_SELF_SIGNED_CERT", sslmode)
-        // a certificate that is not trusted is a configuration error, refused at once, not waited out
-        assert.isFalse(error.retryable, sslmode)
-      }
+      const pool = (sslmode: "require" | "verify-full") =>
+        Effect.gen(function*() {
+          const url = Redacted.make(server.url("postgres", sslmode))
+          const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+          return yield* Layer.build(PgDatabase.layer({ url, options, maxConnections: 1, connectTimeout: "3 seconds" }))
+        })
+      const required = Context.get(yield* pool("require"), SqlClient.SqlClient)
+      const rows = yield* Effect.orDie(required<{ readonly ssl: boolean }>`
+        SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()`)
+      assert.isTrue(rows[0]?.ssl)
+      const error = yield* Effect.flip(pool("verify-full"))
+      assert.instanceOf(error, DatabaseError)
+      assert.include(error.detail, "self-signed certificate")
+      assert.include(error.detail, "DEPTH_ZERO_SELF_SIGNED_CERT")
+      assert.include(error.detail, "certificate chain checked against Node's trusted CAs and NODE_EXTRA_CA_CERTS")
+      // a certificate that is not trusted is a configuration error, refused at once, not waited out
+      assert.isFalse(error.retryable)
     }).pipe(Effect.scoped), 60_000)
 })
 
