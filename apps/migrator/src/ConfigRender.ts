@@ -20,6 +20,8 @@ export const render = (config: MigratorConfig): string => {
     "**************** configuration ****************",
     "  connections:",
     `    PostgreSQL:          ${redactUrl(Redacted.value(config.pgUrl))}`,
+    `    PostgreSQL TLS:      ${config.pgOptions.tls.checks}`,
+    `    PostgreSQL password: ${config.pgOptions.passwordSource === undefined ? "none" : `from the ${config.pgOptions.passwordSource}`}`,
     `    S3 endpoint:         ${config.s3Url.toString()} (${config.pathStyle ? "path-style" : "virtual-host"}, region ${config.region})`,
     `    S3 bucket:           ${config.bucket}`,
     `    S3 credentials:      ${credentials}`,

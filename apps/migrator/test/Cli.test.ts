@@ -364,6 +364,8 @@ describe("the PostgreSQL URL as libpq reads it", () => {
       assert.strictEqual(c.pgOptions.passwordSource, "PGPASSWORD")
       assert.strictEqual(c.pgOptions.tls.mode, "require")
       assert.notInclude(errors + logs + render(c) + JSON.stringify(c), "Env-Pw-42")
+      assert.include(render(c), "PostgreSQL TLS:      sslmode=require: TLS, certificate not verified")
+      assert.include(render(c), "PostgreSQL password: from the PGPASSWORD")
       const plain = yield* run(["-p", "postgresql://app@db.example/nice?sslmode=disable", ...base.slice(2)])
       assert.strictEqual(migrateConfig(plain.calls).pgOptions.tls.first, false)
     }))
