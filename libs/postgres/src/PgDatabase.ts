@@ -35,8 +35,8 @@ export interface PgConnectionConfig {
   readonly stallTimeout?: { readonly millis: number; readonly describe: string } | undefined
   /**
    * TLS options for the driver (e.g. `{ ca }`, a CA to trust besides Node's own). Setting them makes TLS mandatory
-   * whatever the URL's `sslmode` says. The CLI does not set them: it takes `sslmode` from the URL and a private CA
-   * from `NODE_EXTRA_CA_CERTS`; tests use them to trust a throwaway server's self-signed certificate.
+   * whatever the URL's `sslmode` and `options` say. The CLI does not set them (it passes `options`); tests use them
+   * to trust a throwaway server's self-signed certificate.
    */
   readonly tls?: ConnectionOptions | undefined
   /**

@@ -1,7 +1,8 @@
 /**
  * A throwaway PostgreSQL 15 server that accepts TLS only, for tests of what happens under TLS (the shared server on
  * 127.0.0.1:5432 has no TLS and is never reconfigured): a fresh cluster (`initdb`) in a temporary directory, on a free
- * loopback port, with `ssl=on`, a self-signed certificate made with `openssl` for `127.0.0.1` / `localhost`, and a
+ * loopback port, with `ssl=on`, a self-signed certificate made with `openssl` for `127.0.0.1` / `localhost` (or the
+ * names `makeWith` is given), and a
  * `pg_hba.conf` that rejects every connection that is not TLS. Stopped (`pg_ctl stop -m immediate`) and its directory
  * removed when the scope closes. Every command is bounded in time, and so is the server: a detached watchdog stops it
  * and removes the directory when the test process is gone (killed, so no finalizer ran) or after 15 min. Run as root, the cluster belongs to the OS user
