@@ -16,7 +16,7 @@ import type { ConnectionOptions } from "node:tls"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { sqlStateOf, toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
 import type { PgConnectionOptions } from "./PgUrl.ts"
-import type { Transport } from "./PgTls.ts"
+import { type Transport, withClientKey } from "./PgTls.ts"
 import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
 
 export interface PgConnectionConfig {
@@ -70,7 +70,11 @@ export const make = (config: PgConnectionConfig) => {
       ...(config.connectTimeout !== undefined ? { connectTimeout: config.connectTimeout } : {}),
       // Idle connections are closed after a minute; the pool reopens them on demand.
       idleTimeout: "60 seconds",
-      ...(config.tls !== undefined ? { ssl: config.tls } : transport !== undefined ? { ssl: transport } : {}),
+      ...(config.tls !== undefined
+        ? { ssl: config.tls }
+        : transport !== undefined && options !== undefined
+        ? { ssl: withClientKey(options.tls, transport) }
+        : {}),
       ...(options?.password !== undefined ? { password: options.password } : {}),
       ...(options?.host !== undefined ? { host: options.host } : {}),
       ...(options?.port !== undefined ? { port: options.port } : {}),

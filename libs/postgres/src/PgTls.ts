@@ -15,6 +15,7 @@
  * certificate) means Node's trusted CAs plus `NODE_EXTRA_CA_CERTS`. libpq allows `sslrootcert=system` only with
  * `verify-full`, and so does this. The fallback of `allow` / `prefer` is decided once per pool, when it first connects.
  */
+import * as Redacted from "effect/Redacted"
 import type { ConnectionOptions } from "node:tls"
 
 export const sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const
@@ -33,12 +34,12 @@ export interface TlsInputs {
   /** `sslrootcert`: a file, `"system"`, or none. */
   readonly rootCert: PemFile | "system" | undefined
   /** `sslcert` + `sslkey`: the client certificate, or none. */
-  readonly clientCert: { readonly cert: PemFile; readonly key: PemFile } | undefined
+  readonly clientCert: { readonly cert: PemFile; readonly key: Redacted.Redacted<string> } | undefined
   /** `sslcrl`: revoked certificates, checked when the chain is verified. */
   readonly crl: PemFile | undefined
 }
 
-/** What each connection of a pool does: `false` is plaintext, options are TLS (required). */
+/** What each connection of a pool does: `false` is plaintext, options are TLS (required), without the client key. */
 export type Transport = false | ConnectionOptions
 
 export interface TlsPlan {
@@ -49,7 +50,13 @@ export interface TlsPlan {
   readonly fallback: Transport | undefined
   /** What is checked, for messages: "TLS, certificate chain checked against /ca.crt, host name not checked". */
   readonly checks: string
+  /** The client certificate's private key, kept out of `first` / `fallback` so that no printed config shows it. */
+  readonly clientKey: Redacted.Redacted<string> | undefined
 }
+
+/** `transport` with the plan's client key added: what the driver gets. */
+export const withClientKey = (plan: TlsPlan, transport: Transport): Transport =>
+  transport === false || plan.clientKey === undefined ? transport : { ...transport, key: Redacted.value(plan.clientKey) }
 
 type Verification = "none" | "chain" | "full"
 
@@ -69,7 +76,7 @@ const tlsOptions = (inputs: TlsInputs, verification: Verification): ConnectionOp
       ...(inputs.rootCert !== undefined && inputs.rootCert !== "system" ? { ca: inputs.rootCert.pem } : {}),
       ...(inputs.crl !== undefined ? { crl: inputs.crl.pem } : {})
     }),
-  ...(inputs.clientCert !== undefined ? { cert: inputs.clientCert.cert.pem, key: inputs.clientCert.key.pem } : {})
+  ...(inputs.clientCert !== undefined ? { cert: inputs.clientCert.cert.pem } : {})
 })
 
 const describe = (inputs: TlsInputs, verification: Verification): string => {
@@ -97,14 +104,15 @@ export const plan = (inputs: TlsInputs): TlsPlan | { readonly parameter: string;
   const verification = verificationOf(inputs)
   const tls = tlsOptions(inputs, verification)
   const checks = describe(inputs, verification)
+  const clientKey = inputs.clientCert?.key
   switch (inputs.mode) {
     case "disable":
-      return { mode: inputs.mode, first: false, fallback: undefined, checks }
+      return { mode: inputs.mode, first: false, fallback: undefined, checks, clientKey: undefined }
     case "allow":
-      return { mode: inputs.mode, first: false, fallback: tls, checks }
+      return { mode: inputs.mode, first: false, fallback: tls, checks, clientKey }
     case "prefer":
-      return { mode: inputs.mode, first: tls, fallback: false, checks }
+      return { mode: inputs.mode, first: tls, fallback: false, checks, clientKey }
     default:
-      return { mode: inputs.mode, first: tls, fallback: undefined, checks }
+      return { mode: inputs.mode, first: tls, fallback: undefined, checks, clientKey }
   }
 }

@@ -162,11 +162,11 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     : undefined
   const certName = param("sslcert") ?? (exists(join(dotPostgresql, "postgresql.crt")) ? join(dotPostgresql, "postgresql.crt") : undefined)
   const keyName = param("sslkey") ?? join(dotPostgresql, "postgresql.key")
-  let clientCert: { cert: PemFile; key: PemFile } | undefined = undefined
+  let clientCert: { cert: PemFile; key: Redacted.Redacted<string> } | undefined = undefined
   if (certName !== undefined && mode !== "disable") {
     const cert = yield* readPem("sslcert", certName)
     yield* checkKeyMode(keyName)
-    clientCert = { cert, key: yield* readPem("sslkey", keyName) }
+    clientCert = { cert, key: Redacted.make((yield* readPem("sslkey", keyName)).pem) }
   } else if (params.get("sslkey") !== null && mode !== "disable") {
     return yield* fail("sslkey", "is given without sslcert (the client certificate it belongs to)")
   }

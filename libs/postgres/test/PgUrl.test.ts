@@ -113,13 +113,18 @@ describe("PgTls.plan (libpq's sslmode table)", () => {
       mode: "verify-ca",
       rootCert: root,
       crl: { path: "/crl.pem", pem: "CRL" },
-      clientCert: { cert: { path: "/c.crt", pem: "CERT" }, key: { path: "/c.key", pem: "KEY" } }
+      clientCert: { cert: { path: "/c.crt", pem: "CERT" }, key: Redacted.make("KEY") }
     })
     assert(!("parameter" in p) && p.first !== false)
     assert.strictEqual(p.first.ca, "CA")
     assert.strictEqual(p.first.crl, "CRL")
     assert.strictEqual(p.first.cert, "CERT")
-    assert.strictEqual(p.first.key, "KEY")
+    // the private key stays out of the printable plan; the driver gets it
+    assert.strictEqual(p.first.key, undefined)
+    assert.notInclude(JSON.stringify(p), "KEY")
+    const driver = PgTls.withClientKey(p, p.first)
+    assert(driver !== false)
+    assert.strictEqual(driver.key, "KEY")
     assert.strictEqual(
       p.checks,
       "sslmode=verify-ca: TLS, certificate chain checked against sslrootcert /ca.crt, revocations from sslcrl " +
@@ -186,7 +191,8 @@ describe("PgUrl.resolve", () => {
         {}
       )
       assert(resolved.tls.first !== false)
-      assert.deepStrictEqual([resolved.tls.first.ca, resolved.tls.first.cert, resolved.tls.first.key], ["CA", "CERT", "KEY"])
+      assert.deepStrictEqual([resolved.tls.first.ca, resolved.tls.first.cert], ["CA", "CERT"])
+      assert.strictEqual(Redacted.value(resolved.tls.clientKey!), "KEY")
       const missing = yield* failure(`postgres://u@h/db?sslmode=verify-ca&sslrootcert=${dir}/nope.crt`)
       assert.strictEqual(missing.parameter, "sslrootcert")
       assert.include(missing.message, `sslrootcert: cannot read ${dir}/nope.crt`)
