@@ -1,6 +1,7 @@
 /**
  * libpq's reading of the URL against real servers: a throwaway TLS-only PostgreSQL 15 (`TlsServer`, self-signed
- * certificate naming only `IP:127.0.0.1`, role `lo_pw` authenticating with scram-sha-256), started once for the
+ * certificate naming only `IP:127.0.0.1`, role `lo_pw` authenticating with scram-sha-256, role `lo_cert` with a client
+ * certificate), started once for the
  * file, and the shared plaintext server on 127.0.0.1:5432 for `prefer`'s fallback. Every connection goes through
  * `PgUrl.resolve` and `PgDatabase`, as the CLI's do.
  */
@@ -25,7 +26,7 @@ class Server extends Context.Service<Server, TlsServer.TlsServerInfo & { readonl
 const serverLayer = Layer.effect(
   Server,
   Effect.gen(function*() {
-    const server = yield* TlsServer.makeWith({ certNames: "IP:127.0.0.1", passwordRoles: ["lo_pw"] })
+    const server = yield* TlsServer.makeWith({ certNames: "IP:127.0.0.1", passwordRoles: ["lo_pw"], certRoles: ["lo_cert"] })
     const admin = yield* Layer.build(PgDatabase.layer({
       url: Redacted.make(server.url("postgres")),
       maxConnections: 1,
@@ -33,6 +34,7 @@ const serverLayer = Layer.effect(
     }))
     const sql = Context.get(admin, SqlClient.SqlClient)
     yield* Effect.orDie(sql.unsafe(`CREATE ROLE lo_pw LOGIN PASSWORD '${rolePassword}'`))
+    yield* Effect.orDie(sql.unsafe("CREATE ROLE lo_cert LOGIN"))
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "lo-migrate-pgurl-tls-"))),
       (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
@@ -130,6 +132,25 @@ layer(serverLayer, { timeout: 60_000 })("PgUrl against a TLS-only server (self-s
       // no password at all: the server asks for one and the driver has none
       const none = yield* connectFailure(url)
       assert.notInclude(none.message, rolePassword)
+    }))
+
+  it.effect("sslcert + sslkey log a role in by its client certificate (pg_hba cert); without them it is refused", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const client = server.clientCerts["lo_cert"]!
+      const url = `${base(server, "127.0.0.1", "lo_cert")}?sslmode=verify-full&sslrootcert=${server.caFile}`
+      assert.deepStrictEqual(
+        yield* connect(`${url}&sslcert=${client.cert}&sslkey=${client.key}`, {}, session),
+        { ssl: true, who: "lo_cert" }
+      )
+      // the same from PGSSLCERT / PGSSLKEY
+      assert.deepStrictEqual(
+        yield* connect(url, { PGSSLCERT: client.cert, PGSSLKEY: client.key }, session),
+        { ssl: true, who: "lo_cert" }
+      )
+      const e = yield* connectFailure(url)
+      assert.include(e.detail, "28000")
+      assert.include(e.detail, "certificate")
     }))
 })
 

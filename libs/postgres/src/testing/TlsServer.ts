@@ -31,6 +31,8 @@ export interface TlsServerInfo {
   readonly caFile: string
   /** `postgresql://postgres@127.0.0.1:<port>/<database>?sslmode=<sslmode>` (trust authentication). */
   readonly url: (database: string, sslmode?: "require" | "verify-full") => string
+  /** Per role of `certRoles`: a client certificate (CN = the role) and its key (mode 0600), as file paths. */
+  readonly clientCerts: Readonly<Record<string, { readonly cert: string; readonly key: string }>>
 }
 
 const howTo = `this test starts its own PostgreSQL 15 with TLS: it needs initdb and pg_ctl in ${pgBinDir()} ` +
@@ -65,12 +67,34 @@ const failure = (step: string, dir: string) => (cause: unknown) => {
   )
 }
 
-/** What the server's certificate names and which roles must give a password. */
+/** What the server's certificate names and which roles must give a password or a client certificate. */
 export interface TlsServerOptions {
   /** The certificate's subjectAltName; default `IP:127.0.0.1,DNS:localhost`. */
   readonly certNames?: string | undefined
   /** Roles that authenticate with `scram-sha-256` (the test sets their password); every other role is trusted. */
   readonly passwordRoles?: ReadonlyArray<string> | undefined
+  /** Roles that authenticate with a client certificate (`cert`), signed by a client CA of the server's own. */
+  readonly certRoles?: ReadonlyArray<string> | undefined
+}
+
+const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+/** A client CA (the server's `ssl_ca_file`) and one certificate per role signed by it, in `dir`. */
+const clientCertificates = (dir: string, roles: ReadonlyArray<string>) => {
+  const ca = join(dir, "client-ca.crt")
+  const caKey = join(dir, "client-ca.key")
+  run("openssl", ["req", "-x509", ...ecKey, "-days", "2", "-subj", "/CN=lo-migrate test client CA", "-keyout", caKey, "-out", ca], 20_000, false)
+  const certs: Record<string, { cert: string; key: string }> = {}
+  for (const role of roles) {
+    const cert = join(dir, `client-${role}.crt`)
+    const key = join(dir, `client-${role}.key`)
+    const csr = join(dir, `client-${role}.csr`)
+    run("openssl", ["req", ...ecKey, "-subj", `/CN=${role}`, "-keyout", key, "-out", csr], 20_000, false)
+    run("openssl", ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-days", "2", "-out", cert], 20_000, false)
+    chmodSync(key, 0o600)
+    certs[role] = { cert, key }
+  }
+  return { ca, certs }
 }
 
 const start = (dir: string, port: number, options: TlsServerOptions): TlsServerInfo => {
@@ -85,10 +109,12 @@ const start = (dir: string, port: number, options: TlsServerOptions): TlsServerI
     `subjectAltName=${options.certNames ?? "IP:127.0.0.1,DNS:localhost"}`, "-keyout", key, "-out", cert
   ], 20_000, false)
   chmodSync(key, 0o600)
+  const certRoles = options.certRoles ?? []
+  const clients = certRoles.length > 0 ? clientCertificates(dir, certRoles) : undefined
   if (root) {
     const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8", timeout: 5_000 }).trim())
     const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8", timeout: 5_000 }).trim())
-    for (const path of [dir, cert, key]) chownSync(path, uid, gid)
+    for (const path of [dir, cert, key, ...(clients ? [clients.ca] : [])]) chownSync(path, uid, gid)
   }
   run(bin("initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"], 60_000, true)
   // TLS only: a plaintext connection from the loopback is refused, so a test that connects proves TLS was used
@@ -96,11 +122,13 @@ const start = (dir: string, port: number, options: TlsServerOptions): TlsServerI
     join(data, "pg_hba.conf"),
     "local all all trust\n" +
       (options.passwordRoles ?? []).map((role) => `hostssl all ${role} 127.0.0.1/32 scram-sha-256\n`).join("") +
+      certRoles.map((role) => `hostssl all ${role} 127.0.0.1/32 cert\n`).join("") +
       "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n"
   )
   const settings = [
     `-c port=${port}`, "-c listen_addresses=127.0.0.1", `-c unix_socket_directories=${dir}`,
     "-c ssl=on", `-c ssl_cert_file=${cert}`, `-c ssl_key_file=${key}`,
+    ...(clients ? [`-c ssl_ca_file=${clients.ca}`] : []),
     "-c fsync=off", "-c shared_buffers=16MB", "-c max_connections=30"
   ].join(" ")
   run(bin("pg_ctl"), ["-D", data, "-l", join(dir, "server.log"), "-w", "-t", "30", "-o", settings, "start"], 40_000, true)
@@ -108,7 +136,8 @@ const start = (dir: string, port: number, options: TlsServerOptions): TlsServerI
     port,
     ca: readFileSync(cert, "utf8"),
     caFile: cert,
-    url: (database, sslmode = "require") => `postgresql://postgres@127.0.0.1:${port}/${database}?sslmode=${sslmode}`
+    url: (database, sslmode = "require") => `postgresql://postgres@127.0.0.1:${port}/${database}?sslmode=${sslmode}`,
+    clientCerts: clients?.certs ?? {}
   }
 }
 
