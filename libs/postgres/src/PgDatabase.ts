@@ -60,7 +60,9 @@ export const make = (config: PgConnectionConfig) => {
   const secrets = options?.password === undefined
     ? urlSecrets(config.url)
     : [...urlSecrets(config.url), Redacted.value(options.password)]
-  const target = config.stallTimeout === undefined ? undefined : tcpTargetOf(Redacted.value(config.url))
+  const urlTarget = config.stallTimeout === undefined ? undefined : tcpTargetOf(Redacted.value(config.url))
+  // PGPORT fills in a port the URL does not give (PGHOST only a host it does not give: then there is no TCP target)
+  const target = urlTarget !== undefined && options?.port !== undefined ? { ...urlTarget, port: options.port } : urlTarget
   const stall = config.stallTimeout
   const pool = (transport: Transport | undefined) =>
     PgClient.make({

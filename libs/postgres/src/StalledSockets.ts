@@ -28,7 +28,9 @@ export const tcpTargetOf = (url: string): { readonly host: string; readonly port
   if (!URL.canParse(url)) return undefined
   const parsed = new URL(url)
   if (parsed.hostname.length === 0 || parsed.hostname.includes(",") || parsed.searchParams.has("host")) return undefined
-  const port = parsed.port.length === 0 ? 5432 : Number(parsed.port)
+  // the `port` parameter wins over the authority's, as in libpq and the driver
+  const portText = parsed.searchParams.get("port") ?? parsed.port
+  const port = portText.length === 0 ? 5432 : Number(portText)
   return Number.isSafeInteger(port) ? { host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"), port } : undefined
 }
 

@@ -134,6 +134,24 @@ layer(serverLayer, { timeout: 60_000 })("PgUrl against a TLS-only server (self-s
       assert.notInclude(none.message, rolePassword)
     }))
 
+  it.effect("PGPORT fills in the port the URL leaves out, for the driver and for the stall guard's own socket", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const url = "postgresql://postgres@127.0.0.1/postgres?sslmode=require"
+      const options = yield* Effect.orDie(
+        PgUrl.resolve(Redacted.make(url), { env: { PGPORT: String(server.port) }, home: "/nonexistent", osUser: "nobody" })
+      )
+      assert.strictEqual(options.port, server.port)
+      for (const stallTimeout of [undefined, { millis: 5_000, describe: "test" }]) {
+        const row = yield* Effect.scoped(
+          Layer.build(PgDatabase.layer({ url: Redacted.make(url), options, maxConnections: 1, stallTimeout })).pipe(
+            Effect.flatMap((context) => Effect.orDie(session(Context.get(context, SqlClient.SqlClient))))
+          )
+        )
+        assert.deepStrictEqual(row, { ssl: true, who: "postgres" })
+      }
+    }))
+
   it.effect("sslcert + sslkey log a role in by its client certificate (pg_hba cert); without them it is refused", () =>
     Effect.gen(function*() {
       const server = yield* Server

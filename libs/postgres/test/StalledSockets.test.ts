@@ -68,6 +68,7 @@ describe("StalledSockets", () => {
     assert.deepStrictEqual(tcpTargetOf("postgresql://u:p@db.example:5433/nice?sslmode=require"), { host: "db.example", port: 5433 })
     assert.deepStrictEqual(tcpTargetOf("postgres://u@127.0.0.1/nice"), { host: "127.0.0.1", port: 5432 })
     assert.deepStrictEqual(tcpTargetOf("postgres://u@[::1]:6432/nice"), { host: "::1", port: 6432 })
+    assert.deepStrictEqual(tcpTargetOf("postgres://u@db.example:5433/nice?port=6000"), { host: "db.example", port: 6000 })
     assert.isUndefined(tcpTargetOf("postgres:///nice?host=/var/run/postgresql"))
     assert.isUndefined(tcpTargetOf("postgres://u@a:5432,b:5432/nice"))
     assert.isUndefined(tcpTargetOf("not a url"))
