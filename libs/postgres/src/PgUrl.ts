@@ -79,6 +79,15 @@ const fail = (parameter: string, detail: string) => Effect.fail(new PgUrlError({
 
 const errorText = (e: unknown) => e instanceof Error ? e.message : String(e)
 
+/** A URL component decoded; a malformed escape is left as written (the driver reports it when it parses the URL). */
+const decoded = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
 /** Reads a PEM file named by `parameter`; a missing or unreadable file is a `PgUrlError` naming both. */
 const readPem = (parameter: string, path: string): Effect.Effect<PemFile, PgUrlError> =>
   Effect.try({
@@ -179,10 +188,10 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   const urlHost = url.hostname.replace(/^\[(.*)\]$/, "$1")
   const host = urlHost === "" && params.get("host") === null ? env["PGHOST"] : undefined
   const port = url.port === "" && params.get("port") === null ? yield* portOf("PGPORT", env["PGPORT"]) : undefined
-  const urlUser = url.username !== "" ? decodeURIComponent(url.username) : params.get("user") ?? undefined
+  const urlUser = url.username !== "" ? decoded(url.username) : params.get("user") ?? undefined
   const username = urlUser === undefined ? env["PGUSER"] : undefined
   const urlDatabase = url.pathname.replace(/^\//, "") !== ""
-    ? decodeURIComponent(url.pathname.replace(/^\//, ""))
+    ? decoded(url.pathname.replace(/^\//, ""))
     : params.get("dbname") ?? undefined
   const database = urlDatabase === undefined ? env["PGDATABASE"] : undefined
   const user = urlUser ?? username ?? env["USER"] ?? environment.osUser

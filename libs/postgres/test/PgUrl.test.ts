@@ -171,6 +171,10 @@ describe("PgUrl.resolve", () => {
       assert.strictEqual(Redacted.value(byEnv.password!), "from-home")
       assert.deepStrictEqual([byEnv.username, byEnv.database, byEnv.port], ["u", "db", 5432])
       assert.strictEqual((yield* resolve("postgres://v@h/db", {}, dir)).password, undefined)
+      // the user and database are matched decoded; a malformed escape is no crash (the driver reports it)
+      const encoded = yield* tempFiles({ ".pgpass": "h:5432:my db:al@ice:encoded\n" })
+      assert.strictEqual(Redacted.value((yield* resolve("postgres://al%40ice@h/my%20db", {}, encoded)).password!), "encoded")
+      assert.strictEqual((yield* resolve("postgres://%zz@h/db", {}, encoded)).password, undefined)
     }))
 
   it.effect("a password file open to group or others is ignored with a warning, as libpq does", () =>
