@@ -7,7 +7,8 @@
  * that needs them.
  */
 import type { Shard } from "@lo-migrate/core"
-import { PgUrl } from "@lo-migrate/postgres"
+// the subpath, not the barrel: option resolution must not load the PostgreSQL driver (start-up of --help, usage errors)
+import * as PgUrl from "@lo-migrate/postgres/url"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
