@@ -8,10 +8,11 @@
  *   (Content-MD5 / x-amz-content-sha256) and the body sent again.
  * - A reset connection under TLS is retried on a new TLS connection, as under http.
  * - The CA not trusted: exit 2 at start-up at once (a configuration error, not waited out through --retry-budget),
- *   the message says the server's certificate was not trusted, no secret in it.
+ *   the message says the server's certificate was not trusted, no secret in it. The same when NODE_EXTRA_CA_CERTS
+ *   names a file that does not exist: Node only prints a warning at start (shown here), the CA is simply not there.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { FaultProxy, type FaultStats, flipByte, makeTestCertificates, reset, type Fault } from "@lo-migrate/faults"
+import { type Fault, FaultProxy, type FaultStats, flipByte, makeTestCertificates, passThrough, reset } from "@lo-migrate/faults"
 import { insertBinary } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect } from "effect"
@@ -40,7 +41,7 @@ const options = (tempDir: string) => [
  * One CLI run against the bucket through the proxy's TLS front, with `fault` set from the start; `trust` gives the
  * child `NODE_EXTRA_CA_CERTS` (the throwaway CA). Returns the run and the proxy's counters.
  */
-const overHttps = (fault: Fault, trust: boolean) =>
+const overHttps = (fault: Fault, trust: boolean | "missing file") =>
   Effect.gen(function*() {
     yield* setUpSchema
     const rows = yield* seed
@@ -52,7 +53,10 @@ const overHttps = (fault: Fault, trust: boolean) =>
     yield* proxy.setFault(fault)
     const dir = mkdtempSync(join(tmpdir(), "lo-migrate-https-"))
     yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
-    const run = yield* runCli(options(dir), { ...env, S3_URL: proxy.url, ...(trust ? { NODE_EXTRA_CA_CERTS: certs.caFile } : {}) })
+    const extraCa = trust === true ? { NODE_EXTRA_CA_CERTS: certs.caFile } :
+      trust === "missing file" ? { NODE_EXTRA_CA_CERTS: join(certs.dir, "no-such-ca.pem") } :
+      {}
+    const run = yield* runCli(options(dir), { ...env, S3_URL: proxy.url, ...extraCa })
     const stats: FaultStats = yield* proxy.stats
     return { run, stats, rows, bucket, dir }
   })
@@ -70,6 +74,23 @@ const assertComplete = (result: Effect.Success<ReturnType<typeof overHttps>>) =>
     assert.isAtLeast(stats.handshakes, 1)
     assert.strictEqual(stats.handshakesFailed, 0, "the child trusted the certificate")
     assert.strictEqual(stats.handshakes, stats.connections, "every connection was TLS")
+  })
+
+/** A run whose child does not trust the certificate: refused at start-up. */
+const untrusted = (trust: false | "missing file") =>
+  Effect.gen(function*() {
+    const { run, stats } = yield* overHttps(passThrough, trust)
+    assert.strictEqual(run.code, 2, run.stderr)
+    assert.include(run.stderr, "Refusing to start")
+    assert.match(
+      run.stderr,
+      /bucket check: S3 HeadBucket .* UNABLE_TO_VERIFY_LEAF_SIGNATURE: the server's TLS certificate is not trusted: .*NODE_EXTRA_CA_CERTS/
+    )
+    assert.notInclude(run.stderr, "retrying")
+    assert.isAtLeast(stats.handshakesFailed, 1, "the child refused the certificate")
+    assert.strictEqual(stats.requests, 0, "no request reached the gateway")
+    assert.strictEqual(yield* committedCount, 0)
+    return run
   })
 
 describe("S3 over https (the fault proxy's TLS front in front of Ceph RGW; PostgreSQL + Ceph RGW)", () => {
@@ -90,16 +111,12 @@ describe("S3 over https (the fault proxy's TLS front in front of Ceph RGW; Postg
 
   it.live("CA not trusted: exit 2 at start-up at once, the certificate named as not trusted, nothing retried", () =>
     Effect.gen(function*() {
-      const { run, stats } = yield* overHttps(flipByte(0), false)
-      assert.strictEqual(run.code, 2, run.stderr)
-      assert.include(run.stderr, "Refusing to start")
-      assert.match(
-        run.stderr,
-        /bucket check: S3 HeadBucket .* UNABLE_TO_VERIFY_LEAF_SIGNATURE: the server's TLS certificate is not trusted: .*NODE_EXTRA_CA_CERTS/
-      )
-      assert.notInclude(run.stderr, "retrying")
-      assert.isAtLeast(stats.handshakesFailed, 1, "the child refused the certificate")
-      assert.strictEqual(stats.requests, 0, "no request reached the gateway")
-      assert.strictEqual(yield* committedCount, 0)
+      yield* untrusted(false)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
+
+  it.live("NODE_EXTRA_CA_CERTS naming a missing file: Node only warns, then the same exit 2 (not trusted)", () =>
+    Effect.gen(function*() {
+      const run = yield* untrusted("missing file")
+      assert.match(run.stderr, /Warning: Ignoring extra certs from `[^`]*no-such-ca\.pem`, load failed/)
     }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 })
