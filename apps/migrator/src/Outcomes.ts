@@ -48,7 +48,7 @@ export const refusedStartup = (where: { readonly pg: string; readonly s3: string
   Console.error(
     `error: ${error.message}\n  at ${error.dependency === "S3" ? `S3 ${where.s3}` : `PostgreSQL ${where.pg}`}\n` +
       `Refusing to start: a start-up check failed in a way that waiting does not cure (check the URL, the bucket, ` +
-      `the credentials and the grants).`
+      `the credentials and the grants, and for an https endpoint the CA trusted).`
   ).pipe(Effect.as(ExitCode.Usage))
 
 export const refusedFinalize = (error: FinalizeRefused) =>

@@ -8,6 +8,9 @@
  * sleep, `stallConnections` freezes every open connection (a path that died without a reset: nothing arrives either
  * way, the sockets stay open; new connections pass). Everything is bounded in time: a stalled connection is destroyed
  * after `maxStallMillis`.
+ *
+ * With `tls` the proxy listens with that certificate (`TlsFront.ts`) and forwards the plain bytes inside the TLS
+ * session to its target: a client speaks https to a plain-HTTP server through it, and every fault works as without.
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -18,6 +21,7 @@ import type * as Scope from "effect/Scope"
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net"
 import { type Action, describeFault, type Fault, passThrough, evenlySpread } from "./Fault.ts"
 import { requestFraming, type RequestHead } from "./HttpFraming.ts"
+import { tlsFront, type TlsFrontOptions } from "./TlsFront.ts"
 
 export class FaultProxyError extends Schema.TaggedError<FaultProxyError>()("FaultProxyError", {
   detail: Schema.String,
@@ -41,6 +45,11 @@ export interface FaultProxyOptions {
   readonly seed?: number
   /** A stalled connection is destroyed after this long (default 60 s). */
   readonly maxStallMillis?: number
+  /**
+   * Listen with TLS (this server certificate and key, PEM; e.g. `makeTestCertificates`), forwarding plain bytes to the
+   * target. A handshake not done within `maxStallMillis` is cut.
+   */
+  readonly tls?: TlsFrontOptions
 }
 
 /** What the proxy has seen and done since it started. */
@@ -54,11 +63,14 @@ export interface FaultStats {
   readonly killed: number
   /** S3 CreateMultipartUpload requests seen (`POST /<bucket>/<key>?uploads`). */
   readonly multipartUploads: number
+  /** With `tls`: handshakes completed, and connections closed before theirs completed (certificate refused). */
+  readonly handshakes: number
+  readonly handshakesFailed: number
 }
 
 export interface FaultProxyShape {
   readonly port: number
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>`, or `https://` with `tls` */
   readonly url: string
   readonly setFault: (fault: Fault) => Effect.Effect<void>
   readonly fault: Effect.Effect<Fault>
@@ -104,7 +116,10 @@ const make = Effect.fn("FaultProxy.make")(function*(
   let fault: Fault = passThrough
   let remaining = 0 // of a counted fault
   let bodies = 0 // requests with a body since the fault was set
-  const stats = { connections: 0, requests: 0, answered: 0, resets: 0, stalled: 0, flipped: 0, killed: 0, multipartUploads: 0 }
+  const stats = {
+    connections: 0, requests: 0, answered: 0, resets: 0, stalled: 0, flipped: 0, killed: 0, multipartUploads: 0,
+    handshakes: 0, handshakesFailed: 0
+  }
   const clients = new Set<Socket>()
   /** Per open client connection: freezes it (nothing forwarded any more; destroyed after `maxStall`). */
   const freezers = new Map<Socket, () => void>()
@@ -168,7 +183,8 @@ const make = Effect.fn("FaultProxy.make")(function*(
     }
   }
 
-  const onConnection = (client: Socket) => {
+  /** A client connection (`raw`: its TCP socket, another than `client` under TLS). */
+  const onConnection = (client: Socket, raw: Socket = client) => {
     stats.connections++
     const upstream = connect(options.targetPort, targetHost)
     clients.add(client)
@@ -205,7 +221,8 @@ const make = Effect.fn("FaultProxy.make")(function*(
       forward: toUpstream,
       respond: toClient,
       reset: () => {
-        client.resetAndDestroy()
+        raw.resetAndDestroy()
+        client.destroy()
         upstream.destroy()
       },
       stall: () => {
@@ -217,7 +234,13 @@ const make = Effect.fn("FaultProxy.make")(function*(
     client.on("data", (chunk: Buffer) => frozen || framing.feed(chunk))
   }
 
-  const server = { current: createServer(onConnection) }
+  const accept = options.tls === undefined
+    ? (socket: Socket) => onConnection(socket)
+    : tlsFront(options.tls, stats, maxStall, (raw) => {
+      sockets.add(raw)
+      raw.once("close", () => sockets.delete(raw))
+    }, onConnection)
+  const server = { current: createServer(accept) }
   const port = yield* listen(server.current, options.port ?? 0)
   const killAll = () => {
     const n = clients.size
@@ -235,12 +258,12 @@ const make = Effect.fn("FaultProxy.make")(function*(
   const down = close
   const up = Effect.suspend(() => {
     if (server.current.listening) return Effect.void
-    server.current = createServer(onConnection)
+    server.current = createServer(accept)
     return Effect.asVoid(listen(server.current, port))
   })
   return {
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls === undefined ? "http" : "https"}://127.0.0.1:${port}`,
     setFault: (next: Fault) =>
       Effect.sync(() => {
         fault = next

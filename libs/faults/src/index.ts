@@ -2,3 +2,5 @@
 export * from "./Fault.ts"
 export * from "./FaultProxy.ts"
 export { type RequestHead, s3ErrorResponse } from "./HttpFraming.ts"
+export * from "./TestCertificates.ts"
+export type { TlsFrontOptions } from "./TlsFront.ts"

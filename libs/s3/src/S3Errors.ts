@@ -4,6 +4,7 @@
  */
 import { isTransientNetworkCode, scrubSecrets, StorageError } from "@lo-migrate/core"
 import * as Redacted from "effect/Redacted"
+import { tlsCertificateProblem } from "./TlsCertificateErrors.ts"
 
 export interface S3ErrorContext {
   readonly operation: string
@@ -121,6 +122,7 @@ export const s3ErrorFacts = (error: unknown): S3ErrorFacts => {
 
 /** Whether repeating the operation may succeed. */
 export const isRetryableS3Error = (facts: S3ErrorFacts): boolean => {
+  if (tlsCertificateProblem(facts.code) !== undefined) return false
   if (facts.name !== undefined && retryableCodes.has(facts.name)) return true
   if (facts.code !== undefined && isTransientNetworkCode(facts.code)) return true
   if (facts.message !== undefined && /socket hang up|ECONNRESET|EPIPE|ECONNREFUSED/i.test(facts.message)) return true
@@ -161,7 +163,7 @@ export const describeS3Error = (facts: S3ErrorFacts): string => {
   if (facts.httpStatus !== undefined) parts.push(`(HTTP ${facts.httpStatus})`)
   let text = parts.join(" ")
   const explanation = (label === undefined ? undefined : explanations[label]) ??
-    (facts.code === undefined ? undefined : explanations[facts.code])
+    (facts.code === undefined ? undefined : explanations[facts.code] ?? tlsCertificateProblem(facts.code))
   if (explanation !== undefined) text += `: ${explanation}`
   if (facts.message !== undefined && !uninformative.has(facts.message) && facts.message !== explanation) {
     text += `${explanation === undefined ? ":" : " —"} ${facts.message}`
@@ -175,7 +177,8 @@ export const describeS3Error = (facts: S3ErrorFacts): string => {
  * - retryable: HTTP 5xx, 429, 408, SlowDown/throttling codes, RequestTimeout, client timeouts, and socket errors
  *   (ECONNRESET, ECONNREFUSED, EPIPE, ETIMEDOUT, "socket hang up", ...);
  * - fatal: everything else, notably 403 (AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId), NoSuchBucket,
- *   InvalidDigest, other 4xx, missing credentials, an unresolvable host name, a missing local file. (BadDigest and
+ *   InvalidDigest, other 4xx, missing credentials, an unresolvable host name, a missing local file, a server
+ *   certificate the client refused (not trusted, wrong host, expired: `TlsCertificateErrors.ts`). (BadDigest and
  *   XAmzContentSHA256Mismatch are corruption in transit: the store turns them into `TransferCorrupted` first, see
  *   `isCorruptionS3Error`.)
  * The detail names the code and status; the `cause` is a plain Error with the same (scrubbed) text, never the SDK

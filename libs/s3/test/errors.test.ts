@@ -84,7 +84,24 @@ describe("classifyS3Error", () => {
       name: "CredentialsProviderError"
     }), "no S3 credentials"],
     ["unresolvable host", nodeError("ENOTFOUND", "getaddrinfo ENOTFOUND s3.invalid"), "does not resolve"],
-    ["missing local file", nodeError("ENOENT", "ENOENT: no such file or directory, open '/tmp/x'"), "local body file"]
+    ["missing local file", nodeError("ENOENT", "ENOENT: no such file or directory, open '/tmp/x'"), "local body file"],
+    // a server certificate the client refused: a configuration error, named as such
+    [
+      "https: certificate of an untrusted CA",
+      nodeError("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "unable to verify the first certificate"),
+      "UNABLE_TO_VERIFY_LEAF_SIGNATURE: the server's TLS certificate is not trusted: it was not signed by a CA this " +
+      "process trusts (checked against Node's CA certificates and NODE_EXTRA_CA_CERTS"
+    ],
+    ["https: self-signed certificate", nodeError("DEPTH_ZERO_SELF_SIGNED_CERT", "self-signed certificate"), "is not trusted"],
+    ["https: self-signed CA in the chain", nodeError("SELF_SIGNED_CERT_IN_CHAIN", "self-signed certificate in certificate chain"), "is not trusted"],
+    [
+      "https: certificate for another host",
+      nodeError("ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match certificate's altnames: IP: 10.0.0.1 is not in the cert's list: 127.0.0.1"),
+      "not for the endpoint's host"
+    ],
+    ["https: expired certificate", nodeError("CERT_HAS_EXPIRED", "certificate has expired"), "outside its validity period"],
+    // even when a message mentions a reset, a refused certificate is not retried
+    ["https: untrusted, whatever the message", nodeError("UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "ECONNRESET after"), "is not trusted"]
   ]
   for (const [name, error, text] of fatal) {
     it(`fatal: ${name}`, () => {
