@@ -58,8 +58,8 @@ export const flags = {
   ),
   heapGrowing: Flag.Int("heap-growing").pipe(
     Flag.withMetavar("PERCENT"),
-    Flag.withDescription("V8 --heap-growing-percent of the migrator runs (default 50, as the start target ships it; 0: V8's own)"),
-    Flag.withDefault(50)
+    Flag.withDescription("V8 --heap-growing-percent of the migrator runs (default 0: V8's own, as the start target ships it)"),
+    Flag.withDefault(0)
   ),
   shardCounts: text("shard-counts", "L", "shards: the shard process counts to compare side by side (default 1,2,4)"),
   out: text("out", "FILE", "also write the results as JSON (default tools/bench/results/<time>.json)"),

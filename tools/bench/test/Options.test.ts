@@ -18,7 +18,7 @@ const raw = (only: string | undefined): RawBenchOptions => ({
   nodeArg: [],
   rounds: Option.none(),
   semiSpace: 8,
-  heapGrowing: 50,
+  heapGrowing: 0,
   shardCounts: Option.none(),
   out: Option.none(),
   pgUrl: Option.none()
