@@ -6,26 +6,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { createHash } from "node:crypto"
-import { Agent, createServer, request } from "node:http"
+import { Agent, request } from "node:http"
 import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from "node:net"
 import { FaultProxy, flipByte, httpError, latency, passThrough, reset, stall } from "../src/index.ts"
+import { hashingTarget } from "./hashingTarget.ts"
 
-/** The target: answers `<sha256 of the body> <length>`. */
-const target = Effect.acquireRelease(
-  Effect.callback<{ server: ReturnType<typeof createServer>; port: number }>((resume) => {
-    const server = createServer((req, res) => {
-      const hash = createHash("sha256")
-      let n = 0
-      req.on("data", (d: Buffer) => {
-        hash.update(d)
-        n += d.length
-      })
-      req.on("end", () => res.end(`${hash.digest("hex")} ${n}`))
-    })
-    server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, port: (server.address() as AddressInfo).port })))
-  }),
-  ({ server }) => Effect.sync(() => server.closeAllConnections()).pipe(Effect.andThen(Effect.callback<void>((r) => void server.close(() => r(Effect.void)))))
-)
+/** The target: answers `<sha256 of the body> <length>` (hashingTarget.ts). */
+const target = hashingTarget
 
 interface Reply {
   readonly status: number

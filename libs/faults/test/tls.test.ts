@@ -8,33 +8,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { existsSync } from "node:fs"
-import { createServer } from "node:http"
 import { Agent, request } from "node:https"
-import type { AddressInfo } from "node:net"
 import { FaultProxy, flipByte, makeTestCertificates, reset, stall } from "../src/index.ts"
+import { hashingTarget } from "./hashingTarget.ts"
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex")
 const body = Buffer.alloc(64 * 1024, 3)
 
-/** The plain target; counts its connections. */
-const target = Effect.acquireRelease(
-  Effect.callback<{ server: ReturnType<typeof createServer>; port: number; connections: () => number }>((resume) => {
-    let connections = 0
-    const server = createServer((req, res) => {
-      const hash = createHash("sha256")
-      let n = 0
-      req.on("data", (d: Buffer) => {
-        hash.update(d)
-        n += d.length
-      })
-      req.on("end", () => res.end(`${hash.digest("hex")} ${n}`))
-    })
-    server.on("connection", () => void connections++)
-    server.listen(0, "127.0.0.1", () =>
-      resume(Effect.succeed({ server, port: (server.address() as AddressInfo).port, connections: () => connections })))
-  }),
-  ({ server }) => Effect.sync(() => server.closeAllConnections()).pipe(Effect.andThen(Effect.callback<void>((r) => void server.close(() => r(Effect.void)))))
-)
+/** The target: answers `<sha256 of the body> <length>` (hashingTarget.ts). */
+const target = hashingTarget
 
 /** One https PUT through `agent`; fails with the socket or certificate error, or after `timeoutMs` without progress. */
 const put = (agent: Agent, port: number, timeoutMs = 5_000) =>
