@@ -60,19 +60,31 @@ export const makeS3Calls = (bucket: string, secrets: ReadonlyArray<Redacted.Reda
   /**
    * Sends a corrupted body again, `attempts` times in all; with `transient`, also after a retryable `StorageError` (a
    * part: the parts already sent are kept). The final `TransferCorrupted` says how many attempts were made.
+   * The retry is set up at the first failure (as core's `retryInfrastructure` does): a body sent once, nearly every
+   * one, pays for one `catch`, not for building the schedule; the schedule sees the same failures either way.
    */
   const resendCorrupted = (operation: string, attempts: number, options?: { readonly transient?: boolean }) =>
   <A>(self: Effect.Effect<A, StorageError | TransferCorrupted>): Effect.Effect<A, StorageError | TransferCorrupted> =>
-    self.pipe(
-      Effect.retry(
-        retryFew(
-          operation,
-          attempts - 1,
-          (e: StorageError | TransferCorrupted) => options?.transient === true || e._tag === "TransferCorrupted"
-        )
-      ),
-      Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts }) : e)
-    )
+    Effect.catch(self, (first) => {
+      // the schedule's first input is the failure already seen; every later one comes from a new attempt
+      let seen: StorageError | TransferCorrupted | undefined = first
+      const attempt = Effect.suspend(() => {
+        if (seen === undefined) return self
+        const error = seen
+        seen = undefined
+        return Effect.fail(error)
+      })
+      return attempt.pipe(
+        Effect.retry(
+          retryFew(
+            operation,
+            attempts - 1,
+            (e: StorageError | TransferCorrupted) => options?.transient === true || e._tag === "TransferCorrupted"
+          )
+        ),
+        Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts }) : e)
+      )
+    })
 
   const fatal = (operation: string, key: string | undefined, detail: string) =>
     new StorageError({ operation, bucket, ...(key === undefined ? {} : { key }), detail, retryable: false })

@@ -125,39 +125,53 @@ const makeWithClient = (
       }))
     )
 
-  /** One PutObject. With `ifNoneMatch`, a key that exists answers 412 and this returns `"Exists"`. */
+  /** One PutObject of `Body`. With `ifNoneMatch`, a key that exists answers 412 and this returns `"Exists"`. */
+  const sendPut = (
+    request: PutRequest,
+    headers: ReturnType<typeof objectHeadersOf>,
+    Body: SingleBody,
+    ifNoneMatch: boolean
+  ): Effect.Effect<"Uploaded" | "Exists", StorageError | TransferCorrupted> =>
+    Effect.tryPromise({
+      try: (signal) => {
+        const command = new PutObjectCommand({
+          Bucket: bucket,
+          Key: request.key,
+          Body,
+          ContentLength: request.size,
+          ContentMD5: request.md5Base64,
+          ...headers,
+          ...(ifNoneMatch ? { IfNoneMatch: "*" } : {})
+        })
+        withPayloadSha256(command, request.key)
+        return client.send(headers.ContentType === undefined ? withoutDefaultContentType(command) : command, {
+          abortSignal: signal
+        })
+      },
+      catch: (error) => error
+    }).pipe(
+      Effect.as("Uploaded" as const),
+      Effect.catch((error) =>
+        ifNoneMatch && s3ErrorFacts(error).httpStatus === 412
+          ? Effect.succeed("Exists" as const)
+          : Effect.fail(corruptedOr("PutObject", request.key, error))
+      )
+    )
+
+  /**
+   * One PutObject, its body sent again if the server received it corrupted. Bytes in memory are sent as they are; a
+   * file stream is opened per attempt and destroyed after it.
+   */
   const putObject = (
     request: PutRequest,
-    body: Effect.Effect<SingleBody>,
+    body: Uint8Array | Effect.Effect<SingleBody>,
     ifNoneMatch: boolean
   ): Effect.Effect<"Uploaded" | "Exists", StorageError | TransferCorrupted> => {
     const headers = objectHeadersOf(request)
-    return Effect.acquireUseRelease(body, (Body) =>
-      Effect.tryPromise({
-        try: (signal) => {
-          const command = new PutObjectCommand({
-            Bucket: bucket,
-            Key: request.key,
-            Body,
-            ContentLength: request.size,
-            ContentMD5: request.md5Base64,
-            ...headers,
-            ...(ifNoneMatch ? { IfNoneMatch: "*" } : {})
-          })
-          withPayloadSha256(command, request.key)
-          return client.send(headers.ContentType === undefined ? withoutDefaultContentType(command) : command, {
-            abortSignal: signal
-          })
-        },
-        catch: (error) => error
-      }).pipe(
-        Effect.as("Uploaded" as const),
-        Effect.catch((error) =>
-          ifNoneMatch && s3ErrorFacts(error).httpStatus === 412
-            ? Effect.succeed("Exists" as const)
-            : Effect.fail(corruptedOr("PutObject", request.key, error))
-        )
-      ), releaseBody).pipe(resendCorrupted("PutObject", corruptAttempts))
+    const attempt = body instanceof Uint8Array
+      ? sendPut(request, headers, body, ifNoneMatch)
+      : Effect.acquireUseRelease(body, (Body) => sendPut(request, headers, Body, ifNoneMatch), releaseBody)
+    return attempt.pipe(resendCorrupted("PutObject", corruptAttempts))
   }
 
   /**
@@ -166,7 +180,7 @@ const makeWithClient = (
    */
   const putSingle = Effect.fnUntraced(function*(
     request: PutRequest,
-    body: Effect.Effect<SingleBody>
+    body: Uint8Array | Effect.Effect<SingleBody>
   ): Effect.fn.Return<PutOutcome, StorageError | TransferCorrupted> {
     if (yield* headFirst(request.size)) {
       if (yield* presentWithSize(request.key, request.size)) return "AlreadyPresent"
@@ -199,7 +213,7 @@ const makeWithClient = (
       if (body.bytes.byteLength !== request.size) {
         return yield* fatal("PutObject", request.key, `body has ${body.bytes.byteLength} bytes, expected ${request.size}`)
       }
-      return yield* putSingle(request, Effect.succeed(body.bytes))
+      return yield* putSingle(request, body.bytes)
     }
     const path = body.path
     // the node error under the platform's (its code, e.g. ENOENT) is what the classification reads
@@ -212,7 +226,7 @@ const makeWithClient = (
     }
     if (request.size <= effectivePartSize(config.partSize)) {
       // A fresh file stream per attempt (a 412 answer is followed by a second PUT).
-      return yield* putSingle(request, request.size === 0 ? Effect.succeed(new Uint8Array(0)) : fileStream(path, 0, request.size))
+      return yield* putSingle(request, request.size === 0 ? new Uint8Array(0) : fileStream(path, 0, request.size))
     }
     const partSize = partSizeFor(request.size, config.partSize)
     if (partSize === undefined) {
