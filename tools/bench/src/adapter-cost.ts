@@ -204,12 +204,19 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
       catch: (cause) => new Error(`PUT ${request.key}: ${String(cause)}`)
     })
 
-  const all = (put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => () =>
-    Effect.forEach(requests, put, { concurrency: IN_FLIGHT, discard: true })
+  const allOf = (items: ReadonlyArray<PutRequest>, put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => () =>
+    Effect.forEach(items, put, { concurrency: IN_FLIGHT, discard: true })
+  const all = (put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => allOf(requests, put)
+  // each body in a buffer of its own, as PgLoReader's `ownBytes` hands them out (copied out of the driver's buffer)
+  const copied: ReadonlyArray<PutRequest> = requests.map((r) => ({
+    ...r,
+    body: { _tag: "InMemory", bytes: (r.body as { readonly bytes: Uint8Array }).bytes.slice() }
+  }))
   yield* compare(`PUT of in-memory bodies of 1-256 KiB, ${IN_FLIGHT} in flight, ${targetArg === "ceph" ? env.endpoint : "local server answering 200 at once (other process)"}`, objects, [
     { label: "bare PutObject, bench client (combined's)", run: all(bare(benchClient)) },
     { label: "bare PutObject, store's client", run: all(bare(storeClient)) },
-    { label: "S3ObjectStore.put", run: all(store.put) }
+    { label: "S3ObjectStore.put", run: all(store.put) },
+    { label: "bare PutObject, store's client, bodies copied", run: allOf(copied, bare(storeClient)) }
   ], emptyBucket)
 })
 
