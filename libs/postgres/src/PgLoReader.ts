@@ -80,12 +80,13 @@ const INV_READ = 0x40000
 const batchBytesCap = 2 * 1024 * 1024
 
 /**
- * sql-pg decodes `bytea` as a view into its receive buffer. A body that is kept (queued for upload) must not pin that
- * whole buffer, which may hold other rows or other messages: copy it unless the view is the whole buffer.
+ * sql-pg decodes `bytea` as a view into its receive buffer, which it never overwrites (a full buffer is replaced, not
+ * reused), so a body is kept as that view, not copied: a copy cost CPU twice, the copying itself and then sending it
+ * (`tools/bench/src/adapter-cost.ts`: a bare PUT of bodies copied out of one pool, each into a buffer of its own, cost
+ * ~50-65 us more per object than of the same bodies as views), and measured no lower peak RSS (session 6, issue 16). A
+ * view keeps its receive buffer alive until every body in it is released; that buffer holds one read batch
+ * (`batchBytesCap`) or, for a whole read, that object alone.
  */
-const ownBytes = (view: Uint8Array): Uint8Array =>
-  view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view : view.slice()
-
 /** The reader over the `SqlClient`, `FileSystem` and `BodyCut` in context; its spill directory lives in the scope. */
 export const make: (
   options: PgLoReaderOptions
@@ -201,7 +202,7 @@ export const make: (
       digester.update(view)
       const digests = digester.digest()
       return Effect.flatMap(verifyDigests(checked.row, digests), () =>
-        Effect.sync(() => toObject(checked, digests, { _tag: "InMemory", bytes: ownBytes(view) })))
+        Effect.sync(() => toObject(checked, digests, { _tag: "InMemory", bytes: view })))
     }
 
     // One protocol message must hold the whole result (sql-pg's limit is 16 MiB; maxChunkSize keeps well below).

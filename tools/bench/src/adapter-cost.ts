@@ -263,12 +263,31 @@ const readPart = Effect.fnUntraced(function*() {
           return { body: copy ? r.c.slice() : r.c, digests }
         })
     )
-  const run = (read: (b: ReadonlyArray<SourceRow>) => Effect.Effect<unknown, unknown>) => () =>
-    Effect.forEach(batches, read, { concurrency: 2, discard: true })
+  const run = (read: (b: ReadonlyArray<SourceRow>) => Effect.Effect<unknown, unknown>, units = batches) => () =>
+    Effect.forEach(units, read, { concurrency: 2, discard: true })
+  // the units the pipeline makes with its defaults (ReadUnits.ts): rows of at most 128 KiB in batches of at most 64,
+  // each bigger row read alone (`read`)
+  const pipelineUnits: Array<ReadonlyArray<SourceRow>> = []
+  let small: Array<SourceRow> = []
+  for (const r of rows) {
+    if (r.size > 128 * 1024) {
+      pipelineUnits.push([r])
+      continue
+    }
+    small.push(r)
+    if (small.length === 64) {
+      pipelineUnits.push(small)
+      small = []
+    }
+  }
+  if (small.length > 0) pipelineUnits.push(small)
+  const pipelineRead = (unit: ReadonlyArray<SourceRow>) =>
+    unit.length === 1 && unit[0]!.size > 128 * 1024 ? reader.read(unit[0]!) : reader.readBatch(unit)
   yield* compare(`read of ${rows.length} objects of up to 256 KiB in ${batches.length} batches (<= ${BATCH} rows, 2 MiB), 2 at once, database ${dbArg}`, rows.length, [
     { label: "bare lo_get over unnest + makeDigester", run: run(bareBatch(false)) },
     { label: "  the same + a copy of each body (.slice())", run: run(bareBatch(true)) },
-    { label: "PgLoReader.readBatch", run: run(reader.readBatch) }
+    { label: "PgLoReader.readBatch", run: run(reader.readBatch) },
+    { label: "PgLoReader, the pipeline's units (<=64 x <=128 KiB, bigger ones alone)", run: run(pipelineRead, pipelineUnits) }
   ])
 }, Effect.scoped)
 
