@@ -74,19 +74,12 @@ const INV_READ = 0x40000
 
 /**
  * Cap on the claimed bytes of one `readBatch` statement. The driver receives a whole result into one buffer (grown by
- * doubling, so up to twice this) and the bodies are copied out of it: 8 MiB made each reader hold ~24 MiB at once
- * (peak RSS of the bench's default mix 305 MiB); 2 MiB still puts ~40 average small objects in one statement.
+ * doubling, so up to twice this) and the bodies are views into it (they keep it alive until they are released): 8 MiB
+ * made each reader hold ~24 MiB at once (peak RSS of the bench's default mix 305 MiB, when bodies were still copied
+ * out); 2 MiB still puts ~40 average small objects in one statement.
  */
 const batchBytesCap = 2 * 1024 * 1024
 
-/**
- * sql-pg decodes `bytea` as a view into its receive buffer, which it never overwrites (a full buffer is replaced, not
- * reused), so a body is kept as that view, not copied: a copy cost CPU twice, the copying itself and then sending it
- * (`tools/bench/src/adapter-cost.ts`: a bare PUT of bodies copied out of one pool, each into a buffer of its own, cost
- * ~50-65 us more per object than of the same bodies as views), and measured no lower peak RSS (session 6, issue 16). A
- * view keeps its receive buffer alive until every body in it is released; that buffer holds one read batch
- * (`batchBytesCap`) or, for a whole read, that object alone.
- */
 /** The reader over the `SqlClient`, `FileSystem` and `BodyCut` in context; its spill directory lives in the scope. */
 export const make: (
   options: PgLoReaderOptions
@@ -197,6 +190,13 @@ export const make: (
         })
       )
 
+    // sql-pg decodes `bytea` as a view into its receive buffer, which it never overwrites (a full buffer is replaced,
+    // not reused), so a body is kept as that view, not copied: a copy cost CPU twice, the copying itself and then
+    // sending it (`tools/bench/src/adapter-cost.ts`: a bare PUT of bodies copied out of one pool, each into a buffer of
+    // its own, cost ~50-65 us more per object than of the same bodies as views), and measured no lower peak RSS
+    // (session 6, issue 16). A view keeps the receive buffer it lies in alive until every body in that buffer is
+    // released; such a buffer holds what the connection received while it was current (the driver's pool size, or one
+    // bigger message).
     const fromBytes = (checked: CheckedRow, view: Uint8Array): Effect.Effect<LoObject, RowFailed> => {
       const digester = makeDigester()
       digester.update(view)

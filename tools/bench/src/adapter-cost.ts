@@ -6,17 +6,21 @@
  * - `s3`: `S3ObjectStore.put` of in-memory bodies (1-256 KiB, Content-MD5 and SHA-256 given, as the reader gives them)
  *   against a bare `client.send(PutObjectCommand)` with the same headers (`If-None-Match: *`, Content-Type/metadata,
  *   the signed payload SHA-256) on the store's own client (`S3ClientService`), and on the bench's client (`makeClient`,
- *   the combined client's). The server is a child process that answers 200 at once, so its CPU is not counted; with
+ *   the combined client's); and the bare PUT of the same bodies each copied into a buffer of its own (what a reader
+ *   that copies bodies out of the driver's receive buffer hands the store). The server is a child process that answers 200 at once, so its CPU is not counted; with
  *   S3_ENDPOINT etc. set and `ceph` as the 5th argument, the real gateway instead (a fresh bucket, deleted after).
  * - `read`: `PgLoReader.readBatch` over the rows of a seeded database (the bench's `--db`, read only) in batches of
  *   `BATCH` rows, against the bare batch statement (`lo_get` over `unnest`) + the same hashing (`makeDigester`), both
- *   on the migrator's pool (`PgDatabase.layer` with the stall guard, as `Live.ts` builds it).
+ *   on the migrator's pool (`PgDatabase.layer` with the stall guard, as `Live.ts` builds it); the bare batch with a
+ *   copy of each body; and the reader over the units the pipeline makes with its defaults (`ReadUnits.ts`: at most 64
+ *   rows of at most 128 KiB a batch, every bigger object a `read` of its own).
  * - `commit`: `PgHashCommitter.commit` of batches of `BATCH` entries against a bare `UPDATE ... FROM unnest`, in a
  *   throwaway database of OBJECTS rows (sha2 reset between repetitions, outside the timed part).
  *
  *   cd tools/bench && npx node --conditions=development src/adapter-cost.ts [s3|read|commit|all=all] [OBJECTS=2000]
  *     [REPS=5] [DB=bench5k] [local|ceph=local]
  *
+ * `ONLY=1,3` runs only those variants of each part (1-based), e.g. under `node --cpu-prof`.
  * PostgreSQL: $PG_TEST_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server and admin database.
  */
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
@@ -31,12 +35,12 @@ import {
 } from "@lo-migrate/postgres/testing"
 import { S3ClientService, S3ObjectStore } from "@lo-migrate/s3"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Console, Effect, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { spawn } from "node:child_process"
 import { createHash, randomFillSync } from "node:crypto"
 import { tmpdir } from "node:os"
-import { createInterface } from "node:readline"
+import { compare } from "./CpuCompare.ts"
+import { localServer } from "./LocalS3Server.ts"
 import { createBucket, deleteBucket, makeClient, type S3Env, s3EnvFrom } from "./S3.ts"
 
 const [partArg = "all", objectsArg = "2000", repsArg = "5", dbArg = "bench5k", targetArg = "local"] = process.argv.slice(2)
@@ -50,82 +54,7 @@ const IN_FLIGHT = 32
 const BATCH = 100
 const adminUrl = testAdminUrl()
 
-const median = (xs: ReadonlyArray<number>) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
-
-/** CPU microseconds per object of `effect` over `count` objects. */
-const cpuPer = <A, E, R>(count: number, effect: Effect.Effect<A, E, R>) =>
-  Effect.suspend(() => {
-    const cpu0 = process.cpuUsage()
-    return Effect.map(effect, () => {
-      const cpu = process.cpuUsage(cpu0)
-      return (cpu.user + cpu.system) / count
-    })
-  })
-
-interface Row {
-  readonly label: string
-  readonly runs: ReadonlyArray<number>
-}
-
-/** Runs the variants alternating (order rotated each repetition), the first round a warm-up. */
-const compare = Effect.fnUntraced(function*(
-  title: string,
-  count: number,
-  variants_: ReadonlyArray<{ readonly label: string; readonly run: (rep: number) => Effect.Effect<unknown, unknown> }>,
-  before: Effect.Effect<void, unknown> = Effect.void
-) {
-  let variants = variants_
-  // ONLY=1,3 runs only those variants (1-based), e.g. to profile one of them (`node --cpu-prof`)
-  const only = process.env["ONLY"]?.split(",").map(Number)
-  if (only !== undefined) variants = variants.filter((_, i) => only.includes(i + 1))
-  const runs = variants.map(() => [] as Array<number>)
-  for (let rep = 0; rep <= reps; rep++) {
-    for (let k = 0; k < variants.length; k++) {
-      const v = (k + rep) % variants.length
-      yield* before
-      const us = yield* cpuPer(count, variants[v]!.run(rep))
-      if (rep > 0) runs[v]!.push(us)
-    }
-  }
-  const rows: Array<Row> = variants.map((v, i) => ({ label: v.label, runs: runs[i]! }))
-  yield* Console.log(`\n${title} (${count} objects a run, median of ${reps} runs after a warm-up)`)
-  const base = median(rows[0]!.runs)
-  for (const r of rows) {
-    const m = median(r.runs)
-    yield* Console.log(
-      `  ${r.label.padEnd(44)} ${m.toFixed(1).padStart(8)} us CPU/object  ${(m - base >= 0 ? "+" : "") + (m - base).toFixed(1)} ` +
-        `  (${r.runs.map((x) => x.toFixed(0)).join(", ")})`
-    )
-  }
-})
-
 // ---- S3 ------------------------------------------------------------------------------------------------------------
-
-/** A child process that answers every request 200 at once (a GetBucketVersioning with no status). */
-const localServer = Effect.acquireRelease(
-  Effect.callback<{ readonly endpoint: string; readonly kill: () => void }>((resume) => {
-    const code = `
-      const http = require("node:http")
-      const versioning = '<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>'
-      const s = http.createServer((req, res) => {
-        req.on("data", () => {})
-        req.on("end", () => {
-          if (req.method === "GET") { res.writeHead(200, { "content-type": "application/xml" }); res.end(versioning); return }
-          res.writeHead(200, { etag: '"0"', "content-length": "0" }); res.end()
-        })
-      })
-      s.keepAliveTimeout = 60000
-      s.listen(0, "127.0.0.1", () => console.log(s.address().port))`
-    const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] })
-    createInterface({ input: child.stdout! }).once("line", (port) =>
-      resume(Effect.succeed({ endpoint: `http://127.0.0.1:${port}`, kill: () => void child.kill() })))
-  }),
-  (s) => Effect.sync(s.kill)
-)
 
 const sizeOf = (i: number) => 1024 + ((i * 7919) % (255 * 1024))
 const mimeOf = (i: number) => (["image/png", "application/pdf", null, "text/plain; charset=\"x\""] as const)[i % 4]!
@@ -212,7 +141,7 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
     ...r,
     body: { _tag: "InMemory", bytes: (r.body as { readonly bytes: Uint8Array }).bytes.slice() }
   }))
-  yield* compare(`PUT of in-memory bodies of 1-256 KiB, ${IN_FLIGHT} in flight, ${targetArg === "ceph" ? env.endpoint : "local server answering 200 at once (other process)"}`, objects, [
+  yield* compare(`PUT of in-memory bodies of 1-256 KiB, ${IN_FLIGHT} in flight, ${targetArg === "ceph" ? env.endpoint : "local server answering 200 at once (other process)"}`, objects, reps, [
     { label: "bare PutObject, bench client (combined's)", run: all(bare(benchClient)) },
     { label: "bare PutObject, store's client", run: all(bare(storeClient)) },
     { label: "S3ObjectStore.put", run: all(store.put) },
@@ -283,7 +212,7 @@ const readPart = Effect.fnUntraced(function*() {
   if (small.length > 0) pipelineUnits.push(small)
   const pipelineRead = (unit: ReadonlyArray<SourceRow>) =>
     unit.length === 1 && unit[0]!.size > 128 * 1024 ? reader.read(unit[0]!) : reader.readBatch(unit)
-  yield* compare(`read of ${rows.length} objects of up to 256 KiB in ${batches.length} batches (<= ${BATCH} rows, 2 MiB), 2 at once, database ${dbArg}`, rows.length, [
+  yield* compare(`read of ${rows.length} objects of up to 256 KiB in ${batches.length} batches (<= ${BATCH} rows, 2 MiB), 2 at once, database ${dbArg}`, rows.length, reps, [
     { label: "bare lo_get over unnest + makeDigester", run: run(bareBatch(false)) },
     { label: "  the same + a copy of each body (.slice())", run: run(bareBatch(true)) },
     { label: "PgLoReader.readBatch", run: run(reader.readBatch) },
@@ -311,7 +240,7 @@ const commitPart = Effect.fnUntraced(function*() {
         WHERE b.hash = u.hash`
   const run = (commit: (b: ReadonlyArray<CommitEntry>) => Effect.Effect<unknown, unknown>) => () =>
     Effect.forEach(batches, commit, { concurrency: 2, discard: true })
-  yield* compare(`commit of ${entries.length} entries in batches of ${BATCH}, 2 at once`, entries.length, [
+  yield* compare(`commit of ${entries.length} entries in batches of ${BATCH}, 2 at once`, entries.length, reps, [
     { label: "bare UPDATE ... FROM unnest", run: run(bare) },
     { label: "PgHashCommitter.commit", run: run(committer.commit) }
   ], Effect.asVoid(sql`UPDATE _nice_binary SET sha2 = NULL`))
