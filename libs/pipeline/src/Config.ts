@@ -31,7 +31,7 @@ export interface PipelineConfig {
    * most `readBatchObjectMax` bytes are grouped, and only rows already waiting in the read queue: batching never waits.
    */
   readonly readBatchRows?: number
-  /** Rows up to this many bytes may be grouped into one `readBatch` call (default 64 KiB). */
+  /** Rows up to this many bytes may be grouped into one `readBatch` call (default 128 KiB). */
   readonly readBatchObjectMax?: number
   /**
    * Optional cap on the bytes of objects read and not yet uploaded, in memory or spilled to temp files alike (by the

@@ -5,6 +5,7 @@
  * does not hash the body to sign the request (the server still verifies it).
  */
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
+import { withPayloadSha256 } from "@lo-migrate/s3"
 import { Effect } from "effect"
 import { createHash, randomFillSync } from "node:crypto"
 
@@ -50,14 +51,7 @@ const putCommand = (bucket: string, item: PutItem): PutObjectCommand => {
     ...(item.contentType === null ? {} : { ContentType: item.contentType })
   })
   // The signer signs this value instead of hashing the body.
-  command.middlewareStack.add(
-    (next) => (args) => {
-      const request = args.request as { headers?: Record<string, string> }
-      if (request.headers !== undefined) request.headers["x-amz-content-sha256"] = item.sha256Hex
-      return next(args)
-    },
-    { step: "build", name: "benchPayloadSha256" }
-  )
+  withPayloadSha256(command, item.sha256Hex)
   return command
 }
 

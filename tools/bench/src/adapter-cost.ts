@@ -33,7 +33,7 @@ import {
   dropDatabase,
   testAdminUrl
 } from "@lo-migrate/postgres/testing"
-import { S3ClientService, S3ObjectStore } from "@lo-migrate/s3"
+import { S3ClientService, S3ObjectStore, withPayloadSha256 } from "@lo-migrate/s3"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
@@ -120,14 +120,7 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
           ...stored,
           IfNoneMatch: "*"
         })
-        command.middlewareStack.add(
-          (next) => (args) => {
-            const r = args.request as { headers?: Record<string, string> }
-            if (r.headers !== undefined) r.headers["x-amz-content-sha256"] = request.key
-            return next(args)
-          },
-          { step: "build", name: "benchPayloadSha256" }
-        )
+        withPayloadSha256(command, request.key)
         return client.send(command, { abortSignal: signal })
       },
       catch: (cause) => new Error(`PUT ${request.key}: ${String(cause)}`)
