@@ -141,7 +141,22 @@ const retryAfter = Effect.fnUntraced(function*<A, E extends InfrastructureError,
       })
     )
   )
-  // the schedule's first input is the failure already seen; every later one comes from a new attempt
+  return yield* retryFrom(self, first, schedule).pipe(
+    Effect.ensuring(Effect.suspend(() => since === undefined ? Effect.void : metrics.recovered(token)))
+  )
+})
+
+/**
+ * `self` retried per `schedule` when it has already failed once, with `first`: the schedule's first input is that
+ * failure, every later one comes from a new attempt. Lets a retry be set up only at the first failure, so an
+ * operation that succeeds at once pays for one `catch`, not for the schedule (`retryInfrastructure`, the S3 store's
+ * resend of a corrupted body).
+ */
+export const retryFrom = <A, E, R, X, R2>(
+  self: Effect.Effect<A, E, R>,
+  first: E,
+  schedule: Schedule.Schedule<X, NoInfer<E>, E, R2>
+): Effect.Effect<A, E, R | R2> => {
   let seen: E | undefined = first
   const attempt = Effect.suspend(() => {
     if (seen === undefined) return self
@@ -149,8 +164,5 @@ const retryAfter = Effect.fnUntraced(function*<A, E extends InfrastructureError,
     seen = undefined
     return Effect.fail(error)
   })
-  return yield* attempt.pipe(
-    Effect.retry(schedule),
-    Effect.ensuring(Effect.suspend(() => since === undefined ? Effect.void : metrics.recovered(token)))
-  )
-})
+  return Effect.retry(attempt, schedule)
+}

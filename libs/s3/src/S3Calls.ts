@@ -5,7 +5,7 @@
  * Other users of the client (verify) take the same calls from `clientCalls` and add their own retries.
  */
 import type { S3Client } from "@aws-sdk/client-s3"
-import { defaultRetry, Metrics, retrySchedule, StorageError, TransferCorrupted } from "@lo-migrate/core"
+import { defaultRetry, Metrics, retryFrom, retrySchedule, StorageError, TransferCorrupted } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -65,26 +65,18 @@ export const makeS3Calls = (bucket: string, secrets: ReadonlyArray<Redacted.Reda
    */
   const resendCorrupted = (operation: string, attempts: number, options?: { readonly transient?: boolean }) =>
   <A>(self: Effect.Effect<A, StorageError | TransferCorrupted>): Effect.Effect<A, StorageError | TransferCorrupted> =>
-    Effect.catch(self, (first) => {
-      // the schedule's first input is the failure already seen; every later one comes from a new attempt
-      let seen: StorageError | TransferCorrupted | undefined = first
-      const attempt = Effect.suspend(() => {
-        if (seen === undefined) return self
-        const error = seen
-        seen = undefined
-        return Effect.fail(error)
-      })
-      return attempt.pipe(
-        Effect.retry(
-          retryFew(
-            operation,
-            attempts - 1,
-            (e: StorageError | TransferCorrupted) => options?.transient === true || e._tag === "TransferCorrupted"
-          )
-        ),
+    Effect.catch(self, (first) =>
+      retryFrom(
+        self,
+        first,
+        retryFew(
+          operation,
+          attempts - 1,
+          (e: StorageError | TransferCorrupted) => options?.transient === true || e._tag === "TransferCorrupted"
+        )
+      ).pipe(
         Effect.mapError((e) => e._tag === "TransferCorrupted" ? new TransferCorrupted({ ...e, attempts }) : e)
-      )
-    })
+      ))
 
   const fatal = (operation: string, key: string | undefined, detail: string) =>
     new StorageError({ operation, bucket, ...(key === undefined ? {} : { key }), detail, retryable: false })
