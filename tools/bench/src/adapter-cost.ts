@@ -24,7 +24,7 @@
  * PostgreSQL: $PG_TEST_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server and admin database.
  */
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
-import { type CommitEntry, makeDigester, ObjectStore, type PutRequest, type Sha256Hex, type SourceRow } from "@lo-migrate/core"
+import { type CommitEntry, groupBySize, makeDigester, ObjectStore, type PutRequest, type Sha256Hex, type SourceRow } from "@lo-migrate/core"
 import { PgDatabase, PgHashCommitter, PgLoReader } from "@lo-migrate/postgres"
 import {
   createDatabase,
@@ -156,20 +156,8 @@ const readPart = Effect.fnUntraced(function*() {
   const listed = yield* sql<{ readonly hash: string; readonly oid: number; readonly size: bigint | number; readonly mime_type: string | null }>`
     SELECT hash, data AS oid, size, mime_type FROM _nice_binary WHERE size <= 262144 ORDER BY hash LIMIT ${objects}`
   const rows: ReadonlyArray<SourceRow> = listed.map((r) => ({ hash: r.hash, oid: r.oid, size: Number(r.size), mimeType: r.mime_type }))
-  const batches: Array<ReadonlyArray<SourceRow>> = []
   // batches as the pipeline builds them for small objects: up to BATCH rows and 2 MiB
-  let cur: Array<SourceRow> = []
-  let bytes = 0
-  for (const r of rows) {
-    if (cur.length > 0 && (cur.length >= BATCH || bytes + r.size > 2 * 1024 * 1024)) {
-      batches.push(cur)
-      cur = []
-      bytes = 0
-    }
-    cur.push(r)
-    bytes += r.size
-  }
-  if (cur.length > 0) batches.push(cur)
+  const batches: ReadonlyArray<ReadonlyArray<SourceRow>> = groupBySize(rows, (r) => r.size, { maxBytes: 2 * 1024 * 1024, maxCount: BATCH })
   const reader = yield* PgLoReader.make({ inMemMax: PgLoReader.defaultInMemMax, tempDir: tmpdir(), chunkSize: PgLoReader.defaultChunkSize })
 
   const bareBatch = (copy: boolean) => (batch: ReadonlyArray<SourceRow>) =>
