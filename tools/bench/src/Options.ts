@@ -11,10 +11,10 @@ export const measurementNames = [
   "pg", "hash", "s3", "combined", "rclone", "naive", "migrator", "tuned", "throttle", "stages", "profile", "shards", "verify"
 ] as const
 /**
- * What `--only` selects when it is not given (~15 min on the default mix); tuned, throttle, stages, the shard processes
- * and verify's rate on request.
+ * What `--only` selects when it is not given (13.5 min on the default mix on a quiet machine, README); the CPU profile,
+ * tuned, throttle, stages, the shard processes and verify's rate on request.
  */
-export const defaultOnly = "pg,hash,s3,combined,rclone,naive,migrator,profile"
+export const defaultOnly = "pg,hash,s3,combined,rclone,naive,migrator"
 
 /** The options whose value is itself a list of options. */
 export const optionValued: ReadonlySet<string> = new Set(["--tuned", "--migrator-arg", "--node-arg"])
@@ -36,7 +36,7 @@ export const flags = {
   s3Concurrency: text(
     "s3-concurrency",
     "L",
-    "S3 write limit: requests in flight to probe (default 8,16,32,64; all objects then go at the best two)"
+    "S3 write limit: requests in flight to probe (default 8,16,32,64; all objects then go at the best one)"
   ),
   tuned: repeated("tuned", "migrator options to try as \"tuned\" (repeatable; the fastest is kept)"),
   migratorArg: repeated("migrator-arg", "extra option for every migrator run (repeatable)"),
@@ -46,7 +46,7 @@ export const flags = {
   rounds: Flag.Int("rounds").pipe(
     Flag.withDescription(
       "measure the S3 write limit, the combined limit and the migrator with defaults N times, back to back in a " +
-        "rotating order (default 3, 1 with --quick); the 80% target is judged on the median of the ratios within a " +
+        "rotating order (default 2, 1 with --quick); the 80% target is judged on the median of the ratios within a " +
         "round, the RSS target on the worst run"
     ),
     Flag.optional
@@ -102,7 +102,7 @@ const list = (text: Option.Option<string>, dflt: ReadonlyArray<number>): Readonl
  */
 export const resolveOptions = (raw: RawBenchOptions): BenchOptions | { readonly usage: string } => {
   const quick = raw.quick
-  const rounds = Option.getOrElse(raw.rounds, () => (quick ? 1 : 3))
+  const rounds = Option.getOrElse(raw.rounds, () => (quick ? 1 : 2))
   if (!Number.isSafeInteger(rounds) || rounds < 1) {
     return { usage: `--rounds: expected a whole number of at least 1, got ${JSON.stringify(rounds)}` }
   }

@@ -36,6 +36,14 @@ describe("--only", () => {
     expect("usage" in all).toBe(false)
   })
 
+  it("the default mode measures what a target needs, in 2 rounds, and profiles only on request (its 15-minute budget)", () => {
+    const dflt = resolveOptions(raw(undefined))
+    if ("usage" in dflt) throw new Error(dflt.usage)
+    for (const name of ["pg", "s3", "combined", "rclone", "naive", "migrator"]) expect(dflt.only.has(name)).toBe(true)
+    expect(dflt.only.has("profile")).toBe(false)
+    expect(dflt.rounds).toBe(2)
+  })
+
   it("a name that is not a measurement is a usage error naming the option, the name and the valid names", () => {
     const result = resolveOptions(raw("pg,verfy"))
     if (!("usage" in result)) throw new Error("expected a usage error for --only verfy")
