@@ -25,7 +25,7 @@ if [[ $mode == record ]]; then
   shift
   node=$1
   shift
-  perf record -e cpu-clock -F 999 -g -o "$data" -- "$node" --perf-basic-prof "$@" || echo "(the command exited $?)" >&2
+  perf record -e cpu-clock -F 999 -g -o "$data" -- "$node" --perf-basic-prof --no-logfile-per-isolate --logfile=/dev/null "$@" || echo "(the command exited $?)" >&2
 elif [[ $mode != summary ]]; then
   usage
 fi
