@@ -336,17 +336,24 @@ describe("status", () => {
 })
 
 describe("the PostgreSQL URL as libpq reads it", () => {
-  it.effect("an unreadable sslrootcert or an unsupported parameter is exit 2 naming it, for every command", () =>
+  it.effect("an unreadable or missing root certificate or an unsupported parameter is exit 2 naming it, for every command", () =>
     Effect.gen(function*() {
       const cases = [
         ["sslmode=verify-full&sslrootcert=/nonexistent/ca.crt", "sslrootcert: cannot read /nonexistent/ca.crt"],
+        // no root certificate at all (HOME has no .postgresql/root.crt): refused as libpq refuses it
+        [
+          "sslmode=verify-full",
+          "sslrootcert: sslmode=verify-full verifies the server's certificate but there is no root certificate: neither " +
+          "sslrootcert nor PGSSLROOTCERT is set and the default /nonexistent/.postgresql/root.crt does not exist; give " +
+          "sslrootcert=<file>"
+        ],
         ["keepalives=1", "keepalives: is not supported"],
         ["sslmode=verify", "sslmode: unknown value"]
       ] as const
       for (const [query, message] of cases) {
         const url = `postgresql://app:Pw-In-Url@db.example/nice?${query}`
         for (const command of [[], ["finalize"], ["status"], ["verify"]]) {
-          const { calls, errors, exit } = yield* run([...command, ...base.slice(2)], { PG_URL: url })
+          const { calls, errors, exit } = yield* run([...command, ...base.slice(2)], { PG_URL: url, HOME: "/nonexistent" })
           assert.strictEqual(exit, ExitCode.Usage, `${command.join(" ")} ${query}`)
           assert.strictEqual(calls.length, 0)
           assert.include(errors, `--pg-url: ${message}`)

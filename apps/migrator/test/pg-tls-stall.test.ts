@@ -10,9 +10,10 @@
  * - The same with the `BEGIN` frozen.
  * - A TLS connection kept busy for longer than the stall timeout is not cut (the guard counts the bytes of the
  *   socket that carries them).
- * - `sslmode=require` encrypts without verifying, as in libpq (`PgUrl`); `verify-full` without the server's CA
- *   fails the connect, not retryable.
- * - The CLI as operators run it over TLS (`sslmode=verify-full`, the server's CA in `NODE_EXTRA_CA_CERTS`), against
+ * - `sslmode=require` encrypts without verifying, as in libpq (`PgUrl`); `verify-full` against the system's CAs
+ *   (`sslrootcert=system`, without the server's CA) fails the connect, not retryable.
+ * - The CLI as operators run it over TLS (`sslmode=verify-full&sslrootcert=system`, the server's CA in
+ *   `NODE_EXTRA_CA_CERTS`), against
  *   Ceph RGW, every connection frozen mid-run: exit 0, every row migrated with the right object.
  *
  * The proxy gives up on a frozen connection only after 15 s (the CLI test: 120 s, its time limit): a stall the guard
@@ -175,7 +176,10 @@ describe("PostgreSQL URLs and TLS (libpq's reading of sslmode, through PgUrl as 
       const server = yield* TlsServer.make
       const pool = (sslmode: "require" | "verify-full") =>
         Effect.gen(function*() {
-          const url = Redacted.make(server.url("postgres", sslmode))
+          // verify-full with the system's CAs (sslrootcert=system), which do not include the self-signed certificate
+          const url = Redacted.make(
+            sslmode === "require" ? server.url("postgres", sslmode) : `${server.url("postgres", sslmode)}&sslrootcert=system`
+          )
           const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
           return yield* Layer.build(PgDatabase.layer({ url, options, maxConnections: 1, connectTimeout: "3 seconds" }))
         })
@@ -193,7 +197,7 @@ describe("PostgreSQL URLs and TLS (libpq's reading of sslmode, through PgUrl as 
     }).pipe(Effect.scoped), 60_000)
 })
 
-describe("the CLI over TLS (sslmode=verify-full, NODE_EXTRA_CA_CERTS; PostgreSQL of the test's own + Ceph RGW)", () => {
+describe("the CLI over TLS (sslmode=verify-full, sslrootcert=system, NODE_EXTRA_CA_CERTS; PostgreSQL of the test's own + Ceph RGW)", () => {
   it.live("every connection frozen mid-run, --pg-statement-timeout 2: cut, retried on fresh TLS connections, exit 0", () =>
     Effect.gen(function*() {
       const server = yield* TlsServer.make
@@ -202,6 +206,8 @@ describe("the CLI over TLS (sslmode=verify-full, NODE_EXTRA_CA_CERTS; PostgreSQL
       const proxy = yield* FaultProxy.make({ targetPort: server.port, protocol: "tcp", maxStallMillis: 120_000 })
       const url = new URL(withPassword(server.url("postgres", "verify-full")))
       url.port = String(proxy.port)
+      // the system's CAs (Node's, plus NODE_EXTRA_CA_CERTS); without sslrootcert verify-full wants ~/.postgresql/root.crt
+      url.searchParams.set("sslrootcert", "system")
       const bucket = yield* TestBucket
       const env = {
         PG_URL: url.toString(),

@@ -11,9 +11,10 @@
  * | verify-ca | always | yes | no |
  * | verify-full | always | yes | yes |
  *
- * The root certificates are `sslrootcert`'s file; `system` (and, unlike libpq, a verify mode without any root
- * certificate) means Node's trusted CAs plus `NODE_EXTRA_CA_CERTS`. libpq allows `sslrootcert=system` only with
- * `verify-full`, and so does this. The fallback of `allow` / `prefer` is decided once per pool, when it first connects.
+ * The root certificates are `sslrootcert`'s file (`PgUrl` defaults it to `~/.postgresql/root.crt` when that exists);
+ * `system` means Node's trusted CAs plus `NODE_EXTRA_CA_CERTS`. A verify mode without any root certificate is refused,
+ * as libpq refuses it. libpq allows `sslrootcert=system` only with `verify-full`, and so does this. The fallback of
+ * `allow` / `prefer` is decided once per pool, when it first connects.
  */
 import * as Redacted from "effect/Redacted"
 import type { ConnectionOptions } from "node:tls"
@@ -81,7 +82,7 @@ const tlsOptions = (inputs: TlsInputs, verification: Verification): ConnectionOp
 
 const describe = (inputs: TlsInputs, verification: Verification): string => {
   const roots = inputs.rootCert === undefined || inputs.rootCert === "system"
-    ? "Node's trusted CAs and NODE_EXTRA_CA_CERTS"
+    ? "Node's trusted CAs and NODE_EXTRA_CA_CERTS (sslrootcert=system)"
     : `sslrootcert ${inputs.rootCert.path}`
   const client = inputs.clientCert === undefined ? "" : `, client certificate ${inputs.clientCert.cert.path}`
   const crl = inputs.crl === undefined || verification === "none" ? "" : `, revocations from sslcrl ${inputs.crl.path}`
@@ -99,6 +100,12 @@ export const plan = (inputs: TlsInputs): TlsPlan | { readonly parameter: string;
     return {
       parameter: "sslmode",
       detail: `sslmode=${inputs.mode} may not be used with sslrootcert=system (use verify-full), as in libpq`
+    }
+  }
+  if (inputs.rootCert === undefined && (inputs.mode === "verify-ca" || inputs.mode === "verify-full")) {
+    return {
+      parameter: "sslrootcert",
+      detail: `sslmode=${inputs.mode} needs a root certificate (sslrootcert=<file> or sslrootcert=system), as in libpq`
     }
   }
   const verification = verificationOf(inputs)

@@ -6,7 +6,8 @@
  * `PGSSLKEY` / `PGSSLCRL` for what the URL leaves out.
  *
  * A parameter the driver would silently drop fails with `PgUrlError` naming it, and so does a file that cannot be
- * read (naming the parameter and the path). No message carries a password.
+ * read (naming the parameter and the path), and `verify-ca` / `verify-full` with no root certificate at all (no
+ * `sslrootcert`, no `PGSSLROOTCERT`, no `~/.postgresql/root.crt`), as in libpq. No message carries a password.
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -162,6 +163,8 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   }
   const dotPostgresql = join(environment.home, ".postgresql")
   const defaultRoot = join(dotPostgresql, "root.crt")
+  // libpq: no sslrootcert means ~/.postgresql/root.crt when it exists (then even require checks the chain, as
+  // verify-ca); verify-ca / verify-full refuse to connect without it (the system CAs only with sslrootcert=system)
   const rootCert = rootCertName === "system"
     ? "system" as const
     : rootCertName !== undefined
@@ -169,6 +172,15 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     : mode !== "disable" && exists(defaultRoot)
     ? yield* readPem("sslrootcert", defaultRoot)
     : undefined
+  if (rootCert === undefined && (mode === "verify-ca" || mode === "verify-full")) {
+    return yield* fail(
+      "sslrootcert",
+      `sslmode=${mode} verifies the server's certificate but there is no root certificate: neither sslrootcert nor ` +
+        `PGSSLROOTCERT is set and the default ${defaultRoot} does not exist; give sslrootcert=<file> (the CA that ` +
+        "signed the server's certificate), or sslrootcert=system to trust the system's CAs (Node's trusted CAs and " +
+        "NODE_EXTRA_CA_CERTS; only with verify-full), as libpq requires"
+    )
+  }
   const certName = param("sslcert") ?? (exists(join(dotPostgresql, "postgresql.crt")) ? join(dotPostgresql, "postgresql.crt") : undefined)
   const keyName = param("sslkey") ?? join(dotPostgresql, "postgresql.key")
   let clientCert: { cert: PemFile; key: Redacted.Redacted<string> } | undefined = undefined

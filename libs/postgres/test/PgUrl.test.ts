@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PgPass, PgTls, PgUrl } from "../src/index.ts"
@@ -78,7 +78,7 @@ describe("PgTls.plan (libpq's sslmode table)", () => {
     return `${t(p.first)} / ${t(p.fallback)}`
   }
 
-  it("without a root certificate", () => {
+  it("without a root certificate (the verify modes refuse, as libpq's do)", () => {
     assert.deepStrictEqual(
       PgTls.sslModes.map((mode) => [mode, shape({ ...base, mode })]),
       [
@@ -86,8 +86,8 @@ describe("PgTls.plan (libpq's sslmode table)", () => {
         ["allow", "plain / tls"],
         ["prefer", "tls / plain"],
         ["require", "tls / -"],
-        ["verify-ca", "tls+chain / -"],
-        ["verify-full", "tls+chain+name / -"]
+        ["verify-ca", "sslrootcert"],
+        ["verify-full", "sslrootcert"]
       ]
     )
   })
@@ -204,6 +204,58 @@ describe("PgUrl.resolve", () => {
       const open = yield* failure(`postgres://u@h/db?sslmode=require&sslcert=${dir}/c.crt&sslkey=${dir}/open.key`)
       assert.strictEqual(open.parameter, "sslkey")
       assert.include(open.message, "group or world access")
+    }))
+
+  it.effect("no sslrootcert: ~/.postgresql/root.crt when it exists (then require checks the chain, as verify-ca)", () =>
+    Effect.gen(function*() {
+      const home = yield* tempFiles({})
+      mkdirSync(join(home, ".postgresql"))
+      writeFileSync(join(home, ".postgresql", "root.crt"), "HOME-CA")
+      const defaultRoot = join(home, ".postgresql", "root.crt")
+      for (const mode of ["verify-full", "verify-ca", "require"] as const) {
+        const { tls } = yield* resolve(`postgres://u@h/db?sslmode=${mode}`, {}, home)
+        assert(tls.first !== false)
+        assert.strictEqual(tls.first.ca, "HOME-CA", mode)
+        assert.strictEqual(tls.first.rejectUnauthorized, true, mode)
+        assert.include(tls.checks, `certificate chain checked against sslrootcert ${defaultRoot}`)
+      }
+      // PGSSLROOTCERT and sslrootcert win over it
+      const other = yield* tempFiles({ "ca.crt": "OTHER-CA" })
+      const fromEnv = yield* resolve("postgres://u@h/db?sslmode=verify-ca", { PGSSLROOTCERT: `${other}/ca.crt` }, home)
+      assert(fromEnv.tls.first !== false)
+      assert.strictEqual(fromEnv.tls.first.ca, "OTHER-CA")
+      // disable reads nothing
+      assert.strictEqual((yield* resolve("postgres://u@h/db?sslmode=disable", {}, home)).tls.first, false)
+    }))
+
+  it.effect("verify-ca / verify-full with no root certificate at all fail, naming the file looked for and the fix", () =>
+    Effect.gen(function*() {
+      const home = yield* tempFiles({})
+      for (const mode of ["verify-full", "verify-ca"] as const) {
+        for (const [url, env] of [[`postgres://u:Pw-secret@h/db?sslmode=${mode}`, {}], [
+          "postgres://u:Pw-secret@h/db",
+          { PGSSLMODE: mode }
+        ]] as const) {
+          const e = yield* failure(url, env, home)
+          assert.strictEqual(e.parameter, "sslrootcert")
+          assert.include(e.message, `sslmode=${mode} verifies the server's certificate but there is no root certificate`)
+          assert.include(e.message, `the default ${join(home, ".postgresql", "root.crt")} does not exist`)
+          assert.include(e.message, "give sslrootcert=<file>")
+          assert.include(e.message, "or sslrootcert=system")
+          assert.notInclude(e.message, "Pw-secret")
+        }
+      }
+      // sslrootcert=system is how to ask for the system's CAs
+      const system = yield* resolve("postgres://u@h/db?sslmode=verify-full&sslrootcert=system", {}, home)
+      assert(system.tls.first !== false)
+      assert.strictEqual(system.tls.first.ca, undefined)
+      assert.include(system.tls.checks, "Node's trusted CAs and NODE_EXTRA_CA_CERTS (sslrootcert=system)")
+      // require and prefer do not need one: they encrypt without verifying
+      for (const mode of ["require", "prefer"] as const) {
+        const { tls } = yield* resolve(`postgres://u@h/db?sslmode=${mode}`, {}, home)
+        assert(tls.first !== false)
+        assert.strictEqual(tls.first.rejectUnauthorized, false)
+      }
     }))
 
   it.effect("a parameter the driver would drop is an error naming it; libpq's harmless ones are accepted", () =>

@@ -9,7 +9,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import type { DatabaseError } from "@lo-migrate/core"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { rootCertificates } from "node:tls"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -49,10 +49,11 @@ const serverLayer = Layer.effect(
 const connect = <A>(
   url: string,
   env: Record<string, string>,
-  query: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>
+  query: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>,
+  home = "/nonexistent"
 ) =>
   Effect.gen(function*() {
-    const options = yield* Effect.orDie(PgUrl.resolve(Redacted.make(url), { env, home: "/nonexistent", osUser: "nobody" }))
+    const options = yield* Effect.orDie(PgUrl.resolve(Redacted.make(url), { env, home, osUser: "nobody" }))
     return yield* Effect.scoped(
       Effect.gen(function*() {
         const context = yield* Layer.build(
@@ -68,8 +69,22 @@ const session = (sql: SqlClient.SqlClient) =>
   sql<{ readonly ssl: boolean; readonly who: string }>`
     SELECT ssl, current_user AS who FROM pg_stat_ssl WHERE pid = pg_backend_pid()`.pipe(Effect.map((rows) => rows[0]))
 
-const connectFailure = (url: string, env: Record<string, string> = {}) =>
-  Effect.flip(connect(url, env, session)) as Effect.Effect<DatabaseError>
+const connectFailure = (url: string, env: Record<string, string> = {}, home?: string) =>
+  Effect.flip(connect(url, env, session, home)) as Effect.Effect<DatabaseError>
+
+/** A temporary HOME, with `.postgresql/root.crt` holding `rootCrt` when given; removed with the scope. */
+const tempHome = (rootCrt?: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const home = mkdtempSync(join(tmpdir(), "lo-migrate-home-"))
+      if (rootCrt !== undefined) {
+        mkdirSync(join(home, ".postgresql"))
+        writeFileSync(join(home, ".postgresql", "root.crt"), rootCrt)
+      }
+      return home
+    }),
+    (home) => Effect.sync(() => rmSync(home, { recursive: true, force: true }))
+  )
 
 const base = (server: TlsServer.TlsServerInfo, host = "127.0.0.1", user = "postgres") =>
   `postgresql://${user}@${host}:${server.port}/postgres`
@@ -114,6 +129,65 @@ layer(serverLayer, { timeout: 60_000 })("PgUrl against a TLS-only server (self-s
       assert.match(e.detail, /localhost/)
       assert.match(e.detail, /Hostname\/IP does not match|altnames/i)
       assert.include(e.detail, "and host name checked")
+    }))
+
+  it.effect("HOME without .postgresql/root.crt: verify-ca / verify-full refused at start-up naming the file; require encrypts", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const home = yield* tempHome()
+      for (const mode of ["verify-full", "verify-ca"]) {
+        const e = yield* Effect.flip(
+          PgUrl.resolve(Redacted.make(`${base(server)}?sslmode=${mode}`), { env: {}, home, osUser: "nobody" })
+        )
+        assert.strictEqual(e.parameter, "sslrootcert")
+        assert.include(e.message, `the default ${join(home, ".postgresql", "root.crt")} does not exist`)
+        assert.include(e.message, "give sslrootcert=<file>")
+        assert.include(e.message, "or sslrootcert=system")
+      }
+      // with the CA named by PGSSLROOTCERT instead, verify-full connects
+      assert.deepStrictEqual(
+        yield* connect(`${base(server)}?sslmode=verify-full`, { PGSSLROOTCERT: server.caFile }, session, home),
+        { ssl: true, who: "postgres" }
+      )
+      // sslrootcert=system: Node's CAs, which do not include the self-signed certificate
+      const system = yield* connectFailure(`${base(server)}?sslmode=verify-full&sslrootcert=system`, {}, home)
+      assert.match(system.detail, /self-signed certificate/i)
+      assert.include(system.detail, "Node's trusted CAs and NODE_EXTRA_CA_CERTS (sslrootcert=system)")
+      // require without a root certificate: encrypted, not verified
+      assert.deepStrictEqual(
+        yield* connect(`${base(server)}?sslmode=require`, {}, session, home),
+        { ssl: true, who: "postgres" }
+      )
+    }))
+
+  it.effect("HOME with .postgresql/root.crt: verify-full uses it; require checks the chain against it (as verify-ca)", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const good = yield* tempHome(server.ca)
+      assert.deepStrictEqual(
+        yield* connect(`${base(server)}?sslmode=verify-full`, {}, session, good),
+        { ssl: true, who: "postgres" }
+      )
+      // require with the right root.crt: the chain is checked, the host name is not (localhost vs IP:127.0.0.1)
+      assert.deepStrictEqual(
+        yield* connect(`${base(server, "localhost")}?sslmode=require`, {}, session, good),
+        { ssl: true, who: "postgres" }
+      )
+      const wrong = yield* tempHome(readFileSync(join(server.dir, "wrong-ca.crt"), "utf8"))
+      const wrongRoot = join(wrong, ".postgresql", "root.crt")
+      for (const mode of ["require", "verify-ca"]) {
+        const e = yield* connectFailure(`${base(server)}?sslmode=${mode}`, {}, wrong)
+        assert.match(e.detail, /self-signed certificate|unable to verify/i)
+        assert.include(
+          e.detail,
+          `sslmode=${mode}: TLS, certificate chain checked against sslrootcert ${wrongRoot}, host name not checked`
+        )
+      }
+      // an explicit sslrootcert wins over root.crt
+      assert.deepStrictEqual(
+        yield* connect(`${base(server)}?sslmode=verify-full&sslrootcert=${server.caFile}`, {}, session, wrong),
+        { ssl: true, who: "postgres" }
+      )
     }))
 
   it.effect("the password of a scram-sha-256 role from the password file or PGPASSWORD; never in an error", () =>
