@@ -2,7 +2,7 @@
  * The live services of every command, from its validated configuration: PostgreSQL (`@lo-migrate/postgres`), S3
  * (`@lo-migrate/s3`), the in-process metrics, and the failure report. This is the only place that wires adapters:
  * `migrate`, `finalize`, `verify` and `status` (main.ts) and the bench's stage profile (tools/bench/src/stages.ts) all build
- * their services here, so what is measured is what runs.
+ * their services here (`status` and `finalize` through LiveDatabase.ts, re-exported here), so what is measured is what runs.
  */
 import { Metrics, shardRange } from "@lo-migrate/core"
 import {
@@ -102,12 +102,8 @@ export const migrateLayer = (config: MigratorConfig) => {
   )
 }
 
-/** `finalize`: the schema tasks on a small pool. */
-export const finalizeLayer = (config: DatabaseConfig) =>
-  SchemaTasks.layer.pipe(Layer.provide(PgDatabase.layer({ url: config.pgUrl, options: config.pgOptions, maxConnections: 2 })))
-
-/** `status`: one read-only pass over the table, on one connection. */
-export const statusLayer = (config: DatabaseConfig) => PgDatabase.layer({ url: config.pgUrl, options: config.pgOptions, maxConnections: 1 })
+/** `finalize` and `status` need PostgreSQL only: their layers live in LiveDatabase.ts (no AWS SDK to load). */
+export { finalizeLayer, statusLayer } from "./LiveDatabase.ts"
 
 /** `verify`: one streamed query, a count and repair batches; the listing and the checks; the metrics. */
 export const verifyLayer = (config: VerifyConfig) =>

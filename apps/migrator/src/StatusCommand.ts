@@ -18,7 +18,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Redacted from "effect/Redacted"
 import { redactUrl, UsageError } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
-import { statusLayer } from "./Live.ts"
+import { statusLayer } from "./LiveDatabase.ts"
 import type { StatusConfig } from "./StatusOptions.ts"
 import { printStatusRecords, type ReadReports, reportedLeft, reportsSummary, sumShards } from "./StatusRecords.ts"
 
