@@ -1,9 +1,12 @@
 /**
  * The verify monitor and summary as JSON-ready records, for `--log-format json` (the text forms are in Status.ts):
  * `verifyProgressRecord` is one `type: "verify-progress"` object per interval, `verifyResultRecord` the closing
- * `type: "verify-result"`. Fixed field names, numbers as numbers in base units (rows, objects, bytes, seconds). Pure:
- * counters in, object out.
+ * `type: "verify-result"`. Fixed field names, numbers as numbers in base units (rows, objects, bytes, seconds).
+ * `renderVerifyStatusLine` is the one-line text form of a progress record, for `--log-format line`. Pure: counters
+ * in, object or text out.
  */
+import { formatBytes } from "@lo-migrate/core"
+import { formatElapsed, formatTimestamp, statusBytes } from "@lo-migrate/pipeline"
 import type { Problem } from "./Domain.ts"
 import type { Progress } from "./Progress.ts"
 import type { ProgressSample } from "./Status.ts"
@@ -65,6 +68,35 @@ export const verifyProgressRecord = (
     downloadedBytesPerSecond: Math.round(perSecond(now.downloadedBytes - before.downloadedBytes, since)),
     ...counters(progress)
   }
+}
+
+/**
+ * `--log-format line`: `2026-11-22 01:01:40 UTC 40.00% 40/100 rows checked, 2.0 rows/s, ETA 0h 00m 30s, ok 39, bad 1,
+ * listed 42 in 1 requests, orphans 2, retries 0`, with the downloads, HEADs and repairs when there are (`?` while the
+ * rows are not counted yet). The counters are those of the `verify-progress` record.
+ */
+export const renderVerifyStatusLine = (
+  progress: Progress,
+  startedAt: number,
+  now: ProgressSample,
+  previous: ProgressSample | undefined
+): string => {
+  const r = verifyProgressRecord(progress, startedAt, now, previous)
+  const parts = [
+    `${formatTimestamp(now.at)} ${r.percent === null ? "?" : r.percent.toFixed(2)}% ${r.checked}/${r.total ?? "?"} rows checked`,
+    `${r.rowsPerSecond.current.toFixed(1)} rows/s`,
+    `ETA ${r.etaSeconds === null ? "?" : r.etaSeconds === 0 ? "done" : formatElapsed(r.etaSeconds * 1000)}`,
+    `ok ${r.ok}`,
+    `bad ${r.badRows}`,
+    `listed ${r.listed} in ${r.listRequests} requests`,
+    `orphans ${r.orphans}`
+  ]
+  if (r.downloaded > 0 || r.heads > 0) {
+    parts.push(`downloaded ${r.downloaded} (${formatBytes(r.downloadedBytes, statusBytes)}) ${r.heads} HEADs`)
+  }
+  if (r.repaired > 0 || r.repairSkipped > 0) parts.push(`repaired ${r.repaired} left alone ${r.repairSkipped}`)
+  parts.push(`retries ${r.retries}`)
+  return parts.join(", ")
 }
 
 /** The closing record: the counters, the time taken and the average rates; `good` when no row checked is bad. */

@@ -1,9 +1,10 @@
 /**
  * The JSON records of the verify monitor (`verifyProgressRecord`, `verifyResultRecord`): numbers as numbers, null
- * while unknown, rates between two samples, and the counters of `Progress`.
+ * while unknown, rates between two samples, and the counters of `Progress`; and the one-line form of a progress record
+ * (`renderVerifyStatusLine`, `--log-format line`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Progress, sampleOf, verifyProgressRecord, verifyResultRecord } from "../src/index.ts"
+import { Progress, renderVerifyStatusLine, sampleOf, verifyProgressRecord, verifyResultRecord } from "../src/index.ts"
 
 const progressOf = (checked: number, total: number | undefined) => {
   const progress = new Progress()
@@ -44,5 +45,28 @@ describe("verify status records", () => {
     clean.checked = 3
     clean.ok = 3
     assert.strictEqual(verifyResultRecord(clean, 0).good, true)
+  })
+
+  it("line: one line of the progress record's numbers; ? while uncounted; downloads and repairs only when there are", () => {
+    const startedAt = Date.UTC(2026, 0, 1)
+    const progress = progressOf(40, 100)
+    const previous = { ...sampleOf(progress, startedAt + 10_000), checked: 20, listed: 20 }
+    assert.strictEqual(
+      renderVerifyStatusLine(progress, startedAt, sampleOf(progress, startedAt + 20_000), previous),
+      "2026-01-01 00:00:20 UTC 40.00% 40/100 rows checked, 2.0 rows/s, ETA 0h 00m 30s, ok 39, bad 1, " +
+        "listed 42 in 1 requests, orphans 2, retries 0"
+    )
+    assert.strictEqual(
+      renderVerifyStatusLine(progressOf(0, undefined), startedAt, sampleOf(progressOf(0, undefined), startedAt), undefined),
+      "2026-01-01 00:00:00 UTC ?% 0/? rows checked, 0.0 rows/s, ETA ?, ok -1, bad 1, listed 2 in 1 requests, orphans 2, retries 0"
+    )
+    const deep = progressOf(100, 100)
+    deep.downloaded = 100
+    deep.downloadedBytes = 3 * 1024 * 1024
+    deep.repaired = 1
+    const line = renderVerifyStatusLine(deep, startedAt, sampleOf(deep, startedAt + 10_000), undefined)
+    assert.include(line, "100.00% 100/100 rows checked, 10.0 rows/s, ETA done, ")
+    assert.include(line, ", downloaded 100 (3.0 MiB) 0 HEADs, repaired 1 left alone 0, retries 0")
+    assert.notInclude(line, "\n")
   })
 })
