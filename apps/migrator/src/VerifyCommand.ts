@@ -100,7 +100,11 @@ export const verifyCommand = (
     if (progress.badRows > 0) {
       yield* Console.error(
         `${progress.badRows} bad row(s)` +
-          (config.connection.report === undefined ? " (logged above; --report FILE lists them as JSON lines)" : ` (listed in ${config.connection.report})`)
+          (config.connection.report !== undefined
+            ? ` (listed in ${config.connection.report})`
+            : config.connection.logFormat === "json"
+            ? " (the verify-mismatch records on stdout)"
+            : " (logged above; --report FILE lists them as JSON lines)")
       )
       return ExitCode.RowsFailed
     }

@@ -1,6 +1,7 @@
 /**
  * What `verify` prints on stdout: the header, the monitor at every `--interval`, the summary and the closing line.
- * Text under `--log-format text|line`; under `json` JSON records, one a line, each with its `type`:
+ * Text under `--log-format text|line` (under `line` the monitor is one status line per interval, as `migrate`'s);
+ * under `json` JSON records, one a line, each with its `type`:
  * `verify-configuration` (connections with the secrets replaced, as in migrate's `configuration` record; mode, range,
  * shard, report), `verify-progress` per interval, `verify-result` at the end (its `good` replaces the closing line).
  * The records of bad rows, orphans and repairs come from the sink (`VerifyReport.ts`).
@@ -10,6 +11,7 @@ import {
   type Progress,
   type ProgressSample,
   renderVerifyStatus,
+  renderVerifyStatusLine,
   renderVerifySummary,
   verifyProgressRecord,
   verifyResultRecord
@@ -67,15 +69,20 @@ export const printVerifyHeader = (config: VerifyConfig): Effect.Effect<void> =>
     : Console.log(header(config))
 
 /**
- * The monitor's writer over `status` (StatusOutput): text blocks (redrawn in place on a terminal), or under JSON one
- * `verify-progress` record per call, never redrawn.
+ * The monitor's writer over `status` (StatusOutput): text blocks (redrawn in place on a terminal); under `line` one
+ * status line per call (`shard 1/4: ` first with a shard), under JSON one `verify-progress` record; both never redrawn.
  */
 export const verifyMonitor = (config: VerifyConfig, status: (block: string) => Effect.Effect<void>) => {
-  const write = isJson(config) ? appendOnly(status) : status
+  const format = config.connection.logFormat
+  const write = format === "text" ? status : appendOnly(status)
   return (progress: Progress, startedAt: number, now: ProgressSample, previous: ProgressSample | undefined) =>
     write(
-      isJson(config)
+      format === "json"
         ? JSON.stringify(withShard(config.shard, verifyProgressRecord(progress, startedAt, now, previous)))
+        : format === "line"
+        ? `${config.shard === undefined ? "" : `shard ${renderShard(config.shard)}: `}${
+          renderVerifyStatusLine(progress, startedAt, now, previous)
+        }`
         : renderVerifyStatus(progress, startedAt, now, previous)
     )
 }

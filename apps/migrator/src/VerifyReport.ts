@@ -3,7 +3,7 @@
  * (`{"problem","hash","sha2","oid","size","mimeType","detail"}`), per orphan with `--orphans` (`{"orphan","size"}`)
  * and per `--repair` outcome (`{"repair","hash","sha2","objectDeleted"}`); the file is truncated at the start.
  * Without a file, bad rows are logged as warnings and orphans printed on stdout (`orphan KEY SIZE`). Under
- * `--log-format json` each is also a JSON record on stdout (see `openVerifySink`).
+ * `--log-format json` each is a JSON record on stdout instead, never also a log line (see `openVerifySink`).
  */
 import type { BadRow, ListedObject, RepairOutcome } from "@lo-migrate/verify"
 import * as Console from "effect/Console"
@@ -44,26 +44,28 @@ const describeBad = (bad: BadRow) =>
 
 /**
  * The sink for `--report path` (or none), opened in the current scope. With `records` (`--log-format json`) every bad
- * row, orphan (`--orphans`) and repair outcome is also one JSON record on stdout: `verify-mismatch`, `verify-orphan`,
- * `verify-repair`, with the fields of the report's lines (the warnings on stderr stay).
+ * row, orphan (`--orphans`) and repair outcome is one JSON record on stdout: `verify-mismatch`, `verify-orphan`,
+ * `verify-repair`, with the fields of the report's lines; it replaces the warning or text line it would be otherwise,
+ * so that a consumer of stdout and a reader of the log each see every finding once, as under `migrate`.
  */
 export const openVerifySink = Effect.fn("VerifyReport.openVerifySink")(function*(
   path: string | undefined,
   listOrphans: boolean,
   records = false
 ): Effect.fn.Return<VerifySink, ReportError, FileSystem.FileSystem | Scope.Scope> {
-  const record = (type: string, line: object) => (records ? printRecord({ type, ...line }) : Effect.void)
-  const warn = (bad: BadRow) => Effect.logWarning(describeBad(bad))
-  const mismatch = (bad: BadRow) => record("verify-mismatch", badRowLine(bad))
+  /** The JSON record under `records`, else `text` (the log line or stdout line of `--log-format text|line`). */
+  const record = (type: string, line: object, text: Effect.Effect<void> = Effect.void) =>
+    records ? printRecord({ type, ...line }) : text
+  const mismatch = (bad: BadRow) => record("verify-mismatch", badRowLine(bad), Effect.logWarning(describeBad(bad)))
   if (path === undefined) {
     return {
-      bad: (bad) => Effect.andThen(warn(bad), mismatch(bad)),
-      orphan: (o) =>
-        !listOrphans ? Effect.void : records ? record("verify-orphan", orphanLine(o)) : Console.log(`orphan ${o.key} ${o.size}`),
+      bad: mismatch,
+      orphan: (o) => (listOrphans ? record("verify-orphan", orphanLine(o), Console.log(`orphan ${o.key} ${o.size}`)) : Effect.void),
       repaired: (r) =>
-        Effect.andThen(
-          Effect.logInfo(`repair: ${repairLine(r).repair}: hash=${r.bad.row.hash} sha2=${r.bad.row.sha2}`),
-          record("verify-repair", repairLine(r))
+        record(
+          "verify-repair",
+          repairLine(r),
+          Effect.logInfo(`repair: ${repairLine(r).repair}: hash=${r.bad.row.hash} sha2=${r.bad.row.sha2}`)
         )
     } satisfies VerifySink
   }
@@ -76,7 +78,7 @@ export const openVerifySink = Effect.fn("VerifyReport.openVerifySink")(function*
       Effect.mapError((e) => new ReportError({ path, detail: e.message }))
     )
   return {
-    bad: (bad) => warn(bad).pipe(Effect.andThen(write(badRowLine(bad))), Effect.andThen(mismatch(bad))),
+    bad: (bad) => Effect.andThen(write(badRowLine(bad)), mismatch(bad)),
     orphan: (o) => (listOrphans ? Effect.andThen(write(orphanLine(o)), record("verify-orphan", orphanLine(o))) : Effect.void),
     repaired: (r) => Effect.andThen(write(repairLine(r)), record("verify-repair", repairLine(r)))
   } satisfies VerifySink

@@ -155,6 +155,62 @@ describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
       assert.isNumber(last["rowsPerSecond"]["average"])
     }).pipe(Effect.scoped, Effect.provide(Env)), 300_000)
 
+  it.live("each bad row is reported once per --log-format (json: a record, not also a log line); line: one status line", () =>
+    Effect.gen(function*() {
+      const bucket = yield* TestBucket
+      yield* setUpSchema
+      const rows = yield* Effect.forEach(Array.from({ length: 8 }, (_, i) => i), (i) =>
+        insertBinary({ bytes: new TextEncoder().encode(`once ${i} `.repeat(1 + i * 3)), mimeType: "image/png" }))
+      const env = yield* settings
+      const dir = mkdtempSync(join(tmpdir(), "lo-migrate-verify-once-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const report = join(dir, "verify.jsonl")
+      const migrated = yield* cli([], env)
+      assert.strictEqual(migrated.code, 0, migrated.stderr)
+      const gone = rows[2]!
+      yield* Effect.tryPromise(() => bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: gone.digests.sha256 })))
+      /** The lines of `text` that name the bad row (its hash is in the warning, the record and the report line). */
+      const naming = (text: string) => text.split("\n").filter((l) => l.includes(gone.hash))
+
+      for (const format of ["text", "line"] as const) {
+        const run = yield* cli(["verify", "-i", "1", "--log-format", format], env)
+        assert.strictEqual(run.code, 1, run.stderr)
+        assert.deepStrictEqual(naming(run.stdout), [], `${format}: stdout does not name the bad row`)
+        assert.strictEqual(naming(run.stderr).length, 1, `${format}: one warning for the bad row: ${run.stderr}`)
+        assert.include(naming(run.stderr)[0]!, "Missing")
+        assert.include(run.stderr, "1 bad row(s) (logged above;")
+      }
+
+      // line: the status is one line per interval (at least the final one), never the block of `text`
+      const line = yield* cli(["verify", "-i", "1", "--log-format", "line"], env)
+      const statusLines = line.stdout.split("\n").filter((l) => / UTC [\d.?]+% \d+\/[\d?]+ rows checked, /.test(l))
+      assert.isAtLeast(statusLines.length, 1, line.stdout)
+      for (const status of statusLines) {
+        assert.match(status, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC [\d.?]+% \d+\/[\d?]+ rows checked, [\d.]+ rows\/s, ETA .*, retries \d+$/)
+      }
+      assert.include(statusLines.at(-1)!, "100.00% 8/8 rows checked")
+      assert.include(statusLines.at(-1)!, "ok 7, bad 1, listed 7 in 1 requests, orphans 0")
+      for (const block of ["Verify status at", "Progress:", "Rows:", "Listing:", "Retries:", "*".repeat(67)]) {
+        assert.notInclude(line.stdout, block, "line: no status block")
+      }
+      assert.include(line.stdout, "verify: 8 rows checked")
+
+      // json: one verify-mismatch record on stdout and nothing about the row in the JSON log (the count is there)
+      for (const args of [[], ["--report", report]]) {
+        const run = yield* cli(["verify", "-i", "1", "--log-format", "json", ...args], env)
+        assert.strictEqual(run.code, 1, run.stderr)
+        const records = run.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+        assert.deepStrictEqual(
+          records.filter((r) => JSON.stringify(r).includes(gone.hash)).map((r) => [r["type"], r["problem"], r["sha2"], r["oid"], r["size"]]),
+          [["verify-mismatch", "Missing", gone.digests.sha256, gone.oid, gone.size]]
+        )
+        assert.deepStrictEqual(naming(run.stderr), [], `json ${args.join(" ")}: the log does not repeat the bad row`)
+        assert.include(run.stderr, "1 bad row(s)")
+        assert.strictEqual(records.find((r) => r["type"] === "verify-result")!["badRows"], 1)
+      }
+      assert.deepStrictEqual(lines(report).map((l) => [l["problem"], l["hash"]]), [["Missing", gone.hash]])
+    }).pipe(Effect.scoped, Effect.provide(Env)), 300_000)
+
   it.live("bad verify options exit 2 naming the option; an unreachable database exits 3 with the resume hint", () =>
     Effect.gen(function*() {
       const env = { PG_URL: "postgresql://nobody@127.0.0.1:1/none", S3_URL: "http://127.0.0.1:1", S3_BUCKET: "b" }
