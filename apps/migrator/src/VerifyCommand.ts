@@ -73,7 +73,12 @@ export const verifyCommand = (
     yield* printVerifyHeader(config)
     const metrics = yield* Metrics
     const monitor = verifyMonitor(config, yield* StatusOutput)
-    const sink = yield* openVerifySink(config.connection.report, config.orphans, config.connection.logFormat === "json")
+    const sink = yield* openVerifySink(
+      config.connection.report,
+      config.orphans,
+      config.connection.logFormat === "json",
+      config.shard
+    )
     const startedAt = yield* Clock.currentTimeMillis
     let previous: ProgressSample | undefined
     const block = Effect.gen(function*() {

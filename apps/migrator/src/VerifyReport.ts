@@ -5,6 +5,7 @@
  * Without a file, bad rows are logged as warnings and orphans printed on stdout (`orphan KEY SIZE`). Under
  * `--log-format json` each is a JSON record on stdout instead, never also a log line (see `openVerifySink`).
  */
+import type { Shard } from "@lo-migrate/core"
 import type { BadRow, ListedObject, RepairOutcome } from "@lo-migrate/verify"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -13,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { ReportError } from "./Report.ts"
 import { printRecord } from "./RunOutput.ts"
+import { withShard } from "./RunSettings.ts"
 
 export const badRowLine = (bad: BadRow) => ({
   problem: bad.problem,
@@ -46,16 +48,18 @@ const describeBad = (bad: BadRow) =>
  * The sink for `--report path` (or none), opened in the current scope. With `records` (`--log-format json`) every bad
  * row, orphan (`--orphans`) and repair outcome is one JSON record on stdout: `verify-mismatch`, `verify-orphan`,
  * `verify-repair`, with the fields of the report's lines; it replaces the warning or text line it would be otherwise,
- * so that a consumer of stdout and a reader of the log each see every finding once, as under `migrate`.
+ * so that a consumer of stdout and a reader of the log each see every finding once, as under `migrate`. With `shard`
+ * each record has it, as verify's other records do.
  */
 export const openVerifySink = Effect.fn("VerifyReport.openVerifySink")(function*(
   path: string | undefined,
   listOrphans: boolean,
-  records = false
+  records = false,
+  shard?: Shard
 ): Effect.fn.Return<VerifySink, ReportError, FileSystem.FileSystem | Scope.Scope> {
   /** The JSON record under `records`, else `text` (the log line or stdout line of `--log-format text|line`). */
   const record = (type: string, line: object, text: Effect.Effect<void> = Effect.void) =>
-    records ? printRecord({ type, ...line }) : text
+    records ? printRecord(withShard(shard, { type, ...line })) : text
   const mismatch = (bad: BadRow) => record("verify-mismatch", badRowLine(bad), Effect.logWarning(describeBad(bad)))
   if (path === undefined) {
     return {

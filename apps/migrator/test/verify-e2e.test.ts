@@ -6,6 +6,7 @@
  */
 import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
+import { sha256Bits, shardOfKey } from "@lo-migrate/core"
 import { insertBinary } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect } from "effect"
@@ -209,6 +210,15 @@ describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
         assert.strictEqual(records.find((r) => r["type"] === "verify-result")!["badRows"], 1)
       }
       assert.deepStrictEqual(lines(report).map((l) => [l["problem"], l["hash"]]), [["Missing", gone.hash]])
+      // with --shard the record carries the shard, as the other verify records do
+      const shard = `${shardOfKey(gone.digests.sha256, 2, sha256Bits)}/2`
+      const sharded = yield* cli(["verify", "--log-format", "json", "--shard", shard], env)
+      assert.strictEqual(sharded.code, 1, sharded.stderr)
+      assert.deepStrictEqual(
+        sharded.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+          .filter((r) => r["type"] === "verify-mismatch").map((r) => [r["shard"], r["hash"]]),
+        [[shard, gone.hash]]
+      )
     }).pipe(Effect.scoped, Effect.provide(Env)), 300_000)
 
   it.live("bad verify options exit 2 naming the option; an unreachable database exits 3 with the resume hint", () =>
