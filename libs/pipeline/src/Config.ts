@@ -27,8 +27,9 @@ export interface PipelineConfig {
   readonly commitLinger: Duration.Input
   readonly retry: RetryOptions
   /**
-   * Rows read together with one `LoReader.readBatch` call, at most (default 32; 1 turns batching off). Only rows of at
+   * Rows read together with one `LoReader.readBatch` call, at most (default 64; 1 turns batching off). Only rows of at
    * most `readBatchObjectMax` bytes are grouped, and only rows already waiting in the read queue: batching never waits.
+   * A batch goes on past bigger rows; up to this many of them are set aside and read next, one by one (ReadUnits.ts).
    */
   readonly readBatchRows?: number
   /** Rows up to this many bytes may be grouped into one `readBatch` call (default 128 KiB). */

@@ -4,7 +4,8 @@
  *   LoSource ─▶ intake ─▶ [read queue] ─▶ read ×readers ─▶ [store queue] ─▶ store ×storers ─▶ [commit queue] ─▶ commit ×committers
  *
  * Each stage is a module (Intake.ts, ReadStage.ts, StoreStage.ts, CommitStage.ts) that takes from its queue only what
- * it starts working on (so every element not being worked on sits in a queue the monitor can see) and bounds the work
+ * it starts working on (so every element not being worked on sits in a queue the monitor can see; the one exception:
+ * up to `readBatchRows` rows too big for a read batch, set aside by ReadUnits.ts while it fills one) and bounds the work
  * in flight: the read stage with `Stream.mapEffect({ unordered })` over its read units, the store stage with a fixed
  * set of `storers` fibers, the commit stage with `committers` batches at a time. A row reaches the committer only
  * after its put returned `Uploaded` or `AlreadyPresent`. Every retry uses `config.retry` (core's `RetryPolicy`, set

@@ -1,12 +1,15 @@
 /**
  * How the read stage takes rows from the read queue: one row at a time, or several small rows already waiting grouped
  * into one `LoReader.readBatch` call (batching never waits for rows, and a batch never claims more than a byte
- * budget). On `stop` it takes no more rows (`halt`) and drops those still waiting (`dropWaiting`).
+ * budget). A batch goes on past rows too big to join it (`readBatchObjectMax`): they are set aside, at most
+ * `readBatchRows` of them per batch, and read next as singles in the order they came. A row that does not fit the
+ * batch's byte budget ends the batch and is read after those. On `stop` it takes no more rows (`halt`) and drops
+ * those still waiting, in the queue or set aside (`dropWaiting`).
  */
 import type { SourceRow } from "@lo-migrate/core"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import type { ValidPipelineConfig } from "./Config.ts"
 import type { InFlight, UnitBytes } from "./InFlight.ts"
@@ -20,8 +23,11 @@ export interface ReadUnit {
 }
 
 export class ReadUnits {
-  /** A row polled while filling a batch that could not join it: read next. */
-  private pending: SourceRow | undefined
+  /**
+   * Rows taken from the queue while a batch was built that did not join it, in the order they came: read next, before
+   * any row of the queue. At most `readBatchRows` (the bound on rows held here, outside the queue).
+   */
+  private readonly waiting: Array<SourceRow> = []
   private stopped = false
 
   private readonly queue: Queue.Dequeue<SourceRow, Cause.Done>
@@ -39,31 +45,39 @@ export class ReadUnits {
       row.size <= this.cfg.readBatchObjectMax
   }
 
-  /** The next unit to read; `Cause.Done` once the queue has ended (or `stop` came). */
-  get next(): Effect.Effect<ReadUnit, Cause.Done> {
-    const self = this
-    return Effect.gen(function*() {
-      if (self.stopped) return yield* Cause.done()
-      let first: SourceRow
-      if (self.pending !== undefined) {
-        first = self.pending
-        self.pending = undefined
-      } else {
-        first = yield* Queue.take(self.queue)
-      }
-      const rows = [first]
-      const unit = self.inFlight.unitFrom(first)
-      const batching = self.batchable(first)
-      while (batching && rows.length < self.cfg.readBatchRows) {
-        const next = yield* Queue.poll(self.queue)
-        if (Option.isNone(next)) break
-        if (!self.batchable(next.value) || !unit.fits(next.value)) {
-          self.pending = next.value
+  /**
+   * The unit that starts with `first`: alone, or a batch filled with rows already in the queue. In one synchronous
+   * step, so `halt` and `dropWaiting` (another fiber) never see a batch half built; after `halt` it takes no more rows.
+   */
+  private build(first: SourceRow): ReadUnit {
+    const rows = [first]
+    const unit = this.inFlight.unitFrom(first)
+    const max = this.cfg.readBatchRows
+    if (this.batchable(first) && !this.stopped) {
+      while (rows.length < max && this.waiting.length < max) {
+        const next = Queue.takeUnsafe(this.queue)
+        if (next === undefined || Exit.isFailure(next)) break
+        const row = next.value
+        if (!this.batchable(row)) {
+          this.waiting.push(row)
+        } else if (unit.fits(row)) {
+          rows.push(row)
+        } else {
+          this.waiting.push(row)
           break
         }
-        rows.push(next.value)
       }
-      return { _tag: rows.length === 1 ? "Single" : "Batch", rows, bytes: unit.bytes() }
+    }
+    return { _tag: rows.length === 1 ? "Single" : "Batch", rows, bytes: unit.bytes() }
+  }
+
+  /** The next unit to read; `Cause.Done` once the queue has ended and nothing is set aside (or `stop` came). */
+  get next(): Effect.Effect<ReadUnit, Cause.Done> {
+    return Effect.suspend(() => {
+      if (this.stopped) return Cause.done()
+      const first = this.waiting.shift()
+      if (first !== undefined) return Effect.succeed(this.build(first))
+      return Effect.map(Queue.take(this.queue), (row) => this.build(row))
     })
   }
 
@@ -72,12 +86,8 @@ export class ReadUnits {
     this.stopped = true
   }
 
-  /** Drops the rows waiting (in the queue, or polled for a batch); whether there were any. */
-  get dropWaiting(): Effect.Effect<boolean> {
-    return Effect.map(Queue.clear(this.queue), (dropped) => {
-      const left = dropped.length > 0 || this.pending !== undefined
-      this.pending = undefined
-      return left
-    })
+  /** Drops the rows waiting (set aside while a batch was built, then those in the queue) and returns them. */
+  get dropWaiting(): Effect.Effect<ReadonlyArray<SourceRow>> {
+    return Effect.map(Queue.clear(this.queue), (queued) => this.waiting.splice(0).concat(queued))
   }
 }

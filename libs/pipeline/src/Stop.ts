@@ -40,7 +40,7 @@ export class Stop {
         units.halt()
         self.latch.openUnsafe()
         return Effect.map(units.dropWaiting, (dropped) => {
-          if (!self.exhausted || dropped) self.left = true
+          if (!self.exhausted || dropped.length > 0) self.left = true
         })
       })),
       Effect.forkScoped
