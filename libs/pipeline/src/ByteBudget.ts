@@ -62,6 +62,14 @@ export class ByteBudget {
     }
   }
 
+  /**
+   * Takes bytes that are already in use, without waiting: what a read turned out to hold beyond its reservation. The
+   * budget may go below zero; then nothing more is granted until enough is given back.
+   */
+  overdraw(bytes: number): void {
+    if (bytes > 0) this.available -= bytes
+  }
+
   /** Gives bytes back (part of a granted reservation). */
   give(bytes: number): void {
     if (bytes <= 0) return

@@ -41,10 +41,11 @@ export interface PipelineConfig {
    */
   readonly maxInFlightBytes?: number
   /**
-   * Optional cap on the bytes of objects held in memory (read and not yet uploaded): rows of at most
-   * `inMemoryObjectMax` bytes are charged their size, bigger ones (spilled to temp files by the reader) nothing.
-   * Reads wait, first come first served, until their bytes fit. This bounds memory by configuration whatever the
-   * object sizes, without holding back big objects, which stream through a temp file.
+   * Optional cap on the memory held by objects in memory (read and not yet uploaded): a read reserves its rows of at
+   * most `inMemoryObjectMax` bytes at their size (bigger ones, spilled to temp files by the reader, nothing), and once
+   * read its in-memory bodies are charged the distinct `ArrayBuffer`s they are views into (a buffer shared by several
+   * bodies once; InFlight.ts). Reads wait, first come first served, until their bytes fit. This bounds memory by
+   * configuration whatever the object sizes, without holding back big objects, which stream through a temp file.
    */
   readonly maxInMemoryBytes?: number
   /** The reader's in-memory limit (objects above it are spilled); used by `maxInMemoryBytes`. Default: no limit. */

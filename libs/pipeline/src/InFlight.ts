@@ -6,6 +6,14 @@
  * A read reserves its rows' bytes before it starts (`reserve`), keeps for each object it produced its row's share
  * (`adopt`), and gives the rest back at once; `release` frees an object's body and hands its bytes to the next read.
  * The scope that made an `InFlight` releases whatever is still in it when it closes (failure, interruption).
+ *
+ * `maxInMemoryBytes` is charged for the memory the in-memory bodies hold, not for their own bytes: a body may be a
+ * view into a bigger buffer (the PostgreSQL reader keeps its bodies as views into the driver's receive buffers), and
+ * a view keeps its whole `ArrayBuffer` alive. So the budget counts each distinct backing buffer of the live in-memory
+ * bodies once: the first body adopted in a buffer charges the buffer's size, the last one released gives it back. A
+ * read still reserves its rows' claimed bytes before it starts (the buffers are unknown until it is done); at `adopt`
+ * what its bodies newly pin replaces that reservation, the rest goes back, and what pins more than it reserved is
+ * taken anyway (`ByteBudget.overdraw`), so later reads wait until enough is released. Bound: see the README.
  */
 import type { LoObject, SourceRow } from "@lo-migrate/core"
 import * as Deferred from "effect/Deferred"
@@ -33,16 +41,18 @@ export interface UnitBuilder {
   readonly bytes: () => UnitBytes
 }
 
-/** A byte budget and what a row costs of it. */
+/** A byte budget and what a row costs of it (what a read reserves). */
 interface Budget {
   readonly budget: ByteBudget
   readonly charge: (row: SourceRow) => number
+  /** Charged at `adopt` for the backing buffers of the in-memory bodies instead of each row's share. */
+  readonly buffers: boolean
 }
 
 const budgetsOf = (cfg: ValidPipelineConfig): ReadonlyArray<Budget> => {
   const budgets: Array<Budget> = []
   if (cfg.maxInFlightBytes !== undefined) {
-    budgets.push({ budget: new ByteBudget(cfg.maxInFlightBytes), charge: claimedBytes })
+    budgets.push({ budget: new ByteBudget(cfg.maxInFlightBytes), charge: claimedBytes, buffers: false })
   }
   if (cfg.maxInMemoryBytes !== undefined) {
     const objectMax = cfg.inMemoryObjectMax ?? Number.MAX_SAFE_INTEGER
@@ -51,7 +61,8 @@ const budgetsOf = (cfg: ValidPipelineConfig): ReadonlyArray<Budget> => {
       charge: (row) => {
         const bytes = claimedBytes(row)
         return bytes <= objectMax ? bytes : 0
-      }
+      },
+      buffers: true
     })
   }
   return budgets
@@ -62,11 +73,38 @@ export class InFlight {
   /** What each live object holds of each budget, given back when it is released. */
   private readonly held = new Map<LoObject, ReadonlyArray<number>>()
   private readonly spillReleased = new Map<LoObject, Deferred.Deferred<void>>()
+  /** Live in-memory bodies per backing buffer, kept only for a budget charged by buffers. */
+  private readonly pinned = new Map<ArrayBufferLike, number>()
 
   private readonly budgets: ReadonlyArray<Budget>
+  /** The budget charged by backing buffers (`maxInMemoryBytes`), if any. */
+  private readonly buffersBudget: ByteBudget | undefined
 
   private constructor(budgets: ReadonlyArray<Budget>) {
     this.budgets = budgets
+    this.buffersBudget = budgets.find((b) => b.buffers)?.budget
+  }
+
+  /** Counts a live body in its backing buffer; the buffer's size if it is the first one there, else 0. */
+  private pin(o: LoObject): number {
+    if (o.body._tag !== "InMemory") return 0
+    const buffer = o.body.bytes.buffer
+    const n = this.pinned.get(buffer) ?? 0
+    this.pinned.set(buffer, n + 1)
+    return n === 0 ? buffer.byteLength : 0
+  }
+
+  /** Uncounts a released body; the buffer's size if it was the last one there, else 0. */
+  private unpin(o: LoObject): number {
+    if (o.body._tag !== "InMemory") return 0
+    const buffer = o.body.bytes.buffer
+    const n = this.pinned.get(buffer) ?? 0
+    if (n > 1) {
+      this.pinned.set(buffer, n - 1)
+      return 0
+    }
+    this.pinned.delete(buffer)
+    return n === 1 ? buffer.byteLength : 0
   }
 
   /** An empty `InFlight` for the config's budgets; the scope releases what is left in it when it closes. */
@@ -123,7 +161,11 @@ export class InFlight {
     return Effect.sync(() => reservations.forEach((r, i) => this.budgets[i]!.budget.cancel(r)))
   }
 
-  /** Takes the objects a read produced: each keeps its row's charge (up to its verified size); the rest goes back. */
+  /**
+   * Takes the objects a read produced: each keeps its row's charge (up to its verified size) of a budget charged by
+   * rows; a budget charged by buffers keeps what the bodies newly pin, taking more than the reservation if they pin
+   * more. The rest goes back.
+   */
   adopt(
     reservations: ReadonlyArray<Reservation>,
     results: ReadonlyArray<Result.Result<LoObject, unknown>>
@@ -131,14 +173,17 @@ export class InFlight {
     return Effect.suspend(() => {
       const left = reservations.map((r) => r.bytes)
       let adopted = 0
+      let pinned = 0
       for (const r of results) {
         if (Result.isFailure(r)) continue
         this.live.add(r.success)
         adopted += r.success.size
+        if (this.buffersBudget !== undefined) pinned += this.pin(r.success)
         if (this.budgets.length > 0) {
           this.held.set(
             r.success,
             this.budgets.map((b, i) => {
+              if (b.buffers) return 0
               const share = Math.min(b.charge(r.success.row), left[i]!)
               left[i] = left[i]! - share
               return share
@@ -146,6 +191,12 @@ export class InFlight {
           )
         }
       }
+      this.budgets.forEach((b, i) => {
+        if (!b.buffers) return
+        const kept = Math.min(pinned, left[i]!)
+        left[i] = left[i]! - kept
+        b.budget.overdraw(pinned - kept)
+      })
       left.forEach((bytes, i) => this.budgets[i]!.budget.give(bytes))
       return trackInFlight(adopted)
     })
@@ -162,9 +213,13 @@ export class InFlight {
       }
       const shares = this.held.get(o)
       this.held.delete(o)
+      const unpinned = this.buffersBudget === undefined ? 0 : this.unpin(o)
       return Effect.andThen(
         Effect.andThen(o.release, trackInFlight(-o.size)),
-        Effect.sync(() => shares?.forEach((bytes, i) => this.budgets[i]!.budget.give(bytes)))
+        Effect.sync(() => {
+          shares?.forEach((bytes, i) => this.budgets[i]!.budget.give(bytes))
+          this.buffersBudget?.give(unpinned)
+        })
       )
     })
   }
@@ -195,6 +250,7 @@ export class InFlight {
     return Effect.suspend(() => {
       const rest = [...this.live]
       this.live.clear()
+      this.pinned.clear()
       return Effect.forEach(rest, (o) => Effect.andThen(o.release, trackInFlight(-o.size)), { discard: true })
     })
   }
