@@ -196,7 +196,8 @@ export const make: (
     // its own, cost ~50-65 us more per object than of the same bodies as views), and measured no lower peak RSS
     // (session 6, issue 16). A view keeps the receive buffer it lies in alive until every body in that buffer is
     // released; such a buffer holds what the connection received while it was current (the driver's pool size, or one
-    // bigger message).
+    // bigger message). The pipeline charges `--max-in-memory` for those buffers, each once, not for the bodies' bytes
+    // (libs/pipeline InFlight.ts), so that a small body pinning a big buffer counts what it holds.
     const fromBytes = (checked: CheckedRow, view: Uint8Array): Effect.Effect<LoObject, RowFailed> => {
       const digester = makeDigester()
       digester.update(view)
