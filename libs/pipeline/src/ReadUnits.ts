@@ -40,9 +40,15 @@ export class ReadUnits {
     this.inFlight = inFlight
   }
 
+  /**
+   * A row may join a batch if it is small (`readBatchObjectMax`) and will be held in memory (`inMemoryObjectMax`, when
+   * known): a row the reader spills goes alone, so one unit never holds more than one spill file before its objects are
+   * adopted (a batch of spilled rows could fill a small --temp-dir with files that no upload can free, and fail again
+   * on every retry).
+   */
   private batchable(row: SourceRow): boolean {
     return this.cfg.readBatchRows > 1 && Number.isSafeInteger(row.size) && row.size >= 0 &&
-      row.size <= this.cfg.readBatchObjectMax
+      row.size <= this.cfg.readBatchObjectMax && row.size <= (this.cfg.inMemoryObjectMax ?? Number.MAX_SAFE_INTEGER)
   }
 
   /**

@@ -72,6 +72,14 @@ describe("ReadUnits", () => {
       ])
     }))
 
+  it.effect("rows the reader will spill (above inMemoryObjectMax) are never batched: one spill file per unit", () =>
+    Effect.gen(function*() {
+      // readBatchObjectMax is 2 KiB in testConfig; 1.5 KiB rows would be batchable, but are spilled above 1 KiB
+      const S = 100, P = 1536
+      const { units } = yield* setup({ readBatchRows: 4, inMemoryObjectMax: KiB }, rowsOf([P, P, S, P, S, S]))
+      assert.deepStrictEqual(shape(yield* drain(units)), ["S:row-0", "S:row-1", "B:row-2,row-4,row-5", "S:row-3"])
+    }))
+
   it.effect("a mix with every 7th row big: full batches, the big rows as singles in order, every row once", () =>
     Effect.gen(function*() {
       const sizes = Array.from({ length: 700 }, (_, i) => (i % 7 === 3 ? 8 * KiB + i : 1 + (i * 37) % 2000))
