@@ -11,8 +11,8 @@ export const measurementNames = [
   "pg", "hash", "s3", "combined", "rclone", "naive", "migrator", "tuned", "throttle", "stages", "profile", "shards", "verify"
 ] as const
 /**
- * What `--only` selects when it is not given (12.2 min with 2 rounds on the default mix on a quiet machine, README); the CPU profile,
- * tuned, throttle, stages, the shard processes and verify's rate on request.
+ * What `--only` selects when it is not given (12.2 min with 2 rounds on the default mix on a quiet machine, README);
+ * the CPU profile, tuned, throttle, stages, the shard processes and verify's rate on request.
  */
 export const defaultOnly = "pg,hash,s3,combined,rclone,naive,migrator"
 
