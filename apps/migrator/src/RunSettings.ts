@@ -54,6 +54,10 @@ export const withShard = <R extends { readonly type: string }>(shard: Shard | un
   return { type, shard: renderShard(shard), ...rest } as unknown as R
 }
 
+/** A status line of `--log-format line`, opened by `shard 1/4: ` with a shard (migrate's and verify's alike). */
+export const withShardPrefix = (shard: Shard | undefined, line: string): string =>
+  shard === undefined ? line : `shard ${renderShard(shard)}: ${line}`
+
 /**
  * The status renderer of a `--log-format` (Options.ts `logFormats`). With a shard, a JSON status has a `shard` field
  * (`"1/4"`) and a status line starts with `shard 1/4: `.
@@ -63,7 +67,7 @@ export const statusRendererFor = (format: LogFormat, limits?: StatusLimits, shar
   format === "json"
     ? JSON.stringify(withShard(shard, statusRecord(current, previous, limits)))
     : format === "line"
-    ? `${shard === undefined ? "" : `shard ${renderShard(shard)}: `}${renderStatusLine(current, previous, limits)}`
+    ? withShardPrefix(shard, renderStatusLine(current, previous, limits))
     : renderStatus(current, previous, limits)
 
 /** Each status block opens with the shard, so that N interleaved logs (or pods) tell which process they are. */

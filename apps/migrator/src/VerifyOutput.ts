@@ -22,7 +22,7 @@ import * as Redacted from "effect/Redacted"
 import { connectionsRecord } from "./ConfigRender.ts"
 import { redactUrl } from "./ConfigValues.ts"
 import { printRecord } from "./RunOutput.ts"
-import { withShard } from "./RunSettings.ts"
+import { withShard, withShardPrefix } from "./RunSettings.ts"
 import { appendOnly } from "./StatusWriter.ts"
 import type { VerifyConfig } from "./VerifyOptions.ts"
 
@@ -80,9 +80,7 @@ export const verifyMonitor = (config: VerifyConfig, status: (block: string) => E
       format === "json"
         ? JSON.stringify(withShard(config.shard, verifyProgressRecord(progress, startedAt, now, previous)))
         : format === "line"
-        ? `${config.shard === undefined ? "" : `shard ${renderShard(config.shard)}: `}${
-          renderVerifyStatusLine(progress, startedAt, now, previous)
-        }`
+        ? withShardPrefix(config.shard, renderVerifyStatusLine(progress, startedAt, now, previous))
         : renderVerifyStatus(progress, startedAt, now, previous)
     )
 }
