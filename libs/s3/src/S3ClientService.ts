@@ -3,13 +3,13 @@
  * layer is built, destroyed (sockets closed) when it is released.
  */
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3"
-import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { Agent as HttpAgent } from "node:http"
 import { Agent as HttpsAgent } from "node:https"
+import { prepareClient, SignalRoutingHttpHandler } from "./S3Send.ts"
 import { defaultS3StoreConfig, type S3StoreConfig } from "./S3StoreConfig.ts"
 
 /**
@@ -50,6 +50,8 @@ export const makeAgents = (config: S3StoreConfig): S3Agents => {
  *   (aws-chunked bodies) break Ceph RGW (411 MissingContentLength); integrity comes from Content-MD5 instead.
  * - keep-alive agents passed as instances (the SDK then keeps them for large bodies too) with `maxSockets`;
  *   `expectContinueHeader: false` because with an external agent the SDK sends the body without waiting anyway.
+ * - `cacheMiddleware: true` and a `SignalRoutingHttpHandler`: every request of a command class runs through one cached
+ *   middleware chain, its abort signal and payload hash carried on its input (S3Send.ts, `prepareClient`).
  * - credentials from the config, or the AWS default chain when both are `undefined`.
  */
 export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAgents(config)): S3ClientConfig => {
@@ -71,7 +73,8 @@ export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAg
     responseChecksumValidation: "WHEN_REQUIRED",
     expectContinueHeader: false,
     logger: sdkLogger,
-    requestHandler: new NodeHttpHandler({
+    cacheMiddleware: true,
+    requestHandler: new SignalRoutingHttpHandler({
       httpAgent: agents.http,
       httpsAgent: agents.https,
       connectionTimeout: config.connectionTimeoutMs ?? defaultS3StoreConfig.connectionTimeoutMs ?? 5_000,
@@ -127,6 +130,7 @@ export class S3ClientService extends Context.Service<S3ClientService, {
         const agents = makeAgents(config)
         const client = new S3Client(s3ClientOptions(config, agents))
         trimMiddleware(client)
+        prepareClient(client)
         return S3ClientService.of({ client, config, agents })
       }),
       ({ agents, client }) =>

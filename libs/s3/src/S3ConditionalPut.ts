@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Semaphore from "effect/Semaphore"
 import type { S3Calls } from "./S3Calls.ts"
 import { s3ErrorFacts } from "./S3Errors.ts"
+import { sendS3 } from "./S3Send.ts"
 
 /**
  * Answers that say the versioning cannot be read with these credentials or on this server (retrying will not change
@@ -38,7 +39,7 @@ export const makeConditionalPutCheck = (
   let known: boolean | undefined
   const lock = Semaphore.makeUnsafe(1)
   const learn = Effect.tryPromise({
-    try: (signal) => client.send(new GetBucketVersioningCommand({ Bucket: bucket }), { abortSignal: signal }),
+    try: (signal) => sendS3(client, new GetBucketVersioningCommand({ Bucket: bucket }), { abortSignal: signal }),
     catch: (error) => error
   }).pipe(
       Effect.flatMap((out) =>

@@ -23,9 +23,9 @@ import {
   digestRange,
   fileStream,
   objectHeadersOf,
-  type RangeDigests,
-  withPayloadSha256
+  type RangeDigests
 } from "./S3Requests.ts"
+import { sendS3 } from "./S3Send.ts"
 import type { S3UploadLedger } from "./S3UploadLedger.ts"
 import { partCount } from "./S3StoreConfig.ts"
 
@@ -65,20 +65,18 @@ export const makeMultipart = (context: MultipartContext) => {
       const md5 = digests.md5
       const sent = yield* Effect.acquireUseRelease(fileStream(path, start, length), (Body) =>
         send("UploadPart", request.key, (signal) =>
-          client.send(
-            withPayloadSha256(
-              new UploadPartCommand({
-                Bucket: bucket,
-                Key: request.key,
-                UploadId: uploadId,
-                PartNumber: partNumber,
-                Body,
-                ContentLength: length,
-                ContentMD5: md5.toString("base64")
-              }),
-              digests.sha256Hex
-            ),
-            { abortSignal: signal }
+          sendS3(
+            client,
+            new UploadPartCommand({
+              Bucket: bucket,
+              Key: request.key,
+              UploadId: uploadId,
+              PartNumber: partNumber,
+              Body,
+              ContentLength: length,
+              ContentMD5: md5.toString("base64")
+            }),
+            { abortSignal: signal, payloadSha256: digests.sha256Hex }
           )), destroyStream)
       // S3 part ETags are the quoted hex MD5; use ours if the server sends none.
       const etag = sent.ETag !== undefined && sent.ETag !== "" ? sent.ETag : `"${md5.toString("hex")}"`
@@ -90,7 +88,7 @@ export const makeMultipart = (context: MultipartContext) => {
 
   const abortUpload = (key: string, uploadId: string) =>
     call("AbortMultipartUpload", key, (signal) =>
-      client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
+      sendS3(client, new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
         abortSignal: signal
       })).pipe(
         Effect.retry(retryFew<StorageError>("AbortMultipartUpload", 3)),
@@ -124,7 +122,7 @@ export const makeMultipart = (context: MultipartContext) => {
       (entry) =>
       Effect.acquireUseRelease(
         call("CreateMultipartUpload", request.key, (signal) =>
-          client.send(
+          sendS3(client, 
             new CreateMultipartUploadCommand({
               Bucket: bucket,
               Key: request.key,
@@ -152,7 +150,7 @@ export const makeMultipart = (context: MultipartContext) => {
             )
             // its XML body can arrive corrupted too: sent again like any other body (the parts stay uploaded)
             yield* send("CompleteMultipartUpload", request.key, (signal) =>
-              client.send(
+              sendS3(client, 
                 new CompleteMultipartUploadCommand({
                   Bucket: bucket,
                   Key: request.key,

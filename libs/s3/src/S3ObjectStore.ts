@@ -43,13 +43,12 @@ import * as Option from "effect/Option"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { classifyS3Error, s3ErrorFacts } from "./S3Errors.ts"
 import { S3ClientService } from "./S3ClientService.ts"
+import { sendS3 } from "./S3Send.ts"
 import {
   fileStream,
   objectHeadersOf,
   releaseBody,
-  type SingleBody,
-  withoutDefaultContentType,
-  withPayloadSha256
+  type SingleBody
 } from "./S3Requests.ts"
 import { makeS3Calls } from "./S3Calls.ts"
 import { makeConditionalPutCheck } from "./S3ConditionalPut.ts"
@@ -101,7 +100,7 @@ const makeWithClient = (
 
   const headObject = (key: string): Effect.Effect<Option.Option<HeadResult>, StorageError> =>
     Effect.tryPromise({
-      try: (signal) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
+      try: (signal) => sendS3(client, new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
       catch: (error) => error
     }).pipe(
       Effect.map((out) => Option.some<HeadResult>({ size: out.ContentLength ?? 0, contentType: out.ContentType })),
@@ -143,9 +142,10 @@ const makeWithClient = (
           ...headers,
           ...(ifNoneMatch ? { IfNoneMatch: "*" } : {})
         })
-        withPayloadSha256(command, request.key)
-        return client.send(headers.ContentType === undefined ? withoutDefaultContentType(command) : command, {
-          abortSignal: signal
+        return sendS3(client, command, {
+          abortSignal: signal,
+          payloadSha256: request.key,
+          noDefaultContentType: headers.ContentType === undefined
         })
       },
       catch: (error) => error
@@ -240,7 +240,7 @@ const makeWithClient = (
 
   // HeadBucket answers without a body, so a missing bucket is a bare 404: say which bucket.
   const headBucket = Effect.tryPromise({
-    try: (signal) => client.send(new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal }),
+    try: (signal) => sendS3(client, new HeadBucketCommand({ Bucket: bucket }), { abortSignal: signal }),
     catch: (error) =>
       s3ErrorFacts(error).httpStatus === 404
         ? fatal("HeadBucket", undefined, `bucket ${JSON.stringify(bucket)} does not exist (HTTP 404)`)

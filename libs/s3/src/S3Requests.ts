@@ -1,6 +1,6 @@
 /**
- * What goes into one S3 request of the store: the Content-Type and metadata of an object, the SDK middlewares that set
- * the signed payload hash and keep the SDK's default Content-Type off, and file-range bodies with their digests.
+ * What goes into one S3 request of the store: the Content-Type and metadata of an object, and file-range bodies with
+ * their digests (how a request is sent, with its payload hash and abort signal: S3Send.ts).
  */
 import { type PutRequest, storedContentType } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
@@ -23,45 +23,6 @@ export const objectHeadersOf = (request: PutRequest): { ContentType?: string; Me
     case "Replaced":
       return { ContentType: stored.contentType, Metadata: { ...stored.metadata } }
   }
-}
-
-/**
- * The SDK puts `application/octet-stream` on every PutObject without a ContentType. A row without a mime type must
- * get the server's own default (as the original uploader did), so the header is removed before signing.
- */
-export const withoutDefaultContentType = <C extends { middlewareStack: { add: (...args: Array<any>) => void } }>(
-  command: C
-): C => {
-  command.middlewareStack.add(
-    (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => {
-      const request = args.request as { headers?: Record<string, string> }
-      if (request.headers !== undefined) delete request.headers["content-type"]
-      return next(args)
-    },
-    { step: "build", name: "loMigrateNoDefaultContentType" }
-  )
-  return command
-}
-
-/**
- * Sends `sha256Hex` as the request's `x-amz-content-sha256`. The SigV4 signer then signs that value instead of hashing
- * the body itself (or sending UNSIGNED-PAYLOAD for a stream), and the server checks the body against it: Ceph RGW (and
- * AWS) reject a mismatch with XAmzContentSHA256Mismatch. For a whole object the value is its key, so the server
- * verifies that what it stores under the key really hashes to the key.
- */
-export const withPayloadSha256 = <C extends { middlewareStack: { add: (...args: Array<any>) => void } }>(
-  command: C,
-  sha256Hex: string
-): C => {
-  command.middlewareStack.add(
-    (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => {
-      const request = args.request as { headers?: Record<string, string> }
-      if (request.headers !== undefined) request.headers["x-amz-content-sha256"] = sha256Hex
-      return next(args)
-    },
-    { step: "build", name: "loMigratePayloadSha256" }
-  )
-  return command
 }
 
 export interface RangeDigests {

@@ -43,6 +43,7 @@ import * as Semaphore from "effect/Semaphore"
 import { randomBytes } from "node:crypto"
 import { classifyS3Error, isCorruptionS3Error, s3ErrorFacts } from "./S3Errors.ts"
 import { S3ClientService } from "./S3ClientService.ts"
+import { sendS3 } from "./S3Send.ts"
 import { defaultS3StoreConfig, type S3StoreConfig } from "./S3StoreConfig.ts"
 
 export interface UploadSweep {
@@ -114,18 +115,18 @@ export const makeUploadLedger = Effect.fn("S3UploadLedger.makeUploadLedger")(fun
     )
   const putJson = (key: string, value: unknown) =>
     call("PutObject", key, (signal) =>
-      client.send(
+      sendS3(client, 
         new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value), ContentType: "application/json" }),
         { abortSignal: signal }
       ))
   const deleteObject = (key: string) =>
-    call("DeleteObject", key, (signal) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }))
+    call("DeleteObject", key, (signal) => sendS3(client, new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }))
   const listAll = Effect.fnUntraced(function*(listPrefix: string) {
     const out: Array<{ readonly key: string; readonly lastModified: Date | undefined }> = []
     let token: string | undefined
     do {
       const page = yield* call("ListObjectsV2", listPrefix, (signal) =>
-        client.send(
+        sendS3(client, 
           new ListObjectsV2Command({ Bucket: bucket, Prefix: listPrefix, ContinuationToken: token }),
           { abortSignal: signal }
         ))
@@ -184,14 +185,14 @@ export const makeUploadLedger = Effect.fn("S3UploadLedger.makeUploadLedger")(fun
   // --- the sweep --------------------------------------------------------------------------------------------------
   const readMarker = (markerKey: string) =>
     call("GetObject", markerKey, (signal) =>
-      client.send(new GetObjectCommand({ Bucket: bucket, Key: markerKey }), { abortSignal: signal })
+      sendS3(client, new GetObjectCommand({ Bucket: bucket, Key: markerKey }), { abortSignal: signal })
         .then((out) => out.Body!.transformToString())
         .then((text) => JSON.parse(text) as Partial<Marker>))
 
   const abort = (marker: Marker) =>
     Effect.tryPromise({
       try: (signal) =>
-        client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: marker.key, UploadId: marker.uploadId }), {
+        sendS3(client, new AbortMultipartUploadCommand({ Bucket: bucket, Key: marker.key, UploadId: marker.uploadId }), {
           abortSignal: signal
         }),
       catch: (e) => e
@@ -211,7 +212,7 @@ export const makeUploadLedger = Effect.fn("S3UploadLedger.makeUploadLedger")(fun
    */
   const reportPending = (key: string, since: Date | undefined) =>
     call("ListMultipartUploads", key, (signal) =>
-      client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), { abortSignal: signal })).pipe(
+      sendS3(client, new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), { abortSignal: signal })).pipe(
         Effect.flatMap((out) => {
           const suspects = (out.Uploads ?? []).filter((u) =>
             u.Key === key && (since === undefined || u.Initiated === undefined ||
@@ -243,7 +244,7 @@ export const makeUploadLedger = Effect.fn("S3UploadLedger.makeUploadLedger")(fun
   const serverNow = Effect.gen(function*() {
     yield* ensureLease
     const own = yield* call("HeadObject", leaseKey(owner.id), (signal) =>
-      client.send(new HeadObjectCommand({ Bucket: bucket, Key: leaseKey(owner.id) }), { abortSignal: signal }))
+      sendS3(client, new HeadObjectCommand({ Bucket: bucket, Key: leaseKey(owner.id) }), { abortSignal: signal }))
     return own.LastModified?.getTime() ?? (yield* Clock.currentTimeMillis)
   })
 

@@ -2,8 +2,8 @@
 // the store's SDK call wrapper (abortable, errors classified and scrubbed), for other users of the client (verify)
 export { type ClientCalls, clientCalls, makeS3Calls, type S3Calls } from "./S3Calls.ts"
 export * from "./S3ClientService.ts"
-// the signed payload SHA-256 of a PUT whose body's digest is already known (the bench's clients send it the same way)
-export { withPayloadSha256 } from "./S3Requests.ts"
+// requests over the cached middleware chain, with their payload SHA-256 and abort signal (the bench's clients send them the same way)
+export { isPrepared, prepareClient, type RequestExtras, sendS3, SignalRoutingHttpHandler } from "./S3Send.ts"
 export * from "./S3Errors.ts"
 /** The live `ObjectStore` adapter: `S3ObjectStore.layer(config)`, `.layerFromClient`, `.make`, `.bodyCut`. */
 export * as S3ObjectStore from "./S3ObjectStore.ts"

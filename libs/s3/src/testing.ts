@@ -21,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
 import { S3ClientService } from "./S3ClientService.ts"
+import { sendS3 } from "./S3Send.ts"
 import * as S3ObjectStore from "./S3ObjectStore.ts"
 import { defaultS3StoreConfig, type S3StoreConfig } from "./S3StoreConfig.ts"
 
@@ -68,13 +69,13 @@ export const emptyAndDeleteBucket = Effect.fn("testing.emptyAndDeleteBucket")(fu
   let uploadIdMarker: string | undefined
   for (;;) {
     const uploads = yield* send("ListMultipartUploads", (abortSignal) =>
-      client.send(
+      sendS3(client, 
         new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
         { abortSignal }
       ))
     for (const u of uploads.Uploads ?? []) {
       yield* send("AbortMultipartUpload", (abortSignal) =>
-        client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }), {
+        sendS3(client, new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }), {
           abortSignal
         }))
     }
@@ -85,18 +86,18 @@ export const emptyAndDeleteBucket = Effect.fn("testing.emptyAndDeleteBucket")(fu
   let token: string | undefined
   for (;;) {
     const page = yield* send("ListObjectsV2", (abortSignal) =>
-      client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }), { abortSignal }))
+      sendS3(client, new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }), { abortSignal }))
     const keys = (page.Contents ?? []).flatMap((o) => o.Key === undefined ? [] : [{ Key: o.Key }])
     if (keys.length > 0) {
       yield* send("DeleteObjects", (abortSignal) =>
-        client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }), {
+        sendS3(client, new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }), {
           abortSignal
         }))
     }
     if (page.IsTruncated !== true) break
     token = page.NextContinuationToken
   }
-  yield* send("DeleteBucket", (abortSignal) => client.send(new DeleteBucketCommand({ Bucket: bucket }), { abortSignal }))
+  yield* send("DeleteBucket", (abortSignal) => sendS3(client, new DeleteBucketCommand({ Bucket: bucket }), { abortSignal }))
 })
 
 /**
@@ -117,7 +118,7 @@ export class TestBucket extends Context.Service<TestBucket, {
       send(
         `could not create test bucket ${name} on ${config.endpoint ?? "AWS"} (is the S3 server up? ` +
           "`bash tools/s3/ceph-rgw.sh start` starts it)",
-        (abortSignal) => client.send(new CreateBucketCommand({ Bucket: name }), { abortSignal })
+        (abortSignal) => sendS3(client, new CreateBucketCommand({ Bucket: name }), { abortSignal })
       ).pipe(Effect.orDie),
       () =>
         emptyAndDeleteBucket(client, name).pipe(

@@ -12,7 +12,7 @@
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { type Metrics, retryInfrastructure, type StorageError } from "@lo-migrate/core"
-import { clientCalls, defaultS3StoreConfig, type S3ClientService } from "@lo-migrate/s3"
+import { clientCalls, defaultS3StoreConfig, type S3ClientService, sendS3 } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -47,7 +47,7 @@ export const listPages = (
     const request = (token: string | undefined) =>
       call("ListObjectsV2", undefined, (signal) => {
         onRequest()
-        return client.send(
+        return sendS3(client, 
           new ListObjectsV2Command({
             Bucket: bucket,
             MaxKeys: maxKeysPerRequest,

@@ -6,7 +6,7 @@
  */
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3"
 import { type Metrics, retryInfrastructure, type StorageError } from "@lo-migrate/core"
-import { clientCalls, type S3ClientService } from "@lo-migrate/s3"
+import { clientCalls, type S3ClientService, sendS3 } from "@lo-migrate/s3"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
@@ -46,7 +46,7 @@ export const makeObjectReader: Effect.Effect<ObjectReader, never, S3ClientServic
   clientCalls,
   ({ bucket, call, classify, client }) => ({
     download: (key) =>
-      call("GetObject", key, (signal) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }))
+      call("GetObject", key, (signal) => sendS3(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }))
         .pipe(
           Effect.flatMap((out) =>
             hashBody(out.Body as Readable).pipe(
@@ -59,7 +59,7 @@ export const makeObjectReader: Effect.Effect<ObjectReader, never, S3ClientServic
         ),
     head: (key) =>
       call("HeadObject", key, (signal) =>
-        client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).then((out): ObjectFacts => ({
+        sendS3(client, new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }).then((out): ObjectFacts => ({
           sha256: undefined,
           size: out.ContentLength ?? 0,
           contentType: out.ContentType,

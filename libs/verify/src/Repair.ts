@@ -10,7 +10,7 @@
 import { DeleteObjectCommand } from "@aws-sdk/client-s3"
 import { type DatabaseError, type Metrics, retryInfrastructure, type StorageError } from "@lo-migrate/core"
 import { mapSqlError, withTransaction } from "@lo-migrate/postgres"
-import { clientCalls } from "@lo-migrate/s3"
+import { clientCalls, sendS3 } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { BadRow } from "./Domain.ts"
@@ -29,7 +29,7 @@ export const makeRepairer = Effect.gen(function*() {
 
   const deleteObject = (key: string): Effect.Effect<void, StorageError, Metrics> =>
     call("DeleteObject", key, (signal) =>
-      client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal })).pipe(
+      sendS3(client, new DeleteObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal })).pipe(
         retryInfrastructure("DeleteObject"),
         Effect.asVoid
       )

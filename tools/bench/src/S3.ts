@@ -10,7 +10,7 @@ import {
   ListObjectsV2Command,
   S3Client
 } from "@aws-sdk/client-s3"
-import { trimMiddleware } from "@lo-migrate/s3"
+import { prepareClient, sendS3, SignalRoutingHttpHandler, trimMiddleware } from "@lo-migrate/s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Agent } from "node:http"
 import * as Effect from "effect/Effect"
@@ -35,9 +35,11 @@ export const s3EnvFrom = (env: NodeJS.ProcessEnv): S3Env | undefined => {
 
 /**
  * The bench's client: keep-alive, path style, no CRC32 trailers; with `trimmed` (the default) without the middleware
- * the store also drops (`trimMiddleware`), so the S3 write limit and the combined client pay what the migrator pays.
+ * the store also drops (`trimMiddleware`) and with its cached middleware chain (`prepareClient`, `sendS3`), so the S3
+ * write limit and the combined client pay what the migrator pays. Untrimmed, it is the SDK as a user gets it.
  */
 export const makeClient = (s3: S3Env, maxSockets = 50, trimmed = true): S3Client => {
+  const httpAgent = new Agent({ keepAlive: true, maxSockets })
   const client = new S3Client({
     endpoint: s3.endpoint,
     region: s3.region,
@@ -45,9 +47,13 @@ export const makeClient = (s3: S3Env, maxSockets = 50, trimmed = true): S3Client
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
-    requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets }) })
+    ...(trimmed ? { cacheMiddleware: true } : {}),
+    requestHandler: trimmed ? new SignalRoutingHttpHandler({ httpAgent }) : new NodeHttpHandler({ httpAgent })
   })
-  if (trimmed) trimMiddleware(client)
+  if (trimmed) {
+    trimMiddleware(client)
+    prepareClient(client)
+  }
   return client
 }
 
@@ -63,7 +69,7 @@ const send = <O>(operation: string, bucket: string, request: (signal: AbortSigna
   Effect.tryPromise({ try: request, catch: (cause) => new BenchS3Error({ operation, bucket, cause }) })
 
 export const createBucket = Effect.fn("S3.createBucket")(function*(client: S3Client, bucket: string) {
-  yield* send("CreateBucket", bucket, (abortSignal) => client.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal }))
+  yield* send("CreateBucket", bucket, (abortSignal) => sendS3(client, new CreateBucketCommand({ Bucket: bucket }), { abortSignal }))
 })
 
 /** Every object of a bucket, page after page (ListObjectsV2, 1000 keys a request, as a continuation token requires). */
@@ -72,7 +78,7 @@ export const listObjects = (client: S3Client, bucket: string): Stream.Stream<Rea
     send(
       "ListObjectsV2",
       bucket,
-      (abortSignal) => client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000, ContinuationToken: token }), { abortSignal })
+      (abortSignal) => sendS3(client, new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000, ContinuationToken: token }), { abortSignal })
     ).pipe(
       Effect.map((page) => [[page.Contents ?? []], Option.fromNullishOr(page.NextContinuationToken)] as const)
     ))
@@ -84,18 +90,18 @@ export const deleteBucket = Effect.fn("S3.deleteBucket")(function*(client: S3Cli
     const page = yield* send(
       "ListObjectsV2",
       bucket,
-      (abortSignal) => client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }), { abortSignal })
+      (abortSignal) => sendS3(client, new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000 }), { abortSignal })
     )
     const keys = (page.Contents ?? []).flatMap((o) => o.Key === undefined ? [] : [{ Key: o.Key }])
     if (keys.length === 0) break
     yield* send(
       "DeleteObjects",
       bucket,
-      (abortSignal) => client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }), { abortSignal })
+      (abortSignal) => sendS3(client, new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }), { abortSignal })
     )
     deleted += keys.length
   }
-  yield* send("DeleteBucket", bucket, (abortSignal) => client.send(new DeleteBucketCommand({ Bucket: bucket }), { abortSignal }))
+  yield* send("DeleteBucket", bucket, (abortSignal) => sendS3(client, new DeleteBucketCommand({ Bucket: bucket }), { abortSignal }))
   return deleted
 })
 

@@ -5,7 +5,7 @@
  * does not hash the body to sign the request (the server still verifies it).
  */
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
-import { withPayloadSha256 } from "@lo-migrate/s3"
+import { sendS3 } from "@lo-migrate/s3"
 import { Effect } from "effect"
 import { createHash, randomFillSync } from "node:crypto"
 
@@ -41,8 +41,8 @@ export const prepareBodies = (
   })
 }
 
-const putCommand = (bucket: string, item: PutItem): PutObjectCommand => {
-  const command = new PutObjectCommand({
+const putCommand = (bucket: string, item: PutItem): PutObjectCommand =>
+  new PutObjectCommand({
     Bucket: bucket,
     Key: item.key,
     Body: item.body,
@@ -50,17 +50,14 @@ const putCommand = (bucket: string, item: PutItem): PutObjectCommand => {
     ContentMD5: item.md5Base64,
     ...(item.contentType === null ? {} : { ContentType: item.contentType })
   })
-  // The signer signs this value instead of hashing the body.
-  withPayloadSha256(command, item.sha256Hex)
-  return command
-}
 
 export const putAll = (client: S3Client, bucket: string, items: ReadonlyArray<PutItem>, concurrency: number) =>
   Effect.forEach(
     items,
     (item) =>
       Effect.tryPromise({
-        try: (signal) => client.send(putCommand(bucket, item), { abortSignal: signal }),
+        // the signer signs the given SHA-256 instead of hashing the body
+        try: (signal) => sendS3(client, putCommand(bucket, item), { abortSignal: signal, payloadSha256: item.sha256Hex }),
         catch: (cause) => new Error(`PUT ${item.key} failed: ${String(cause)}`)
       }),
     { concurrency, discard: true }

@@ -5,6 +5,7 @@
  * every object at verify's default concurrency (16) with the bodies drained and nothing else done.
  */
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3"
+import { sendS3 } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { measureChild } from "./Proc.ts"
@@ -31,7 +32,7 @@ const getAll = (client: S3Client, bucket: string, keys: ReadonlyArray<string>) =
     (key) =>
       Effect.tryPromise({
         try: (abortSignal) =>
-          client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal })
+          sendS3(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal })
             .then((out) => out.Body!.transformToByteArray()),
         catch: (cause) => new BenchS3Error({ operation: "GetObject", bucket, cause })
       }).pipe(Effect.map((body) => body.length)),

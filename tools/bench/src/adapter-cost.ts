@@ -33,7 +33,7 @@ import {
   dropDatabase,
   testAdminUrl
 } from "@lo-migrate/postgres/testing"
-import { S3ClientService, S3ObjectStore, withPayloadSha256 } from "@lo-migrate/s3"
+import { S3ClientService, S3ObjectStore, sendS3 } from "@lo-migrate/s3"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
@@ -107,20 +107,36 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
     ? Effect.asVoid(Effect.andThen(deleteBucket(benchClient, bucket), createBucket(benchClient, bucket)))
     : Effect.void
 
+  const putCommand = (request: PutRequest) =>
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: request.key,
+      Body: (request.body as { bytes: Uint8Array }).bytes,
+      ContentLength: request.size,
+      ContentMD5: request.md5Base64,
+      ...(request.contentType === null ? {} : { ContentType: request.contentType }),
+      IfNoneMatch: "*"
+    })
+  // as the store sends it: through the client's cached middleware chain (S3Send.ts)
   const bare = (client: S3Client) => (request: PutRequest) =>
     Effect.tryPromise({
+      try: (signal) => sendS3(client, putCommand(request), { abortSignal: signal, payloadSha256: request.key }),
+      catch: (cause) => new Error(`PUT ${request.key}: ${String(cause)}`)
+    })
+  // as the store sent it until session 8: the abort signal as the send's option and the payload hash as middleware of
+  // the command's own, so that the SDK resolves a middleware chain for every request
+  const perRequestChain = (client: S3Client) => (request: PutRequest) =>
+    Effect.tryPromise({
       try: (signal) => {
-        const stored = request.contentType === null ? {} : { ContentType: request.contentType }
-        const command = new PutObjectCommand({
-          Bucket: bucket,
-          Key: request.key,
-          Body: (request.body as { bytes: Uint8Array }).bytes,
-          ContentLength: request.size,
-          ContentMD5: request.md5Base64,
-          ...stored,
-          IfNoneMatch: "*"
-        })
-        withPayloadSha256(command, request.key)
+        const command = putCommand(request)
+        command.middlewareStack.add(
+          (next) => (args) => {
+            const headers = (args.request as { headers?: Record<string, string> }).headers
+            if (headers !== undefined) headers["x-amz-content-sha256"] = request.key
+            return next(args)
+          },
+          { step: "build", name: "payloadSha256" }
+        )
         return client.send(command, { abortSignal: signal })
       },
       catch: (cause) => new Error(`PUT ${request.key}: ${String(cause)}`)
@@ -138,7 +154,8 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
     { label: "bare PutObject, bench client (combined's)", run: all(bare(benchClient)) },
     { label: "bare PutObject, store's client", run: all(bare(storeClient)) },
     { label: "S3ObjectStore.put", run: all(store.put) },
-    { label: "bare PutObject, store's client, bodies copied", run: allOf(copied, bare(storeClient)) }
+    { label: "bare PutObject, store's client, bodies copied", run: allOf(copied, bare(storeClient)) },
+    { label: "bare PutObject, store's client, a chain per request", run: all(perRequestChain(storeClient)) }
   ], emptyBucket)
 })
 
