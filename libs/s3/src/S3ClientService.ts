@@ -10,6 +10,7 @@ import * as Redacted from "effect/Redacted"
 import { Agent as HttpAgent } from "node:http"
 import { Agent as HttpsAgent } from "node:https"
 import { prepareClient, SignalRoutingHttpHandler } from "./S3Send.ts"
+import { SigningSha256 } from "./SigningHash.ts"
 import { defaultS3StoreConfig, type S3StoreConfig } from "./S3StoreConfig.ts"
 
 /**
@@ -52,6 +53,7 @@ export const makeAgents = (config: S3StoreConfig): S3Agents => {
  *   `expectContinueHeader: false` because with an external agent the SDK sends the body without waiting anyway.
  * - `cacheMiddleware: true` and a `SignalRoutingHttpHandler`: every request of a command class runs through one cached
  *   middleware chain, its abort signal and payload hash carried on its input (S3Send.ts, `prepareClient`).
+ * - `sha256: SigningSha256`: the SDK's SHA-256, with the SigV4 signing key imported once (SigningHash.ts).
  * - credentials from the config, or the AWS default chain when both are `undefined`.
  */
 export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAgents(config)): S3ClientConfig => {
@@ -74,6 +76,7 @@ export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAg
     expectContinueHeader: false,
     logger: sdkLogger,
     cacheMiddleware: true,
+    sha256: SigningSha256,
     requestHandler: new SignalRoutingHttpHandler({
       httpAgent: agents.http,
       httpsAgent: agents.https,

@@ -4,6 +4,8 @@ export { type ClientCalls, clientCalls, makeS3Calls, type S3Calls } from "./S3Ca
 export * from "./S3ClientService.ts"
 // requests over the cached middleware chain, with their payload SHA-256 and abort signal (the bench's clients send them the same way)
 export { isPrepared, prepareClient, type RequestExtras, sendS3, SignalRoutingHttpHandler } from "./S3Send.ts"
+// the SDK's SHA-256 with the SigV4 signing key imported once (the bench's clients use it too)
+export { SigningSha256 } from "./SigningHash.ts"
 export * from "./S3Errors.ts"
 /** The live `ObjectStore` adapter: `S3ObjectStore.layer(config)`, `.layerFromClient`, `.make`, `.bodyCut`. */
 export * as S3ObjectStore from "./S3ObjectStore.ts"

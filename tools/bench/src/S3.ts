@@ -10,7 +10,7 @@ import {
   ListObjectsV2Command,
   S3Client
 } from "@aws-sdk/client-s3"
-import { prepareClient, sendS3, SignalRoutingHttpHandler, trimMiddleware } from "@lo-migrate/s3"
+import { prepareClient, sendS3, SignalRoutingHttpHandler, SigningSha256, trimMiddleware } from "@lo-migrate/s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Agent } from "node:http"
 import * as Effect from "effect/Effect"
@@ -35,8 +35,9 @@ export const s3EnvFrom = (env: NodeJS.ProcessEnv): S3Env | undefined => {
 
 /**
  * The bench's client: keep-alive, path style, no CRC32 trailers; with `trimmed` (the default) without the middleware
- * the store also drops (`trimMiddleware`) and with its cached middleware chain (`prepareClient`, `sendS3`), so the S3
- * write limit and the combined client pay what the migrator pays. Untrimmed, it is the SDK as a user gets it.
+ * the store also drops (`trimMiddleware`), with its cached middleware chain (`prepareClient`, `sendS3`) and its signing
+ * hash (`SigningSha256`), so the S3 write limit and the combined client pay what the migrator pays. Untrimmed, it is
+ * the SDK as a user gets it.
  */
 export const makeClient = (s3: S3Env, maxSockets = 50, trimmed = true): S3Client => {
   const httpAgent = new Agent({ keepAlive: true, maxSockets })
@@ -47,7 +48,7 @@ export const makeClient = (s3: S3Env, maxSockets = 50, trimmed = true): S3Client
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
-    ...(trimmed ? { cacheMiddleware: true } : {}),
+    ...(trimmed ? { cacheMiddleware: true, sha256: SigningSha256 } : {}),
     requestHandler: trimmed ? new SignalRoutingHttpHandler({ httpAgent }) : new NodeHttpHandler({ httpAgent })
   })
   if (trimmed) {

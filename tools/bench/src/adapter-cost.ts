@@ -7,8 +7,11 @@
  *   against a bare `client.send(PutObjectCommand)` with the same headers (`If-None-Match: *`, Content-Type/metadata,
  *   the signed payload SHA-256) on the store's own client (`S3ClientService`), and on the bench's client (`makeClient`,
  *   the combined client's); and the bare PUT of the same bodies each copied into a buffer of its own (what a reader
- *   that copies bodies out of the driver's receive buffer hands the store). The server is a child process that answers 200 at once, so its CPU is not counted; with
- *   S3_ENDPOINT etc. set and `ceph` as the 5th argument, the real gateway instead (a fresh bucket, deleted after).
+ *   that copies bodies out of the driver's receive buffer hands the store); the bare PUT as the store sent it before
+ *   session 8 (a middleware chain resolved per request: S3Send.ts), and on a client with the store's options but the
+ *   SDK's own SHA-256 (SigningHash.ts). The server is a child process that answers 200 at once, so its CPU is not
+ *   counted; with S3_ENDPOINT etc. set and `ceph` as the 5th argument, the real gateway instead (a fresh bucket,
+ *   deleted after).
  * - `read`: `PgLoReader.readBatch` over the rows of a seeded database (the bench's `--db`, read only) in batches of
  *   `BATCH` rows, against the bare batch statement (`lo_get` over `unnest`) + the same hashing (`makeDigester`), both
  *   on the migrator's pool (`PgDatabase.layer` with the stall guard, as `Live.ts` builds it); the bare batch with a
@@ -23,7 +26,7 @@
  * `ONLY=1,3` runs only those variants of each part (1-based), e.g. under `node --cpu-prof`.
  * PostgreSQL: $PG_TEST_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server and admin database.
  */
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { type CommitEntry, groupBySize, makeDigester, ObjectStore, type PutRequest, type Sha256Hex, type SourceRow } from "@lo-migrate/core"
 import { PgDatabase, PgHashCommitter, PgLoReader } from "@lo-migrate/postgres"
 import {
@@ -33,7 +36,7 @@ import {
   dropDatabase,
   testAdminUrl
 } from "@lo-migrate/postgres/testing"
-import { S3ClientService, S3ObjectStore, sendS3 } from "@lo-migrate/s3"
+import { prepareClient, s3ClientOptions, S3ClientService, S3ObjectStore, sendS3, trimMiddleware } from "@lo-migrate/s3"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
@@ -84,7 +87,7 @@ const s3Part = Effect.fnUntraced(function*() {
 }, Effect.scoped)
 
 const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchClient: S3Client) {
-  const { client: storeClient } = yield* S3ClientService
+  const { client: storeClient, config: storeConfig } = yield* S3ClientService
   const store = yield* ObjectStore
   yield* store.check
 
@@ -142,6 +145,16 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
       catch: (cause) => new Error(`PUT ${request.key}: ${String(cause)}`)
     })
 
+  // the store's client options without `SigningSha256` (SigningHash.ts), prepared the same way
+  const sdkHashClient = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const { sha256: _, ...options } = s3ClientOptions(storeConfig)
+      const client = new S3Client(options)
+      trimMiddleware(client)
+      return prepareClient(client)
+    }),
+    (client) => Effect.sync(() => client.destroy())
+  )
   const allOf = (items: ReadonlyArray<PutRequest>, put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => () =>
     Effect.forEach(items, put, { concurrency: IN_FLIGHT, discard: true })
   const all = (put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => allOf(requests, put)
@@ -155,7 +168,8 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
     { label: "bare PutObject, store's client", run: all(bare(storeClient)) },
     { label: "S3ObjectStore.put", run: all(store.put) },
     { label: "bare PutObject, store's client, bodies copied", run: allOf(copied, bare(storeClient)) },
-    { label: "bare PutObject, store's client, a chain per request", run: all(perRequestChain(storeClient)) }
+    { label: "bare PutObject, store's client, a chain per request", run: all(perRequestChain(storeClient)) },
+    { label: "bare PutObject, store's options but the SDK's SHA-256", run: all(bare(sdkHashClient)) }
   ], emptyBucket)
 })
 
