@@ -210,7 +210,8 @@ export const make: (
     const wholeReadMax = Math.min(inMemMax, maxChunkSize - 1)
     const readChecked = (checked: CheckedRow) => checked.row.size <= wholeReadMax ? readWhole(checked) : readBig(checked)
 
-    const read = Effect.fn("PgLoReader.read")(function*(row: SourceRow) {
+    // Untraced: once per object read alone (a traced Effect.fn costs tens of us per call: libs/s3/README.md "Spans")
+    const read = Effect.fnUntraced(function*(row: SourceRow) {
       const checked = yield* checkRow(row)
       return yield* readChecked(checked)
     })

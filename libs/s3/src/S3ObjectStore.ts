@@ -206,8 +206,12 @@ const makeWithClient = (
     headObject
   })
 
-  const put = Effect.fn("S3ObjectStore.put")(function*(request: PutRequest) {
-    yield* Effect.annotateCurrentSpan({ bucket, key: request.key, size: request.size, body: request.body._tag })
+  /**
+   * Untraced: called once per object, and a span with its call-site frame cost ~65 us of CPU per call in Effect 4
+   * (context updates, a captured stack, the span itself): 15% of a PutObject's client CPU (`tools/bench/src/
+   * adapter-cost.ts s3`, libs/s3/README.md "Spans"). Failures still name the operation, bucket and key (S3Errors.ts).
+   */
+  const put = Effect.fnUntraced(function*(request: PutRequest) {
     const body = request.body
     if (body._tag === "InMemory") {
       if (body.bytes.byteLength !== request.size) {
