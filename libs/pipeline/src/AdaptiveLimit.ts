@@ -72,30 +72,41 @@ export class AdaptiveLimit {
    * the limit (once per episode). Other failures leave the limit as it is.
    */
   withPermit<A, E, R>(effect: Effect.Effect<A, E, R>, isThrottle: (e: E) => boolean): Effect.Effect<A, E, R> {
-    const limit = this
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        const waiter: Waiter = { wake: undefined, granted: false }
-        limit.waiting.push(waiter)
-        limit.grant()
-        yield* restore(limit.await(waiter)).pipe(Effect.onInterrupt(() => Effect.sync(() => limit.leave(waiter))))
-        const admittedIn = limit.epoch
-        const exit = yield* Effect.exit(restore(effect))
-        limit.running--
-        if (Exit.isSuccess(exit)) {
-          limit.succeeded()
-        } else {
-          const error = Cause.findErrorOption(exit.cause)
-          if (Option.isSome(error) && isThrottle(error.value)) limit.throttled(admittedIn)
-        }
-        limit.grant()
-        if (limit.published !== limit.limitNow) {
-          limit.published = limit.limitNow
-          yield* Metric.update(limit.gauge, limit.limitNow)
-        }
-        return yield* exit
-      })
-    )
+    return Effect.uninterruptibleMask((restore) => {
+      // A free permit and nobody waiting (nearly every put): admitted at once, without queueing a waiter.
+      if (this.waiting.length === 0 && this.running < this.limitNow) {
+        this.running++
+        return this.admitted(restore(effect), this.epoch, isThrottle)
+      }
+      const waiter: Waiter = { wake: undefined, granted: false }
+      this.waiting.push(waiter)
+      this.grant()
+      return restore(this.await(waiter)).pipe(
+        Effect.onInterrupt(() => Effect.sync(() => this.leave(waiter))),
+        Effect.flatMap(() => this.admitted(restore(effect), this.epoch, isThrottle))
+      )
+    })
+  }
+
+  /** Runs `effect` under a permit granted in `admittedIn`, then gives the permit back and moves the limit. */
+  private admitted<A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    admittedIn: number,
+    isThrottle: (e: E) => boolean
+  ): Effect.Effect<A, E, R> {
+    return Effect.flatMap(Effect.exit(effect), (exit) => {
+      this.running--
+      if (Exit.isSuccess(exit)) {
+        this.succeeded()
+      } else {
+        const error = Cause.findErrorOption(exit.cause)
+        if (Option.isSome(error) && isThrottle(error.value)) this.throttled(admittedIn)
+      }
+      this.grant()
+      if (this.published === this.limitNow) return exit
+      this.published = this.limitNow
+      return Effect.andThen(Metric.update(this.gauge, this.limitNow), exit)
+    })
   }
 
   private await(waiter: Waiter): Effect.Effect<void> {
