@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # An on-CPU profile of a Node process, from Linux perf's cpu-clock event (no hardware counters needed, so it works on
-# this VM), with JavaScript frames named through V8's --perf-basic-prof map:
+# this VM), with JavaScript frames named from V8's jitdump (--perf-prof, merged by `perf inject --jit`):
 #   bash tools/bench/perf-profile.sh record OUT.data -- NODE [node args...]   # runs it, then prints the summary
 #   bash tools/bench/perf-profile.sh summary OUT.data                         # the summary of an earlier recording
 # e.g. with the migrator as the bench starts it (environment as in Runs.ts migratorEnv):
@@ -14,6 +14,10 @@
 # workers); the JavaScript thread's samples by kind of code; and by the innermost named JavaScript frame's package,
 # which charges the builtins and V8 runtime calls a function makes to it. Inlined functions are charged to the
 # function they were inlined into. At 999 samples per CPU-second (the recording's rate is read back).
+# Why jitdump and not --perf-basic-prof's map (session 7's version): the map is a list of address ranges that V8 reuses
+# once code is collected or moved, and perf names a sample after whichever entry it finds, so hot code was charged to
+# functions that had once lived at its address (a queue function showed 3% of a run that never waited on that path).
+# The jitdump records each code object with its load time, so every sample gets the code that was there then.
 set -euo pipefail
 usage() { echo "usage: $0 record OUT.data -- NODE [args...] | $0 summary OUT.data" >&2; exit 2; }
 command -v perf >/dev/null || { echo "perf not found: apt-get install linux-perf" >&2; exit 1; }
@@ -25,7 +29,16 @@ if [[ $mode == record ]]; then
   shift
   node=$1
   shift
-  perf record -e cpu-clock -F 999 -g -o "$data" -- "$node" --perf-basic-prof --no-logfile-per-isolate --logfile=/dev/null "$@" || echo "(the command exited $?)" >&2
+  # the jitdump and the symbol files `perf inject` makes of it stay in jit-symbols.OUT.data next to OUT.data: `summary`
+  # reads them (not in OUT.data.jit: perf takes any file under /tmp/perf-* for a perf map, and /tmp/perf-x.data.jit/
+  # is one)
+  jitdir="$(dirname "$data")/jit-symbols.$(basename "$data")"
+  rm -rf "$jitdir" && mkdir -p "$jitdir"
+  # -k 1: the monotonic clock, which the jitdump's timestamps use
+  perf record -k 1 -e cpu-clock -F 999 -g -o "$data.raw" -- "$node" --perf-prof --perf-prof-path="$jitdir" \
+    --no-logfile-per-isolate --logfile=/dev/null "$@" || echo "(the command exited $?)" >&2
+  perf inject --jit -i "$data.raw" -o "$data" 2>/dev/null || { echo "perf inject --jit failed" >&2; exit 1; }
+  rm -f "$data.raw" "$jitdir"/jit-*.dump
 elif [[ $mode != summary ]]; then
   usage
 fi
@@ -48,7 +61,7 @@ function kind(s) {
   if (s ~ /compiler::|maglev|Maglev|turboshaft|Parser|Scanner|interpreter::|Bytecode|baseline::|CompileLazy/) return "V8 compilers and parser"
   if (s ~ /Scaveng|Mark|Sweep|Heap|GC|Evacuat|Remembered|SlotSet|Minor|Compactor|MemoryChunk/) return "V8 garbage collector"
   if (s ~ /JS:/) return "JavaScript (JIT code)"
-  if (s ~ /Builtins_/) return "V8 builtins (ICs, calls, property access)"
+  if (s ~ /Builtins_|Builtin:/) return "V8 builtins (ICs, calls, property access)"
   if (s ~ /v8::/) return "V8 runtime (C++)"
   if (s ~ /malloc|free|memmove|memcpy|memset|realloc/) return "libc memory"
   if (s ~ /node::|uv_/) return "Node/libuv (C++)"
