@@ -17,6 +17,10 @@
  *   serving chains without middleware added later, as tests add it to count or break requests).
  * `sendS3` on a client that was not prepared falls back to per-request options and command middleware: slower, same
  * requests.
+ *
+ * What the SDK's cache costs in memory: each cached chain keeps the context it was resolved with, which names the first
+ * command of its class (`commandInstance`), so that command's input stays reachable for the client's life: for
+ * PutObject one body, a view that keeps its receive buffer (at most a few MiB) alive, outside `--max-in-memory`.
  */
 import type {
   $Command,
