@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { Agent as HttpAgent } from "node:http"
 import { Agent as HttpsAgent } from "node:https"
-import { prepareClient, SignalRoutingHttpHandler } from "./S3Send.ts"
+import { cachedChainOptions, prepareClient } from "./S3Send.ts"
 import { SigningSha256 } from "./SigningHash.ts"
 import { defaultS3StoreConfig, type S3StoreConfig } from "./S3StoreConfig.ts"
 
@@ -75,9 +75,8 @@ export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAg
     responseChecksumValidation: "WHEN_REQUIRED",
     expectContinueHeader: false,
     logger: sdkLogger,
-    cacheMiddleware: true,
     sha256: SigningSha256,
-    requestHandler: new SignalRoutingHttpHandler({
+    ...cachedChainOptions({
       httpAgent: agents.http,
       httpsAgent: agents.https,
       connectionTimeout: config.connectionTimeoutMs ?? defaultS3StoreConfig.connectionTimeoutMs ?? 5_000,
@@ -120,6 +119,16 @@ export const trimMiddleware = (client: S3Client): void => {
   }
 }
 
+/**
+ * A client on the store's request path, from `options` made like `s3ClientOptions`' (with `cachedChainOptions`): its
+ * stack trimmed (`trimMiddleware`) and prepared for `sendS3` (`prepareClient`).
+ */
+export const makeTrimmedClient = (options: S3ClientConfig): S3Client => {
+  const client = new S3Client(options)
+  trimMiddleware(client)
+  return prepareClient(client)
+}
+
 /** The configured SDK client, the config it was made from, and its agents. */
 export class S3ClientService extends Context.Service<S3ClientService, {
   readonly client: S3Client
@@ -131,9 +140,7 @@ export class S3ClientService extends Context.Service<S3ClientService, {
     Effect.acquireRelease(
       Effect.sync(() => {
         const agents = makeAgents(config)
-        const client = new S3Client(s3ClientOptions(config, agents))
-        trimMiddleware(client)
-        prepareClient(client)
+        const client = makeTrimmedClient(s3ClientOptions(config, agents))
         return S3ClientService.of({ client, config, agents })
       }),
       ({ agents, client }) =>

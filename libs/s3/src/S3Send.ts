@@ -118,6 +118,15 @@ export const prepareClient = (client: S3Client): S3Client => {
   return client
 }
 
+/**
+ * The client options `prepareClient` relies on: the SDK's cached middleware chain, and a `SignalRoutingHttpHandler`
+ * over `handler` (agents, timeouts) that takes each request's abort signal from it.
+ */
+export const cachedChainOptions = (handler: ConstructorParameters<typeof NodeHttpHandler>[0]) => ({
+  cacheMiddleware: true,
+  requestHandler: new SignalRoutingHttpHandler(handler)
+})
+
 /** Whether `sendS3` sends over `client`'s cached middleware chain. */
 export const isPrepared = (client: S3Client): boolean => prepared.has(client)
 

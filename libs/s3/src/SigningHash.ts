@@ -15,20 +15,17 @@ type SourceData = string | ArrayBuffer | ArrayBufferView
 /** Key objects of the byte keys seen, by the bytes (the SDK hands the same cached array for a whole day). */
 const keyObjects = new WeakMap<object, KeyObject>()
 
-const bytesOf = (data: SourceData): Uint8Array =>
-  typeof data === "string"
-    ? Buffer.from(data, "utf8")
-    : data instanceof ArrayBuffer
-    ? new Uint8Array(data)
-    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-
 /** An HMAC key as Node takes it fastest: a string as is, bytes as a (cached) `KeyObject`. */
 const hmacKey = (secret: SourceData): string | KeyObject | Uint8Array => {
   if (typeof secret === "string") return secret
   if (secret.byteLength === 0) return new Uint8Array(0) // no key object of zero bytes; never the SDK's signing key
   const cached = keyObjects.get(secret)
   if (cached !== undefined) return cached
-  const key = createSecretKey(bytesOf(secret))
+  const key = createSecretKey(
+    secret instanceof ArrayBuffer
+      ? new Uint8Array(secret)
+      : new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength)
+  )
   keyObjects.set(secret, key)
   return key
 }

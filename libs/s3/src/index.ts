@@ -3,7 +3,14 @@
 export { type ClientCalls, clientCalls, makeS3Calls, type S3Calls } from "./S3Calls.ts"
 export * from "./S3ClientService.ts"
 // requests over the cached middleware chain, with their payload SHA-256 and abort signal (the bench's clients send them the same way)
-export { isPrepared, prepareClient, type RequestExtras, sendS3, SignalRoutingHttpHandler } from "./S3Send.ts"
+export {
+  cachedChainOptions,
+  isPrepared,
+  prepareClient,
+  type RequestExtras,
+  sendS3,
+  SignalRoutingHttpHandler
+} from "./S3Send.ts"
 // the SDK's SHA-256 with the SigV4 signing key imported once (the bench's clients use it too)
 export { SigningSha256 } from "./SigningHash.ts"
 export * from "./S3Errors.ts"

@@ -10,7 +10,7 @@ import {
   ListObjectsV2Command,
   S3Client
 } from "@aws-sdk/client-s3"
-import { prepareClient, sendS3, SignalRoutingHttpHandler, SigningSha256, trimMiddleware } from "@lo-migrate/s3"
+import { cachedChainOptions, makeTrimmedClient, sendS3, SigningSha256 } from "@lo-migrate/s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Agent } from "node:http"
 import * as Effect from "effect/Effect"
@@ -35,27 +35,23 @@ export const s3EnvFrom = (env: NodeJS.ProcessEnv): S3Env | undefined => {
 
 /**
  * The bench's client: keep-alive, path style, no CRC32 trailers; with `trimmed` (the default) without the middleware
- * the store also drops (`trimMiddleware`), with its cached middleware chain (`prepareClient`, `sendS3`) and its signing
- * hash (`SigningSha256`), so the S3 write limit and the combined client pay what the migrator pays. Untrimmed, it is
+ * the store also drops (`makeTrimmedClient`), with its cached middleware chain (`cachedChainOptions`, `sendS3`) and its
+ * signing hash (`SigningSha256`), so the S3 write limit and the combined client pay what the migrator pays. Untrimmed, it is
  * the SDK as a user gets it.
  */
 export const makeClient = (s3: S3Env, maxSockets = 50, trimmed = true): S3Client => {
   const httpAgent = new Agent({ keepAlive: true, maxSockets })
-  const client = new S3Client({
+  const options = {
     endpoint: s3.endpoint,
     region: s3.region,
     forcePathStyle: true,
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-    ...(trimmed ? { cacheMiddleware: true, sha256: SigningSha256 } : {}),
-    requestHandler: trimmed ? new SignalRoutingHttpHandler({ httpAgent }) : new NodeHttpHandler({ httpAgent })
-  })
-  if (trimmed) {
-    trimMiddleware(client)
-    prepareClient(client)
-  }
-  return client
+    responseChecksumValidation: "WHEN_REQUIRED"
+  } as const
+  return trimmed
+    ? makeTrimmedClient({ ...options, sha256: SigningSha256, ...cachedChainOptions({ httpAgent }) })
+    : new S3Client({ ...options, requestHandler: new NodeHttpHandler({ httpAgent }) })
 }
 
 /** A bench S3 request that failed: the operation and bucket, and the SDK's error. */

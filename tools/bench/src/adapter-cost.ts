@@ -26,7 +26,7 @@
  * `ONLY=1,3` runs only those variants of each part (1-based), e.g. under `node --cpu-prof`.
  * PostgreSQL: $PG_TEST_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server and admin database.
  */
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3"
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
 import { type CommitEntry, groupBySize, makeDigester, ObjectStore, type PutRequest, type Sha256Hex, type SourceRow } from "@lo-migrate/core"
 import { PgDatabase, PgHashCommitter, PgLoReader } from "@lo-migrate/postgres"
 import {
@@ -36,7 +36,7 @@ import {
   dropDatabase,
   testAdminUrl
 } from "@lo-migrate/postgres/testing"
-import { prepareClient, s3ClientOptions, S3ClientService, S3ObjectStore, sendS3, trimMiddleware } from "@lo-migrate/s3"
+import { makeTrimmedClient, s3ClientOptions, S3ClientService, S3ObjectStore, sendS3 } from "@lo-migrate/s3"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
@@ -149,9 +149,7 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
   const sdkHashClient = yield* Effect.acquireRelease(
     Effect.sync(() => {
       const { sha256: _, ...options } = s3ClientOptions(storeConfig)
-      const client = new S3Client(options)
-      trimMiddleware(client)
-      return prepareClient(client)
+      return makeTrimmedClient(options)
     }),
     (client) => Effect.sync(() => client.destroy())
   )
