@@ -161,7 +161,7 @@ const seed = Effect.gen(function*() {
 const runMigrator = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.callback<number>((resume) => {
     const main = join(import.meta.dirname, "..", "src", "main.ts")
-    const child = spawn(process.execPath, ["--max-semi-space-size=8", "--conditions=development", main, ...args], {
+    const child = spawn(process.execPath, ["--max-semi-space-size=8", "--initial-old-space-size=128", "--conditions=development", main, ...args], {
       stdio: "inherit",
       env: { ...process.env, ...env }
     })

@@ -1,6 +1,6 @@
 /**
- * Entry point: `node --max-semi-space-size=8 --conditions=development src/main.ts [options]` (Node 24 strips the
- * types), or the built `dist/main.js`; the V8 flag keeps memory down (README). See `--help` and the README for options, environment variables and exit codes.
+ * Entry point: `node --max-semi-space-size=8 --initial-old-space-size=128 --conditions=development src/main.ts [options]`
+ * (Node 24 strips the types), or the built `dist/main.js`; the V8 flags keep memory and GC work down (README). See `--help` and the README for options, environment variables and exit codes.
  *
  * Only the command line is loaded eagerly (effect/cli, the option modules): each command's implementation, with the
  * adapters it wires (the AWS SDK, the PostgreSQL driver, the pipeline, verify), is imported when that command runs,

@@ -59,7 +59,7 @@ export const runCli = <R = never>(
     const output = { stdout: "", stderr: "" }
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        spawn(process.execPath, ["--max-semi-space-size=8", "--conditions=development", "src/main.ts", ...args], {
+        spawn(process.execPath, ["--max-semi-space-size=8", "--initial-old-space-size=128", "--conditions=development", "src/main.ts", ...args], {
           cwd: appDir,
           env: childEnv(env),
           stdio: ["ignore", "pipe", "pipe"]

@@ -56,6 +56,14 @@ export const flags = {
     Flag.withDescription("V8 --max-semi-space-size of the migrator runs (default 8, as the start target ships it)"),
     Flag.withDefault(8)
   ),
+  oldSpaceFloor: Flag.Int("old-space-floor").pipe(
+    Flag.withMetavar("MiB"),
+    Flag.withDescription(
+      "V8 --initial-old-space-size of the migrator runs: the old generation's allocation limit never drops below it " +
+        "(default 128, as the start target ships it; 0: V8's own)"
+    ),
+    Flag.withDefault(128)
+  ),
   heapGrowing: Flag.Int("heap-growing").pipe(
     Flag.withMetavar("PERCENT"),
     Flag.withDescription("V8 --heap-growing-percent of the migrator runs (default 0: V8's own, as the start target ships it)"),
@@ -84,6 +92,7 @@ export interface BenchOptions {
   readonly keepDb: boolean
   readonly rounds: number
   readonly semiSpace: number
+  readonly oldSpaceFloor: number
   readonly heapGrowing: number
   readonly shardCounts: ReadonlyArray<number>
   readonly out: string | undefined
@@ -133,6 +142,7 @@ export const resolveOptions = (raw: RawBenchOptions): BenchOptions | { readonly 
     keepDb: raw.keepDb,
     rounds,
     semiSpace: raw.semiSpace,
+    oldSpaceFloor: raw.oldSpaceFloor,
     heapGrowing: raw.heapGrowing,
     shardCounts: list(raw.shardCounts, [1, 2, 4]),
     out: Option.getOrUndefined(raw.out),

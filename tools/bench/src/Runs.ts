@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import { SqlClient } from "effect/sql"
 import { cpuDelta, type ChildResult, measureChild, sampleCpu } from "./Proc.ts"
 import type { Measurement } from "./Measurement.ts"
+import type { BenchOptions } from "./Options.ts"
 import { bucketStats, createBucket, deleteBucket, makeClient } from "./S3.ts"
 import { resetSha2 } from "./Seed.ts"
 import { bucketName, note, onDb, paths, type Session } from "./Session.ts"
@@ -49,11 +50,15 @@ export const shellWords = (text: string): ReadonlyArray<string> => text.split(/\
 
 /**
  * The V8 flags and the glibc malloc settings the migrator ships with (`nx run migrator:start`, the Docker image; see
- * apps/migrator/README.md): a small young generation, an old generation that grows by at most half before a major GC,
- * and freed buffers of 128 KiB and more returned to the system at once.
+ * apps/migrator/README.md): a small young generation, a floor under the old generation's allocation limit (without it
+ * V8 starts marking right after each major GC of this small heap), and freed buffers of 128 KiB and more returned to
+ * the system at once. `--heap-growing` (not shipped) adds V8's growth factor.
  */
-export const shippedNodeFlags = (session: Session): ReadonlyArray<string> => [
+export const shippedNodeFlags = (
+  session: { readonly options: Pick<BenchOptions, "semiSpace" | "oldSpaceFloor" | "heapGrowing"> }
+): ReadonlyArray<string> => [
   `--max-semi-space-size=${session.options.semiSpace}`,
+  ...(session.options.oldSpaceFloor > 0 ? [`--initial-old-space-size=${session.options.oldSpaceFloor}`] : []),
   ...(session.options.heapGrowing > 0 ? [`--heap-growing-percent=${session.options.heapGrowing}`] : [])
 ]
 export const shippedMallocEnv: NodeJS.ProcessEnv = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" }

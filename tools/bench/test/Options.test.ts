@@ -18,6 +18,7 @@ const raw = (only: string | undefined): RawBenchOptions => ({
   nodeArg: [],
   rounds: Option.none(),
   semiSpace: 8,
+  oldSpaceFloor: 128,
   heapGrowing: 0,
   shardCounts: Option.none(),
   out: Option.none(),

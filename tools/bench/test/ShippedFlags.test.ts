@@ -1,0 +1,72 @@
+/**
+ * The V8 flags and malloc settings the migrator ships with are written in several places that start it: the start
+ * target, the Docker image, the demo, the CLI tests, and the bench (whose defaults must measure what ships). A flag
+ * added or changed in one of them and not the others would make the bench measure another program than users run.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Option from "effect/Option"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { type RawBenchOptions, resolveOptions } from "../src/Options.ts"
+import { shippedMallocEnv, shippedNodeFlags } from "../src/Runs.ts"
+
+const root = join(import.meta.dirname, "..", "..", "..")
+const read = (path: string) => readFileSync(join(root, path), "utf8")
+
+/** The bench's defaults, as `bench.sh` without options resolves them. */
+const defaults = (): ReturnType<typeof shippedNodeFlags> => {
+  const raw: RawBenchOptions = {
+    quick: false,
+    mix: Option.none(),
+    seed: 42,
+    only: Option.none(),
+    readConcurrency: Option.none(),
+    s3Concurrency: Option.none(),
+    tuned: [],
+    migratorArg: [],
+    db: Option.none(),
+    keepDb: false,
+    nodeArg: [],
+    rounds: Option.none(),
+    semiSpace: 8,
+    oldSpaceFloor: 128,
+    heapGrowing: 0,
+    shardCounts: Option.none(),
+    out: Option.none(),
+    pgUrl: Option.none()
+  }
+  const options = resolveOptions(raw)
+  if ("usage" in options) throw new Error(options.usage)
+  return shippedNodeFlags({ options })
+}
+
+/** The `--` flags given to node before the script in a command line or argument list. */
+const nodeFlagsIn = (text: string, script: RegExp): ReadonlyArray<string> => {
+  const match = script.exec(text)
+  if (match === null) throw new Error(`no ${script} in the text`)
+  return [...match[1]!.matchAll(/--[a-z-]+=\d+/g)].map((m) => m[0])
+}
+
+describe("the shipped node flags", () => {
+  it("are the same in the start target, the Docker image, the demo, the CLI tests and the bench's defaults", () => {
+    const shipped = defaults()
+    expect(shipped).toContain("--max-semi-space-size=8")
+    expect(shipped).toContain("--initial-old-space-size=128")
+    const start = JSON.parse(read("apps/migrator/project.json")).targets.start.options
+    expect(nodeFlagsIn(start.command, /^node (.*) dist\/main\.js$/)).toEqual(shipped)
+    expect(nodeFlagsIn(read("docker/Dockerfile"), /ENTRYPOINT \["node", (.*)"\/app\/apps\/migrator\/dist\/main\.js"\]/))
+      .toEqual(shipped)
+    expect(nodeFlagsIn(read("apps/migrator/demo/demo.ts"), /spawn\(process\.execPath, \[(.*)"--conditions=development", main/))
+      .toEqual(shipped)
+    expect(nodeFlagsIn(read("apps/migrator/test/cli.ts"), /spawn\(process\.execPath, \[(.*)"--conditions=development", "src\/main\.ts"/))
+      .toEqual(shipped)
+    expect(nodeFlagsIn(read("README.md"), /npx node ([^`]*)\s+apps\/migrator\/dist\/main\.js/)).toEqual(shipped)
+  })
+
+  it("and the malloc settings are the same in the start target, the Docker image and the bench", () => {
+    const start = JSON.parse(read("apps/migrator/project.json")).targets.start.options
+    expect(start.env).toEqual(shippedMallocEnv)
+    const docker = /ENV (MALLOC_[^\n]*)/.exec(read("docker/Dockerfile"))?.[1] ?? ""
+    expect(Object.fromEntries(docker.split(/\s+/).map((kv) => kv.split("=")))).toEqual(shippedMallocEnv)
+  })
+})
