@@ -1,29 +1,9 @@
 /** The bench's options as `resolveOptions` checks them: `--only` accepts the measurement names and nothing else. */
 import { describe, expect, it } from "@effect/vitest"
-import * as Option from "effect/Option"
-import { defaultOnly, measurementNames, type RawBenchOptions, resolveOptions } from "../src/Options.ts"
+import { defaultOnly, measurementNames, resolveOptions } from "../src/Options.ts"
+import { rawOptions } from "./RawOptions.ts"
 
-/** The flags as `Command.make` hands them over when none is given, with `only` set. */
-const raw = (only: string | undefined): RawBenchOptions => ({
-  quick: false,
-  mix: Option.none(),
-  seed: 42,
-  only: only === undefined ? Option.none() : Option.some(only),
-  readConcurrency: Option.none(),
-  s3Concurrency: Option.none(),
-  tuned: [],
-  migratorArg: [],
-  db: Option.none(),
-  keepDb: false,
-  nodeArg: [],
-  rounds: Option.none(),
-  semiSpace: 8,
-  oldSpaceFloor: 128,
-  heapGrowing: 0,
-  shardCounts: Option.none(),
-  out: Option.none(),
-  pgUrl: Option.none()
-})
+const raw = rawOptions
 
 describe("--only", () => {
   it("selects the named measurements; without it, the default ones", () => {

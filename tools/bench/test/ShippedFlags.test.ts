@@ -4,38 +4,18 @@
  * added or changed in one of them and not the others would make the bench measure another program than users run.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Option from "effect/Option"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { type RawBenchOptions, resolveOptions } from "../src/Options.ts"
+import { resolveOptions } from "../src/Options.ts"
 import { shippedMallocEnv, shippedNodeFlags } from "../src/Runs.ts"
+import { rawOptions } from "./RawOptions.ts"
 
 const root = join(import.meta.dirname, "..", "..", "..")
 const read = (path: string) => readFileSync(join(root, path), "utf8")
 
 /** The bench's defaults, as `bench.sh` without options resolves them. */
 const defaults = (): ReturnType<typeof shippedNodeFlags> => {
-  const raw: RawBenchOptions = {
-    quick: false,
-    mix: Option.none(),
-    seed: 42,
-    only: Option.none(),
-    readConcurrency: Option.none(),
-    s3Concurrency: Option.none(),
-    tuned: [],
-    migratorArg: [],
-    db: Option.none(),
-    keepDb: false,
-    nodeArg: [],
-    rounds: Option.none(),
-    semiSpace: 8,
-    oldSpaceFloor: 128,
-    heapGrowing: 0,
-    shardCounts: Option.none(),
-    out: Option.none(),
-    pgUrl: Option.none()
-  }
-  const options = resolveOptions(raw)
+  const options = resolveOptions(rawOptions())
   if ("usage" in options) throw new Error(options.usage)
   return shippedNodeFlags({ options })
 }
