@@ -5,6 +5,8 @@
 #   tools/s3/ceph-rgw.sh stop [--wipe]  stops it by its recorded PIDs (--wipe: also removes its directory)
 #   tools/s3/ceph-rgw.sh install      only installs Debian's Ceph packages if they are missing
 #   tools/s3/ceph-rgw.sh status       exits 0 when all three daemons run, printing their PIDs
+#   tools/s3/ceph-rgw.sh gc           reclaims the space of deleted objects now: the gateway's own GC does it a minute or
+#                                     two after the delete, and back-to-back runs of GiBs can fill the 10 GiB OSD first
 # Data, logs and PIDs live in $CEPH_DIR (default /tmp/lo-migrate-ceph); ports etc.: see ceph-common.sh.
 # Use: set -a; eval "$(bash tools/s3/ceph-rgw.sh start)"; set +a
 set -euo pipefail
@@ -26,5 +28,11 @@ case "${1:-start}" in
       echo "$name: pid $pid"
     done
     ;;
-  *) echo "usage: ceph-rgw.sh start | stop [--wipe] | status | install" >&2; exit 2 ;;
+  gc)
+    source "$here/ceph-common.sh"
+    ceph_pid rgw >/dev/null || { echo "rgw: not running ($ceph_dir)" >&2; exit 1; }
+    timeout 600 radosgw-admin gc process --include-all >/dev/null || fail "radosgw-admin gc process failed"
+    say "deleted objects' space reclaimed"
+    ;;
+  *) echo "usage: ceph-rgw.sh start | stop [--wipe] | status | install | gc" >&2; exit 2 ;;
 esac
