@@ -50,7 +50,8 @@ export const s3StoreConfigOf = (config: MigratorConfig): S3StoreConfig => ({
 export const readerOptionsOf = (config: MigratorConfig): PgLoReader.PgLoReaderOptions => ({
   inMemMax: config.inMemMax,
   tempDir: config.tempDir,
-  chunkSize: PgLoReader.defaultChunkSize
+  chunkSize: PgLoReader.defaultChunkSize,
+  inMemoryBudget: config.maxInMemoryBytes
 })
 
 /** The source's pool: one connection each for the page query, the row count and the schema tasks. */

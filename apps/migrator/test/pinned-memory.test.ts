@@ -1,7 +1,7 @@
 /**
- * `--max-in-memory` against the memory the in-memory bodies really hold. The PostgreSQL reader keeps a body as a view
- * into the driver's receive buffer (64 KiB pool buffers, a bigger message in a buffer of its own rounded up to a power
- * of two), so a live body keeps its whole buffer alive. Here the real pipeline runs with the live adapters
+ * `--max-in-memory` against the memory the in-memory bodies really hold. The PostgreSQL reader copies a small body into
+ * a slab of its pool (1/64 of the budget: 64 KiB here) and keeps a bigger one as a view into the driver's receive
+ * buffer, so a live body keeps its whole slab or buffer alive. Here the real pipeline runs with the live adapters
  * (`portsLayer`, as the CLI wires them) against the real PostgreSQL and the real Ceph RGW behind the fault proxy, and
  * one upload after another is stalled (each for a few seconds) while the others flow: the stalled bodies are spread
  * over many receive buffers. A sampler sums the distinct backing `ArrayBuffer`s of the live in-memory bodies (the
@@ -10,7 +10,7 @@
  * one statement); every object must still arrive with the right bytes.
  *
  * Measured before the budget charged buffers: 1552-2624 KiB held (up to 41 buffers for 219 bodies of 991 KiB) for a
- * 1024 KiB budget; after: 1024-1088 KiB.
+ * 1024 KiB budget; after: 1024-1088 KiB; with the slabs, 1024 KiB in 16 slabs.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { LoReader, type LoObject } from "@lo-migrate/core"

@@ -52,6 +52,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import { toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
 import { oidText, oidTexts } from "./Oids.ts"
 import { type BodySink, makeBodySinks } from "./BodySinks.ts"
+import { BodySlabs, bodySlabsOptions } from "./BodySlabs.ts"
 import { isNotPermitted, makeReadFailures, rowFailed } from "./ReadFailures.ts"
 
 export interface PgLoReaderOptions {
@@ -62,6 +63,11 @@ export interface PgLoReaderOptions {
   /** Bytes per `loread` round trip. 256 KiB (the default) measured fastest or near it in every run; 1 MiB and
    * more are slower with sql-pg (see bench/read-strategies.ts and bench/adapters.ts). */
   readonly chunkSize: number
+  /**
+   * The pipeline's in-memory budget (`maxInMemoryBytes`, `--max-in-memory`), which the reader's body slabs are sized
+   * to and which bounds how many are in use (BodySlabs.ts). Default 32 MiB, the CLI's default.
+   */
+  readonly inMemoryBudget?: number | undefined
 }
 
 export const defaultInMemMax = 1024 * 1024
@@ -94,7 +100,15 @@ export const make: (
     const chunkSize = Math.min(maxChunkSize, Math.max(1, Math.floor(options.chunkSize)))
     const inMemMax = Math.max(0, Math.floor(options.inMemMax))
 
-    const toObject = (checked: CheckedRow, digests: Digests, body: LoObject["body"]): LoObject => {
+    // small in-memory bodies are copied out of the driver's receive buffers into reused slabs (BodySlabs.ts)
+    const slabs = new BodySlabs(bodySlabsOptions(options.inMemoryBudget))
+
+    const toObject = (
+      checked: CheckedRow,
+      digests: Digests,
+      body: LoObject["body"],
+      releaseMemory?: () => void
+    ): LoObject => {
       let released = false
       return {
         row: checked.row,
@@ -103,7 +117,9 @@ export const make: (
         md5Base64: digests.md5Base64,
         size: digests.size,
         body,
-        release: body._tag === "InMemory" ? Effect.void : Effect.suspend(() => {
+        release: body._tag === "InMemory"
+          ? (releaseMemory === undefined ? Effect.void : Effect.sync(releaseMemory))
+          : Effect.suspend(() => {
           if (released) return Effect.void
           released = true
           return removeFile(body.path)
@@ -191,19 +207,22 @@ export const make: (
       )
 
     // sql-pg decodes `bytea` as a view into its receive buffer, which it never overwrites (a full buffer is replaced,
-    // not reused), so a body is kept as that view, not copied: a copy cost CPU twice, the copying itself and then
-    // sending it (`tools/bench/src/adapter-cost.ts`: a bare PUT of bodies copied out of one pool, each into a buffer of
-    // its own, cost ~50-65 us more per object than of the same bodies as views), and measured no lower peak RSS
-    // (session 6, issue 16). A view keeps the receive buffer it lies in alive until every body in that buffer is
-    // released; such a buffer holds what the connection received while it was current (the driver's pool size, or one
-    // bigger message). The pipeline charges `--max-in-memory` for those buffers, each once, not for the bodies' bytes
+    // not reused). A body up to `BodySlabs`' copy limit is copied into a reused slab (BodySlabs.ts says why: the views
+    // pinned the driver's buffers into V8's old generation, each run's biggest share of garbage); a bigger one stays a
+    // view (copying it into a buffer of its own costs an allocation per object: session 6 measured ~50-65 us more per
+    // object for a bare PUT of bodies copied each into a buffer of its own). The digests are computed over the bytes
+    // that will be uploaded. The pipeline charges `--max-in-memory` for the buffers the bodies lie in, each once
     // (libs/pipeline InFlight.ts), so that a small body pinning a big buffer counts what it holds.
     const fromBytes = (checked: CheckedRow, view: Uint8Array): Effect.Effect<LoObject, RowFailed> => {
+      const copy = slabs.copy(view)
+      const bytes = copy === undefined ? view : copy.bytes
       const digester = makeDigester()
-      digester.update(view)
+      digester.update(bytes)
       const digests = digester.digest()
-      return Effect.flatMap(verifyDigests(checked.row, digests), () =>
-        Effect.sync(() => toObject(checked, digests, { _tag: "InMemory", bytes: view })))
+      return verifyDigests(checked.row, digests).pipe(
+        Effect.tapError(() => Effect.sync(() => copy?.release())),
+        Effect.flatMap(() => Effect.sync(() => toObject(checked, digests, { _tag: "InMemory", bytes }, copy?.release)))
+      )
     }
 
     // One protocol message must hold the whole result (sql-pg's limit is 16 MiB; maxChunkSize keeps well below).
