@@ -60,8 +60,8 @@ export interface PgLoReaderOptions {
   readonly inMemMax: number
   /** Directory for spill files; a private subdirectory is created in it (and removed on release). */
   readonly tempDir: string
-  /** Bytes per `loread` round trip. 256 KiB (the default) measured fastest or near it in every run; 1 MiB and
-   * more are slower with sql-pg (see bench/read-strategies.ts and bench/adapters.ts). */
+  /** Bytes per `loread` round trip. ~256 KiB (the default) measured fastest or near it in every run; 1 MiB and
+   * more are slower with sql-pg (see bench/read-strategies.ts and bench/adapters.ts). See `defaultChunkSize`. */
   readonly chunkSize: number
   /**
    * The pipeline's in-memory budget (`maxInMemoryBytes`, `--max-in-memory`), which the reader's body slabs are sized
@@ -71,7 +71,15 @@ export interface PgLoReaderOptions {
 }
 
 export const defaultInMemMax = 1024 * 1024
-export const defaultChunkSize = 256 * 1024
+/**
+ * 256 KiB less 64 bytes, so that one `loread` response (the chunk, the DataRow's 11 bytes of framing, CommandComplete
+ * and ReadyForQuery) fits in 256 KiB. sql-pg grows its receive buffer for a message bigger than its 64 KiB pool by
+ * doubling: a response of 256 KiB and a few bytes ended in a 512 KiB buffer (64 + 128 + 256 + 512 KiB allocated per
+ * chunk read), one within 256 KiB ends in a 256 KiB one (64 + 128 + 256). V8 runs a major GC after every 64 MiB of new
+ * `ArrayBuffer` memory, so this is GC work per spilled byte: 20 objects of 8-64 MiB, 33 -> 25-26 major GCs, -6% CPU;
+ * two of 1 GiB, 149 -> 115 major GCs, -12 / -14% CPU (alternating pairs: tools/bench/README.md, "Issue 16, session 10").
+ */
+export const defaultChunkSize = 256 * 1024 - 64
 /** Larger `chunkSize` values are lowered to this (one `loread` result must fit in one protocol message). */
 export const maxChunkSize = 8 * 1024 * 1024
 
