@@ -38,7 +38,7 @@ export interface BodySlabsOptions {
  * The pipeline charges the budget for each distinct buffer a live body lies in, so a slab counts whole while any body
  * in it waits for its upload: a slab small against the budget keeps a few stalled uploads from holding the budget
  * (the driver's receive buffers it replaces were 64-512 KiB). Kept slabs: with 8 kept, a run of the default mix
- * allocated 112 slabs of 1 MiB, with 32 or more 33.
+ * allocated 112 slabs of 1 MiB, with 48 kept 33.
  */
 export const bodySlabsOptions = (budgetBytes: number = 32 * 1024 * 1024): BodySlabsOptions => {
   let slabSize = 64 * 1024

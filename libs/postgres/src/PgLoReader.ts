@@ -118,6 +118,14 @@ export const make: (
       releaseMemory?: () => void
     ): LoObject => {
       let released = false
+      // an in-memory body gives its slab space back (idempotent: BodySlabs); a spilled one removes its file, once
+      const release = body._tag === "InMemory"
+        ? (releaseMemory === undefined ? Effect.void : Effect.sync(releaseMemory))
+        : Effect.suspend(() => {
+          if (released) return Effect.void
+          released = true
+          return removeFile(body.path)
+        })
       return {
         row: checked.row,
         sha1: checked.sha1,
@@ -125,13 +133,7 @@ export const make: (
         md5Base64: digests.md5Base64,
         size: digests.size,
         body,
-        release: body._tag === "InMemory"
-          ? (releaseMemory === undefined ? Effect.void : Effect.sync(releaseMemory))
-          : Effect.suspend(() => {
-          if (released) return Effect.void
-          released = true
-          return removeFile(body.path)
-        })
+        release
       }
     }
 
