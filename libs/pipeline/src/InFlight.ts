@@ -8,12 +8,13 @@
  * The scope that made an `InFlight` releases whatever is still in it when it closes (failure, interruption).
  *
  * `maxInMemoryBytes` is charged for the memory the in-memory bodies hold, not for their own bytes: a body may be a
- * view into a bigger buffer (the PostgreSQL reader keeps its bodies as views into the driver's receive buffers), and
- * a view keeps its whole `ArrayBuffer` alive. So the budget counts each distinct backing buffer of the live in-memory
- * bodies once: the first body adopted in a buffer charges the buffer's size, the last one released gives it back. A
- * read still reserves its rows' claimed bytes before it starts (the buffers are unknown until it is done); at `adopt`
- * what its bodies newly pin replaces that reservation, the rest goes back, and what pins more than it reserved is
- * taken anyway (`ByteBudget.overdraw`), so later reads wait until enough is released. Bound: see the README.
+ * view into a bigger buffer (the PostgreSQL reader copies small bodies into slabs and keeps bigger ones as views into
+ * the driver's receive buffers), and a view keeps its whole `ArrayBuffer` alive. So the budget counts each distinct
+ * backing buffer of the live in-memory bodies once: the first body adopted in a buffer charges the buffer's size, the
+ * last one released gives it back. A read still reserves its rows' claimed bytes before it starts (the buffers are
+ * unknown until it is done); at `adopt` what its bodies newly pin replaces that reservation, the rest goes back, and
+ * what pins more than it reserved is taken anyway (`ByteBudget.overdraw`), so later reads wait until enough is
+ * released. Bound: see the README.
  */
 import type { LoObject, SourceRow } from "@lo-migrate/core"
 import * as Deferred from "effect/Deferred"
