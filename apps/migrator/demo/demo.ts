@@ -43,6 +43,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
+import { shippedNodeFlags } from "../src/NodeFlags.ts"
 
 const MiB = 1024 * 1024
 const bucket = "nice-binaries"
@@ -161,7 +162,7 @@ const seed = Effect.gen(function*() {
 const runMigrator = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   Effect.callback<number>((resume) => {
     const main = join(import.meta.dirname, "..", "src", "main.ts")
-    const child = spawn(process.execPath, ["--max-semi-space-size=8", "--initial-old-space-size=128", "--conditions=development", main, ...args], {
+    const child = spawn(process.execPath, [...shippedNodeFlags, "--conditions=development", main, ...args], {
       stdio: "inherit",
       env: { ...process.env, ...env }
     })

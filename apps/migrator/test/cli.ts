@@ -20,6 +20,7 @@ import { SqlClient } from "effect/sql"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { join } from "node:path"
+import { shippedNodeFlags } from "../src/NodeFlags.ts"
 
 export const appDir = join(import.meta.dirname, "..")
 
@@ -59,7 +60,7 @@ export const runCli = <R = never>(
     const output = { stdout: "", stderr: "" }
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        spawn(process.execPath, ["--max-semi-space-size=8", "--initial-old-space-size=128", "--conditions=development", "src/main.ts", ...args], {
+        spawn(process.execPath, [...shippedNodeFlags, "--conditions=development", "src/main.ts", ...args], {
           cwd: appDir,
           env: childEnv(env),
           stdio: ["ignore", "pipe", "pipe"]

@@ -1,7 +1,8 @@
 /**
  * The V8 flags and malloc settings the migrator ships with are written in several places that start it: the start
- * target, the Docker image, the demo, the CLI tests, and the bench (whose defaults must measure what ships). A flag
- * added or changed in one of them and not the others would make the bench measure another program than users run.
+ * target, the Docker image, the root README, the migrator's `NodeFlags.ts` (which the demo and the CLI tests spawn it
+ * with), and the bench (whose defaults must measure what ships). A flag added or changed in one of them and not the
+ * others would make the bench measure another program than users run.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
@@ -28,7 +29,7 @@ const nodeFlagsIn = (text: string, script: RegExp): ReadonlyArray<string> => {
 }
 
 describe("the shipped node flags", () => {
-  it("are the same in the start target, the Docker image, the demo, the CLI tests and the bench's defaults", () => {
+  it("are the same in the start target, the Docker image, NodeFlags.ts (the demo, the CLI tests) and the bench's defaults", () => {
     const shipped = defaults()
     expect(shipped).toContain("--max-semi-space-size=8")
     expect(shipped).toContain("--initial-old-space-size=128")
@@ -36,10 +37,14 @@ describe("the shipped node flags", () => {
     expect(nodeFlagsIn(start.command, /^node (.*) dist\/main\.js$/)).toEqual(shipped)
     expect(nodeFlagsIn(read("docker/Dockerfile"), /ENTRYPOINT \["node", (.*)"\/app\/apps\/migrator\/dist\/main\.js"\]/))
       .toEqual(shipped)
-    expect(nodeFlagsIn(read("apps/migrator/demo/demo.ts"), /spawn\(process\.execPath, \[(.*)"--conditions=development", main/))
+    expect(nodeFlagsIn(read("apps/migrator/src/NodeFlags.ts"), /shippedNodeFlags: ReadonlyArray<string> = \[(.*)\]/))
       .toEqual(shipped)
-    expect(nodeFlagsIn(read("apps/migrator/test/cli.ts"), /spawn\(process\.execPath, \[(.*)"--conditions=development", "src\/main\.ts"/))
-      .toEqual(shipped)
+    expect(read("apps/migrator/demo/demo.ts")).toMatch(
+      /spawn\(process\.execPath, \[\.\.\.shippedNodeFlags, "--conditions=development", main/
+    )
+    expect(read("apps/migrator/test/cli.ts")).toMatch(
+      /spawn\(process\.execPath, \[\.\.\.shippedNodeFlags, "--conditions=development", "src\/main\.ts"/
+    )
     expect(nodeFlagsIn(read("README.md"), /npx node ([^`]*)\s+apps\/migrator\/dist\/main\.js/)).toEqual(shipped)
   })
 
