@@ -247,7 +247,8 @@ describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
       yield* setUpSchema
       const rows = yield* seedMany(300)
       const { env } = yield* settings
-      const args = ["--storer-threads", "1", "--receiver-threads", "1", "--commit-chunk", "5", "-i", "1"]
+      // throttled (6 s at least for the 300 rows): the signal arrives mid-run on a fast machine too
+      const args = ["--storer-threads", "1", "--receiver-threads", "1", "--commit-chunk", "5", "-i", "1", "--max-objects-per-second", "50"]
       const first = yield* runCli(args, env, (child) =>
         waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 10)).pipe(
           Effect.andThen(Effect.sync(() => child.kill("SIGINT")))
@@ -297,7 +298,7 @@ describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
       yield* setUpSchema
       const rows = yield* seedMany(300)
       const { env } = yield* settings
-      const args = ["--storer-threads", "2", "--receiver-threads", "1", "--commit-chunk", "3"]
+      const args = ["--storer-threads", "2", "--receiver-threads", "1", "--commit-chunk", "3", "--max-objects-per-second", "50"]
       const first = yield* runCli(args, env, (child) =>
         waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 10)).pipe(
           Effect.andThen(Effect.sync(() => child.kill("SIGKILL")))
@@ -362,7 +363,12 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
       const rows = yield* seedMany(300)
       const { env } = yield* settings
       let kills = 0
-      const args = ["--storer-threads", "4", "--in-mem-max", "64", "--commit-chunk", "5", "-i", "1"]
+      // Throttled to 25 rows/s, so the run lasts at least 12 s on any machine and meets several rounds of kills
+      // (unthrottled, 300 small rows can be done before the first round).
+      const args = [
+        "--storer-threads", "4", "--in-mem-max", "64", "--commit-chunk", "5", "-i", "1",
+        "--max-objects-per-second", "25"
+      ]
       const run = yield* runCli(args, env, (child) =>
         Effect.gen(function*() {
           // Bounded: at most 60 rounds (2 min), and only while the migrator runs.
@@ -383,7 +389,8 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
       const rows = yield* seedMany(300)
       const { env } = yield* settings
       const { forwarder, url } = yield* databaseForwarder(env.PG_URL)
-      const args = ["--storer-threads", "2", "--receiver-threads", "1", "--commit-chunk", "3", "-i", "2"]
+      // throttled (6 s at least): the outage begins while the run still has rows to commit
+      const args = ["--storer-threads", "2", "--receiver-threads", "1", "--commit-chunk", "3", "-i", "2", "--max-objects-per-second", "50"]
       const started = Date.now()
       const run = yield* runCli(args, { ...env, PG_URL: url }, () =>
         waitUntil("the first commits", Effect.map(committedCount, (n) => n >= 10)).pipe(
