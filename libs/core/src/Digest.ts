@@ -8,28 +8,35 @@ import { type Digests, isSha1Hex, type PartDigests, type Sha1Hex, type Sha256Hex
 import { InvalidSize, MalformedHash, NullOid, RowFailed, Sha1Mismatch, SizeMismatch } from "./Errors.ts"
 
 /** An incremental digester: feed chunks in order, then `digest()` once. Plain mutable state, meant for one fiber. */
-export interface Digester {
+export interface Digester<D extends Digests = Digests> {
   readonly update: (chunk: Uint8Array) => void
-  readonly digest: () => Digests
+  readonly digest: () => D
 }
 
-export const makeDigester = (): Digester => {
+/**
+ * `wholeMd5: false` leaves `md5Base64` out: for a body the store sends in parts, each part carries an MD5 of its own
+ * (`makePartDigester`) and the whole object's would never be sent. MD5 is the slowest of the three here (measured:
+ * 0.87 CPU-s for 660 MiB, against 0.36 for SHA-1 and 0.38 for SHA-256).
+ */
+export function makeDigester(): Digester<Digests & { readonly md5Base64: string }>
+export function makeDigester(options: { readonly wholeMd5: boolean }): Digester
+export function makeDigester(options: { readonly wholeMd5: boolean } = { wholeMd5: true }): Digester {
   const sha1 = createHash("sha1")
   const sha256 = createHash("sha256")
-  const md5 = createHash("md5")
+  const md5 = options.wholeMd5 ? createHash("md5") : undefined
   let size = 0
   return {
     update: (chunk) => {
       sha1.update(chunk)
       sha256.update(chunk)
-      md5.update(chunk)
+      md5?.update(chunk)
       size += chunk.byteLength
     },
     digest: () => ({
       size,
       sha1: sha1.digest("hex"),
       sha256: sha256.digest("hex") as Sha256Hex,
-      md5Base64: md5.digest("base64")
+      md5Base64: md5?.digest("base64")
     })
   }
 }

@@ -58,8 +58,11 @@ export interface Digests {
   readonly size: number
   readonly sha1: string
   readonly sha256: Sha256Hex
-  /** MD5 as base64, the form S3 wants in `Content-MD5`. */
-  readonly md5Base64: string
+  /**
+   * MD5 as base64, the form S3 wants in `Content-MD5`; absent when it was not computed because the body goes up in
+   * parts, each with an MD5 of its own (`PartDigests`).
+   */
+  readonly md5Base64: string | undefined
 }
 
 /**
@@ -70,7 +73,8 @@ export interface LoObject {
   readonly row: SourceRow
   readonly sha1: Sha1Hex
   readonly sha256: Sha256Hex
-  readonly md5Base64: string
+  /** The whole body's MD5 (base64); absent for a spilled body the reader digested part by part (`Body.parts`). */
+  readonly md5Base64: string | undefined
   readonly size: number
   readonly body: Body
   readonly release: Effect.Effect<void>

@@ -13,8 +13,12 @@ export interface PutRequest {
   /** The row's mime type; `null` or empty leaves the store's default Content-Type. */
   readonly contentType: string | null
   readonly size: number
-  /** Base64 MD5 of the content, always sent as Content-MD5 so the server rejects a corrupted body. */
-  readonly md5Base64: string
+  /**
+   * Base64 MD5 of the content, sent as Content-MD5 with a body sent whole so the server rejects a corrupted body. A
+   * reader leaves it out for a body it digested part by part (`Body.Spilled.parts`); a store that sends such a body
+   * whole after all computes it from the bytes it sends.
+   */
+  readonly md5Base64: string | undefined
   readonly body: Body
 }
 

@@ -139,15 +139,16 @@ export const make: (
 
     /**
      * The streaming read inside a READ ONLY transaction. Stops storing as soon as the object proves longer than the
-     * row says and asks the server for the real length instead of reading the rest.
+     * row says and asks the server for the real length instead of reading the rest. `wholeMd5: false` for a body the
+     * sink digests part by part: the store sends each part with its own MD5, never the whole object's.
      */
-    const readStreaming = (checked: CheckedRow, sink: BodySink) =>
+    const readStreaming = (checked: CheckedRow, sink: BodySink, wholeMd5: boolean) =>
       withTransaction(sql, Effect.gen(function*() {
         // READ ONLY and lo_open in one round trip (set_config(..., true) is SET LOCAL)
         const [opened] = yield* sql<{ readonly fd: number }>`
           SELECT set_config('transaction_read_only', 'on', true) AS ro, lo_open(${oidText(checked.oid)}::oid, ${INV_READ}) AS fd`
         const fd = opened!.fd
-        const digester = makeDigester()
+        const digester = makeDigester({ wholeMd5 })
         const expected = checked.row.size
         let total = 0
         for (;;) {
@@ -183,7 +184,7 @@ export const make: (
     const readBig = (checked: CheckedRow): Effect.Effect<LoObject, RowFailed | DatabaseError | LocalFileError> => {
       if (checked.row.size <= inMemMax) {
         const sink = memorySink(checked.row.size)
-        return readStreaming(checked, sink).pipe(
+        return readStreaming(checked, sink, true).pipe(
           Effect.catch(readFailed(checked)),
           Effect.flatMap((outcome) => finishStreaming(checked, sink, outcome))
         )
@@ -192,8 +193,9 @@ export const make: (
         const path = yield* spillPath(checked.sha1)
         // The file is removed unless the read succeeds: on a bad row, a database error and on interruption.
         return yield* Effect.scoped(Effect.gen(function*() {
-          const sink = yield* fileSink(path, cut.partSizeFor(checked.row.size))
-          const outcome = yield* readStreaming(checked, sink).pipe(Effect.catch(readFailed(checked)))
+          const partSize = cut.partSizeFor(checked.row.size)
+          const sink = yield* fileSink(path, partSize)
+          const outcome = yield* readStreaming(checked, sink, partSize === undefined).pipe(Effect.catch(readFailed(checked)))
           return yield* finishStreaming(checked, sink, outcome)
         })).pipe(Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : removeFile(path)))
       })

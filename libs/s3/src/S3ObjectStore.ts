@@ -41,10 +41,12 @@ import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { createHash } from "node:crypto"
 import { classifyS3Error, s3ErrorFacts } from "./S3Errors.ts"
 import { S3ClientService } from "./S3ClientService.ts"
 import { sendS3 } from "./S3Send.ts"
 import {
+  digestRange,
   fileStream,
   objectHeadersOf,
   releaseBody,
@@ -217,7 +219,8 @@ const makeWithClient = (
       if (body.bytes.byteLength !== request.size) {
         return yield* fatal("PutObject", request.key, `body has ${body.bytes.byteLength} bytes, expected ${request.size}`)
       }
-      return yield* putSingle(request, body.bytes)
+      const md5Base64 = request.md5Base64 ?? createHash("md5").update(body.bytes).digest("base64")
+      return yield* putSingle({ ...request, md5Base64 }, body.bytes)
     }
     const path = body.path
     // the node error under the platform's (its code, e.g. ENOENT) is what the classification reads
@@ -229,8 +232,16 @@ const makeWithClient = (
       return yield* fatal("PutObject", request.key, `spilled body ${path} has ${onDiskSize} bytes, expected ${request.size}`)
     }
     if (request.size <= effectivePartSize(config.partSize)) {
+      // A body its reader digested part by part has no whole MD5 (PutRequest): read the file once more for it.
+      const md5Base64 = request.md5Base64 ?? (yield* digestRange(path, 0, request.size).pipe(
+        Effect.map((d) => d.md5.toString("base64")),
+        Effect.mapError((e) => classify("PutObject", request.key, e))
+      ))
       // A fresh file stream per attempt (a 412 answer is followed by a second PUT).
-      return yield* putSingle(request, request.size === 0 ? new Uint8Array(0) : fileStream(path, 0, request.size))
+      return yield* putSingle(
+        { ...request, md5Base64 },
+        request.size === 0 ? new Uint8Array(0) : fileStream(path, 0, request.size)
+      )
     }
     const partSize = partSizeFor(request.size, config.partSize)
     if (partSize === undefined) {

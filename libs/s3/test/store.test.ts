@@ -339,6 +339,23 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
         assert.strictEqual(log[0]!.headers["x-amz-content-sha256"], requestOf(bytes).key)
       }))
 
+    it.effect("a request without a whole MD5 (its reader digested parts) sent whole: the store computes the Content-MD5", () =>
+      Effect.gen(function*() {
+        const { store, client, log, bucket } = yield* storeOn({ partSize: 5 * MiB })
+        const dir = yield* tempDir
+        const inMemory = randomBytes(30_000)
+        const spilled = randomBytes(MiB + 17)
+        for (const [bytes, body] of [[inMemory, undefined], [spilled, spill(dir, spilled)]] as const) {
+          log.splice(0)
+          const request = { ...requestOf(bytes, body === undefined ? {} : { body }), md5Base64: undefined }
+          assert.strictEqual(yield* store.put(request), "Uploaded")
+          const puts = log.filter((r) => r.command === "PutObjectCommand")
+          assert.strictEqual(puts.length, 1)
+          assert.strictEqual(puts[0]!.headers["content-md5"], md5Base64(bytes))
+          assert.isTrue(Buffer.from((yield* getObject(client, bucket, request.key)).bytes).equals(bytes))
+        }
+      }))
+
     it.effect("part digests from the reader are sent as they are; digests for another cut are not used", () =>
       Effect.gen(function*() {
         const { store, client, log, bucket } = yield* storeOn({ partSize: 5 * MiB, partConcurrency: 2 })
@@ -349,7 +366,11 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
           const cut = [0, 1, 2].map((i) => data.subarray(i * size, (i + 1) * size)).filter((b) => b.length > 0)
           return { partSize: size, md5Base64: cut.map(md5Base64), sha256Hex: cut.map(sha256Hex) }
         }
-        const request = requestOf(bytes, { body: { ...spill(dir, bytes), parts: partsOf(bytes, 5 * MiB) } })
+        // as the reader makes it: part digests, no whole MD5
+        const request = {
+          ...requestOf(bytes, { body: { ...spill(dir, bytes), parts: partsOf(bytes, 5 * MiB) } }),
+          md5Base64: undefined
+        }
         assert.strictEqual(yield* store.put(request), "Uploaded")
         const sent = log.filter((r) => r.command === "UploadPartCommand")
           .sort((x, y) => Number(x.input["PartNumber"]) - Number(y.input["PartNumber"]))
