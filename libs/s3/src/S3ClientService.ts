@@ -90,6 +90,7 @@ export const droppedMiddleware: ReadonlyArray<string> = [
   "loggerMiddleware",
   "getUserAgentMiddleware",
   "regionRedirectMiddleware",
+  "regionRedirectEndpointMiddleware",
   "s3ExpressMiddleware",
   "recursionDetectionMiddleware",
   "addExpectContinueMiddleware",
@@ -103,7 +104,8 @@ export const droppedMiddleware: ReadonlyArray<string> = [
  *   needed by S3);
  * - `retryMiddleware`: with `maxAttempts: 1` it only makes an invocation id (a UUID) and a retry token per request;
  *   it is replaced by a pass-through of the same name because the signing middleware is placed relative to it;
- * - `regionRedirectMiddleware` (acts only with `followRegionRedirects`, off), `s3ExpressMiddleware` (S3 Express
+ * - `regionRedirectMiddleware` (acts only with `followRegionRedirects`, off) and `regionRedirectEndpointMiddleware`
+ *   (acts only on the redirect the former records; otherwise two awaits per request), `s3ExpressMiddleware` (S3 Express
  *   directory buckets only), `recursionDetectionMiddleware` (AWS Lambda trace header), `addExpectContinueMiddleware`
  *   (`expectContinueHeader: false`), `validateBucketNameMiddleware` (the bucket is a plain name from the config).
  * What stays: serialization, endpoint, Content-Length, SigV4 signing, deserialization, and the command's own
