@@ -128,7 +128,7 @@ export const trimMiddleware = (client: S3Client): void => {
  * `{ ...config, ...context }` in schema serialization and deserialization): 10 us a spread here, 1.6 us once fast.
  * V8 turns a dictionary-mode object fast when it serves as the prototype of objects whose property loads its inline
  * caches have learned (`JSObject::MakePrototypesFast`), which the loads below do; nothing about the object changes
- * but its layout. Should a V8 stop doing this, the step only costs the loads (`S3ClientService.test.ts` checks it).
+ * but its layout. Should a V8 stop doing this, the step only costs the loads (`test/fastConfig.test.ts` checks it).
  */
 export const withFastProperties = <A extends object>(object: A): A => {
   const key = Object.keys(object)[0]
