@@ -42,7 +42,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import { commitStage, type Uploaded } from "./CommitStage.ts"
-import { type PipelineConfig, validatePipelineConfig } from "./Config.ts"
+import { type PipelineConfig, validatePipelineConfig, type ValidPipelineConfig } from "./Config.ts"
 import { InFlight } from "./InFlight.ts"
 import { countRows, intake } from "./Intake.ts"
 import { readStage } from "./ReadStage.ts"
@@ -86,6 +86,15 @@ const monitoredQueue = Effect.fnUntraced(function*<A>(name: string, capacity: nu
   const metrics = yield* Metrics
   yield* metrics.registerQueue(name, capacity, Queue.size(queue))
   return queue
+})
+
+/** The read queue and the units the read stage takes from it; the monitor counts the rows set aside as queued too. */
+const monitoredReadUnits = Effect.fnUntraced(function*(cfg: ValidPipelineConfig, inFlight: InFlight) {
+  const queue = yield* Queue.bounded<SourceRow, Cause.Done>(cfg.readQueue)
+  const units = new ReadUnits(queue, cfg, inFlight)
+  const metrics = yield* Metrics
+  yield* metrics.registerQueue(queueNames.read, ReadUnits.capacity(cfg), units.size)
+  return { queue, units }
 })
 
 /** What this run added to the counters: the summary is read from `Metrics`, not tallied a second time. */
@@ -142,10 +151,9 @@ export const runMigration: (
       const report = yield* makeReportRow(options.onRowFailed)
       // made before the stages are forked: its finalizer runs after they are interrupted (finalizers run in reverse)
       const inFlight = yield* InFlight.make(cfg)
-      const readQueue = yield* monitoredQueue<SourceRow>(queueNames.read, cfg.readQueue)
+      const { queue: readQueue, units } = yield* monitoredReadUnits(cfg, inFlight)
       const storeQueue = yield* monitoredQueue<LoObject>(queueNames.store, cfg.storeQueue)
       const commitQueue = yield* monitoredQueue<Uploaded>(queueNames.commit, cfg.commitQueue)
-      const units = new ReadUnits(readQueue, cfg, inFlight)
       // --max-objects-per-second / --max-bandwidth: each read unit waits for its rows and their bytes (Throttle.ts)
       const admit = yield* makeAdmission({ objectsPerSecond: cfg.maxObjectsPerSecond, bytesPerSecond: cfg.maxBytesPerSecond })
       const stop = yield* Stop.watch(options.stop, units)

@@ -87,6 +87,19 @@ export class ReadUnits {
     })
   }
 
+  /**
+   * Rows waiting to be read: those in the queue and those set aside. The monitor shows this as the read queue's use, so
+   * rows a batch passed over are not missing from it (`capacity` counts the set-aside bound as well).
+   */
+  get size(): Effect.Effect<number> {
+    return Effect.map(Queue.size(this.queue), (queued) => queued + this.waiting.length)
+  }
+
+  /** The most rows that can wait to be read: the queue's capacity plus the set-aside bound (none without batches). */
+  static capacity(cfg: ValidPipelineConfig): number {
+    return cfg.readQueue + (cfg.readBatchRows > 1 ? cfg.readBatchRows : 0)
+  }
+
   /** Takes no more rows: `next` ends from now on. */
   halt(): void {
     this.stopped = true

@@ -22,7 +22,8 @@ import {
 import { Cause, Effect, Exit, Fiber, Latch, Schema } from "effect"
 import * as Arbitrary from "effect/Arbitrary"
 import { createHash } from "node:crypto"
-import { inFlightBound, type PipelineConfig, queueNames } from "../src/index.ts"
+import { inFlightBound, type PipelineConfig, queueNames, validatePipelineConfig } from "../src/index.ts"
+import { ReadUnits } from "../src/ReadUnits.ts"
 import { assertFinalState, run, testConfig } from "./helpers.ts"
 
 const arbTable = arbTableSpec({ max: 160 * 1024, maxRows: 24 })
@@ -247,7 +248,8 @@ describe("pipeline properties", () => {
         assert.isAtMost(built.world.reader.peakLiveObjects, bound.objects)
         assert.isAtMost(built.world.reader.peakLiveMemoryBytes, bound.bytes)
         const capacities = {
-          [queueNames.read]: config.readQueue,
+          // the read queue's use counts the rows a batch set aside with those queued (readUnits.test.ts)
+          [queueNames.read]: ReadUnits.capacity(yield* Effect.orDie(validatePipelineConfig(config))),
           [queueNames.store]: config.storeQueue,
           [queueNames.commit]: config.commitQueue
         }

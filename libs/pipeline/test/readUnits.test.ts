@@ -117,6 +117,26 @@ describe("ReadUnits", () => {
       ])
     }))
 
+  it.effect("size counts the rows set aside with those in the queue, so the monitor's read queue misses none", () =>
+    Effect.gen(function*() {
+      const S = 100, B = 4 * KiB
+      const rows = rowsOf([S, B, B, S, B, S, S])
+      const { queue, units } = yield* setup({ readBatchRows: 4, readQueue: 16 }, rows)
+      assert.strictEqual(yield* units.size, rows.length)
+      // the batch takes row-0, row-3, row-5, row-6 and sets row-1, row-2, row-4 aside: 3 rows wait, none in the queue
+      assert.deepStrictEqual(shape([yield* units.next]), ["B:row-0,row-3,row-5,row-6"])
+      assert.strictEqual(yield* Queue.size(queue), 0)
+      assert.strictEqual(yield* units.size, 3)
+      assert.deepStrictEqual(shape([yield* units.next]), ["S:row-1"])
+      assert.strictEqual(yield* units.size, 2)
+      yield* drain(units)
+      assert.strictEqual(yield* units.size, 0)
+      const cfg = yield* Effect.orDie(validatePipelineConfig(testConfig({ readQueue: 16, readBatchRows: 4 })))
+      assert.strictEqual(ReadUnits.capacity(cfg), 20)
+      const single = yield* Effect.orDie(validatePipelineConfig(testConfig({ readQueue: 16, readBatchRows: 1 })))
+      assert.strictEqual(ReadUnits.capacity(single), 16)
+    }))
+
   it.effect("a row that does not fit the byte budget ends the batch: read after the rows set aside", () =>
     Effect.gen(function*() {
       const S = 1000, B = 4 * KiB
