@@ -21,6 +21,7 @@ import { ExitCode } from "./ExitCode.ts"
 import { flags } from "./Flags.ts"
 import { env, type LogFormat, type RawOptions } from "./Options.ts"
 import { noteOtherOutput } from "./StatusWriter.ts"
+import { printStderr, setProcessStderrFormat, StderrFormat } from "./Stderr.ts"
 import { resolveStatus, type StatusConfig } from "./StatusOptions.ts"
 import { type RawVerifyOptions, resolveVerify, type VerifyConfig, verifyFlags } from "./VerifyOptions.ts"
 
@@ -50,14 +51,17 @@ export const textLogger = Logger.make<unknown, void>(({ cause, date, logLevel, m
   console.error(`${date.toISOString()} ${logLevel.toUpperCase().padEnd(5)} ${formatMessage(message)}${causeText}`)
 })
 
-/** `json`: JSON lines; `text` and `line`: text lines (only the status differs, see Options.ts `logFormats`). */
+/**
+ * `json`: JSON lines (through the fiber's `Console`, stderr, as `printStderr`'s closing messages); `text` and `line`:
+ * text lines (only the status differs, see Options.ts `logFormats`).
+ */
 export const loggerFor = (format: LogFormat) =>
   Logger.layer([
     format === "json"
-      ? Logger.map(Logger.formatJson, (line) => {
+      ? Logger.withConsoleError(Logger.map(Logger.formatJson, (line) => {
         noteOtherOutput()
-        console.error(line)
-      })
+        return line
+      }))
       : textLogger
   ])
 
@@ -81,16 +85,19 @@ export const makeCommand = <R>(handlers: Handlers<R>) => {
   ) =>
     resolved.pipe(
       Effect.catchTag("UsageError", usage),
-      Effect.flatMap((config) =>
-        Effect.forEach(logging(config).warnings, (w) => Effect.logWarning(w), { discard: true }).pipe(
+      Effect.flatMap((config) => {
+        const { logFormat, warnings } = logging(config)
+        return Effect.sync(() => setProcessStderrFormat(logFormat)).pipe(
+          Effect.andThen(Effect.forEach(warnings, (w) => Effect.logWarning(w), { discard: true })),
           Effect.andThen(
             handler === undefined
-              ? Console.error(`error: ${name} is not available in this build`).pipe(Effect.as(ExitCode.Usage))
+              ? printStderr(`error: ${name} is not available in this build`).pipe(Effect.as(ExitCode.Usage))
               : handler(config)
           ),
-          Effect.provide(loggerFor(logging(config).logFormat))
+          Effect.provideService(StderrFormat, logFormat),
+          Effect.provide(loggerFor(logFormat))
         )
-      ),
+      }),
       Effect.flatMap(finish)
     )
   const runMigrate = (raw: RawOptions) => run("migrate", resolve(raw), (c) => c, handlers.migrate)

@@ -25,6 +25,7 @@ import * as Redacted from "effect/Redacted"
 import type { DatabaseConfig, MigratorConfig } from "./Config.ts"
 import { redactUrl } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
+import { printStderr } from "./Stderr.ts"
 import {
   fatal,
   pendingIndexWarning,
@@ -143,7 +144,7 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
   )
 
   if (Option.isNone(result)) {
-    yield* Console.error(
+    yield* printStderr(
       `the grace period (${config.gracePeriod} s) ran out before the work in flight was committed.\n` +
         `interrupted; run again to resume. ${resumeHint}`
     )
@@ -152,11 +153,11 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
   const summary = result.value
   yield* printSummary(config, summary)
   if (summary.stopped) {
-    yield* Console.error("interrupted; run again to resume")
+    yield* printStderr("interrupted; run again to resume", "Warn")
     return ExitCode.Interrupted
   }
   if (summary.failed > 0) {
-    yield* Console.error(
+    yield* printStderr(
       `${summary.failed} row(s) failed and were skipped` +
         (config.report === undefined ? " (logged above; --report FILE lists them as JSON lines)" : ` (listed in ${config.report})`) +
         (config.finalize ? "; finalize skipped" : "")
@@ -235,9 +236,9 @@ export const migrate = (
       SchemaNotPermitted: refusedPrivileges,
       FinalizeRefused: refusedFinalize,
       ReportError: (e: ReportError) =>
-        Console.error(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
+        printStderr(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
       MetricsServerError: (e: MetricsServerError) =>
-        Console.error(`error: --metrics-port/--metrics-host: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
+        printStderr(`error: --metrics-port/--metrics-host: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
       DatabaseError: (e: DatabaseError) => fatal(at)(e),
       StorageError: (e: StorageError) => fatal(at)(e),
       LocalFileError: (e: LocalFileError) => fatal(at)(e)

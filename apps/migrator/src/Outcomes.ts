@@ -5,11 +5,11 @@
 import type { InfrastructureError } from "@lo-migrate/core"
 import type { FinalizeRefused, PreflightFailed, SchemaNotPermitted } from "@lo-migrate/postgres"
 import * as Cause from "effect/Cause"
-import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { redactUrl } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
+import { printStderr } from "./Stderr.ts"
 import { ReportError } from "./Report.ts"
 import type { StartupRefused } from "./Startup.ts"
 
@@ -17,7 +17,7 @@ export const resumeHint = "Nothing is lost: objects uploaded but not yet recorde
 
 /** Where a fatal error happened, without secrets; a local file error names the option that sets the directory. */
 export const fatal = (where: { readonly pg: string; readonly s3: string }) => (error: InfrastructureError) =>
-  Console.error(
+  printStderr(
     `fatal: ${error.message}\n  at ${
       error._tag === "DatabaseError"
         ? `PostgreSQL ${where.pg}`
@@ -28,12 +28,12 @@ export const fatal = (where: { readonly pg: string; readonly s3: string }) => (e
   ).pipe(Effect.as(ExitCode.Fatal))
 
 export const refusedPreflight = (error: PreflightFailed) =>
-  Console.error(`error: ${error.message}\nRefusing to start (use --skip-batch-job-check to override).`).pipe(
+  printStderr(`error: ${error.message}\nRefusing to start (use --skip-batch-job-check to override).`).pipe(
     Effect.as(ExitCode.Usage)
   )
 
 export const refusedPrivileges = (error: SchemaNotPermitted) =>
-  Console.error(`error: ${error.message}\nRefusing to start (the README lists the grants the migrator needs).`).pipe(
+  printStderr(`error: ${error.message}\nRefusing to start (the README lists the grants the migrator needs).`).pipe(
     Effect.as(ExitCode.Usage)
   )
 
@@ -45,23 +45,23 @@ export const pendingIndexWarning = (error: SchemaNotPermitted) =>
   `3.5 s instead of 0.6 s). A DBA can build it while the application runs:\n  ${error.statement};`
 
 export const refusedStartup = (where: { readonly pg: string; readonly s3: string }) => (error: StartupRefused) =>
-  Console.error(
+  printStderr(
     `error: ${error.message}\n  at ${error.dependency === "S3" ? `S3 ${where.s3}` : `PostgreSQL ${where.pg}`}\n` +
       `Refusing to start: a start-up check failed in a way that waiting does not cure (check the URL, the bucket, ` +
       `the credentials and the grants, and for an https endpoint the CA trusted).`
   ).pipe(Effect.as(ExitCode.Usage))
 
 export const refusedFinalize = (error: FinalizeRefused) =>
-  Console.error(`error: ${error.message}`).pipe(Effect.as(ExitCode.RowsFailed))
+  printStderr(`error: ${error.message}`).pipe(Effect.as(ExitCode.RowsFailed))
 
 /** A defect or an unexpected failure: printed in full (it is a bug), with the resume hint; interruption passes. */
 export const unexpected = (cause: Cause.Cause<unknown>) => {
   if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
   const error = Cause.squash(cause)
   if (error instanceof ReportError) {
-    return Console.error(`fatal: ${error.message}\n${resumeHint}`).pipe(Effect.as(ExitCode.Fatal))
+    return printStderr(`fatal: ${error.message}\n${resumeHint}`).pipe(Effect.as(ExitCode.Fatal))
   }
-  return Console.error(`fatal: unexpected error (a bug?)\n${Cause.pretty(cause)}\n${resumeHint}`).pipe(
+  return printStderr(`fatal: unexpected error (a bug?)\n${Cause.pretty(cause)}\n${resumeHint}`).pipe(
       Effect.as(ExitCode.Fatal)
     )
 }

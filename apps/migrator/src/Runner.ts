@@ -9,6 +9,7 @@ import * as Fiber from "effect/Fiber"
 import { ExitCode } from "./ExitCode.ts"
 import { makeSignalController, type Shutdown } from "./Shutdown.ts"
 import { noteOtherOutput } from "./StatusWriter.ts"
+import { stderrLineUnsafe } from "./Stderr.ts"
 
 /** After a second signal, finalizers get this long before the process exits regardless. */
 const hardDeadlineMillis = 5_000
@@ -21,7 +22,7 @@ export const runMain = (program: (shutdown: Shutdown["Service"]) => Effect.Effec
     exitNow: () => process.exit(ExitCode.Interrupted),
     notify: (message) => {
       noteOtherOutput()
-      process.stderr.write(`\n${message}\n`)
+      process.stderr.write(stderrLineUnsafe(message, "Warn", true))
     }
   })
   // A closed stdout/stderr (`lo-migrate | head`, a supervisor that went away) must not crash a migration in the middle:
@@ -46,10 +47,10 @@ export const runMain = (program: (shutdown: Shutdown["Service"]) => Effect.Effec
     if (Exit.isSuccess(exit)) {
       code = exit.value
     } else if (Cause.hasInterruptsOnly(exit.cause)) {
-      process.stderr.write("interrupted; run again to resume\n")
+      process.stderr.write(stderrLineUnsafe("interrupted; run again to resume", "Warn"))
       code = ExitCode.Interrupted
     } else {
-      process.stderr.write(`fatal: unexpected error\n${Cause.pretty(exit.cause)}\n`)
+      process.stderr.write(stderrLineUnsafe(`fatal: unexpected error\n${Cause.pretty(exit.cause)}`, "Error"))
       code = ExitCode.Fatal
     }
     process.exitCode = code

@@ -18,6 +18,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Redacted from "effect/Redacted"
 import { redactUrl, UsageError } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
+import { printStderr } from "./Stderr.ts"
 import { statusLayer } from "./LiveDatabase.ts"
 import type { StatusConfig } from "./StatusOptions.ts"
 import { printStatusRecords, type ReadReports, reportedLeft, reportsSummary, sumShards } from "./StatusRecords.ts"
@@ -108,9 +109,9 @@ export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
     self.pipe(
       Effect.catchTags({
         UsageError: (e: UsageError) =>
-          Console.error(`error: ${e.message}\nRun with --help for the options.`).pipe(Effect.as(ExitCode.Usage)),
+          printStderr(`error: ${e.message}\nRun with --help for the options.`).pipe(Effect.as(ExitCode.Usage)),
         DatabaseError: (e: DatabaseError) =>
-          Console.error(`fatal: ${e.message}\n  at PostgreSQL ${redactUrl(Redacted.value(config.database.pgUrl))}`).pipe(
+          printStderr(`fatal: ${e.message}\n  at PostgreSQL ${redactUrl(Redacted.value(config.database.pgUrl))}`).pipe(
             Effect.as(ExitCode.Fatal)
           )
       }),

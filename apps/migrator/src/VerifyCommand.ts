@@ -21,7 +21,6 @@ import {
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -29,6 +28,7 @@ import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { redactUrl } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
+import { printStderr } from "./Stderr.ts"
 import { verifyLayer } from "./Live.ts"
 import { StatusOutput } from "./RunSettings.ts"
 import type { ReportError } from "./Report.ts"
@@ -55,7 +55,7 @@ const resumeHint = (config: VerifyConfig, progress: Progress) =>
       `${config.shard === undefined ? "" : `--shard ${renderShard(config.shard)} `}--from-sha2 ${progress.lastSha2}.`
 
 const fatal = (config: VerifyConfig, progress: Progress) => (error: DatabaseError | StorageError | OrderViolation) =>
-  Console.error(
+  printStderr(
     `fatal: ${error.message}\n  at ${
       error._tag === "DatabaseError"
         ? `PostgreSQL ${redactUrl(Redacted.value(config.connection.pgUrl))}`
@@ -98,12 +98,12 @@ export const verifyCommand = (
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(Duration.seconds(config.connection.interval)), block)))
     yield* runVerify(options, progress, { onBad: sink.bad, onOrphan: sink.orphan, onRepaired: sink.repaired }).pipe(
       Effect.ensuring(Effect.orDie(block)),
-      Effect.onInterrupt(() => Console.error(`interrupted. ${resumeHint(config, progress)}`))
+      Effect.onInterrupt(() => printStderr(`interrupted. ${resumeHint(config, progress)}`, "Warn"))
     )
     const elapsed = (yield* Clock.currentTimeMillis) - startedAt
     yield* printVerifyResult(config, progress, elapsed)
     if (progress.badRows > 0) {
-      yield* Console.error(
+      yield* printStderr(
         `${progress.badRows} bad row(s)` +
           (config.connection.report !== undefined
             ? ` (listed in ${config.connection.report})`
@@ -118,7 +118,7 @@ export const verifyCommand = (
     Effect.scoped,
     Effect.provide(Layer.mergeAll(layer, NodeServices.layer)),
     Effect.catchTags({
-      ReportError: (e: ReportError) => Console.error(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
+      ReportError: (e: ReportError) => printStderr(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
       DatabaseError: (e: DatabaseError) => fatal(config, progress)(e),
       StorageError: (e: StorageError) => fatal(config, progress)(e),
       OrderViolation: (e: OrderViolation) => fatal(config, progress)(e)
@@ -126,7 +126,7 @@ export const verifyCommand = (
     Effect.catchCause((cause) =>
       Cause.hasInterruptsOnly(cause)
         ? Effect.failCause(cause as Cause.Cause<never>)
-        : Console.error(`fatal: unexpected error (a bug?)\n${Cause.pretty(cause)}\n${resumeHint(config, progress)}`).pipe(
+        : printStderr(`fatal: unexpected error (a bug?)\n${Cause.pretty(cause)}\n${resumeHint(config, progress)}`).pipe(
           Effect.as(ExitCode.Fatal)
         )
     )

@@ -7,6 +7,7 @@ import type { DatabaseConfig, MigratorConfig } from "../src/Config.ts"
 import { render } from "../src/ConfigRender.ts"
 import { ExitCode } from "../src/ExitCode.ts"
 import type { StatusConfig } from "../src/StatusOptions.ts"
+import { printStderr, stderrLineUnsafe } from "../src/Stderr.ts"
 import type { VerifyConfig } from "../src/VerifyOptions.ts"
 
 /** Handlers that record what they were given instead of connecting anywhere. */
@@ -384,6 +385,46 @@ describe("log format, throttle and metrics options", () => {
       assert.strictEqual(migrateConfig((yield* run(base)).calls).logFormat, "text")
       assert.strictEqual(migrateConfig((yield* run([...base, "--log-format", "line"])).calls).logFormat, "line")
       assert.strictEqual(migrateConfig((yield* run(base, { LO_MIGRATE_LOG_FORMAT: "json" })).calls).logFormat, "json")
+    }))
+
+  it.effect("closing messages on stderr: text as written; under --log-format json, JSON log lines with their level", () =>
+    Effect.gen(function*() {
+      const closing = "fatal: the server went away\n  at PostgreSQL postgresql://app@db.example/nice"
+      const handlers: Handlers<never> = {
+        migrate: () =>
+          printStderr(closing).pipe(
+            Effect.andThen(printStderr("interrupted; run again to resume", "Warn")),
+            Effect.as(ExitCode.Fatal)
+          ),
+        finalize: () => Effect.succeed(ExitCode.Ok)
+      }
+      const stderrOf = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+        Effect.gen(function*() {
+          const before = (yield* TestConsole.errorLines).length
+          const exit = yield* runCli(handlers, args)
+          assert.strictEqual(exit, ExitCode.Fatal)
+          return (yield* TestConsole.errorLines).slice(before).map(String)
+        }).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, ConfigProvider.layer(ConfigProvider.fromEnv({ env })))))
+
+      const text = yield* stderrOf(base)
+      assert.deepStrictEqual(text, [closing, "interrupted; run again to resume"])
+      assert.strictEqual(stderrLineUnsafe("SIGINT: stopping.", "Warn", true), "\nSIGINT: stopping.\n")
+
+      for (const json of [yield* stderrOf([...base, "--log-format", "json"]), yield* stderrOf(base, { LO_MIGRATE_LOG_FORMAT: "json" })]) {
+        // every line of stderr is one JSON object: the messages are whole, newlines inside escaped
+        const lines = json.flatMap((l) => l.split("\n"))
+        const records = lines.map((l) => JSON.parse(l) as { readonly message: string; readonly level: string })
+        assert.deepStrictEqual(records.map((r) => [r.level, r.message]), [
+          ["ERROR", closing],
+          ["WARN", "interrupted; run again to resume"]
+        ])
+        // the process runner's own notices (signals, a crash) follow the command's format
+        const notice = JSON.parse(stderrLineUnsafe("SIGINT: stopping.", "Warn", true)) as Record<string, unknown>
+        assert.deepStrictEqual([notice["level"], notice["message"]], ["WARN", "SIGINT: stopping."])
+        assert.isString(notice["timestamp"])
+      }
+      yield* stderrOf(base)
+      assert.strictEqual(stderrLineUnsafe("interrupted", "Warn"), "interrupted\n")
     }))
 
   it.effect("--max-objects-per-second and --max-bandwidth (MiB/s, fractions allowed), from flags and the environment", () =>

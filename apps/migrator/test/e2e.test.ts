@@ -76,9 +76,17 @@ describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
       assert.strictEqual(run.code, 1, run.stderr)
       assert.include(run.stderr, "--secret-key on the command line")
       assertNoSecrets(run, [pgSecret, secret])
-      // --log-format json: the log lines on stderr are JSON objects
-      const logLines = run.stderr.split("\n").filter((l) => l.startsWith("{"))
-      assert.isAtLeast(logLines.filter((l) => JSON.stringify(JSON.parse(l)).includes("row failed")).length, bad.all.length)
+      // --log-format json: every line on stderr is a JSON object, the closing count of failed rows too
+      const logLines = run.stderr.trim().split("\n")
+      const logs = logLines.map((l) => {
+        assert.doesNotThrow(() => JSON.parse(l), l)
+        return JSON.parse(l) as { readonly message: string; readonly level: string }
+      })
+      assert.isAtLeast(logLines.filter((l) => l.includes("row failed")).length, bad.all.length)
+      assert.deepStrictEqual(
+        logs.filter((l) => l.message.includes("failed and were skipped")).map((l) => [l.level, l.message]),
+        [["ERROR", `${bad.all.length} row(s) failed and were skipped (listed in ${report})`]]
+      )
       const lines = readFileSync(report, "utf8").trim().split("\n").map((l) => JSON.parse(l))
       assert.strictEqual(lines.length, bad.all.length)
       for (const row of bad.all) {

@@ -206,7 +206,12 @@ describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
           [["verify-mismatch", "Missing", gone.digests.sha256, gone.oid, gone.size]]
         )
         assert.deepStrictEqual(naming(run.stderr), [], `json ${args.join(" ")}: the log does not repeat the bad row`)
-        assert.include(run.stderr, "1 bad row(s)")
+        // every stderr line a JSON log line, the closing count of bad rows too
+        const logs = run.stderr.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+        assert.deepStrictEqual(
+          logs.filter((l) => String(l["message"]).includes("bad row(s)")).map((l) => l["level"]),
+          ["ERROR"]
+        )
         assert.strictEqual(records.find((r) => r["type"] === "verify-result")!["badRows"], 1)
       }
       assert.deepStrictEqual(lines(report).map((l) => [l["problem"], l["hash"]]), [["Missing", gone.hash]])
