@@ -24,8 +24,9 @@ import { noteOtherOutput } from "./StatusWriter.ts"
 import { printStderr, setProcessStderrFormat, StderrFormat } from "./Stderr.ts"
 import { resolveStatus, type StatusConfig } from "./StatusOptions.ts"
 import { type RawVerifyOptions, resolveVerify, type VerifyConfig, verifyFlags } from "./VerifyOptions.ts"
+import { version } from "./Version.ts"
 
-export const version = "0.1.0"
+export { version } from "./Version.ts"
 
 export interface Handlers<R> {
   readonly migrate: (config: MigratorConfig) => Effect.Effect<ExitCode, never, R>

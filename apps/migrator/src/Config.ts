@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { tmpdir } from "node:os"
+import { type OtlpConfig, resolveOtlp } from "./ConfigOtlp.ts"
 import { resolveShard } from "./ConfigShard.ts"
 import { hasPassword, parseUrl, positive, redactUrl, required, UsageError } from "./ConfigValues.ts"
 import { env, type LogFormat, minUploadChunkKiB, type RawOptions } from "./Options.ts"
@@ -74,6 +75,8 @@ export interface MigratorConfig {
   readonly metrics: { readonly host: string; readonly port: number } | undefined
   /** Seconds the metrics endpoint stays up after the run. */
   readonly metricsLinger: number
+  /** OTLP metrics export from the `OTEL_*` environment (ConfigOtlp.ts); absent: none. */
+  readonly otlp: OtlpConfig | undefined
   /** `--shard I/N` (or `JOB_COMPLETION_INDEX` with `--shards N`); `undefined`: the whole table. */
   readonly shard: Shard | undefined
   /** Warnings to print once the logger is set up (e.g. a secret on the command line). */
@@ -296,6 +299,7 @@ export const resolve = Effect.fn("Config.resolve")(function*(
     maxBytesPerSecond: maxBandwidthMiB === undefined ? undefined : maxBandwidthMiB * 1024 * 1024,
     metrics,
     metricsLinger: raw.metricsLinger,
+    otlp: yield* resolveOtlp,
     shard,
     warnings
   } satisfies MigratorConfig

@@ -62,6 +62,11 @@ export const render = (config: MigratorConfig): string => {
         ? "none"
         : `${config.metrics.host}:${config.metrics.port}${config.metricsLinger > 0 ? `, kept ${config.metricsLinger} s after the run` : ""}`
     }`,
+    `    OTLP metrics:        ${
+      config.otlp === undefined
+        ? "none"
+        : `${redactUrl(config.otlp.url.toString())} (${config.otlp.protocol}, every ${config.otlp.intervalMillis / 1000} s)`
+    }`,
     `    shard:               ${describeShard(config.shard)}`
   ]
   return lines.join("\n")
@@ -116,5 +121,12 @@ export const configurationRecord = (config: MigratorConfig, bound: InFlightBound
   throttle: { objectsPerSecond: config.maxObjectsPerSecond ?? null, bytesPerSecond: config.maxBytesPerSecond ?? null },
   metrics: config.metrics === undefined
     ? null
-    : { host: config.metrics.host, port: config.metrics.port, lingerSeconds: config.metricsLinger }
+    : { host: config.metrics.host, port: config.metrics.port, lingerSeconds: config.metricsLinger },
+  otlpMetrics: config.otlp === undefined
+    ? null
+    : {
+      endpoint: redactUrl(config.otlp.url.toString()),
+      protocol: config.otlp.protocol,
+      intervalSeconds: config.otlp.intervalMillis / 1000
+    }
   })

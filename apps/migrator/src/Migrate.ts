@@ -52,6 +52,7 @@ import {
 import { Shutdown } from "./Shutdown.ts"
 import { buildAtStartup, startupCheck, startupStep } from "./Startup.ts"
 import { appendOnly } from "./StatusWriter.ts"
+import { version } from "./Version.ts"
 
 /** Everything `--dry-run` checks; writes nothing. */
 const dryRun = Effect.fn("Migrate.dryRun")(function*(config: MigratorConfig) {
@@ -173,6 +174,24 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
 })
 
 /**
+ * Runs `self` with the OTLP metrics export on when the `OTEL_*` environment asks for it (OtlpExport.ts): started
+ * before the run, its last export sent when the run has ended, whatever the ending.
+ */
+const withOtlpExport = <A, E, R>(
+  config: MigratorConfig,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R | Metrics> => {
+  const otlp = config.otlp
+  if (otlp === undefined) return self
+  // loaded only here, as the Prometheus endpoint's modules are
+  return Effect.flatMap(Effect.promise(() => import("./OtlpExport.ts")), ({ startOtlpExport }) =>
+    Effect.scoped(Effect.andThen(startOtlpExport(otlp, shardLabel(config), version), self)))
+}
+
+/** The shard label of the metrics: `I/N`, or `0/1` for the whole table. */
+const shardLabel = (config: MigratorConfig) => config.shard === undefined ? "0/1" : renderShard(config.shard)
+
+/**
  * Runs `self` with the Prometheus endpoint up when `--metrics-port` is set: it listens before the run starts (a port
  * that cannot be bound ends the run before anything is written) and, with `--metrics-linger`, stays up that long after
  * the run (a signal ends the wait) so a last scrape sees the final counts.
@@ -183,7 +202,7 @@ const withMetricsEndpoint = <A, E, R>(
 ): Effect.Effect<A, E | MetricsServerError, R | Metrics | Shutdown> => {
   const endpoint = config.metrics
   if (endpoint === undefined) return self
-  const options = { host: endpoint.host, port: endpoint.port, shard: config.shard === undefined ? "0/1" : renderShard(config.shard) }
+  const options = { host: endpoint.host, port: endpoint.port, shard: shardLabel(config) }
   // loaded only here: a run without the endpoint does not pay for the HTTP server's modules at start-up
   return Effect.flatMap(Effect.promise(() => import("./MetricsServer.ts")), ({ MetricsServer }) =>
     Effect.gen(function*() {
@@ -225,7 +244,10 @@ export const migrate = (
     Effect.andThen(
       buildAtStartup(layer, "connect", config.retryBudget).pipe(
         Effect.flatMap((services) =>
-          Effect.provide(config.dryRun ? dryRun(config) : withMetricsEndpoint(config, migrateRun(config)), services)
+          Effect.provide(
+            config.dryRun ? dryRun(config) : withMetricsEndpoint(config, withOtlpExport(config, migrateRun(config))),
+            services
+          )
         ),
         Effect.scoped
       )

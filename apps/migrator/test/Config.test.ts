@@ -2,8 +2,9 @@ import { BodyCut, MalformedHash, MissingLargeObject, RowFailed, SizeMismatch } f
 import { S3ObjectStore } from "@lo-migrate/s3"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Fiber, FileSystem, Option } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, FileSystem, Option, Redacted } from "effect"
 import { resolve } from "../src/Config.ts"
+import { resolveOtlp } from "../src/ConfigOtlp.ts"
 import { render } from "../src/ConfigRender.ts"
 import { redactUrl } from "../src/ConfigValues.ts"
 import { readerOptionsOf, s3StoreConfigOf } from "../src/Live.ts"
@@ -184,5 +185,93 @@ describe("signals", () => {
       yield* controller.service.graceful(controller.service.graceful(Effect.void))
       controller.onSignal("SIGINT")
       assert.deepStrictEqual(events, ["notify:SIGINT", "interrupt"])
+    }))
+})
+
+describe("OTLP metrics export from the OTEL_* environment", () => {
+  const otlpFrom = (env: Record<string, string>) =>
+    resolveOtlp.pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+  const failureOf = (env: Record<string, string>) =>
+    Effect.flip(otlpFrom(env)).pipe(Effect.map((e) => ({ option: e.option, message: e.message })))
+
+  it.effect("off without an endpoint; an endpoint turns it on with the specification's defaults", () =>
+    Effect.gen(function*() {
+      assert.isUndefined(yield* otlpFrom({}))
+      const on = (yield* otlpFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }))!
+      assert.strictEqual(on.url.toString(), "http://collector:4318/v1/metrics")
+      assert.deepStrictEqual(
+        [on.protocol, on.compression, on.intervalMillis, on.timeoutMillis, on.serviceName],
+        ["http/protobuf", "none", 60_000, 10_000, "lo-migrate"]
+      )
+      assert.deepStrictEqual(Redacted.value(on.headers), {})
+      // a base path is kept, the signal's path appended
+      assert.strictEqual((yield* otlpFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "https://c.example/otlp" }))!.url.toString(), "https://c.example/otlp/v1/metrics")
+      // OTEL_METRICS_EXPORTER=otlp alone: the collector's default address
+      assert.strictEqual((yield* otlpFrom({ OTEL_METRICS_EXPORTER: "otlp" }))!.url.toString(), "http://localhost:4318/v1/metrics")
+    }))
+
+  it.effect("the metrics-specific variables win over the general ones; the specific endpoint is used as given", () =>
+    Effect.gen(function*() {
+      const c = (yield* otlpFrom({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://general:4318",
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://specific:9999/custom",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: "http/json",
+        OTEL_EXPORTER_OTLP_COMPRESSION: "gzip",
+        OTEL_EXPORTER_OTLP_TIMEOUT: "5000",
+        OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: "2500",
+        OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20general,x-a=1",
+        OTEL_EXPORTER_OTLP_METRICS_HEADERS: "authorization=Bearer%20specific",
+        OTEL_METRIC_EXPORT_INTERVAL: "15000",
+        OTEL_SERVICE_NAME: "migration-7"
+      }))!
+      assert.strictEqual(c.url.toString(), "http://specific:9999/custom")
+      assert.deepStrictEqual(
+        [c.protocol, c.compression, c.timeoutMillis, c.intervalMillis, c.serviceName],
+        ["http/json", "gzip", 2500, 15_000, "migration-7"]
+      )
+      assert.deepStrictEqual(Redacted.value(c.headers), { authorization: "Bearer specific", "x-a": "1" })
+      // the headers may carry a token: redacted when printed
+      assert.notInclude(String(c.headers), "specific")
+    }))
+
+  it.effect("OTEL_SDK_DISABLED=true and OTEL_METRICS_EXPORTER=none turn it off", () =>
+    Effect.gen(function*() {
+      assert.isUndefined(yield* otlpFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_SDK_DISABLED: "true" }))
+      assert.isUndefined(yield* otlpFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_METRICS_EXPORTER: "none" }))
+    }))
+
+  it.effect("a bad value is a usage error naming the variable, and never shows a header's value", () =>
+    Effect.gen(function*() {
+      const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" }
+      assert.deepInclude(yield* failureOf({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }), {
+        option: "OTEL_EXPORTER_OTLP_PROTOCOL"
+      })
+      assert.include((yield* failureOf({ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" })).message, "http/protobuf or http/json")
+      assert.deepInclude(yield* failureOf({ OTEL_METRICS_EXPORTER: "prometheus" }), { option: "OTEL_METRICS_EXPORTER" })
+      assert.deepInclude(yield* failureOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "ftp://c" }), { option: "OTEL_EXPORTER_OTLP_ENDPOINT" })
+      assert.deepInclude(yield* failureOf({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "not a url" }), {
+        option: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+      })
+      assert.deepInclude(yield* failureOf({ ...endpoint, OTEL_METRIC_EXPORT_INTERVAL: "10s" }), { option: "OTEL_METRIC_EXPORT_INTERVAL" })
+      assert.deepInclude(yield* failureOf({ ...endpoint, OTEL_EXPORTER_OTLP_COMPRESSION: "zstd" }), { option: "OTEL_EXPORTER_OTLP_COMPRESSION" })
+      for (const bad of ["Bearer-tok3n-secret", "authorization=Bearer%2tok3n-secret", "bad header=tok3n-secret"]) {
+        const e = yield* failureOf({ ...endpoint, OTEL_EXPORTER_OTLP_HEADERS: bad })
+        assert.strictEqual(e.option, "OTEL_EXPORTER_OTLP_HEADERS")
+        assert.notInclude(e.message, "tok3n")
+      }
+    }))
+
+  it.effect("the configuration block shows the endpoint, protocol and interval, without a password", () =>
+    Effect.gen(function*() {
+      const config = yield* resolve(raw()).pipe(
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({
+          env: { OTEL_EXPORTER_OTLP_ENDPOINT: "https://user:hunter3@collector.example:4318", OTEL_METRIC_EXPORT_INTERVAL: "30000" }
+        })))
+      )
+      const text = render(config)
+      assert.include(text, "OTLP metrics:        https://user:<redacted>@collector.example:4318/v1/metrics (http/protobuf, every 30 s)")
+      assert.notInclude(text, "hunter3")
+      assert.include(render(yield* resolve(raw()).pipe(Effect.provide(noEnv))), "OTLP metrics:        none")
     }))
 })

@@ -42,7 +42,7 @@ export interface Run {
 export const childEnv = (extra: Record<string, string>): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(PG_URL|S3_|AWS_|LO_MIGRATE_|JOB_COMPLETION_INDEX$)/.test(k)) continue
+    if (/^(PG_URL|S3_|AWS_|LO_MIGRATE_|OTEL_|JOB_COMPLETION_INDEX$)/.test(k)) continue
     env[k] = v
   }
   return { ...env, ...extra }

@@ -86,16 +86,25 @@ export interface MetricsSnapshot {
   readonly concurrency: ReadonlyArray<ConcurrencyReading>
 }
 
-const objectsTotal = Metric.counter("lo_migrate_objects_total", { description: "objects through a stage" })
-const bytesTotal = Metric.counter("lo_migrate_bytes_total", { description: "bytes through a stage" })
-const failuresTotal = Metric.counter("lo_migrate_row_failures_total", { description: "rows reported and skipped" })
+// Counters are `incremental` (they only go up): OTLP exports them as monotonic sums, which a backend may rate().
+const objectsTotal = Metric.counter("lo_migrate_objects_total", { description: "objects through a stage", incremental: true })
+const bytesTotal = Metric.counter("lo_migrate_bytes_total", { description: "bytes through a stage", incremental: true })
+const failuresTotal = Metric.counter("lo_migrate_row_failures_total", {
+  description: "rows reported and skipped",
+  incremental: true
+})
 const vanishedTotal = Metric.counter("lo_migrate_rows_vanished_total", {
-  description: "rows deleted by the application while they were migrated"
+  description: "rows deleted by the application while they were migrated",
+  incremental: true
 })
 const alreadyPresentTotal = Metric.counter("lo_migrate_objects_already_present_total", {
-  description: "puts that found the object already in the store (uploaded by an earlier run or another process)"
+  description: "puts that found the object already in the store (uploaded by an earlier run or another process)",
+  incremental: true
 })
-const retriesTotal = Metric.counter("lo_migrate_retries_total", { description: "retried infrastructure operations" })
+const retriesTotal = Metric.counter("lo_migrate_retries_total", {
+  description: "retried infrastructure operations",
+  incremental: true
+})
 
 // The per-stage series, built once: `Metric.withAttributes` is not free and `processed` runs several times per row.
 const stageSeries = Object.fromEntries(Stages.map((stage) => [stage, {

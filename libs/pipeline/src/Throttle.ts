@@ -24,7 +24,8 @@ export interface ThrottleOptions {
 }
 
 const waitSeconds = Metric.counter("lo_migrate_throttle_wait_seconds_total", {
-  description: "time reads spent waiting for the throttle (summed over concurrent reads)"
+  description: "time reads spent waiting for the throttle (summed over concurrent reads)",
+  incremental: true
 })
 
 export class Throttle {
