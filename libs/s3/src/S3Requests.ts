@@ -25,6 +25,19 @@ export const objectHeadersOf = (request: PutRequest): { ContentType?: string; Me
   }
 }
 
+/**
+ * The bytes a file-range body (and `digestRange`) reads at a time: 1 MiB, not the stream default of 64 KiB, so a part
+ * of 8 MiB is 8 reads and 8 socket writes instead of 128 (tools/bench/README.md, issue 16).
+ */
+export const fileBodyReadSize = 1024 * 1024
+
+/** The read stream's options for `length` bytes from `start`. */
+const rangeOptions = (start: number, length: number) => ({
+  start,
+  end: start + length - 1,
+  highWaterMark: Math.min(fileBodyReadSize, Math.max(1, length))
+})
+
 export interface RangeDigests {
   readonly md5: Buffer
   readonly sha256Hex: string
@@ -39,7 +52,7 @@ export const digestRange = (path: string, start: number, length: number): Effect
     const md5 = createHash("md5")
     const sha256 = createHash("sha256")
     let read = 0
-    const chunks = createReadStream(path, { start, end: start + length - 1 }) as AsyncIterable<Buffer>
+    const chunks = createReadStream(path, rangeOptions(start, length)) as AsyncIterable<Buffer>
     return Stream.fromAsyncIterable(chunks, (error) => error).pipe(
       Stream.runForEach((chunk) =>
         Effect.sync(() => {
@@ -56,16 +69,8 @@ export const digestRange = (path: string, start: number, length: number): Effect
     )
   })
 
-/**
- * The bytes a file-range body reads at a time: 1 MiB, not the stream default of 64 KiB, so a part of 8 MiB is 8 reads
- * and 8 socket writes instead of 128 (tools/bench/README.md, issue 16).
- */
-export const fileBodyReadSize = 1024 * 1024
-
 export const fileStream = (path: string, start: number, length: number): Effect.Effect<ReadStream> =>
-  Effect.sync(() =>
-    createReadStream(path, { start, end: start + length - 1, highWaterMark: Math.min(fileBodyReadSize, Math.max(1, length)) })
-  )
+  Effect.sync(() => createReadStream(path, rangeOptions(start, length)))
 
 export const destroyStream = (stream: ReadStream) => Effect.sync(() => stream.destroy())
 
