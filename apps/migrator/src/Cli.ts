@@ -66,8 +66,11 @@ export const loggerFor = (format: LogFormat) =>
       : textLogger
   ])
 
-const usage = (error: UsageError) =>
-  Console.error(`error: ${error.message}\nRun with --help for the options.`).pipe(
+/** A usage error, in the log format asked for (a JSON log line under `json`, as every closing message). */
+const usage = (format: LogFormat) => (error: UsageError) =>
+  printStderr(`error: ${error.message}\nRun with --help for the options.`).pipe(
+    Effect.provideService(StderrFormat, format),
+    Effect.provide(loggerFor(format)),
     Effect.andThen(Effect.fail(new Finished({ code: ExitCode.Usage })))
   )
 
@@ -80,12 +83,13 @@ export const makeCommand = <R>(handlers: Handlers<R>) => {
    */
   const run = <C>(
     name: string,
+    raw: RawOptions,
     resolved: Effect.Effect<C, UsageError>,
     logging: (config: C) => { readonly warnings: ReadonlyArray<string>; readonly logFormat: LogFormat },
     handler: ((config: C) => Effect.Effect<ExitCode, never, R>) | undefined
   ) =>
     resolved.pipe(
-      Effect.catchTag("UsageError", usage),
+      Effect.catchTag("UsageError", usage(raw.logFormat)),
       Effect.flatMap((config) => {
         const { logFormat, warnings } = logging(config)
         return Effect.sync(() => setProcessStderrFormat(logFormat)).pipe(
@@ -101,11 +105,11 @@ export const makeCommand = <R>(handlers: Handlers<R>) => {
       }),
       Effect.flatMap(finish)
     )
-  const runMigrate = (raw: RawOptions) => run("migrate", resolve(raw), (c) => c, handlers.migrate)
-  const runFinalize = (raw: RawOptions) => run("finalize", resolveDatabase(raw), (c) => c, handlers.finalize)
+  const runMigrate = (raw: RawOptions) => run("migrate", raw, resolve(raw), (c) => c, handlers.migrate)
+  const runFinalize = (raw: RawOptions) => run("finalize", raw, resolveDatabase(raw), (c) => c, handlers.finalize)
   const runVerify = (raw: RawOptions, options: RawVerifyOptions) =>
-    run("verify", resolveVerify(raw, options), (c) => c.connection, handlers.verify)
-  const runStatus = (raw: RawOptions) => run("status", resolveStatus(raw), (c) => c.database, handlers.status)
+    run("verify", raw, resolveVerify(raw, options), (c) => c.connection, handlers.verify)
+  const runStatus = (raw: RawOptions) => run("status", raw, resolveStatus(raw), (c) => c.database, handlers.status)
 
   const root = Command.make("lo-migrate").pipe(
     Command.withSharedFlags(flags),

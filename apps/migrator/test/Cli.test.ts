@@ -427,6 +427,21 @@ describe("log format, throttle and metrics options", () => {
       assert.strictEqual(stderrLineUnsafe("interrupted", "Warn"), "interrupted\n")
     }))
 
+  it.effect("a usage error under --log-format json is a JSON log line naming the option; as text otherwise", () =>
+    Effect.gen(function*() {
+      const bad = [...base, "--storer-threads", "0"]
+      const json = yield* run([...bad, "--log-format", "json"])
+      assert.strictEqual(json.exit, ExitCode.Usage)
+      const lines = json.errors.split("\n").map((l) => JSON.parse(l) as { readonly message: string; readonly level: string })
+      assert.deepStrictEqual(lines.map((l) => l.level), ["ERROR"])
+      assert.match(lines[0]!.message, /^error: --storer-threads: .*\nRun with --help for the options\.$/)
+      // (the console of this test keeps every line: each run's own come after the earlier runs')
+      const fromEnv = (yield* run(bad, { LO_MIGRATE_LOG_FORMAT: "json" })).errors.slice(json.errors.length + 1)
+      assert.strictEqual((JSON.parse(fromEnv) as { readonly level: string }).level, "ERROR")
+      const text = (yield* run(bad)).errors.slice(json.errors.length + fromEnv.length + 2)
+      assert.match(text, /^error: --storer-threads: .*\nRun with --help for the options\.$/)
+    }))
+
   it.effect("--max-objects-per-second and --max-bandwidth (MiB/s, fractions allowed), from flags and the environment", () =>
     Effect.gen(function*() {
       const none = migrateConfig((yield* run(base)).calls)
