@@ -81,7 +81,8 @@ const defined = (xs: ReadonlyArray<number | undefined>): ReadonlyArray<number> =
 /**
  * Ratios of the migrator with defaults (and tuned) against the two limits and the naive baseline, and the issue's
  * targets: defaults >= 80% of the slower limit, >= 5x naive, peak RSS <= 200 MiB (300 with 1 GiB objects), CPU per
- * object <= 1.1x the combined client's and <= rclone's, faster than rclone.
+ * object <= 1.1x the combined client's and <= rclone's, >= 85% of the S3 write limit and >= 95% of the combined
+ * client's rate (issue 16's, within a round), faster than rclone.
  *
  * With repeated rounds, the first target is judged on the median of the per-round ratios when the slower limit is the
  * S3 write limit (the rounds repeat it; the PostgreSQL limit is measured once), and the RSS target on the worst
@@ -164,6 +165,22 @@ export const verdict = (ms: ReadonlyArray<Measurement>, mixName: string): Verdic
         ? "not measured"
         : `${fmtNum(cpu.migrator)} vs ${fmtNum(cpu.rclone)} (the fastest rclone run)`
     },
+    rateTarget(
+      "migrator (defaults) >= 85% of the S3 write limit (issue 16)",
+      0.85,
+      roundMedians.migratorVsS3,
+      rounds.length,
+      ratio("", defaults, s3).mib,
+      "the S3 write limit"
+    ),
+    rateTarget(
+      "migrator (defaults) >= 95% of the combined client's rate",
+      0.95,
+      roundMedians.migratorVsCombined,
+      rounds.length,
+      ratio("", defaults, combined).mib,
+      "the combined client's"
+    ),
     {
       label: "migrator (defaults) faster than rclone from local files",
       pass: medianDefaultsMib === undefined || !ok(fastestPeer) ? undefined : medianDefaultsMib > mibPerSec(fastestPeer),
@@ -173,6 +190,30 @@ export const verdict = (ms: ReadonlyArray<Measurement>, mixName: string): Verdic
     }
   ]
   return { ratios, rounds, roundMedians, targets, cpu }
+}
+
+/**
+ * A rate target of issue 16, judged within a round (the median of the rounds' ratios) when rounds were measured, else
+ * on the one ratio of the whole bench.
+ */
+const rateTarget = (
+  label: string,
+  threshold: number,
+  roundMedian: number | undefined,
+  roundCount: number,
+  single: number | undefined,
+  of: string
+): Target => {
+  const value = roundMedian ?? single
+  return {
+    label,
+    pass: value === undefined ? undefined : value >= threshold,
+    detail: value === undefined
+      ? "not measured"
+      : roundMedian !== undefined
+      ? `${fmtPct(roundMedian)} of ${of} in the same round, median of ${roundCount} round${roundCount === 1 ? "" : "s"}`
+      : `${fmtPct(value)} of ${of}`
+  }
 }
 
 export interface CpuFigures {

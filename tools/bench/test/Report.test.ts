@@ -68,6 +68,9 @@ describe("report formatting", () => {
     expect(v.targets.slice(0, 3).map((t) => t.pass)).toEqual([true, true, true])
     const text = renderVerdict(v)
     expect(text).toContain("PASS  migrator (defaults) >= 80% of the slower limit: 83% of S3 write limit")
+    // issue 16's rate targets, without rounds on the one ratio: 83% of the S3 limit, 125% of the combined client's
+    expect(text).toContain("FAIL  migrator (defaults) >= 85% of the S3 write limit (issue 16): 83% of the S3 write limit")
+    expect(text).toContain("PASS  migrator (defaults) >= 95% of the combined client's rate: 125% of the combined client's")
 
     const slow = verdict([...ms.filter((x) => x.name !== "migrator (defaults)"), m("migrator (defaults)", "migrator", 40_000, { peakRssBytes: 400 * MiB })], "huge")
     expect(slow.targets.slice(0, 3).map((t) => t.pass)).toEqual([false, false, false])
@@ -76,7 +79,7 @@ describe("report formatting", () => {
 
   it("leaves failed or missing measurements out of the ratios", () => {
     const v = verdict([m("migrator (defaults)", "migrator", 1000, { error: "exit 3" })], "quick")
-    expect(v.targets.map((t) => t.pass)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined])
+    expect(v.targets.map((t) => t.pass)).toEqual(Array(8).fill(undefined))
     expect(renderVerdict(v)).toContain("SKIP")
   })
 
@@ -159,6 +162,13 @@ describe("report formatting", () => {
     const text = renderVerdict(v)
     expect(text).toContain("round 2: migrator (defaults) / S3 write limit 63%, / combined limit 80%; combined limit / S3 write limit 78%")
     expect(text).toContain("median: migrator / S3 71%, migrator / combined 89%, combined / S3 80%")
+    // issue 16's rate targets on the same medians
+    expect(text).toContain(
+      "FAIL  migrator (defaults) >= 85% of the S3 write limit (issue 16): 71% of the S3 write limit in the same round, median of 3 rounds"
+    )
+    expect(text).toContain(
+      "FAIL  migrator (defaults) >= 95% of the combined client's rate: 89% of the combined client's in the same round, median of 3 rounds"
+    )
   })
 
   it("with a single round, or when PostgreSQL is the slower limit, the target uses the single ratio", () => {
