@@ -6,15 +6,18 @@
  * export (ScrapeGauges.ts), so each export carries the state as of its send.
  *
  * A collector that is down or refuses costs the run nothing: the exporter retries a request three times, then drops
- * that batch and pauses for 60 s (logged at debug level); the last export is bounded by `OTEL_EXPORTER_OTLP_TIMEOUT`.
+ * that batch and pauses for 60 s; a failed export is logged as a warning (at most one a minute, `warningClient`); the
+ * last export is bounded by `OTEL_EXPORTER_OTLP_TIMEOUT`.
  */
 import { Metrics } from "@lo-migrate/core"
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
+import * as HttpClient from "effect/http/HttpClient"
 import * as OtlpMetrics from "effect/observability/OtlpMetrics"
 import * as OtlpSerialization from "effect/observability/OtlpSerialization"
 import type * as Scope from "effect/Scope"
@@ -22,7 +25,48 @@ import type { OtlpConfig } from "./ConfigOtlp.ts"
 import { redactUrl } from "./ConfigValues.ts"
 import { sampleGauges, setShard } from "./ScrapeGauges.ts"
 
-/** The exporter's layer: an HTTP client (fetch) and the serialization of `config.protocol`. */
+/** An error code (`ECONNREFUSED`, ...) in the cause chain, never a message (a message may quote the URL). */
+const errorCode = (cause: unknown): string | undefined => {
+  for (let c = cause, depth = 0; c !== null && typeof c === "object" && depth < 5; depth++) {
+    const code = (c as { readonly code?: unknown }).code
+    if (typeof code === "string" && /^[A-Z][A-Z0-9_]*$/.test(code)) return code
+    c = (c as { readonly cause?: unknown }).cause
+  }
+  return undefined
+}
+
+/**
+ * The exporter's HTTP client: `fetch`, and a warning when an export fails (the collector answers an error status or
+ * cannot be reached), at most one a minute. Effect's exporter logs its failures at debug level only, so a wrong token
+ * or address would otherwise go unseen; the run goes on either way.
+ */
+const warningClient = (url: string): Layer.Layer<HttpClient.HttpClient> =>
+  Layer.effect(
+    HttpClient.HttpClient,
+    Effect.gen(function*() {
+      const client = yield* HttpClient.HttpClient
+      let lastWarned: number | undefined
+      const warn = (what: string) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (lastWarned !== undefined && now - lastWarned < 60_000) return Effect.void
+          lastWarned = now
+          return Effect.logWarning(
+            `OTLP metrics export to ${url} failed: ${what}; the run goes on (no further warning for a minute)`
+          )
+        })
+      return client.pipe(
+        HttpClient.tap((response) =>
+          response.status >= 300 ? warn(`the collector answered HTTP ${response.status}`) : Effect.void
+        ),
+        HttpClient.tapError((error) => {
+          const code = errorCode(error.reason.cause)
+          return warn(`${error.reason._tag}${code === undefined ? "" : ` (${code})`}`)
+        })
+      )
+    })
+  ).pipe(Layer.provide(FetchHttpClient.layer))
+
+/** The exporter's layer: an HTTP client (fetch, warning on failures) and the serialization of `config.protocol`. */
 export const otlpMetricsLayer = (config: OtlpConfig, serviceVersion: string) =>
   OtlpMetrics.layer({
     url: config.url.toString(),
@@ -34,7 +78,7 @@ export const otlpMetricsLayer = (config: OtlpConfig, serviceVersion: string) =>
     temporality: "cumulative"
   }).pipe(
     Layer.provide(config.protocol === "http/json" ? OtlpSerialization.layerJson : OtlpSerialization.layerProtobuf),
-    Layer.provide(FetchHttpClient.layer)
+    Layer.provide(warningClient(redactUrl(config.url.toString())))
   )
 
 /**

@@ -23,8 +23,8 @@ interface Collector {
   readonly server: Server
 }
 
-/** A collector on loopback that answers 200 to every request and keeps them; closed with the scope. */
-const collector = Effect.acquireRelease(
+/** A collector on loopback that answers `status` (200) to every request and keeps them; closed with the scope. */
+const collectorAnswering = (status: number) => Effect.acquireRelease(
   Effect.callback<Collector>((resume) => {
     const received: Array<Received> = []
     const server = createServer((req, res) => {
@@ -32,7 +32,7 @@ const collector = Effect.acquireRelease(
       req.on("data", (c: Buffer) => chunks.push(c))
       req.on("end", () => {
         received.push({ path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks) })
-        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+        res.writeHead(status, { "content-type": "application/json" }).end("{}")
       })
     })
     server.listen(0, "127.0.0.1", () => {
@@ -42,6 +42,7 @@ const collector = Effect.acquireRelease(
   }),
   (c) => Effect.callback<void>((resume) => void c.server.close(() => resume(Effect.void)))
 )
+const collector = collectorAnswering(200)
 
 interface OtlpValue {
   readonly stringValue?: string
@@ -168,5 +169,27 @@ describe("OTLP metrics export during a real run (PostgreSQL + Ceph RGW)", () => 
       })
       assert.strictEqual(run.code, 0, run.stderr)
       yield* assertInvariant
+      // said once, as a warning with what failed, not every attempt
+      const warning = `OTLP metrics export to ${url}/v1/metrics failed: TransportError (ECONNREFUSED)`
+      assert.strictEqual(run.stderr.split(warning).length - 1, 1, run.stderr)
     }).pipe(Effect.provide(Env)), 180_000)
+
+  it.live("a collector that refuses the export (HTTP 401, say a wrong token): a warning naming the status, exit 0", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      yield* seedMany(10)
+      const { env } = yield* settings
+      const otlp = yield* collectorAnswering(401)
+      const run = yield* runCli(["-i", "1"], {
+        ...env,
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+        OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20wrong-Token-42",
+        OTEL_EXPORTER_OTLP_TIMEOUT: "2000"
+      })
+      assert.strictEqual(run.code, 0, run.stderr)
+      yield* assertInvariant
+      assert.isAtLeast(otlp.received.length, 1)
+      assert.include(run.stderr, `OTLP metrics export to ${otlp.url}/v1/metrics failed: the collector answered HTTP 401`)
+      assert.notInclude(run.stderr + run.stdout, "wrong-Token-42")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 })
