@@ -1,9 +1,9 @@
 /**
  * The messages a command ends with on stderr (fatal errors, refusals, an interruption, the count of failed or bad
- * rows): plain text under `--log-format text|line`; under `json` JSON log lines like every other line of stderr, so a
- * JSON log pipeline can parse all of it. The format is known once a command's options are resolved: `Cli.ts` provides
- * it (`StderrFormat`) to the command and sets it for the process runner's own notices (`Runner.ts`), which are
- * printed outside any fiber. Usage errors, printed before the options are resolved, stay text.
+ * rows, a usage error): plain text under `--log-format text|line`; under `json` JSON log lines like every other line
+ * of stderr, so a JSON log pipeline can parse all of it. The format is known once the command line is parsed: `Cli.ts`
+ * provides it (`StderrFormat`) to the command and sets it for the process runner's own notices (`Runner.ts`), which
+ * are printed outside any fiber. Only what effect/cli's parser prints itself (an unknown option, say) stays text.
  */
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
