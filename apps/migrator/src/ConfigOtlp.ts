@@ -14,7 +14,7 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { UsageError } from "./ConfigValues.ts"
+import { parseUrl, redactUrl, UsageError } from "./ConfigValues.ts"
 
 export type OtlpProtocol = "http/protobuf" | "http/json"
 
@@ -50,25 +50,35 @@ const specificOrGeneral = Effect.fnUntraced(function*(suffix: string) {
   return g === undefined ? undefined : ([general, g] as const)
 })
 
-const endpointUrl = (name: string, raw: string, appendPath: boolean): Effect.Effect<URL, UsageError> => {
-  if (!URL.canParse(raw)) {
-    return Effect.fail(new UsageError({ option: name, detail: "is not a URL (expected http://HOST:4318 or https://...)" }))
-  }
-  const url = new URL(raw)
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    return Effect.fail(new UsageError({ option: name, detail: `must be an http:// or https:// URL, got ${url.protocol}` }))
-  }
-  if (appendPath) url.pathname = `${url.pathname.replace(/\/$/, "")}/v1/metrics`
-  return Effect.succeed(url)
-}
+/** The endpoint of `name` (checked as every URL option is, `parseUrl`), with `/v1/metrics` appended for a base URL. */
+const endpointUrl = (name: string, raw: string, appendPath: boolean): Effect.Effect<URL, UsageError> =>
+  Effect.map(parseUrl(name, raw, ["http:", "https:"], redactUrl(raw)), (url) => {
+    if (appendPath) url.pathname = `${url.pathname.replace(/\/$/, "")}/v1/metrics`
+    return url
+  })
 
-const milliseconds = (name: string, raw: string, fallback: number): Effect.Effect<number, UsageError> => {
-  if (raw === "") return Effect.succeed(fallback)
+const milliseconds = (name: string, raw: string): Effect.Effect<number, UsageError> => {
   const n = Number(raw)
   return Number.isSafeInteger(n) && n > 0 && n <= 86_400_000
     ? Effect.succeed(n)
     : Effect.fail(new UsageError({ option: name, detail: `must be a whole number of milliseconds from 1 to 86400000, got ${JSON.stringify(raw)}` }))
 }
+
+/** The setting `suffix` (specific or general variable): one of `allowed`, else a usage error; absent: `fallback`. */
+const oneOf = Effect.fnUntraced(function*<A extends string>(
+  suffix: string,
+  allowed: ReadonlyArray<A>,
+  fallback: A,
+  hint: string
+) {
+  const setting = yield* specificOrGeneral(suffix)
+  if (setting === undefined) return fallback
+  const [name, value] = setting
+  if (!(allowed as ReadonlyArray<string>).includes(value)) {
+    return yield* new UsageError({ option: name, detail: `must be ${allowed.join(" or ")}${hint}, got ${JSON.stringify(value)}` })
+  }
+  return value as A
+})
 
 /** `key=value,key2=value2`, values percent-decoded. A malformed entry is named by its position, not shown. */
 const parseHeaders = (name: string, raw: string): Effect.Effect<Record<string, string>, UsageError> => {
@@ -117,17 +127,13 @@ export const resolveOtlp: Effect.Effect<OtlpConfig | undefined, UsageError> = Ef
     ? yield* endpointUrl("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", specific, false)
     : yield* endpointUrl(general === undefined ? "OTEL_METRICS_EXPORTER" : "OTEL_EXPORTER_OTLP_ENDPOINT", general ?? defaultOtlpEndpoint, true)
 
-  const protocol = yield* specificOrGeneral("PROTOCOL")
-  if (protocol !== undefined && protocol[1] !== "http/protobuf" && protocol[1] !== "http/json") {
-    return yield* new UsageError({
-      option: protocol[0],
-      detail: `must be http/protobuf or http/json (OTLP over HTTP, the collector's port 4318), got ${JSON.stringify(protocol[1])}`
-    })
-  }
-  const compression = yield* specificOrGeneral("COMPRESSION")
-  if (compression !== undefined && compression[1] !== "gzip" && compression[1] !== "none") {
-    return yield* new UsageError({ option: compression[0], detail: `must be gzip or none, got ${JSON.stringify(compression[1])}` })
-  }
+  const protocol = yield* oneOf<OtlpProtocol>(
+    "PROTOCOL",
+    ["http/protobuf", "http/json"],
+    "http/protobuf",
+    " (OTLP over HTTP, the collector's port 4318)"
+  )
+  const compression = yield* oneOf<"gzip" | "none">("COMPRESSION", ["gzip", "none"], "none", "")
   const timeout = yield* specificOrGeneral("TIMEOUT")
   const interval = yield* optionalString("OTEL_METRIC_EXPORT_INTERVAL")
   const generalHeaders = yield* optionalString("OTEL_EXPORTER_OTLP_HEADERS")
@@ -138,11 +144,11 @@ export const resolveOtlp: Effect.Effect<OtlpConfig | undefined, UsageError> = Ef
   }
   return {
     url,
-    protocol: (protocol?.[1] ?? "http/protobuf") as OtlpProtocol,
+    protocol,
     headers: Redacted.make(headers),
-    compression: (compression?.[1] ?? "none") as "gzip" | "none",
-    intervalMillis: yield* milliseconds("OTEL_METRIC_EXPORT_INTERVAL", interval ?? "", 60_000),
-    timeoutMillis: timeout === undefined ? 10_000 : yield* milliseconds(timeout[0], timeout[1], 10_000),
+    compression,
+    intervalMillis: interval === undefined ? 60_000 : yield* milliseconds("OTEL_METRIC_EXPORT_INTERVAL", interval),
+    timeoutMillis: timeout === undefined ? 10_000 : yield* milliseconds(timeout[0], timeout[1]),
     serviceName: (yield* optionalString("OTEL_SERVICE_NAME")) ?? "lo-migrate"
   } satisfies OtlpConfig
 })
