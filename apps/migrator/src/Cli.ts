@@ -66,11 +66,9 @@ export const loggerFor = (format: LogFormat) =>
       : textLogger
   ])
 
-/** A usage error, in the log format asked for (a JSON log line under `json`, as every closing message). */
-const usage = (format: LogFormat) => (error: UsageError) =>
+/** A usage error, as every closing message (a JSON log line under `--log-format json`). */
+const usage = (error: UsageError) =>
   printStderr(`error: ${error.message}\nRun with --help for the options.`).pipe(
-    Effect.provideService(StderrFormat, format),
-    Effect.provide(loggerFor(format)),
     Effect.andThen(Effect.fail(new Finished({ code: ExitCode.Usage })))
   )
 
@@ -78,38 +76,40 @@ const finish = (code: ExitCode) => (code === ExitCode.Ok ? Effect.void : Effect.
 
 export const makeCommand = <R>(handlers: Handlers<R>) => {
   /**
-   * One subcommand: resolve its configuration (a usage error is exit 2), print the warnings with the chosen log format,
-   * run the handler (absent: not available in this build, exit 2), and turn its exit code into the command's result.
+   * One subcommand, in the log format of the parsed command line (the logger, `StderrFormat`, the process runner's
+   * notices): resolve its configuration (a usage error is exit 2), print its warnings, run the handler (absent: not
+   * available in this build, exit 2), and turn its exit code into the command's result.
    */
   const run = <C>(
     name: string,
     raw: RawOptions,
     resolved: Effect.Effect<C, UsageError>,
-    logging: (config: C) => { readonly warnings: ReadonlyArray<string>; readonly logFormat: LogFormat },
+    warnings: (config: C) => ReadonlyArray<string>,
     handler: ((config: C) => Effect.Effect<ExitCode, never, R>) | undefined
   ) =>
-    resolved.pipe(
-      Effect.catchTag("UsageError", usage(raw.logFormat)),
-      Effect.flatMap((config) => {
-        const { logFormat, warnings } = logging(config)
-        return Effect.sync(() => setProcessStderrFormat(logFormat)).pipe(
-          Effect.andThen(Effect.forEach(warnings, (w) => Effect.logWarning(w), { discard: true })),
+    Effect.sync(() => setProcessStderrFormat(raw.logFormat)).pipe(
+      Effect.andThen(resolved),
+      Effect.catchTag("UsageError", usage),
+      Effect.flatMap((config) =>
+        Effect.forEach(warnings(config), (w) => Effect.logWarning(w), { discard: true }).pipe(
           Effect.andThen(
             handler === undefined
               ? printStderr(`error: ${name} is not available in this build`).pipe(Effect.as(ExitCode.Usage))
               : handler(config)
-          ),
-          Effect.provideService(StderrFormat, logFormat),
-          Effect.provide(loggerFor(logFormat))
+          )
         )
-      }),
+      ),
+      Effect.provideService(StderrFormat, raw.logFormat),
+      Effect.provide(loggerFor(raw.logFormat)),
       Effect.flatMap(finish)
     )
-  const runMigrate = (raw: RawOptions) => run("migrate", raw, resolve(raw), (c) => c, handlers.migrate)
-  const runFinalize = (raw: RawOptions) => run("finalize", raw, resolveDatabase(raw), (c) => c, handlers.finalize)
+  const runMigrate = (raw: RawOptions) => run("migrate", raw, resolve(raw), (c) => c.warnings, handlers.migrate)
+  const runFinalize = (raw: RawOptions) =>
+    run("finalize", raw, resolveDatabase(raw), (c) => c.warnings, handlers.finalize)
   const runVerify = (raw: RawOptions, options: RawVerifyOptions) =>
-    run("verify", raw, resolveVerify(raw, options), (c) => c.connection, handlers.verify)
-  const runStatus = (raw: RawOptions) => run("status", raw, resolveStatus(raw), (c) => c.database, handlers.status)
+    run("verify", raw, resolveVerify(raw, options), (c) => c.connection.warnings, handlers.verify)
+  const runStatus = (raw: RawOptions) =>
+    run("status", raw, resolveStatus(raw), (c) => c.database.warnings, handlers.status)
 
   const root = Command.make("lo-migrate").pipe(
     Command.withSharedFlags(flags),
