@@ -168,16 +168,14 @@ export const verdict = (ms: ReadonlyArray<Measurement>, mixName: string): Verdic
     rateTarget(
       "migrator (defaults) >= 85% of the S3 write limit (issue 16)",
       0.85,
-      roundMedians.migratorVsS3,
-      rounds.length,
+      roundRatios,
       ratio("", defaults, s3).mib,
       "the S3 write limit"
     ),
     rateTarget(
       "migrator (defaults) >= 95% of the combined client's rate",
       0.95,
-      roundMedians.migratorVsCombined,
-      rounds.length,
+      defined(rounds.map((r) => r.migratorVsCombined)),
       ratio("", defaults, combined).mib,
       "the combined client's"
     ),
@@ -199,11 +197,11 @@ export const verdict = (ms: ReadonlyArray<Measurement>, mixName: string): Verdic
 const rateTarget = (
   label: string,
   threshold: number,
-  roundMedian: number | undefined,
-  roundCount: number,
+  perRound: ReadonlyArray<number>,
   single: number | undefined,
   of: string
 ): Target => {
+  const roundMedian = median(perRound)
   const value = roundMedian ?? single
   return {
     label,
@@ -211,7 +209,7 @@ const rateTarget = (
     detail: value === undefined
       ? "not measured"
       : roundMedian !== undefined
-      ? `${fmtPct(roundMedian)} of ${of} in the same round, median of ${roundCount} round${roundCount === 1 ? "" : "s"}`
+      ? `${fmtPct(roundMedian)} of ${of} in the same round, median of ${perRound.length} round${perRound.length === 1 ? "" : "s"}`
       : `${fmtPct(value)} of ${of}`
   }
 }
