@@ -9,7 +9,9 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { Agent as HttpAgent } from "node:http"
 import { Agent as HttpsAgent } from "node:https"
+import { memoizePerBucket } from "./S3BucketMemo.ts"
 import { cachedChainOptions, prepareClient } from "./S3Send.ts"
+import { lightSerde } from "./S3SerdeContext.ts"
 import { SigningSha256 } from "./SigningHash.ts"
 import { defaultS3StoreConfig, type S3StoreConfig } from "./S3StoreConfig.ts"
 
@@ -124,8 +126,10 @@ export const trimMiddleware = (client: S3Client): void => {
 /**
  * Has V8 keep `object`'s properties in fast mode (named in a map, copied by offset) instead of a hash table, and
  * returns it. The SDK's resolved client config (67 properties, each config resolver adding its own) ends up in V8's
- * dictionary mode, and every request spreads it three times (`{ ...config }` in the endpoint middleware,
+ * dictionary mode, and the SDK's middleware spread it (`{ ...config }` in the endpoint middleware and the signer,
  * `{ ...config, ...context }` in schema serialization and deserialization): 10 us a spread here, 1.6 us once fast.
+ * On the store's client those spreads are left for the first request of a bucket (`memoizePerBucket`, `lightSerde`);
+ * the config's properties are still read on every request.
  * V8 turns a dictionary-mode object fast when it serves as the prototype of objects whose property loads its inline
  * caches have learned (`JSObject::MakePrototypesFast`), which the loads below do; nothing about the object changes
  * but its layout. Should a V8 stop doing this, the step only costs the loads (`test/fastConfig.test.ts` checks it).
@@ -140,12 +144,19 @@ export const withFastProperties = <A extends object>(object: A): A => {
 
 /**
  * A client on the store's request path, from `options` made like `s3ClientOptions`' (with `cachedChainOptions`): its
- * stack trimmed (`trimMiddleware`), its resolved config in fast mode (`withFastProperties`) and prepared for `sendS3`
- * (`prepareClient`).
+ * stack trimmed (`trimMiddleware`), endpoints and signers worked out once per bucket (`memoizePerBucket`), requests
+ * (de)serialized without a copy of the config (`lightSerde`), its resolved config in fast mode (`withFastProperties`)
+ * and prepared for `sendS3` (`prepareClient`). `perBucket: false` and `light: false` leave out the two steps (the
+ * bench's `adapter-cost.ts` measures them; the tests compare against them).
  */
-export const makeTrimmedClient = (options: S3ClientConfig): S3Client => {
+export const makeTrimmedClient = (
+  options: S3ClientConfig,
+  { light = true, perBucket = true }: { readonly perBucket?: boolean; readonly light?: boolean } = {}
+): S3Client => {
   const client = new S3Client(options)
   trimMiddleware(client)
+  if (perBucket) memoizePerBucket(client)
+  if (light) lightSerde(client)
   withFastProperties(client.config)
   return prepareClient(client)
 }

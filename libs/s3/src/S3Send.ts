@@ -118,6 +118,28 @@ export const prepareClient = (client: S3Client): S3Client => {
   return client
 }
 
+/** The stack operations `editResolvedChains`' edits use: a client's middleware merged with a command's. */
+export interface ResolvedChainStack {
+  remove: (name: string) => boolean
+  add: (middleware: unknown, options: unknown) => void
+  addRelativeTo: (middleware: unknown, options: unknown) => void
+}
+
+/**
+ * Has `edit` applied to every middleware stack `client` resolves a chain from (its own middleware merged with a
+ * command's, which is where the SDK's per-command middleware such as endpoint resolution and serialization live), from
+ * now on: the SDK merges the two stacks with the client stack's `concat`, so that is where the edit goes in.
+ */
+export const editResolvedChains = (client: S3Client, edit: (stack: ResolvedChainStack) => void): void => {
+  const stack = client.middlewareStack as unknown as { concat: (from: unknown) => ResolvedChainStack }
+  const concat = stack.concat
+  stack.concat = function(this: unknown, from: unknown) {
+    const resolved = concat.call(this, from)
+    edit(resolved)
+    return resolved
+  }
+}
+
 /**
  * The client options `prepareClient` relies on: the SDK's cached middleware chain, and a `SignalRoutingHttpHandler`
  * over `handler` (agents, timeouts) that takes each request's abort signal from it.

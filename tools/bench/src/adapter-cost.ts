@@ -153,6 +153,16 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
     }),
     (client) => Effect.sync(() => client.destroy())
   )
+  // the store's client without `memoizePerBucket` (S3BucketMemo.ts: an endpoint and a signer worked out per request),
+  // without `lightSerde` (S3SerdeContext.ts: the client config copied twice per request), without both
+  const variantClient = (variant: { readonly perBucket?: boolean; readonly light?: boolean }) =>
+    Effect.acquireRelease(
+      Effect.sync(() => makeTrimmedClient(s3ClientOptions(storeConfig), variant)),
+      (client) => Effect.sync(() => client.destroy())
+    )
+  const perRequestEndpointClient = yield* variantClient({ perBucket: false })
+  const copiedConfigClient = yield* variantClient({ light: false })
+  const session12Client = yield* variantClient({ perBucket: false, light: false })
   const allOf = (items: ReadonlyArray<PutRequest>, put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => () =>
     Effect.forEach(items, put, { concurrency: IN_FLIGHT, discard: true })
   const all = (put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => allOf(requests, put)
@@ -167,7 +177,10 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
     { label: "S3ObjectStore.put", run: all(store.put) },
     { label: "bare PutObject, store's client, bodies copied", run: allOf(copied, bare(storeClient)) },
     { label: "bare PutObject, store's client, a chain per request", run: all(perRequestChain(storeClient)) },
-    { label: "bare PutObject, store's options but the SDK's SHA-256", run: all(bare(sdkHashClient)) }
+    { label: "bare PutObject, store's options but the SDK's SHA-256", run: all(bare(sdkHashClient)) },
+    { label: "bare PutObject, store's client, endpoint and signer per request", run: all(bare(perRequestEndpointClient)) },
+    { label: "bare PutObject, store's client, config copied per (de)serialization", run: all(bare(copiedConfigClient)) },
+    { label: "bare PutObject, store's client, both (as in session 12)", run: all(bare(session12Client)) }
   ], emptyBucket)
 })
 
