@@ -12,6 +12,7 @@ import { Agent as HttpsAgent } from "node:https"
 import { memoizePerBucket } from "./S3BucketMemo.ts"
 import { cachedChainOptions, prepareClient } from "./S3Send.ts"
 import { lightSerde } from "./S3SerdeContext.ts"
+import { collectStream } from "./S3StreamCollector.ts"
 import { SigningSha256 } from "./SigningHash.ts"
 import { defaultS3StoreConfig, type S3StoreConfig } from "./S3StoreConfig.ts"
 
@@ -56,6 +57,7 @@ export const makeAgents = (config: S3StoreConfig): S3Agents => {
  * - `cacheMiddleware: true` and a `SignalRoutingHttpHandler`: every request of a command class runs through one cached
  *   middleware chain, its abort signal and payload hash carried on its input (S3Send.ts, `prepareClient`).
  * - `sha256: SigningSha256`: the SDK's SHA-256, with the SigV4 signing key imported once (SigningHash.ts).
+ * - `streamCollector: collectStream`: response bodies read without a pipe into a new `Writable` (S3StreamCollector.ts).
  * - credentials from the config, or the AWS default chain when both are `undefined`.
  */
 export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAgents(config)): S3ClientConfig => {
@@ -78,6 +80,7 @@ export const s3ClientOptions = (config: S3StoreConfig, agents: S3Agents = makeAg
     expectContinueHeader: false,
     logger: sdkLogger,
     sha256: SigningSha256,
+    streamCollector: collectStream,
     ...cachedChainOptions({
       httpAgent: agents.http,
       httpsAgent: agents.https,

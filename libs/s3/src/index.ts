@@ -11,8 +11,9 @@ export {
   sendS3,
   SignalRoutingHttpHandler
 } from "./S3Send.ts"
-// the SDK's SHA-256 with the SigV4 signing key imported once (the bench's clients use it too)
+// the SDK's SHA-256 with the SigV4 signing key imported once, and the response body collector (the bench's clients use both)
 export { SigningSha256 } from "./SigningHash.ts"
+export { collectStream } from "./S3StreamCollector.ts"
 export * from "./S3Errors.ts"
 /** The live `ObjectStore` adapter: `S3ObjectStore.layer(config)`, `.layerFromClient`, `.make`, `.bodyCut`. */
 export * as S3ObjectStore from "./S3ObjectStore.ts"

@@ -10,7 +10,7 @@ import {
   ListObjectsV2Command,
   S3Client
 } from "@aws-sdk/client-s3"
-import { cachedChainOptions, makeTrimmedClient, sendS3, SigningSha256 } from "@lo-migrate/s3"
+import { cachedChainOptions, collectStream, makeTrimmedClient, sendS3, SigningSha256 } from "@lo-migrate/s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { Agent } from "node:http"
 import * as Effect from "effect/Effect"
@@ -35,8 +35,10 @@ export const s3EnvFrom = (env: NodeJS.ProcessEnv): S3Env | undefined => {
 
 /**
  * The bench's client: keep-alive, path style, no CRC32 trailers; with `trimmed` (the default) without the middleware
- * the store also drops (`makeTrimmedClient`), with its cached middleware chain (`cachedChainOptions`, `sendS3`) and its
- * signing hash (`SigningSha256`), so the S3 write limit and the combined client pay what the migrator pays. Untrimmed, it is
+ * the store also drops (`makeTrimmedClient`, which also works out endpoints and signers once per bucket and
+ * (de)serializes without a config copy), with its cached middleware chain (`cachedChainOptions`, `sendS3`), its
+ * signing hash (`SigningSha256`) and response body collector (`collectStream`), so the S3 write limit and the combined
+ * client pay what the migrator pays. Untrimmed, it is
  * the SDK as a user gets it.
  */
 export const makeClient = (s3: S3Env, maxSockets = 50, trimmed = true): S3Client => {
@@ -50,7 +52,7 @@ export const makeClient = (s3: S3Env, maxSockets = 50, trimmed = true): S3Client
     responseChecksumValidation: "WHEN_REQUIRED"
   } as const
   return trimmed
-    ? makeTrimmedClient({ ...options, sha256: SigningSha256, ...cachedChainOptions({ httpAgent }) })
+    ? makeTrimmedClient({ ...options, sha256: SigningSha256, streamCollector: collectStream, ...cachedChainOptions({ httpAgent }) })
     : new S3Client({ ...options, requestHandler: new NodeHttpHandler({ httpAgent }) })
 }
 

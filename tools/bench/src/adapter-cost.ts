@@ -155,14 +155,20 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
   )
   // the store's client without `memoizePerBucket` (S3BucketMemo.ts: an endpoint and a signer worked out per request),
   // without `lightSerde` (S3SerdeContext.ts: the client config copied twice per request), without both
-  const variantClient = (variant: { readonly perBucket?: boolean; readonly light?: boolean }) =>
+  // and with the SDK's own `streamCollector` (S3StreamCollector.ts: response bodies piped into a new Writable)
+  const variantClient = (variant: { readonly perBucket?: boolean; readonly light?: boolean; readonly sdkCollector?: boolean }) =>
     Effect.acquireRelease(
-      Effect.sync(() => makeTrimmedClient(s3ClientOptions(storeConfig), variant)),
+      Effect.sync(() => {
+        const options = s3ClientOptions(storeConfig)
+        const { streamCollector: _, ...sdkCollector } = options
+        return makeTrimmedClient(variant.sdkCollector === true ? sdkCollector : options, variant)
+      }),
       (client) => Effect.sync(() => client.destroy())
     )
   const perRequestEndpointClient = yield* variantClient({ perBucket: false })
   const copiedConfigClient = yield* variantClient({ light: false })
-  const session12Client = yield* variantClient({ perBucket: false, light: false })
+  const sdkCollectorClient = yield* variantClient({ sdkCollector: true })
+  const session12Client = yield* variantClient({ perBucket: false, light: false, sdkCollector: true })
   const allOf = (items: ReadonlyArray<PutRequest>, put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => () =>
     Effect.forEach(items, put, { concurrency: IN_FLIGHT, discard: true })
   const all = (put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => allOf(requests, put)
@@ -180,7 +186,8 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
     { label: "bare PutObject, store's options but the SDK's SHA-256", run: all(bare(sdkHashClient)) },
     { label: "bare PutObject, store's client, endpoint and signer per request", run: all(bare(perRequestEndpointClient)) },
     { label: "bare PutObject, store's client, config copied per (de)serialization", run: all(bare(copiedConfigClient)) },
-    { label: "bare PutObject, store's client, both (as in session 12)", run: all(bare(session12Client)) }
+    { label: "bare PutObject, store's client, the SDK's stream collector", run: all(bare(sdkCollectorClient)) },
+    { label: "bare PutObject, store's client, all three (as in session 12)", run: all(bare(session12Client)) }
   ], emptyBucket)
 })
 
