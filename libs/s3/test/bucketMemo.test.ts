@@ -15,32 +15,23 @@ import {
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Redacted } from "effect"
 import { createHash } from "node:crypto"
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
 import { defaultS3StoreConfig, S3ClientService, sendS3 } from "../src/index.ts"
 import { memoizableInstructions } from "../src/S3BucketMemo.ts"
 import { emptyAndDeleteBucket, s3TestConfig, uniqueBucketName } from "../src/testing.ts"
+import { localHttpServer } from "./support.ts"
 
 /** A server answering 200 to everything, recording each request's method and path. */
-const recordingServer = Effect.acquireRelease(
-  Effect.callback<{ server: ReturnType<typeof createServer>; arrived: Array<string> }>((resume) => {
-    const arrived: Array<string> = []
-    const server = createServer((req, res) => {
-      arrived.push(`${req.method} ${req.url}`)
-      req.resume()
-      req.on("end", () => {
-        res.writeHead(200, { etag: "\"0\"", "content-length": "0" })
-        res.end()
-      })
+const recordingServer = Effect.suspend(() => {
+  const arrived: Array<string> = []
+  return localHttpServer((req, res) => {
+    arrived.push(`${req.method} ${req.url}`)
+    req.resume()
+    req.on("end", () => {
+      res.writeHead(200, { etag: "\"0\"", "content-length": "0" })
+      res.end()
     })
-    server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, arrived })))
-  }),
-  ({ server }) =>
-    Effect.callback<void>((resume) => {
-      server.closeAllConnections()
-      server.close(() => resume(Effect.void))
-    })
-).pipe(Effect.map(({ arrived, server }) => ({ port: (server.address() as AddressInfo).port, arrived })))
+  }).pipe(Effect.map(({ port }) => ({ port, arrived })))
+})
 
 /**
  * Counts the endpoint resolutions (`config.endpointProvider`, called once per resolution by the SDK's

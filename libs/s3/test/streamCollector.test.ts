@@ -3,14 +3,13 @@
  * an error for a body that fails or stops before its end, and the SDK's own collector for what is not a Node stream.
  * End to end: the same outputs and parsed errors as a client with the SDK's default collector.
  */
-import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3"
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
 import { PassThrough, Readable } from "node:stream"
 import { defaultS3StoreConfig, makeTrimmedClient, s3ClientOptions, sendS3 } from "../src/index.ts"
 import { collectStream } from "../src/S3StreamCollector.ts"
+import { localHttpServer } from "./support.ts"
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 
@@ -62,37 +61,28 @@ describe("collectStream", () => {
 
   it.effect("a client with it gets the outputs and errors of a client with the SDK's default collector", () =>
     Effect.scoped(Effect.gen(function*() {
-      const server = yield* Effect.acquireRelease(
-        Effect.callback<ReturnType<typeof createServer>>((resume) => {
-          const s = createServer((req, res) => {
-            req.resume()
-            req.on("end", () => {
-              if (req.method === "PUT") {
-                res.writeHead(200, { etag: "\"e\"", "content-length": "0" })
-                res.end()
-              } else if (req.method === "HEAD") {
-                res.writeHead(404, { "x-amz-request-id": "r1" })
-                res.end()
-              } else {
-                const body = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>no</Message></Error>"
-                res.writeHead(403, { "content-type": "application/xml", "x-amz-request-id": "r2" })
-                // in two writes, so the body arrives in more than one chunk
-                res.write(body.slice(0, 20))
-                setTimeout(() => res.end(body.slice(20)), 5)
-              }
-            })
-          })
-          s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
-        }),
-        (s) => Effect.callback<void>((resume) => {
-          s.closeAllConnections()
-          s.close(() => resume(Effect.void))
+      const { port } = yield* localHttpServer((req, res) => {
+        req.resume()
+        req.on("end", () => {
+          if (req.method === "PUT") {
+            res.writeHead(200, { etag: "\"e\"", "content-length": "0" })
+            res.end()
+          } else if (req.method === "HEAD") {
+            res.writeHead(404, { "x-amz-request-id": "r1" })
+            res.end()
+          } else {
+            const body = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>no</Message></Error>"
+            res.writeHead(403, { "content-type": "application/xml", "x-amz-request-id": "r2" })
+            // in two writes, so the body arrives in more than one chunk
+            res.write(body.slice(0, 20))
+            setTimeout(() => res.end(body.slice(20)), 5)
+          }
         })
-      )
+      })
       const options = s3ClientOptions({
         ...defaultS3StoreConfig,
         bucket: "b",
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        endpoint: `http://127.0.0.1:${port}`,
         accessKeyId: Redacted.make("FAKEACCESSKEY"),
         secretAccessKey: Redacted.make("fake-secret-key-0123456789")
       })
@@ -107,14 +97,14 @@ describe("collectStream", () => {
         )
       const body = new TextEncoder().encode("hello")
       const sends = [
-        () => new PutObjectCommand({ Bucket: "b", Key: "k", Body: body, ContentLength: 5 }),
-        () => new HeadObjectCommand({ Bucket: "b", Key: "k" }),
-        () => new ListObjectsV2Command({ Bucket: "b" })
+        (c: S3Client) => sendS3(c, new PutObjectCommand({ Bucket: "b", Key: "k", Body: body, ContentLength: 5 })),
+        (c: S3Client) => sendS3(c, new HeadObjectCommand({ Bucket: "b", Key: "k" })),
+        (c: S3Client) => sendS3(c, new ListObjectsV2Command({ Bucket: "b" }))
       ]
-      const outcomes = []
+      const outcomes: Array<object> = []
       for (const command of sends) {
-        const a = yield* Effect.promise(() => settle(sendS3(ours, command())))
-        const b = yield* Effect.promise(() => settle(sendS3(theirs, command())))
+        const a = yield* Effect.promise(() => settle(command(ours)))
+        const b = yield* Effect.promise(() => settle(command(theirs)))
         assert.deepStrictEqual(a, b)
         outcomes.push(a)
       }

@@ -5,6 +5,8 @@ import { Effect } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import { makeUploadLedger, S3ClientService, S3ObjectStore, type S3StoreConfig, S3UploadLedger } from "../src/index.ts"
 import { TestBucket } from "../src/testing.ts"
@@ -161,3 +163,20 @@ export const openUploads = (client: S3Client, bucket: string, key?: string) =>
   )
 
 export const count = (log: ReadonlyArray<Recorded>, command: string) => log.filter((r) => r.command === command).length
+
+/**
+ * A local HTTP server on a free loopback port, closed (connections too) when the scope closes; `handle` answers each
+ * request. For the tests that check what the client sends and how it reads answers, without the real gateway.
+ */
+export const localHttpServer = (handle: (req: IncomingMessage, res: ServerResponse) => void) =>
+  Effect.acquireRelease(
+    Effect.callback<Server>((resume) => {
+      const server = createServer(handle)
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.callback<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map((server) => ({ port: (server.address() as AddressInfo).port })))
