@@ -6,10 +6,10 @@
  */
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
-import { defaultS3StoreConfig, makeTrimmedClient, s3ClientOptions, sendS3 } from "../src/index.ts"
+import { Effect } from "effect"
+import { makeTrimmedClient, sendS3 } from "../src/index.ts"
 import { serdeContextOf } from "../src/S3SerdeContext.ts"
-import { localHttpServer } from "./support.ts"
+import { localClientOptions, localHttpServer } from "./support.ts"
 
 interface Arrived {
   readonly method: string
@@ -69,13 +69,7 @@ const server = Effect.suspend(() => {
 const clientPair = (port: number) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const options = s3ClientOptions({
-        ...defaultS3StoreConfig,
-        bucket: "b",
-        endpoint: `http://127.0.0.1:${port}`,
-        accessKeyId: Redacted.make("FAKEACCESSKEY"),
-        secretAccessKey: Redacted.make("fake-secret-key-0123456789")
-      })
+      const options = localClientOptions(port)
       return { light: makeTrimmedClient(options), reference: makeTrimmedClient(options, { light: false }) }
     }),
     ({ light, reference }) =>

@@ -5,11 +5,11 @@
  */
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect } from "effect"
 import { PassThrough, Readable } from "node:stream"
-import { defaultS3StoreConfig, makeTrimmedClient, s3ClientOptions, sendS3 } from "../src/index.ts"
+import { makeTrimmedClient, sendS3 } from "../src/index.ts"
 import { collectStream } from "../src/S3StreamCollector.ts"
-import { localHttpServer } from "./support.ts"
+import { localClientOptions, localHttpServer } from "./support.ts"
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 
@@ -79,13 +79,7 @@ describe("collectStream", () => {
           }
         })
       })
-      const options = s3ClientOptions({
-        ...defaultS3StoreConfig,
-        bucket: "b",
-        endpoint: `http://127.0.0.1:${port}`,
-        accessKeyId: Redacted.make("FAKEACCESSKEY"),
-        secretAccessKey: Redacted.make("fake-secret-key-0123456789")
-      })
+      const options = localClientOptions(port)
       assert.strictEqual(options.streamCollector, collectStream)
       const { streamCollector: _, ...sdkDefault } = options
       const ours = makeTrimmedClient(options)

@@ -1,14 +1,22 @@
 /** Helpers for the live tests: requests, spilled files, request recording and fault injection on the SDK client. */
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, type S3Client } from "@aws-sdk/client-s3"
 import type { Body, PutRequest, Sha256Hex } from "@lo-migrate/core"
-import { Effect } from "effect"
+import { Effect, Redacted } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
-import { makeUploadLedger, S3ClientService, S3ObjectStore, type S3StoreConfig, S3UploadLedger } from "../src/index.ts"
+import {
+  defaultS3StoreConfig,
+  makeUploadLedger,
+  s3ClientOptions,
+  S3ClientService,
+  S3ObjectStore,
+  type S3StoreConfig,
+  S3UploadLedger
+} from "../src/index.ts"
 import { TestBucket } from "../src/testing.ts"
 
 export const md5Base64 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("base64")
@@ -180,3 +188,13 @@ export const localHttpServer = (handle: (req: IncomingMessage, res: ServerRespon
         server.close(() => resume(Effect.void))
       })
   ).pipe(Effect.map((server) => ({ port: (server.address() as AddressInfo).port })))
+
+/** The store client's options (`s3ClientOptions`) for a `localHttpServer` on `port`, with made-up credentials. */
+export const localClientOptions = (port: number) =>
+  s3ClientOptions({
+    ...defaultS3StoreConfig,
+    bucket: "b",
+    endpoint: `http://127.0.0.1:${port}`,
+    accessKeyId: Redacted.make("FAKEACCESSKEY"),
+    secretAccessKey: Redacted.make("fake-secret-key-0123456789")
+  })
