@@ -9,7 +9,8 @@
  *   every middleware chain the client resolves, that middleware is replaced by one that asks the SDK's own
  *   `getEndpointFromInstructions` the first time a chain (a command class: some commands add static parameters) sees a
  *   bucket, reuses the answer afterwards, and sets on the request's context what the SDK's middleware sets (the
- *   endpoint, its auth schemes, the signing region and service). A command whose endpoint parameters read more of its
+ *   endpoint, its auth schemes, the signing region and service; not the endpoint-override flag the SDK records for its
+ *   user-agent middleware, which `trimMiddleware` drops). A command whose endpoint parameters read more of its
  *   input than `Bucket` and `Key` (`ListObjectsV2`'s `Prefix`) is resolved every time, as the SDK does.
  * - The signer. The SigV4 auth scheme calls the config's `signer(authScheme)` for every request, and the SDK's builds
  *   a new `SignatureV4` from another copy of the whole config each time. What it builds depends only on the auth
@@ -90,12 +91,18 @@ const memoEndpointMiddleware = (config: S3Client["config"]) => (next: Next, cont
       { ...config } as never,
       context as never
     )
+  // the chain's command class, and so its instructions, are known at its first request
+  let instructions: Record<string, Instruction> | undefined
+  let memoizable = false
   return async (args: Args): Promise<unknown> => {
-    const supplier = context.__smithy_context?.commandInstance?.constructor as InstructionsSupplier | undefined
-    const instructions = supplier?.getEndpointParameterInstructions() ?? {}
+    if (instructions === undefined) {
+      const supplier = context.__smithy_context?.commandInstance?.constructor as InstructionsSupplier | undefined
+      instructions = supplier?.getEndpointParameterInstructions() ?? {}
+      memoizable = memoizableInstructions(instructions)
+    }
     const bucket = args.input["Bucket"]
     let endpoint: Promise<Endpoint>
-    if (typeof bucket === "string" && memoizableInstructions(instructions)) {
+    if (typeof bucket === "string" && memoizable) {
       const known = memo.get(bucket)
       if (known === undefined) {
         endpoint = resolve(args.input, instructions)
