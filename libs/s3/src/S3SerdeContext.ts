@@ -35,9 +35,8 @@ const operationOf = (context: Context) => {
 }
 
 const serialize = (config: Config) => (next: Next, context: Context) => async (args: Args) => {
-  const endpoint = context.endpointV2 !== undefined
-    ? (endpointV2 => async () => toEndpointV1(endpointV2))(context.endpointV2)
-    : config.endpoint
+  const endpointV2 = context.endpointV2
+  const endpoint = endpointV2 !== undefined ? async () => toEndpointV1(endpointV2) : config.endpoint
   const serdeContext = serdeContextOf(config, context)
   serdeContext["endpoint"] = endpoint
   const request = await config.protocol.serializeRequest(operationOf(context), args.input, serdeContext)

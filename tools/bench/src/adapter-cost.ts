@@ -26,7 +26,7 @@
  * `ONLY=1,3` runs only those variants of each part (1-based), e.g. under `node --cpu-prof`.
  * PostgreSQL: $PG_TEST_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server and admin database.
  */
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
+import { PutObjectCommand, type S3Client, type S3ClientConfig } from "@aws-sdk/client-s3"
 import { type CommitEntry, groupBySize, makeDigester, ObjectStore, type PutRequest, type Sha256Hex, type SourceRow } from "@lo-migrate/core"
 import { PgDatabase, PgHashCommitter, PgLoReader } from "@lo-migrate/postgres"
 import {
@@ -145,30 +145,29 @@ const s3Measure = Effect.fnUntraced(function*(env: S3Env, bucket: string, benchC
       catch: (cause) => new Error(`PUT ${request.key}: ${String(cause)}`)
     })
 
-  // the store's client options without `SigningSha256` (SigningHash.ts), prepared the same way
-  const sdkHashClient = yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const { sha256: _, ...options } = s3ClientOptions(storeConfig)
-      return makeTrimmedClient(options)
-    }),
-    (client) => Effect.sync(() => client.destroy())
-  )
-  // the store's client without `memoizePerBucket` (S3BucketMemo.ts: an endpoint and a signer worked out per request),
-  // without `lightSerde` (S3SerdeContext.ts: the client config copied twice per request), without both
-  // and with the SDK's own `streamCollector` (S3StreamCollector.ts: response bodies piped into a new Writable)
-  const variantClient = (variant: { readonly perBucket?: boolean; readonly light?: boolean; readonly sdkCollector?: boolean }) =>
+  // variants of the store's client, prepared the same way: `sdk` puts back the SDK's own `sha256` (without
+  // `SigningSha256`, SigningHash.ts) or `streamCollector` (without `collectStream`, S3StreamCollector.ts: response bodies
+  // piped into a new Writable); `perBucket: false` leaves out `memoizePerBucket` (S3BucketMemo.ts: an endpoint and a
+  // signer worked out per request), `light: false` leaves out `lightSerde` (S3SerdeContext.ts: the client config copied
+  // twice per request)
+  const variantClient = (variant: {
+    readonly sdk?: ReadonlyArray<"sha256" | "streamCollector">
+    readonly perBucket?: boolean
+    readonly light?: boolean
+  }) =>
     Effect.acquireRelease(
       Effect.sync(() => {
-        const options = s3ClientOptions(storeConfig)
-        const { streamCollector: _, ...sdkCollector } = options
-        return makeTrimmedClient(variant.sdkCollector === true ? sdkCollector : options, variant)
+        const options: Record<string, unknown> = { ...s3ClientOptions(storeConfig) }
+        for (const name of variant.sdk ?? []) delete options[name]
+        return makeTrimmedClient(options as S3ClientConfig, variant)
       }),
       (client) => Effect.sync(() => client.destroy())
     )
+  const sdkHashClient = yield* variantClient({ sdk: ["sha256"] })
   const perRequestEndpointClient = yield* variantClient({ perBucket: false })
   const copiedConfigClient = yield* variantClient({ light: false })
-  const sdkCollectorClient = yield* variantClient({ sdkCollector: true })
-  const session12Client = yield* variantClient({ perBucket: false, light: false, sdkCollector: true })
+  const sdkCollectorClient = yield* variantClient({ sdk: ["streamCollector"] })
+  const session12Client = yield* variantClient({ sdk: ["streamCollector"], perBucket: false, light: false })
   const allOf = (items: ReadonlyArray<PutRequest>, put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => () =>
     Effect.forEach(items, put, { concurrency: IN_FLIGHT, discard: true })
   const all = (put: (r: PutRequest) => Effect.Effect<unknown, unknown>) => allOf(requests, put)
