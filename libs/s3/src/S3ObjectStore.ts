@@ -12,7 +12,8 @@
  *   A multipart upload that fails or is interrupted is aborted, so no incomplete upload is left behind; each one is
  *   recorded in the `S3UploadLedger` while it runs, so that a later run aborts it if this process is killed.
  * - An object already under its key with the right size is not sent again (`AlreadyPresent`); see
- *   `S3StoreConfig.headBeforePut` for how it is detected.
+ *   `S3StoreConfig.headBeforePut` for how it is detected, and `S3StoreConfig.conditionalWindow` for when the default
+ *   mode stops looking (past the start of a resumed run).
  * - The SDK does not retry (see `s3ClientOptions`); failures are classified by `classifyS3Error` and the pipeline
  *   retries the retryable ones. The retries here, all built from core's `retrySchedule`: per part inside one multipart
  *   upload (`partAttempts`), so a transient error does not throw away the parts already sent; the abort of a failed
@@ -87,6 +88,7 @@ const makeWithClient = (
   const partAttempts = Math.max(1, config.partAttempts ?? defaultS3StoreConfig.partAttempts ?? 3)
   const corruptAttempts = Math.max(1, config.corruptAttempts ?? defaultS3StoreConfig.corruptAttempts ?? 3)
   const headAbove = Math.max(0, config.headAbove ?? defaultS3StoreConfig.headAbove ?? 0)
+  const conditionalWindow = Math.max(0, config.conditionalWindow ?? defaultS3StoreConfig.conditionalWindow ?? 0)
 
   const calls = makeS3Calls(bucket, secrets)
   const { classify, corruptedOr, fatal, resendCorrupted } = calls
@@ -99,6 +101,16 @@ const makeWithClient = (
     config.headBeforePut === "always" || (config.headBeforePut === "resume" && size > headAbove)
       ? Effect.succeed(true)
       : Effect.map(conditionalPuts, (honoured) => !honoured)
+
+  /**
+   * Puts in a row whose key proved new (a conditional PUT answered 200, a HEAD 404); a key found present resets it.
+   * In `"resume"` mode small PUTs are conditional while it is below `conditionalWindow` (S3StoreConfig).
+   */
+  let newInARow = 0
+  const keyFound = (present: boolean) => {
+    newInARow = present ? 0 : newInARow + 1
+  }
+  const conditionalPut = () => config.headBeforePut !== "resume" || newInARow < conditionalWindow
 
   const headObject = (key: string): Effect.Effect<Option.Option<HeadResult>, StorageError> =>
     Effect.tryPromise({
@@ -116,6 +128,7 @@ const makeWithClient = (
   /** `true` when an object of `size` bytes is already under `key`; an object of another size is logged. */
   const presentWithSize = (key: string, size: number) =>
     headObject(key).pipe(
+      Effect.tap((found) => Effect.sync(() => keyFound(Option.isSome(found)))),
       Effect.flatMap(Option.match({
         onNone: () => Effect.succeed(false),
         onSome: (found) =>
@@ -177,8 +190,9 @@ const makeWithClient = (
   }
 
   /**
-   * A single PutObject: after a HEAD (`"always"`, or `"resume"` for a body above `headAbove`) or conditional
-   * (`If-None-Match: *`), in which case a 412 is followed by a HEAD that compares the size.
+   * A single PutObject: after a HEAD (`"always"`, or `"resume"` for a body above `headAbove`), conditional
+   * (`If-None-Match: *`), in which case a 412 is followed by a HEAD that compares the size, or, in `"resume"` mode once
+   * `conditionalWindow` keys in a row proved new, plain.
    */
   const putSingle = Effect.fnUntraced(function*(
     request: PutRequest,
@@ -189,8 +203,15 @@ const makeWithClient = (
       yield* putObject(request, body, false)
       return "Uploaded"
     }
+    if (!conditionalPut()) {
+      yield* putObject(request, body, false)
+      return "Uploaded"
+    }
     const first = yield* putObject(request, body, true)
-    if (first === "Uploaded") return "Uploaded"
+    if (first === "Uploaded") {
+      keyFound(false)
+      return "Uploaded"
+    }
     // The key exists: keep it if it has the right size, otherwise replace it.
     if (yield* presentWithSize(request.key, request.size)) return "AlreadyPresent"
     yield* putObject(request, body, false)

@@ -18,7 +18,7 @@ import {
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
-import { MiB } from "../src/index.ts"
+import { defaultS3StoreConfig, MiB } from "../src/index.ts"
 import { TestBucket } from "../src/testing.ts"
 import {
   count,
@@ -168,6 +168,82 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore requests p
       }))
   })
 
+  describe("the conditional window (conditionalWindow: If-None-Match only until keys prove new)", () => {
+    const ifNoneMatch = (log: Array<Recorded>) =>
+      log.splice(0).map((r) => `${r.command.replace("Command", "")} ${r.status} ${r.headers["if-none-match"] ?? "-"}`)
+
+    it.effect("after that many new keys in a row, small PUTs go unconditionally; the default is 1000", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(defaultS3StoreConfig.conditionalWindow, 1000)
+        const { store, log } = yield* storeOn({ conditionalWindow: 3 })
+        yield* store.check
+        log.splice(0)
+        const dir = yield* tempDir
+        const bodies = Array.from({ length: 6 }, (_, i) => randomBytes(100 + i * 5_003))
+        for (const [i, bytes] of bodies.entries()) {
+          // a spilled small body counts like one in memory
+          assert.strictEqual(yield* store.put(requestOf(bytes, i === 4 ? { body: spill(dir, bytes) } : {})), "Uploaded")
+        }
+        assert.deepStrictEqual(ifNoneMatch(log), [
+          "PutObject 200 *",
+          "PutObject 200 *",
+          "PutObject 200 *",
+          "PutObject 200 -",
+          "PutObject 200 -",
+          "PutObject 200 -"
+        ])
+      }))
+
+    it.effect("a present key within the window starts the count again; a HEAD that finds none counts as new", () =>
+      Effect.gen(function*() {
+        const first = yield* storeOn()
+        const earlier = randomBytes(700)
+        assert.strictEqual(yield* first.store.put(requestOf(earlier)), "Uploaded")
+        const { store, log } = yield* storeOn({ conditionalWindow: 2 })
+        yield* store.check
+        log.splice(0)
+        assert.strictEqual(yield* store.put(requestOf(randomBytes(300))), "Uploaded")
+        assert.strictEqual(yield* store.put(requestOf(earlier)), "AlreadyPresent")
+        assert.strictEqual(yield* store.put(requestOf(randomBytes(MiB + 1))), "Uploaded") // above headAbove: HEAD 404
+        assert.strictEqual(yield* store.put(requestOf(randomBytes(400))), "Uploaded")
+        assert.strictEqual(yield* store.put(requestOf(randomBytes(500))), "Uploaded")
+        assert.deepStrictEqual(ifNoneMatch(log), [
+          "PutObject 200 *",
+          "PutObject 412 *",
+          "HeadObject 200 -",
+          "HeadObject 404 -",
+          "PutObject 200 -",
+          "PutObject 200 *",
+          "PutObject 200 -"
+        ])
+      }))
+
+    it.effect("past the window a present key is written again with the same bytes, its Content-Type from this put", () =>
+      Effect.gen(function*() {
+        const bytes = randomBytes(900)
+        const first = yield* storeOn()
+        assert.strictEqual(yield* first.store.put(requestOf(bytes, { contentType: "text/plain" })), "Uploaded")
+        const { store, log, client, bucket } = yield* storeOn({ conditionalWindow: 0 })
+        yield* store.check
+        log.splice(0)
+        const request = requestOf(bytes, { contentType: "application/pdf" })
+        assert.strictEqual(yield* store.put(request), "Uploaded")
+        assert.deepStrictEqual(ifNoneMatch(log), ["PutObject 200 -"])
+        const back = yield* getObject(client, bucket, request.key)
+        assert.isTrue(Buffer.from(back.bytes).equals(bytes))
+        assert.strictEqual(back.contentType, "application/pdf")
+      }))
+
+    it.effect("headBeforePut never: every small PUT stays conditional, whatever the window", () =>
+      Effect.gen(function*() {
+        const { store, log } = yield* storeOn({ headBeforePut: "never", conditionalWindow: 1 })
+        yield* store.check
+        log.splice(0)
+        for (let i = 0; i < 3; i++) assert.strictEqual(yield* store.put(requestOf(randomBytes(200 + i))), "Uploaded")
+        assert.deepStrictEqual(ifNoneMatch(log), ["PutObject 200 *", "PutObject 200 *", "PutObject 200 *"])
+      }))
+  })
+
   describe("versioned bucket (Ceph stores a conditional PUT there as a new version)", () => {
     it.effect("the gateway does store a conditional PUT of a present key as a second version (why the store HEADs)", () =>
       Effect.gen(function*() {
@@ -190,7 +266,8 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore requests p
         const { earlier, fresh, present } = resumedSet(dir)
         const first = yield* inIt(storeOn())
         for (const bytes of earlier) assert.strictEqual(yield* first.store.put(requestOf(bytes)), "Uploaded")
-        const { store, log } = yield* inIt(storeOn())
+        // a window shorter than the fresh objects: a versioned bucket is HEADed first all the same
+        const { store, log } = yield* inIt(storeOn({ conditionalWindow: 2 }))
         yield* store.check
         assert.deepStrictEqual(calls(log), ["HeadBucket 200", "HeadObject 404", "GetBucketVersioning 200"])
         for (const request of present) {
