@@ -61,9 +61,9 @@ export interface S3StoreConfig {
    * conditional PUT answered 200, or a HEAD answered 404); the later ones are sent without it (default 1000; 0: never
    * conditional). A present key resets the count.
    *
-   * Why: the condition costs the gateway about a tenth more CPU per small PUT (Ceph 16.2.15 here: 2.04-2.14 against
-   * 2.25-2.28 ms per PUT of 1-256 KiB, tools/bench/README.md, issue 16), and it only ever pays at the start of a
-   * resumed run. The objects an earlier run uploaded and did not commit come first in the resumed scan (the source
+   * Why: the condition costs the gateway 5-11% more CPU per small PUT (Ceph 16.2.15, 6 alternating pairs of 4000 PUTs
+   * of 1-256 KiB: tools/bench/src/gateway-cost.ts, tools/bench/README.md, issue 16), and it only ever pays at the
+   * start of a resumed run. The objects an earlier run uploaded and did not commit come first in the resumed scan (the source
    * reads in hash order), among at most the earlier run's objects in flight, far fewer than 1000 apart. A key found
    * present after the window is written again with the same bytes: its key is their SHA-256, verified by the server,
    * so nothing changes but its Content-Type, which then follows this row, and the put counts as `Uploaded`, not
