@@ -41,24 +41,25 @@ export const prepareBodies = (
   })
 }
 
-const putCommand = (bucket: string, item: PutItem): PutObjectCommand =>
+const putCommand = (bucket: string, item: PutItem, ifNoneMatch: boolean): PutObjectCommand =>
   new PutObjectCommand({
     Bucket: bucket,
     Key: item.key,
     Body: item.body,
     ContentLength: item.body.byteLength,
     ContentMD5: item.md5Base64,
-    ...(item.contentType === null ? {} : { ContentType: item.contentType })
+    ...(item.contentType === null ? {} : { ContentType: item.contentType }),
+    ...(ifNoneMatch ? { IfNoneMatch: "*" } : {})
+  })
+
+/** One PUT of `item`; with `ifNoneMatch`, conditional (`If-None-Match: *`) as the store sends it. */
+export const putOne = (client: S3Client, bucket: string, item: PutItem, ifNoneMatch = false) =>
+  Effect.tryPromise({
+    // the signer signs the given SHA-256 instead of hashing the body
+    try: (signal) =>
+      sendS3(client, putCommand(bucket, item, ifNoneMatch), { abortSignal: signal, payloadSha256: item.sha256Hex }),
+    catch: (cause) => new Error(`PUT ${item.key} failed: ${String(cause)}`)
   })
 
 export const putAll = (client: S3Client, bucket: string, items: ReadonlyArray<PutItem>, concurrency: number) =>
-  Effect.forEach(
-    items,
-    (item) =>
-      Effect.tryPromise({
-        // the signer signs the given SHA-256 instead of hashing the body
-        try: (signal) => sendS3(client, putCommand(bucket, item), { abortSignal: signal, payloadSha256: item.sha256Hex }),
-        catch: (cause) => new Error(`PUT ${item.key} failed: ${String(cause)}`)
-      }),
-    { concurrency, discard: true }
-  )
+  Effect.forEach(items, (item) => putOne(client, bucket, item), { concurrency, discard: true })

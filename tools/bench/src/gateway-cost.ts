@@ -1,83 +1,48 @@
 /**
  * What one PUT costs the gateway, by how it is sent (issue 16: on the bench machine the gateway's CPU is the limit):
- * N new small objects (1-256 KiB, spread as the default mix spreads them, Content-MD5 and the signed payload SHA-256
- * given) PUT with 32 in flight, plainly and with `If-None-Match: *` (and, with `head`, after a HEAD), each variant into
+ * N new small objects (the sizes and content types of `--mix N:1K-256K`, Content-MD5 and the signed payload SHA-256
+ * given; `prepareBodies`, as the S3 write limit sends them) PUT with 32 in flight, plainly and with `If-None-Match: *` (and, with `head`, after a HEAD), each variant into
  * a fresh bucket, alternating, REPS times. Printed: the CPU of the Ceph daemons (`sampleCpu`, /proc) per PUT and the
  * wall time, each repetition and the medians.
  *
  *   set -a; . /tmp/ceph.env; set +a      # S3_ENDPOINT etc. of tools/s3/ceph-rgw.sh
  *   cd tools/bench && npx node --conditions=development src/gateway-cost.ts [OBJECTS=4000] [REPS=3] [head]
  */
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
+import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3"
 import { sendS3 } from "@lo-migrate/s3"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { createHash, randomFillSync } from "node:crypto"
+import { median } from "./CpuCompare.ts"
+import { makeObjects, parseMix } from "./Mix.ts"
 import { sampleCpu } from "./Proc.ts"
 import { createBucket, deleteBucket, makeClient, s3EnvFrom } from "./S3.ts"
+import { prepareBodies, type PutItem, putOne } from "./S3Put.ts"
 
 const objects = Number(process.argv[2] ?? 4000)
 const reps = Number(process.argv[3] ?? 3)
 const withHead = process.argv[4] === "head"
 
-interface Item {
-  readonly key: string
-  readonly body: Uint8Array
-  readonly md5: string
-}
-
 type Variant = "plain" | "If-None-Match: *" | "HEAD + PUT"
 const variants: ReadonlyArray<Variant> = withHead ? ["plain", "If-None-Match: *", "HEAD + PUT"] : ["plain", "If-None-Match: *"]
 
-const pool = randomFillSync(Buffer.allocUnsafe(256 * 1024 + objects))
+/** The bodies, PUT into a fresh bucket by every variant: the sizes and content types of `--mix OBJECTS:1K-256K`. */
+const items = prepareBodies(makeObjects(parseMix(`${objects}:1K-256K`), 1), "gw/")
 
-/** New bodies for one bucket: sizes 1-256 KiB, log-uniform (as `--mix 20000:1K-256K`), keys their SHA-256. */
-const itemsFor = (salt: number): ReadonlyArray<Item> =>
-  Array.from({ length: objects }, (_, i) => {
-    const size = Math.floor(1024 * 2 ** ((i * 0.618034 + salt * 0.1) % 8))
-    const start = (i * 7919 + salt) % (pool.length - size)
-    const body = pool.subarray(start, start + size)
-    return {
-      key: createHash("sha256").update(body).digest("hex"),
-      body,
-      md5: createHash("md5").update(body).digest("base64")
-    }
-  })
-
-const put = (client: S3Client, bucket: string, item: Item, ifNoneMatch: boolean) =>
-  Effect.promise(() =>
-    sendS3(
-      client,
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: item.key,
-        Body: item.body,
-        ContentLength: item.body.byteLength,
-        ContentMD5: item.md5,
-        ContentType: "application/pdf",
-        ...(ifNoneMatch ? { IfNoneMatch: "*" } : {})
-      }),
-      { payloadSha256: item.key }
-    )
-  )
-
-const send = (client: S3Client, bucket: string, item: Item, variant: Variant) => {
+const send = (client: S3Client, bucket: string, item: PutItem, variant: Variant) => {
   switch (variant) {
     case "plain":
-      return put(client, bucket, item, false)
+      return putOne(client, bucket, item)
     case "If-None-Match: *":
-      return put(client, bucket, item, true)
+      return putOne(client, bucket, item, true)
     case "HEAD + PUT":
       return Effect.promise(() =>
         sendS3(client, new HeadObjectCommand({ Bucket: bucket, Key: item.key })).then(
           () => Promise.reject(new Error(`${item.key} exists`)),
           () => undefined
         )
-      ).pipe(Effect.andThen(put(client, bucket, item, false)))
+      ).pipe(Effect.andThen(putOne(client, bucket, item)))
   }
 }
-
-const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const program = Effect.gen(function*() {
   const s3 = s3EnvFrom(process.env)
@@ -92,7 +57,6 @@ const program = Effect.gen(function*() {
   for (let rep = 0; rep < reps; rep++) {
     for (const variant of variants) {
       const bucket = `lo-gwcost-${runId}-${++seq}`
-      const items = itemsFor(seq)
       yield* createBucket(client, bucket)
       const cpu0 = sampleCpu()
       const t0 = performance.now()
