@@ -79,6 +79,26 @@ const applyEndpoint = (context: Context, endpoint: Endpoint): void => {
   }
 }
 
+/** A map of promises: a `Map`, or a `WeakMap` for object keys. */
+interface PromiseMemo<K, V> {
+  get(key: K): Promise<V> | undefined
+  set(key: K, value: Promise<V>): unknown
+  delete(key: K): boolean
+}
+
+/**
+ * The promise `memo` holds for `key`, else `make()`'s, held from now on (callers that come while it runs share it);
+ * once it fails it is forgotten, so the next caller tries again.
+ */
+const memoPromise = <K, V>(memo: PromiseMemo<K, V>, key: K, make: () => Promise<V>): Promise<V> => {
+  const known = memo.get(key)
+  if (known !== undefined) return known
+  const made = make()
+  memo.set(key, made)
+  made.catch(() => memo.get(key) === made && memo.delete(key))
+  return made
+}
+
 /** The replacement middleware of one resolved chain (one command class on a cached chain). */
 const memoEndpointMiddleware = (config: S3Client["config"]) => (next: Next, context: Context) => {
   // by bucket: the resolution under way or done (requests sent together wait for the first one's); a failed one is
@@ -101,19 +121,10 @@ const memoEndpointMiddleware = (config: S3Client["config"]) => (next: Next, cont
       memoizable = memoizableInstructions(instructions)
     }
     const bucket = args.input["Bucket"]
-    let endpoint: Promise<Endpoint>
-    if (typeof bucket === "string" && memoizable) {
-      const known = memo.get(bucket)
-      if (known === undefined) {
-        endpoint = resolve(args.input, instructions)
-        memo.set(bucket, endpoint)
-        endpoint.catch(() => memo.get(bucket) === endpoint && memo.delete(bucket))
-      } else {
-        endpoint = known
-      }
-    } else {
-      endpoint = resolve(args.input, instructions)
-    }
+    const chainInstructions = instructions
+    const endpoint = typeof bucket === "string" && memoizable
+      ? memoPromise(memo, bucket, () => resolve(args.input, chainInstructions))
+      : resolve(args.input, instructions)
     applyEndpoint(context, await endpoint)
     return next(args)
   }
@@ -125,15 +136,7 @@ type SignerFunction = (authScheme?: object) => Promise<unknown>
 const memoizeSigner = (signer: SignerFunction): SignerFunction => {
   const bySchemes = new WeakMap<object, Promise<unknown>>()
   const noScheme = {}
-  return (authScheme) => {
-    const key = authScheme ?? noScheme
-    const known = bySchemes.get(key)
-    if (known !== undefined) return known
-    const made = signer(authScheme)
-    bySchemes.set(key, made)
-    made.catch(() => bySchemes.get(key) === made && bySchemes.delete(key))
-    return made
-  }
+  return (authScheme) => memoPromise(bySchemes, authScheme ?? noScheme, () => signer(authScheme))
 }
 
 const memoized = new WeakSet<S3Client>()
