@@ -20,6 +20,7 @@ const MiB = 1024 * KiB
 export const oddMimeTypes = [
   "text/x-ünïcode",
   "image/\u20ac \u{1F600}",
+  "\uFEFFtext/plain",
   "text/plain\r\nX-Injected: 1",
   "text/plain\n",
   "text/\u0001plain",

@@ -23,7 +23,15 @@ const lines = (path: string) =>
 
 /** Mostly plain mime types, and the kinds the migrator stores as octet-stream with the original in metadata. */
 const mimeTypeOf = (i: number): string =>
-  i === 5 ? "text/x-ünïcode" : i === 7 ? "text/plain\r\nX-Injected: 1" : i === 11 ? "not a media type" : "image/png"
+  i === 5
+    ? "text/x-ünïcode"
+    : i === 7
+    ? "text/plain\r\nX-Injected: 1"
+    : i === 11
+    ? "not a media type"
+    : i === 13
+    ? "\uFEFFtext/plain" // a leading byte-order mark, pasted in from a file
+    : "image/png"
 
 describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
   it.live("migrate, verify clean; damage found and reported; --repair, migrate, verify clean again", () =>

@@ -132,12 +132,18 @@ export type RecoveredMimeType =
 /** What `encode` produces: `encodeURIComponent`'s unreserved characters and upper-case `%XX`. */
 const encodedForm = /^(?:[A-Za-z0-9\-_.!~*'()]|%[0-9A-F]{2})*$/
 
+/**
+ * UTF-8 without BOM stripping: the default `TextDecoder` drops a leading U+FEFF, which is a character of the
+ * original like any other (a mime type may start with one, and every run of `%XX` is decoded on its own).
+ */
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
+
 /** Decodes what `encode` produced; `undefined` for anything else (so a malformed value is never misread). */
 const decode = (encoded: string): string | undefined => {
   if (!encodedForm.test(encoded)) return undefined
   const decoded = encoded.replace(
     /(?:%[0-9A-F]{2})+/g,
-    (run) => new TextDecoder().decode(Uint8Array.from(run.slice(1).split("%"), (h) => parseInt(h, 16)))
+    (run) => utf8.decode(Uint8Array.from(run.slice(1).split("%"), (h) => parseInt(h, 16)))
   )
   return encode(decoded) === encoded ? decoded : undefined
 }

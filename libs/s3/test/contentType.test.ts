@@ -25,6 +25,7 @@ const classes: ReadonlyArray<readonly [string, string]> = [
   ["plain, mixed case", "Application/Vnd.Example+JSON"],
   ["non-ASCII", "text/x-ünïcode"],
   ["non-Latin-1", "image/\u20ac \u{1F600}"],
+  ["leading byte-order mark", "\uFEFFtext/plain"],
   ["line break", "text/plain\r\nX-Injected: 1"],
   ["bare line feed", "text/plain\n"],
   ["NUL", "text/\u0000plain"],
