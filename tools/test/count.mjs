@@ -9,6 +9,16 @@ import { join } from "node:path"
 const [dir, ...expected] = process.argv.slice(2)
 const readJson = (file) => JSON.parse(readFileSync(join(dir, file), "utf8"))
 const firstLine = (text) => String(text ?? "").split("\n")[0]
+// A failure's first line; for a fast-check property also its seed and counterexample (shortened), so the failing
+// case can be replayed from CI's output: a property that fails one run in a thousand shows nothing else.
+const failureLine = (text) => {
+  const lines = String(text ?? "").split("\n")
+  const replay = lines.filter((l) => /^\s*(\{ seed:|Counterexample:)/.test(l)).map((l) => {
+    const t = l.trim()
+    return t.length > 300 ? `${t.slice(0, 300)}…` : t
+  })
+  return [lines[0], ...replay].join(" ")
+}
 let passed = 0
 let failed = 0
 let notRun = 0
@@ -27,7 +37,7 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith(".json") && !f.ends
       failures.push(`${suite.name}: ${firstLine(suite.message ?? "failed to load")}`)
     }
     for (const test of suite.assertionResults ?? []) {
-      if (test.status === "failed") failures.push(`${suite.name} > ${test.fullName}: ${firstLine(test.failureMessages?.[0])}`)
+      if (test.status === "failed") failures.push(`${suite.name} > ${test.fullName}: ${failureLine(test.failureMessages?.[0])}`)
     }
   }
   // Why a test did not run: the setup error the summary reporter found for it.
