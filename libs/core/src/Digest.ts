@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import { type Digests, isSha1Hex, type PartDigests, type Sha1Hex, type Sha256Hex, type SourceRow } from "./Domain.ts"
-import { InvalidSize, MalformedHash, NullOid, RowFailed, Sha1Mismatch, SizeMismatch } from "./Errors.ts"
+import { InvalidSize, MalformedHash, MimeTypeNotUtf8, NullOid, RowFailed, Sha1Mismatch, SizeMismatch } from "./Errors.ts"
 
 /** An incremental digester: feed chunks in order, then `digest()` once. Plain mutable state, meant for one fiber. */
 export interface Digester<D extends Digests = Digests> {
@@ -122,6 +122,7 @@ export const checkRow = (row: SourceRow): Effect.Effect<CheckedRow, RowFailed> =
   if (sha1 === undefined) return fail(row, new MalformedHash())
   if (row.oid === null) return fail(row, new NullOid())
   if (!Number.isSafeInteger(row.size) || row.size < 0) return fail(row, new InvalidSize({ size: row.size }))
+  if (row.mimeTypeNotUtf8 !== undefined) return fail(row, new MimeTypeNotUtf8({ bytes: row.mimeTypeNotUtf8 }))
   return Effect.succeed({ row, sha1, oid: row.oid })
 }
 

@@ -30,7 +30,13 @@ export const SourceRow = Schema.Struct({
   hash: Schema.String,
   oid: Schema.NullOr(Schema.Number),
   size: Schema.Number,
-  mimeType: Schema.NullOr(Schema.String)
+  mimeType: Schema.NullOr(Schema.String),
+  /**
+   * Set when the column's bytes are not UTF-8 (a `SQL_ASCII` database): they in hex, at most 64 bytes; `mimeType`
+   * then holds them decoded with U+FFFD for each bad sequence, for display only. Such a row is reported, not migrated
+   * (`checkRow`: `MimeTypeNotUtf8`).
+   */
+  mimeTypeNotUtf8: Schema.optionalKey(Schema.String)
 })
 export type SourceRow = typeof SourceRow.Type
 

@@ -28,6 +28,18 @@ export class InvalidSize extends Schema.TaggedError<InvalidSize>()("InvalidSize"
   }
 }
 
+/**
+ * `mime_type` holds bytes that are not UTF-8. Only a `SQL_ASCII` database stores such text (it checks no encoding;
+ * every other one converts to UTF-8 for the client), and no header or metadata value can carry it as this text.
+ * `bytes` is the value in hex, at most 64 bytes of it.
+ */
+export class MimeTypeNotUtf8 extends Schema.TaggedError<MimeTypeNotUtf8>()("MimeTypeNotUtf8", { bytes: Schema.String }) {
+  override get message() {
+    return `mime_type is not valid UTF-8 (bytes ${this.bytes}, hex), which a SQL_ASCII database stores unchecked; ` +
+      `rewrite the value as UTF-8 and run again`
+  }
+}
+
 export class MissingLargeObject extends Schema.TaggedError<MissingLargeObject>()("MissingLargeObject", {
   oid: Schema.Number
 }) {
@@ -113,6 +125,7 @@ export const RowFailureReason = Schema.Union([
   MalformedHash,
   NullOid,
   InvalidSize,
+  MimeTypeNotUtf8,
   MissingLargeObject,
   SizeMismatch,
   Sha1Mismatch,

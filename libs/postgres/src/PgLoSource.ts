@@ -30,6 +30,7 @@ import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
 import { mapSqlError } from "./DatabaseErrors.ts"
+import { type MimeTypeBytes, mimeTypeBytes, mimeTypeOf } from "./MimeTypeColumn.ts"
 import { shardPredicate } from "./ShardPredicate.ts"
 import { timedStatement } from "./StatementTimeout.ts"
 
@@ -49,7 +50,8 @@ interface PageRow {
   readonly hash: string
   readonly oid: number | null
   readonly size: bigint | number | string
-  readonly mimeType: string | null
+  /** `mimeTypeBytes`, decoded by `mimeTypeOf` (MimeTypeColumn.ts says why). */
+  readonly mimeType: MimeTypeBytes
   /** `ctid` as text. (Not aliased `ctid`: ORDER BY would then sort by the text, where "(0,10)" < "(0,2)".) */
   readonly cursor: string
 }
@@ -61,7 +63,7 @@ const toSourceRow = (r: PageRow): SourceRow => ({
   hash: r.hash,
   oid: r.oid,
   size: toNumber(r.size),
-  mimeType: r.mimeType
+  ...mimeTypeOf(r.mimeType)
 })
 
 /**
@@ -77,13 +79,13 @@ const pageQuery = (
 ) =>
   after === undefined
     ? sql<PageRow>`
-        SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
+        SELECT b.hash, b.data AS oid, b.size, ${mimeTypeBytes(sql, "b.mime_type")} AS "mimeType", b.ctid::text AS cursor
         FROM _nice_binary b
         WHERE b.sha2 IS NULL AND ${inShard}
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
     : sql<PageRow>`
-        SELECT b.hash, b.data AS oid, b.size, b.mime_type AS "mimeType", b.ctid::text AS cursor
+        SELECT b.hash, b.data AS oid, b.size, ${mimeTypeBytes(sql, "b.mime_type")} AS "mimeType", b.ctid::text AS cursor
         FROM _nice_binary b
         WHERE b.sha2 IS NULL AND b.hash >= ${after.hash} AND (b.hash > ${after.hash} OR b.ctid > ${after.ctid}::tid)
           AND ${inShard}

@@ -11,6 +11,8 @@ export interface MigratedRow {
   readonly oid: number | null
   readonly size: number
   readonly mimeType: string | null
+  /** Set when `mime_type` is not UTF-8 (a `SQL_ASCII` database): its bytes in hex (`mimeTypeOf`, @lo-migrate/postgres). */
+  readonly mimeTypeNotUtf8?: string
 }
 
 /** One entry of the bucket listing (ListObjectsV2 returns key and size). */

@@ -8,7 +8,7 @@
  * only reads. `count` counts the rows of the range beside it, for progress and ETA.
  */
 import { type DatabaseError } from "@lo-migrate/core"
-import { mapSqlError, toDatabaseError } from "@lo-migrate/postgres"
+import { mapSqlError, type MimeTypeBytes, mimeTypeBytes, mimeTypeOf, toDatabaseError } from "@lo-migrate/postgres"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -19,7 +19,8 @@ interface Row {
   readonly sha2: string
   readonly oid: number | null
   readonly size: bigint | number | string
-  readonly mimeType: string | null
+  /** `mimeTypeBytes`: a `SQL_ASCII` database may hold bytes that are not UTF-8 (MimeTypeColumn.ts). */
+  readonly mimeType: MimeTypeBytes
 }
 
 const toNumber = (n: bigint | number | string): number => (typeof n === "number" ? n : Number(n))
@@ -35,11 +36,17 @@ const where = (sql: SqlClient.SqlClient, range: KeyRange) =>
 export const migratedRows = (range: KeyRange): Stream.Stream<MigratedRow, DatabaseError, SqlClient.SqlClient> =>
   Stream.unwrap(Effect.map(SqlClient.SqlClient, (sql) =>
     sql<Row>`
-      SELECT hash, rtrim(sha2) AS sha2, data AS oid, size, mime_type AS "mimeType"
+      SELECT hash, rtrim(sha2) AS sha2, data AS oid, size, ${mimeTypeBytes(sql, "mime_type")} AS "mimeType"
       FROM _nice_binary
       WHERE ${where(sql, range)}
       ORDER BY sha2 COLLATE "C", hash`.stream.pipe(
-      Stream.map((r): MigratedRow => ({ hash: r.hash, sha2: r.sha2, oid: r.oid, size: toNumber(r.size), mimeType: r.mimeType })),
+      Stream.map((r): MigratedRow => ({
+        hash: r.hash,
+        sha2: r.sha2,
+        oid: r.oid,
+        size: toNumber(r.size),
+        ...mimeTypeOf(r.mimeType)
+      })),
       Stream.mapError((e) => toDatabaseError("stream migrated rows", e))
     )))
 

@@ -9,7 +9,7 @@ import * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
 import { randomBytes } from "node:crypto"
 import { toDatabaseError } from "../DatabaseErrors.ts"
-import { ThrowawayDatabase } from "./ThrowawayDatabase.ts"
+import { type DatabaseOptions, ThrowawayDatabase } from "./ThrowawayDatabase.ts"
 
 
 export interface ThrowawayRoleInfo {
@@ -56,9 +56,9 @@ export const throwawayRole = Effect.fn("Roles.throwawayRole")(function*(
   return info
 }, Effect.mapError((e) => toDatabaseError("testing.throwawayRole", e)))
 
-/** Runs `self` in a fresh throwaway database with a pool of `maxConnections` (dropped afterwards). */
-export const inThrowawayDatabase = (maxConnections = 4) =>
+/** Runs `self` in a fresh throwaway database (`options`: e.g. `SQL_ASCII`) with a pool of `maxConnections` (dropped afterwards). */
+export const inThrowawayDatabase = (maxConnections = 4, options: DatabaseOptions = {}) =>
 <A, E, R>(
   self: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | DatabaseError, Exclude<R, ThrowawayDatabase | PgClient.PgClient | SqlClient.SqlClient>> =>
-  Effect.provide(self, ThrowawayDatabase.layerWithClient(maxConnections))
+  Effect.provide(self, ThrowawayDatabase.layerWithClient(maxConnections, options))

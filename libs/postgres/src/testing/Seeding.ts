@@ -186,6 +186,15 @@ export const insertBinary = Effect.fn("Seeding.insertBinary")(function*(input: B
   return inserted
 }, Effect.mapError((e) => toDatabaseError("testing.insertBinary", e)))
 
+/**
+ * Sets a row's `mime_type` to exactly `bytes`, UTF-8 or not: only a `SQL_ASCII` database (`DatabaseOptions`) takes
+ * bytes that are not UTF-8 as text, as legacy applications wrote them.
+ */
+export const setMimeTypeBytes = Effect.fn("Seeding.setMimeTypeBytes")(function*(hash: string, bytes: Uint8Array) {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`UPDATE _nice_binary SET mime_type = convert_from(${bytes}, 'SQL_ASCII') WHERE hash = ${hash}`
+}, Effect.mapError((e) => toDatabaseError("testing.setMimeTypeBytes", e)))
+
 /** The large-object oids that exist in the current database. */
 export const largeObjectOids = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient

@@ -95,10 +95,24 @@ const checkedName = (operation: string, name: string) =>
       })
     )
 
+export interface DatabaseOptions {
+  /**
+   * `SQL_ASCII`: a database that stores the bytes of text unchecked (C locale, from `template0`), as legacy ones often
+   * do; its text columns may hold bytes that are not UTF-8. `LATIN1`: one whose text PostgreSQL converts to the
+   * client's UTF-8. Default: the server's (UTF-8 here).
+   */
+  readonly encoding?: "SQL_ASCII" | "LATIN1" | undefined
+}
+
 /** Creates the database `name` on the server of `adminUrl`. */
-export const createDatabase = (adminUrl: string, name: string) =>
+export const createDatabase = (adminUrl: string, name: string, options: DatabaseOptions = {}) =>
   Effect.flatMap(checkedName("testing.createDatabase", name), (db) =>
-    withAdmin(adminUrl, (sql) => sql.unsafe(`CREATE DATABASE ${db}`)))
+    withAdmin(adminUrl, (sql) =>
+      sql.unsafe(
+        options.encoding === undefined
+          ? `CREATE DATABASE ${db}`
+          : `CREATE DATABASE ${db} ENCODING '${options.encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`
+      )))
 
 /** Drops the database `name` (WITH (FORCE): its connections are closed) if it exists. */
 export const dropDatabase = (adminUrl: string, name: string) =>
@@ -111,12 +125,14 @@ export const databaseExists = (adminUrl: string, name: string) =>
     Effect.map((rows) => rows.length > 0)
   )
 
-const makeThrowaway: Effect.Effect<ThrowawayDatabaseInfo, DatabaseError, Scope.Scope> = Effect.gen(function*() {
+const makeThrowaway = (
+  options: DatabaseOptions = {}
+): Effect.Effect<ThrowawayDatabaseInfo, DatabaseError, Scope.Scope> => Effect.gen(function*() {
   const admin = yield* resolveAdmin
   const name = `lomt_${process.pid}_${randomBytes(6).toString("hex")}`
   const info: ThrowawayDatabaseInfo = { name, url: Redacted.make(databaseUrl(admin, name)) }
   yield* Effect.acquireRelease(
-    createDatabase(admin, name),
+    createDatabase(admin, name, options),
     () =>
       dropDatabase(admin, name).pipe(
         Effect.catch((e) => Effect.logWarning(`could not drop throwaway database ${name}: ${e.message}`))
@@ -130,17 +146,22 @@ export class ThrowawayDatabase extends Context.Service<ThrowawayDatabase, Throwa
   "lo-migrate/testing/ThrowawayDatabase"
 ) {
   /** Creates the database; the enclosing scope drops it. */
-  static readonly make: Effect.Effect<ThrowawayDatabaseInfo, DatabaseError, Scope.Scope> = makeThrowaway
+  static readonly make: Effect.Effect<ThrowawayDatabaseInfo, DatabaseError, Scope.Scope> = makeThrowaway()
 
-  static readonly layer: Layer.Layer<ThrowawayDatabase, DatabaseError> = Layer.effect(ThrowawayDatabase, makeThrowaway)
+  static readonly layer: Layer.Layer<ThrowawayDatabase, DatabaseError> = Layer.effect(ThrowawayDatabase, makeThrowaway())
+
+  /** A throwaway database created with `options` (e.g. `SQL_ASCII`). */
+  static readonly layerWith = (options: DatabaseOptions): Layer.Layer<ThrowawayDatabase, DatabaseError> =>
+    Layer.effect(ThrowawayDatabase, makeThrowaway(options))
 
   /** A throwaway database plus a `PgDatabase` pool on it (closed before the database is dropped). */
   static readonly layerWithClient = (
-    maxConnections = 4
+    maxConnections = 4,
+    options: DatabaseOptions = {}
   ): Layer.Layer<ThrowawayDatabase | PgClient.PgClient | SqlClient.SqlClient, DatabaseError> =>
     Layer.unwrap(Effect.gen(function*() {
       const db = yield* ThrowawayDatabase
       return PgDatabase.layer({ url: db.url, maxConnections })
     }))
-      .pipe(Layer.provideMerge(ThrowawayDatabase.layer))
+      .pipe(Layer.provideMerge(ThrowawayDatabase.layerWith(options)))
 }

@@ -1,0 +1,80 @@
+/**
+ * `mime_type` in a SQL_ASCII database: bytes that are not UTF-8 are one row's problem (reported by `checkRow`), not
+ * a failed page that stops the run; every UTF-8 value, in any database, reads back exactly.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { checkRow, LoSource, Metrics, type RowFailed } from "@lo-migrate/core"
+import { Effect, Layer, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import { mimeTypeOf, PgLoSource, shownBytes } from "../src/index.ts"
+import { createNiceBinaryTable, insertBinary, inThrowawayDatabase, setMimeTypeBytes } from "../src/testing.ts"
+
+const bytes = (hex: string) => Uint8Array.from(Buffer.from(hex, "hex"))
+const utf8 = (text: string) => new TextEncoder().encode(text)
+
+describe("mimeTypeOf", () => {
+  it("UTF-8 (a byte-order mark included) reads back exactly; NULL stays NULL", () => {
+    for (const text of ["text/plain", "text/x-ünïcode", "\uFEFFtext/plain", "image/\u{1F600}", ""]) {
+      assert.deepStrictEqual(mimeTypeOf(utf8(text)), { mimeType: text })
+    }
+    assert.deepStrictEqual(mimeTypeOf(null), { mimeType: null })
+  })
+
+  it("bytes that are not UTF-8: their hex (at most 64 bytes), and a display form with U+FFFD", () => {
+    assert.deepStrictEqual(mimeTypeOf(bytes("746578742fe4")), { mimeType: "text/\uFFFD", mimeTypeNotUtf8: "746578742fe4" })
+    // an overlong encoding and a lone continuation byte are not UTF-8 either
+    assert.strictEqual(mimeTypeOf(bytes("c0af")).mimeTypeNotUtf8, "c0af")
+    assert.strictEqual(mimeTypeOf(bytes("80")).mimeTypeNotUtf8, "80")
+    const long = new Uint8Array(100).fill(0xe4)
+    assert.strictEqual(mimeTypeOf(long).mimeTypeNotUtf8, "e4".repeat(shownBytes) + "...")
+  })
+})
+
+const pending = Effect.gen(function*() {
+  const source = yield* LoSource
+  return yield* Stream.runCollect(source.rows)
+}).pipe(Effect.provide(PgLoSource.layer({ pageSize: 2 }).pipe(Layer.provide(Metrics.layer))))
+
+describe("PgLoSource: mime_type in databases of other encodings", () => {
+  it.live("a Latin-1 mime_type fails its row (MimeTypeNotUtf8, naming the bytes); the page and the others read on", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const [encoding] = yield* sql<{ readonly e: string }>`SELECT pg_encoding_to_char(encoding) AS e FROM pg_database
+        WHERE datname = current_database()`
+      assert.strictEqual(encoding!.e, "SQL_ASCII")
+      yield* createNiceBinaryTable()
+      const rows = yield* Effect.forEach(
+        ["a/b", "text/x-ünïcode", "x/latin1", "\uFEFFtext/plain", "x/y"],
+        (mimeType, i) => insertBinary({ bytes: utf8(`body ${i}`), mimeType })
+      )
+      const latin1 = rows[2]!
+      yield* setMimeTypeBytes(latin1.hash, bytes("746578742f78e4")) // "text/x" + Latin-1 "ä"
+      const read = yield* pending
+      assert.strictEqual(read.length, rows.length, "every row, the bad one included, on pages of 2")
+      const byHash = new Map(read.map((r) => [r.hash, r]))
+      for (const row of rows) {
+        const got = byHash.get(row.hash)!
+        if (row === latin1) {
+          assert.strictEqual(got.mimeTypeNotUtf8, "746578742f78e4")
+          const failed = yield* Effect.flip(checkRow(got))
+          assert.strictEqual((failed as RowFailed).reason._tag, "MimeTypeNotUtf8")
+          assert.include(failed.message, `row hash="${row.hash}"`)
+          assert.include(failed.message, "mime_type is not valid UTF-8 (bytes 746578742f78e4, hex)")
+        } else {
+          assert.deepStrictEqual(got, row.row, "UTF-8 values read back exactly, a byte-order mark included")
+          yield* checkRow(got)
+        }
+      }
+    }).pipe(inThrowawayDatabase(2, { encoding: "SQL_ASCII" })))
+
+  it.live("in a LATIN1 database every value PostgreSQL converts reads back exactly (nothing is flagged)", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable()
+      const rows = yield* Effect.forEach(
+        ["text/x-ünïcode", "a/b; name=\"é\"", "x/y"],
+        (mimeType, i) => insertBinary({ bytes: utf8(`body ${i}`), mimeType })
+      )
+      const read = yield* pending
+      assert.deepStrictEqual(read, [...rows].sort((a, b) => (a.hash < b.hash ? -1 : 1)).map((r) => r.row))
+    }).pipe(inThrowawayDatabase(2, { encoding: "LATIN1" })))
+})
