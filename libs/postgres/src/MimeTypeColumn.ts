@@ -16,11 +16,11 @@ import { Buffer, isUtf8 } from "node:buffer"
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
 
 /** At most this many bytes of a bad value are shown (in hex) in its report. */
-export const shownBytes = 64
+export const mimeTypeShownBytes = 64
 
 const hex = (bytes: Uint8Array): string =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, shownBytes)).toString("hex") +
-  (bytes.byteLength > shownBytes ? "..." : "")
+  Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, mimeTypeShownBytes)).toString("hex") +
+  (bytes.byteLength > mimeTypeShownBytes ? "..." : "")
 
 /**
  * The SQL expression of `column`'s bytes: `convert_to` UTF-8, except in `SQL_ASCII`, where converting (and sending

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { checkRow, LoSource, Metrics, type RowFailed } from "@lo-migrate/core"
 import { Effect, Layer, Stream } from "effect"
 import { SqlClient } from "effect/sql"
-import { mimeTypeOf, PgLoSource, shownBytes } from "../src/index.ts"
+import { mimeTypeOf, mimeTypeShownBytes, PgLoSource } from "../src/index.ts"
 import { createNiceBinaryTable, insertBinary, inThrowawayDatabase, setMimeTypeBytes } from "../src/testing.ts"
 
 const bytes = (hex: string) => Uint8Array.from(Buffer.from(hex, "hex"))
@@ -26,7 +26,7 @@ describe("mimeTypeOf", () => {
     assert.strictEqual(mimeTypeOf(bytes("c0af")).mimeTypeNotUtf8, "c0af")
     assert.strictEqual(mimeTypeOf(bytes("80")).mimeTypeNotUtf8, "80")
     const long = new Uint8Array(100).fill(0xe4)
-    assert.strictEqual(mimeTypeOf(long).mimeTypeNotUtf8, "e4".repeat(shownBytes) + "...")
+    assert.strictEqual(mimeTypeOf(long).mimeTypeNotUtf8, "e4".repeat(mimeTypeShownBytes) + "...")
   })
 })
 
