@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { checkRow, LoSource, Metrics, type RowFailed } from "@lo-migrate/core"
 import { Effect, Layer, Stream } from "effect"
+import fc from "fast-check"
 import { SqlClient } from "effect/sql"
 import { mimeTypeOf, mimeTypeShownBytes, PgLoSource } from "../src/index.ts"
 import { createNiceBinaryTable, insertBinary, inThrowawayDatabase, setMimeTypeBytes } from "../src/testing.ts"
@@ -77,4 +78,26 @@ describe("PgLoSource: mime_type in databases of other encodings", () => {
       const read = yield* pending
       assert.deepStrictEqual(read, [...rows].sort((a, b) => (a.hash < b.hash ? -1 : 1)).map((r) => r.row))
     }).pipe(inThrowawayDatabase(2, { encoding: "LATIN1" })))
+
+  it.live("any bytes (no NUL, which text cannot hold) read back: the exact text when UTF-8, else their hex (property)", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      yield* sql`ALTER TABLE _nice_binary ALTER COLUMN mime_type TYPE varchar`
+      const row = yield* insertBinary({ bytes: utf8("body"), mimeType: "a/b" })
+      const utf8Text = fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }).map(utf8)
+      const anyBytes = fc.uint8Array({ min: 1, minLength: 1, maxLength: 80 })
+      const samples = fc.sample(fc.oneof(utf8Text, anyBytes, fc.constant(bytes("efbbbf746578742f78"))), 150)
+      for (const value of samples) {
+        if (value.includes(0)) continue
+        yield* setMimeTypeBytes(row.hash, value)
+        const [read] = yield* pending
+        const valid = Buffer.from(value).toString("utf8")
+        if (Buffer.from(valid, "utf8").equals(value)) {
+          assert.deepStrictEqual([read!.mimeType, read!.mimeTypeNotUtf8], [valid, undefined], valid)
+        } else {
+          assert.strictEqual(read!.mimeTypeNotUtf8, Buffer.from(value).toString("hex"))
+        }
+      }
+    }).pipe(inThrowawayDatabase(2, { encoding: "SQL_ASCII" })))
 })
