@@ -15,7 +15,7 @@
  *   project's policy, from the same cursor; the stream fails only when a page's retry budget is spent.
  */
 import {
-  type DatabaseError,
+  DatabaseError,
   LoSource,
   Metrics,
   retryInfrastructure,
@@ -28,8 +28,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
-import { mapSqlError } from "./DatabaseErrors.ts"
+import { mapSqlError, sqlStateOf, toDatabaseError } from "./DatabaseErrors.ts"
 import { type MimeTypeBytes, mimeTypeBytes, mimeTypeOf } from "./MimeTypeColumn.ts"
 import { shardPredicate } from "./ShardPredicate.ts"
 import { timedStatement } from "./StatementTimeout.ts"
@@ -92,6 +93,24 @@ const pageQuery = (
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
 
+/**
+ * The page failed with 22021: PostgreSQL refused to send a value as UTF-8. `mime_type` is read as bytes
+ * (MimeTypeColumn.ts) and the other columns are numbers or ASCII, so it was a `hash` holding bytes that are not UTF-8,
+ * which only a `SQL_ASCII` database stores. Such a hash is malformed anyway; the query lists the rows to correct.
+ */
+const hashNotUtf8 = (error: SqlError): DatabaseError => {
+  const cause = toDatabaseError("read pending rows", error)
+  return new DatabaseError({
+    operation: cause.operation,
+    detail: `${cause.detail}; the page reads mime_type as bytes, so a hash holds bytes that are not UTF-8 ` +
+      `(a SQL_ASCII database stores them unchecked). The rows whose hash is not 40 hexadecimal digits: ` +
+      `SELECT ctid, convert_to(hash, 'SQL_ASCII') AS hash_bytes, data FROM _nice_binary ` +
+      `WHERE hash !~ '^[0-9A-Fa-f]{40}$'; correct or delete them`,
+    retryable: false,
+    ...(cause.cause === undefined ? {} : { cause: cause.cause })
+  })
+}
+
 export const make = Effect.fnUntraced(function*(
   options: PgLoSourceOptions
 ): Effect.fn.Return<LoSource["Service"], never, SqlClient.SqlClient | Metrics> {
@@ -104,6 +123,7 @@ export const make = Effect.fnUntraced(function*(
   // as "source"), from the same cursor: the rows already emitted are neither lost nor emitted again.
   const fetchPage = Effect.fn("PgLoSource.page")(function*(after: Cursor | undefined) {
     return yield* pageQuery(sql, pageSize, inShard, after).pipe(
+      Effect.mapError((e) => isSqlError(e) && sqlStateOf(e) === "22021" ? hashNotUtf8(e) : e),
       mapSqlError("read pending rows"),
       timedStatement("read pending rows"),
       retryInfrastructure("source"),

@@ -36,7 +36,7 @@ const pending = Effect.gen(function*() {
   return yield* Stream.runCollect(source.rows)
 }).pipe(Effect.provide(PgLoSource.layer({ pageSize: 2 }).pipe(Layer.provide(Metrics.layer))))
 
-describe("PgLoSource: mime_type in databases of other encodings", () => {
+describe("PgLoSource: text columns in databases of other encodings", () => {
   it.live("a Latin-1 mime_type fails its row (MimeTypeNotUtf8, naming the bytes); the page and the others read on", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
@@ -99,5 +99,23 @@ describe("PgLoSource: mime_type in databases of other encodings", () => {
           assert.strictEqual(read!.mimeTypeNotUtf8, Buffer.from(value).toString("hex"))
         }
       }
+    }).pipe(inThrowawayDatabase(2, { encoding: "SQL_ASCII" })))
+
+  it.live("a hash that is not UTF-8 fails the page at once, naming the column and the query that lists such rows", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      yield* insertBinary({ bytes: utf8("good"), mimeType: "a/b" })
+      const bad = yield* insertBinary({ bytes: utf8("bad"), mimeType: "a/b" })
+      yield* sql`UPDATE _nice_binary SET hash = convert_from(${bytes("6162e4")}, 'SQL_ASCII') WHERE hash = ${bad.hash}`
+      const error = yield* Effect.flip(pending)
+      assert.strictEqual(error._tag, "DatabaseError")
+      assert.isFalse(error.retryable)
+      assert.include(error.message, "[22021]")
+      assert.include(error.message, "a hash holds bytes that are not UTF-8")
+      const query = /(SELECT ctid, convert_to\(hash, 'SQL_ASCII'\) AS hash_bytes, data FROM _nice_binary WHERE [^;]+);/
+        .exec(error.message)![1]!
+      const listed = yield* sql.unsafe<{ readonly hash_bytes: Uint8Array; readonly data: number }>(query)
+      assert.deepStrictEqual(listed.map((r) => [Buffer.from(r.hash_bytes).toString("hex"), r.data]), [["6162e4", bad.oid]])
     }).pipe(inThrowawayDatabase(2, { encoding: "SQL_ASCII" })))
 })
