@@ -54,6 +54,19 @@ const refused = (transport: Transport, error: SqlError): boolean =>
     // prefer: the server answered the SSLRequest with "N"
     : /refused TLS|does not support TLS/i.test(`${error.cause.message ?? ""} ${String(error.cause.cause)}`)
 
+/**
+ * The server-side `statement_timeout` of lo-migrate's sessions: none, as pg_dump does, unless the URL's `options`
+ * set one (`?options=-c%20statement_timeout%3D...`, which is then the one sent). A database's or role's default,
+ * which DBAs set to protect production from slow application queries, would otherwise cancel (57014) the statements
+ * that are long by design on tens of millions of rows: the count at start-up and in `status`, the pending-rows index
+ * build, verify's one streamed query. It stopped every run at start-up. lo-migrate bounds its short statements
+ * itself, on the client (`--pg-statement-timeout`: `StatementTimeout.ts`, `StalledSockets.ts`).
+ */
+export const sessionParameters = (url: string): Readonly<Record<string, string>> => {
+  const options = URL.canParse(url) ? new URL(url).searchParams.get("options") ?? "" : ""
+  return /statement_timeout/i.test(options) ? {} : { statement_timeout: "0" }
+}
+
 /** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
 export const make = (config: PgConnectionConfig) => {
   const options = config.options
@@ -69,6 +82,7 @@ export const make = (config: PgConnectionConfig) => {
       url: config.url,
       maxConnections: Math.max(1, Math.floor(config.maxConnections)),
       applicationName: options?.applicationName ?? config.applicationName ?? "lo-migrate",
+      startupParameters: sessionParameters(Redacted.value(config.url)),
       ...(config.connectTimeout !== undefined ? { connectTimeout: config.connectTimeout } : {}),
       // Idle connections are closed after a minute; the pool reopens them on demand.
       idleTimeout: "60 seconds",

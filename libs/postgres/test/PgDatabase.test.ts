@@ -168,3 +168,36 @@ describe("retry classification", () => {
 
 
 
+
+describe("PgDatabase: the server's statement_timeout", () => {
+  it("none for lo-migrate's sessions unless the URL's options set one", () => {
+    assert.deepStrictEqual(PgDatabase.sessionParameters("postgres://u@h/db"), { statement_timeout: "0" })
+    assert.deepStrictEqual(
+      PgDatabase.sessionParameters("postgres://u@h/db?options=-c%20search_path%3Dapp"),
+      { statement_timeout: "0" }
+    )
+    assert.deepStrictEqual(
+      PgDatabase.sessionParameters("postgres://u@h/db?options=-c%20statement_timeout%3D5min"),
+      {}
+    )
+  })
+
+  it.live("a database default of 100 ms does not cancel a long statement; the URL's own timeout does", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const db = yield* ThrowawayDatabase
+      yield* sql.unsafe(`ALTER DATABASE ${db.name} SET statement_timeout = '100ms'`)
+      // a new pool: its sessions start after the ALTER (the database default applies to them)
+      const sleep = (url: string) =>
+        Effect.gen(function*() {
+          const pool = yield* SqlClient.SqlClient
+          const [setting] = yield* pool<{ readonly statement_timeout: string }>`SHOW statement_timeout`
+          const slept = yield* Effect.result(pool`SELECT pg_sleep(0.3)`)
+          return { setting: setting!.statement_timeout, slept: slept._tag }
+        }).pipe(Effect.provide(PgDatabase.layer({ url: Redacted.make(url), maxConnections: 1 })))
+      const url = Redacted.value(db.url)
+      assert.deepStrictEqual(yield* sleep(url), { setting: "0", slept: "Success" })
+      const withOwn = `${url}?options=${encodeURIComponent("-c statement_timeout=50ms")}`
+      assert.deepStrictEqual(yield* sleep(withOwn), { setting: "50ms", slept: "Failure" })
+    }).pipe(inThrowawayDatabase()))
+})

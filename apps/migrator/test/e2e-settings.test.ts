@@ -1,0 +1,46 @@
+/**
+ * End-to-end: the server settings a production database carries. A DBA's default `statement_timeout` (here 5 ms, on
+ * the migrator's role) protects production from slow application queries; it used to cancel the start-up count and
+ * stop every run before the first row. lo-migrate's sessions run without one (as pg_dump's do) and bound their short
+ * statements themselves (`--pg-statement-timeout`). The CLI runs as a child process against a real PostgreSQL and the
+ * real Ceph RADOS Gateway.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { generateBytes, insertBinary, minimalGrants, throwawayRole } from "@lo-migrate/postgres/testing"
+import { Effect, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { assertMigrated, Env, runCli, settings, setUpSchema, withPassword } from "./cli.ts"
+
+describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
+  it.live("a role whose default statement_timeout is 5 ms: dry run, migration, status and verify all work", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* setUpSchema
+      const rows = yield* Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => i),
+        (i) => insertBinary({ bytes: generateBytes({ size: 100 + i * 997, seed: 300 + i }), mimeType: "a/b" })
+      )
+      // 20,000 rows without objects: the start-up count takes longer than 5 ms (they are reported as NULL oid)
+      yield* sql`INSERT INTO _nice_binary (hash, size, mime_type, data)
+                 SELECT md5(i::text) || lpad(to_hex(i), 8, '0'), 1, 'a/b', NULL FROM generate_series(1, 20000) i`
+      const role = yield* throwawayRole(minimalGrants)
+      yield* sql.unsafe(`ALTER ROLE ${role.name} SET statement_timeout = '5ms'`)
+      const { env } = yield* settings
+      const asRole = { ...env, PG_URL: withPassword(Redacted.value(role.url)) }
+
+      const dry = yield* runCli(["--dry-run"], asRole)
+      assert.strictEqual(dry.code, 0, dry.stdout + dry.stderr)
+      assert.include(dry.stdout, "20040 of 20040 rows left to migrate")
+      const run = yield* runCli(["--report", "/dev/null"], asRole)
+      assert.strictEqual(run.code, 1, run.stdout + run.stderr) // the 20,000 rows without an object
+      assert.notInclude(run.stderr, "statement timeout")
+      assert.include(run.stdout, "40 objects migrated")
+      yield* assertMigrated(rows)
+      const status = yield* runCli(["status"], asRole)
+      assert.strictEqual(status.code, 1, status.stdout + status.stderr) // rows are left
+      assert.include(status.stdout, "20000 rows left to migrate")
+      const verify = yield* runCli(["verify"], asRole)
+      assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
+      assert.include(verify.stdout, "40 rows checked")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+})
