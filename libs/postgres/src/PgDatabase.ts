@@ -5,7 +5,7 @@
  * URL means what it means to libpq: `sslmode`, root and client certificates, the password from `PGPASSWORD` or the
  * password file; `prefer` / `allow` fall back (plaintext / TLS) when the first way is refused at start-up.
  */
-import { DatabaseError } from "@lo-migrate/core"
+import { DatabaseError, scrubSecrets } from "@lo-migrate/core"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -14,7 +14,7 @@ import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { ConnectionOptions } from "node:tls"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
-import { sqlStateOf, toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
+import { describeSqlError, sqlStateOf, toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
 import type { PgConnectionOptions } from "./PgUrl.ts"
 import { type Transport, withClientKey } from "./PgTls.ts"
 import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
@@ -67,6 +67,13 @@ export const sessionParameters = (url: string): Readonly<Record<string, string>>
   return /statement_timeout/i.test(options) ? {} : { statement_timeout: "0" }
 }
 
+/**
+ * The server refused a startup parameter: PgBouncer answers "unsupported startup parameter: statement_timeout"
+ * unless its `ignore_startup_parameters` lists it. The pool then connects without it (`make`).
+ */
+const refusedStartupParameter = (error: unknown): error is SqlError =>
+  isSqlError(error) && /unsupported startup parameter/i.test(describeSqlError(error))
+
 /** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
 export const make = (config: PgConnectionConfig) => {
   const options = config.options
@@ -77,12 +84,13 @@ export const make = (config: PgConnectionConfig) => {
   // PGPORT fills in a port the URL does not give (PGHOST only a host it does not give: then there is no TCP target)
   const target = urlTarget !== undefined && options?.port !== undefined ? { ...urlTarget, port: options.port } : urlTarget
   const stall = config.stallTimeout
-  const pool = (transport: Transport | undefined) =>
+  const parameters = sessionParameters(Redacted.value(config.url))
+  const poolWith = (transport: Transport | undefined, startupParameters: Readonly<Record<string, string>>) =>
     PgClient.make({
       url: config.url,
       maxConnections: Math.max(1, Math.floor(config.maxConnections)),
       applicationName: options?.applicationName ?? config.applicationName ?? "lo-migrate",
-      startupParameters: sessionParameters(Redacted.value(config.url)),
+      startupParameters,
       ...(config.connectTimeout !== undefined ? { connectTimeout: config.connectTimeout } : {}),
       // Idle connections are closed after a minute; the pool reopens them on demand.
       idleTimeout: "60 seconds",
@@ -102,6 +110,15 @@ export const make = (config: PgConnectionConfig) => {
     }).pipe(
       // The pool connects lazily: prove now that the URL, credentials and database are right.
       Effect.tap((client) => client`SELECT 1`)
+    )
+  const pool = (transport: Transport | undefined) =>
+    Object.keys(parameters).length === 0 ? poolWith(transport, parameters) : poolWith(transport, parameters).pipe(
+      Effect.catchIf(refusedStartupParameter, (error) =>
+        Effect.logWarning(
+          `PostgreSQL (or a pooler in front of it) refused the startup parameter statement_timeout=0 ` +
+            `(${scrubSecrets(describeSqlError(error), secrets)}); connecting without it, so a database or role ` +
+            `default statement_timeout applies to lo-migrate's long statements (the count, an index build, verify)`
+        ).pipe(Effect.andThen(poolWith(transport, {}))))
     )
   const plan = config.tls === undefined ? options?.tls : undefined
   const fallback = plan?.fallback

@@ -6,9 +6,11 @@
  * - Data sets: `seedOriginalDataSet`, `seedInvalidDataSet`.
  * - Roles: `throwawayRole` with `minimalGrants`, `inThrowawayDatabase`.
  * - `TlsServer`: a throwaway PostgreSQL 15 of its own that accepts TLS only (self-signed certificate).
+ * - `PgBouncer`: a PgBouncer of its own in front of the test PostgreSQL (transaction pooling).
  */
 export * from "./testing/DataSets.ts"
 export * from "./testing/Roles.ts"
 export * from "./testing/Seeding.ts"
 export * from "./testing/ThrowawayDatabase.ts"
 export * as TlsServer from "./testing/TlsServer.ts"
+export * as PgBouncer from "./testing/PgBouncer.ts"

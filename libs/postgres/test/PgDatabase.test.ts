@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DatabaseError } from "@lo-migrate/core"
-import { Cause, Effect, Redacted } from "effect"
+import { Cause, Effect, Logger, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import {
   AuthenticationError,
@@ -11,7 +11,7 @@ import {
 } from "effect/sql/SqlError"
 import { scrubSecrets } from "@lo-migrate/core"
 import { isRetryableSqlError, isTransientSqlState, PgDatabase, toDatabaseError } from "../src/index.ts"
-import { inThrowawayDatabase, testAdminUrl, ThrowawayDatabase } from "../src/testing.ts"
+import { inThrowawayDatabase, PgBouncer, testAdminUrl, ThrowawayDatabase } from "../src/testing.ts"
 
 const password = "Sup3r-S3cret_pw"
 
@@ -200,4 +200,33 @@ describe("PgDatabase: the server's statement_timeout", () => {
       const withOwn = `${url}?options=${encodeURIComponent("-c statement_timeout=50ms")}`
       assert.deepStrictEqual(yield* sleep(withOwn), { setting: "50ms", slept: "Failure" })
     }).pipe(inThrowawayDatabase()))
+
+  it.live("behind PgBouncer, which refuses the startup parameter: connects without it and warns", () =>
+    Effect.gen(function*() {
+      const db = yield* ThrowawayDatabase
+      const bouncer = yield* PgBouncer.make
+      const warnings: Array<string> = []
+      const collect = Logger.make((options) => void warnings.push(String(options.message)))
+      const [row] = yield* Effect.gen(function*() {
+        const pool = yield* SqlClient.SqlClient
+        return yield* pool<{ readonly x: number }>`SELECT 1 AS x`
+      }).pipe(
+        Effect.provide(PgDatabase.layer({ url: Redacted.make(bouncer.url(db.name)), maxConnections: 1 })),
+        Effect.provide(Logger.layer([collect]))
+      )
+      assert.strictEqual(row!.x, 1)
+      assert.strictEqual(warnings.length, 1, warnings.join("\n"))
+      assert.include(warnings[0], "refused the startup parameter statement_timeout=0")
+      assert.include(warnings[0], "unsupported startup parameter: statement_timeout")
+      // directly, without PgBouncer: no warning
+      warnings.length = 0
+      yield* Effect.gen(function*() {
+        const pool = yield* SqlClient.SqlClient
+        return yield* pool`SELECT 1`
+      }).pipe(
+        Effect.provide(PgDatabase.layer({ url: db.url, maxConnections: 1 })),
+        Effect.provide(Logger.layer([collect]))
+      )
+      assert.deepStrictEqual(warnings, [])
+    }).pipe(Effect.scoped, inThrowawayDatabase()))
 })

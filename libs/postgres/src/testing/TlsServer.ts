@@ -40,7 +40,7 @@ const howTo = `this test starts its own PostgreSQL 15 with TLS: it needs initdb 
   "root, an OS user 'postgres' (runuser -u postgres)"
 
 /** A loopback port nothing listens on right now. */
-const freePort = Effect.callback<number>((resume) => {
+export const freePort = Effect.callback<number>((resume) => {
   const server = createServer()
   server.once("error", (e) => resume(Effect.die(new Error(`no free loopback port: ${e.message}`))))
   server.listen(0, "127.0.0.1", () => {
