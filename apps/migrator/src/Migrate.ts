@@ -32,6 +32,7 @@ import {
   refusedFinalize,
   refusedPreflight,
   refusedPrivileges,
+  refusedReadOnly,
   refusedStartup,
   resumeHint,
   unexpected,
@@ -256,6 +257,7 @@ export const migrate = (
       PreflightFailed: refusedPreflight,
       StartupRefused: refusedStartup(at),
       SchemaNotPermitted: refusedPrivileges,
+      ReadOnlySession: refusedReadOnly,
       FinalizeRefused: refusedFinalize,
       ReportError: (e: ReportError) =>
         printStderr(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),

@@ -3,7 +3,7 @@
  * they happened, never a secret), refusals at start-up, a refused finalize, and unexpected failures.
  */
 import type { InfrastructureError } from "@lo-migrate/core"
-import type { FinalizeRefused, PreflightFailed, SchemaNotPermitted } from "@lo-migrate/postgres"
+import type { FinalizeRefused, PreflightFailed, ReadOnlySession, SchemaNotPermitted } from "@lo-migrate/postgres"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -36,6 +36,9 @@ export const refusedPrivileges = (error: SchemaNotPermitted) =>
   printStderr(`error: ${error.message}\nRefusing to start (the README lists the grants the migrator needs).`).pipe(
     Effect.as(ExitCode.Usage)
   )
+
+export const refusedReadOnly = (error: ReadOnlySession) =>
+  printStderr(`error: ${error.message}\nRefusing to start: nothing was uploaded.`).pipe(Effect.as(ExitCode.Usage))
 
 /** The partial index is an optimisation: a role that may not build it is told what that costs and goes on. */
 export const pendingIndexWarning = (error: SchemaNotPermitted) =>

@@ -5,6 +5,7 @@
  * statements themselves (`--pg-statement-timeout`). The CLI runs as a child process against a real PostgreSQL and the
  * real Ceph RADOS Gateway.
  */
+import { ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
 import { generateBytes, insertBinary, minimalGrants, throwawayRole } from "@lo-migrate/postgres/testing"
 import { Effect, Redacted } from "effect"
@@ -43,4 +44,26 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
       assert.include(verify.stdout, "40 rows checked")
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("a read-only session (the role's default_transaction_read_only): refused with exit 2, nothing uploaded", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* setUpSchema
+      yield* Effect.forEach(
+        Array.from({ length: 5 }, (_, i) => i),
+        (i) => insertBinary({ bytes: generateBytes({ size: 1000 + i, seed: 400 + i }), mimeType: "a/b" })
+      )
+      const role = yield* throwawayRole(minimalGrants)
+      yield* sql.unsafe(`ALTER ROLE ${role.name} SET default_transaction_read_only = on`)
+      const { env, bucket } = yield* settings
+      const asRole = { ...env, PG_URL: withPassword(Redacted.value(role.url)) }
+      for (const args of [["--dry-run"], []]) {
+        const run = yield* runCli(args, asRole)
+        assert.strictEqual(run.code, 2, run.stdout + run.stderr)
+        assert.include(run.stderr, "the session is read-only (transaction_read_only is on")
+        assert.include(run.stderr, `ALTER ROLE ${role.name} SET default_transaction_read_only = off;`)
+      }
+      const listed = yield* Effect.promise(() => bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name })))
+      assert.strictEqual(listed.KeyCount ?? 0, 0, "nothing was uploaded")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 })

@@ -40,7 +40,7 @@ import {
 } from "./Catalog.ts"
 import { mapSqlError, sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
 import { withSchemaLock } from "./SchemaLock.ts"
-import { FinalizeRefused, notPermitted, PreflightFailed, SchemaNotPermitted } from "./SchemaErrors.ts"
+import { FinalizeRefused, notPermitted, PreflightFailed, ReadOnlySession, SchemaNotPermitted } from "./SchemaErrors.ts"
 
 /** SQLSTATE 42501: insufficient_privilege ("must be owner of table", "permission denied for table"). */
 const isNotPermitted = (e: SqlError | DatabaseError): boolean => isSqlError(e) && sqlStateOf(e) === "42501"
@@ -73,6 +73,17 @@ const missingTable = (operation: string) =>
 
 const acceptedSha2Types: ReadonlySet<string> = new Set(["character(64)", "text", "character varying"])
 
+/** The session can write: not a standby, `transaction_read_only` off (`ReadOnlySession` otherwise). */
+const checkWritable = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const [r] = yield* sql<{ readonly readOnly: string; readonly standby: boolean; readonly role: string }>`
+    SELECT current_setting('transaction_read_only') AS "readOnly", pg_is_in_recovery() AS standby,
+           quote_ident(current_user) AS role`
+  if (r !== undefined && (r.standby || r.readOnly === "on")) {
+    return yield* new ReadOnlySession({ standby: r.standby, role: r.role })
+  }
+})
+
 /** The rights a run needs on an existing sha2 column: SELECT on the table, UPDATE of sha2. */
 const checkRunPrivileges = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -88,9 +99,14 @@ const checkRunPrivileges = Effect.gen(function*() {
  * right to add the missing `sha2` column (ownership) or UPDATE of the existing one. Fails with `SchemaNotPermitted`
  * naming the statement to run.
  */
-export const checkPrivileges: Effect.Effect<void, DatabaseError | SchemaNotPermitted, SqlClient.SqlClient> = Effect.gen(function*() {
+export const checkPrivileges: Effect.Effect<
+  void,
+  DatabaseError | SchemaNotPermitted | ReadOnlySession,
+  SqlClient.SqlClient
+> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("checkPrivileges")
+  yield* checkWritable
   if ((yield* sha2Column) !== undefined) return yield* checkRunPrivileges
   const [r] = yield* sql<{ readonly select: boolean; readonly owner: boolean }>`
     SELECT has_table_privilege(c.oid, 'SELECT') AS select, pg_has_role(c.relowner, 'USAGE') AS owner
@@ -104,9 +120,14 @@ export const checkPrivileges: Effect.Effect<void, DatabaseError | SchemaNotPermi
  * was already there. Fails if the table is missing or `sha2` exists with a type that cannot hold 64 hex characters,
  * and with `SchemaNotPermitted` when the role may not add the column, or may not read the table or update `sha2`.
  */
-export const ensureSha2Column: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted, SqlClient.SqlClient> = Effect.gen(function*() {
+export const ensureSha2Column: Effect.Effect<
+  boolean,
+  DatabaseError | SchemaNotPermitted | ReadOnlySession,
+  SqlClient.SqlClient
+> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("ensureSha2Column")
+  yield* checkWritable
   const existing = yield* sha2Column
   if (existing !== undefined) {
     if (!acceptedSha2Types.has(existing.type) && !/^character varying\((6[4-9]|[7-9]\d|\d{3,})\)$/.test(existing.type)) {

@@ -29,6 +29,25 @@ export class SchemaNotPermitted extends Schema.TaggedError<SchemaNotPermitted>()
   }
 }
 
+/**
+ * The session cannot write, so no `sha2` could ever be recorded: the server is a standby (`pg_is_in_recovery()`), or
+ * `transaction_read_only` is on (`default_transaction_read_only` of the database, the role or the URL's options).
+ * Checked before the first upload: otherwise a run uploads objects and fails at its first commit, every time.
+ */
+export class ReadOnlySession extends Schema.TaggedError<ReadOnlySession>()("ReadOnlySession", {
+  standby: Schema.Boolean,
+  role: Schema.String
+}) {
+  override get message() {
+    return this.standby
+      ? "pre-flight check failed: the server is a standby (pg_is_in_recovery() is true) and cannot record sha2; " +
+        "point PG_URL at the primary"
+      : `pre-flight check failed: the session is read-only (transaction_read_only is on, from ` +
+        `default_transaction_read_only of the database, the role or the URL's options) and cannot record sha2; ` +
+        `turn it off for the migrator's role:\n  ALTER ROLE ${this.role} SET default_transaction_read_only = off;`
+  }
+}
+
 /** Why the migration must not start. The CLI offers `--skip-batch-job-check` to override. */
 export class PreflightFailed extends Schema.TaggedError<PreflightFailed>()("PreflightFailed", {
   reason: Schema.Literals(["TableMissing", "JobMissing", "JobActive"]),

@@ -10,7 +10,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import { BinaryTable, countAll, sha2Column, tableExists } from "./Catalog.ts"
 import { mapSqlError } from "./DatabaseErrors.ts"
 import { checkBatchJob, checkPrivileges, ensurePendingIndex, ensureSha2Column, finalize } from "./Schema.ts"
-import type { FinalizeRefused, PreflightFailed, SchemaNotPermitted } from "./SchemaErrors.ts"
+import type { FinalizeRefused, PreflightFailed, ReadOnlySession, SchemaNotPermitted } from "./SchemaErrors.ts"
 
 export class SchemaTasks extends Context.Service<SchemaTasks, {
   /** Refuses while the application's binary clean-up batch job is active. */
@@ -23,7 +23,7 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
    * Adds `_nice_binary.sha2` if missing; `true` if it was added now. `SchemaNotPermitted` when the role may not add
    * it, or may not SELECT the table or UPDATE `sha2`.
    */
-  readonly ensureSha2Column: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted>
+  readonly ensureSha2Column: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted | ReadOnlySession>
   /**
    * Builds the partial index of pending rows (`(hash) WHERE sha2 IS NULL`, CONCURRENTLY) unless it exists; `true` if
    * built now. A resumed run then finds its first pending row at once instead of walking the migrated prefix of the
@@ -32,7 +32,7 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
    */
   readonly ensurePendingIndex: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted>
   /** The rights a run will need (adding or updating `sha2`, reading the table), checked without writing (dry run). */
-  readonly checkPrivileges: Effect.Effect<void, DatabaseError | SchemaNotPermitted>
+  readonly checkPrivileges: Effect.Effect<void, DatabaseError | SchemaNotPermitted | ReadOnlySession>
   /** Row counts when `sha2` does not exist yet (every row is left). Read-only. */
   readonly countAll: Effect.Effect<RowCounts, DatabaseError>
   /** NOT NULL + UNIQUE on `sha2`; refused while rows are left. */

@@ -14,6 +14,7 @@ import {
   PendingIndexStatement,
   PgDatabase,
   PreflightFailed,
+  ReadOnlySession,
   SchemaNotPermitted,
   Sha2UniqueIndex
 } from "../src/index.ts"
@@ -225,6 +226,27 @@ describe("a role that owns nothing (least privilege)", () => {
         assert.include(error.message, role.name)
       }).pipe(asRole(role.url))
       assert.isUndefined(yield* indexInfo(PendingIndex))
+    }).pipe(Effect.scoped, inThrowawayDatabase()))
+
+  it.live("a read-only session (the role's default_transaction_read_only) is refused before anything is written", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable({ sha2Column: false })
+      const role = yield* throwawayRole((r) => [`GRANT SELECT ON _nice_binary TO ${r}`, `ALTER TABLE _nice_binary OWNER TO ${r}`])
+      yield* sql.unsafe(`ALTER ROLE ${role.name} SET default_transaction_read_only = on`)
+      for (const task of [checkPrivileges, ensureSha2Column]) {
+        const error = yield* Effect.flip(task).pipe(asRole(role.url))
+        assert.instanceOf(error, ReadOnlySession)
+        const e = error as ReadOnlySession
+        assert.isFalse(e.standby)
+        assert.include(e.message, "the session is read-only (transaction_read_only is on")
+        assert.include(e.message, `ALTER ROLE ${role.name} SET default_transaction_read_only = off;`)
+      }
+      assert.isUndefined(yield* columnInfo, "nothing was changed")
+      // the statement it gives makes the same role pass (as the table's owner it adds the column)
+      yield* sql.unsafe(`ALTER ROLE ${role.name} SET default_transaction_read_only = off`)
+      assert.isTrue(yield* ensureSha2Column.pipe(asRole(role.url)))
+      yield* sql.unsafe(`ALTER TABLE _nice_binary OWNER TO CURRENT_USER`)
     }).pipe(Effect.scoped, inThrowawayDatabase()))
 
   it.live("a missing sha2 column it may not add, a missing UPDATE (sha2), SELECT on nice_batch_job: refused with the statement", () =>
