@@ -31,14 +31,14 @@ if ! pg_isready -q -d "$PG_TEST_URL" 2>/dev/null; then
 fi
 
 # PgBouncer for the pooler test (libs/postgres PgDatabase.test.ts, testing/PgBouncer.ts): Debian's package, installed
-# here when it is missing and we may (root, apt-get); otherwise that test fails saying how to install it.
+# here when it is missing and we may (root, apt-get); otherwise that test fails saying how to install it. The test
+# starts its own PgBouncer on a free port; a system one, if any runs, is not used.
 if [[ ! -x "${PGBOUNCER:-/usr/sbin/pgbouncer}" ]] && (( EUID == 0 )) && command -v apt-get >/dev/null; then
   log "installing pgbouncer (apt-get) for the pooler test"
   { DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer ||
     { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer; }; } >/dev/null 2>&1 ||
     log "could not install pgbouncer: the pooler test will fail"
 fi
-# The tests start their own PgBouncer on a free port; a system one, if any runs, is not used.
 
 started_ceph=0
 stop_ceph() { if (( started_ceph )) && [[ "${KEEP_CEPH:-0}" != 1 ]]; then bash tools/s3/ceph-rgw.sh stop >/dev/null 2>&1 || true; fi; }

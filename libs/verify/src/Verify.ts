@@ -84,15 +84,15 @@ export const runVerify = Effect.fn("Verify.runVerify")(function*<E>(
     if (options.deep && (facts.sha256 !== row.sha2 || facts.size !== row.size)) {
       return bad(row, "WrongContent", `the object's ${facts.size} bytes hash to ${facts.sha256}, not to its key`)
     }
-    if (options.contentType && row.mimeTypeNotUtf8 !== undefined) {
-      return bad(
-        row,
-        "WrongContentType",
-        `mime_type is not valid UTF-8 (bytes ${row.mimeTypeNotUtf8}, hex), so no Content-Type or metadata stores it ` +
-          `(the migrator reports such a row instead of migrating it)`
-      )
-    }
     if (options.contentType) {
+      if (row.mimeTypeNotUtf8 !== undefined) {
+        return bad(
+          row,
+          "WrongContentType",
+          `mime_type is not valid UTF-8 (bytes ${row.mimeTypeNotUtf8}, hex), so no Content-Type or metadata stores ` +
+            `it (the migrator reports such a row instead of migrating it)`
+        )
+      }
       const recovered = originalMimeType(facts.contentType, facts.metadata)
       if (recovered === undefined || !matchesMimeType(recovered, row.mimeType)) {
         return bad(
