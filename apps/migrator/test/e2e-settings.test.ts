@@ -2,8 +2,9 @@
  * End-to-end: the server settings a production database carries. A DBA's default `statement_timeout` (here 5 ms, on
  * the migrator's role) protects production from slow application queries; it used to cancel the start-up count and
  * stop every run before the first row. lo-migrate's sessions run without one (as pg_dump's do) and bound their short
- * statements themselves (`--pg-statement-timeout`). The CLI runs as a child process against a real PostgreSQL and the
- * real Ceph RADOS Gateway.
+ * statements themselves (`--pg-statement-timeout`). A DBA's `idle_session_timeout` and
+ * `idle_in_transaction_session_timeout` end the pool's connections whenever they wait: the pool opens new ones. The CLI
+ * runs as a child process against a real PostgreSQL and the real Ceph RADOS Gateway.
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
@@ -43,6 +44,40 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       const verify = yield* runCli(["verify"], asRole)
       assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
       assert.include(verify.stdout, "40 rows checked")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("a role whose idle sessions are ended after 200 ms (idle_session_timeout, idle_in_transaction_session_timeout): a slow migration completes", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* setUpSchema
+      // 24 small objects and 2 above the CLI's 1 MiB in-memory limit (read in a transaction, spilled)
+      const rows = yield* Effect.forEach(
+        Array.from({ length: 26 }, (_, i) => i),
+        (i) =>
+          insertBinary({
+            bytes: generateBytes({ size: i < 2 ? 3 * 1024 * 1024 + i : 1000 + i * 313, seed: 500 + i }),
+            mimeType: "a/b"
+          })
+      )
+      const role = yield* throwawayRole(minimalGrants)
+      yield* sql.unsafe(`ALTER ROLE ${role.name} SET idle_session_timeout = '200ms'`)
+      yield* sql.unsafe(`ALTER ROLE ${role.name} SET idle_in_transaction_session_timeout = '50ms'`)
+      const ended = sql<{ readonly n: number }>`
+        SELECT coalesce(sessions_fatal, 0)::int AS n FROM pg_stat_database WHERE datname = current_database()`
+      const before = (yield* ended)[0]!.n
+      const { env } = yield* settings
+      const asRole = { ...env, PG_URL: withPassword(Redacted.value(role.url)) }
+      // 8 rows a second: the run lasts ~3 s, and the pool's connections wait longer than 200 ms between statements
+      const run = yield* runCli(["--max-objects-per-second", "8", "--report", "/dev/null"], asRole)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.include(run.stdout, "26 objects migrated")
+      yield* assertMigrated(rows)
+      // the server did end the role's idle sessions meanwhile (its FATAL "terminating connection due to idle-session
+      // timeout" counts in sessions_fatal; statistics reach the view within a second or so)
+      yield* Effect.sleep("1500 millis")
+      yield* sql`SELECT pg_stat_clear_snapshot()`
+      const after = (yield* ended)[0]!.n
+      assert.isAbove(after, before, "no session was ended by the timeouts: the test proves nothing")
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("a read-only session (the role's default_transaction_read_only): refused with exit 2, nothing uploaded", () =>
