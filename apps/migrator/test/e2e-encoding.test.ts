@@ -1,7 +1,7 @@
 /**
- * End-to-end: a `SQL_ASCII` database, as legacy applications have them, where `mime_type` may hold bytes that are not
- * UTF-8 (Latin-1, say). PostgreSQL refuses to send such a value as UTF-8 text, so one of them used to fail its whole
- * page, at every retry, and stop the run. Now it is that row's failure: reported (naming the row and the bytes) and
+ * End-to-end: a `SQL_ASCII` database, as legacy applications have them, where `mime_type` or `hash` may hold bytes
+ * that are not UTF-8 (Latin-1, say). PostgreSQL refuses to send such a value as UTF-8 text, so one of them used to
+ * fail its whole page, at every retry, and stop the run. Now it is that row's failure: reported (naming the row and the bytes) and
  * skipped; every other row is migrated and verifies clean. The CLI runs as a child process against a real
  * PostgreSQL and the real Ceph RADOS Gateway.
  */
@@ -63,5 +63,38 @@ describe("a SQL_ASCII database end to end (PostgreSQL + Ceph RGW)", () => {
       assert.include(output, good[0]!.hash)
       assert.include(output, "mime_type is not valid UTF-8 (bytes 746578742f78e4, hex)")
       assert.include(output, `${good.length} rows checked`)
+    }).pipe(Effect.provide(SqlAsciiEnv)), 120_000)
+
+  it.live("a hash that is not UTF-8: that row reported and skipped, the rows after it migrated; verify is clean", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* setUpSchema
+      const rows = yield* Effect.forEach(
+        Array.from({ length: 5 }, (_, i) => i),
+        (i) => insertBinary({ bytes: new TextEncoder().encode(`body ${i} `.repeat(1 + i * 50)), mimeType: "a/b" })
+      )
+      // "ab" and a Latin-1 "ä": sorts before the hex hashes of the other rows, so they all come after it
+      const bad = rows[3]!
+      yield* sql`UPDATE _nice_binary SET hash = convert_from(${Uint8Array.of(0x41, 0x42, 0xe4)}, 'SQL_ASCII')
+                 WHERE hash = ${bad.hash}`
+      const { env } = yield* settings
+      const report = yield* reportFile
+      const run = yield* runCli(["--report", report.path], env)
+      assert.strictEqual(run.code, 1, run.stdout + run.stderr)
+      assert.include(run.stderr, `hash is not valid UTF-8 (bytes 4142e4${"20".repeat(37)}, hex)`)
+      assert.deepStrictEqual(report.lines().map((l) => [l.hash.trimEnd(), l.oid, l.reason]), [["AB\uFFFD", bad.oid, "HashNotUtf8"]])
+      const [left] = yield* sql<{ readonly sha2: string | null; readonly lo: boolean }>`
+        SELECT sha2, EXISTS (SELECT 1 FROM pg_largeobject_metadata WHERE oid = data) AS lo
+        FROM _nice_binary WHERE data = ${bad.oid}`
+      assert.deepStrictEqual([left!.sha2, left!.lo], [null, true], "the bad row is left as it was")
+      const verify = yield* runCli(["verify"], env)
+      assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
+      assert.include(verify.stdout, `${rows.length - 1} rows checked`)
+      // the DBA corrects the row: the next run migrates it, and nothing else
+      yield* sql`UPDATE _nice_binary SET hash = ${bad.hash} WHERE data = ${bad.oid}`
+      const rerun = yield* runCli([], env)
+      assert.strictEqual(rerun.code, 0, rerun.stdout + rerun.stderr)
+      assert.include(rerun.stdout, "1 objects migrated")
+      yield* assertMigrated(rows)
     }).pipe(Effect.provide(SqlAsciiEnv)), 120_000)
 })

@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import { type Digests, isSha1Hex, type PartDigests, type Sha1Hex, type Sha256Hex, type SourceRow } from "./Domain.ts"
-import { InvalidSize, MalformedHash, MimeTypeNotUtf8, NullOid, RowFailed, Sha1Mismatch, SizeMismatch } from "./Errors.ts"
+import { HashNotUtf8, InvalidSize, MalformedHash, MimeTypeNotUtf8, NullOid, RowFailed, Sha1Mismatch, SizeMismatch } from "./Errors.ts"
 
 /** An incremental digester: feed chunks in order, then `digest()` once. Plain mutable state, meant for one fiber. */
 export interface Digester<D extends Digests = Digests> {
@@ -118,6 +118,7 @@ const fail = (row: SourceRow, reason: RowFailed["reason"]) =>
  * (ContentType.ts) turns one that cannot be a header value into metadata.
  */
 export const checkRow = (row: SourceRow): Effect.Effect<CheckedRow, RowFailed> => {
+  if (row.hashNotUtf8 !== undefined) return fail(row, new HashNotUtf8({ bytes: row.hashNotUtf8 }))
   const sha1 = sha1OfHash(row.hash)
   if (sha1 === undefined) return fail(row, new MalformedHash())
   if (row.oid === null) return fail(row, new NullOid())

@@ -28,6 +28,12 @@ export const isSha256Hex = Schema.is(Sha256Hex)
  */
 export const SourceRow = Schema.Struct({
   hash: Schema.String,
+  /**
+   * Set when the column's bytes are not UTF-8 (a `SQL_ASCII` database): they in hex, at most 64 bytes; `hash` then
+   * holds them decoded with U+FFFD for each bad sequence, for display only. Such a row is reported, not migrated
+   * (`checkRow`: `HashNotUtf8`).
+   */
+  hashNotUtf8: Schema.optionalKey(Schema.String),
   oid: Schema.NullOr(Schema.Number),
   size: Schema.Number,
   mimeType: Schema.NullOr(Schema.String),

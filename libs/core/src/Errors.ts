@@ -40,6 +40,13 @@ export class MimeTypeNotUtf8 extends Schema.TaggedError<MimeTypeNotUtf8>()("Mime
   }
 }
 
+export class HashNotUtf8 extends Schema.TaggedError<HashNotUtf8>()("HashNotUtf8", { bytes: Schema.String }) {
+  override get message() {
+    return `hash is not valid UTF-8 (bytes ${this.bytes}, hex), which a SQL_ASCII database stores unchecked, and so ` +
+      `not 40 hexadecimal characters either; correct or delete the row`
+  }
+}
+
 export class MissingLargeObject extends Schema.TaggedError<MissingLargeObject>()("MissingLargeObject", {
   oid: Schema.Number
 }) {
@@ -123,6 +130,7 @@ export class CorruptedInTransit extends Schema.TaggedError<CorruptedInTransit>()
 
 export const RowFailureReason = Schema.Union([
   MalformedHash,
+  HashNotUtf8,
   NullOid,
   InvalidSize,
   MimeTypeNotUtf8,

@@ -134,7 +134,10 @@ describe("row checks", () => {
         [{ ...ok, hash: "g".repeat(40) }, "MalformedHash"],
         [{ ...ok, hash: `${ok.hash.slice(0, 39)} ` }, "MalformedHash"],
         [{ ...ok, oid: null }, "NullOid"],
-        [{ ...ok, size: -1 }, "InvalidSize"]
+        [{ ...ok, size: -1 }, "InvalidSize"],
+        // bytes a SQL_ASCII database holds that are not UTF-8: named as such, before anything else about the row
+        [{ ...ok, hash: "ab\uFFFD", hashNotUtf8: "6162e4", oid: null }, "HashNotUtf8"],
+        [{ ...ok, mimeTypeNotUtf8: "e4" }, "MimeTypeNotUtf8"]
       ]
       for (const [bad, tag] of cases) {
         const exit = yield* Effect.exit(checkRow(bad))

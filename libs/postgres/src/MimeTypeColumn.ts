@@ -15,10 +15,10 @@ import { Buffer, isUtf8 } from "node:buffer"
 /** UTF-8 that keeps a leading byte-order mark (it is part of the value); U+FFFD for a bad sequence. */
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
 
-/** At most this many bytes of a bad value are shown (in hex) in its report. */
+/** At most this many bytes of a bad value are shown (in hex) in its report (`shownHex`). */
 export const mimeTypeShownBytes = 64
 
-const hex = (bytes: Uint8Array): string =>
+export const shownHex = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, mimeTypeShownBytes)).toString("hex") +
   (bytes.byteLength > mimeTypeShownBytes ? "..." : "")
 
@@ -27,9 +27,14 @@ const hex = (bytes: Uint8Array): string =>
  * as text) checks the bytes, and `convert_to(.., 'SQL_ASCII')` returns them as they are.
  */
 export const mimeTypeBytes = (sql: SqlClient.SqlClient, column: "mime_type" | "b.mime_type"): Statement.Fragment =>
-  sql.literal(
-    `convert_to(${column}, CASE current_setting('server_encoding') WHEN 'SQL_ASCII' THEN 'SQL_ASCII' ELSE 'UTF8' END)`
-  )
+  sql.literal(`convert_to(${column}, ${bytesEncoding})`)
+
+/**
+ * The encoding text is turned into bytes in (`convert_to`) and back (`convert_from`): UTF-8, or in `SQL_ASCII` the
+ * bytes as they are. An SQL expression.
+ */
+export const bytesEncoding =
+  "CASE current_setting('server_encoding') WHEN 'SQL_ASCII' THEN 'SQL_ASCII' ELSE 'UTF8' END"
 
 /** The column's value as selected with `mimeTypeBytes`. */
 export type MimeTypeBytes = Uint8Array | null
@@ -42,5 +47,5 @@ export const mimeTypeOf = (
 ): { readonly mimeType: string | null; readonly mimeTypeNotUtf8?: string } => {
   if (bytes === null) return { mimeType: null }
   const mimeType = utf8.decode(bytes)
-  return isUtf8(bytes) ? { mimeType } : { mimeType, mimeTypeNotUtf8: hex(bytes) }
+  return isUtf8(bytes) ? { mimeType } : { mimeType, mimeTypeNotUtf8: shownHex(bytes) }
 }

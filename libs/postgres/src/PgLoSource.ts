@@ -9,6 +9,8 @@
  *   page boundary inside a group of duplicates neither skips nor repeats a row. (A row the application UPDATEs gets a
  *   new ctid; it may then be seen again or skipped within this run - harmless: the committer works by hash, and a
  *   pending row skipped now is found by the next run.)
+ * - `hash` and `mime_type` are selected as bytes and decoded here (HashColumn.ts, MimeTypeColumn.ts), so that a value
+ *   a `SQL_ASCII` database holds in another encoding fails its row, not the page.
  * - `size` is `bigint` in PostgreSQL and decoded as a JS `bigint`: converted to `number` (a value beyond 2^53 turns
  *   into an unsafe integer, which `checkRow` reports as `InvalidSize`).
  * - A page that fails with a retryable `DatabaseError` (a connection reset, a failover) is retried by itself with the
@@ -28,9 +30,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
-import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type * as Statement from "effect/sql/Statement"
-import { mapSqlError, sqlStateOf, toDatabaseError } from "./DatabaseErrors.ts"
+import { mapSqlError } from "./DatabaseErrors.ts"
+import { hashBytes, hashFrom, hashOf } from "./HashColumn.ts"
 import { type MimeTypeBytes, mimeTypeBytes, mimeTypeOf } from "./MimeTypeColumn.ts"
 import { shardPredicate } from "./ShardPredicate.ts"
 import { timedStatement } from "./StatementTimeout.ts"
@@ -43,12 +45,14 @@ export interface PgLoSourceOptions {
 }
 
 interface Cursor {
-  readonly hash: string
+  /** The last row's `hashBytes`: the bytes, not their decoding, which may not be the value (HashColumn.ts). */
+  readonly hash: Uint8Array
   readonly ctid: string
 }
 
 interface PageRow {
-  readonly hash: string
+  /** `hashBytes`, decoded by `hashOf` (HashColumn.ts says why). */
+  readonly hash: Uint8Array
   readonly oid: number | null
   readonly size: bigint | number | string
   /** `mimeTypeBytes`, decoded by `mimeTypeOf` (MimeTypeColumn.ts says why). */
@@ -61,7 +65,7 @@ const toNumber = (n: bigint | number | string | null | undefined): number =>
   n === null || n === undefined ? 0 : typeof n === "number" ? n : Number(n)
 
 const toSourceRow = (r: PageRow): SourceRow => ({
-  hash: r.hash,
+  ...hashOf(r.hash),
   oid: r.oid,
   size: toNumber(r.size),
   ...mimeTypeOf(r.mimeType)
@@ -77,38 +81,24 @@ const pageQuery = (
   pageSize: number,
   inShard: Statement.Fragment,
   after: Cursor | undefined
-) =>
-  after === undefined
+) => {
+  const columns = sql`${hashBytes(sql)} AS hash, b.data AS oid, b.size,
+    ${mimeTypeBytes(sql, "b.mime_type")} AS "mimeType", b.ctid::text AS cursor`
+  return after === undefined
     ? sql<PageRow>`
-        SELECT b.hash, b.data AS oid, b.size, ${mimeTypeBytes(sql, "b.mime_type")} AS "mimeType", b.ctid::text AS cursor
+        SELECT ${columns}
         FROM _nice_binary b
         WHERE b.sha2 IS NULL AND ${inShard}
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
     : sql<PageRow>`
-        SELECT b.hash, b.data AS oid, b.size, ${mimeTypeBytes(sql, "b.mime_type")} AS "mimeType", b.ctid::text AS cursor
+        SELECT ${columns}
         FROM _nice_binary b
-        WHERE b.sha2 IS NULL AND b.hash >= ${after.hash} AND (b.hash > ${after.hash} OR b.ctid > ${after.ctid}::tid)
+        WHERE b.sha2 IS NULL AND b.hash >= ${hashFrom(sql, after.hash)}
+          AND (b.hash > ${hashFrom(sql, after.hash)} OR b.ctid > ${after.ctid}::tid)
           AND ${inShard}
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
-
-/**
- * The page failed with 22021: PostgreSQL refused to send a value as UTF-8. `mime_type` is read as bytes
- * (MimeTypeColumn.ts) and the other columns are numbers or ASCII, so it was a `hash` holding bytes that are not UTF-8,
- * which only a `SQL_ASCII` database stores. Such a hash is malformed anyway; the query lists the rows to correct.
- */
-const hashNotUtf8 = (error: SqlError): DatabaseError => {
-  const cause = toDatabaseError("read pending rows", error)
-  return new DatabaseError({
-    operation: cause.operation,
-    detail: `${cause.detail}; the page reads mime_type as bytes, so a hash holds bytes that are not UTF-8 ` +
-      `(a SQL_ASCII database stores them unchecked). The rows whose hash is not 40 hexadecimal digits: ` +
-      `SELECT ctid, convert_to(hash, 'SQL_ASCII') AS hash_bytes, data FROM _nice_binary ` +
-      `WHERE hash !~ '^[0-9A-Fa-f]{40}$'; correct or delete them`,
-    retryable: false,
-    ...(cause.cause === undefined ? {} : { cause: cause.cause })
-  })
 }
 
 export const make = Effect.fnUntraced(function*(
@@ -123,7 +113,6 @@ export const make = Effect.fnUntraced(function*(
   // as "source"), from the same cursor: the rows already emitted are neither lost nor emitted again.
   const fetchPage = Effect.fn("PgLoSource.page")(function*(after: Cursor | undefined) {
     return yield* pageQuery(sql, pageSize, inShard, after).pipe(
-      Effect.mapError((e) => isSqlError(e) && sqlStateOf(e) === "22021" ? hashNotUtf8(e) : e),
       mapSqlError("read pending rows"),
       timedStatement("read pending rows"),
       retryInfrastructure("source"),

@@ -1,13 +1,13 @@
 /**
- * `mime_type` in a SQL_ASCII database: bytes that are not UTF-8 are one row's problem (reported by `checkRow`), not
- * a failed page that stops the run; every UTF-8 value, in any database, reads back exactly.
+ * `mime_type` and `hash` in a SQL_ASCII database: bytes that are not UTF-8 are one row's problem (reported by
+ * `checkRow`), not a failed page that stops the run; every UTF-8 value, in any database, reads back exactly.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { checkRow, LoSource, Metrics, type RowFailed } from "@lo-migrate/core"
 import { Effect, Layer, Stream } from "effect"
 import fc from "fast-check"
 import { SqlClient } from "effect/sql"
-import { mimeTypeOf, mimeTypeShownBytes, PgLoSource } from "../src/index.ts"
+import { hashFrom, mimeTypeOf, mimeTypeShownBytes, PgLoSource } from "../src/index.ts"
 import { createNiceBinaryTable, insertBinary, inThrowawayDatabase, setMimeTypeBytes } from "../src/testing.ts"
 
 const bytes = (hex: string) => Uint8Array.from(Buffer.from(hex, "hex"))
@@ -101,21 +101,79 @@ describe("PgLoSource: text columns in databases of other encodings", () => {
       }
     }).pipe(inThrowawayDatabase(2, { encoding: "SQL_ASCII" })))
 
-  it.live("a hash that is not UTF-8 fails the page at once, naming the column and the query that lists such rows", () =>
+  it.live("a hash that is not UTF-8 fails its row (HashNotUtf8, naming the bytes); paging goes on past it", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* createNiceBinaryTable()
-      yield* insertBinary({ bytes: utf8("good"), mimeType: "a/b" })
-      const bad = yield* insertBinary({ bytes: utf8("bad"), mimeType: "a/b" })
+      const rows = yield* Effect.forEach(
+        Array.from({ length: 6 }, (_, i) => i),
+        (i) => insertBinary({ bytes: utf8(`body ${i}`), mimeType: "a/b" })
+      )
+      const [bad, short] = [rows[2]!, rows[4]!]
       yield* sql`UPDATE _nice_binary SET hash = convert_from(${bytes("6162e4")}, 'SQL_ASCII') WHERE hash = ${bad.hash}`
-      const error = yield* Effect.flip(pending)
-      assert.strictEqual(error._tag, "DatabaseError")
-      assert.isFalse(error.retryable)
-      assert.include(error.message, "[22021]")
-      assert.include(error.message, "a hash holds bytes that are not UTF-8")
-      const query = /(SELECT ctid, convert_to\(hash, 'SQL_ASCII'\) AS hash_bytes, data FROM _nice_binary WHERE [^;]+);/
-        .exec(error.message)![1]!
-      const listed = yield* sql.unsafe<{ readonly hash_bytes: Uint8Array; readonly data: number }>(query)
-      assert.deepStrictEqual(listed.map((r) => [Buffer.from(r.hash_bytes).toString("hex"), r.data]), [["6162e4", bad.oid]])
+      yield* sql`UPDATE _nice_binary SET hash = 'abc' WHERE hash = ${short.hash}`
+      const read = yield* pending
+      assert.strictEqual(read.length, rows.length, "every row, the bad one included, on pages of 2")
+      const byOid = new Map(read.map((r) => [r.oid, r]))
+      const badRead = byOid.get(bad.oid)!
+      const padding = "20".repeat(37) // char(40): the value as stored, its padding kept
+      assert.strictEqual(badRead.hashNotUtf8, "6162e4" + padding)
+      assert.strictEqual(badRead.hash, "ab\uFFFD" + " ".repeat(37))
+      const failed = yield* Effect.flip(checkRow(badRead))
+      assert.strictEqual(failed.reason._tag, "HashNotUtf8")
+      assert.include(failed.message, `bytes 6162e4${padding}, hex`)
+      assert.deepStrictEqual(byOid.get(short.oid), { hash: "abc".padEnd(40, " "), oid: short.oid, size: 6, mimeType: "a/b" })
+      for (const row of rows) {
+        if (row !== bad && row !== short) assert.strictEqual(byOid.get(row.oid)!.hash, row.hash)
+      }
     }).pipe(inThrowawayDatabase(2, { encoding: "SQL_ASCII" })))
+
+  it.live("any hashes (any bytes but NUL, duplicates among them): every row is read exactly once, on pages of 1-3 (property)", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable({ primaryKey: false })
+      yield* sql`CREATE INDEX ON _nice_binary (hash)`
+      const hexHash = fc.stringMatching(/^[0-9a-f]{40}$/).map(utf8)
+      const anyBytes = fc.uint8Array({ min: 1, minLength: 1, maxLength: 40 })
+      const near = fc.constantFrom(bytes("6162e4"), bytes("6162"), bytes("616220"), bytes("e4"), utf8("ab"))
+      const tables = fc.sample(
+        fc.record({
+          hashes: fc.array(fc.oneof(hexHash, anyBytes, near), { minLength: 1, maxLength: 12 }),
+          pageSize: fc.integer({ min: 1, max: 3 })
+        }),
+        40
+      )
+      const pad = (value: Uint8Array) => Buffer.concat([value, Buffer.alloc(40 - value.length, 0x20)])
+      for (const { hashes, pageSize } of tables) {
+        yield* sql`DELETE FROM _nice_binary`
+        for (const [i, hash] of hashes.entries()) {
+          yield* sql`INSERT INTO _nice_binary (hash, size, mime_type, data)
+                     VALUES (convert_from(${hash}, 'SQL_ASCII'), 1, 'a/b', ${i + 1})`
+        }
+        const read = yield* Effect.gen(function*() {
+          const source = yield* LoSource
+          return yield* Stream.runCollect(source.rows)
+        }).pipe(Effect.provide(PgLoSource.layer({ pageSize }).pipe(Layer.provide(Metrics.layer))))
+        const seen = read.map((r) => r.oid).sort((a, b) => a! - b!)
+        assert.deepStrictEqual(seen, hashes.map((_, i) => i + 1), `page size ${pageSize}, each row once`)
+        for (const r of read) {
+          const stored = pad(hashes[r.oid! - 1]!)
+          const text = stored.toString("utf8")
+          if (Buffer.from(text, "utf8").equals(stored)) assert.deepStrictEqual([r.hash, r.hashNotUtf8], [text, undefined])
+          else assert.strictEqual(r.hashNotUtf8, stored.toString("hex"))
+        }
+      }
+    }).pipe(inThrowawayDatabase(2, { encoding: "SQL_ASCII" })), 120_000)
+
+  it.live("the cursor's comparison is the column's own: the index on hash serves it (EXPLAIN)", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      yield* sql`SET enable_seqscan = off`
+      const plan = yield* sql<{ readonly "QUERY PLAN": string }>`
+        EXPLAIN SELECT b.data FROM _nice_binary b WHERE b.hash >= ${hashFrom(sql, utf8("ab"))} ORDER BY b.hash`
+      const text = plan.map((r) => r["QUERY PLAN"]).join("\n")
+      assert.match(text, /Index (Only )?Scan (using|on) _nice_binary_pkey/, text)
+      assert.match(text, /Index Cond: \(hash >= /, text)
+    }).pipe(inThrowawayDatabase(1)))
 })

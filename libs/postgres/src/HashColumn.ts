@@ -1,0 +1,38 @@
+/**
+ * The `hash` column as the source reads it and pages by it, whatever the database's encoding.
+ *
+ * A `SQL_ASCII` database stores the bytes of text unchecked, so a `hash` may hold bytes that are not UTF-8, and
+ * PostgreSQL refuses (22021) to send such a value to a UTF-8 client: selected as text, one such row failed its whole
+ * page, at every retry, and stopped the run there. So the source selects the column as bytes (`hashBytes`, as
+ * MimeTypeColumn.ts does `mime_type`), `hashOf` decodes them, and a value that is not UTF-8 becomes that row's failure
+ * (`SourceRow.hashNotUtf8`, checkRow's `HashNotUtf8`: it is no SHA-1 hex either). The keyset cursor keeps the last
+ * row's bytes and turns them back into the column's own value in the statement (`hashFrom`), so paging goes on past
+ * such a row, on the index of `hash` as before.
+ */
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as Statement from "effect/sql/Statement"
+import { isUtf8 } from "node:buffer"
+import { bytesEncoding, shownHex } from "./MimeTypeColumn.ts"
+
+/** UTF-8 with U+FFFD for a bad sequence (for display only), a leading U+FEFF kept. */
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
+
+/**
+ * `b.hash` as bytes, its `char(n)` padding kept: `bpcharout` is the column's text as PostgreSQL prints it (a cast to
+ * `text` would drop trailing spaces, and the row is reported and looked up with its value as stored).
+ */
+export const hashBytes = (sql: SqlClient.SqlClient): Statement.Fragment =>
+  sql.literal(`convert_to(textin(bpcharout(b.hash)), ${bytesEncoding})`)
+
+/**
+ * The `char` value whose bytes (`hashBytes`) are `bytes`: what the keyset cursor compares `b.hash` with. A `bpchar`
+ * expression, so the comparison is the column's own and its index serves it (checked with EXPLAIN in the tests).
+ */
+export const hashFrom = (sql: SqlClient.SqlClient, bytes: Uint8Array): Statement.Fragment =>
+  sql`convert_from(${bytes}::bytea, ${sql.literal(bytesEncoding)})::bpchar`
+
+/** The row's `hash`, and `hashNotUtf8` (hex) when the bytes are not UTF-8 (`SourceRow` in @lo-migrate/core). */
+export const hashOf = (bytes: Uint8Array): { readonly hash: string; readonly hashNotUtf8?: string } => {
+  const hash = utf8.decode(bytes)
+  return isUtf8(bytes) ? { hash } : { hash, hashNotUtf8: shownHex(bytes) }
+}
