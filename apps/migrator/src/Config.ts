@@ -27,6 +27,8 @@ export interface MigratorConfig {
   readonly pgOptions: PgUrl.PgConnectionOptions
   /** Where the PostgreSQL password came from, if the URL carries one. */
   readonly pgPasswordSource: Exclude<SecretSource, "default chain"> | undefined
+  /** `--pg-transaction-pooler`: statements are sent unnamed (`PgDatabase`'s `preparedStatements` off). */
+  readonly pgTransactionPooler: boolean
   readonly s3Url: URL
   readonly bucket: string
   readonly region: string
@@ -157,6 +159,7 @@ const resolvePg = Effect.fn("Config.resolvePg")(function*(
 export interface DatabaseConfig {
   readonly pgUrl: Redacted.Redacted<string>
   readonly pgOptions: PgUrl.PgConnectionOptions
+  readonly pgTransactionPooler: boolean
   readonly logFormat: LogFormat
   readonly warnings: ReadonlyArray<string>
 }
@@ -168,7 +171,7 @@ export const resolveDatabase = Effect.fn("Config.resolveDatabase")(function*(
   const warnings: Array<string> = []
   const fromEnv = yield* readSecretEnv
   const { pgOptions, pgUrl } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
-  return { pgUrl, pgOptions, logFormat: raw.logFormat, warnings }
+  return { pgUrl, pgOptions, pgTransactionPooler: raw.pgTransactionPooler, logFormat: raw.logFormat, warnings }
 })
 
 /**
@@ -295,6 +298,7 @@ export const resolve = Effect.fn("Config.resolve")(function*(
     logFormat: raw.logFormat,
     tempDir,
     skipBatchJobCheck: raw.skipBatchJobCheck,
+    pgTransactionPooler: raw.pgTransactionPooler,
     maxObjectsPerSecond,
     maxBytesPerSecond: maxBandwidthMiB === undefined ? undefined : maxBandwidthMiB * 1024 * 1024,
     metrics,

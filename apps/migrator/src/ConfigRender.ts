@@ -49,6 +49,7 @@ export const render = (config: MigratorConfig): string => {
     `    report:              ${config.report ?? "(none; failed rows are logged)"}`,
     `    mode:                ${config.dryRun ? "dry run (writes nothing)" : "migrate"}${config.finalize ? " + finalize" : ""}`,
     `    batch job check:     ${config.skipBatchJobCheck ? "skipped" : "on"}`,
+    `    PostgreSQL pooler:   ${config.pgTransactionPooler ? "transaction mode (statements unnamed)" : "none declared"}`,
     `    throttle:            ${
       config.maxObjectsPerSecond === undefined && config.maxBytesPerSecond === undefined
         ? "none"

@@ -174,6 +174,14 @@ export const flags = {
     "skipBatchJobCheck",
     "Skip the pre-flight that refuses to run while the application's binary batch job is enabled"
   ),
+  pgTransactionPooler: bool(
+    "pg-transaction-pooler",
+    "pgTransactionPooler",
+    "PostgreSQL is reached through a pooler in transaction mode (PgBouncer's pool_mode = transaction before 1.21 or " +
+      "without max_prepared_statements, and the like), which does not keep a connection's prepared statements from " +
+      "one transaction to the next: send every statement unnamed (PostgreSQL then parses and plans each one). " +
+      "Automatic when the pooler refuses the startup parameter statement_timeout"
+  ),
   maxObjectsPerSecond: Flag.Finite("max-objects-per-second").pipe(
     Flag.withMetavar("N"),
     Flag.withDescription(

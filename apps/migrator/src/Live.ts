@@ -74,6 +74,7 @@ export const portsLayer = (config: MigratorConfig) => {
     PgDatabase.layer({
       url: config.pgUrl,
       options: config.pgOptions,
+      preparedStatements: !config.pgTransactionPooler,
       maxConnections,
       connectTimeout: `${config.connectTimeout} seconds`,
       ...(guarded ? { stallTimeout: { millis: config.pgStatementTimeout * 1000, describe: "--pg-statement-timeout" } } : {})
@@ -112,6 +113,7 @@ export const verifyLayer = (config: VerifyConfig) =>
     PgDatabase.layer({
       url: config.connection.pgUrl,
       options: config.connection.pgOptions,
+      preparedStatements: !config.connection.pgTransactionPooler,
       maxConnections: 3,
       applicationName: "lo-migrate verify"
     }),

@@ -7,9 +7,17 @@ import { PgDatabase, SchemaTasks } from "@lo-migrate/postgres"
 import * as Layer from "effect/Layer"
 import type { DatabaseConfig } from "./Config.ts"
 
+/** The pool of `maxConnections` for `config`'s database. */
+const databaseOf = (config: DatabaseConfig, maxConnections: number): PgDatabase.PgConnectionConfig => ({
+  url: config.pgUrl,
+  options: config.pgOptions,
+  preparedStatements: !config.pgTransactionPooler,
+  maxConnections
+})
+
 /** `finalize`: the schema tasks on a small pool. */
 export const finalizeLayer = (config: DatabaseConfig) =>
-  SchemaTasks.layer.pipe(Layer.provide(PgDatabase.layer({ url: config.pgUrl, options: config.pgOptions, maxConnections: 2 })))
+  SchemaTasks.layer.pipe(Layer.provide(PgDatabase.layer(databaseOf(config, 2))))
 
 /** `status`: one read-only pass over the table, on one connection. */
-export const statusLayer = (config: DatabaseConfig) => PgDatabase.layer({ url: config.pgUrl, options: config.pgOptions, maxConnections: 1 })
+export const statusLayer = (config: DatabaseConfig) => PgDatabase.layer(databaseOf(config, 1))

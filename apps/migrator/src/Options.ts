@@ -106,6 +106,7 @@ export const env = {
   tempDir: "LO_MIGRATE_TEMP_DIR",
   pathStyle: "LO_MIGRATE_PATH_STYLE",
   skipBatchJobCheck: "LO_MIGRATE_SKIP_BATCH_JOB_CHECK",
+  pgTransactionPooler: "LO_MIGRATE_PG_TRANSACTION_POOLER",
   maxObjectsPerSecond: "LO_MIGRATE_MAX_OBJECTS_PER_SECOND",
   maxBandwidth: "LO_MIGRATE_MAX_BANDWIDTH",
   metricsPort: "LO_MIGRATE_METRICS_PORT",
@@ -150,6 +151,7 @@ export interface RawOptions {
   readonly logFormat: LogFormat
   readonly tempDir: Option.Option<string>
   readonly skipBatchJobCheck: boolean
+  readonly pgTransactionPooler: boolean
   readonly shard: Option.Option<string>
   readonly shards: Option.Option<number>
   readonly maxObjectsPerSecond: Option.Option<number>
@@ -194,6 +196,7 @@ export const defaultRawOptions: RawOptions = {
   logFormat: defaults.logFormat,
   tempDir: Option.none(),
   skipBatchJobCheck: false,
+  pgTransactionPooler: false,
   shard: Option.none(),
   shards: Option.none(),
   maxObjectsPerSecond: Option.none(),

@@ -8,10 +8,10 @@
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
-import { generateBytes, insertBinary, minimalGrants, throwawayRole } from "@lo-migrate/postgres/testing"
+import { generateBytes, insertBinary, minimalGrants, PgBouncer, throwawayRole } from "@lo-migrate/postgres/testing"
 import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { assertMigrated, Env, runCli, settings, setUpSchema, withPassword } from "./cli.ts"
+import { assertInvariant, assertMigrated, Env, runCli, settings, setUpSchema, withPassword } from "./cli.ts"
 
 describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
   it.live("a role whose default statement_timeout is 5 ms: dry run, migration, status and verify all work", () =>
@@ -78,6 +78,68 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       yield* sql`SELECT pg_stat_clear_snapshot()`
       const after = (yield* ended)[0]!.n
       assert.isAbove(after, before, "no session was ended by the timeouts: the test proves nothing")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("behind PgBouncer in transaction mode that accepts statement_timeout: the hint to declare it, then --pg-transaction-pooler works", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* Effect.forEach(
+        Array.from({ length: 60 }, (_, i) => i),
+        (i) =>
+          insertBinary({
+            bytes: generateBytes({ size: i < 2 ? 3 * 1024 * 1024 + i : 500 + i * 211, seed: 800 + i }),
+            mimeType: "a/b"
+          })
+      )
+      // a DBA's configuration: the parameter is dropped, so nothing tells lo-migrate that a pooler is there
+      const bouncer = yield* PgBouncer.makeWith({ ignoreStartupParameters: ["extra_float_digits", "statement_timeout"] })
+      const { env } = yield* settings
+      const viaBouncer = { ...env, PG_URL: bouncer.url(new URL(env.PG_URL!).pathname.slice(1)) }
+      const undeclared = yield* runCli(["--report", "/dev/null", "--commit-chunk", "5"], viaBouncer)
+      assert.strictEqual(undeclared.code, 3, undeclared.stdout + undeclared.stderr)
+      assert.include(undeclared.stderr, "does not exist [26000]")
+      assert.include(undeclared.stderr, "run again with --pg-transaction-pooler")
+      assert.notInclude(undeclared.stderr, "refused the startup parameter")
+      yield* assertInvariant // what was committed before it stopped has its object
+      const declared = { ...viaBouncer, LO_MIGRATE_PG_TRANSACTION_POOLER: "true" }
+      const run = yield* runCli(["--report", "/dev/null", "--commit-chunk", "5"], declared)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.include(run.stdout, "PostgreSQL pooler:   transaction mode (statements unnamed)")
+      yield* assertMigrated(rows)
+      const status = yield* runCli(["status", "--pg-transaction-pooler"], viaBouncer)
+      assert.strictEqual(status.code, 0, status.stdout + status.stderr)
+      const verify = yield* runCli(["verify", "--pg-transaction-pooler"], viaBouncer)
+      assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
+      assert.include(verify.stdout, "60 rows checked")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("behind PgBouncer in transaction mode, where a prepared statement does not outlive its transaction: migration, status and verify work", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      // enough statements of each kind (reads, spilled reads in a transaction, commits, pages) to be sent again
+      const rows = yield* Effect.forEach(
+        Array.from({ length: 60 }, (_, i) => i),
+        (i) =>
+          insertBinary({
+            bytes: generateBytes({ size: i < 2 ? 3 * 1024 * 1024 + i : 500 + i * 211, seed: 700 + i }),
+            mimeType: "a/b"
+          })
+      )
+      const bouncer = yield* PgBouncer.make
+      const { env } = yield* settings
+      const database = new URL(env.PG_URL!).pathname.slice(1)
+      const viaBouncer = { ...env, PG_URL: bouncer.url(database) }
+      const run = yield* runCli(["--report", "/dev/null", "--commit-chunk", "5"], viaBouncer)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.notInclude(run.stderr, "does not exist")
+      assert.include(run.stderr, "statements are sent unnamed") // PgBouncer refused statement_timeout: detected
+      assert.include(run.stdout, "60 objects migrated")
+      yield* assertMigrated(rows)
+      const status = yield* runCli(["status"], viaBouncer)
+      assert.strictEqual(status.code, 0, status.stdout + status.stderr)
+      const verify = yield* runCli(["verify"], viaBouncer)
+      assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
+      assert.include(verify.stdout, "60 rows checked")
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("a read-only session (the role's default_transaction_read_only): refused with exit 2, nothing uploaded", () =>

@@ -78,6 +78,15 @@ export const describeSqlError = (error: SqlError): string => {
 }
 
 
+/**
+ * What 26000 ("prepared statement ... does not exist") means for lo-migrate, which never deallocates one: the server
+ * connection that ran the statement is not the one it was prepared on, so a pooler in transaction mode stands between
+ * (not retried: the next statement would land on yet another server connection).
+ */
+const statementNameUnknown = "; the statement was prepared on this connection, so a pooler in transaction mode " +
+  "(PgBouncer's pool_mode = transaction, before 1.21 or without max_prepared_statements) hands its transactions to " +
+  "other server connections: run again with --pg-transaction-pooler (PgDatabase: preparedStatements: false)"
+
 /** The secret parts of a connection URL: the whole URL and its password (if any). */
 export const urlSecrets = (url: Redacted.Redacted<string>): ReadonlyArray<string> => {
   const raw = Redacted.value(url)
@@ -100,7 +109,7 @@ export const urlSecrets = (url: Redacted.Redacted<string>): ReadonlyArray<string
  */
 export const toDatabaseError = (operation: string, error: unknown, secrets?: ReadonlyArray<string>): DatabaseError => {
   if (isSqlError(error)) {
-    const detail = describeSqlError(error)
+    const detail = describeSqlError(error) + (sqlStateOf(error) === "26000" ? statementNameUnknown : "")
     const retryable = isRetryableSqlError(error)
     return secrets === undefined
       ? new DatabaseError({ operation, detail, retryable, cause: error })

@@ -55,52 +55,72 @@ const listening = (port: number, millis: number, child: ChildProcess, output: ()
     attempt()
   })
 
+export interface PgBouncerOptions {
+  /**
+   * Startup parameters PgBouncer accepts and drops (`ignore_startup_parameters`) instead of refusing the connection,
+   * as DBAs configure it for clients that send them (e.g. `statement_timeout`).
+   */
+  readonly ignoreStartupParameters?: ReadonlyArray<string> | undefined
+}
+
 /** Starts PgBouncer in the current scope; dies (with how to make it work) if it cannot. */
-export const make: Effect.Effect<PgBouncerInfo, never, Scope.Scope> = Effect.gen(function*() {
-  const port = yield* freePort
-  const target = new URL(testAdminUrl())
-  const dir = mkdtempSync(join(tmpdir(), "lo-migrate-pgbouncer-"))
-  chmodSync(dir, 0o755)
-  const ini = join(dir, "pgbouncer.ini")
-  writeFileSync(join(dir, "users.txt"), `"postgres" ""\n`, { mode: 0o644 })
-  writeFileSync(
-    ini,
-    [
-      "[databases]",
-      `* = host=${target.hostname} port=${target.port || "5432"}`,
-      "[pgbouncer]",
-      "listen_addr = 127.0.0.1",
-      `listen_port = ${port}`,
-      "unix_socket_dir =",
-      "auth_type = trust",
-      `auth_file = ${join(dir, "users.txt")}`,
-      "pool_mode = transaction",
-      "max_client_conn = 100",
-      "default_pool_size = 10"
-    ].join("\n") + "\n",
-    { mode: 0o644 }
-  )
-  const args = [...(userInfo().uid === 0 ? ["-u", "postgres"] : []), ini]
-  let output = ""
-  const child = yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const started = spawn(binary(), args, { stdio: ["ignore", "pipe", "pipe"] })
-      started.stdout?.on("data", (d) => void (output = (output + String(d)).slice(-2000)))
-      started.stderr?.on("data", (d) => void (output = (output + String(d)).slice(-2000)))
-      // stops it once this process is gone or after 15 min, whichever comes first
-      spawn("sh", ["-c", `i=0; while kill -0 ${process.pid} 2>/dev/null && [ $i -lt 900 ]; do sleep 1; i=$((i+1)); done; ` +
-        `kill ${started.pid ?? 0} 2>/dev/null; rm -rf "${dir}"`], { detached: true, stdio: "ignore" }).unref()
-      return started
-    }),
-    (started) =>
+export const makeWith = (options: PgBouncerOptions): Effect.Effect<PgBouncerInfo, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const target = new URL(testAdminUrl())
+    const dir = mkdtempSync(join(tmpdir(), "lo-migrate-pgbouncer-"))
+    chmodSync(dir, 0o755)
+    const ini = join(dir, "pgbouncer.ini")
+    writeFileSync(join(dir, "users.txt"), `"postgres" ""\n`, { mode: 0o644 })
+    writeFileSync(
+      ini,
+      [
+        "[databases]",
+        `* = host=${target.hostname} port=${target.port || "5432"}`,
+        "[pgbouncer]",
+        "listen_addr = 127.0.0.1",
+        `listen_port = ${port}`,
+        "unix_socket_dir =",
+        "auth_type = trust",
+        `auth_file = ${join(dir, "users.txt")}`,
+        "pool_mode = transaction",
+        "max_client_conn = 100",
+        "default_pool_size = 10",
+        // each transaction goes to the next of at least 3 server connections, as under load, not to the one last used:
+        // a client that relies on a server connection's session state (a named prepared statement) fails at once, not
+        // by chance
+        "server_round_robin = 1",
+        "min_pool_size = 3",
+        ...(options.ignoreStartupParameters === undefined
+          ? []
+          : [`ignore_startup_parameters = ${options.ignoreStartupParameters.join(",")}`])
+      ].join("\n") + "\n",
+      { mode: 0o644 }
+    )
+    const args = [...(userInfo().uid === 0 ? ["-u", "postgres"] : []), ini]
+    let output = ""
+    const child = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        started.kill("SIGTERM")
-        rmSync(dir, { recursive: true, force: true })
-      })
-  )
-  yield* listening(port, 10_000, child, () => output).pipe(
-    Effect.mapError((e) => new Error(`could not start PgBouncer (${e.message})\n${howTo}`)),
-    Effect.orDie
-  )
-  return { port, url: (database: string) => `postgresql://postgres@127.0.0.1:${port}/${database}` }
-})
+        const started = spawn(binary(), args, { stdio: ["ignore", "pipe", "pipe"] })
+        started.stdout?.on("data", (d) => void (output = (output + String(d)).slice(-2000)))
+        started.stderr?.on("data", (d) => void (output = (output + String(d)).slice(-2000)))
+        // stops it once this process is gone or after 15 min, whichever comes first
+        spawn("sh", ["-c", `i=0; while kill -0 ${process.pid} 2>/dev/null && [ $i -lt 900 ]; do sleep 1; i=$((i+1)); done; ` +
+          `kill ${started.pid ?? 0} 2>/dev/null; rm -rf "${dir}"`], { detached: true, stdio: "ignore" }).unref()
+        return started
+      }),
+      (started) =>
+        Effect.sync(() => {
+          started.kill("SIGTERM")
+          rmSync(dir, { recursive: true, force: true })
+        })
+    )
+    yield* listening(port, 10_000, child, () => output).pipe(
+      Effect.mapError((e) => new Error(`could not start PgBouncer (${e.message})\n${howTo}`)),
+      Effect.orDie
+    )
+    return { port, url: (database: string) => `postgresql://postgres@127.0.0.1:${port}/${database}` }
+  })
+
+/** `makeWith` PgBouncer's defaults: a startup parameter it does not know of is refused. */
+export const make: Effect.Effect<PgBouncerInfo, never, Scope.Scope> = makeWith({})
