@@ -12,17 +12,22 @@ import { isSqlError, type SqlError } from "effect/sql/SqlError"
 /**
  * SQLSTATEs that say "try again": class 08 (connection exception), 40001 (serialization failure), 40P01 (deadlock),
  * 53300 (too many connections), 55P03 (lock not available, i.e. `lock_timeout`), 57P01 / 57P02 / 57P03 (the server
- * is shutting down, crashed, or not accepting connections yet).
+ * is shutting down, crashed, or not accepting connections yet), and the two session timeouts a DBA sets, 25P03
+ * (`idle_in_transaction_session_timeout`) and 57P05 (`idle_session_timeout`): the server ended that session, a new one
+ * runs the statement (every unit lo-migrate retries starts its own transaction). A connection they end while it waits
+ * in the pool is simply replaced (e2e-settings.test.ts); these cover a statement sent as the session ends.
  */
 export const isTransientSqlState = (code: string): boolean =>
   code.startsWith("08") ||
+  code === "25P03" ||
   code === "40001" ||
   code === "40P01" ||
   code === "53300" ||
   code === "55P03" ||
   code === "57P01" ||
   code === "57P02" ||
-  code === "57P03"
+  code === "57P03" ||
+  code === "57P05"
 
 /** Five characters of digits and capitals; Node errnos ("EPIPE") look alike but start with "E", no SQLSTATE class does. */
 const isSqlState = (code: string): boolean => /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code)
