@@ -13,6 +13,36 @@ import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { assertInvariant, assertMigrated, Env, runCli, settings, setUpSchema, withPassword } from "./cli.ts"
 
+/**
+ * 60 rows (2 of them spilled, read in a transaction) and a PgBouncer in transaction mode in front of their database:
+ * enough statements of each kind (reads, spilled reads, commits, pages) to be sent again on another server connection.
+ */
+const behindPgBouncer = (options: PgBouncer.PgBouncerOptions) =>
+  Effect.gen(function*() {
+    yield* setUpSchema
+    const rows = yield* Effect.forEach(
+      Array.from({ length: 60 }, (_, i) => i),
+      (i) =>
+        insertBinary({
+          bytes: generateBytes({ size: i < 2 ? 3 * 1024 * 1024 + i : 500 + i * 211, seed: 700 + i }),
+          mimeType: "a/b"
+        })
+    )
+    const bouncer = yield* PgBouncer.makeWith(options)
+    const { env } = yield* settings
+    return { rows, viaBouncer: { ...env, PG_URL: bouncer.url(new URL(env.PG_URL!).pathname.slice(1)) } }
+  })
+
+/** `status` and `verify` with `args` exit 0 on the 60 migrated rows. */
+const statusAndVerifyClean = (env: Record<string, string>, args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const status = yield* runCli(["status", ...args], env)
+    assert.strictEqual(status.code, 0, status.stdout + status.stderr)
+    const verify = yield* runCli(["verify", ...args], env)
+    assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
+    assert.include(verify.stdout, "60 rows checked")
+  })
+
 describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
   it.live("a role whose default statement_timeout is 5 ms: dry run, migration, status and verify all work", () =>
     Effect.gen(function*() {
@@ -82,19 +112,8 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
 
   it.live("behind PgBouncer in transaction mode that accepts statement_timeout: the hint to declare it, then --pg-transaction-pooler works", () =>
     Effect.gen(function*() {
-      yield* setUpSchema
-      const rows = yield* Effect.forEach(
-        Array.from({ length: 60 }, (_, i) => i),
-        (i) =>
-          insertBinary({
-            bytes: generateBytes({ size: i < 2 ? 3 * 1024 * 1024 + i : 500 + i * 211, seed: 800 + i }),
-            mimeType: "a/b"
-          })
-      )
       // a DBA's configuration: the parameter is dropped, so nothing tells lo-migrate that a pooler is there
-      const bouncer = yield* PgBouncer.makeWith({ ignoreStartupParameters: ["extra_float_digits", "statement_timeout"] })
-      const { env } = yield* settings
-      const viaBouncer = { ...env, PG_URL: bouncer.url(new URL(env.PG_URL!).pathname.slice(1)) }
+      const { rows, viaBouncer } = yield* behindPgBouncer({ ignoreStartupParameters: ["extra_float_digits", "statement_timeout"] })
       const undeclared = yield* runCli(["--report", "/dev/null", "--commit-chunk", "5"], viaBouncer)
       assert.strictEqual(undeclared.code, 3, undeclared.stdout + undeclared.stderr)
       assert.include(undeclared.stderr, "does not exist [26000]")
@@ -106,40 +125,19 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       assert.strictEqual(run.code, 0, run.stdout + run.stderr)
       assert.include(run.stdout, "PostgreSQL pooler:   transaction mode (statements unnamed)")
       yield* assertMigrated(rows)
-      const status = yield* runCli(["status", "--pg-transaction-pooler"], viaBouncer)
-      assert.strictEqual(status.code, 0, status.stdout + status.stderr)
-      const verify = yield* runCli(["verify", "--pg-transaction-pooler"], viaBouncer)
-      assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
-      assert.include(verify.stdout, "60 rows checked")
+      yield* statusAndVerifyClean(viaBouncer, ["--pg-transaction-pooler"])
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("behind PgBouncer in transaction mode, where a prepared statement does not outlive its transaction: migration, status and verify work", () =>
     Effect.gen(function*() {
-      yield* setUpSchema
-      // enough statements of each kind (reads, spilled reads in a transaction, commits, pages) to be sent again
-      const rows = yield* Effect.forEach(
-        Array.from({ length: 60 }, (_, i) => i),
-        (i) =>
-          insertBinary({
-            bytes: generateBytes({ size: i < 2 ? 3 * 1024 * 1024 + i : 500 + i * 211, seed: 700 + i }),
-            mimeType: "a/b"
-          })
-      )
-      const bouncer = yield* PgBouncer.make
-      const { env } = yield* settings
-      const database = new URL(env.PG_URL!).pathname.slice(1)
-      const viaBouncer = { ...env, PG_URL: bouncer.url(database) }
+      const { rows, viaBouncer } = yield* behindPgBouncer({})
       const run = yield* runCli(["--report", "/dev/null", "--commit-chunk", "5"], viaBouncer)
       assert.strictEqual(run.code, 0, run.stdout + run.stderr)
       assert.notInclude(run.stderr, "does not exist")
       assert.include(run.stderr, "statements are sent unnamed") // PgBouncer refused statement_timeout: detected
       assert.include(run.stdout, "60 objects migrated")
       yield* assertMigrated(rows)
-      const status = yield* runCli(["status"], viaBouncer)
-      assert.strictEqual(status.code, 0, status.stdout + status.stderr)
-      const verify = yield* runCli(["verify"], viaBouncer)
-      assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
-      assert.include(verify.stdout, "60 rows checked")
+      yield* statusAndVerifyClean(viaBouncer, [])
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("a read-only session (the role's default_transaction_read_only): refused with exit 2, nothing uploaded", () =>
