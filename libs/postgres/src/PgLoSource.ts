@@ -32,7 +32,7 @@ import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
 import { mapSqlError } from "./DatabaseErrors.ts"
-import { hashBytes, hashFrom, hashOf } from "./HashColumn.ts"
+import { hashAfter, hashBytes, hashOf } from "./HashColumn.ts"
 import { type MimeTypeBytes, mimeTypeBytes, mimeTypeOf } from "./MimeTypeColumn.ts"
 import { shardPredicate } from "./ShardPredicate.ts"
 import { timedStatement } from "./StatementTimeout.ts"
@@ -94,8 +94,8 @@ const pageQuery = (
     : sql<PageRow>`
         SELECT ${columns}
         FROM _nice_binary b
-        WHERE b.sha2 IS NULL AND b.hash >= ${hashFrom(sql, after.hash)}
-          AND (b.hash > ${hashFrom(sql, after.hash)} OR b.ctid > ${after.ctid}::tid)
+        WHERE b.sha2 IS NULL AND b.hash >= ${hashAfter(sql, after.hash, after.ctid)}
+          AND (b.hash > ${hashAfter(sql, after.hash, after.ctid)} OR b.ctid > ${after.ctid}::tid)
           AND ${inShard}
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
