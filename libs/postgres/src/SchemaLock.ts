@@ -32,14 +32,39 @@ const clientOn = (conn: SqlConnection.Connection) =>
     spanAttributes: [["lo-migrate.schema-lock", SchemaLockKey]]
   }).pipe(Effect.provide(Reactivity.layer))
 
+/** The sessions holding the schema lock, for an operator to look at (or end with `pg_terminate_backend`). */
+const holders = `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = ${BigInt(SchemaLockKey) >> 32n} ` +
+  `AND objid = ${BigInt(SchemaLockKey) & 0xffffffffn} AND objsubid = 1`
+
 /** Another process holds the schema lock (retryable: it is polled). */
 const busy = (operation: string) =>
   new DatabaseError({
     operation,
     detail: `another session holds the schema lock (pg_advisory_lock ${SchemaLockKey}): a lo-migrate process is ` +
-      "changing the schema",
+      `changing the schema, or a pooler in transaction mode kept it on a server connection (${holders})`,
     retryable: true
   })
+
+/**
+ * `pg_advisory_unlock` answered false: this session did not hold the lock, so the statements went to different server
+ * sessions, which only a pooler in transaction mode does. The session that took the lock keeps it until the pooler
+ * closes that server connection, and other processes wait for it meanwhile: say so.
+ */
+const notReleased = `the schema lock (pg_advisory_lock ${SchemaLockKey}) was not released by the session that took ` +
+  `it: a pooler in transaction mode ran the statements on different server connections, so one of them keeps the ` +
+  `lock until the pooler closes it, and other lo-migrate processes wait for it meanwhile (${holders}; ` +
+  `pg_terminate_backend ends it). Run the steps that change the schema (the first run, finalize) on a direct connection`
+
+/** Releases the lock taken on `conn`; a release that finds no lock held there is logged (`notReleased`). */
+const unlock = (conn: SqlConnection.Connection) =>
+  conn.executeUnprepared(`SELECT pg_advisory_unlock(${key}) AS released`, [], undefined).pipe(
+    Effect.flatMap((rows) =>
+      (rows[0] as { readonly released?: boolean } | undefined)?.released === false
+        ? Effect.logWarning(notReleased)
+        : Effect.void
+    ),
+    Effect.ignore
+  )
 
 /**
  * One try: the step's value, or the lock was busy. The busy outcome is `retryable` in the sense of the project's
@@ -55,7 +80,7 @@ const tryLocked = Effect.fn("SchemaLock.tryLocked")(function*<A, E, R>(step: Eff
   const client = yield* clientOn(conn)
   const value = yield* step.pipe(
     Effect.provideService(SqlClient.SqlClient, client),
-    Effect.ensuring(Effect.ignore(conn.executeUnprepared(`SELECT pg_advisory_unlock(${key})`, [], undefined)))
+    Effect.ensuring(unlock(conn))
   )
   return { retryable: false, value } as Outcome<A>
 }, Effect.scoped)

@@ -3,10 +3,11 @@
  * a pool of its own here (its own sessions), against the real PostgreSQL.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Logger, Schedule } from "effect"
 import { DatabaseError, RetryPolicy } from "@lo-migrate/core"
 import { SqlClient } from "effect/sql"
 import { ensurePendingIndex, ensureSha2Column, finalize, PendingIndex, PgDatabase, SchemaLockKey, Sha2UniqueIndex } from "../src/index.ts"
+import { withSchemaLock } from "../src/SchemaLock.ts"
 import { createNiceBinaryTable, inThrowawayDatabase, ThrowawayDatabase } from "../src/testing.ts"
 
 const processes = 8
@@ -160,6 +161,37 @@ describe("schema steps from several processes at once", () => {
       assert.strictEqual(error.operation, "ensureSha2Column")
       assert.isTrue(error.retryable)
       assert.include(error.detail, `another session holds the schema lock (pg_advisory_lock ${SchemaLockKey})`)
+      // the query it gives lists the holder
+      const query = /\((SELECT pid FROM pg_locks WHERE [^)]+)\)/.exec(error.detail)![1]!
+      const { holder: again, release: releaseAgain } = yield* holdSchemaLock
+      const sql = yield* SqlClient.SqlClient
+      assert.strictEqual((yield* sql.unsafe<{ readonly pid: number }>(query)).length, 1, query)
+      yield* Deferred.succeed(releaseAgain, undefined)
+      yield* Fiber.join(again)
+      assert.strictEqual((yield* sql.unsafe<{ readonly pid: number }>(query)).length, 0, query)
       assert.strictEqual(yield* advisoryLocksHeld, 0)
+    }).pipe(inThrowawayDatabase()), 60_000)
+
+  it.live("a release that finds the lock not held by its session (a pooler in transaction mode) is logged, naming the query", () =>
+    Effect.gen(function*() {
+      const warnings: Array<string> = []
+      const collect = Logger.make((options) => void warnings.push(String(options.message)))
+      // the step gives the lock up itself, as another server session behind a pooler would leave it held elsewhere
+      const step = Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql.unsafe(`SELECT pg_advisory_unlock(${BigInt(SchemaLockKey)})`)
+        return "done"
+      })
+      const value = yield* asProcess(withSchemaLock("test", step, { wait: true })).pipe(
+        Effect.provide(Logger.layer([collect]))
+      )
+      assert.strictEqual(value, "done")
+      assert.strictEqual(warnings.length, 1, warnings.join("\n"))
+      assert.include(warnings[0], "was not released by the session that took it")
+      assert.include(warnings[0], "SELECT pid FROM pg_locks WHERE locktype = 'advisory'")
+      // a normal step: no warning
+      warnings.length = 0
+      yield* asProcess(withSchemaLock("test", Effect.succeed(1), { wait: true })).pipe(Effect.provide(Logger.layer([collect])))
+      assert.deepStrictEqual(warnings, [])
     }).pipe(inThrowawayDatabase()), 60_000)
 })
