@@ -77,7 +77,9 @@ export const portsLayer = (config: MigratorConfig) => {
       preparedStatements: !config.pgTransactionPooler,
       maxConnections,
       connectTimeout: `${config.connectTimeout} seconds`,
-      ...(guarded ? { stallTimeout: { millis: config.pgStatementTimeout * 1000, describe: "--pg-statement-timeout" } } : {})
+      ...(guarded ? { stallTimeout: { millis: config.pgStatementTimeout * 1000, describe: "--pg-statement-timeout" } } : {}),
+      // one warning per run when a pooler refuses the startup parameter: the source's pool gives it
+      warnWhenRefused: !guarded
     })
   const s3 = S3ObjectStore.layer(s3StoreConfigOf(config))
   const postgres = Layer.mergeAll(

@@ -52,6 +52,11 @@ export interface PgConnectionConfig {
    * refusing the startup parameter `statement_timeout` (PgBouncer).
    */
   readonly preparedStatements?: boolean | undefined
+  /**
+   * Log the warning when the startup parameter is refused (default). Off for a second pool to the same server, whose
+   * refusal the first pool's warning has told already.
+   */
+  readonly warnWhenRefused?: boolean | undefined
 }
 
 /** Whether the first way of `prefer` / `allow` was refused so that the other one is worth trying. */
@@ -127,12 +132,12 @@ export const make = (config: PgConnectionConfig) => {
   const pool = (transport: Transport | undefined) =>
     Object.keys(parameters).length === 0 ? poolWith(transport, parameters) : poolWith(transport, parameters).pipe(
       Effect.catchIf(refusedStartupParameter, (error) =>
-        Effect.logWarning(
+        (config.warnWhenRefused === false ? Effect.void : Effect.logWarning(
           `PostgreSQL (or a pooler in front of it) refused the startup parameter statement_timeout=0 ` +
             `(${scrubSecrets(describeSqlError(error), secrets)}); connecting without it, so a database or role ` +
             `default statement_timeout applies to lo-migrate's long statements (the count, an index build, verify); ` +
             `statements are sent unnamed, since a pooler in transaction mode does not keep prepared statements`
-        ).pipe(Effect.andThen(poolWith(transport, {}, false))))
+        )).pipe(Effect.andThen(poolWith(transport, {}, false))))
     )
   const plan = config.tls === undefined ? options?.tls : undefined
   const fallback = plan?.fallback
