@@ -63,6 +63,7 @@ describe("command line", () => {
       assert.strictEqual(c.maxInFlightBytes, undefined)
       assert.strictEqual(c.gracePeriod, 30)
       assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.pgStatementTimeout, c.connectTimeout], [300, 20, 60, 5])
+      assert.isFalse(c.pgTransactionPooler) // prepared statements, unless a pooler is declared or detected
     }))
 
   it.effect("long and short forms, KiB units, before or after the subcommand", () =>
@@ -120,7 +121,8 @@ describe("command line", () => {
         LO_MIGRATE_RETRY_BUDGET: "900",
         LO_MIGRATE_REQUEST_TIMEOUT: "45",
         LO_MIGRATE_PG_STATEMENT_TIMEOUT: "33",
-        LO_MIGRATE_CONNECT_TIMEOUT: "3"
+        LO_MIGRATE_CONNECT_TIMEOUT: "3",
+        LO_MIGRATE_PG_TRANSACTION_POOLER: "true"
       }
       const { exit, calls } = yield* run(["--commit-chunk", "7"], env)
       assert.strictEqual(exit, ExitCode.Ok)
@@ -141,6 +143,7 @@ describe("command line", () => {
       assert.strictEqual(c.logFormat, "json")
       assert.isFalse(c.pathStyle)
       assert.deepStrictEqual([c.retryBudget, c.requestTimeout, c.pgStatementTimeout, c.connectTimeout], [900, 45, 33, 3])
+      assert.isTrue(c.pgTransactionPooler)
       assert.deepStrictEqual(c.warnings, [])
     }))
 
