@@ -87,6 +87,16 @@ export const sessionParameters = (url: string): Readonly<Record<string, string>>
 const refusedStartupParameter = (error: unknown): error is SqlError =>
   isSqlError(error) && /unsupported startup parameter/i.test(describeSqlError(error))
 
+/**
+ * The session asked for statement_timeout=0 at start-up and has `setting`: a pooler accepted the parameter and dropped
+ * it (PgBouncer's `ignore_startup_parameters`), so the database's or role's default applies after all.
+ */
+const timeoutDropped = (setting: string) =>
+  `statement_timeout is ${setting} in lo-migrate's sessions although they asked for 0 at start-up: a pooler in front ` +
+  `of PostgreSQL dropped the parameter (PgBouncer's ignore_startup_parameters), so the database's or role's default ` +
+  `cancels lo-migrate's long statements (the count, an index build, verify) after ${setting}; set it to 0 for this ` +
+  `role (ALTER ROLE ... SET statement_timeout = 0) or connect to PostgreSQL directly`
+
 /** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
 export const make = (config: PgConnectionConfig) => {
   const options = config.options
@@ -126,8 +136,19 @@ export const make = (config: PgConnectionConfig) => {
         ? { stream: () => guardedSocket({ ...target, stallMillis: stall.millis, describe: stall.describe }) }
         : {})
     }).pipe(
-      // The pool connects lazily: prove now that the URL, credentials and database are right.
-      Effect.tap((client) => client`SELECT 1`)
+      // The pool connects lazily: prove now that the URL, credentials and database are right (and, when the session
+      // asked for statement_timeout=0, that it got it)
+      Effect.tap((client) =>
+        startupParameters.statement_timeout === undefined
+          ? client`SELECT 1`
+          : client<{ readonly t: string }>`SELECT current_setting('statement_timeout') AS t`.pipe(
+            Effect.flatMap(([row]) =>
+              row === undefined || row.t === "0" || config.warnWhenRefused === false
+                ? Effect.void
+                : Effect.logWarning(timeoutDropped(row.t))
+            )
+          )
+      )
     )
   const pool = (transport: Transport | undefined) =>
     Object.keys(parameters).length === 0 ? poolWith(transport, parameters) : poolWith(transport, parameters).pipe(

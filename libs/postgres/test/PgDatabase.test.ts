@@ -231,4 +231,30 @@ describe("PgDatabase: the server's statement_timeout", () => {
       )
       assert.deepStrictEqual(warnings, [])
     }).pipe(Effect.scoped, inThrowawayDatabase()))
+
+  it.live("behind PgBouncer that drops statement_timeout (ignore_startup_parameters): the default that applies is named", () =>
+    Effect.gen(function*() {
+      const db = yield* ThrowawayDatabase
+      const sql = yield* SqlClient.SqlClient
+      yield* sql.unsafe(`ALTER DATABASE "${db.name}" SET statement_timeout = '250ms'`)
+      const bouncer = yield* PgBouncer.makeWith({ ignoreStartupParameters: ["statement_timeout"] })
+      const warnings: Array<string> = []
+      const collect = Logger.make((options) => void warnings.push(String(options.message)))
+      const setting = (url: string) =>
+        Effect.gen(function*() {
+          const pool = yield* SqlClient.SqlClient
+          const [row] = yield* pool<{ readonly t: string }>`SELECT current_setting('statement_timeout') AS t`
+          return row!.t
+        }).pipe(
+          Effect.provide(PgDatabase.layer({ url: Redacted.make(url), maxConnections: 1 })),
+          Effect.provide(Logger.layer([collect]))
+        )
+      assert.strictEqual(yield* setting(bouncer.url(db.name)), "250ms")
+      assert.strictEqual(warnings.length, 1, warnings.join("\n"))
+      assert.include(warnings[0], "statement_timeout is 250ms in lo-migrate's sessions although they asked for 0")
+      // directly: the startup parameter works, nothing to say
+      warnings.length = 0
+      assert.strictEqual(yield* setting(Redacted.value(db.url)), "0")
+      assert.deepStrictEqual(warnings, [])
+    }).pipe(Effect.scoped, inThrowawayDatabase()))
 })
