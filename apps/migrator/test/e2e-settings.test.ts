@@ -15,20 +15,27 @@ import { assertInvariant, assertMigrated, Env, runCli, settings, setUpSchema, wi
 import { occurrences } from "./production-rows.ts"
 
 /**
+ * `count` rows of `a/b`: first 2 objects above the CLI's 1 MiB in-memory limit (read in a transaction, spilled), then
+ * small ones of `smallSize(i)` bytes; contents seeded from `seed`.
+ */
+const seedWithSpilled = (count: number, smallSize: (i: number) => number, seed: number) =>
+  Effect.forEach(
+    Array.from({ length: count }, (_, i) => i),
+    (i) =>
+      insertBinary({
+        bytes: generateBytes({ size: i < 2 ? 3 * 1024 * 1024 + i : smallSize(i), seed: seed + i }),
+        mimeType: "a/b"
+      })
+  )
+
+/**
  * 60 rows (2 of them spilled, read in a transaction) and a PgBouncer in transaction mode in front of their database:
  * enough statements of each kind (reads, spilled reads, commits, pages) to be sent again on another server connection.
  */
 const behindPgBouncer = (options: PgBouncer.PgBouncerOptions) =>
   Effect.gen(function*() {
     yield* setUpSchema
-    const rows = yield* Effect.forEach(
-      Array.from({ length: 60 }, (_, i) => i),
-      (i) =>
-        insertBinary({
-          bytes: generateBytes({ size: i < 2 ? 3 * 1024 * 1024 + i : 500 + i * 211, seed: 700 + i }),
-          mimeType: "a/b"
-        })
-    )
+    const rows = yield* seedWithSpilled(60, (i) => 500 + i * 211, 700)
     const bouncer = yield* PgBouncer.makeWith(options)
     const { env } = yield* settings
     return { rows, viaBouncer: { ...env, PG_URL: bouncer.url(new URL(env.PG_URL!).pathname.slice(1)) } }
@@ -81,15 +88,8 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* setUpSchema
-      // 24 small objects and 2 above the CLI's 1 MiB in-memory limit (read in a transaction, spilled)
-      const rows = yield* Effect.forEach(
-        Array.from({ length: 26 }, (_, i) => i),
-        (i) =>
-          insertBinary({
-            bytes: generateBytes({ size: i < 2 ? 3 * 1024 * 1024 + i : 1000 + i * 313, seed: 500 + i }),
-            mimeType: "a/b"
-          })
-      )
+      // 24 small objects and 2 spilled ones
+      const rows = yield* seedWithSpilled(26, (i) => 1000 + i * 313, 500)
       const role = yield* throwawayRole(minimalGrants)
       yield* sql.unsafe(`ALTER ROLE ${role.name} SET idle_session_timeout = '200ms'`)
       yield* sql.unsafe(`ALTER ROLE ${role.name} SET idle_in_transaction_session_timeout = '50ms'`)

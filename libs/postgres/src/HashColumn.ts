@@ -10,11 +10,7 @@
  */
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Statement from "effect/sql/Statement"
-import { isUtf8 } from "node:buffer"
-import { bytesEncoding, shownHex } from "./MimeTypeColumn.ts"
-
-/** UTF-8 with U+FFFD for a bad sequence (for display only), a leading U+FEFF kept. */
-const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
+import { bytesEncoding, textOfBytes } from "./MimeTypeColumn.ts"
 
 /**
  * `b.hash` as bytes, its `char(n)` padding kept: `bpcharout` is the column's text as PostgreSQL prints it (a cast to
@@ -35,13 +31,13 @@ export const hashBytes = (sql: SqlClient.SqlClient): Statement.Fragment =>
  *   changed or deleted in between, there is nothing to compare with and the page comes back empty: the source ends
  *   early, and the rows after it are left for the next run (nothing is lost; they keep `sha2` NULL).
  */
-export const hashAfter = (sql: SqlClient.SqlClient, bytes: Uint8Array, ctid: string): Statement.Fragment =>
-  isUtf8(bytes)
-    ? sql`${utf8.decode(bytes)}`
-    : sql`(SELECT x.hash FROM _nice_binary x WHERE x.ctid = ${ctid}::tid)`
+export const hashAfter = (sql: SqlClient.SqlClient, bytes: Uint8Array, ctid: string): Statement.Fragment => {
+  const { notUtf8, text } = textOfBytes(bytes)
+  return notUtf8 === undefined ? sql`${text}` : sql`(SELECT x.hash FROM _nice_binary x WHERE x.ctid = ${ctid}::tid)`
+}
 
 /** The row's `hash`, and `hashNotUtf8` (hex) when the bytes are not UTF-8 (`SourceRow` in @lo-migrate/core). */
 export const hashOf = (bytes: Uint8Array): { readonly hash: string; readonly hashNotUtf8?: string } => {
-  const hash = utf8.decode(bytes)
-  return isUtf8(bytes) ? { hash } : { hash, hashNotUtf8: shownHex(bytes) }
+  const { notUtf8, text } = textOfBytes(bytes)
+  return notUtf8 === undefined ? { hash: text } : { hash: text, hashNotUtf8: notUtf8 }
 }

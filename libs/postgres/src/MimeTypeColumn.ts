@@ -40,12 +40,21 @@ export const bytesEncoding =
 export type MimeTypeBytes = Uint8Array | null
 
 /**
+ * A text column's bytes as text, and `notUtf8` (`shownHex`) when they are not UTF-8: the text then has U+FFFD for
+ * each bad sequence, for display only. The decoding of `mime_type` here and of `hash` (HashColumn.ts).
+ */
+export const textOfBytes = (bytes: Uint8Array): { readonly text: string; readonly notUtf8?: string } => {
+  const text = utf8.decode(bytes)
+  return isUtf8(bytes) ? { text } : { text, notUtf8: shownHex(bytes) }
+}
+
+/**
  * The row's `mimeType`, and `mimeTypeNotUtf8` (hex) when the bytes are not UTF-8 (`SourceRow` in @lo-migrate/core).
  */
 export const mimeTypeOf = (
   bytes: MimeTypeBytes
 ): { readonly mimeType: string | null; readonly mimeTypeNotUtf8?: string } => {
   if (bytes === null) return { mimeType: null }
-  const mimeType = utf8.decode(bytes)
-  return isUtf8(bytes) ? { mimeType } : { mimeType, mimeTypeNotUtf8: shownHex(bytes) }
+  const { notUtf8, text } = textOfBytes(bytes)
+  return notUtf8 === undefined ? { mimeType: text } : { mimeType: text, mimeTypeNotUtf8: notUtf8 }
 }

@@ -53,8 +53,8 @@ export interface PgConnectionConfig {
    */
   readonly preparedStatements?: boolean | undefined
   /**
-   * Log the warning when the startup parameter is refused (default). Off for a second pool to the same server, whose
-   * refusal the first pool's warning has told already.
+   * Log the warning when the startup parameter `statement_timeout` is refused or silently dropped (default). Off for a
+   * second pool to the same server, whose first pool's warning has told it already.
    */
   readonly warnWhenRefused?: boolean | undefined
 }

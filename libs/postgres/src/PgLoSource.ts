@@ -84,18 +84,19 @@ const pageQuery = (
 ) => {
   const columns = sql`${hashBytes(sql)} AS hash, b.data AS oid, b.size,
     ${mimeTypeBytes(sql, "b.mime_type")} AS "mimeType", b.ctid::text AS cursor`
-  return after === undefined
-    ? sql<PageRow>`
+  if (after === undefined) {
+    return sql<PageRow>`
         SELECT ${columns}
         FROM _nice_binary b
         WHERE b.sha2 IS NULL AND ${inShard}
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
-    : sql<PageRow>`
+  }
+  const from = hashAfter(sql, after.hash, after.ctid)
+  return sql<PageRow>`
         SELECT ${columns}
         FROM _nice_binary b
-        WHERE b.sha2 IS NULL AND b.hash >= ${hashAfter(sql, after.hash, after.ctid)}
-          AND (b.hash > ${hashAfter(sql, after.hash, after.ctid)} OR b.ctid > ${after.ctid}::tid)
+        WHERE b.sha2 IS NULL AND b.hash >= ${from} AND (b.hash > ${from} OR b.ctid > ${after.ctid}::tid)
           AND ${inShard}
         ORDER BY b.hash, b.ctid
         LIMIT ${pageSize}`
