@@ -30,14 +30,19 @@ if ! pg_isready -q -d "$PG_TEST_URL" 2>/dev/null; then
   fi
 fi
 
-# PgBouncer for the pooler test (libs/postgres PgDatabase.test.ts, testing/PgBouncer.ts): Debian's package, installed
-# here when it is missing and we may (root, apt-get); otherwise that test fails saying how to install it. The test
-# starts its own PgBouncer on a free port; a system one, if any runs, is not used.
-if [[ ! -x "${PGBOUNCER:-/usr/sbin/pgbouncer}" ]] && (( EUID == 0 )) && command -v apt-get >/dev/null; then
-  log "installing pgbouncer (apt-get) for the pooler test"
-  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer ||
-    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer; }; } >/dev/null 2>&1 ||
-    log "could not install pgbouncer: the pooler test will fail"
+# Debian packages two tests need, installed here when missing and we may (root, apt-get); otherwise those tests fail
+# saying how to install them:
+# - pgbouncer, for the pooler tests (libs/postgres PgDatabase.test.ts, testing/PgBouncer.ts): each starts its own
+#   PgBouncer on a free port; a system one, if any runs, is not used;
+# - libfaketime, for a migration from a host whose clock is wrong (apps/migrator e2e-settings.test.ts).
+missing=()
+[[ -x "${PGBOUNCER:-/usr/sbin/pgbouncer}" ]] || missing+=(pgbouncer)
+compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null || missing+=(libfaketime)
+if (( ${#missing[@]} )) && (( EUID == 0 )) && command -v apt-get >/dev/null; then
+  log "installing ${missing[*]} (apt-get) for the tests that need them"
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" ||
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"; }; } >/dev/null 2>&1 ||
+    log "could not install ${missing[*]}: the tests that need them will fail"
 fi
 
 started_ceph=0

@@ -19,6 +19,7 @@ import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
+import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { shippedNodeFlags } from "../src/NodeFlags.ts"
 
@@ -91,6 +92,24 @@ export const runCli = <R = never>(
     assertNoSecrets(run, secrets)
     return run
   }).pipe(Effect.scoped)
+
+/**
+ * The environment that sets the child's clock `minutes` off (Debian's libfaketime, preloaded; monotonic clocks stay
+ * real, so timers are unaffected): a host whose clock is wrong. Dies, saying how to install it, when it is missing.
+ */
+export const hostClockOff = (minutes: number) =>
+  Effect.sync(() => {
+    const lib = readdirSync("/usr/lib")
+      .map((dir) => join("/usr/lib", dir, "faketime", "libfaketime.so.1"))
+      .find((path) => existsSync(path))
+    if (lib === undefined) {
+      throw new Error(
+        "libfaketime is missing (no /usr/lib/*/faketime/libfaketime.so.1): `apt-get install libfaketime`; " +
+          "`npm test` (tools/test/run-all.sh) installs it when run as root"
+      )
+    }
+    return { LD_PRELOAD: lib, FAKETIME: `${minutes >= 0 ? "+" : ""}${minutes}m`, DONT_FAKE_MONOTONIC: "1" }
+  })
 
 export const Env = Layer.mergeAll(ThrowawayDatabase.layerWithClient(4), TestBucket.layer)
 

@@ -11,7 +11,16 @@ import { assert, describe, it } from "@effect/vitest"
 import { generateBytes, insertBinary, minimalGrants, PgBouncer, throwawayRole } from "@lo-migrate/postgres/testing"
 import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { assertInvariant, assertMigrated, Env, runCli, settings, setUpSchema, withPassword } from "./cli.ts"
+import {
+  assertInvariant,
+  assertMigrated,
+  Env,
+  hostClockOff,
+  runCli,
+  settings,
+  setUpSchema,
+  withPassword
+} from "./cli.ts"
 import { occurrences } from "./production-rows.ts"
 
 /**
@@ -41,14 +50,14 @@ const behindPgBouncer = (options: PgBouncer.PgBouncerOptions) =>
     return { rows, viaBouncer: { ...env, PG_URL: bouncer.url(new URL(env.PG_URL!).pathname.slice(1)) } }
   })
 
-/** `status` and `verify` with `args` exit 0 on the 60 migrated rows. */
-const statusAndVerifyClean = (env: Record<string, string>, args: ReadonlyArray<string>) =>
+/** `status` and `verify` with `args` exit 0 on the `rows` (60) migrated rows. */
+const statusAndVerifyClean = (env: Record<string, string>, args: ReadonlyArray<string>, rows = 60) =>
   Effect.gen(function*() {
     const status = yield* runCli(["status", ...args], env)
     assert.strictEqual(status.code, 0, status.stdout + status.stderr)
     const verify = yield* runCli(["verify", ...args], env)
     assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
-    assert.include(verify.stdout, "60 rows checked")
+    assert.include(verify.stdout, `${rows} rows checked`)
   })
 
 describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
@@ -109,6 +118,22 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       yield* sql`SELECT pg_stat_clear_snapshot()`
       const after = (yield* ended)[0]!.n
       assert.isAbove(after, before, "no session was ended by the timeouts: the test proves nothing")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("this host's clock 20 minutes behind the gateway's: the refused first request is retried with the server's time, and the run, status and verify work", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(12, (i) => 700 + i * 401, 900)
+      const { env } = yield* settings
+      const skewed = { ...env, ...(yield* hostClockOff(-20)) }
+      const run = yield* runCli(["--report", "/dev/null"], skewed)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      // the start-up check's first request (HeadBucket, a 403 without a body) was refused for its time, and said so
+      assert.match(run.stderr, /HeadBucket .*Forbidden \(HTTP 403\): the request was signed at \d{8}T\d{6}Z .* 20 minutes apart/)
+      assert.notInclude(run.stderr, "check the credentials")
+      assert.include(run.stdout, "12 objects migrated")
+      yield* assertMigrated(rows)
+      yield* statusAndVerifyClean(skewed, [], 12)
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("behind PgBouncer in transaction mode that accepts statement_timeout: the hint to declare it, then --pg-transaction-pooler works", () =>

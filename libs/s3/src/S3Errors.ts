@@ -77,6 +77,8 @@ const explanations: Record<string, string> = {
   BadDigest: "the body does not match its Content-MD5 (corrupted while read or sent); the server rejected it",
   InvalidDigest: "the Content-MD5 header is not a valid MD5",
   XAmzContentSHA256Mismatch: "the body does not hash to its SHA-256 (x-amz-content-sha256); the server rejected it",
+  RequestTimeTooSkewed: "the server refused the time the request was signed with (this host's clock): the two " +
+    "clocks differ by more than the server allows; the client now signs with the server's time (its Date header)",
   PreconditionFailed: "a precondition (If-None-Match) failed",
   NoSuchUpload: "the multipart upload does not exist (aborted or completed)",
   EntityTooSmall: "a multipart part is smaller than the server's minimum",
@@ -85,6 +87,13 @@ const explanations: Record<string, string> = {
   ENOTFOUND: "the endpoint's host name does not resolve",
   ENOENT: "a local body file is missing"
 }
+
+/** What a 403 to a request signed far from the server's time says: the two times compared, and what follows. */
+const skewExplanation = (facts: S3ErrorFacts): string =>
+  `the request was signed at ${facts.signedAt} (x-amz-date: this host's clock) and the server's clock said ` +
+  `${facts.serverDate} (Date): ${Math.round((signingSkewMillis(facts) ?? 0) / 60_000)} minutes apart; S3 servers ` +
+  "refuse a request signed more than 15 minutes from their clock, so the refusal may be for its time; the client " +
+  "now signs with the server's time"
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null
 
@@ -102,6 +111,10 @@ export interface S3ErrorFacts {
   readonly httpStatus: number | undefined
   readonly message: string | undefined
   readonly requestId: string | undefined
+  /** The request's `x-amz-date`: the time it was signed with (this host's clock, plus the SDK's offset). */
+  readonly signedAt?: string | undefined
+  /** The answer's `Date` header: the server's clock. */
+  readonly serverDate?: string | undefined
 }
 
 export const s3ErrorFacts = (error: unknown): S3ErrorFacts => {
@@ -111,18 +124,58 @@ export const s3ErrorFacts = (error: unknown): S3ErrorFacts => {
   const metadata = isRecord(error["$metadata"]) ? error["$metadata"] : {}
   const status = metadata["httpStatusCode"]
   const cause = isRecord(error["cause"]) ? error["cause"] : undefined
+  const response = isRecord(error["$response"]) ? error["$response"] : undefined
+  const headers = response !== undefined && isRecord(response["headers"]) ? response["headers"] : undefined
+  // Node's response stream (the body, until an error's body text replaces it) knows the request it answers.
+  const body = response !== undefined && isRecord(response["body"]) ? response["body"] : undefined
+  const request = body !== undefined && isRecord(body["req"]) ? body["req"] : undefined
+  const signedAt = request !== undefined && typeof request["getHeader"] === "function"
+    ? (request["getHeader"] as (name: string) => unknown).call(request, "x-amz-date")
+    : undefined
   return {
     name: stringField(error, "Code") ?? stringField(error, "name"),
     code: stringField(error, "code") ?? (cause === undefined ? undefined : stringField(cause, "code")),
     httpStatus: typeof status === "number" ? status : undefined,
     message: stringField(error, "message"),
-    requestId: stringField(metadata, "requestId") ?? stringField(error, "RequestId")
+    requestId: stringField(metadata, "requestId") ?? stringField(error, "RequestId"),
+    signedAt: typeof signedAt === "string" ? signedAt : undefined,
+    serverDate: headers === undefined ? undefined : stringField(headers, "date")
   }
+}
+
+/** SigV4's `x-amz-date` (`20261207T072543Z`) as epoch milliseconds. */
+const amzDateMillis = (value: string): number => {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value)
+  return m === null ? Number.NaN : Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!)
+}
+
+/** How far the time a request was signed with was from the server's clock (its answer's `Date`), when both are known. */
+export const signingSkewMillis = (facts: S3ErrorFacts): number | undefined => {
+  if (facts.signedAt === undefined || facts.serverDate === undefined) return undefined
+  const skew = Math.abs(Date.parse(facts.serverDate) - amzDateMillis(facts.signedAt))
+  return Number.isNaN(skew) ? undefined : skew
+}
+
+/** From this far apart on, a 403 is treated as possibly refused for its time (S3 and Ceph RGW refuse at 15 minutes). */
+const skewSuspect = 5 * 60_000
+
+/**
+ * A 403 to a request signed 5 minutes or more from the server's clock. Servers refuse a signature more than 15 minutes
+ * off (S3 and Ceph RGW); a HEAD's 403 has no body, so no `RequestTimeTooSkewed` code says so, and without this check a
+ * host whose clock is wrong would be told that its credentials are. Repeating it is right: the SDK takes the server's
+ * time from every answer (its clock offset), so the repeat is signed with it, and if that is refused too, the 403 is
+ * classified as what it then is.
+ */
+const refusedForItsTime = (facts: S3ErrorFacts): boolean => {
+  if (facts.httpStatus !== 403 || facts.name === "RequestTimeTooSkewed") return false
+  const skew = signingSkewMillis(facts)
+  return skew !== undefined && skew >= skewSuspect
 }
 
 /** Whether repeating the operation may succeed. */
 export const isRetryableS3Error = (facts: S3ErrorFacts): boolean => {
   if (tlsCertificateProblem(facts.code) !== undefined) return false
+  if (refusedForItsTime(facts)) return true
   if (facts.name !== undefined && retryableCodes.has(facts.name)) return true
   if (facts.code !== undefined && isTransientNetworkCode(facts.code)) return true
   if (facts.message !== undefined && /socket hang up|ECONNRESET|EPIPE|ECONNREFUSED/i.test(facts.message)) return true
@@ -162,8 +215,10 @@ export const describeS3Error = (facts: S3ErrorFacts): string => {
   if (facts.code !== undefined && facts.code !== label) parts.push(`[${facts.code}]`)
   if (facts.httpStatus !== undefined) parts.push(`(HTTP ${facts.httpStatus})`)
   let text = parts.join(" ")
-  const explanation = (label === undefined ? undefined : explanations[label]) ??
-    (facts.code === undefined ? undefined : explanations[facts.code] ?? tlsCertificateProblem(facts.code))
+  const explanation = refusedForItsTime(facts)
+    ? skewExplanation(facts)
+    : (label === undefined ? undefined : explanations[label]) ??
+      (facts.code === undefined ? undefined : explanations[facts.code] ?? tlsCertificateProblem(facts.code))
   if (explanation !== undefined) text += `: ${explanation}`
   if (facts.message !== undefined && !uninformative.has(facts.message) && facts.message !== explanation) {
     text += `${explanation === undefined ? ":" : " —"} ${facts.message}`

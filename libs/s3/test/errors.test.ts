@@ -145,6 +145,58 @@ describe("classifyS3Error", () => {
     assert.instanceOf(e.cause, Error)
   })
 
+  /** A HEAD's bodiless 403 as the SDK raises it: the response's `Date`, and its body stream's request, signed at `signedAt`. */
+  const refusedAt = (signedAt: string, serverDate: string, name = "Unknown") => {
+    const error = serviceError(name, 403)
+    const req = { getHeader: (header: string) => (header === "x-amz-date" ? signedAt : undefined) }
+    Object.defineProperty(error, "$response", { value: { statusCode: 403, headers: { date: serverDate }, body: { req } } })
+    return error
+  }
+
+  it("a 403 to a request signed 5 minutes or more from the server's Date: retryable, and the two times named", () => {
+    const e = classifyS3Error(refusedAt("20261207T070833Z", "Mon, 07 Dec 2026 07:28:33 GMT"), {
+      operation: "HeadBucket",
+      bucket: "blobs"
+    })
+    assert.isTrue(e.retryable)
+    assert.strictEqual(
+      e.detail,
+      "Forbidden (HTTP 403): the request was signed at 20261207T070833Z (x-amz-date: this host's clock) and the " +
+        "server's clock said Mon, 07 Dec 2026 07:28:33 GMT (Date): 20 minutes apart; S3 servers refuse a request " +
+        "signed more than 15 minutes from their clock, so the refusal may be for its time; the client now signs " +
+        "with the server's time (request id tx-1)"
+    )
+    // ahead as well as behind
+    assert.isTrue(classifyS3Error(refusedAt("20261207T075000Z", "Mon, 07 Dec 2026 07:28:33 GMT"), context).retryable)
+    assert.isTrue(classifyS3Error(refusedAt("20261207T072333Z", "Mon, 07 Dec 2026 07:28:33 GMT"), context).retryable)
+  })
+
+  it("a 403 to a request signed within 5 minutes of the server's Date, or with either time unknown, stays fatal", () => {
+    for (const error of [
+      refusedAt("20261207T072533Z", "Mon, 07 Dec 2026 07:28:33 GMT"),
+      refusedAt("20261207T072833Z", "Mon, 07 Dec 2026 07:28:33 GMT", "AccessDenied"),
+      refusedAt("not-a-date", "Mon, 07 Dec 2026 07:28:33 GMT"),
+      refusedAt("20261207T070833Z", "garbage"),
+      serviceError("Unknown", 403)
+    ]) {
+      const e = classifyS3Error(error, context)
+      assert.isFalse(e.retryable, e.message)
+      assert.notInclude(e.message, "minutes apart")
+    }
+    // a 404 signed far off is not a refusal of the time
+    const notFound = serviceError("NotFound", 404)
+    Object.defineProperty(notFound, "$response", {
+      value: { headers: { date: "Mon, 07 Dec 2026 07:28:33 GMT" }, body: { req: { getHeader: () => "20261207T070833Z" } } }
+    })
+    assert.isFalse(classifyS3Error(notFound, context).retryable)
+  })
+
+  it("RequestTimeTooSkewed says what the server refused", () => {
+    const e = classifyS3Error(serviceError("RequestTimeTooSkewed", 403), context)
+    assert.isTrue(e.retryable)
+    assert.include(e.message, "RequestTimeTooSkewed (HTTP 403): the server refused the time the request was signed with")
+  })
+
   it("passes a StorageError through unchanged", () => {
     const original = new StorageError({ operation: "X", bucket: "b", detail: "d", retryable: true })
     assert.strictEqual(classifyS3Error(original, context), original)

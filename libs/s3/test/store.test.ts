@@ -4,6 +4,7 @@
  */
 import { CreateMultipartUploadCommand, HeadBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3"
 import { assert, describe, layer } from "@effect/vitest"
+import { vi } from "vitest"
 import { Metrics, ObjectStore, StorageError, type TransferCorrupted } from "@lo-migrate/core"
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Redacted } from "effect"
 import { createHash, randomBytes } from "node:crypto"
@@ -130,6 +131,51 @@ layer(TestBucket.layer, { excludeTestServices: true })("S3ObjectStore on a real 
           assert.notInclude(text, real)
         }
       }))
+
+    /**
+     * This host's clock set 20 minutes off (only `Date` is faked; timers and sockets run in real time). Every answer
+     * gives the SDK the server's time, so only the first request is signed with the wrong one; the server refuses it
+     * with a 403, and a HEAD's 403 has no body to say why.
+     */
+    const withHostClockOff = <A, E, R>(offMinutes: number, self: Effect.Effect<A, E, R>) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + offMinutes * 60_000, shouldAdvanceTime: true })),
+        () => self,
+        () => Effect.sync(() => vi.useRealTimers())
+      )
+
+    it.effect("a host clock 20 minutes off: the refused first request is retryable and says why; then all works", () =>
+      Effect.forEach([-20, 20], (offMinutes) =>
+        Effect.gen(function*() {
+          const { store, client, bucket, log } = yield* storeOn()
+          const first = failureOf(yield* Effect.exit(store.check))
+          assert.strictEqual(first.operation, "HeadBucket")
+          assert.isTrue(first.retryable, first.message)
+          assert.match(first.message, /Forbidden \(HTTP 403\): the request was signed at \d{8}T\d{6}Z .* 20 minutes apart/)
+          assert.include(first.message, "the refusal may be for its time")
+          assert.notInclude(first.message, "check the credentials")
+          yield* store.check
+          const bytes = randomBytes(5000)
+          assert.strictEqual(yield* store.put(requestOf(bytes)), "Uploaded")
+          assert.deepStrictEqual(Buffer.from((yield* getObject(client, bucket, requestOf(bytes).key)).bytes), bytes)
+          assert.deepStrictEqual(log.map((r) => `${r.command} ${r.status}`), [
+            "HeadBucketCommand 403",
+            "HeadBucketCommand 200",
+            "HeadObjectCommand 404",
+            "GetBucketVersioningCommand 200",
+            "PutObjectCommand 200",
+            "GetObjectCommand 200"
+          ], `${offMinutes} min`)
+        }).pipe((self) => withHostClockOff(offMinutes, self))))
+
+    it.effect("a wrong clock and a wrong secret: the repeat, signed with the server's time, names the credentials", () =>
+      Effect.gen(function*() {
+        const { store } = yield* storeOn({ secretAccessKey: Redacted.make("wrong-secret-0123456789abcdefghijklmnopqrstuv") })
+        assert.isTrue(failureOf(yield* Effect.exit(store.check)).retryable)
+        const second = failureOf(yield* Effect.exit(store.check))
+        assert.isFalse(second.retryable)
+        assert.include(second.message, "Forbidden (HTTP 403): access denied: check the credentials")
+      }).pipe((self) => withHostClockOff(25, self)))
 
     it.effect("an unknown access key id fails clearly", () =>
       Effect.gen(function*() {
