@@ -17,8 +17,8 @@ import {
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { shippedNodeFlags } from "../src/NodeFlags.ts"
@@ -109,6 +109,29 @@ export const hostClockOff = (minutes: number) =>
       )
     }
     return { LD_PRELOAD: lib, FAKETIME: `${minutes >= 0 ? "+" : ""}${minutes}m`, DONT_FAKE_MONOTONIC: "1" }
+  })
+
+/**
+ * Sets and enables a quota on `bucket` (objects, bytes; `-1` is no limit) with the test gateway's `radosgw-admin` (the
+ * cluster of `CEPH_CONF`, which `tools/s3/ceph-rgw.sh start` prints); `undefined` lifts it. Dies, saying what is
+ * missing, against another S3 server.
+ */
+export const setBucketQuota = (
+  bucket: string,
+  quota: { readonly maxObjects?: number; readonly maxBytes?: number } | undefined
+) =>
+  Effect.sync(() => {
+    if (process.env["CEPH_CONF"] === undefined) {
+      throw new Error(
+        "CEPH_CONF is not set: this test sets a bucket quota with radosgw-admin on the test gateway; run it with " +
+          "`npm test`, or with the variables `bash tools/s3/ceph-rgw.sh start` prints"
+      )
+    }
+    const admin = (...args: Array<string>) =>
+      execFileSync("radosgw-admin", [...args, "--quota-scope=bucket", `--bucket=${bucket}`], { timeout: 30_000, stdio: "pipe" })
+    if (quota === undefined) return void admin("quota", "disable")
+    admin("quota", "set", `--max-objects=${quota.maxObjects ?? -1}`, `--max-size=${quota.maxBytes ?? -1}`)
+    admin("quota", "enable")
   })
 
 export const Env = Layer.mergeAll(ThrowawayDatabase.layerWithClient(4), TestBucket.layer)

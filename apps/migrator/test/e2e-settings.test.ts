@@ -16,7 +16,9 @@ import {
   assertMigrated,
   Env,
   hostClockOff,
+  listOpenUploads,
   runCli,
+  setBucketQuota,
   settings,
   setUpSchema,
   withPassword
@@ -118,6 +120,52 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       yield* sql`SELECT pg_stat_clear_snapshot()`
       const after = (yield* ended)[0]!.n
       assert.isAbove(after, before, "no session was ended by the timeouts: the test proves nothing")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("a bucket quota reached mid-run (Ceph's QuotaExceeded): exit 3 naming the quota, nothing lost; once it is raised, a rerun completes", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(30, (i) => 700 + i * 401, 1300)
+      const { env, bucket } = yield* settings
+      yield* setBucketQuota(bucket.name, { maxObjects: 10 })
+      const stopped = yield* runCli(["--report", "/dev/null", "--commit-chunk", "4"], env)
+      assert.strictEqual(stopped.code, 3, stopped.stdout + stopped.stderr)
+      assert.match(stopped.stderr, /QuotaExceeded \(HTTP 403\): the bucket's or its owner's quota/)
+      // Every recorded row has its object; the gateway checks its quota against counts it updates after each write, so
+      // with 32 PUTs in flight more than 10 may get in, but not all
+      const { committed, left } = yield* assertInvariant
+      assert.strictEqual(committed + left, 30)
+      assert.isAtLeast(left, 1)
+      yield* setBucketQuota(bucket.name, undefined)
+      const rerun = yield* runCli(["--report", "/dev/null"], env)
+      assert.strictEqual(rerun.code, 0, rerun.stdout + rerun.stderr)
+      yield* assertMigrated(rows)
+      yield* statusAndVerifyClean(env, [], 30)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("a byte quota reached by multipart uploads: exit 3, every refused upload aborted, nothing lost; raised, a rerun completes", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      // 4 objects of 12 MiB, sent in parts of 5 MiB, against a quota of 30 MiB
+      const rows = yield* Effect.forEach(
+        [0, 1, 2, 3],
+        (i) => insertBinary({ bytes: generateBytes({ size: 12 * 1024 * 1024 + i, seed: 1700 + i }), mimeType: "a/b" })
+      )
+      const { env, bucket } = yield* settings
+      yield* setBucketQuota(bucket.name, { maxBytes: 30 * 1024 * 1024 })
+      const args = ["--report", "/dev/null", "--upload-chunk-size", "5120"]
+      const stopped = yield* runCli(args, env)
+      assert.strictEqual(stopped.code, 3, stopped.stdout + stopped.stderr)
+      assert.match(stopped.stderr, /QuotaExceeded \(HTTP 403\): the bucket's or its owner's quota/)
+      assert.deepStrictEqual(yield* listOpenUploads(bucket.client, bucket.name), [])
+      const { committed, left } = yield* assertInvariant
+      assert.strictEqual(committed + left, 4)
+      assert.isAtLeast(left, 1)
+      yield* setBucketQuota(bucket.name, undefined)
+      const rerun = yield* runCli(args, env)
+      assert.strictEqual(rerun.code, 0, rerun.stdout + rerun.stderr)
+      yield* assertMigrated(rows)
+      assert.deepStrictEqual(yield* listOpenUploads(bucket.client, bucket.name), [])
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("this host's clock 20 minutes behind the gateway's: the refused first request is retried with the server's time, and the run, status and verify work", () =>

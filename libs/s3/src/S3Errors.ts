@@ -79,6 +79,8 @@ const explanations: Record<string, string> = {
   XAmzContentSHA256Mismatch: "the body does not hash to its SHA-256 (x-amz-content-sha256); the server rejected it",
   RequestTimeTooSkewed: "the server refused the time the request was signed with (this host's clock): the two " +
     "clocks differ by more than the server allows; the client now signs with the server's time (its Date header)",
+  QuotaExceeded: "the bucket's or its owner's quota (of objects or bytes) is reached: the server stores nothing " +
+    "more until an administrator raises it (Ceph: radosgw-admin quota set)",
   PreconditionFailed: "a precondition (If-None-Match) failed",
   NoSuchUpload: "the multipart upload does not exist (aborted or completed)",
   EntityTooSmall: "a multipart part is smaller than the server's minimum",

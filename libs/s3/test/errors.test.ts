@@ -61,6 +61,7 @@ describe("classifyS3Error", () => {
   })
 
   const fatal: ReadonlyArray<readonly [string, unknown, string]> = [
+    ["QuotaExceeded (HTTP 403): a bucket or user quota", serviceError("QuotaExceeded", 403), "the bucket's or its owner's quota (of objects or bytes) is reached"],
     ["AccessDenied", serviceError("AccessDenied", 403), "access denied"],
     ["bare 403 (HEAD)", serviceError("Forbidden", 403), "Forbidden (HTTP 403): access denied: check the credentials"],
     ["bare 403 the SDK calls Unknown", serviceError("Unknown", 403), "Forbidden (HTTP 403): access denied"],
