@@ -8,12 +8,20 @@
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
-import { generateBytes, insertBinary, minimalGrants, PgBouncer, throwawayRole } from "@lo-migrate/postgres/testing"
+import {
+  generateBytes,
+  insertBinary,
+  minimalGrants,
+  PgBouncer,
+  StandbyServer,
+  throwawayRole
+} from "@lo-migrate/postgres/testing"
 import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import {
   assertInvariant,
   assertMigrated,
+  dropSha2Column,
   Env,
   hostClockOff,
   listOpenUploads,
@@ -236,4 +244,38 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       const listed = yield* Effect.promise(() => bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name })))
       assert.strictEqual(listed.KeyCount ?? 0, 0, "nothing was uploaded")
     }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
+
+  it.live("PG_URL pointing at a standby: the dry run and the migration refuse with exit 2, nothing uploaded; status reads it", () =>
+    Effect.gen(function*() {
+      // a replica of a database that was never migrated (no sha2 column) and of one half migrated: 5 rows, 2 recorded
+      for (const halfMigrated of [false, true]) {
+        const standby = yield* StandbyServer.make(Effect.gen(function*() {
+          yield* setUpSchema
+          yield* Effect.forEach(
+            Array.from({ length: 5 }, (_, i) => i),
+            (i) => insertBinary({ bytes: generateBytes({ size: 1000 + i, seed: 450 + i }), mimeType: "a/b" })
+          )
+          if (halfMigrated) {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql`UPDATE _nice_binary SET sha2 = repeat('0', 64) WHERE hash IN (SELECT hash FROM _nice_binary ORDER BY hash LIMIT 2)`
+          } else {
+            yield* dropSha2Column
+          }
+        }))
+        const { env, bucket } = yield* settings
+        const onStandby = { ...env, PG_URL: withPassword(standby.url("postgres")) }
+        for (const args of [["--dry-run"], []]) {
+          const run = yield* runCli(args, onStandby)
+          assert.strictEqual(run.code, 2, run.stdout + run.stderr)
+          assert.include(run.stderr, "the server is a standby (pg_is_in_recovery() is true) and cannot record sha2")
+          assert.include(run.stderr, "point PG_URL at the primary")
+        }
+        const listed = yield* Effect.promise(() => bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name })))
+        assert.strictEqual(listed.KeyCount ?? 0, 0, "nothing was uploaded")
+        // reading it is fine: status counts the rows on the replica
+        const status = yield* runCli(["status"], onStandby)
+        assert.strictEqual(status.code, 1, status.stdout + status.stderr)
+        assert.include(status.stdout, halfMigrated ? "3 rows left to migrate" : "5 rows left to migrate")
+      }
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 })

@@ -7,6 +7,7 @@
  * - Roles: `throwawayRole` with `minimalGrants`, `inThrowawayDatabase`.
  * - `TlsServer`: a throwaway PostgreSQL 15 of its own that accepts TLS only (self-signed certificate).
  * - `PgBouncer`: a PgBouncer of its own in front of the test PostgreSQL (transaction pooling).
+ * - `StandbyServer`: a throwaway PostgreSQL 15 of its own that is a standby (in recovery, read-only), seeded before.
  */
 export * from "./testing/DataSets.ts"
 export * from "./testing/Roles.ts"
@@ -14,3 +15,4 @@ export * from "./testing/Seeding.ts"
 export * from "./testing/ThrowawayDatabase.ts"
 export * as TlsServer from "./testing/TlsServer.ts"
 export * as PgBouncer from "./testing/PgBouncer.ts"
+export * as StandbyServer from "./testing/StandbyServer.ts"
