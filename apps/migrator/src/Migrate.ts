@@ -28,6 +28,7 @@ import { ExitCode } from "./ExitCode.ts"
 import { printStderr } from "./Stderr.ts"
 import {
   fatal,
+  pendingIndexCancelledWarning,
   pendingIndexWarning,
   refusedFinalize,
   refusedPreflight,
@@ -109,7 +110,8 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
   }
   const indexBuilt = yield* schema.ensurePendingIndex.pipe(
     step("index of pending rows"),
-    Effect.catchTag("SchemaNotPermitted", (e) => Effect.as(Effect.logWarning(pendingIndexWarning(e)), false))
+    Effect.catchTag("SchemaNotPermitted", (e) => Effect.as(Effect.logWarning(pendingIndexWarning(e)), false)),
+    Effect.catchTag("IndexBuildCancelled", (e) => Effect.as(Effect.logWarning(pendingIndexCancelledWarning(e)), false))
   )
   if (indexBuilt) {
     yield* Effect.logInfo("built the index of rows still to migrate (_nice_binary (hash) WHERE sha2 IS NULL)")

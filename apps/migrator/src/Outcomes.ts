@@ -3,7 +3,13 @@
  * they happened, never a secret), refusals at start-up, a refused finalize, and unexpected failures.
  */
 import type { InfrastructureError } from "@lo-migrate/core"
-import type { FinalizeRefused, PreflightFailed, ReadOnlySession, SchemaNotPermitted } from "@lo-migrate/postgres"
+import type {
+  FinalizeRefused,
+  IndexBuildCancelled,
+  PreflightFailed,
+  ReadOnlySession,
+  SchemaNotPermitted
+} from "@lo-migrate/postgres"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -46,6 +52,13 @@ export const pendingIndexWarning = (error: SchemaNotPermitted) =>
   `the table's owner may). The cost: every run then walks the already migrated rows of the hash index to find the ` +
   `pending ones (measured on 1M rows, 90% migrated: first page 1.6 s instead of 4 ms, the 100 000 pending rows in ` +
   `3.5 s instead of 0.6 s). A DBA can build it while the application runs:\n  ${error.statement};`
+
+/** The server cancelled the optional index's build: what happened, what it costs, and how a DBA can build it. */
+export const pendingIndexCancelledWarning = (error: IndexBuildCancelled) =>
+  `going on without the index of rows still to migrate: ${error.message}. The cost: every run then walks the ` +
+  `already migrated rows of the hash index to find the pending ones. A DBA can build it on a direct connection ` +
+  `(CREATE INDEX CONCURRENTLY cannot run in a transaction, so a pooler in transaction mode cannot lift the timeout ` +
+  `for it):\n  SET statement_timeout = 0; ${error.statement};`
 
 export const refusedStartup = (where: { readonly pg: string; readonly s3: string }) => (error: StartupRefused) =>
   printStderr(

@@ -12,8 +12,10 @@ import {
   generateBytes,
   insertBinary,
   minimalGrants,
+  openApplicationTransaction,
   PgBouncer,
   StandbyServer,
+  ThrowawayDatabase,
   throwawayRole
 } from "@lo-migrate/postgres/testing"
 import { Effect, Redacted } from "effect"
@@ -101,6 +103,30 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       const verify = yield* runCli(["verify"], asRole)
       assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
       assert.include(verify.stdout, "40 rows checked")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("behind PgBouncer (which refuses the startup parameter), a database default statement_timeout of 500 ms and an application's open transaction: the index build is cancelled and said, the run, status and verify work", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const db = yield* ThrowawayDatabase
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(40, (i) => 100 + i * 997, 1900)
+      yield* sql.unsafe(`ALTER DATABASE ${db.name} SET statement_timeout = '500ms'`)
+      // the application keeps a transaction open on the table: CREATE INDEX CONCURRENTLY waits for it until the
+      // default cancels it (the count and the other statements do not wait for it)
+      yield* openApplicationTransaction
+      const bouncer = yield* PgBouncer.make
+      const { env } = yield* settings
+      const viaBouncer = { ...env, PG_URL: bouncer.url(db.name) }
+      const run = yield* runCli(["--report", "/dev/null"], viaBouncer)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.match(
+        run.stderr,
+        /going on without the index of rows still to migrate: the server cancelled the build of index _nice_binary_sha2_pending_idx \(.*\[57014\]; the session's statement_timeout is 500ms\)/
+      )
+      assert.include(run.stdout, "40 objects migrated")
+      yield* assertMigrated(rows)
+      yield* statusAndVerifyClean(viaBouncer, [], 40)
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("a role whose idle sessions are ended after 200 ms (idle_session_timeout, idle_in_transaction_session_timeout): a slow migration completes", () =>

@@ -6,6 +6,7 @@ import type { RowCounts } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import { withoutStatementTimeout } from "./LongStatement.ts"
 
 export const BinaryTable = "_nice_binary"
 export const BatchJobTable = "nice_batch_job"
@@ -68,15 +69,18 @@ export const indexBuildInProgress = Effect.fnUntraced(function*(name: string) {
   return (rows[0]?.n ?? 0) > 0
 })
 
-/** Rows whose `sha2` is still NULL. */
-export const countPending = Effect.gen(function*() {
+/** Rows whose `sha2` is still NULL (a long statement: `LongStatement.ts`). */
+export const countPending = withoutStatementTimeout(Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const rows = yield* sql<{ readonly n: bigint }>`SELECT count(*) AS n FROM _nice_binary WHERE sha2 IS NULL`
   return Number(rows[0]?.n ?? 0n)
-})
+}))
 
-/** Every row of `_nice_binary`, its bytes and its largest object: the counts when `sha2` does not exist yet. */
-export const countAll: Effect.Effect<RowCounts, SqlError, SqlClient.SqlClient> = Effect.gen(
+/**
+ * Every row of `_nice_binary`, its bytes and its largest object: the counts when `sha2` does not exist yet (a long
+ * statement: `LongStatement.ts`).
+ */
+export const countAll: Effect.Effect<RowCounts, SqlError, SqlClient.SqlClient> = withoutStatementTimeout(Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
     const [r] = yield* sql<{ readonly total: bigint | number; readonly bytes: bigint | number | string; readonly largest: bigint | number }>`
@@ -84,7 +88,7 @@ export const countAll: Effect.Effect<RowCounts, SqlError, SqlClient.SqlClient> =
     const total = Number(r?.total ?? 0)
     return { total, remaining: total, remainingBytes: Number(r?.bytes ?? 0), largest: Number(r?.largest ?? 0) }
   }
-)
+))
 
 /** The role's name, and the same as an SQL identifier (quoted when needed) for the statements. */
 export const currentRole = Effect.gen(function*() {

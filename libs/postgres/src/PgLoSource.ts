@@ -36,6 +36,7 @@ import { hashAfter, hashBytes, hashOf } from "./HashColumn.ts"
 import { type MimeTypeBytes, mimeTypeBytes, mimeTypeOf } from "./MimeTypeColumn.ts"
 import { shardPredicate } from "./ShardPredicate.ts"
 import { timedStatement } from "./StatementTimeout.ts"
+import { withoutStatementTimeoutOn } from "./LongStatement.ts"
 
 export interface PgLoSourceOptions {
   /** Rows per keyset page (one statement each). */
@@ -145,6 +146,7 @@ export const make = Effect.fnUntraced(function*(
            max(size) FILTER (WHERE sha2 IS NULL) AS largest
     FROM _nice_binary
     WHERE ${inShard}`.pipe(
+    withoutStatementTimeoutOn(sql), // a long statement (LongStatement.ts)
     Effect.map(([r]) => ({
       total: toNumber(r?.total),
       remaining: toNumber(r?.remaining),

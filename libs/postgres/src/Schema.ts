@@ -40,10 +40,17 @@ import {
 } from "./Catalog.ts"
 import { mapSqlError, sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
 import { withSchemaLock } from "./SchemaLock.ts"
-import { FinalizeRefused, notPermitted, PreflightFailed, ReadOnlySession, SchemaNotPermitted } from "./SchemaErrors.ts"
+import {
+  FinalizeRefused,
+  IndexBuildCancelled,
+  notPermitted,
+  PreflightFailed,
+  ReadOnlySession,
+  SchemaNotPermitted
+} from "./SchemaErrors.ts"
 
 /** SQLSTATE 42501: insufficient_privilege ("must be owner of table", "permission denied for table"). */
-const isNotPermitted = (e: SqlError | DatabaseError): boolean => isSqlError(e) && sqlStateOf(e) === "42501"
+const isNotPermitted = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) === "42501"
 
 /** Waits for a DDL lock: the core policy, at most 8 retries (each attempt already waits `lock_timeout`). */
 const lockRetry = retrySchedule({ ...defaultRetry, times: 8 })
@@ -178,19 +185,45 @@ const buildIndexConcurrently = Effect.fnUntraced(function*(name: string, create:
 })
 
 /**
+ * A build of `index` the server cancelled (57014): its INVALID leftover dropped at once if the server lets us (else the
+ * next run drops it), and `IndexBuildCancelled` saying what happened.
+ */
+const cancelledBuild = Effect.fnUntraced(function*(index: string, statement: string, cause: SqlError) {
+  const sql = yield* SqlClient.SqlClient
+  const [setting] = yield* sql<{ readonly t: string }>`SELECT current_setting('statement_timeout') AS t`
+  const dropped = yield* sql.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`).pipe(
+    Effect.as(true),
+    Effect.catch(() => Effect.succeed(false))
+  )
+  return yield* new IndexBuildCancelled({
+    index,
+    detail: toDatabaseError("build index", cause).detail,
+    statementTimeout: setting?.t ?? "unknown",
+    statement,
+    leftInvalid: !dropped
+  })
+})
+
+/**
  * A partial index of the pending rows, `(hash) WHERE sha2 IS NULL`, built CONCURRENTLY IF NOT EXISTS. It lets a
  * resumed run find its first pending row without walking the already migrated prefix of the hash index. The price:
  * an UPDATE of `sha2` then touches an index, so it cannot be HOT. See the measurements in the package README /
  * bench. Succeeds with `true` if it was built now. A role that may not build it (not the table's owner) gets
  * `SchemaNotPermitted` ("CreatePendingIndex"): the run can go on without the index.
  */
-export const ensurePendingIndex: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted, SqlClient.SqlClient> = Effect.gen(function*() {
+export const ensurePendingIndex: Effect.Effect<
+  boolean,
+  DatabaseError | SchemaNotPermitted | IndexBuildCancelled,
+  SqlClient.SqlClient
+> = Effect.gen(function*() {
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("ensurePendingIndex")
   if ((yield* indexState(PendingIndex))?.valid === true) return false
   // optional: while another process holds the schema lock (it is building this index), go on without waiting
   return yield* withSchemaLock(
     "ensurePendingIndex",
-    Effect.map(buildIndexConcurrently(PendingIndex, PendingIndexStatement), (outcome) => outcome === "built"),
+    Effect.map(buildIndexConcurrently(PendingIndex, PendingIndexStatement), (outcome) => outcome === "built").pipe(
+      Effect.catchIf((e) => sqlStateOf(e) === "57014", (e) => cancelledBuild(PendingIndex, PendingIndexStatement, e))
+    ),
     { skipped: false }
   ).pipe(
     Effect.catchIf(isNotPermitted, () => notPermitted("CreatePendingIndex", () => PendingIndexStatement))

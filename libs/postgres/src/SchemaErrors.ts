@@ -48,6 +48,32 @@ export class ReadOnlySession extends Schema.TaggedError<ReadOnlySession>()("Read
   }
 }
 
+/**
+ * The server cancelled the build of the optional index of pending rows (SQLSTATE 57014): a database's or role's
+ * default `statement_timeout` that the session could not override (a pooler refused or dropped the startup parameter,
+ * and `CREATE INDEX CONCURRENTLY` cannot run in a transaction with `SET LOCAL`), or a DBA's `pg_cancel_backend`. The
+ * run goes on without the index. `leftInvalid`: the INVALID index the cancelled build leaves could not be dropped
+ * either (the application's writes keep maintaining it until it is).
+ */
+export class IndexBuildCancelled extends Schema.TaggedError<IndexBuildCancelled>()("IndexBuildCancelled", {
+  index: Schema.String,
+  /** The server's message. */
+  detail: Schema.String,
+  /** The session's `statement_timeout` when it was cancelled (`0` for none). */
+  statementTimeout: Schema.String,
+  statement: Schema.String,
+  leftInvalid: Schema.Boolean
+}) {
+  override get message() {
+    return `the server cancelled the build of index ${this.index} (${this.detail}; the session's statement_timeout ` +
+      `is ${this.statementTimeout})` +
+      (this.leftInvalid
+        ? `, and the INVALID index it leaves could not be dropped: the application's writes maintain it until ` +
+          `DROP INDEX CONCURRENTLY IF EXISTS ${this.index}; is run`
+        : "")
+  }
+}
+
 /** Why the migration must not start. The CLI offers `--skip-batch-job-check` to override. */
 export class PreflightFailed extends Schema.TaggedError<PreflightFailed>()("PreflightFailed", {
   reason: Schema.Literals(["TableMissing", "JobMissing", "JobActive"]),

@@ -10,7 +10,13 @@ import * as SqlClient from "effect/sql/SqlClient"
 import { BinaryTable, countAll, sha2Column, tableExists } from "./Catalog.ts"
 import { mapSqlError } from "./DatabaseErrors.ts"
 import { checkBatchJob, checkPrivileges, ensurePendingIndex, ensureSha2Column, finalize } from "./Schema.ts"
-import type { FinalizeRefused, PreflightFailed, ReadOnlySession, SchemaNotPermitted } from "./SchemaErrors.ts"
+import type {
+  FinalizeRefused,
+  IndexBuildCancelled,
+  PreflightFailed,
+  ReadOnlySession,
+  SchemaNotPermitted
+} from "./SchemaErrors.ts"
 
 export class SchemaTasks extends Context.Service<SchemaTasks, {
   /** Refuses while the application's binary clean-up batch job is active. */
@@ -28,9 +34,10 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
    * Builds the partial index of pending rows (`(hash) WHERE sha2 IS NULL`, CONCURRENTLY) unless it exists; `true` if
    * built now. A resumed run then finds its first pending row at once instead of walking the migrated prefix of the
    * hash index (measured on 1M rows, 90% migrated: first page 1.6 s -> 4 ms). `finalize` drops it.
-   * `SchemaNotPermitted` when the role may not build it (not the table's owner).
+   * `SchemaNotPermitted` when the role may not build it (not the table's owner), `IndexBuildCancelled` when the server
+   * cancelled the build (its `statement_timeout`).
    */
-  readonly ensurePendingIndex: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted>
+  readonly ensurePendingIndex: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted | IndexBuildCancelled>
   /** The rights a run will need (adding or updating `sha2`, reading the table), checked without writing (dry run). */
   readonly checkPrivileges: Effect.Effect<void, DatabaseError | SchemaNotPermitted | ReadOnlySession>
   /** Row counts when `sha2` does not exist yet (every row is left). Read-only. */

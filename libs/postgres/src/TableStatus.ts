@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { sha2Column } from "./Catalog.ts"
 import { mapSqlError } from "./DatabaseErrors.ts"
+import { withoutStatementTimeoutOn } from "./LongStatement.ts"
 
 export interface ShardCounts {
   /** 0 .. N-1. */
@@ -66,7 +67,8 @@ export const tableStatus: (
   const hasSha2 = (yield* sha2Column) !== undefined
   const pending = hasSha2 ? sql`sha2 IS NULL` : sql`TRUE`
   const bucket = sql`width_bucket(hash, ${cuts}::text[])`
-  const counted = yield* sql<{
+  // long statements (LongStatement.ts)
+  const counted = yield* withoutStatementTimeoutOn(sql)(sql<{
     readonly shard: number
     readonly total: bigint | number
     readonly left: bigint | number
@@ -77,7 +79,7 @@ export const tableStatus: (
            count(*) FILTER (WHERE ${pending}) AS left,
            sum(size) FILTER (WHERE ${pending}) AS "bytesLeft"
     FROM _nice_binary
-    GROUP BY 1`
+    GROUP BY 1`)
   const found = reportedHashes.length === 0
     ? []
     : yield* sql<{ readonly shard: number; readonly found: bigint | number; readonly left: bigint | number }>`

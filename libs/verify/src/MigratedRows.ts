@@ -8,7 +8,14 @@
  * only reads. `count` counts the rows of the range beside it, for progress and ETA.
  */
 import { type DatabaseError } from "@lo-migrate/core"
-import { mapSqlError, type MimeTypeBytes, mimeTypeBytes, mimeTypeOf, toDatabaseError } from "@lo-migrate/postgres"
+import {
+  mapSqlError,
+  type MimeTypeBytes,
+  mimeTypeBytes,
+  mimeTypeOf,
+  toDatabaseError,
+  withoutStatementTimeoutOn
+} from "@lo-migrate/postgres"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as SqlClient from "effect/sql/SqlClient"
@@ -55,7 +62,7 @@ export const countMigrated: (range: KeyRange) => Effect.Effect<number, DatabaseE
   "MigratedRows.countMigrated"
 )(function*(range: KeyRange) {
   const sql = yield* SqlClient.SqlClient
-  const [r] = yield* sql<{ readonly n: bigint | number | string }>`
-    SELECT count(*) AS n FROM _nice_binary WHERE ${where(sql, range)}`
+  const [r] = yield* withoutStatementTimeoutOn(sql)(sql<{ readonly n: bigint | number | string }>`
+    SELECT count(*) AS n FROM _nice_binary WHERE ${where(sql, range)}`)
   return r === undefined ? 0 : toNumber(r.n)
 }, mapSqlError("count migrated rows"))

@@ -165,3 +165,29 @@ export class ThrowawayDatabase extends Context.Service<ThrowawayDatabase, Throwa
     }))
       .pipe(Layer.provideMerge(ThrowawayDatabase.layerWith(options)))
 }
+
+/**
+ * Runs `self` on a pool of the throwaway database whose sessions start with the database's and role's defaults, as a
+ * pooler that refused or dropped lo-migrate's startup parameters leaves them (`PgDatabase` sends `statement_timeout=0`).
+ */
+export const withSessionDefaults = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(ThrowawayDatabase, (db) =>
+    Effect.provide(self, PgClient.layer({ url: db.url, applicationName: "lo-migrate-tests" })))
+
+/**
+ * An application's transaction left open on `_nice_binary` of the throwaway database (BEGIN, then a read of the table,
+ * on a connection of its own) until the scope closes: what `CREATE INDEX CONCURRENTLY` waits for.
+ */
+export const openApplicationTransaction = Effect.gen(function*() {
+  const db = yield* ThrowawayDatabase
+  yield* Effect.acquireRelease(
+    Effect.gen(function*() {
+      // one connection: the statements share it
+      const client = yield* PgClient.make({ url: db.url, maxConnections: 1, applicationName: "lo-migrate-tests" })
+      yield* client.unsafe("BEGIN")
+      yield* client.unsafe("SELECT count(*) FROM _nice_binary")
+      return client
+    }),
+    (client) => Effect.ignore(client.unsafe("ROLLBACK"))
+  ).pipe(Effect.provide(Reactivity.layer))
+})
