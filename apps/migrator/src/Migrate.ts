@@ -15,10 +15,11 @@ import {
   type StorageError
 } from "@lo-migrate/core"
 import { inFlightBound, type MigrationSummary, runMigration, runMonitor } from "@lo-migrate/pipeline"
-import { SchemaTasks } from "@lo-migrate/postgres"
+import { PendingIndex, SchemaTasks } from "@lo-migrate/postgres"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -29,6 +30,7 @@ import { printStderr } from "./Stderr.ts"
 import {
   fatal,
   pendingIndexCancelledWarning,
+  pendingIndexUnfinished,
   pendingIndexWarning,
   refusedFinalize,
   refusedPreflight,
@@ -89,6 +91,9 @@ const dryRun = Effect.fn("Migrate.dryRun")(function*(config: MigratorConfig) {
   return ExitCode.Ok
 })
 
+/** How long a run that ended waits for its index build still running (see `migrateRun`). */
+const pendingIndexFinishing = Duration.seconds(10)
+
 /** The migration proper: pre-flights, the pipeline with its monitor, the final status, optionally finalize. */
 const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorConfig) {
   const schema = yield* SchemaTasks
@@ -108,14 +113,19 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
   if (yield* schema.ensureSha2Column.pipe(step("sha2 column"))) {
     yield* Effect.logInfo("added column _nice_binary.sha2 char(64)")
   }
-  const indexBuilt = yield* schema.ensurePendingIndex.pipe(
+  // The optional index of pending rows is built beside the migration (below): it only makes a later run find its
+  // pending rows sooner, and its CREATE INDEX CONCURRENTLY waits for every older transaction of the database (an
+  // application's long report too), which the migration must not wait for.
+  const pendingIndex = schema.ensurePendingIndex.pipe(
     step("index of pending rows"),
-    Effect.catchTag("SchemaNotPermitted", (e) => Effect.as(Effect.logWarning(pendingIndexWarning(e)), false)),
-    Effect.catchTag("IndexBuildCancelled", (e) => Effect.as(Effect.logWarning(pendingIndexCancelledWarning(e)), false))
+    Effect.flatMap((built) =>
+      built ? Effect.logInfo("built the index of rows still to migrate (_nice_binary (hash) WHERE sha2 IS NULL)") : Effect.void
+    ),
+    Effect.catchTag("SchemaNotPermitted", (e) => Effect.logWarning(pendingIndexWarning(e))),
+    Effect.catchTag("IndexBuildCancelled", (e) => Effect.logWarning(pendingIndexCancelledWarning(e))),
+    Effect.catch((e) => Effect.logWarning(`going on without the index of rows still to migrate: ${e.message}`)),
+    Effect.onInterrupt(() => Effect.logWarning(pendingIndexUnfinished(PendingIndex)))
   )
-  if (indexBuilt) {
-    yield* Effect.logInfo("built the index of rows still to migrate (_nice_binary (hash) WHERE sha2 IS NULL)")
-  }
 
   // (The pipeline counts the rows left beside the migration, for the monitor's progress and ETA.)
   const before = yield* metrics.snapshot
@@ -132,7 +142,10 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
   }, config.shard)
   const result = yield* Effect.gen(function*() {
     yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status, render))
-    return yield* shutdown.graceful(
+    const indexBuild = (yield* schema.pendingIndexValid.pipe(step("index of pending rows")))
+      ? undefined
+      : yield* Effect.forkScoped(pendingIndex)
+    const ended = yield* shutdown.graceful(
       Effect.raceFirst(
         runMigration(pipelineConfigOf(config), {
           stop: shutdown.requested,
@@ -141,6 +154,12 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
         graceExpired
       )
     )
+    // A build still running when a run ends that was not stopped gets a moment to finish (a short run over a small
+    // table ends before its build does); one that waits for an older transaction is then given up with the scope.
+    if (indexBuild !== undefined && Option.isSome(ended) && !ended.value.stopped) {
+      yield* Effect.timeoutOption(Fiber.join(indexBuild), pendingIndexFinishing)
+    }
+    return ended
   }).pipe(
     Effect.scoped,
     // The final status block, however the run ends (done, stopped, failed, interrupted by a second signal).

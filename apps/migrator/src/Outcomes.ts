@@ -60,6 +60,13 @@ export const pendingIndexCancelledWarning = (error: IndexBuildCancelled) =>
   `(CREATE INDEX CONCURRENTLY cannot run in a transaction, so a pooler in transaction mode cannot lift the timeout ` +
   `for it):\n  SET statement_timeout = 0; ${error.statement};`
 
+/** The run ended before the optional index's build did: it was cancelled; what that leaves, and until when. */
+export const pendingIndexUnfinished = (index: string) =>
+  `the index of rows still to migrate was not built when the run ended: its build was given up (CREATE INDEX ` +
+  `CONCURRENTLY waits for every transaction of the database older than it). The next run builds it again; if none ` +
+  `follows, drop what a cancelled build leaves, if anything (an INVALID index, which the application's writes keep ` +
+  `up to date):\n  DROP INDEX CONCURRENTLY IF EXISTS ${index};`
+
 export const refusedStartup = (where: { readonly pg: string; readonly s3: string }) => (error: StartupRefused) =>
   printStderr(
     `error: ${error.message}\n  at ${error.dependency === "S3" ? `S3 ${where.s3}` : `PostgreSQL ${where.pg}`}\n` +

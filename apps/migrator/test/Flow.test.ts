@@ -41,6 +41,7 @@ const fakeSchema = (knobs: SchemaKnobs, world: World) =>
       tableExists: Effect.succeed(true),
       checkPrivileges: Effect.void,
       sha2ColumnExists: Effect.sync(() => knobs.hasColumn ?? true),
+      pendingIndexValid: Effect.succeed(false),
       ensureSha2Column: Effect.sync(() => {
         knobs.calls.push("ensureSha2Column")
         const added = !(knobs.hasColumn ?? true)

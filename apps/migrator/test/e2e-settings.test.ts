@@ -7,6 +7,7 @@
  * runs as a child process against a real PostgreSQL and the real Ceph RADOS Gateway.
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
+import { PendingIndex } from "@lo-migrate/postgres"
 import { assert, describe, it } from "@effect/vitest"
 import {
   generateBytes,
@@ -26,6 +27,7 @@ import {
   dropSha2Column,
   Env,
   hostClockOff,
+  indexCount,
   listOpenUploads,
   runCli,
   setBucketQuota,
@@ -120,6 +122,7 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       const viaBouncer = { ...env, PG_URL: bouncer.url(db.name) }
       const run = yield* runCli(["--report", "/dev/null"], viaBouncer)
       assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      // cancelled after 500 ms, while the run, or its wait of up to 10 s for the build, goes on
       assert.match(
         run.stderr,
         /going on without the index of rows still to migrate: the server cancelled the build of index _nice_binary_sha2_pending_idx \(.*\[57014\]; the session's statement_timeout is 500ms\)/
@@ -127,6 +130,29 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       assert.include(run.stdout, "40 objects migrated")
       yield* assertMigrated(rows)
       yield* statusAndVerifyClean(viaBouncer, [], 40)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("an application's transaction open on the database: the run does not wait for the index build, which waits for it; the next run builds the index", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(30, (i) => 100 + i * 997, 2100)
+      const { env } = yield* settings
+      const blocked = yield* Effect.scoped(Effect.gen(function*() {
+        // CREATE INDEX CONCURRENTLY waits for every older transaction of the database: this one stays open
+        yield* openApplicationTransaction
+        return yield* runCli(["--report", "/dev/null"], env)
+      }))
+      assert.strictEqual(blocked.code, 0, blocked.stdout + blocked.stderr)
+      assert.include(blocked.stdout, "30 objects migrated")
+      assert.include(blocked.stderr, "the index of rows still to migrate was not built when the run ended: its build was given up")
+      assert.include(blocked.stderr, `DROP INDEX CONCURRENTLY IF EXISTS ${PendingIndex};`)
+      assert.notInclude(blocked.stderr, "built the index")
+      yield* assertMigrated(rows)
+      // the application's transaction has ended: the next run builds it (nothing is left to migrate)
+      const next = yield* runCli(["--report", "/dev/null"], env)
+      assert.strictEqual(next.code, 0, next.stdout + next.stderr)
+      assert.include(next.stderr, "built the index of rows still to migrate")
+      assert.strictEqual(yield* indexCount(PendingIndex), 1)
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("a role whose idle sessions are ended after 200 ms (idle_session_timeout, idle_in_transaction_session_timeout): a slow migration completes", () =>

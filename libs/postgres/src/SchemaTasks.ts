@@ -7,7 +7,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
-import { BinaryTable, countAll, sha2Column, tableExists } from "./Catalog.ts"
+import { BinaryTable, countAll, indexState, PendingIndex, sha2Column, tableExists } from "./Catalog.ts"
 import { mapSqlError } from "./DatabaseErrors.ts"
 import { checkBatchJob, checkPrivileges, ensurePendingIndex, ensureSha2Column, finalize } from "./Schema.ts"
 import type {
@@ -25,6 +25,8 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
   readonly tableExists: Effect.Effect<boolean, DatabaseError>
   /** Whether `_nice_binary.sha2` exists (read-only; for the dry run). */
   readonly sha2ColumnExists: Effect.Effect<boolean, DatabaseError>
+  /** Whether the index of pending rows exists and is valid (read-only). */
+  readonly pendingIndexValid: Effect.Effect<boolean, DatabaseError>
   /**
    * Adds `_nice_binary.sha2` if missing; `true` if it was added now. `SchemaNotPermitted` when the role may not add
    * it, or may not SELECT the table or UPDATE `sha2`.
@@ -65,6 +67,7 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
         finalize: finalize.pipe(onPool("finalize")),
         tableExists: tableExists(BinaryTable).pipe(traced("tableExists")),
         sha2ColumnExists: sha2Column.pipe(Effect.map((c) => c !== undefined), traced("sha2ColumnExists")),
+        pendingIndexValid: indexState(PendingIndex).pipe(Effect.map((s) => s?.valid === true), traced("pendingIndexValid")),
         countAll: countAll.pipe(traced("countAll"))
       })
     })
