@@ -94,8 +94,8 @@ const refusedStartupParameter = (error: unknown): error is SqlError =>
 const timeoutDropped = (setting: string) =>
   `statement_timeout is ${setting} in lo-migrate's sessions although they asked for 0 at start-up: a pooler in front ` +
   `of PostgreSQL dropped the parameter (PgBouncer's ignore_startup_parameters), so the database's or role's default ` +
-  `cancels after ${setting} what lo-migrate cannot run in a transaction with SET LOCAL (the optional index build, ` +
-  `verify's stream of rows; the counts lift it that way); set it to 0 for this role (ALTER ROLE ... SET ` +
+  `cancels after ${setting} what lo-migrate cannot run in a transaction with SET LOCAL (the optional index build; ` +
+  `the counts and verify's rows lift it that way); set it to 0 for this role (ALTER ROLE ... SET ` +
   `statement_timeout = 0) or connect to PostgreSQL directly`
 
 /** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
@@ -158,7 +158,7 @@ export const make = (config: PgConnectionConfig) => {
           `PostgreSQL (or a pooler in front of it) refused the startup parameter statement_timeout=0 ` +
             `(${scrubSecrets(describeSqlError(error), secrets)}); connecting without it, so a database or role ` +
             `default statement_timeout applies to what lo-migrate cannot run in a transaction with SET LOCAL (the ` +
-            `optional index build, verify's stream of rows; the counts lift it that way); ` +
+            `optional index build; the counts and verify's rows lift it that way); ` +
             `statements are sent unnamed, since a pooler in transaction mode does not keep prepared statements`
         )).pipe(Effect.andThen(poolWith(transport, {}, false))))
     )

@@ -1,7 +1,8 @@
 /**
  * The rows of `_nice_binary` with `sha2` set, in key order, as ONE streamed query (the driver pulls rows off the
  * socket as the merge consumes them and pauses the socket when it falls behind: no paging, no row-at-a-time round
- * trips, and bounded memory).
+ * trips, and bounded memory), in a transaction of its own whose `statement_timeout` is 0 (a long statement:
+ * `LongStatement.ts` of @lo-migrate/postgres).
  *
  * The order is `sha2 COLLATE "C"` (byte order, the order S3 lists in), then `hash` for rows that share a sha2. Without
  * an index on `(sha2 COLLATE "C")` PostgreSQL sorts once (spilling to temp files beyond `work_mem`); the statement
@@ -13,6 +14,7 @@ import {
   type MimeTypeBytes,
   mimeTypeBytes,
   mimeTypeOf,
+  streamWithoutStatementTimeout,
   toDatabaseError,
   withoutStatementTimeoutOn
 } from "@lo-migrate/postgres"
@@ -42,11 +44,11 @@ const where = (sql: SqlClient.SqlClient, range: KeyRange) =>
 /** Every migrated row of the range, ordered by `sha2` in byte order. */
 export const migratedRows = (range: KeyRange): Stream.Stream<MigratedRow, DatabaseError, SqlClient.SqlClient> =>
   Stream.unwrap(Effect.map(SqlClient.SqlClient, (sql) =>
-    sql<Row>`
+    streamWithoutStatementTimeout(sql, sql<Row>`
       SELECT hash, rtrim(sha2) AS sha2, data AS oid, size, ${mimeTypeBytes(sql, "mime_type")} AS "mimeType"
       FROM _nice_binary
       WHERE ${where(sql, range)}
-      ORDER BY sha2 COLLATE "C", hash`.stream.pipe(
+      ORDER BY sha2 COLLATE "C", hash`.stream).pipe(
       Stream.map((r): MigratedRow => ({
         hash: r.hash,
         sha2: r.sha2,

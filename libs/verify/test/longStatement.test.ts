@@ -10,12 +10,12 @@ import {
   ThrowawayDatabase,
   withSessionDefaults
 } from "@lo-migrate/postgres/testing"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import { SqlClient } from "effect/sql"
-import { countMigrated } from "../src/index.ts"
+import { countMigrated, migratedRows } from "../src/index.ts"
 
 describe("verify's count under a database's default statement_timeout", () => {
-  it.live("counts 200,000 migrated rows under a 1 ms default", () =>
+  it.live("counts and streams 200,000 migrated rows under a 1 ms default", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const db = yield* ThrowawayDatabase
@@ -29,6 +29,20 @@ describe("verify's count under a database's default statement_timeout", () => {
         const control = yield* Effect.flip(bare`SELECT count(*) FROM _nice_binary WHERE sha2 IS NOT NULL`)
         assert.strictEqual(sqlStateOf(control), "57014", "the count finished within 1 ms: the test proves nothing")
         assert.strictEqual(yield* countMigrated({}), 200_000)
+        // and the stream of rows, read to its end (with a pause, as a merge waiting for the listing makes)
+        const control2 = yield* Effect.flip(Stream.runCount(bare`SELECT hash FROM _nice_binary ORDER BY sha2`.stream))
+        assert.strictEqual(sqlStateOf(control2), "57014", "the read finished within 1 ms: the test proves nothing")
+        let seen = 0
+        const streamed = yield* migratedRows({}).pipe(
+          Stream.tap(() => (++seen === 1000 ? Effect.sleep("20 millis") : Effect.void)),
+          Stream.runCount
+        )
+        assert.strictEqual(streamed, 200_000)
+        // the connection went back to the pool outside any transaction (asked on a session without the default)
+        const [state] = yield* sql<{ readonly open: number }>`
+          SELECT count(*)::int AS open FROM pg_stat_activity
+          WHERE datname = current_database() AND state LIKE 'idle in transaction%'`
+        assert.strictEqual(state?.open, 0)
       }).pipe(withSessionDefaults)
     }).pipe(inThrowawayDatabase()))
 })
