@@ -279,6 +279,7 @@ export const migrate = (
       StartupRefused: refusedStartup(at),
       SchemaNotPermitted: refusedPrivileges,
       ReadOnlySession: refusedReadOnly,
+      UpdatesNotReplicable: refusedReadOnly,
       FinalizeRefused: refusedFinalize,
       ReportError: (e: ReportError) =>
         printStderr(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),

@@ -8,7 +8,8 @@ import type {
   IndexBuildCancelled,
   PreflightFailed,
   ReadOnlySession,
-  SchemaNotPermitted
+  SchemaNotPermitted,
+  UpdatesNotReplicable
 } from "@lo-migrate/postgres"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -43,7 +44,8 @@ export const refusedPrivileges = (error: SchemaNotPermitted) =>
     Effect.as(ExitCode.Usage)
   )
 
-export const refusedReadOnly = (error: ReadOnlySession) =>
+/** The server would refuse every UPDATE of `sha2` (a read-only session, a publication without replica identity). */
+export const refusedReadOnly = (error: ReadOnlySession | UpdatesNotReplicable) =>
   printStderr(`error: ${error.message}\nRefusing to start: nothing was uploaded.`).pipe(Effect.as(ExitCode.Usage))
 
 /** The partial index is an optimisation: a role that may not build it is told what that costs and goes on. */

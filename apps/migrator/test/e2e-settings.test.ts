@@ -7,9 +7,11 @@
  * runs as a child process against a real PostgreSQL and the real Ceph RADOS Gateway.
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
-import { PendingIndex } from "@lo-migrate/postgres"
+import { BatchJobId, PendingIndex } from "@lo-migrate/postgres"
 import { assert, describe, it } from "@effect/vitest"
 import {
+  createBatchJobTable,
+  createNiceBinaryTable,
   generateBytes,
   insertBinary,
   minimalGrants,
@@ -295,6 +297,32 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       }
       const listed = yield* Effect.promise(() => bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name })))
       assert.strictEqual(listed.KeyCount ?? 0, 0, "nothing was uploaded")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
+
+  it.live("a publication of every table's UPDATEs, and _nice_binary without a primary key: refused with exit 2, nothing uploaded", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable({ primaryKey: false })
+      yield* createBatchJobTable([{ id: BatchJobId, active: false }])
+      yield* Effect.forEach(
+        Array.from({ length: 5 }, (_, i) => i),
+        (i) => insertBinary({ bytes: generateBytes({ size: 1000 + i, seed: 2300 + i }), mimeType: "a/b" })
+      )
+      // what a change-data-capture tool sets up
+      yield* sql.unsafe(`CREATE PUBLICATION cdc FOR ALL TABLES`)
+      const { env, bucket } = yield* settings
+      for (const args of [["--dry-run"], []]) {
+        const run = yield* runCli(args, env)
+        assert.strictEqual(run.code, 2, run.stdout + run.stderr)
+        assert.include(run.stderr, "_nice_binary is in publication(s) cdc, which publish UPDATEs, and has no replica identity")
+        assert.include(run.stderr, "ALTER TABLE _nice_binary REPLICA IDENTITY FULL;")
+      }
+      const listed = yield* Effect.promise(() => bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name })))
+      assert.strictEqual(listed.KeyCount ?? 0, 0, "nothing was uploaded")
+      yield* sql.unsafe(`ALTER TABLE _nice_binary REPLICA IDENTITY FULL`)
+      const run = yield* runCli(["--report", "/dev/null"], env)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.include(run.stdout, "5 objects migrated")
     }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 
   it.live("PG_URL pointing at a standby: the dry run and the migration refuse with exit 2, nothing uploaded; status reads it", () =>

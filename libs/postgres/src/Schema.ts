@@ -46,7 +46,8 @@ import {
   notPermitted,
   PreflightFailed,
   ReadOnlySession,
-  SchemaNotPermitted
+  SchemaNotPermitted,
+  UpdatesNotReplicable
 } from "./SchemaErrors.ts"
 
 /** SQLSTATE 42501: insufficient_privilege ("must be owner of table", "permission denied for table"). */
@@ -91,6 +92,31 @@ const checkWritable = Effect.gen(function*() {
   }
 })
 
+/**
+ * PostgreSQL would accept an UPDATE of `_nice_binary`: not refused for want of a replica identity while a publication
+ * publishes its UPDATEs (`UpdatesNotReplicable`). Read from the catalog, so that nothing is written (a probe UPDATE
+ * would fire the table's statement triggers).
+ */
+const checkReplicable = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const [r] = yield* sql<{ readonly publications: string | null; readonly identity: string; readonly hasIndex: boolean }>`
+    SELECT string_agg(DISTINCT quote_ident(p.pubname), ', ') AS publications,
+           c.relreplident::text AS identity,
+           EXISTS (SELECT 1 FROM pg_index i
+                   WHERE i.indrelid = c.oid AND i.indisvalid
+                     AND CASE c.relreplident WHEN 'd' THEN i.indisprimary WHEN 'i' THEN i.indisreplident ELSE false END
+           ) AS "hasIndex"
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_publication_tables t ON t.schemaname = n.nspname AND t.tablename = c.relname
+    LEFT JOIN pg_publication p ON p.pubname = t.pubname AND p.pubupdate
+    WHERE c.oid = to_regclass(${BinaryTable})
+    GROUP BY c.oid, c.relreplident`
+  if (r !== undefined && r.publications !== null && r.identity !== "f" && !r.hasIndex) {
+    return yield* new UpdatesNotReplicable({ publications: r.publications, identity: r.identity })
+  }
+})
+
 /** The rights a run needs on an existing sha2 column: SELECT on the table, UPDATE of sha2. */
 const checkRunPrivileges = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -108,12 +134,13 @@ const checkRunPrivileges = Effect.gen(function*() {
  */
 export const checkPrivileges: Effect.Effect<
   void,
-  DatabaseError | SchemaNotPermitted | ReadOnlySession,
+  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable,
   SqlClient.SqlClient
 > = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("checkPrivileges")
   yield* checkWritable
+  yield* checkReplicable
   if ((yield* sha2Column) !== undefined) return yield* checkRunPrivileges
   const [r] = yield* sql<{ readonly select: boolean; readonly owner: boolean }>`
     SELECT has_table_privilege(c.oid, 'SELECT') AS select, pg_has_role(c.relowner, 'USAGE') AS owner
@@ -129,12 +156,13 @@ export const checkPrivileges: Effect.Effect<
  */
 export const ensureSha2Column: Effect.Effect<
   boolean,
-  DatabaseError | SchemaNotPermitted | ReadOnlySession,
+  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable,
   SqlClient.SqlClient
 > = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("ensureSha2Column")
   yield* checkWritable
+  yield* checkReplicable
   const existing = yield* sha2Column
   if (existing !== undefined) {
     if (!acceptedSha2Types.has(existing.type) && !/^character varying\((6[4-9]|[7-9]\d|\d{3,})\)$/.test(existing.type)) {

@@ -49,6 +49,32 @@ export class ReadOnlySession extends Schema.TaggedError<ReadOnlySession>()("Read
 }
 
 /**
+ * `_nice_binary` is in a publication that publishes UPDATEs, and has no replica identity (REPLICA IDENTITY DEFAULT
+ * without a primary key, or NOTHING, or USING INDEX of an index that is gone): PostgreSQL refuses every UPDATE of it
+ * (55000), so no sha2 could be recorded. Checked before the first upload: otherwise a run uploads objects and fails at
+ * its first commit, every time. The application's own DELETEs fail likewise when the publication publishes them.
+ */
+export class UpdatesNotReplicable extends Schema.TaggedError<UpdatesNotReplicable>()("UpdatesNotReplicable", {
+  /** The publications that publish the table's UPDATEs, quoted, comma-separated. */
+  publications: Schema.String,
+  /** `pg_class.relreplident`: `d` (default), `n` (nothing), `i` (index). */
+  identity: Schema.String
+}) {
+  override get message() {
+    const what = this.identity === "n"
+      ? "REPLICA IDENTITY NOTHING"
+      : this.identity === "i"
+      ? "REPLICA IDENTITY USING INDEX of an index that no longer qualifies"
+      : "REPLICA IDENTITY DEFAULT without a primary key"
+    return `pre-flight check failed: ${BinaryTable} is in publication(s) ${this.publications}, which publish UPDATEs, ` +
+      `and has no replica identity (${what}), so PostgreSQL refuses every UPDATE of it and no sha2 could be ` +
+      `recorded; a DBA can give it one (REPLICA IDENTITY FULL logs each updated or deleted row whole for the ` +
+      `subscribers; USING INDEX takes a unique index over NOT NULL columns), with whoever consumes the ` +
+      `publication:\n  ALTER TABLE ${BinaryTable} REPLICA IDENTITY FULL;`
+  }
+}
+
+/**
  * The server cancelled the build of the optional index of pending rows (SQLSTATE 57014): a database's or role's
  * default `statement_timeout` that the session could not override (a pooler refused or dropped the startup parameter,
  * and `CREATE INDEX CONCURRENTLY` cannot run in a transaction with `SET LOCAL`), or a DBA's `pg_cancel_backend`. The

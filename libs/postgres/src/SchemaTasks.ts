@@ -15,7 +15,8 @@ import type {
   IndexBuildCancelled,
   PreflightFailed,
   ReadOnlySession,
-  SchemaNotPermitted
+  SchemaNotPermitted,
+  UpdatesNotReplicable
 } from "./SchemaErrors.ts"
 
 export class SchemaTasks extends Context.Service<SchemaTasks, {
@@ -31,7 +32,10 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
    * Adds `_nice_binary.sha2` if missing; `true` if it was added now. `SchemaNotPermitted` when the role may not add
    * it, or may not SELECT the table or UPDATE `sha2`.
    */
-  readonly ensureSha2Column: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted | ReadOnlySession>
+  readonly ensureSha2Column: Effect.Effect<
+    boolean,
+    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable
+  >
   /**
    * Builds the partial index of pending rows (`(hash) WHERE sha2 IS NULL`, CONCURRENTLY) unless it exists; `true` if
    * built now. A resumed run then finds its first pending row at once instead of walking the migrated prefix of the
@@ -41,7 +45,10 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
    */
   readonly ensurePendingIndex: Effect.Effect<boolean, DatabaseError | SchemaNotPermitted | IndexBuildCancelled>
   /** The rights a run will need (adding or updating `sha2`, reading the table), checked without writing (dry run). */
-  readonly checkPrivileges: Effect.Effect<void, DatabaseError | SchemaNotPermitted | ReadOnlySession>
+  readonly checkPrivileges: Effect.Effect<
+    void,
+    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable
+  >
   /** Row counts when `sha2` does not exist yet (every row is left). Read-only. */
   readonly countAll: Effect.Effect<RowCounts, DatabaseError>
   /** NOT NULL + UNIQUE on `sha2`; refused while rows are left. */

@@ -16,7 +16,9 @@ import {
   PreflightFailed,
   ReadOnlySession,
   SchemaNotPermitted,
-  Sha2UniqueIndex
+  Sha2UniqueIndex,
+  sqlStateOf,
+  UpdatesNotReplicable
 } from "../src/index.ts"
 import {
   createBatchJobTable,
@@ -248,6 +250,40 @@ describe("a role that owns nothing (least privilege)", () => {
       assert.isTrue(yield* ensureSha2Column.pipe(asRole(role.url)))
       yield* sql.unsafe(`ALTER TABLE _nice_binary OWNER TO CURRENT_USER`)
     }).pipe(Effect.scoped, inThrowawayDatabase()))
+
+  it.live("a publication of its UPDATEs without a replica identity (no primary key, or NOTHING) is refused before anything is written", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable({ sha2Column: false, primaryKey: false })
+      // other publications: not of this table, or not of its UPDATEs
+      yield* sql.unsafe(`CREATE TABLE other (id int)`)
+      yield* sql.unsafe(`CREATE PUBLICATION "other pub" FOR TABLE other`)
+      yield* sql.unsafe(`CREATE PUBLICATION inserts FOR TABLE _nice_binary WITH (publish = 'insert, delete')`)
+      yield* checkPrivileges
+      yield* sql.unsafe(`CREATE PUBLICATION cdc FOR ALL TABLES`)
+      for (const task of [checkPrivileges, ensureSha2Column]) {
+        const error = yield* Effect.flip(task)
+        assert.instanceOf(error, UpdatesNotReplicable)
+        assert.strictEqual((error as UpdatesNotReplicable).publications, "cdc")
+        assert.include(error.message, "REPLICA IDENTITY DEFAULT without a primary key")
+        assert.include(error.message, "ALTER TABLE _nice_binary REPLICA IDENTITY FULL;")
+      }
+      assert.isUndefined(yield* columnInfo, "nothing was changed")
+      // what the server itself says of such an UPDATE (the check's reason)
+      yield* sql.unsafe(AddSha2ColumnStatement)
+      const refusal = yield* Effect.flip(sql`UPDATE _nice_binary SET sha2 = sha2`)
+      assert.strictEqual(sqlStateOf(refusal), "55000")
+      // the statement it gives makes it pass; a primary key does too, unless the identity is NOTHING
+      yield* sql.unsafe(`ALTER TABLE _nice_binary REPLICA IDENTITY FULL`)
+      yield* checkPrivileges
+      yield* sql`UPDATE _nice_binary SET sha2 = sha2`
+      yield* sql.unsafe(`ALTER TABLE _nice_binary REPLICA IDENTITY DEFAULT`)
+      yield* sql.unsafe(`ALTER TABLE _nice_binary ADD PRIMARY KEY (hash)`)
+      assert.isFalse(yield* ensureSha2Column)
+      yield* sql.unsafe(`ALTER TABLE _nice_binary REPLICA IDENTITY NOTHING`)
+      const nothing = yield* Effect.flip(ensureSha2Column)
+      assert.include(nothing.message, "(REPLICA IDENTITY NOTHING)")
+    }).pipe(inThrowawayDatabase()))
 
   it.live("a missing sha2 column it may not add, a missing UPDATE (sha2), SELECT on nice_batch_job: refused with the statement", () =>
     Effect.gen(function*() {
