@@ -10,7 +10,13 @@
  * unreadable or malformed report); 3 the database failed.
  */
 import { type DatabaseError, formatBytes, renderShard } from "@lo-migrate/core"
-import { type ReportedRows, type ShardCounts, tableStatus } from "@lo-migrate/postgres"
+import {
+  PendingIndex,
+  type PendingIndexState,
+  type ReportedRows,
+  type ShardCounts,
+  tableStatus
+} from "@lo-migrate/postgres"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -76,6 +82,15 @@ export const renderTableStatus = (
   return lines.join("\n")
 }
 
+/** What the state of the optional index of pending rows means for the operator. */
+const pendingIndexText: Record<PendingIndexState, string> = {
+  valid: "valid",
+  building: "being built by another session (pg_stat_progress_create_index)",
+  invalid: "INVALID, the leftover of a cancelled or killed build: the next run replaces it, and the application's " +
+    `writes keep it up to date until then; to drop it now: DROP INDEX CONCURRENTLY IF EXISTS ${PendingIndex};`,
+  none: "none (a run builds it; finalize drops it)"
+}
+
 export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
   function*(config: StatusConfig) {
     const reports = yield* readReports(config.reports)
@@ -102,6 +117,7 @@ export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
           `${r.migratedSince} migrated since, ${r.noLongerInTable} no longer in the table`
       )
     }
+    yield* Console.log(`index of pending rows (${PendingIndex}): ${pendingIndexText[status.pendingIndex]}`)
     yield* Console.log(left === 0 ? "nothing left to migrate" : `${left} rows left to migrate`)
     return code
   },

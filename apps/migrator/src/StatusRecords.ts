@@ -61,6 +61,7 @@ export const printStatusRecords = (
       type: "status-table",
       postgres,
       hasSha2: status.hasSha2,
+      pendingIndex: status.pendingIndex,
       ...countsOf(sumShards(status.shards)),
       ...reported(undefined)
     }

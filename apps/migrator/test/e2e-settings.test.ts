@@ -150,11 +150,17 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       assert.include(blocked.stderr, `DROP INDEX CONCURRENTLY IF EXISTS ${PendingIndex};`)
       assert.notInclude(blocked.stderr, "built the index")
       yield* assertMigrated(rows)
+      // status says what the cancelled build left, and how to drop it
+      const left = yield* runCli(["status"], env)
+      assert.strictEqual(left.code, 0, left.stdout + left.stderr)
+      assert.include(left.stdout, `index of pending rows (${PendingIndex}): INVALID, the leftover of a cancelled or killed build`)
+      assert.include(left.stdout, `DROP INDEX CONCURRENTLY IF EXISTS ${PendingIndex};`)
       // the application's transaction has ended: the next run builds it (nothing is left to migrate)
       const next = yield* runCli(["--report", "/dev/null"], env)
       assert.strictEqual(next.code, 0, next.stdout + next.stderr)
       assert.include(next.stderr, "built the index of rows still to migrate")
       assert.strictEqual(yield* indexCount(PendingIndex), 1)
+      assert.include((yield* runCli(["status"], env)).stdout, `index of pending rows (${PendingIndex}): valid`)
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("a role whose idle sessions are ended after 200 ms (idle_session_timeout, idle_in_transaction_session_timeout): a slow migration completes", () =>

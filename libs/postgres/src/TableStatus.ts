@@ -10,12 +10,13 @@
  * about what a `count(*)` costs (measured: see the migrator README).
  *
  * The rows of the failure reports are looked up by primary key (`hash = ANY(...)`): still left, migrated meanwhile,
- * or gone from the table.
+ * or gone from the table. And the state of the optional index of pending rows, whose cancelled build leaves an INVALID
+ * index that the application's writes keep up to date until it is dropped.
  */
 import { type DatabaseError, shardRange } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
-import { sha2Column } from "./Catalog.ts"
+import { indexBuildInProgress, indexState, PendingIndex, sha2Column } from "./Catalog.ts"
 import { mapSqlError } from "./DatabaseErrors.ts"
 import { withoutStatementTimeoutOn } from "./LongStatement.ts"
 
@@ -36,6 +37,12 @@ export interface ReportedRows {
   readonly left: number
 }
 
+/**
+ * The optional index of pending rows: `valid`; `building` (a session builds it now); `invalid` (the leftover of a
+ * cancelled or killed build: the next run replaces it); `none`.
+ */
+export type PendingIndexState = "valid" | "building" | "invalid" | "none"
+
 export interface TableStatus {
   /** One entry per shard, 0 .. N-1 (a shard without rows has zeros). */
   readonly shards: ReadonlyArray<ShardCounts>
@@ -43,6 +50,7 @@ export interface TableStatus {
   readonly hasSha2: boolean
   /** The reported rows found in the table, per shard (zeros for none). */
   readonly reported: ReadonlyArray<ReportedRows>
+  readonly pendingIndex: PendingIndexState
 }
 
 const num = (n: bigint | number | string | null | undefined): number => (n === null || n === undefined ? 0 : Number(n))
@@ -87,10 +95,19 @@ export const tableStatus: (
         FROM _nice_binary
         WHERE hash = ANY(${reportedHashes}::text[]::bpchar[])
         GROUP BY 1`
+  const index = yield* indexState(PendingIndex)
+  const pendingIndex: PendingIndexState = index === undefined
+    ? "none"
+    : index.valid
+    ? "valid"
+    : (yield* indexBuildInProgress(PendingIndex))
+    ? "building"
+    : "invalid"
   const byShard = new Map(counted.map((r) => [num(r.shard), r]))
   const reportedByShard = new Map(found.map((r) => [num(r.shard), r]))
   return {
     hasSha2,
+    pendingIndex,
     shards: Array.from({ length: count }, (_, shard): ShardCounts => {
       const r = byShard.get(shard)
       const total = num(r?.total)

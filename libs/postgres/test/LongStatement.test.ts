@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { LoSource, Metrics } from "@lo-migrate/core"
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import {
   countAll,
@@ -58,21 +58,29 @@ describe("long statements under a database's default statement_timeout", () => {
       }).pipe(withSessionDefaults)
     }).pipe(inThrowawayDatabase()))
 
-  it.live("the index build the server cancels (its default, an application's open transaction): IndexBuildCancelled, then built once it can", () =>
+  it.live("the index build the server cancels (its default, an application's open transaction): IndexBuildCancelled, then built once it can; status says which", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       yield* createNiceBinaryTable()
-      yield* setDefault("300ms")
+      yield* setDefault("2s")
       const indexValid = sql<{ readonly valid: boolean }>`
         SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass(${PendingIndex})`
+      // status, on a session of its own without the default
+      const indexShown = Effect.map(tableStatus(1, []), (s) => s.pendingIndex)
+      assert.strictEqual(yield* indexShown, "none")
       // an application's transaction that stays open: CREATE INDEX CONCURRENTLY waits for it, until the default
       // cancels the build; the DROP of its INVALID leftover waits for it too. It ends with the inner scope.
-      const cancelled = yield* Effect.scoped(
-        Effect.andThen(openApplicationTransaction, Effect.flip(withSessionDefaults(ensurePendingIndex)))
-      )
+      const cancelled = yield* Effect.scoped(Effect.gen(function*() {
+        yield* openApplicationTransaction
+        const build = yield* Effect.forkScoped(Effect.flip(withSessionDefaults(ensurePendingIndex)))
+        yield* Effect.sleep("500 millis")
+        assert.strictEqual(yield* indexShown, "building")
+        return yield* Fiber.join(build)
+      }))
+      assert.strictEqual(yield* indexShown, "invalid")
       assert.instanceOf(cancelled, IndexBuildCancelled)
       const error = cancelled as IndexBuildCancelled
-      assert.strictEqual(error.statementTimeout, "300ms")
+      assert.strictEqual(error.statementTimeout, "2s")
       assert.include(error.detail, "[57014]")
       assert.isTrue(error.leftInvalid)
       assert.include(error.message, `DROP INDEX CONCURRENTLY IF EXISTS ${PendingIndex};`)
@@ -80,5 +88,6 @@ describe("long statements under a database's default statement_timeout", () => {
       // once nothing holds it back, a run drops the leftover and builds the index within the default
       assert.isTrue(yield* withSessionDefaults(ensurePendingIndex))
       assert.deepStrictEqual(yield* indexValid, [{ valid: true }])
+      assert.strictEqual(yield* indexShown, "valid")
     }).pipe(inThrowawayDatabase()))
 })
