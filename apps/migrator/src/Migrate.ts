@@ -119,7 +119,9 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
   const pendingIndex = schema.ensurePendingIndex.pipe(
     step("index of pending rows"),
     Effect.flatMap((built) =>
-      built ? Effect.logInfo("built the index of rows still to migrate (_nice_binary (hash) WHERE sha2 IS NULL)") : Effect.void
+      built
+        ? Effect.logInfo("built the index of rows still to migrate (_nice_binary (hash) WHERE sha2 IS NULL)")
+        : Effect.void
     ),
     Effect.catchTag("SchemaNotPermitted", (e) => Effect.logWarning(pendingIndexWarning(e))),
     Effect.catchTag("IndexBuildCancelled", (e) => Effect.logWarning(pendingIndexCancelledWarning(e))),

@@ -1,9 +1,9 @@
 /**
  * lo-migrate's long statements (the counts of every row: at start-up, `status`'s pass over the table, `verify`'s
- * count and its stream of rows) run in a transaction of their own with `SET LOCAL statement_timeout = 0`. Sessions normally start
- * without a timeout (the startup parameter, `PgDatabase.ts`), but when a pooler refused or dropped that parameter, a
- * database's or role's default applies, and it would cancel them: a count of 22 million rows takes longer than a
- * typical 30 s default. A transaction stays on one server connection, behind a pooler in transaction mode too, and a
+ * count and its stream of rows) run in a transaction of their own with `SET LOCAL statement_timeout = 0`. Sessions
+ * normally start without a timeout (the startup parameter, `PgDatabase.ts`), but when a pooler refused or dropped that
+ * parameter, a database's or role's default applies, and it would cancel them: a count of 22 million rows takes
+ * longer than a typical 30 s default. A transaction stays on one server connection, behind a pooler in transaction mode too, and a
  * `SET LOCAL` ends with it, so nothing leaks to the pooler's other clients. (`CREATE INDEX CONCURRENTLY` cannot run in
  * a transaction: see `ensurePendingIndex`.)
  */

@@ -237,7 +237,8 @@ const cancelledBuild = Effect.fnUntraced(function*(index: string, statement: str
  * resumed run find its first pending row without walking the already migrated prefix of the hash index. The price:
  * an UPDATE of `sha2` then touches an index, so it cannot be HOT. See the measurements in the package README /
  * bench. Succeeds with `true` if it was built now. A role that may not build it (not the table's owner) gets
- * `SchemaNotPermitted` ("CreatePendingIndex"): the run can go on without the index.
+ * `SchemaNotPermitted` ("CreatePendingIndex"), a build the server cancels (its `statement_timeout`, which a
+ * `CREATE INDEX CONCURRENTLY` cannot lift with `SET LOCAL`) `IndexBuildCancelled`: the run can go on without the index.
  */
 export const ensurePendingIndex: Effect.Effect<
   boolean,
