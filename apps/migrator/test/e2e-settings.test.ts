@@ -76,6 +76,19 @@ const statusAndVerifyClean = (env: Record<string, string>, args: ReadonlyArray<s
     assert.include(verify.stdout, `${rows} rows checked`)
   })
 
+/** The dry run and the migration with `env` both refuse with exit 2, saying each of `says`; the bucket stays empty. */
+const refusedBeforeUpload = (env: Record<string, string>, says: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const { bucket } = yield* settings
+    for (const args of [["--dry-run"], []]) {
+      const run = yield* runCli(args, env)
+      assert.strictEqual(run.code, 2, run.stdout + run.stderr)
+      for (const text of says) assert.include(run.stderr, text)
+    }
+    const listed = yield* Effect.promise(() => bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name })))
+    assert.strictEqual(listed.KeyCount ?? 0, 0, "nothing was uploaded")
+  })
+
 describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
   it.live("a role whose default statement_timeout is 5 ms: dry run, migration, status and verify all work", () =>
     Effect.gen(function*() {
@@ -293,16 +306,11 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       )
       const role = yield* throwawayRole(minimalGrants)
       yield* sql.unsafe(`ALTER ROLE ${role.name} SET default_transaction_read_only = on`)
-      const { env, bucket } = yield* settings
-      const asRole = { ...env, PG_URL: withPassword(Redacted.value(role.url)) }
-      for (const args of [["--dry-run"], []]) {
-        const run = yield* runCli(args, asRole)
-        assert.strictEqual(run.code, 2, run.stdout + run.stderr)
-        assert.include(run.stderr, "the session is read-only (transaction_read_only is on")
-        assert.include(run.stderr, `ALTER ROLE ${role.name} SET default_transaction_read_only = off;`)
-      }
-      const listed = yield* Effect.promise(() => bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name })))
-      assert.strictEqual(listed.KeyCount ?? 0, 0, "nothing was uploaded")
+      const { env } = yield* settings
+      yield* refusedBeforeUpload({ ...env, PG_URL: withPassword(Redacted.value(role.url)) }, [
+        "the session is read-only (transaction_read_only is on",
+        `ALTER ROLE ${role.name} SET default_transaction_read_only = off;`
+      ])
     }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 
   it.live("a publication of every table's UPDATEs, and _nice_binary without a primary key: refused with exit 2, nothing uploaded", () =>
@@ -316,15 +324,11 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       )
       // what a change-data-capture tool sets up
       yield* sql.unsafe(`CREATE PUBLICATION cdc FOR ALL TABLES`)
-      const { env, bucket } = yield* settings
-      for (const args of [["--dry-run"], []]) {
-        const run = yield* runCli(args, env)
-        assert.strictEqual(run.code, 2, run.stdout + run.stderr)
-        assert.include(run.stderr, "_nice_binary is in publication(s) cdc, which publish UPDATEs, and has no replica identity")
-        assert.include(run.stderr, "ALTER TABLE _nice_binary REPLICA IDENTITY FULL;")
-      }
-      const listed = yield* Effect.promise(() => bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name })))
-      assert.strictEqual(listed.KeyCount ?? 0, 0, "nothing was uploaded")
+      const { env } = yield* settings
+      yield* refusedBeforeUpload(env, [
+        "_nice_binary is in publication(s) cdc, which publish UPDATEs, and has no replica identity",
+        "ALTER TABLE _nice_binary REPLICA IDENTITY FULL;"
+      ])
       yield* sql.unsafe(`ALTER TABLE _nice_binary REPLICA IDENTITY FULL`)
       const run = yield* runCli(["--report", "/dev/null"], env)
       assert.strictEqual(run.code, 0, run.stdout + run.stderr)
@@ -348,16 +352,12 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
             yield* dropSha2Column
           }
         }))
-        const { env, bucket } = yield* settings
+        const { env } = yield* settings
         const onStandby = { ...env, PG_URL: withPassword(standby.url("postgres")) }
-        for (const args of [["--dry-run"], []]) {
-          const run = yield* runCli(args, onStandby)
-          assert.strictEqual(run.code, 2, run.stdout + run.stderr)
-          assert.include(run.stderr, "the server is a standby (pg_is_in_recovery() is true) and cannot record sha2")
-          assert.include(run.stderr, "point PG_URL at the primary")
-        }
-        const listed = yield* Effect.promise(() => bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name })))
-        assert.strictEqual(listed.KeyCount ?? 0, 0, "nothing was uploaded")
+        yield* refusedBeforeUpload(onStandby, [
+          "the server is a standby (pg_is_in_recovery() is true) and cannot record sha2",
+          "point PG_URL at the primary"
+        ])
         // reading it is fine: status counts the rows on the replica
         const status = yield* runCli(["status"], onStandby)
         assert.strictEqual(status.code, 1, status.stdout + status.stderr)
