@@ -15,7 +15,7 @@ import {
   type StorageError
 } from "@lo-migrate/core"
 import { inFlightBound, type MigrationSummary, runMigration, runMonitor } from "@lo-migrate/pipeline"
-import { PendingIndex, SchemaTasks } from "@lo-migrate/postgres"
+import { dropIndexStatement, PendingIndex, SchemaTasks } from "@lo-migrate/postgres"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -126,7 +126,7 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
     Effect.catchTag("SchemaNotPermitted", (e) => Effect.logWarning(pendingIndexWarning(e))),
     Effect.catchTag("IndexBuildCancelled", (e) => Effect.logWarning(pendingIndexCancelledWarning(e))),
     Effect.catch((e) => Effect.logWarning(`going on without the index of rows still to migrate: ${e.message}`)),
-    Effect.onInterrupt(() => Effect.logWarning(pendingIndexUnfinished(PendingIndex)))
+    Effect.onInterrupt(() => Effect.logWarning(pendingIndexUnfinished(dropIndexStatement(PendingIndex))))
   )
 
   // (The pipeline counts the rows left beside the migration, for the monitor's progress and ETA.)

@@ -63,11 +63,11 @@ export const pendingIndexCancelledWarning = (error: IndexBuildCancelled) =>
   `for it):\n  SET statement_timeout = 0; ${error.statement};`
 
 /** The run ended before the optional index's build did: it was cancelled; what that leaves, and until when. */
-export const pendingIndexUnfinished = (index: string) =>
+export const pendingIndexUnfinished = (drop: string) =>
   `the index of rows still to migrate was not built when the run ended: its build was given up (CREATE INDEX ` +
   `CONCURRENTLY waits for every transaction of the database older than it). The next run builds it again; if none ` +
   `follows, drop what a cancelled build leaves, if anything (an INVALID index, which the application's writes keep ` +
-  `up to date):\n  DROP INDEX CONCURRENTLY IF EXISTS ${index};`
+  `up to date):\n  ${drop};`
 
 export const refusedStartup = (where: { readonly pg: string; readonly s3: string }) => (error: StartupRefused) =>
   printStderr(

@@ -11,8 +11,9 @@
  */
 import { type DatabaseError, formatBytes, renderShard } from "@lo-migrate/core"
 import {
+  dropIndexStatement,
+  type IndexCondition,
   PendingIndex,
-  type PendingIndexState,
   type ReportedRows,
   type ShardCounts,
   tableStatus
@@ -83,11 +84,11 @@ export const renderTableStatus = (
 }
 
 /** What the state of the optional index of pending rows means for the operator. */
-const pendingIndexText: Record<PendingIndexState, string> = {
+const pendingIndexText: Record<IndexCondition, string> = {
   valid: "valid",
   building: "being built by another session (pg_stat_progress_create_index)",
   invalid: "INVALID, the leftover of a cancelled or killed build: the next run replaces it, and the application's " +
-    `writes keep it up to date until then; to drop it now: DROP INDEX CONCURRENTLY IF EXISTS ${PendingIndex};`,
+    `writes keep it up to date until then; to drop it now: ${dropIndexStatement(PendingIndex)};`,
   none: "none (a run builds it; finalize drops it)"
 }
 

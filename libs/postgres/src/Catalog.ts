@@ -69,6 +69,25 @@ export const indexBuildInProgress = Effect.fnUntraced(function*(name: string) {
   return (rows[0]?.n ?? 0) > 0
 })
 
+/**
+ * An index of `_nice_binary`: `valid`; `building` (INVALID while another session builds it); `invalid` (the leftover of
+ * a cancelled or killed build); `none`.
+ */
+export type IndexCondition = "valid" | "building" | "invalid" | "none"
+
+/** The condition of the index `name` (`indexState`, then for an INVALID one `indexBuildInProgress`). */
+export const indexCondition = Effect.fnUntraced(function*(
+  name: string
+): Effect.fn.Return<IndexCondition, SqlError, SqlClient.SqlClient> {
+  const state = yield* indexState(name)
+  if (state === undefined) return "none"
+  if (state.valid) return "valid"
+  return (yield* indexBuildInProgress(name)) ? "building" : "invalid"
+})
+
+/** The statement that drops the index `name` without blocking the application's writes (and a DBA may run). */
+export const dropIndexStatement = (name: string): string => `DROP INDEX CONCURRENTLY IF EXISTS ${name}`
+
 /** Rows whose `sha2` is still NULL (a long statement: `LongStatement.ts`). */
 export const countPending = withoutStatementTimeout(Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient

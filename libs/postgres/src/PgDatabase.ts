@@ -87,6 +87,10 @@ export const sessionParameters = (url: string): Readonly<Record<string, string>>
 const refusedStartupParameter = (error: unknown): error is SqlError =>
   isSqlError(error) && /unsupported startup parameter/i.test(describeSqlError(error))
 
+/** What a database's or role's default `statement_timeout` still applies to when the session could not lift it. */
+const subjectToDefault = "what lo-migrate cannot run in a transaction with SET LOCAL (the optional index build; the " +
+  "counts and verify's rows lift it that way)"
+
 /**
  * The session asked for statement_timeout=0 at start-up and has `setting`: a pooler accepted the parameter and dropped
  * it (PgBouncer's `ignore_startup_parameters`), so the database's or role's default applies after all.
@@ -94,9 +98,8 @@ const refusedStartupParameter = (error: unknown): error is SqlError =>
 const timeoutDropped = (setting: string) =>
   `statement_timeout is ${setting} in lo-migrate's sessions although they asked for 0 at start-up: a pooler in front ` +
   `of PostgreSQL dropped the parameter (PgBouncer's ignore_startup_parameters), so the database's or role's default ` +
-  `cancels after ${setting} what lo-migrate cannot run in a transaction with SET LOCAL (the optional index build; ` +
-  `the counts and verify's rows lift it that way); set it to 0 for this role (ALTER ROLE ... SET ` +
-  `statement_timeout = 0) or connect to PostgreSQL directly`
+  `cancels after ${setting} ${subjectToDefault}; set it to 0 for this role (ALTER ROLE ... SET statement_timeout = ` +
+  `0) or connect to PostgreSQL directly`
 
 /** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
 export const make = (config: PgConnectionConfig) => {
@@ -157,8 +160,7 @@ export const make = (config: PgConnectionConfig) => {
         (config.warnWhenRefused === false ? Effect.void : Effect.logWarning(
           `PostgreSQL (or a pooler in front of it) refused the startup parameter statement_timeout=0 ` +
             `(${scrubSecrets(describeSqlError(error), secrets)}); connecting without it, so a database or role ` +
-            `default statement_timeout applies to what lo-migrate cannot run in a transaction with SET LOCAL (the ` +
-            `optional index build; the counts and verify's rows lift it that way); ` +
+            `default statement_timeout applies to ${subjectToDefault}; ` +
             `statements are sent unnamed, since a pooler in transaction mode does not keep prepared statements`
         )).pipe(Effect.andThen(poolWith(transport, {}, false))))
     )

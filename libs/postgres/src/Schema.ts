@@ -29,7 +29,8 @@ import {
   BinaryTable,
   countAll,
   countPending,
-  indexBuildInProgress,
+  dropIndexStatement,
+  indexCondition,
   indexState,
   NotNullCheck,
   PendingIndex,
@@ -202,12 +203,10 @@ export const ensureSha2Column: Effect.Effect<
  */
 const buildIndexConcurrently = Effect.fnUntraced(function*(name: string, create: string) {
   const sql = yield* SqlClient.SqlClient
-  const state = yield* indexState(name)
-  if (state?.valid === true) return "exists" as const
-  if (state !== undefined) {
-    if (yield* indexBuildInProgress(name)) return "busy" as const
-    yield* sql.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`)
-  }
+  const condition = yield* indexCondition(name)
+  if (condition === "valid") return "exists" as const
+  if (condition === "building") return "busy" as const
+  if (condition === "invalid") yield* sql.unsafe(dropIndexStatement(name))
   yield* sql.unsafe(create)
   return "built" as const
 })
@@ -219,7 +218,7 @@ const buildIndexConcurrently = Effect.fnUntraced(function*(name: string, create:
 const cancelledBuild = Effect.fnUntraced(function*(index: string, statement: string, cause: SqlError) {
   const sql = yield* SqlClient.SqlClient
   const [setting] = yield* sql<{ readonly t: string }>`SELECT current_setting('statement_timeout') AS t`
-  const dropped = yield* sql.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`).pipe(
+  const dropped = yield* sql.unsafe(dropIndexStatement(index)).pipe(
     Effect.as(true),
     Effect.catch(() => Effect.succeed(false))
   )
@@ -310,7 +309,7 @@ const finalizeLocked = Effect.gen(
         (e) => sqlStateOf(e) === "23505",
         (e) =>
           Effect.andThen(
-            sql.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${Sha2UniqueIndex}`),
+            sql.unsafe(dropIndexStatement(Sha2UniqueIndex)),
             Effect.fail(
               new FinalizeRefused({
                 reason: "DuplicateSha2",
@@ -329,7 +328,7 @@ const finalizeLocked = Effect.gen(
         retryable: true
       })
     }
-    yield* sql.unsafe(`DROP INDEX CONCURRENTLY IF EXISTS ${PendingIndex}`)
+    yield* sql.unsafe(dropIndexStatement(PendingIndex))
   }
 )
 

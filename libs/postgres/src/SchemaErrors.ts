@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { BatchJobTable, BinaryTable, currentRole } from "./Catalog.ts"
+import { BatchJobTable, BinaryTable, currentRole, dropIndexStatement } from "./Catalog.ts"
 
 /**
  * The role lacks a right a schema task needs (SQLSTATE 42501, or a privilege check before the run). `statement` is
@@ -95,7 +95,7 @@ export class IndexBuildCancelled extends Schema.TaggedError<IndexBuildCancelled>
       `is ${this.statementTimeout})` +
       (this.leftInvalid
         ? `, and the INVALID index it leaves could not be dropped: the application's writes maintain it until ` +
-          `DROP INDEX CONCURRENTLY IF EXISTS ${this.index}; is run`
+          `${dropIndexStatement(this.index)}; is run`
         : "")
   }
 }

@@ -16,7 +16,7 @@
 import { type DatabaseError, shardRange } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
-import { indexBuildInProgress, indexState, PendingIndex, sha2Column } from "./Catalog.ts"
+import { type IndexCondition, indexCondition, PendingIndex, sha2Column } from "./Catalog.ts"
 import { mapSqlError } from "./DatabaseErrors.ts"
 import { withoutStatementTimeoutOn } from "./LongStatement.ts"
 
@@ -37,12 +37,6 @@ export interface ReportedRows {
   readonly left: number
 }
 
-/**
- * The optional index of pending rows: `valid`; `building` (a session builds it now); `invalid` (the leftover of a
- * cancelled or killed build: the next run replaces it); `none`.
- */
-export type PendingIndexState = "valid" | "building" | "invalid" | "none"
-
 export interface TableStatus {
   /** One entry per shard, 0 .. N-1 (a shard without rows has zeros). */
   readonly shards: ReadonlyArray<ShardCounts>
@@ -50,7 +44,8 @@ export interface TableStatus {
   readonly hasSha2: boolean
   /** The reported rows found in the table, per shard (zeros for none). */
   readonly reported: ReadonlyArray<ReportedRows>
-  readonly pendingIndex: PendingIndexState
+  /** The optional index of pending rows (an INVALID one is replaced by the next run). */
+  readonly pendingIndex: IndexCondition
 }
 
 const num = (n: bigint | number | string | null | undefined): number => (n === null || n === undefined ? 0 : Number(n))
@@ -95,14 +90,7 @@ export const tableStatus: (
         FROM _nice_binary
         WHERE hash = ANY(${reportedHashes}::text[]::bpchar[])
         GROUP BY 1`
-  const index = yield* indexState(PendingIndex)
-  const pendingIndex: PendingIndexState = index === undefined
-    ? "none"
-    : index.valid
-    ? "valid"
-    : (yield* indexBuildInProgress(PendingIndex))
-    ? "building"
-    : "invalid"
+  const pendingIndex = yield* indexCondition(PendingIndex)
   const byShard = new Map(counted.map((r) => [num(r.shard), r]))
   const reportedByShard = new Map(found.map((r) => [num(r.shard), r]))
   return {

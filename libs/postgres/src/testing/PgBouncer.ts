@@ -14,7 +14,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
 import { tmpdir, userInfo } from "node:os"
 import { join } from "node:path"
-import { freePort } from "./TlsServer.ts"
+import { freePort } from "./OwnCluster.ts"
 import { testAdminUrl } from "./ThrowawayDatabase.ts"
 
 export interface PgBouncerInfo {

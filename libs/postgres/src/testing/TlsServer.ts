@@ -25,8 +25,6 @@ import {
   stopCluster
 } from "./OwnCluster.ts"
 
-export { freePort, pgBinDir } from "./OwnCluster.ts"
-
 export interface TlsServerInfo {
   /** The loopback port it listens on (TLS only). */
   readonly port: number
