@@ -66,12 +66,18 @@ export const tableStatus: (
   reportedHashes: ReadonlyArray<string>
 ) {
   const sql = yield* SqlClient.SqlClient
+  // one transaction without a statement timeout (LongStatement.ts): the count is long, and under a pooler's tiny
+  // default even the catalog reads around it could be cancelled
+  return yield* withoutStatementTimeoutOn(sql)(passOver(sql, count, reportedHashes))
+}, mapSqlError("count rows per shard"), Effect.withSpan("TableStatus.count"))
+
+/** `tableStatus`'s statements, in the transaction it runs them in. */
+const passOver = (sql: SqlClient.SqlClient, count: number, reportedHashes: ReadonlyArray<string>) => Effect.gen(function*() {
   const cuts = shardCuts(count)
   const hasSha2 = (yield* sha2Column) !== undefined
   const pending = hasSha2 ? sql`sha2 IS NULL` : sql`TRUE`
   const bucket = sql`width_bucket(hash, ${cuts}::text[])`
-  // long statements (LongStatement.ts)
-  const counted = yield* withoutStatementTimeoutOn(sql)(sql<{
+  const counted = yield* sql<{
     readonly shard: number
     readonly total: bigint | number
     readonly left: bigint | number
@@ -82,7 +88,7 @@ export const tableStatus: (
            count(*) FILTER (WHERE ${pending}) AS left,
            sum(size) FILTER (WHERE ${pending}) AS "bytesLeft"
     FROM _nice_binary
-    GROUP BY 1`)
+    GROUP BY 1`
   const found = reportedHashes.length === 0
     ? []
     : yield* sql<{ readonly shard: number; readonly found: bigint | number; readonly left: bigint | number }>`
@@ -107,4 +113,4 @@ export const tableStatus: (
       return { shard, found: num(r?.found), left: num(r?.left) }
     })
   }
-}, mapSqlError("count rows per shard"), Effect.withSpan("TableStatus.count"))
+})
