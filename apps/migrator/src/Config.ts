@@ -132,12 +132,15 @@ const resolvePg = Effect.fn("Config.resolvePg")(function*(
   warnings: Array<string>
 ) {
   const pgFromCli = Option.isSome(raw.pgUrl)
-  const pgUrl = yield* required("--pg-url", env.pgUrl, Option.orElse(raw.pgUrl, () => pgFromEnv))
+  const given = yield* required("--pg-url", env.pgUrl, Option.orElse(raw.pgUrl, () => pgFromEnv))
+  // libpq's `postgresql://user@/db` (a Unix socket, or PGHOST) in a form the URL parser reads
+  const pgUrl = Redacted.make(PgUrl.normalize(Redacted.value(given)))
   const pgParsed = yield* parseUrl(
     "--pg-url",
     Redacted.value(pgUrl),
     ["postgres:", "postgresql:"],
-    redactUrl(Redacted.value(pgUrl))
+    redactUrl(Redacted.value(pgUrl)),
+    true
   )
   const pgPasswordSource: "command line" | "environment" | undefined = hasPassword(pgParsed)
     ? (pgFromCli ? "command line" : "environment")

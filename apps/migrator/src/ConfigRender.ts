@@ -3,6 +3,7 @@
  * one JSON record (`configurationRecord`, `type: "configuration"`) among the status records of stdout.
  */
 import type { InFlightBound } from "@lo-migrate/pipeline"
+import * as PgUrl from "@lo-migrate/postgres/url"
 import * as Redacted from "effect/Redacted"
 import type { MigratorConfig } from "./Config.ts"
 import { describeShard } from "./ConfigShard.ts"
@@ -20,6 +21,7 @@ export const render = (config: MigratorConfig): string => {
     "**************** configuration ****************",
     "  connections:",
     `    PostgreSQL:          ${redactUrl(Redacted.value(config.pgUrl))}`,
+    `    PostgreSQL server:   ${PgUrl.describeTarget(config.pgOptions.target)}`,
     `    PostgreSQL TLS:      ${config.pgOptions.tls.checks}`,
     `    PostgreSQL password: ${config.pgOptions.passwordSource === undefined ? "none" : `from the ${config.pgOptions.passwordSource}`}`,
     `    S3 endpoint:         ${config.s3Url.toString()} (${config.pathStyle ? "path-style" : "virtual-host"}, region ${config.region})`,
@@ -80,6 +82,7 @@ export const render = (config: MigratorConfig): string => {
  */
 export const connectionsRecord = (config: MigratorConfig) => ({
   postgres: redactUrl(Redacted.value(config.pgUrl)),
+  postgresServer: PgUrl.describeTarget(config.pgOptions.target),
   s3: {
     endpoint: config.s3Url.toString(),
     bucket: config.bucket,

@@ -28,7 +28,17 @@ export const required = <A>(option: string, envName: string, value: Option.Optio
     onSome: Effect.succeed
   })
 
-export const parseUrl = (option: string, raw: string, protocols: ReadonlyArray<string>, shown: string) =>
+/**
+ * `raw` parsed, its scheme one of `protocols` and (unless `hostOptional`: a PostgreSQL URL, whose host may come from
+ * its `host` parameter, `PGHOST` or libpq's default socket) a host in it.
+ */
+export const parseUrl = (
+  option: string,
+  raw: string,
+  protocols: ReadonlyArray<string>,
+  shown: string,
+  hostOptional = false
+) =>
   Effect.suspend(() => {
     const url = URL.canParse(raw) ? new URL(raw) : undefined
     if (url === undefined) {
@@ -39,7 +49,7 @@ export const parseUrl = (option: string, raw: string, protocols: ReadonlyArray<s
         new UsageError({ option, detail: `must start with ${protocols.map((p) => `${p}//`).join(" or ")}, got ${shown}` })
       )
     }
-    if (url.hostname === "") {
+    if (url.hostname === "" && !hostOptional) {
       return Effect.fail(new UsageError({ option, detail: `has no host: ${shown}` }))
     }
     return Effect.succeed(url)

@@ -7,7 +7,7 @@
  * runs as a child process against a real PostgreSQL and the real Ceph RADOS Gateway.
  */
 import { ListObjectsV2Command } from "@aws-sdk/client-s3"
-import { BatchJobId, PendingIndex } from "@lo-migrate/postgres"
+import { BatchJobId, PendingIndex, PgUrl } from "@lo-migrate/postgres"
 import { assert, describe, it } from "@effect/vitest"
 import {
   createBatchJobTable,
@@ -17,6 +17,7 @@ import {
   minimalGrants,
   openApplicationTransaction,
   PgBouncer,
+  serverSocket,
   StandbyServer,
   ThrowawayDatabase,
   throwawayRole
@@ -90,6 +91,39 @@ const refusedBeforeUpload = (env: Record<string, string>, says: ReadonlyArray<st
   })
 
 describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
+  it.live("on the database host, over its Unix socket in libpq's forms (user@/db?host=DIR, PGHOST, no host at all): migration, status and verify", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(60, (i) => 500 + i * 211, 900)
+      const { directory, path } = yield* serverSocket
+      const { env } = yield* settings
+      const url = new URL(env.PG_URL!)
+      const [user, db] = [url.username, url.pathname.slice(1)]
+      // the form psql takes and the URL parser refuses; sslmode=require, which libpq ignores over a socket
+      const run = yield* runCli(["--in-mem-max", "1024", "-i", "1"], {
+        ...env,
+        PG_URL: `postgresql://${user}@/${db}?host=${directory}&sslmode=require`
+      })
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.include(run.stdout, `PostgreSQL server:   Unix socket ${path}`)
+      assert.include(run.stdout, "plaintext over a Unix socket")
+      yield* assertMigrated(rows)
+      yield* assertInvariant
+      // a host from PGHOST
+      const status = yield* runCli(["status"], { ...env, PG_URL: `postgres:///${db}`, PGHOST: directory, PGUSER: user })
+      assert.strictEqual(status.code, 0, status.stdout + status.stderr)
+      assert.include(status.stdout, "nothing left to migrate")
+      // no host at all: libpq's default socket directory (Debian's /var/run/postgresql, or /tmp)
+      assert.include(
+        PgUrl.defaultSocketDirectories,
+        directory,
+        `the test server's socket is in ${directory}, where libpq does not look by default`
+      )
+      const verify = yield* runCli(["verify"], { ...env, PG_URL: `postgresql://${user}@/${db}` })
+      assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
+      assert.include(verify.stdout, "60 rows checked")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
+
   it.live("a role whose default statement_timeout is 5 ms: dry run, migration, status and verify all work", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient

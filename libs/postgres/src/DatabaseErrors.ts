@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import { decodedComponent } from "./PgUrl.ts"
 
 
 /**
@@ -51,6 +52,14 @@ export const sqlStateOf = (error: SqlError): string | undefined => {
 }
 
 /**
+ * A connect to a Unix socket that is not there: the server is not running (it removes its socket when it stops) or
+ * not yet, which is what ECONNREFUSED says over TCP.
+ */
+const noSocketYet = (u: unknown): boolean =>
+  codeOf(u) === "ENOENT" && typeof u === "object" && u !== null && "syscall" in u &&
+  (u as { readonly syscall: unknown }).syscall === "connect"
+
+/**
  * Whether repeating the operation may succeed. The driver's own `isRetryable` is coarser (every `ConnectionError`,
  * including a malformed URL or an unknown host, counts as retryable there), so this looks at the SQLSTATE or the
  * socket error underneath.
@@ -59,7 +68,7 @@ export const isRetryableSqlError = (error: SqlError): boolean => {
   const reason = error.cause
   const code = codeOf(reason.cause)
   if (code !== undefined) {
-    return isSqlState(code) ? isTransientSqlState(code) : isTransientNetworkCode(code)
+    return isSqlState(code) ? isTransientSqlState(code) : isTransientNetworkCode(code) || noSocketYet(reason.cause)
   }
   if (reason._tag !== "ConnectionError") return false
   // Without a code: a connection that died under a running statement, or closed / timed out during start-up, is
@@ -92,13 +101,14 @@ const statementNameUnknown = "; the statement was prepared on this connection, s
   "(PgBouncer's pool_mode = transaction, before 1.21 or without max_prepared_statements) hands its transactions to " +
   "other server connections: run again with --pg-transaction-pooler (PgDatabase: preparedStatements: false)"
 
-/** The secret parts of a connection URL: the whole URL and its password (if any). */
+/** The secret parts of a connection URL: the whole URL and its password (if any, also as a `password` parameter). */
 export const urlSecrets = (url: Redacted.Redacted<string>): ReadonlyArray<string> => {
   const raw = Redacted.value(url)
   const secrets = [raw]
   if (URL.canParse(raw)) {
     const parsed = new URL(raw)
-    if (parsed.password.length > 0) secrets.push(parsed.password)
+    if (parsed.password.length > 0) secrets.push(parsed.password, decodedComponent(parsed.password))
+    for (const value of parsed.searchParams.getAll("password")) if (value.length > 0) secrets.push(value)
   } else {
     // Not parseable by WHATWG URL: fall back to anything between "://user:" and the last "@".
     const match = /^[a-z][a-z0-9+.-]*:\/\/[^:/@]*:(.*)@[^@]*$/i.exec(raw)

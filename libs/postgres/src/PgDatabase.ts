@@ -15,7 +15,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { ConnectionOptions } from "node:tls"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { describeSqlError, sqlStateOf, toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
-import type { PgConnectionOptions } from "./PgUrl.ts"
+import { normalize, type PgConnectionOptions } from "./PgUrl.ts"
 import { type Transport, withClientKey } from "./PgTls.ts"
 import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
 
@@ -30,7 +30,8 @@ export interface PgConnectionConfig {
   readonly connectTimeout?: Duration.Input | undefined
   /**
    * Cut a connection that was used and then moved no byte for this long (`StalledSockets.ts`): only for a pool whose
-   * statements are all short (never a `count(*)` over the table or an index build). TCP URLs only (not a Unix socket).
+   * statements are all short (never a `count(*)` over the table or an index build). Over TCP or a Unix socket: the
+   * target of `options`, or without them a URL's TCP host (not its `host` parameter).
    */
   readonly stallTimeout?: { readonly millis: number; readonly describe: string } | undefined
   /**
@@ -102,14 +103,23 @@ const timeoutDropped = (setting: string) =>
   `0) or connect to PostgreSQL directly`
 
 /** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
-export const make = (config: PgConnectionConfig) => {
+export const make = (given: PgConnectionConfig) => {
+  // libpq's `postgresql://user@/db`, which the driver's URL parser would refuse, in a form it reads
+  const config = { ...given, url: Redacted.make(normalize(Redacted.value(given.url))) }
   const options = config.options
-  const secrets = options?.password === undefined
-    ? urlSecrets(config.url)
-    : [...urlSecrets(config.url), Redacted.value(options.password)]
-  const urlTarget = config.stallTimeout === undefined ? undefined : tcpTargetOf(Redacted.value(config.url))
-  // PGPORT fills in a port the URL does not give (PGHOST only a host it does not give: then there is no TCP target)
-  const target = urlTarget !== undefined && options?.port !== undefined ? { ...urlTarget, port: options.port } : urlTarget
+  const secrets = [
+    ...urlSecrets(given.url),
+    ...urlSecrets(config.url),
+    ...(options?.password === undefined ? [] : [Redacted.value(options.password)])
+  ]
+  // where the stall guard connects: where libpq's reading of the URL points (a TCP host or a Unix socket)
+  const target = config.stallTimeout === undefined
+    ? undefined
+    : options === undefined
+    ? tcpTargetOf(Redacted.value(config.url))
+    : options.target._tag === "Socket"
+    ? { path: options.target.path }
+    : { host: options.target.host, port: options.target.port }
   const stall = config.stallTimeout
   const parameters = sessionParameters(Redacted.value(config.url))
   const poolWith = (

@@ -5,6 +5,12 @@
  * `PgPass.ts`), and `PGHOST` / `PGPORT` / `PGUSER` / `PGDATABASE` / `PGSSLMODE` / `PGSSLROOTCERT` / `PGSSLCERT` /
  * `PGSSLKEY` / `PGSSLCRL` for what the URL leaves out.
  *
+ * Where the connections go, as libpq decides it (`PgTarget`): the URL's host, else its `host` parameter, else
+ * `PGHOST`, else a Unix socket in the default directory; a host that starts with `/` is a socket directory (also
+ * percent-encoded in the authority, `postgresql://%2Fvar%2Frun%2Fpostgresql/db`). libpq's `postgresql://user@/db`,
+ * which the WHATWG URL parser refuses, is accepted too (`normalize`). Over a Unix socket no TLS is used whatever
+ * `sslmode` says, as in libpq.
+ *
  * A parameter the driver would silently drop fails with `PgUrlError` naming it, and so does a file that cannot be
  * read (naming the parameter and the path), and `verify-ca` / `verify-full` with no root certificate at all (no
  * `sslrootcert`, no `PGSSLROOTCERT`, no `~/.postgresql/root.crt`), as in libpq. No message carries a password.
@@ -28,16 +34,35 @@ export class PgUrlError extends Schema.TaggedError<PgUrlError>()("PgUrlError", {
   }
 }
 
-/** What `PgDatabase` needs beyond the URL itself (which the driver still parses for host, port, user, database...). */
+/**
+ * Where the connections go: a TCP host and port, or a Unix socket (`directory/.s.PGSQL.port`, as libpq names it).
+ */
+export type PgTarget =
+  | { readonly _tag: "Tcp"; readonly host: string; readonly port: number }
+  | { readonly _tag: "Socket"; readonly directory: string; readonly port: number; readonly path: string }
+
+/** The socket file of a PostgreSQL listening in `directory` on `port`. */
+export const socketPath = (directory: string, port: number): string => join(directory, `.s.PGSQL.${port}`)
+
+/** A printable form of `target`: `db.example:5432`, `[::1]:5432`, `Unix socket /var/run/postgresql/.s.PGSQL.5432`. */
+export const describeTarget = (target: PgTarget): string =>
+  target._tag === "Socket"
+    ? `Unix socket ${target.path}`
+    : `${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`
+
+/** What `PgDatabase` needs beyond the URL itself (which the driver still parses for user, database, options...). */
 export interface PgConnectionOptions {
+  /** Where the connections go; `host` and `port` below say the same to the driver. */
+  readonly target: PgTarget
   readonly tls: TlsPlan
   /** Set when the URL has no password: from `PGPASSWORD` or the password file. */
   readonly password: Redacted.Redacted<string> | undefined
   /** Where the password comes from: "URL", "PGPASSWORD", "password file /home/u/.pgpass"; none: no password. */
   readonly passwordSource: string | undefined
-  /** From `PGHOST` etc., only for what the URL leaves out. */
-  readonly host: string | undefined
-  readonly port: number | undefined
+  /** The target's host (a socket directory for a Unix socket) and port, handed to the driver. */
+  readonly host: string
+  readonly port: number
+  /** From `PGUSER` / `PGDATABASE`, only for what the URL leaves out. */
   readonly username: string | undefined
   readonly database: string | undefined
   /** The URL's `application_name`, which wins over the program's default. */
@@ -51,6 +76,41 @@ export interface PgEnvironment {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly home: string
   readonly osUser: string
+  /** Where to look for the server's socket when no host is given at all; `defaultSocketDirectories` by default. */
+  readonly socketDirectories?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * libpq's default socket directory is fixed when it is built: `/var/run/postgresql` in Debian's and Red Hat's
+ * packages, `/tmp` in PostgreSQL's own builds. With no host given, the first of these that holds the server's socket
+ * is used (the first that exists, when none does yet: the server may be starting).
+ */
+export const defaultSocketDirectories: ReadonlyArray<string> = ["/var/run/postgresql", "/tmp"]
+
+/**
+ * `text` as the WHATWG URL parser reads it. libpq accepts a user name with an empty host (`postgresql://user@/db`,
+ * `postgresql://user:pw@/db?host=/var/run/postgresql`), which that parser refuses: the user name and password move to
+ * the `user` / `password` parameters (unless those are given) and the host stays empty. As in libpq the user
+ * information ends at the first `@` (one in a user name or password is written `%40`). Any other text is returned as
+ * it is.
+ */
+export const normalize = (text: string): string => {
+  if (URL.canParse(text)) return text
+  const match = /^(postgres(?:ql)?:\/\/)([^/?#@]*)@([/?#].*)?$/is.exec(text)
+  if (match === null) return text
+  const rest = match[3] ?? ""
+  const candidate = `${match[1]}${rest.startsWith("/") ? "" : "/"}${rest}`
+  if (!URL.canParse(candidate)) return text
+  const url = new URL(candidate)
+  const userinfo = match[2]!
+  const colon = userinfo.indexOf(":")
+  const user = decodedComponent(colon < 0 ? userinfo : userinfo.slice(0, colon))
+  const password = colon < 0 ? undefined : decodedComponent(userinfo.slice(colon + 1))
+  if (user !== "" && !url.searchParams.has("user")) url.searchParams.set("user", user)
+  if (password !== undefined && password !== "" && !url.searchParams.has("password")) {
+    url.searchParams.set("password", password)
+  }
+  return url.toString()
 }
 
 /** The parameters the driver reads itself (besides `sslmode`, which is read here). */
@@ -81,7 +141,7 @@ const fail = (parameter: string, detail: string) => Effect.fail(new PgUrlError({
 const errorText = (e: unknown) => e instanceof Error ? e.message : String(e)
 
 /** A URL component decoded; a malformed escape is left as written (the driver reports it when it parses the URL). */
-const decoded = (text: string): string => {
+export const decodedComponent = (text: string): string => {
   try {
     return decodeURIComponent(text)
   } catch {
@@ -122,12 +182,59 @@ const portOf = (parameter: string, value: string | undefined) => {
     : fail(parameter, `is not a port number: ${JSON.stringify(value)}`)
 }
 
+/** The TLS plan over a Unix socket: plaintext, as libpq does there whatever `sslmode` asks. */
+const overSocket = (tls: TlsPlan): TlsPlan => ({
+  mode: tls.mode,
+  first: false,
+  fallback: undefined,
+  checks: `sslmode=${tls.mode}: plaintext over a Unix socket (libpq uses no TLS there)`,
+  clientKey: undefined
+})
+
+/** A host that names a socket directory (libpq: it starts with a slash). */
+const isSocketDirectory = (host: string) => host.startsWith("/")
+
+/**
+ * Where the connections go, as libpq decides: the URL's host (percent-decoded: `%2Ftmp` is the directory `/tmp`),
+ * else its `host` parameter, else `PGHOST`, else a Unix socket in the default directory; the URL's port, else its
+ * `port` parameter, else `PGPORT`, else 5432.
+ */
+const targetOf = (url: URL, environment: PgEnvironment): Effect.Effect<PgTarget, PgUrlError> =>
+  Effect.gen(function*() {
+    const params = url.searchParams
+    const env = environment.env
+    const port = (url.port !== "" ? yield* portOf("URL port", url.port) : undefined) ??
+      (yield* portOf("port", params.get("port") ?? undefined)) ??
+      (yield* portOf("PGPORT", env["PGPORT"])) ??
+      5432
+    const authority = url.hostname === "" ? undefined : decodedComponent(url.hostname).replace(/^\[(.*)\]$/, "$1")
+    const given = [authority, params.get("host") ?? undefined, env["PGHOST"]].find((h) => h !== undefined && h !== "")
+    if (given?.includes(",") === true) return yield* fail("host", "several hosts are not supported; give one")
+    if (given !== undefined) {
+      return isSocketDirectory(given)
+        ? { _tag: "Socket", directory: given, port, path: socketPath(given, port) } as const
+        : { _tag: "Tcp", host: given, port } as const
+    }
+    const candidates = environment.socketDirectories ?? defaultSocketDirectories
+    const directory = candidates.find((d) => exists(socketPath(d, port))) ??
+      candidates.find((d) => statSync(d, { throwIfNoEntry: false })?.isDirectory() === true)
+    if (directory === undefined) {
+      return yield* fail(
+        "host",
+        `no host is given (none in the URL, no host parameter, no PGHOST), and none of the directories where libpq ` +
+          `looks for the server's Unix socket exists (${candidates.join(", ")}); give the server's host name, or ` +
+          "host=<socket directory>"
+      )
+    }
+    return { _tag: "Socket", directory, port, path: socketPath(directory, port) } as const
+  })
+
 /** Reads `raw` (a `postgres://` / `postgresql://` URL) with libpq's meaning. */
 export const resolve = Effect.fn("PgUrl.resolve")(function*(
   raw: Redacted.Redacted<string>,
   environment: PgEnvironment
 ): Effect.fn.Return<PgConnectionOptions, PgUrlError> {
-  const text = Redacted.value(raw)
+  const text = normalize(Redacted.value(raw))
   if (!URL.canParse(text)) return yield* fail("URL", "is not a valid URL")
   const url = new URL(text)
   const params = url.searchParams
@@ -197,13 +304,13 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   if ("parameter" in tls) return yield* fail(tls.parameter, tls.detail)
 
   // where to, as whom (libpq's defaults: the OS user, a database named like the user)
-  const urlHost = url.hostname.replace(/^\[(.*)\]$/, "$1")
-  const host = urlHost === "" && params.get("host") === null ? env["PGHOST"] : undefined
-  const port = url.port === "" && params.get("port") === null ? yield* portOf("PGPORT", env["PGPORT"]) : undefined
-  const urlUser = url.username !== "" ? decoded(url.username) : params.get("user") ?? undefined
+  const target = yield* targetOf(url, environment)
+  const host = target._tag === "Socket" ? target.directory : target.host
+  const port = target.port
+  const urlUser = url.username !== "" ? decodedComponent(url.username) : params.get("user") ?? undefined
   const username = urlUser === undefined ? env["PGUSER"] : undefined
   const urlDatabase = url.pathname.replace(/^\//, "") !== ""
-    ? decoded(url.pathname.replace(/^\//, ""))
+    ? decodedComponent(url.pathname.replace(/^\//, ""))
     : params.get("dbname") ?? undefined
   const database = urlDatabase === undefined ? env["PGDATABASE"] : undefined
   const user = urlUser ?? username ?? env["USER"] ?? environment.osUser
@@ -220,8 +327,8 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   } else {
     const file = param("passfile") ?? join(environment.home, ".pgpass")
     const found = yield* PgPass.readLookup(file, {
-      host: PgPass.targetHost(urlHost !== "" ? urlHost : params.get("host") ?? host),
-      port: String(url.port !== "" ? url.port : params.get("port") ?? port ?? 5432),
+      host: PgPass.targetHost(host),
+      port: String(port),
       database: urlDatabase ?? database ?? user,
       user
     }).pipe(Effect.mapError((detail) => new PgUrlError({ parameter: "passfile", detail: `cannot read ${file}: ${detail}` })))
@@ -232,7 +339,9 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     }
   }
   return {
-    tls,
+    target,
+    // libpq uses no TLS over a Unix socket, whatever sslmode says
+    tls: target._tag === "Socket" ? overSocket(tls) : tls,
     password,
     passwordSource,
     host,

@@ -16,8 +16,10 @@
 import * as Net from "node:net"
 
 export interface StallGuardOptions {
-  readonly host: string
-  readonly port: number
+  /** A TCP host and port, or the path of a Unix socket. */
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly path?: string | undefined
   readonly stallMillis: number
   /** What the error says (it names the option that sets `stallMillis`). */
   readonly describe: string
@@ -34,9 +36,14 @@ export const tcpTargetOf = (url: string): { readonly host: string; readonly port
   return Number.isSafeInteger(port) ? { host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"), port } : undefined
 }
 
-/** Opens a TCP connection that destroys itself after `stallMillis` without a byte either way, once it was used. */
+/**
+ * Opens a TCP or Unix socket connection that destroys itself after `stallMillis` without a byte either way, once it
+ * was used.
+ */
 export const guardedSocket = (options: StallGuardOptions): Net.Socket => {
-  const socket = Net.connect({ host: options.host, port: options.port, noDelay: true })
+  const socket = options.path !== undefined
+    ? Net.connect({ path: options.path })
+    : Net.connect({ host: options.host ?? "localhost", port: options.port ?? 5432, noDelay: true })
   let read = 0
   let written = 0
   let used = false

@@ -4,6 +4,7 @@
  * - `ThrowawayDatabase`: uniquely named databases dropped when released, and the admin operations behind them.
  * - Seeding: `createNiceBinaryTable`, `insertBinary`, `createBatchJobTable`, generated content of any size.
  * - Data sets: `seedOriginalDataSet`, `seedInvalidDataSet`.
+ * - `serverSocket`: the test server's Unix socket, as seen from this host.
  * - Roles: `throwawayRole` with `minimalGrants`, `inThrowawayDatabase`.
  * - `TlsServer`: a throwaway PostgreSQL 15 of its own that accepts TLS only (self-signed certificate).
  * - `PgBouncer`: a PgBouncer of its own in front of the test PostgreSQL (transaction pooling).
@@ -12,6 +13,7 @@
 export * from "./testing/DataSets.ts"
 export * from "./testing/Roles.ts"
 export * from "./testing/Seeding.ts"
+export * from "./testing/ServerSocket.ts"
 export * from "./testing/ThrowawayDatabase.ts"
 export * as TlsServer from "./testing/TlsServer.ts"
 export * as PgBouncer from "./testing/PgBouncer.ts"

@@ -1,6 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DatabaseError } from "@lo-migrate/core"
 import { Cause, Effect, Logger, Redacted } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { SqlClient } from "effect/sql"
 import {
   AuthenticationError,
@@ -10,8 +13,8 @@ import {
   UnknownError
 } from "effect/sql/SqlError"
 import { scrubSecrets } from "@lo-migrate/core"
-import { isRetryableSqlError, isTransientSqlState, PgDatabase, toDatabaseError } from "../src/index.ts"
-import { inThrowawayDatabase, PgBouncer, testAdminUrl, ThrowawayDatabase } from "../src/testing.ts"
+import { describeSqlError, isRetryableSqlError, isTransientSqlState, PgDatabase, PgUrl, toDatabaseError } from "../src/index.ts"
+import { inThrowawayDatabase, PgBouncer, serverSocket, testAdminUrl, ThrowawayDatabase } from "../src/testing.ts"
 
 const password = "Sup3r-S3cret_pw"
 
@@ -87,6 +90,46 @@ describe("PgDatabase", () => {
     Effect.gen(function*() {
       const error = yield* connectFailure(`postgres://postgres:${password}@no-such-host.invalid:5432/db`)
       assert.isFalse(error.retryable)
+      for (const text of renderings(error)) assert.notInclude(text, password)
+    }))
+
+  it.live("over the server's Unix socket (postgresql://user@/db?host=DIR, sslmode=require): no TLS, the stall guard on it", () =>
+    Effect.gen(function*() {
+      const db = yield* ThrowawayDatabase
+      const { directory } = yield* serverSocket
+      const user = new URL(testAdminUrl()).username
+      // libpq's form with an empty host, which the URL parser refuses; sslmode=require, which libpq ignores there
+      const url = Redacted.make(`postgresql://${user}@/${db.name}?host=${directory}&sslmode=require`)
+      const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+      const viaSocket = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const [row] = yield* Effect.orDie(sql<{ readonly addr: string | null; readonly ssl: boolean; readonly db: string }>`
+          SELECT inet_client_addr() AS addr, current_database() AS db,
+                 coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS ssl`)
+        // a statement that sends nothing back for longer than the stall timeout is cut: the guard is on this socket
+        const cut = yield* Effect.flip(sql`SELECT pg_sleep(2)`)
+        return { row, cut }
+      }).pipe(Effect.provide(PgDatabase.layer({
+        url,
+        options,
+        maxConnections: 1,
+        stallTimeout: { millis: 500, describe: "stall test" }
+      })))
+      assert.deepStrictEqual(viaSocket.row, { addr: null, ssl: false, db: db.name })
+      assert.isTrue(isRetryableSqlError(viaSocket.cut), String(viaSocket.cut))
+      assert.match(describeSqlError(viaSocket.cut), /no byte from or to PostgreSQL for \d s \(stall test\)/)
+    }).pipe(inThrowawayDatabase(1)))
+
+  it.live("a socket directory where no server listens: a retryable DatabaseError naming the socket", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "lo-migrate-nosock-"))
+      const error = yield* connectFailure(`postgres://postgres:${password}@/postgres?host=${dir}`).pipe(
+        Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      )
+      assert.instanceOf(error, DatabaseError)
+      assert.isTrue(error.retryable, error.detail)
+      assert.include(error.detail, "ENOENT")
+      assert.include(error.detail, join(dir, ".s.PGSQL.5432"))
       for (const text of renderings(error)) assert.notInclude(text, password)
     }))
 

@@ -280,3 +280,122 @@ describe("PgUrl.resolve", () => {
       assert.strictEqual(ok.applicationName, "app")
     }))
 })
+
+describe("PgUrl: where the connections go (libpq's host, port and Unix sockets)", () => {
+  /** `resolve` with the default socket directories replaced by `dirs`. */
+  const resolveIn = (url: string, env: Record<string, string>, dirs: ReadonlyArray<string>) =>
+    PgUrl.resolve(Redacted.make(url), { env, home: "/nonexistent", osUser: "osuser", socketDirectories: dirs })
+  const tcp = (host: string, port: number): PgUrl.PgTarget => ({ _tag: "Tcp", host, port })
+  const socket = (directory: string, port: number): PgUrl.PgTarget => ({
+    _tag: "Socket",
+    directory,
+    port,
+    path: `${directory}/.s.PGSQL.${port}`
+  })
+
+  it.effect("the URL's host, else its host parameter, else PGHOST; the URL's port, else port, else PGPORT, else 5432", () =>
+    Effect.gen(function*() {
+      const target = (url: string, env: Record<string, string> = {}) =>
+        Effect.map(resolveIn(url, env, []), (o) => ({ target: o.target, host: o.host, port: o.port }))
+      assert.deepStrictEqual((yield* target("postgres://u@db.example/x")).target, tcp("db.example", 5432))
+      assert.deepStrictEqual((yield* target("postgres://u@db.example:6000/x?port=7000", { PGPORT: "8000" })).target, tcp("db.example", 6000))
+      assert.deepStrictEqual((yield* target("postgres://u@db.example/x?port=7000", { PGPORT: "8000" })).target, tcp("db.example", 7000))
+      assert.deepStrictEqual((yield* target("postgres://u@db.example/x", { PGPORT: "8000" })).target, tcp("db.example", 8000))
+      assert.deepStrictEqual((yield* target("postgres://u@[::1]:6432/x")).target, tcp("::1", 6432))
+      assert.deepStrictEqual((yield* target("postgres:///x?host=10.0.0.5", { PGHOST: "ignored" })).target, tcp("10.0.0.5", 5432))
+      assert.deepStrictEqual(yield* target("postgres:///x", { PGHOST: "db.internal", PGPORT: "5433" }), {
+        target: tcp("db.internal", 5433),
+        host: "db.internal",
+        port: 5433
+      })
+      // a host that starts with a slash is a socket directory: as a parameter, in PGHOST, or percent-encoded
+      assert.deepStrictEqual(yield* target("postgres:///x?host=/var/run/postgresql&port=5433"), {
+        target: socket("/var/run/postgresql", 5433),
+        host: "/var/run/postgresql",
+        port: 5433
+      })
+      assert.deepStrictEqual((yield* target("postgres:///x", { PGHOST: "/tmp" })).target, socket("/tmp", 5432))
+      assert.deepStrictEqual((yield* target("postgresql://%2Fvar%2Frun%2Fpostgresql/x")).target, socket("/var/run/postgresql", 5432))
+      assert.strictEqual((yield* Effect.flip(target("postgres:///x?port=99999"))).parameter, "port")
+      assert.strictEqual((yield* Effect.flip(target("postgres:///x", { PGHOST: "a,b" }))).parameter, "host")
+    }))
+
+  it.effect("no host at all: libpq's socket directory, the first that holds the server's socket, else the first that exists", () =>
+    Effect.gen(function*() {
+      const empty = yield* tempFiles({})
+      const withSocket = yield* tempFiles({ ".s.PGSQL.5433": "" })
+      assert.deepStrictEqual((yield* resolveIn("postgres:///x", {}, [empty, withSocket])).target, socket(empty, 5432))
+      assert.deepStrictEqual(
+        (yield* resolveIn("postgres:///x", { PGPORT: "5433" }, ["/nonexistent-a", empty, withSocket])).target,
+        socket(withSocket, 5433)
+      )
+      const e = yield* Effect.flip(resolveIn("postgres://u:Pw-secret@/x", {}, ["/nonexistent-a", "/nonexistent-b"]))
+      assert.strictEqual(e.parameter, "host")
+      assert.include(e.message, "/nonexistent-a, /nonexistent-b")
+      assert.include(e.message, "PGHOST")
+      assert.notInclude(e.message, "Pw-secret")
+      // the shipped default: Debian's directory first, then PostgreSQL's own builds' /tmp
+      assert.deepStrictEqual(PgUrl.defaultSocketDirectories, ["/var/run/postgresql", "/tmp"])
+    }))
+
+  it("normalize: libpq's user name before an empty host, which the URL parser refuses, becomes parameters", () => {
+    assert.isFalse(URL.canParse("postgresql://alice@/nice?host=/tmp"))
+    const plain = PgUrl.normalize("postgresql://alice@/nice?host=/tmp")
+    assert.isTrue(URL.canParse(plain))
+    const url = new URL(plain)
+    assert.deepStrictEqual(
+      [url.hostname, url.pathname, url.searchParams.get("host"), url.searchParams.get("user"), url.searchParams.get("password")],
+      ["", "/nice", "/tmp", "alice", null]
+    )
+    const secret = new URL(PgUrl.normalize("postgres://al%40ice:p%40ss:word@/nice"))
+    assert.deepStrictEqual([secret.searchParams.get("user"), secret.searchParams.get("password")], ["al@ice", "p@ss:word"])
+    // a user parameter wins, as libpq's later setting does
+    assert.strictEqual(new URL(PgUrl.normalize("postgres://alice@/nice?user=bob")).searchParams.get("user"), "bob")
+    assert.strictEqual(new URL(PgUrl.normalize("postgres://alice@")).searchParams.get("user"), "alice")
+    assert.strictEqual(new URL(PgUrl.normalize("postgres://alice@?dbname=nice")).searchParams.get("dbname"), "nice")
+    // what the parser reads is left alone, and so is what cannot be helped
+    for (const text of ["postgres://u:p@h:5/db?sslmode=require", "postgres:///db", "not a url", "postgres://a@b@"]) {
+      assert.strictEqual(PgUrl.normalize(text), text)
+    }
+  })
+
+  it.effect("postgresql://user@/db?host=... resolves: user and password from it, the password file matched as localhost", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempFiles({ ".pgpass": "localhost:5432:nice:alice:from-file\n" })
+      const options = yield* PgUrl.resolve(Redacted.make("postgresql://alice@/nice?host=/var/run/postgresql"), {
+        env: {},
+        home: dir,
+        osUser: "osuser"
+      })
+      assert.deepStrictEqual(options.target, socket("/var/run/postgresql", 5432))
+      assert.strictEqual(Redacted.value(options.password!), "from-file")
+      const withPassword = yield* PgUrl.resolve(Redacted.make("postgresql://alice:pw@/nice?host=/tmp"), {
+        env: { PGPASSWORD: "env" },
+        home: dir,
+        osUser: "osuser"
+      })
+      assert.strictEqual(withPassword.passwordSource, "URL")
+      assert.strictEqual(withPassword.password, undefined) // the driver reads it from the URL's password parameter
+    }))
+
+  it.effect("over a Unix socket no TLS, whatever sslmode says (as libpq); over TCP the sslmode table applies", () =>
+    Effect.gen(function*() {
+      for (const mode of ["prefer", "require", "verify-full"]) {
+        const { tls } = yield* resolveIn(`postgres:///x?host=/tmp&sslmode=${mode}&sslrootcert=system`.replace(
+          "&sslrootcert=system",
+          mode === "verify-full" ? "&sslrootcert=system" : ""
+        ), {}, [])
+        assert.strictEqual(tls.first, false, mode)
+        assert.strictEqual(tls.fallback, undefined, mode)
+        assert.strictEqual(tls.checks, `sslmode=${mode}: plaintext over a Unix socket (libpq uses no TLS there)`)
+      }
+      const overTcp = yield* resolveIn("postgres://u@h/x?sslmode=require", {}, [])
+      assert.notStrictEqual(overTcp.tls.first, false)
+      assert.strictEqual(PgUrl.describeTarget(overTcp.target), "h:5432")
+      assert.strictEqual(PgUrl.describeTarget((yield* resolveIn("postgres://u@[::1]/x", {}, [])).target), "[::1]:5432")
+      assert.strictEqual(
+        PgUrl.describeTarget((yield* resolveIn("postgres:///x?host=/tmp", {}, [])).target),
+        "Unix socket /tmp/.s.PGSQL.5432"
+      )
+    }))
+})

@@ -5,7 +5,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { guardedSocket, tcpTargetOf } from "../src/StalledSockets.ts"
 
 /** A server that accepts connections and never sends a byte; closed (with its connections) with the scope. */
@@ -18,12 +21,25 @@ const silentServer = Effect.acquireRelease(
   (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
 )
 
-const connectedGuard = (server: Server, stallMillis: number) =>
-  Effect.acquireRelease(
+/** The same on a Unix socket in a private directory (removed with the scope), as PostgreSQL's `.s.PGSQL.5432`. */
+const silentSocketServer = Effect.acquireRelease(
+  Effect.callback<{ readonly server: Server; readonly dir: string }>((resume) => {
+    const dir = mkdtempSync(join(tmpdir(), "lo-migrate-sock-"))
+    const server = createServer((s) => void s.on("error", () => {}).resume())
+    server.listen(join(dir, ".s.PGSQL.5432"), () => resume(Effect.succeed({ server, dir })))
+  }),
+  ({ dir, server }) =>
+    Effect.callback<void>((resume) => void server.close(() => resume(Effect.void))).pipe(
+      Effect.andThen(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+    )
+)
+
+const connectedGuard = (server: Server, stallMillis: number) => {
+  const address = server.address()
+  return Effect.acquireRelease(
     Effect.callback<Socket>((resume) => {
       const socket = guardedSocket({
-        host: "127.0.0.1",
-        port: (server.address() as AddressInfo).port,
+        ...(typeof address === "string" ? { path: address } : { host: "127.0.0.1", port: (address as AddressInfo).port }),
         stallMillis,
         describe: "--pg-statement-timeout"
       })
@@ -32,6 +48,7 @@ const connectedGuard = (server: Server, stallMillis: number) =>
     }),
     (socket) => Effect.sync(() => socket.destroy())
   )
+}
 
 /** How the socket ended within `millis`: its error, "closed" without one, or "open". */
 const endingWithin = (socket: Socket, millis: number) =>
@@ -55,6 +72,18 @@ describe("StalledSockets", () => {
       assert.match(ending, /^ETIMEDOUT: no byte from or to PostgreSQL for \d+ s \(--pg-statement-timeout\)$/)
       assert.isAtLeast(Date.now() - started, 300)
       assert.isTrue(socket.destroyed)
+    }).pipe(Effect.scoped))
+
+  it.live("the same over a Unix socket (a server reached by its socket directory)", () =>
+    Effect.gen(function*() {
+      const { server } = yield* silentSocketServer
+      const socket = yield* connectedGuard(server, 300)
+      assert.isUndefined(socket.remotePort) // not TCP
+      socket.write("Q")
+      const ending = yield* endingWithin(socket, 3_000)
+      assert.match(ending, /^ETIMEDOUT: no byte from or to PostgreSQL for \d+ s \(--pg-statement-timeout\)$/)
+      const idle = yield* connectedGuard(server, 200)
+      assert.strictEqual(yield* endingWithin(idle, 1_000), "open")
     }).pipe(Effect.scoped))
 
   it.live("a connection never used is left alone", () =>
