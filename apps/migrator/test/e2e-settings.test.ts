@@ -14,6 +14,7 @@ import {
   createNiceBinaryTable,
   generateBytes,
   insertBinary,
+  lockRowFor,
   minimalGrants,
   openApplicationTransaction,
   PgBouncer,
@@ -179,6 +180,29 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       assert.include(run.stdout, "40 objects migrated")
       yield* assertMigrated(rows)
       yield* statusAndVerifyClean(viaBouncer, [], 40)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("behind PgBouncer with a database default statement_timeout of 500 ms, an application holding a row lock for 3 s: the cancelled commit is retried, exit 0", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const db = yield* ThrowawayDatabase
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(40, (i) => 100 + i * 997, 2300)
+      yield* sql.unsafe(`ALTER DATABASE ${db.name} SET statement_timeout = '500ms'`)
+      const bouncer = yield* PgBouncer.make
+      const { env } = yield* settings
+      // the application locks one pending row (an UPDATE of its own, say) and keeps the lock for 3 s: the commit
+      // batch that records it waits, and the default cancels it (57014) before the lock goes
+      yield* lockRowFor(rows[17]!.hash, "3 seconds")
+      const run = yield* runCli(["--report", "/dev/null", "--log-format", "line", "-i", "1"], {
+        ...env,
+        PG_URL: bouncer.url(db.name)
+      })
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      const retries = [...run.stdout.matchAll(/retries (\d+)/g)].map((m) => Number(m[1]))
+      assert.isAtLeast(Math.max(0, ...retries), 1, run.stdout)
+      yield* assertMigrated(rows)
+      yield* assertInvariant
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("an application's transaction open on the database: the run does not wait for the index build, which waits for it; the next run builds the index", () =>

@@ -16,7 +16,10 @@ import { decodedComponent } from "./PgUrl.ts"
  * is shutting down, crashed, or not accepting connections yet), and the two session timeouts a DBA sets, 25P03
  * (`idle_in_transaction_session_timeout`) and 57P05 (`idle_session_timeout`): the server ended that session, a new one
  * runs the statement (every unit lo-migrate retries starts its own transaction). A connection they end while it waits
- * in the pool is simply replaced (e2e-settings.test.ts); these cover a statement sent as the session ends.
+ * in the pool is simply replaced (e2e-settings.test.ts); these cover a statement sent as the session ends. And 57014
+ * (query_canceled): lo-migrate's sessions ask for no `statement_timeout`, so it comes from a default a pooler let
+ * through, or from a DBA's `pg_cancel_backend`; a commit that waited for an application's row lock passes once the
+ * lock is gone. A statement that always outlasts such a default is retried until the retry budget ends.
  */
 export const isTransientSqlState = (code: string): boolean =>
   code.startsWith("08") ||
@@ -28,7 +31,8 @@ export const isTransientSqlState = (code: string): boolean =>
   code === "57P01" ||
   code === "57P02" ||
   code === "57P03" ||
-  code === "57P05"
+  code === "57P05" ||
+  code === "57014"
 
 /** Five characters of digits and capitals; Node errnos ("EPIPE") look alike but start with "E", no SQLSTATE class does. */
 const isSqlState = (code: string): boolean => /^[0-9A-DF-Z][0-9A-Z]{4}$/.test(code)
@@ -101,6 +105,27 @@ const statementNameUnknown = "; the statement was prepared on this connection, s
   "(PgBouncer's pool_mode = transaction, before 1.21 or without max_prepared_statements) hands its transactions to " +
   "other server connections: run again with --pg-transaction-pooler (PgDatabase: preparedStatements: false)"
 
+/** The authentication requests of the protocol that the driver does not answer, by their number. */
+const unsupportedAuthentication: Readonly<Record<string, string>> = {
+  "2": "Kerberos V5",
+  "6": "SCM credentials",
+  "7": "GSSAPI (Kerberos)",
+  "9": "SSPI (Windows)"
+}
+
+/**
+ * What the driver's "Authentication method N is not supported" means: the method `pg_hba.conf` gives this role and
+ * host, by name, and what lo-migrate can use instead.
+ */
+const authenticationHint = (detail: string): string => {
+  const method = /Authentication method (\d+) is not supported/.exec(detail)?.[1]
+  if (method === undefined) return ""
+  const name = unsupportedAuthentication[method] ?? `number ${method}`
+  return `; the server asks for ${name} authentication (its pg_hba.conf line for this role and host), which ` +
+    "lo-migrate's PostgreSQL driver does not support: give the role a password (scram-sha-256 or md5), a client " +
+    "certificate (cert), or peer or trust over a Unix socket"
+}
+
 /** The secret parts of a connection URL: the whole URL and its password (if any, also as a `password` parameter). */
 export const urlSecrets = (url: Redacted.Redacted<string>): ReadonlyArray<string> => {
   const raw = Redacted.value(url)
@@ -124,7 +149,8 @@ export const urlSecrets = (url: Redacted.Redacted<string>): ReadonlyArray<string
  */
 export const toDatabaseError = (operation: string, error: unknown, secrets?: ReadonlyArray<string>): DatabaseError => {
   if (isSqlError(error)) {
-    const detail = describeSqlError(error) + (sqlStateOf(error) === "26000" ? statementNameUnknown : "")
+    const described = describeSqlError(error)
+    const detail = described + (sqlStateOf(error) === "26000" ? statementNameUnknown : authenticationHint(described))
     const retryable = isRetryableSqlError(error)
     return secrets === undefined
       ? new DatabaseError({ operation, detail, retryable, cause: error })

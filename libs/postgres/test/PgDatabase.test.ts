@@ -161,12 +161,13 @@ describe("retry classification", () => {
 
   it("transient SQLSTATEs are retryable, others are not", () => {
     const transient = ["08006", "08001", "08P01", "57P01", "57P02", "57P03", "40001", "40P01", "53300", "55P03"]
-    // the DBA's session timeouts: idle_in_transaction_session_timeout, idle_session_timeout
-    for (const code of [...transient, "25P03", "57P05"]) {
+    // the DBA's session timeouts: idle_in_transaction_session_timeout, idle_session_timeout; a statement cancelled by
+    // the server's statement_timeout or a DBA
+    for (const code of [...transient, "25P03", "57P05", "57014"]) {
       assert.isTrue(isTransientSqlState(code), code)
       assert.isTrue(isRetryableSqlError(server(code)), code)
     }
-    for (const code of ["42P01", "42703", "23505", "22P02", "3D000", "28P01", "XX000", "53100", "57014", "25P02", "57P04"]) {
+    for (const code of ["42P01", "42703", "23505", "22P02", "3D000", "28P01", "XX000", "53100", "25P02", "57P04"]) {
       assert.isFalse(isTransientSqlState(code), code)
       assert.isFalse(isRetryableSqlError(server(code)), code)
     }

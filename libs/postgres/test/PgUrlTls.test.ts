@@ -26,7 +26,14 @@ class Server extends Context.Service<Server, TlsServer.TlsServerInfo & { readonl
 const serverLayer = Layer.effect(
   Server,
   Effect.gen(function*() {
-    const server = yield* TlsServer.makeWith({ certNames: "IP:127.0.0.1", passwordRoles: ["lo_pw"], certRoles: ["lo_cert"] })
+    const server = yield* TlsServer.makeWith({
+      certNames: "IP:127.0.0.1",
+      passwordRoles: ["lo_pw"],
+      certRoles: ["lo_cert"],
+      md5Roles: ["lo_md5"],
+      cleartextRoles: ["lo_clear"],
+      gssRoles: ["lo_gss"]
+    })
     const admin = yield* Layer.build(PgDatabase.layer({
       url: Redacted.make(server.url("postgres")),
       maxConnections: 1,
@@ -35,6 +42,13 @@ const serverLayer = Layer.effect(
     const sql = Context.get(admin, SqlClient.SqlClient)
     yield* Effect.orDie(sql.unsafe(`CREATE ROLE lo_pw LOGIN PASSWORD '${rolePassword}'`))
     yield* Effect.orDie(sql.unsafe("CREATE ROLE lo_cert LOGIN"))
+    yield* Effect.orDie(sql.unsafe("CREATE ROLE lo_gss LOGIN"))
+    yield* Effect.orDie(sql.unsafe(`CREATE ROLE lo_clear LOGIN PASSWORD '${rolePassword}'`))
+    // stored as MD5 (as in databases older than PostgreSQL 14's scram default): the server then asks for an MD5 exchange
+    yield* Effect.orDie(sql.withTransaction(Effect.andThen(
+      sql.unsafe("SET LOCAL password_encryption = 'md5'"),
+      sql.unsafe(`CREATE ROLE lo_md5 LOGIN PASSWORD '${rolePassword}'`)
+    )))
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "lo-migrate-pgurl-tls-"))),
       (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
@@ -206,6 +220,28 @@ layer(serverLayer, { timeout: 60_000 })("PgUrl against a TLS-only server (self-s
       // no password at all: the server asks for one and the driver has none
       const none = yield* connectFailure(url)
       assert.notInclude(none.message, rolePassword)
+    }))
+
+  it.effect("a password stored as MD5 (pg_hba md5, an older database's) or asked for in clear (password, as LDAP and PAM ask): logs in; a wrong one is 28P01", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      for (const role of ["lo_md5", "lo_clear"]) {
+        const url = `${base(server, "127.0.0.1", role)}?sslmode=require`
+        assert.deepStrictEqual(yield* connect(url, { PGPASSWORD: rolePassword }, session), { ssl: true, who: role })
+        const e = yield* connectFailure(url, { PGPASSWORD: "Wrong-Pw_0815" })
+        assert.include(e.detail, "28P01", role)
+        assert.isFalse(e.retryable)
+        assert.notInclude(e.message, "Wrong-Pw_0815")
+      }
+    }))
+
+  it.effect("a role pg_hba.conf asks for GSSAPI (Kerberos): refused at once, the method named and what to use instead", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const e = yield* connectFailure(`${base(server, "127.0.0.1", "lo_gss")}?sslmode=require`)
+      assert.isFalse(e.retryable)
+      assert.include(e.detail, "the server asks for GSSAPI (Kerberos) authentication (its pg_hba.conf line for this role")
+      assert.include(e.detail, "does not support: give the role a password (scram-sha-256 or md5)")
     }))
 
   it.effect("PGPORT fills in the port the URL leaves out, for the driver and for the stall guard's own socket", () =>

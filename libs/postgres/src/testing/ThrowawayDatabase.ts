@@ -7,6 +7,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { DatabaseError } from "@lo-migrate/core"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -191,3 +192,17 @@ export const openApplicationTransaction = Effect.gen(function*() {
     (client) => Effect.ignore(client.unsafe("ROLLBACK"))
   ).pipe(Effect.provide(Reactivity.layer))
 })
+
+/**
+ * An application's transaction that locks the row of `hash` (`SELECT ... FOR UPDATE`, as its own UPDATE would) on a
+ * connection of its own, and commits `holdFor` later, in a fiber of the scope: an UPDATE of that row waits meanwhile.
+ */
+export const lockRowFor = (hash: string, holdFor: Duration.Input) =>
+  Effect.gen(function*() {
+    const db = yield* ThrowawayDatabase
+    const client = yield* PgClient.make({ url: db.url, maxConnections: 1, applicationName: "lo-migrate-tests" })
+    yield* client.unsafe("BEGIN")
+    yield* client.unsafe("SET LOCAL statement_timeout = 0")
+    yield* client`SELECT 1 FROM _nice_binary WHERE hash = ${hash} FOR UPDATE`
+    yield* Effect.forkScoped(Effect.sleep(holdFor).pipe(Effect.andThen(Effect.ignore(client.unsafe("COMMIT")))))
+  }).pipe(Effect.provide(Reactivity.layer))

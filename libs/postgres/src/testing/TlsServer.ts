@@ -48,6 +48,12 @@ export interface TlsServerOptions {
   readonly passwordRoles?: ReadonlyArray<string> | undefined
   /** Roles that authenticate with a client certificate (`cert`), signed by a client CA of the server's own. */
   readonly certRoles?: ReadonlyArray<string> | undefined
+  /** Roles that authenticate with `md5` (an MD5 exchange when the test stores their password as MD5). */
+  readonly md5Roles?: ReadonlyArray<string> | undefined
+  /** Roles asked for their password in clear (`password`: what LDAP, RADIUS and PAM authentication ask for). */
+  readonly cleartextRoles?: ReadonlyArray<string> | undefined
+  /** Roles asked for GSSAPI (Kerberos) authentication (`gss`); no keytab, so no client could pass it. */
+  readonly gssRoles?: ReadonlyArray<string> | undefined
 }
 
 const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
@@ -90,6 +96,9 @@ const start = (dir: string, port: number, options: TlsServerOptions): TlsServerI
     "local all all trust\n" +
       (options.passwordRoles ?? []).map((role) => `hostssl all ${role} 127.0.0.1/32 scram-sha-256\n`).join("") +
       certRoles.map((role) => `hostssl all ${role} 127.0.0.1/32 cert\n`).join("") +
+      (options.md5Roles ?? []).map((role) => `hostssl all ${role} 127.0.0.1/32 md5\n`).join("") +
+      (options.cleartextRoles ?? []).map((role) => `hostssl all ${role} 127.0.0.1/32 password\n`).join("") +
+      (options.gssRoles ?? []).map((role) => `hostssl all ${role} 127.0.0.1/32 gss\n`).join("") +
       "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n"
   )
   const settings = [
