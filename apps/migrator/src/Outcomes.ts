@@ -22,6 +22,10 @@ import type { StartupRefused } from "./Startup.ts"
 
 export const resumeHint = "Nothing is lost: objects uploaded but not yet recorded are found again. Run again to resume."
 
+/** After an error that retrying does not cure (it was not retried): a rerun resumes too, once its cause is fixed. */
+export const fixThenResumeHint = "Nothing is lost: objects uploaded but not yet recorded are found again. Retrying " +
+  "does not cure this error (it was not retried): fix what it names, then run again to resume."
+
 /** Where a fatal error happened, without secrets; a local file error names the option that sets the directory. */
 export const fatal = (where: { readonly pg: string; readonly s3: string }) => (error: InfrastructureError) =>
   printStderr(
@@ -31,7 +35,7 @@ export const fatal = (where: { readonly pg: string; readonly s3: string }) => (e
         : error._tag === "StorageError"
         ? `S3 ${where.s3}`
         : `--temp-dir ${error.directory} (the local spill directory; free space or fix its permissions, or choose another with --temp-dir)`
-    }\n${resumeHint}`
+    }\n${error.retryable ? resumeHint : fixThenResumeHint}`
   ).pipe(Effect.as(ExitCode.Fatal))
 
 export const refusedPreflight = (error: PreflightFailed) =>

@@ -6,7 +6,7 @@
  * `idle_in_transaction_session_timeout` end the pool's connections whenever they wait: the pool opens new ones. The CLI
  * runs as a child process against a real PostgreSQL and the real Ceph RADOS Gateway.
  */
-import { ListObjectsV2Command } from "@aws-sdk/client-s3"
+import { DeleteBucketPolicyCommand, ListObjectsV2Command, PutBucketPolicyCommand } from "@aws-sdk/client-s3"
 import { BatchJobId, PendingIndex, PgUrl } from "@lo-migrate/postgres"
 import { assert, describe, it } from "@effect/vitest"
 import {
@@ -259,6 +259,33 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       yield* sql`SELECT pg_stat_clear_snapshot()`
       const after = (yield* ended)[0]!.n
       assert.isAbove(after, before, "no session was ended by the timeouts: the test proves nothing")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("a bucket policy that denies PutObject: exit 3 naming the request and both possible rules, fix then rerun; nothing recorded; without it a rerun completes", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(10, (i) => 700 + i * 401, 1500)
+      const { env, bucket } = yield* settings
+      // what a bucket's owner sets to keep the bucket read-only: HEAD and GET still pass (the start-up check does)
+      const policy = JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Deny", Principal: "*", Action: "s3:PutObject", Resource: `arn:aws:s3:::${bucket.name}/*` }]
+      })
+      yield* Effect.promise(() => bucket.client.send(new PutBucketPolicyCommand({ Bucket: bucket.name, Policy: policy })))
+      const stopped = yield* runCli(["--report", "/dev/null"], env)
+      assert.strictEqual(stopped.code, 3, stopped.stdout + stopped.stderr)
+      assert.match(
+        stopped.stderr,
+        /fatal: S3 PutObject on \S+ failed: AccessDenied \(HTTP 403\): access denied: these credentials may not send this request to this bucket or key, by their user's permissions or by the bucket's policy/
+      )
+      assert.include(stopped.stderr, "Retrying does not cure this error (it was not retried): fix what it names, then run again")
+      assert.notInclude(stopped.stderr, "check the credentials")
+      const { committed } = yield* assertInvariant
+      assert.strictEqual(committed, 0)
+      yield* Effect.promise(() => bucket.client.send(new DeleteBucketPolicyCommand({ Bucket: bucket.name })))
+      const rerun = yield* runCli(["--report", "/dev/null"], env)
+      assert.strictEqual(rerun.code, 0, rerun.stdout + rerun.stderr)
+      yield* assertMigrated(rows)
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("a bucket quota reached mid-run (Ceph's QuotaExceeded): exit 3 naming the quota, nothing lost; once it is raised, a rerun completes", () =>

@@ -67,7 +67,9 @@ export const isThrottleS3Error = (facts: S3ErrorFacts): boolean =>
 /** Codes whose meaning deserves a plainer explanation than the server's (Ceph sends no message at all). */
 const explanations: Record<string, string> = {
   NoSuchBucket: "the bucket does not exist",
-  AccessDenied: "access denied: the credentials may not use this bucket",
+  // Ceph and AWS answer the same to a user without the permission and to a bucket policy that denies the request
+  AccessDenied: "access denied: these credentials may not send this request to this bucket or key, by their user's " +
+    "permissions or by the bucket's policy (the server does not say which rule refused it)",
   Forbidden: "access denied: check the credentials (access key id and secret key) and the bucket's permissions",
   InvalidAccessKeyId: "the access key id is not known to the server",
   // The server only says that its signature of the request differs from the client's; not which input differs.
