@@ -15,7 +15,7 @@ import {
   type StorageError
 } from "@lo-migrate/core"
 import { inFlightBound, type MigrationSummary, runMigration, runMonitor } from "@lo-migrate/pipeline"
-import { dropIndexStatement, PendingIndex, SchemaTasks } from "@lo-migrate/postgres"
+import { dropIndexStatement, PendingIndex, SchemaTasks, tableNotFoundHint } from "@lo-migrate/postgres"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -75,7 +75,7 @@ const dryRun = Effect.fn("Migrate.dryRun")(function*(config: MigratorConfig) {
   if (!(yield* schema.tableExists.pipe(check("schema check")))) {
     return yield* new DatabaseError({
       operation: "dry run",
-      detail: "table _nice_binary does not exist (is this the application's database?)",
+      detail: `table _nice_binary does not exist in the session's search path (${tableNotFoundHint})`,
       retryable: false
     })
   }

@@ -125,6 +125,33 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       assert.include(verify.stdout, "60 rows checked")
     }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
 
+  it.live("the application's tables in a schema of their own, found through PGOPTIONS' search_path: migration, status and verify", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(30, (i) => 300 + i * 577, 2500)
+      yield* sql.unsafe("CREATE SCHEMA app")
+      yield* sql.unsafe("ALTER TABLE _nice_binary SET SCHEMA app")
+      yield* sql.unsafe("ALTER TABLE nice_batch_job SET SCHEMA app")
+      const { env } = yield* settings
+      // without the search path the table is not found: refused before anything is read
+      const lost = yield* runCli(["--report", "/dev/null"], env)
+      assert.strictEqual(lost.code, 2, lost.stdout + lost.stderr)
+      assert.include(lost.stderr, "nice_batch_job does not exist in the session's search path")
+      assert.include(lost.stderr, "PGOPTIONS='-c search_path=SCHEMA'")
+      const inApp = { ...env, PGOPTIONS: "-c search_path=app" }
+      const run = yield* runCli(["--report", "/dev/null"], inApp)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.include(run.stdout, "30 objects migrated")
+      yield* statusAndVerifyClean(inApp, [], 30)
+      const [index] = yield* sql<{ readonly schema: string }>`
+        SELECT schemaname AS schema FROM pg_indexes WHERE indexname = ${PendingIndex}`
+      assert.strictEqual(index?.schema, "app")
+      yield* sql.unsafe("ALTER TABLE app._nice_binary SET SCHEMA public")
+      yield* assertMigrated(rows)
+      yield* assertInvariant
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
   it.live("a role whose default statement_timeout is 5 ms: dry run, migration, status and verify all work", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient

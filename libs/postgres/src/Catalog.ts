@@ -9,6 +9,9 @@ import type { SqlError } from "effect/sql/SqlError"
 import { withoutStatementTimeout } from "./LongStatement.ts"
 
 export const BinaryTable = "_nice_binary"
+/** What a missing table of the application may mean, for the messages that say so. */
+export const tableNotFoundHint = "is this the application's database? If its tables are in a schema of their own, " +
+  "put that schema in the search path: options=-c%20search_path%3DSCHEMA in the URL, or PGOPTIONS='-c search_path=SCHEMA'"
 export const BatchJobTable = "nice_batch_job"
 export const BatchJobId = "nice2.dms.DeleteUnreferencedBinariesBatchJob"
 /** The unique index `finalize` creates (the name the original tool used). */

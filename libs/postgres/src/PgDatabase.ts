@@ -76,8 +76,8 @@ const refused = (transport: Transport, error: SqlError): boolean =>
  * build, verify's one streamed query. It stopped every run at start-up. lo-migrate bounds its short statements
  * itself, on the client (`--pg-statement-timeout`: `StatementTimeout.ts`, `StalledSockets.ts`).
  */
-export const sessionParameters = (url: string): Readonly<Record<string, string>> => {
-  const options = URL.canParse(url) ? new URL(url).searchParams.get("options") ?? "" : ""
+export const sessionParameters = (url: string, serverOptions?: string): Readonly<Record<string, string>> => {
+  const options = serverOptions ?? (URL.canParse(url) ? new URL(url).searchParams.get("options") ?? "" : "")
   return /statement_timeout/i.test(options) ? {} : { statement_timeout: "0" }
 }
 
@@ -121,7 +121,7 @@ export const make = (given: PgConnectionConfig) => {
     ? { path: options.target.path }
     : { host: options.target.host, port: options.target.port }
   const stall = config.stallTimeout
-  const parameters = sessionParameters(Redacted.value(config.url))
+  const parameters = sessionParameters(Redacted.value(config.url), options?.serverOptions)
   const poolWith = (
     transport: Transport | undefined,
     startupParameters: Readonly<Record<string, string>>,
@@ -146,6 +146,7 @@ export const make = (given: PgConnectionConfig) => {
       ...(options?.port !== undefined ? { port: options.port } : {}),
       ...(options?.username !== undefined ? { username: options.username } : {}),
       ...(options?.database !== undefined ? { database: options.database } : {}),
+      ...(options?.serverOptions !== undefined ? { startupOptions: options.serverOptions } : {}),
       ...(target !== undefined && stall !== undefined
         ? { stream: () => guardedSocket({ ...target, stallMillis: stall.millis, describe: stall.describe }) }
         : {})

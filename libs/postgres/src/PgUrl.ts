@@ -2,8 +2,8 @@
  * A libpq connection URL read the way psql and pg_dump read it, turned into what `PgDatabase` hands the driver:
  * `sslmode` with libpq's meaning (`PgTls.ts`), `sslrootcert` / `sslcert` / `sslkey` / `sslcrl` read at start-up, the
  * password from the URL, else `PGPASSWORD`, else the password file (`passfile`, `PGPASSFILE` or `~/.pgpass`,
- * `PgPass.ts`), and `PGHOST` / `PGPORT` / `PGUSER` / `PGDATABASE` / `PGSSLMODE` / `PGSSLROOTCERT` / `PGSSLCERT` /
- * `PGSSLKEY` / `PGSSLCRL` for what the URL leaves out.
+ * `PgPass.ts`), and `PGHOST` / `PGPORT` / `PGUSER` / `PGDATABASE` / `PGOPTIONS` / `PGSSLMODE` / `PGSSLROOTCERT` /
+ * `PGSSLCERT` / `PGSSLKEY` / `PGSSLCRL` for what the URL leaves out.
  *
  * Where the connections go, as libpq decides it (`PgTarget`): the URL's host, else its `host` parameter, else
  * `PGHOST`, else a Unix socket in the default directory; a host that starts with `/` is a socket directory (also
@@ -65,6 +65,11 @@ export interface PgConnectionOptions {
   /** From `PGUSER` / `PGDATABASE`, only for what the URL leaves out. */
   readonly username: string | undefined
   readonly database: string | undefined
+  /**
+   * `PGOPTIONS` (`-c search_path=app`, say), when the URL has no `options` parameter (the driver reads the URL's):
+   * command-line options for the server, sent at connection start as libpq sends them.
+   */
+  readonly serverOptions: string | undefined
   /** The URL's `application_name`, which wins over the program's default. */
   readonly applicationName: string | undefined
   /** E.g. a password file ignored for its permissions (as libpq warns). */
@@ -348,6 +353,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     port,
     username,
     database,
+    serverOptions: params.get("options") === null && env["PGOPTIONS"] !== "" ? env["PGOPTIONS"] : undefined,
     applicationName: param("application_name"),
     warnings
   }
@@ -355,7 +361,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
 
 /** The environment variables `resolve` reads (besides `HOME` and `USER`). */
 export const environmentVariables = [
-  "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", ...Object.values(ours)
+  "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGOPTIONS", ...Object.values(ours)
 ] as const
 
 /** `HOME` and the OS user around `env` (libpq's default user is the OS user's name). */

@@ -37,7 +37,8 @@ import {
   PendingIndexStatement,
   sha2Column,
   Sha2UniqueIndex,
-  tableExists
+  tableExists,
+  tableNotFoundHint
 } from "./Catalog.ts"
 import { mapSqlError, sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
 import { withSchemaLock } from "./SchemaLock.ts"
@@ -76,7 +77,7 @@ const ddl = Effect.fnUntraced(function*<A, R>(statement: Effect.Effect<A, SqlErr
 const missingTable = (operation: string) =>
   new DatabaseError({
     operation,
-    detail: `table ${BinaryTable} does not exist (is this the application's database?)`,
+    detail: `table ${BinaryTable} does not exist in the session's search path (${tableNotFoundHint})`,
     retryable: false
   })
 

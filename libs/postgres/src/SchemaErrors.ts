@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { BatchJobTable, BinaryTable, currentRole, dropIndexStatement } from "./Catalog.ts"
+import { BatchJobTable, BinaryTable, currentRole, dropIndexStatement, tableNotFoundHint } from "./Catalog.ts"
 
 /**
  * The role lacks a right a schema task needs (SQLSTATE 42501, or a privilege check before the run). `statement` is
@@ -108,8 +108,8 @@ export class PreflightFailed extends Schema.TaggedError<PreflightFailed>()("Pref
   override get message() {
     switch (this.reason) {
       case "TableMissing":
-        return `pre-flight check failed: table ${BatchJobTable} does not exist, so batch job "${this.job}" cannot be ` +
-          `checked (is this the application's database?)`
+        return `pre-flight check failed: table ${BatchJobTable} does not exist in the session's search path, so ` +
+          `batch job "${this.job}" cannot be checked (${tableNotFoundHint})`
       case "JobMissing":
         return `pre-flight check failed: batch job "${this.job}" not found in ${BatchJobTable}`
       case "JobActive":

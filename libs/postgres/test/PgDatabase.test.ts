@@ -228,6 +228,29 @@ describe("PgDatabase: the server's statement_timeout", () => {
     )
   })
 
+  it.live("PGOPTIONS (libpq's server options from the environment) reach the server; the URL's options win over it", () =>
+    Effect.gen(function*() {
+      const db = yield* ThrowawayDatabase
+      const settings = (url: string, env: Record<string, string>) =>
+        Effect.gen(function*() {
+          const options = yield* Effect.orDie(PgUrl.resolve(Redacted.make(url), PgUrl.environmentOf({ HOME: "/nonexistent", ...env })))
+          return yield* Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const [row] = yield* Effect.orDie(sql<{ readonly path: string; readonly timeout: string }>`
+              SELECT current_setting('search_path') AS path, current_setting('statement_timeout') AS timeout`)
+            return row
+          }).pipe(Effect.provide(PgDatabase.layer({ url: Redacted.make(url), options, maxConnections: 1 })))
+        })
+      const url = Redacted.value(db.url)
+      assert.deepStrictEqual(yield* settings(url, { PGOPTIONS: "-c search_path=app" }), { path: "app", timeout: "0" })
+      assert.deepStrictEqual(
+        yield* settings(url, { PGOPTIONS: "-c search_path=app -c statement_timeout=5min" }),
+        { path: "app", timeout: "5min" }
+      )
+      const withOptions = `${url}${url.includes("?") ? "&" : "?"}options=-c%20search_path%3Durl`
+      assert.deepStrictEqual(yield* settings(withOptions, { PGOPTIONS: "-c search_path=app" }), { path: "url", timeout: "0" })
+    }).pipe(inThrowawayDatabase(1)))
+
   it.live("a database default of 100 ms does not cancel a long statement; the URL's own timeout does", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
