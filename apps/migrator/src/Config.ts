@@ -116,7 +116,7 @@ export const resolveReports = Effect.fn("Config.resolveReports")(function*(
 /** libpq's environment variables (`PGPASSWORD`, `PGSSLMODE`, ...), `HOME` and `USER`, read through `Config`. */
 const readPgEnvironment = Effect.gen(function*() {
   const env: Record<string, string | undefined> = {}
-  for (const name of [...PgUrl.environmentVariables, "HOME", "USER"]) {
+  for (const name of [...PgUrl.environmentVariables, ...PgUrl.ignoredEnvironmentVariables, "HOME", "USER"]) {
     const value = yield* Config.String(name).pipe(
       Config.option,
       Effect.mapError((e) => new UsageError({ option: "environment", detail: `${name}: ${e.message}` }))

@@ -34,7 +34,7 @@ export const flags = {
     Flag.withAlias("p"),
     Flag.withMetavar("URL"),
     Flag.withDescription(
-      `PostgreSQL URL as libpq reads it, postgresql://USER[:PASS]@HOST[:PORT]/DB_NAME[?sslmode=...] (required) [env ${env.pgUrl}; password: prefer PGPASSWORD or ~/.pgpass (PGPASSFILE) to the command line]`
+      `PostgreSQL URL as libpq reads it, postgresql://USER[:PASS]@HOST[:PORT]/DB_NAME[?sslmode=...], or over a Unix socket postgresql://USER@/DB_NAME?host=/var/run/postgresql (required) [env ${env.pgUrl}; password: prefer PGPASSWORD or ~/.pgpass (PGPASSFILE) to the command line]`
     ),
     Flag.optional
   ),

@@ -322,6 +322,14 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
 
   // the password: the URL's, else PGPASSWORD, else the password file
   const warnings: Array<string> = []
+  const ignored = ignoredEnvironmentVariables.filter((name) => (env[name] ?? "") !== "")
+  if (ignored.length > 0) {
+    warnings.push(
+      `${ignored.join(", ")} ${ignored.length === 1 ? "is" : "are"} set, but lo-migrate does not read ` +
+        `${ignored.length === 1 ? "it" : "them"} (psql would): the connection is what the URL says, completed by ` +
+        `the variables lo-migrate reads (${environmentVariables.join(", ")}); put what you need in the URL`
+    )
+  }
   let password: Redacted.Redacted<string> | undefined = undefined
   let passwordSource: string | undefined = undefined
   if (url.password !== "" || params.get("password") !== null) {
@@ -358,6 +366,16 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     warnings
   }
 })
+
+/**
+ * libpq's environment variables that lo-migrate does not read, and which would change the connection for psql: a
+ * warning names those that are set (never their values), so that nobody wonders why they had no effect.
+ */
+export const ignoredEnvironmentVariables = [
+  "PGHOSTADDR", "PGSERVICE", "PGSERVICEFILE", "PGTARGETSESSIONATTRS", "PGLOADBALANCEHOSTS", "PGREQUIREAUTH",
+  "PGCHANNELBINDING", "PGGSSENCMODE", "PGSSLCERTMODE", "PGSSLCRLDIR", "PGSSLMINPROTOCOLVERSION",
+  "PGSSLMAXPROTOCOLVERSION", "PGREQUIRESSL", "PGCONNECT_TIMEOUT", "PGCLIENTENCODING"
+] as const
 
 /** The environment variables `resolve` reads (besides `HOME` and `USER`). */
 export const environmentVariables = [

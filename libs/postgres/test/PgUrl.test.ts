@@ -378,6 +378,27 @@ describe("PgUrl: where the connections go (libpq's host, port and Unix sockets)"
       assert.strictEqual(withPassword.password, undefined) // the driver reads it from the URL's password parameter
     }))
 
+  it.effect("libpq variables lo-migrate does not read (PGHOSTADDR, PGSERVICE, ...) are named in a warning, never their values", () =>
+    Effect.gen(function*() {
+      const quiet = yield* resolveIn("postgres://u@h/x", { PGHOST: "other", PGSSLMODE: "require" }, [])
+      assert.deepStrictEqual(quiet.warnings, [])
+      const warned = yield* resolveIn("postgres://u@h/x", {
+        PGHOSTADDR: "10.9.8.7",
+        PGSERVICE: "prod-secret-service",
+        PGTARGETSESSIONATTRS: "read-write",
+        PGCONNECT_TIMEOUT: ""
+      }, [])
+      assert.strictEqual(warned.warnings.length, 1)
+      const [warning] = warned.warnings
+      assert.include(warning, "PGHOSTADDR, PGSERVICE, PGTARGETSESSIONATTRS are set, but lo-migrate does not read them")
+      assert.include(warning, "PGOPTIONS")
+      for (const value of ["10.9.8.7", "prod-secret-service", "read-write", "PGCONNECT_TIMEOUT"]) {
+        assert.notInclude(warning, value)
+      }
+      // where the connection goes is still the URL's
+      assert.deepStrictEqual(warned.target, tcp("h", 5432))
+    }))
+
   it.effect("over a Unix socket no TLS, whatever sslmode says (as libpq); over TCP the sslmode table applies", () =>
     Effect.gen(function*() {
       for (const mode of ["prefer", "require", "verify-full"]) {
