@@ -282,6 +282,7 @@ export const migrate = (
       SchemaNotPermitted: refusedPrivileges,
       ReadOnlySession: refusedReadOnly,
       UpdatesNotReplicable: refusedReadOnly,
+      NoLargeObjects: refusedReadOnly,
       FinalizeRefused: refusedFinalize,
       ReportError: (e: ReportError) =>
         printStderr(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),

@@ -6,6 +6,7 @@ import type { InfrastructureError } from "@lo-migrate/core"
 import type {
   FinalizeRefused,
   IndexBuildCancelled,
+  NoLargeObjects,
   PreflightFailed,
   ReadOnlySession,
   SchemaNotPermitted,
@@ -48,8 +49,11 @@ export const refusedPrivileges = (error: SchemaNotPermitted) =>
     Effect.as(ExitCode.Usage)
   )
 
-/** The server would refuse every UPDATE of `sha2` (a read-only session, a publication without replica identity). */
-export const refusedReadOnly = (error: ReadOnlySession | UpdatesNotReplicable) =>
+/**
+ * The server would refuse every UPDATE of `sha2` (a read-only session, a publication without replica identity), or
+ * every row would fail (no large object in the database at all).
+ */
+export const refusedReadOnly = (error: ReadOnlySession | UpdatesNotReplicable | NoLargeObjects) =>
   printStderr(`error: ${error.message}\nRefusing to start: nothing was uploaded.`).pipe(Effect.as(ExitCode.Usage))
 
 /** The partial index is an optimisation: a role that may not build it is told what that costs and goes on. */

@@ -447,6 +447,22 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       assert.include(run.stdout, "5 objects migrated")
     }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 
+  it.live("a copy without the large objects (a logical replica, a dump restored without them): refused with exit 2, nothing uploaded or recorded", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* setUpSchema
+      yield* seedWithSpilled(6, (i) => 900 + i * 313, 2700)
+      yield* sql`SELECT lo_unlink(oid) FROM pg_largeobject_metadata`
+      const { env } = yield* settings
+      yield* refusedBeforeUpload(env, [
+        "_nice_binary has rows still to migrate that point at large objects, but this database holds no large object at all",
+        "Point PG_URL at the database that holds the large objects",
+        "Refusing to start: nothing was uploaded"
+      ])
+      const { committed, left } = yield* assertInvariant
+      assert.deepStrictEqual([committed, left], [0, 6])
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
+
   it.live("PG_URL pointing at a standby: the dry run and the migration refuse with exit 2, nothing uploaded; status reads it", () =>
     Effect.gen(function*() {
       // a replica of a database that was never migrated (no sha2 column) and of one half migrated: 5 rows, 2 recorded

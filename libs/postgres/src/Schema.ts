@@ -45,6 +45,7 @@ import { withSchemaLock } from "./SchemaLock.ts"
 import {
   FinalizeRefused,
   IndexBuildCancelled,
+  NoLargeObjects,
   notPermitted,
   PreflightFailed,
   ReadOnlySession,
@@ -119,6 +120,23 @@ const checkReplicable = Effect.gen(function*() {
   }
 })
 
+/**
+ * The database holds large objects, or no row still to migrate points at one (`NoLargeObjects` otherwise). The first
+ * read is one row of `pg_largeobject_metadata` (readable by every role); only when it finds none are the rows looked
+ * at (`pending`: the rows still to migrate, or all when `sha2` does not exist yet).
+ */
+const checkLargeObjectsPresent = (pending: boolean) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const [any] = yield* sql<{ readonly present: boolean }>`
+      SELECT EXISTS (SELECT 1 FROM pg_largeobject_metadata) AS present`
+    if (any?.present !== false) return
+    const [rows] = yield* sql<{ readonly pointing: boolean }>`
+      SELECT EXISTS (SELECT 1 FROM _nice_binary WHERE data IS NOT NULL AND ${pending ? sql`sha2 IS NULL` : sql`TRUE`})
+        AS pointing`
+    if (rows?.pointing === true) return yield* new NoLargeObjects()
+  })
+
 /** The rights a run needs on an existing sha2 column: SELECT on the table, UPDATE of sha2. */
 const checkRunPrivileges = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -136,14 +154,16 @@ const checkRunPrivileges = Effect.gen(function*() {
  */
 export const checkPrivileges: Effect.Effect<
   void,
-  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable,
+  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects,
   SqlClient.SqlClient
 > = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("checkPrivileges")
   yield* checkWritable
   yield* checkReplicable
-  if ((yield* sha2Column) !== undefined) return yield* checkRunPrivileges
+  const hasSha2 = (yield* sha2Column) !== undefined
+  yield* checkLargeObjectsPresent(hasSha2)
+  if (hasSha2) return yield* checkRunPrivileges
   const [r] = yield* sql<{ readonly select: boolean; readonly owner: boolean }>`
     SELECT has_table_privilege(c.oid, 'SELECT') AS select, pg_has_role(c.relowner, 'USAGE') AS owner
     FROM pg_class c WHERE c.oid = to_regclass(${BinaryTable})`
@@ -158,7 +178,7 @@ export const checkPrivileges: Effect.Effect<
  */
 export const ensureSha2Column: Effect.Effect<
   boolean,
-  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable,
+  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects,
   SqlClient.SqlClient
 > = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -166,6 +186,7 @@ export const ensureSha2Column: Effect.Effect<
   yield* checkWritable
   yield* checkReplicable
   const existing = yield* sha2Column
+  yield* checkLargeObjectsPresent(existing !== undefined)
   if (existing !== undefined) {
     if (!acceptedSha2Types.has(existing.type) && !/^character varying\((6[4-9]|[7-9]\d|\d{3,})\)$/.test(existing.type)) {
       return yield* new DatabaseError({

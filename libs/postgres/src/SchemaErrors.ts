@@ -49,6 +49,21 @@ export class ReadOnlySession extends Schema.TaggedError<ReadOnlySession>()("Read
 }
 
 /**
+ * `_nice_binary` has rows still to migrate that point at large objects, but the database holds none at all: every
+ * row would fail as missing its object. What a copy without them looks like: a logical replica (logical replication
+ * does not copy large objects) or a dump restored without them (`pg_dump -B`: `--no-blobs`, `--no-large-objects`).
+ * Refused before the first upload, instead of reporting every row.
+ */
+export class NoLargeObjects extends Schema.TaggedError<NoLargeObjects>()("NoLargeObjects", {}) {
+  override get message() {
+    return `pre-flight check failed: ${BinaryTable} has rows still to migrate that point at large objects, but this ` +
+      "database holds no large object at all (pg_largeobject_metadata is empty), so every row would fail; is it a " +
+      "copy without them (a logical replica: logical replication does not copy large objects; or a dump restored " +
+      "without them, pg_dump -B)? Point PG_URL at the database that holds the large objects"
+  }
+}
+
+/**
  * `_nice_binary` is in a publication that publishes UPDATEs, and has no replica identity (REPLICA IDENTITY DEFAULT
  * without a primary key, or NOTHING, or USING INDEX of an index that is gone): PostgreSQL refuses every UPDATE of it
  * (55000), so no sha2 could be recorded. Checked before the first upload: otherwise a run uploads objects and fails at

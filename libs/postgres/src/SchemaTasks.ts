@@ -14,6 +14,7 @@ import type {
   FinalizeRefused,
   IndexBuildCancelled,
   PreflightFailed,
+  NoLargeObjects,
   ReadOnlySession,
   SchemaNotPermitted,
   UpdatesNotReplicable
@@ -34,7 +35,7 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
    */
   readonly ensureSha2Column: Effect.Effect<
     boolean,
-    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable
+    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects
   >
   /**
    * Builds the partial index of pending rows (`(hash) WHERE sha2 IS NULL`, CONCURRENTLY) unless it exists; `true` if
@@ -47,7 +48,7 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
   /** The rights a run will need (adding or updating `sha2`, reading the table), checked without writing (dry run). */
   readonly checkPrivileges: Effect.Effect<
     void,
-    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable
+    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects
   >
   /** Row counts when `sha2` does not exist yet (every row is left). Read-only. */
   readonly countAll: Effect.Effect<RowCounts, DatabaseError>

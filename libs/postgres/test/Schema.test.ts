@@ -17,6 +17,7 @@ import {
   ReadOnlySession,
   SchemaNotPermitted,
   Sha2UniqueIndex,
+  NoLargeObjects,
   sqlStateOf,
   UpdatesNotReplicable
 } from "../src/index.ts"
@@ -249,6 +250,41 @@ describe("a role that owns nothing (least privilege)", () => {
       yield* sql.unsafe(`ALTER ROLE ${role.name} SET default_transaction_read_only = off`)
       assert.isTrue(yield* ensureSha2Column.pipe(asRole(role.url)))
       yield* sql.unsafe(`ALTER TABLE _nice_binary OWNER TO CURRENT_USER`)
+    }).pipe(Effect.scoped, inThrowawayDatabase()))
+
+  it.live("rows still to migrate pointing at large objects in a database that holds none (a logical replica, a dump without them): refused", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      const rows = yield* Effect.forEach([1, 2, 3], (i) => insertBinary({ bytes: { size: 100 * i, seed: 40 + i }, mimeType: "a/b" }))
+      yield* sql`ALTER TABLE _nice_binary DROP COLUMN sha2` // as before the first run
+      yield* createBatchJobTable([])
+      // the copy without its large objects
+      yield* sql`SELECT lo_unlink(oid) FROM pg_largeobject_metadata`
+      for (const task of [checkPrivileges, ensureSha2Column]) {
+        const error = yield* Effect.flip(task)
+        assert.instanceOf(error, NoLargeObjects)
+        assert.include(error.message, "holds no large object at all (pg_largeobject_metadata is empty)")
+        assert.include(error.message, "logical replication does not copy large objects")
+      }
+      assert.isUndefined(yield* columnInfo, "nothing was changed")
+      // a role that owns nothing reads pg_largeobject_metadata too
+      yield* sql.unsafe(AddSha2ColumnStatement)
+      const role = yield* throwawayRole(minimalGrants)
+      assert.instanceOf(yield* Effect.flip(checkPrivileges.pipe(asRole(role.url))), NoLargeObjects)
+      // one large object in the database: the rows fail one by one, as they would (no refusal)
+      const [created] = yield* sql<{ readonly oid: string }>`SELECT lo_from_bytea(0, 'x'::bytea)::text AS oid`
+      yield* checkPrivileges
+      yield* sql`SELECT lo_unlink(${created!.oid}::oid)`
+      // nothing left to migrate (the application dropped the objects after the migration): no refusal
+      yield* sql`UPDATE _nice_binary SET sha2 = repeat('0', 64) WHERE hash = ${rows[0]!.hash}`
+      yield* sql`UPDATE _nice_binary SET sha2 = repeat('1', 64) WHERE hash = ${rows[1]!.hash}`
+      assert.instanceOf(yield* Effect.flip(ensureSha2Column), NoLargeObjects)
+      yield* sql`UPDATE _nice_binary SET sha2 = repeat('2', 64) WHERE hash = ${rows[2]!.hash}`
+      assert.isFalse(yield* ensureSha2Column)
+      // pending rows without an object (data NULL) are bad rows, reported one by one: no refusal either
+      yield* sql`UPDATE _nice_binary SET sha2 = NULL, data = NULL WHERE hash = ${rows[2]!.hash}`
+      yield* checkPrivileges
     }).pipe(Effect.scoped, inThrowawayDatabase()))
 
   it.live("a publication of its UPDATEs without a replica identity (no primary key, or NOTHING) is refused before anything is written", () =>
