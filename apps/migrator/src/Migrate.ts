@@ -283,6 +283,7 @@ export const migrate = (
       ReadOnlySession: refusedReadOnly,
       UpdatesNotReplicable: refusedReadOnly,
       NoLargeObjects: refusedReadOnly,
+      RowSecurityActive: refusedReadOnly,
       FinalizeRefused: refusedFinalize,
       ReportError: (e: ReportError) =>
         printStderr(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),

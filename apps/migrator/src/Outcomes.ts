@@ -7,6 +7,7 @@ import type {
   FinalizeRefused,
   IndexBuildCancelled,
   NoLargeObjects,
+  RowSecurityActive,
   PreflightFailed,
   ReadOnlySession,
   SchemaNotPermitted,
@@ -50,10 +51,12 @@ export const refusedPrivileges = (error: SchemaNotPermitted) =>
   )
 
 /**
- * The server would refuse every UPDATE of `sha2` (a read-only session, a publication without replica identity), or
- * every row would fail (no large object in the database at all).
+ * The server would refuse every UPDATE of `sha2` (a read-only session, a publication without replica identity),
+ * every row would fail (no large object in the database at all), or rows would stay hidden (row-level security).
  */
-export const refusedReadOnly = (error: ReadOnlySession | UpdatesNotReplicable | NoLargeObjects) =>
+export const refusedReadOnly = (
+  error: ReadOnlySession | UpdatesNotReplicable | NoLargeObjects | RowSecurityActive
+) =>
   printStderr(`error: ${error.message}\nRefusing to start: nothing was uploaded.`).pipe(Effect.as(ExitCode.Usage))
 
 /** The partial index is an optimisation: a role that may not build it is told what that costs and goes on. */

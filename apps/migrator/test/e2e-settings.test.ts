@@ -447,6 +447,26 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       assert.include(run.stdout, "5 objects migrated")
     }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 
+  it.live("row-level security hiding rows from the migrator's role: refused with exit 2, nothing uploaded; with the policy it names, every row is migrated", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(8, (i) => 400 + i * 500, 2900)
+      const role = yield* throwawayRole(minimalGrants)
+      // a multi-tenant application's policy: this role would see the small rows only
+      yield* sql.unsafe("ALTER TABLE _nice_binary ENABLE ROW LEVEL SECURITY")
+      yield* sql.unsafe(`CREATE POLICY tenant ON _nice_binary TO ${role.name} USING (size < 2000)`)
+      const { env } = yield* settings
+      const asRole = { ...env, PG_URL: withPassword(Redacted.value(role.url)) }
+      const policy = `CREATE POLICY lo_migrate_all_rows ON _nice_binary FOR ALL TO ${role.name} USING (true) WITH CHECK (true);`
+      yield* refusedBeforeUpload(asRole, [`row-level security is active on _nice_binary for role ${role.name}`, policy])
+      yield* sql.unsafe(policy)
+      const run = yield* runCli(["--report", "/dev/null"], asRole)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.include(run.stdout, "8 objects migrated")
+      yield* assertMigrated(rows)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
+
   it.live("a copy without the large objects (a logical replica, a dump restored without them): refused with exit 2, nothing uploaded or recorded", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient

@@ -49,6 +49,7 @@ import {
   notPermitted,
   PreflightFailed,
   ReadOnlySession,
+  RowSecurityActive,
   SchemaNotPermitted,
   UpdatesNotReplicable
 } from "./SchemaErrors.ts"
@@ -121,6 +122,34 @@ const checkReplicable = Effect.gen(function*() {
 })
 
 /**
+ * The role sees and may update every row of `_nice_binary` (`RowSecurityActive` otherwise): no row-level security
+ * applies to it, or a permissive policy that applies to it passes every row for reading (`USING (true)`, ALL or
+ * SELECT) and for updating (ALL or UPDATE, `USING (true)`, no other check), and no restrictive policy applies to it.
+ * Any other policy may hide rows, which the policies' text cannot rule out.
+ */
+const checkRowSecurity = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const applies = sql`(${"public"} = ANY (p.roles)
+    OR EXISTS (SELECT 1 FROM unnest(p.roles) AS r(name) WHERE pg_has_role(current_user, r.name, 'MEMBER')))`
+  const [r] = yield* sql<{ readonly active: boolean; readonly allRows: boolean; readonly role: string }>`
+    SELECT row_security_active(c.oid) AS active,
+           EXISTS (SELECT 1 FROM pg_policies p
+                   WHERE p.schemaname = n.nspname AND p.tablename = c.relname AND p.permissive = 'PERMISSIVE'
+                     AND p.cmd IN ('ALL', 'SELECT') AND p.qual = 'true' AND ${applies})
+       AND EXISTS (SELECT 1 FROM pg_policies p
+                   WHERE p.schemaname = n.nspname AND p.tablename = c.relname AND p.permissive = 'PERMISSIVE'
+                     AND p.cmd IN ('ALL', 'UPDATE') AND p.qual = 'true' AND coalesce(p.with_check, 'true') = 'true'
+                     AND ${applies})
+       AND NOT EXISTS (SELECT 1 FROM pg_policies p
+                   WHERE p.schemaname = n.nspname AND p.tablename = c.relname AND p.permissive = 'RESTRICTIVE'
+                     AND ${applies}) AS "allRows",
+           quote_ident(current_user) AS role
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = to_regclass(${BinaryTable})`
+  if (r?.active === true && !r.allRows) return yield* new RowSecurityActive({ role: r.role })
+})
+
+/**
  * The database holds large objects, or no row still to migrate points at one (`NoLargeObjects` otherwise). The first
  * read is one row of `pg_largeobject_metadata` (readable by every role); only when it finds none are the rows looked
  * at (`pending`: the rows still to migrate, or all when `sha2` does not exist yet).
@@ -154,13 +183,14 @@ const checkRunPrivileges = Effect.gen(function*() {
  */
 export const checkPrivileges: Effect.Effect<
   void,
-  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects,
+  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects | RowSecurityActive,
   SqlClient.SqlClient
 > = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("checkPrivileges")
   yield* checkWritable
   yield* checkReplicable
+  yield* checkRowSecurity
   const hasSha2 = (yield* sha2Column) !== undefined
   yield* checkLargeObjectsPresent(hasSha2)
   if (hasSha2) return yield* checkRunPrivileges
@@ -178,13 +208,14 @@ export const checkPrivileges: Effect.Effect<
  */
 export const ensureSha2Column: Effect.Effect<
   boolean,
-  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects,
+  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects | RowSecurityActive,
   SqlClient.SqlClient
 > = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   if (!(yield* tableExists(BinaryTable))) return yield* missingTable("ensureSha2Column")
   yield* checkWritable
   yield* checkReplicable
+  yield* checkRowSecurity
   const existing = yield* sha2Column
   yield* checkLargeObjectsPresent(existing !== undefined)
   if (existing !== undefined) {

@@ -49,6 +49,28 @@ export class ReadOnlySession extends Schema.TaggedError<ReadOnlySession>()("Read
 }
 
 /**
+ * Row-level security is active on `_nice_binary` for the migrator's role (`row_security_active`: RLS enabled, the role
+ * neither the table's owner nor BYPASSRLS, or FORCE ROW LEVEL SECURITY): its queries would see only the rows the
+ * policies allow, so a run would end "complete" with the other rows never migrated, and `status` would not count them.
+ * Refused before anything is written, with the policy that lets the role see and update every row.
+ */
+export class RowSecurityActive extends Schema.TaggedError<RowSecurityActive>()("RowSecurityActive", {
+  /** The role, quoted as an SQL identifier when needed. */
+  role: Schema.String
+}) {
+  get statement(): string {
+    return `CREATE POLICY lo_migrate_all_rows ON ${BinaryTable} FOR ALL TO ${this.role} USING (true) WITH CHECK (true)`
+  }
+
+  override get message() {
+    return `pre-flight check failed: row-level security is active on ${BinaryTable} for role ${this.role}, so the ` +
+      "migrator would see only the rows its policies allow and the others would never be migrated; let the role " +
+      "see and update every row (its privileges stay SELECT and UPDATE (sha2)), or run as the table's owner or a " +
+      `role with BYPASSRLS:\n  ${this.statement};`
+  }
+}
+
+/**
  * `_nice_binary` has rows still to migrate that point at large objects, but the database holds none at all: every
  * row would fail as missing its object. What a copy without them looks like: a logical replica (logical replication
  * does not copy large objects) or a dump restored without them (`pg_dump -B`: `--no-blobs`, `--no-large-objects`).

@@ -16,6 +16,7 @@ import type {
   PreflightFailed,
   NoLargeObjects,
   ReadOnlySession,
+  RowSecurityActive,
   SchemaNotPermitted,
   UpdatesNotReplicable
 } from "./SchemaErrors.ts"
@@ -35,7 +36,7 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
    */
   readonly ensureSha2Column: Effect.Effect<
     boolean,
-    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects
+    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects | RowSecurityActive
   >
   /**
    * Builds the partial index of pending rows (`(hash) WHERE sha2 IS NULL`, CONCURRENTLY) unless it exists; `true` if
@@ -48,7 +49,7 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
   /** The rights a run will need (adding or updating `sha2`, reading the table), checked without writing (dry run). */
   readonly checkPrivileges: Effect.Effect<
     void,
-    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects
+    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects | RowSecurityActive
   >
   /** Row counts when `sha2` does not exist yet (every row is left). Read-only. */
   readonly countAll: Effect.Effect<RowCounts, DatabaseError>

@@ -18,6 +18,7 @@ import {
   SchemaNotPermitted,
   Sha2UniqueIndex,
   NoLargeObjects,
+  RowSecurityActive,
   sqlStateOf,
   UpdatesNotReplicable
 } from "../src/index.ts"
@@ -250,6 +251,37 @@ describe("a role that owns nothing (least privilege)", () => {
       yield* sql.unsafe(`ALTER ROLE ${role.name} SET default_transaction_read_only = off`)
       assert.isTrue(yield* ensureSha2Column.pipe(asRole(role.url)))
       yield* sql.unsafe(`ALTER TABLE _nice_binary OWNER TO CURRENT_USER`)
+    }).pipe(Effect.scoped, inThrowawayDatabase()))
+
+  it.live("row-level security that hides rows from the role is refused before anything is written; the policy it names lets it see them all", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      yield* createBatchJobTable([])
+      yield* Effect.forEach([100, 200, 2000, 3000], (size, i) => insertBinary({ bytes: { size, seed: 60 + i }, mimeType: "a/b" }))
+      const role = yield* throwawayRole(minimalGrants)
+      yield* sql.unsafe("ALTER TABLE _nice_binary ENABLE ROW LEVEL SECURITY")
+      yield* sql.unsafe(`CREATE POLICY tenant ON _nice_binary TO ${role.name} USING (size < 1000)`)
+      const visible = Effect.flatMap(SqlClient.SqlClient, (asIt) =>
+        asIt<{ readonly n: number }>`SELECT count(*)::int AS n FROM _nice_binary`).pipe(asRole(role.url))
+      assert.strictEqual((yield* visible)[0]?.n, 2, "the role sees half of the rows")
+      let statement = ""
+      for (const task of [checkPrivileges, ensureSha2Column]) {
+        const error = yield* Effect.flip(task.pipe(asRole(role.url)))
+        assert.instanceOf(error, RowSecurityActive)
+        const e = error as RowSecurityActive
+        assert.include(e.message, `row-level security is active on _nice_binary for role ${role.name}`)
+        statement = e.statement
+      }
+      // the owner (here the test's superuser) is not subject to it
+      yield* checkPrivileges
+      yield* sql.unsafe(statement)
+      assert.strictEqual((yield* visible)[0]?.n, 4)
+      yield* checkPrivileges.pipe(asRole(role.url))
+      assert.isFalse(yield* ensureSha2Column.pipe(asRole(role.url)))
+      // a restrictive policy can hide rows whatever the permissive ones allow
+      yield* sql.unsafe(`CREATE POLICY small_only ON _nice_binary AS RESTRICTIVE TO ${role.name} USING (size < 1000)`)
+      assert.instanceOf(yield* Effect.flip(checkPrivileges.pipe(asRole(role.url))), RowSecurityActive)
     }).pipe(Effect.scoped, inThrowawayDatabase()))
 
   it.live("rows still to migrate pointing at large objects in a database that holds none (a logical replica, a dump without them): refused", () =>
