@@ -88,7 +88,8 @@ export interface PgEnvironment {
 /**
  * libpq's default socket directory is fixed when it is built: `/var/run/postgresql` in Debian's and Red Hat's
  * packages, `/tmp` in PostgreSQL's own builds. With no host given, the first of these that holds the server's socket
- * is used (the first that exists, when none does yet: the server may be starting).
+ * is used; none holding one is a configuration error at once (not an outage to wait out: on a host without a local
+ * server, a forgotten host would otherwise wait the whole retry budget).
  */
 export const defaultSocketDirectories: ReadonlyArray<string> = ["/var/run/postgresql", "/tmp"]
 
@@ -221,14 +222,13 @@ const targetOf = (url: URL, environment: PgEnvironment): Effect.Effect<PgTarget,
         : { _tag: "Tcp", host: given, port } as const
     }
     const candidates = environment.socketDirectories ?? defaultSocketDirectories
-    const directory = candidates.find((d) => exists(socketPath(d, port))) ??
-      candidates.find((d) => statSync(d, { throwIfNoEntry: false })?.isDirectory() === true)
+    const directory = candidates.find((d) => exists(socketPath(d, port)))
     if (directory === undefined) {
       return yield* fail(
         "host",
-        `no host is given (none in the URL, no host parameter, no PGHOST), and none of the directories where libpq ` +
-          `looks for the server's Unix socket exists (${candidates.join(", ")}); give the server's host name, or ` +
-          "host=<socket directory>"
+        `no host is given (none in the URL, no host parameter, no PGHOST), and no PostgreSQL listens on a Unix socket ` +
+          `where libpq looks by default (${candidates.map((d) => socketPath(d, port)).join(", ")}); give the ` +
+          "server's host name, or host=<socket directory> (then a server that is starting is waited for)"
       )
     }
     return { _tag: "Socket", directory, port, path: socketPath(directory, port) } as const

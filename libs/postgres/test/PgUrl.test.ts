@@ -320,18 +320,18 @@ describe("PgUrl: where the connections go (libpq's host, port and Unix sockets)"
       assert.strictEqual((yield* Effect.flip(target("postgres:///x", { PGHOST: "a,b" }))).parameter, "host")
     }))
 
-  it.effect("no host at all: libpq's socket directory, the first that holds the server's socket, else the first that exists", () =>
+  it.effect("no host at all: libpq's socket directory, the first that holds the server's socket, else exit 2 at once", () =>
     Effect.gen(function*() {
       const empty = yield* tempFiles({})
       const withSocket = yield* tempFiles({ ".s.PGSQL.5433": "" })
-      assert.deepStrictEqual((yield* resolveIn("postgres:///x", {}, [empty, withSocket])).target, socket(empty, 5432))
       assert.deepStrictEqual(
         (yield* resolveIn("postgres:///x", { PGPORT: "5433" }, ["/nonexistent-a", empty, withSocket])).target,
         socket(withSocket, 5433)
       )
-      const e = yield* Effect.flip(resolveIn("postgres://u:Pw-secret@/x", {}, ["/nonexistent-a", "/nonexistent-b"]))
+      // no socket where it looks (a directory without one, a missing directory): refused, naming both socket paths
+      const e = yield* Effect.flip(resolveIn("postgres://u:Pw-secret@/x", {}, [empty, "/nonexistent-b"]))
       assert.strictEqual(e.parameter, "host")
-      assert.include(e.message, "/nonexistent-a, /nonexistent-b")
+      assert.include(e.message, `${empty}/.s.PGSQL.5432, /nonexistent-b/.s.PGSQL.5432`)
       assert.include(e.message, "PGHOST")
       assert.notInclude(e.message, "Pw-secret")
       // the shipped default: Debian's directory first, then PostgreSQL's own builds' /tmp
