@@ -22,7 +22,7 @@ import { readFileSync, statSync } from "node:fs"
 import { userInfo } from "node:os"
 import { join } from "node:path"
 import * as PgPass from "./PgPass.ts"
-import { isSslMode, type PemFile, plan, type TlsPlan } from "./PgTls.ts"
+import { isSslMode, type PemFile, plan, type SslMode, type TlsPlan } from "./PgTls.ts"
 
 /** A URL parameter (or its environment variable) that cannot be honoured. */
 export class PgUrlError extends Schema.TaggedError<PgUrlError>()("PgUrlError", {
@@ -189,11 +189,11 @@ const portOf = (parameter: string, value: string | undefined) => {
 }
 
 /** The TLS plan over a Unix socket: plaintext, as libpq does there whatever `sslmode` asks. */
-const overSocket = (tls: TlsPlan): TlsPlan => ({
-  mode: tls.mode,
+const overSocket = (mode: SslMode): TlsPlan => ({
+  mode,
   first: false,
   fallback: undefined,
-  checks: `sslmode=${tls.mode}: plaintext over a Unix socket (libpq uses no TLS there)`,
+  checks: `sslmode=${mode}: plaintext over a Unix socket (libpq uses no TLS there)`,
   clientKey: undefined
 })
 
@@ -266,6 +266,8 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     return value === "" ? undefined : value
   }
 
+  const target = yield* targetOf(url, environment)
+
   // TLS
   const modeText = param("sslmode")
   const rootCertName = param("sslrootcert")
@@ -273,43 +275,48 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   if (!isSslMode(mode)) {
     return yield* fail("sslmode", `unknown value ${JSON.stringify(mode)} (disable, allow, prefer, require, verify-ca, verify-full)`)
   }
-  const dotPostgresql = join(environment.home, ".postgresql")
-  const defaultRoot = join(dotPostgresql, "root.crt")
-  // libpq: no sslrootcert means ~/.postgresql/root.crt when it exists (then even require checks the chain, as
-  // verify-ca); verify-ca / verify-full refuse to connect without it (the system CAs only with sslrootcert=system)
-  const rootCert = rootCertName === "system"
-    ? "system" as const
-    : rootCertName !== undefined
-    ? yield* readPem("sslrootcert", rootCertName)
-    : mode !== "disable" && exists(defaultRoot)
-    ? yield* readPem("sslrootcert", defaultRoot)
-    : undefined
-  if (rootCert === undefined && (mode === "verify-ca" || mode === "verify-full")) {
-    return yield* fail(
-      "sslrootcert",
-      `sslmode=${mode} verifies the server's certificate but there is no root certificate: neither sslrootcert nor ` +
-        `PGSSLROOTCERT is set and the default ${defaultRoot} does not exist; give sslrootcert=<file> (the CA that ` +
-        "signed the server's certificate), or sslrootcert=system to trust the system's CAs (Node's trusted CAs and " +
-        "NODE_EXTRA_CA_CERTS; only with verify-full), as libpq requires"
-    )
-  }
-  const certName = param("sslcert") ?? (exists(join(dotPostgresql, "postgresql.crt")) ? join(dotPostgresql, "postgresql.crt") : undefined)
-  const keyName = param("sslkey") ?? join(dotPostgresql, "postgresql.key")
-  let clientCert: { cert: PemFile; key: Redacted.Redacted<string> } | undefined = undefined
-  if (certName !== undefined && mode !== "disable") {
-    const cert = yield* readPem("sslcert", certName)
-    yield* checkKeyMode(keyName)
-    clientCert = { cert, key: Redacted.make((yield* readPem("sslkey", keyName)).pem) }
-  } else if (params.get("sslkey") !== null && mode !== "disable") {
-    return yield* fail("sslkey", "is given without sslcert (the client certificate it belongs to)")
-  }
-  const crlName = param("sslcrl")
-  const crl = crlName !== undefined && mode !== "disable" ? yield* readPem("sslcrl", crlName) : undefined
-  const tls = plan({ mode, rootCert, clientCert, crl })
-  if ("parameter" in tls) return yield* fail(tls.parameter, tls.detail)
+  // over TCP: the sslmode table, its files read now
+  const tcpPlan = Effect.gen(function*() {
+    const dotPostgresql = join(environment.home, ".postgresql")
+    const defaultRoot = join(dotPostgresql, "root.crt")
+    // libpq: no sslrootcert means ~/.postgresql/root.crt when it exists (then even require checks the chain, as
+    // verify-ca); verify-ca / verify-full refuse to connect without it (the system CAs only with sslrootcert=system)
+    const rootCert = rootCertName === "system"
+      ? "system" as const
+      : rootCertName !== undefined
+      ? yield* readPem("sslrootcert", rootCertName)
+      : mode !== "disable" && exists(defaultRoot)
+      ? yield* readPem("sslrootcert", defaultRoot)
+      : undefined
+    if (rootCert === undefined && (mode === "verify-ca" || mode === "verify-full")) {
+      return yield* fail(
+        "sslrootcert",
+        `sslmode=${mode} verifies the server's certificate but there is no root certificate: neither sslrootcert nor ` +
+          `PGSSLROOTCERT is set and the default ${defaultRoot} does not exist; give sslrootcert=<file> (the CA that ` +
+          "signed the server's certificate), or sslrootcert=system to trust the system's CAs (Node's trusted CAs and " +
+          "NODE_EXTRA_CA_CERTS; only with verify-full), as libpq requires"
+      )
+    }
+    const certName = param("sslcert") ?? (exists(join(dotPostgresql, "postgresql.crt")) ? join(dotPostgresql, "postgresql.crt") : undefined)
+    const keyName = param("sslkey") ?? join(dotPostgresql, "postgresql.key")
+    let clientCert: { cert: PemFile; key: Redacted.Redacted<string> } | undefined = undefined
+    if (certName !== undefined && mode !== "disable") {
+      const cert = yield* readPem("sslcert", certName)
+      yield* checkKeyMode(keyName)
+      clientCert = { cert, key: Redacted.make((yield* readPem("sslkey", keyName)).pem) }
+    } else if (params.get("sslkey") !== null && mode !== "disable") {
+      return yield* fail("sslkey", "is given without sslcert (the client certificate it belongs to)")
+    }
+    const crlName = param("sslcrl")
+    const crl = crlName !== undefined && mode !== "disable" ? yield* readPem("sslcrl", crlName) : undefined
+    const tls = plan({ mode, rootCert, clientCert, crl })
+    if ("parameter" in tls) return yield* fail(tls.parameter, tls.detail)
+    return tls
+  })
+  // libpq uses no TLS over a Unix socket, whatever sslmode says, and reads none of its files
+  const tls = target._tag === "Socket" ? overSocket(mode) : yield* tcpPlan
 
   // where to, as whom (libpq's defaults: the OS user, a database named like the user)
-  const target = yield* targetOf(url, environment)
   const host = target._tag === "Socket" ? target.directory : target.host
   const port = target.port
   const urlUser = url.username !== "" ? decodedComponent(url.username) : params.get("user") ?? undefined
@@ -353,8 +360,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   }
   return {
     target,
-    // libpq uses no TLS over a Unix socket, whatever sslmode says
-    tls: target._tag === "Socket" ? overSocket(tls) : tls,
+    tls,
     password,
     passwordSource,
     host,

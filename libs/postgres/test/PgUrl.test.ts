@@ -410,6 +410,12 @@ describe("PgUrl: where the connections go (libpq's host, port and Unix sockets)"
         assert.strictEqual(tls.fallback, undefined, mode)
         assert.strictEqual(tls.checks, `sslmode=${mode}: plaintext over a Unix socket (libpq uses no TLS there)`)
       }
+      // nor are its files read there: a verify mode without any root certificate, a missing one, a client key
+      for (const query of ["sslmode=verify-full", "sslmode=verify-ca&sslrootcert=/nonexistent/ca.crt", "sslcert=/nonexistent/c.crt"]) {
+        const { tls } = yield* resolveIn(`postgres:///x?host=/tmp&${query}`, {}, [])
+        assert.strictEqual(tls.first, false, query)
+      }
+      assert.strictEqual((yield* Effect.flip(resolveIn("postgres://u@h/x?sslmode=verify-full", {}, []))).parameter, "sslrootcert")
       const overTcp = yield* resolveIn("postgres://u@h/x?sslmode=require", {}, [])
       assert.notStrictEqual(overTcp.tls.first, false)
       assert.strictEqual(PgUrl.describeTarget(overTcp.target), "h:5432")
