@@ -4,7 +4,7 @@
  * to stdout.
  */
 import {
-  DatabaseError,
+  type DatabaseError,
   type HashCommitter,
   type LocalFileError,
   type LoReader,
@@ -15,7 +15,7 @@ import {
   type StorageError
 } from "@lo-migrate/core"
 import { inFlightBound, type MigrationSummary, runMigration, runMonitor } from "@lo-migrate/pipeline"
-import { dropIndexStatement, PendingIndex, SchemaTasks, tableNotFoundHint } from "@lo-migrate/postgres"
+import { dropIndexStatement, missingTable, PendingIndex, SchemaTasks } from "@lo-migrate/postgres"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -35,7 +35,7 @@ import {
   refusedFinalize,
   refusedPreflight,
   refusedPrivileges,
-  refusedReadOnly,
+  refusedBeforeUpload,
   refusedStartup,
   resumeHint,
   unexpected,
@@ -73,11 +73,7 @@ const dryRun = Effect.fn("Migrate.dryRun")(function*(config: MigratorConfig) {
     yield* passed("batch job", "not active")
   }
   if (!(yield* schema.tableExists.pipe(check("schema check")))) {
-    return yield* new DatabaseError({
-      operation: "dry run",
-      detail: `table _nice_binary does not exist in the session's search path (${tableNotFoundHint})`,
-      retryable: false
-    })
+    return yield* missingTable("dry run")
   }
   const hasColumn = yield* schema.sha2ColumnExists.pipe(check("schema check"))
   yield* passed("schema", `_nice_binary.sha2 ${hasColumn ? "present" : "missing (a migration adds it: char(64), nullable)"}`)
@@ -280,10 +276,10 @@ export const migrate = (
       PreflightFailed: refusedPreflight,
       StartupRefused: refusedStartup(at),
       SchemaNotPermitted: refusedPrivileges,
-      ReadOnlySession: refusedReadOnly,
-      UpdatesNotReplicable: refusedReadOnly,
-      NoLargeObjects: refusedReadOnly,
-      RowSecurityActive: refusedReadOnly,
+      ReadOnlySession: refusedBeforeUpload,
+      UpdatesNotReplicable: refusedBeforeUpload,
+      NoLargeObjects: refusedBeforeUpload,
+      RowSecurityActive: refusedBeforeUpload,
       FinalizeRefused: refusedFinalize,
       ReportError: (e: ReportError) =>
         printStderr(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),

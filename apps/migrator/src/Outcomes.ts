@@ -6,12 +6,9 @@ import type { InfrastructureError } from "@lo-migrate/core"
 import type {
   FinalizeRefused,
   IndexBuildCancelled,
-  NoLargeObjects,
-  RowSecurityActive,
   PreflightFailed,
-  ReadOnlySession,
   SchemaNotPermitted,
-  UpdatesNotReplicable
+  UploadRefused
 } from "@lo-migrate/postgres"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -50,13 +47,8 @@ export const refusedPrivileges = (error: SchemaNotPermitted) =>
     Effect.as(ExitCode.Usage)
   )
 
-/**
- * The server would refuse every UPDATE of `sha2` (a read-only session, a publication without replica identity),
- * every row would fail (no large object in the database at all), or rows would stay hidden (row-level security).
- */
-export const refusedReadOnly = (
-  error: ReadOnlySession | UpdatesNotReplicable | NoLargeObjects | RowSecurityActive
-) =>
+/** The pre-flight found that uploading would be in vain (`UploadRefused`): exit 2, before anything is uploaded. */
+export const refusedBeforeUpload = (error: UploadRefused) =>
   printStderr(`error: ${error.message}\nRefusing to start: nothing was uploaded.`).pipe(Effect.as(ExitCode.Usage))
 
 /** The partial index is an optimisation: a role that may not build it is told what that costs and goes on. */

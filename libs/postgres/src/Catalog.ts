@@ -2,7 +2,7 @@
  * The application's schema as the migrator sees it: the names of its tables, columns and indexes, the statements a DBA
  * may be asked to run, and the read-only catalog queries the schema tasks and the dry run decide on.
  */
-import type { RowCounts } from "@lo-migrate/core"
+import { DatabaseError, type RowCounts } from "@lo-migrate/core"
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
@@ -12,6 +12,13 @@ export const BinaryTable = "_nice_binary"
 /** What a missing table of the application may mean, for the messages that say so. */
 export const tableNotFoundHint = "is this the application's database? If its tables are in a schema of their own, " +
   "put that schema in the search path: options=-c%20search_path%3DSCHEMA in the URL, or PGOPTIONS='-c search_path=SCHEMA'"
+/** `_nice_binary` is not found by `operation` (the same words for the schema tasks and the dry run). */
+export const missingTable = (operation: string): DatabaseError =>
+  new DatabaseError({
+    operation,
+    detail: `table ${BinaryTable} does not exist in the session's search path (${tableNotFoundHint})`,
+    retryable: false
+  })
 export const BatchJobTable = "nice_batch_job"
 export const BatchJobId = "nice2.dms.DeleteUnreferencedBinariesBatchJob"
 /** The unique index `finalize` creates (the name the original tool used). */

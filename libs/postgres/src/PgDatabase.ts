@@ -15,7 +15,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { ConnectionOptions } from "node:tls"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { describeSqlError, sqlStateOf, toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
-import { normalize, type PgConnectionOptions } from "./PgUrl.ts"
+import { hostOf, normalize, type PgConnectionOptions } from "./PgUrl.ts"
 import { type Transport, withClientKey } from "./PgTls.ts"
 import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
 
@@ -142,8 +142,7 @@ export const make = (given: PgConnectionConfig) => {
         ? { ssl: withClientKey(options.tls, transport) }
         : {}),
       ...(options?.password !== undefined ? { password: options.password } : {}),
-      ...(options?.host !== undefined ? { host: options.host } : {}),
-      ...(options?.port !== undefined ? { port: options.port } : {}),
+      ...(options !== undefined ? { host: hostOf(options.target), port: options.target.port } : {}),
       ...(options?.username !== undefined ? { username: options.username } : {}),
       ...(options?.database !== undefined ? { database: options.database } : {}),
       ...(options?.serverOptions !== undefined ? { startupOptions: options.serverOptions } : {}),

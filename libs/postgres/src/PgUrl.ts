@@ -44,6 +44,9 @@ export type PgTarget =
 /** The socket file of a PostgreSQL listening in `directory` on `port`. */
 export const socketPath = (directory: string, port: number): string => join(directory, `.s.PGSQL.${port}`)
 
+/** What the driver takes as the host of `target`: the host name or address, or the socket's directory. */
+export const hostOf = (target: PgTarget): string => target._tag === "Socket" ? target.directory : target.host
+
 /** A printable form of `target`: `db.example:5432`, `[::1]:5432`, `Unix socket /var/run/postgresql/.s.PGSQL.5432`. */
 export const describeTarget = (target: PgTarget): string =>
   target._tag === "Socket"
@@ -52,16 +55,13 @@ export const describeTarget = (target: PgTarget): string =>
 
 /** What `PgDatabase` needs beyond the URL itself (which the driver still parses for user, database, options...). */
 export interface PgConnectionOptions {
-  /** Where the connections go; `host` and `port` below say the same to the driver. */
+  /** Where the connections go (the driver gets `hostOf(target)` and its port). */
   readonly target: PgTarget
   readonly tls: TlsPlan
   /** Set when the URL has no password: from `PGPASSWORD` or the password file. */
   readonly password: Redacted.Redacted<string> | undefined
   /** Where the password comes from: "URL", "PGPASSWORD", "password file /home/u/.pgpass"; none: no password. */
   readonly passwordSource: string | undefined
-  /** The target's host (a socket directory for a Unix socket) and port, handed to the driver. */
-  readonly host: string
-  readonly port: number
   /** From `PGUSER` / `PGDATABASE`, only for what the URL leaves out. */
   readonly username: string | undefined
   readonly database: string | undefined
@@ -317,8 +317,6 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   const tls = target._tag === "Socket" ? overSocket(mode) : yield* tcpPlan
 
   // where to, as whom (libpq's defaults: the OS user, a database named like the user)
-  const host = target._tag === "Socket" ? target.directory : target.host
-  const port = target.port
   const urlUser = url.username !== "" ? decodedComponent(url.username) : params.get("user") ?? undefined
   const username = urlUser === undefined ? env["PGUSER"] : undefined
   const urlDatabase = url.pathname.replace(/^\//, "") !== ""
@@ -347,8 +345,8 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   } else {
     const file = param("passfile") ?? join(environment.home, ".pgpass")
     const found = yield* PgPass.readLookup(file, {
-      host: PgPass.targetHost(host),
-      port: String(port),
+      host: PgPass.targetHost(hostOf(target)),
+      port: String(target.port),
       database: urlDatabase ?? database ?? user,
       user
     }).pipe(Effect.mapError((detail) => new PgUrlError({ parameter: "passfile", detail: `cannot read ${file}: ${detail}` })))
@@ -363,8 +361,6 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     tls,
     password,
     passwordSource,
-    host,
-    port,
     username,
     database,
     serverOptions: params.get("options") === null && env["PGOPTIONS"] !== "" ? env["PGOPTIONS"] : undefined,

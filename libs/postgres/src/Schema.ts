@@ -32,13 +32,13 @@ import {
   dropIndexStatement,
   indexCondition,
   indexState,
+  missingTable,
   NotNullCheck,
   PendingIndex,
   PendingIndexStatement,
   sha2Column,
   Sha2UniqueIndex,
-  tableExists,
-  tableNotFoundHint
+  tableExists
 } from "./Catalog.ts"
 import { mapSqlError, sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
 import { withSchemaLock } from "./SchemaLock.ts"
@@ -51,6 +51,7 @@ import {
   ReadOnlySession,
   RowSecurityActive,
   SchemaNotPermitted,
+  type UploadRefused,
   UpdatesNotReplicable
 } from "./SchemaErrors.ts"
 
@@ -75,13 +76,6 @@ const ddl = Effect.fnUntraced(function*<A, R>(statement: Effect.Effect<A, SqlErr
     Effect.mapError(({ error }) => error)
   )
 })
-
-const missingTable = (operation: string) =>
-  new DatabaseError({
-    operation,
-    detail: `table ${BinaryTable} does not exist in the session's search path (${tableNotFoundHint})`,
-    retryable: false
-  })
 
 const acceptedSha2Types: ReadonlySet<string> = new Set(["character(64)", "text", "character varying"])
 
@@ -166,6 +160,21 @@ const checkLargeObjectsPresent = (pending: boolean) =>
     if (rows?.pointing === true) return yield* new NoLargeObjects()
   })
 
+/**
+ * What a run and its dry run check before anything is written, in this order: the table exists, the session can write,
+ * PostgreSQL would accept an UPDATE of it, the role sees every row, and the database holds the large objects the rows
+ * still to migrate point at. Succeeds with the `sha2` column, `undefined` when it does not exist yet.
+ */
+const preflight = Effect.fnUntraced(function*(operation: string) {
+  if (!(yield* tableExists(BinaryTable))) return yield* missingTable(operation)
+  yield* checkWritable
+  yield* checkReplicable
+  yield* checkRowSecurity
+  const column = yield* sha2Column
+  yield* checkLargeObjectsPresent(column !== undefined)
+  return column
+})
+
 /** The rights a run needs on an existing sha2 column: SELECT on the table, UPDATE of sha2. */
 const checkRunPrivileges = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -183,17 +192,11 @@ const checkRunPrivileges = Effect.gen(function*() {
  */
 export const checkPrivileges: Effect.Effect<
   void,
-  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects | RowSecurityActive,
+  DatabaseError | SchemaNotPermitted | UploadRefused,
   SqlClient.SqlClient
 > = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  if (!(yield* tableExists(BinaryTable))) return yield* missingTable("checkPrivileges")
-  yield* checkWritable
-  yield* checkReplicable
-  yield* checkRowSecurity
-  const hasSha2 = (yield* sha2Column) !== undefined
-  yield* checkLargeObjectsPresent(hasSha2)
-  if (hasSha2) return yield* checkRunPrivileges
+  if ((yield* preflight("checkPrivileges")) !== undefined) return yield* checkRunPrivileges
   const [r] = yield* sql<{ readonly select: boolean; readonly owner: boolean }>`
     SELECT has_table_privilege(c.oid, 'SELECT') AS select, pg_has_role(c.relowner, 'USAGE') AS owner
     FROM pg_class c WHERE c.oid = to_regclass(${BinaryTable})`
@@ -208,16 +211,11 @@ export const checkPrivileges: Effect.Effect<
  */
 export const ensureSha2Column: Effect.Effect<
   boolean,
-  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects | RowSecurityActive,
+  DatabaseError | SchemaNotPermitted | UploadRefused,
   SqlClient.SqlClient
 > = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  if (!(yield* tableExists(BinaryTable))) return yield* missingTable("ensureSha2Column")
-  yield* checkWritable
-  yield* checkReplicable
-  yield* checkRowSecurity
-  const existing = yield* sha2Column
-  yield* checkLargeObjectsPresent(existing !== undefined)
+  const existing = yield* preflight("ensureSha2Column")
   if (existing !== undefined) {
     if (!acceptedSha2Types.has(existing.type) && !/^character varying\((6[4-9]|[7-9]\d|\d{3,})\)$/.test(existing.type)) {
       return yield* new DatabaseError({

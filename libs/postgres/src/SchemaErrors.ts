@@ -182,3 +182,10 @@ export class FinalizeRefused extends Schema.TaggedError<FinalizeRefused>()("Fina
 export const notPermitted = (what: SchemaNotPermitted["what"], statement: (ident: string) => string) =>
   Effect.flatMap(currentRole, ({ ident, role }) =>
     Effect.fail(new SchemaNotPermitted({ what, role, statement: statement(ident) })))
+
+/**
+ * What the pre-flight of a run and its dry run refuses before anything is uploaded: the server would refuse every
+ * UPDATE of `sha2` (a read-only session, a publication without replica identity), rows would stay hidden (row-level
+ * security), or every row would fail (no large object in the database at all).
+ */
+export type UploadRefused = ReadOnlySession | UpdatesNotReplicable | RowSecurityActive | NoLargeObjects

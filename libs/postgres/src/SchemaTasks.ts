@@ -14,11 +14,8 @@ import type {
   FinalizeRefused,
   IndexBuildCancelled,
   PreflightFailed,
-  NoLargeObjects,
-  ReadOnlySession,
-  RowSecurityActive,
   SchemaNotPermitted,
-  UpdatesNotReplicable
+  UploadRefused
 } from "./SchemaErrors.ts"
 
 export class SchemaTasks extends Context.Service<SchemaTasks, {
@@ -36,7 +33,7 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
    */
   readonly ensureSha2Column: Effect.Effect<
     boolean,
-    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects | RowSecurityActive
+    DatabaseError | SchemaNotPermitted | UploadRefused
   >
   /**
    * Builds the partial index of pending rows (`(hash) WHERE sha2 IS NULL`, CONCURRENTLY) unless it exists; `true` if
@@ -49,7 +46,7 @@ export class SchemaTasks extends Context.Service<SchemaTasks, {
   /** The rights a run will need (adding or updating `sha2`, reading the table), checked without writing (dry run). */
   readonly checkPrivileges: Effect.Effect<
     void,
-    DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | NoLargeObjects | RowSecurityActive
+    DatabaseError | SchemaNotPermitted | UploadRefused
   >
   /** Row counts when `sha2` does not exist yet (every row is left). Read-only. */
   readonly countAll: Effect.Effect<RowCounts, DatabaseError>

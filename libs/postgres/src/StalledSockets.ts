@@ -15,11 +15,10 @@
  */
 import * as Net from "node:net"
 
-export interface StallGuardOptions {
-  /** A TCP host and port, or the path of a Unix socket. */
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly path?: string | undefined
+/** A TCP host and port, or the path of a Unix socket. */
+export type StallGuardTarget = { readonly host: string; readonly port: number } | { readonly path: string }
+
+export type StallGuardOptions = StallGuardTarget & {
   readonly stallMillis: number
   /** What the error says (it names the option that sets `stallMillis`). */
   readonly describe: string
@@ -41,9 +40,9 @@ export const tcpTargetOf = (url: string): { readonly host: string; readonly port
  * was used.
  */
 export const guardedSocket = (options: StallGuardOptions): Net.Socket => {
-  const socket = options.path !== undefined
+  const socket = "path" in options
     ? Net.connect({ path: options.path })
-    : Net.connect({ host: options.host ?? "localhost", port: options.port ?? 5432, noDelay: true })
+    : Net.connect({ host: options.host, port: options.port, noDelay: true })
   let read = 0
   let written = 0
   let used = false

@@ -169,7 +169,7 @@ describe("PgUrl.resolve", () => {
       // user from PGUSER, database from PGDATABASE (and handed to the driver, the URL having none)
       const byEnv = yield* resolve("postgres://h", { PGUSER: "u", PGDATABASE: "db", PGPORT: "5432" }, dir)
       assert.strictEqual(Redacted.value(byEnv.password!), "from-home")
-      assert.deepStrictEqual([byEnv.username, byEnv.database, byEnv.port], ["u", "db", 5432])
+      assert.deepStrictEqual([byEnv.username, byEnv.database, byEnv.target.port], ["u", "db", 5432])
       assert.strictEqual((yield* resolve("postgres://v@h/db", {}, dir)).password, undefined)
       // the user and database are matched decoded; a malformed escape is no crash (the driver reports it)
       const encoded = yield* tempFiles({ ".pgpass": "h:5432:my db:al@ice:encoded\n" })
@@ -296,7 +296,11 @@ describe("PgUrl: where the connections go (libpq's host, port and Unix sockets)"
   it.effect("the URL's host, else its host parameter, else PGHOST; the URL's port, else port, else PGPORT, else 5432", () =>
     Effect.gen(function*() {
       const target = (url: string, env: Record<string, string> = {}) =>
-        Effect.map(resolveIn(url, env, []), (o) => ({ target: o.target, host: o.host, port: o.port }))
+        Effect.map(resolveIn(url, env, []), (o) => ({
+          target: o.target,
+          host: PgUrl.hostOf(o.target),
+          port: o.target.port
+        }))
       assert.deepStrictEqual((yield* target("postgres://u@db.example/x")).target, tcp("db.example", 5432))
       assert.deepStrictEqual((yield* target("postgres://u@db.example:6000/x?port=7000", { PGPORT: "8000" })).target, tcp("db.example", 6000))
       assert.deepStrictEqual((yield* target("postgres://u@db.example/x?port=7000", { PGPORT: "8000" })).target, tcp("db.example", 7000))

@@ -251,7 +251,7 @@ layer(serverLayer, { timeout: 60_000 })("PgUrl against a TLS-only server (self-s
       const options = yield* Effect.orDie(
         PgUrl.resolve(Redacted.make(url), { env: { PGPORT: String(server.port) }, home: "/nonexistent", osUser: "nobody" })
       )
-      assert.strictEqual(options.port, server.port)
+      assert.strictEqual(options.target.port, server.port)
       for (const stallTimeout of [undefined, { millis: 5_000, describe: "test" }]) {
         const row = yield* Effect.scoped(
           Layer.build(PgDatabase.layer({ url: Redacted.make(url), options, maxConnections: 1, stallTimeout })).pipe(
