@@ -7,7 +7,8 @@
  * Under `--log-format json` the same as JSON records, one a line (`StatusRecords.ts`).
  *
  * Exit codes: 0 nothing is left (the table is migrated: `finalize` may run); 1 rows are left; 2 usage (including an
- * unreadable or malformed report); 3 the database failed.
+ * unreadable or malformed report, and row-level security that may hide rows from the role: `RowSecurityActive`);
+ * 3 the database failed.
  */
 import { type DatabaseError, formatBytes, renderShard } from "@lo-migrate/core"
 import {
@@ -15,6 +16,7 @@ import {
   type IndexCondition,
   PendingIndex,
   type ReportedRows,
+  type RowSecurityActive,
   type ShardCounts,
   tableStatus
 } from "@lo-migrate/postgres"
@@ -127,6 +129,8 @@ export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
       Effect.catchTags({
         UsageError: (e: UsageError) =>
           printStderr(`error: ${e.message}\nRun with --help for the options.`).pipe(Effect.as(ExitCode.Usage)),
+        RowSecurityActive: (e: RowSecurityActive) =>
+          printStderr(`error: ${e.message}\nNothing was counted.`).pipe(Effect.as(ExitCode.Usage)),
         DatabaseError: (e: DatabaseError) =>
           printStderr(`fatal: ${e.message}\n  at PostgreSQL ${redactUrl(Redacted.value(config.database.pgUrl))}`).pipe(
             Effect.as(ExitCode.Fatal)

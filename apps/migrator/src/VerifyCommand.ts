@@ -7,6 +7,7 @@
  * message says where, and the `--from-sha2` that resumes the check).
  */
 import { type DatabaseError, Metrics, renderShard, type StorageError } from "@lo-migrate/core"
+import type { RowSecurityActive } from "@lo-migrate/postgres"
 import type { S3ClientService } from "@lo-migrate/s3"
 import {
   countMigrated,
@@ -119,6 +120,8 @@ export const verifyCommand = (
     Effect.provide(Layer.mergeAll(layer, NodeServices.layer)),
     Effect.catchTags({
       ReportError: (e: ReportError) => printStderr(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
+      RowSecurityActive: (e: RowSecurityActive) =>
+        printStderr(`error: ${e.message}\nNothing was checked.`).pipe(Effect.as(ExitCode.Usage)),
       DatabaseError: (e: DatabaseError) => fatal(config, progress)(e),
       StorageError: (e: StorageError) => fatal(config, progress)(e),
       OrderViolation: (e: OrderViolation) => fatal(config, progress)(e)

@@ -467,6 +467,37 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       yield* assertMigrated(rows)
     }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 
+  it.live("row-level security hiding rows from a read-only role: status and verify refuse with exit 2 instead of counting or proving part of the table; with the SELECT policy they name, they see every row", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(8, (i) => 400 + i * 500, 3100)
+      const { env } = yield* settings
+      const run = yield* runCli(["--report", "/dev/null"], env)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      yield* assertMigrated(rows)
+      const role = yield* throwawayRole(minimalGrants)
+      yield* sql.unsafe("ALTER TABLE _nice_binary ENABLE ROW LEVEL SECURITY")
+      yield* sql.unsafe(`CREATE POLICY tenant ON _nice_binary TO ${role.name} USING (size < 2000)`)
+      const asRole = { ...env, PG_URL: withPassword(Redacted.value(role.url)) }
+      const policy = `CREATE POLICY lo_migrate_read_all_rows ON _nice_binary FOR SELECT TO ${role.name} USING (true);`
+      for (const [command, nothing] of [["status", "Nothing was counted."], ["verify", "Nothing was checked."]] as const) {
+        const refused = yield* runCli([command], asRole)
+        assert.strictEqual(refused.code, 2, refused.stdout + refused.stderr)
+        assert.include(refused.stderr, `row-level security is active on _nice_binary for role ${role.name}`)
+        assert.include(refused.stderr, policy)
+        assert.include(refused.stderr, nothing)
+        assert.notMatch(refused.stdout, /[1-9]\d* rows checked/)
+      }
+      yield* sql.unsafe(policy)
+      const status = yield* runCli(["status"], asRole)
+      assert.strictEqual(status.code, 0, status.stdout + status.stderr)
+      assert.match(status.stdout, /all\s+8\s+8\s+0/)
+      const verify = yield* runCli(["verify"], asRole)
+      assert.strictEqual(verify.code, 0, verify.stdout + verify.stderr)
+      assert.include(verify.stdout, "8 rows checked")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
+
   it.live("a copy without the large objects (a logical replica, a dump restored without them): refused with exit 2, nothing uploaded or recorded", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient

@@ -50,6 +50,7 @@ import {
   PreflightFailed,
   ReadOnlySession,
   RowSecurityActive,
+  type RowSecurityUse,
   SchemaNotPermitted,
   type UploadRefused,
   UpdatesNotReplicable
@@ -116,32 +117,45 @@ const checkReplicable = Effect.gen(function*() {
 })
 
 /**
- * The role sees and may update every row of `_nice_binary` (`RowSecurityActive` otherwise): no row-level security
- * applies to it, or a permissive policy that applies to it passes every row for reading (`USING (true)`, ALL or
- * SELECT) and for updating (ALL or UPDATE, `USING (true)`, no other check), and no restrictive policy applies to it.
- * Any other policy may hide rows, which the policies' text cannot rule out.
+ * The role sees every row of `_nice_binary` and, for `"migrate"`, may update every one (`RowSecurityActive`
+ * otherwise): no row-level security applies to it, or a permissive policy that applies to it passes every row for
+ * reading (`USING (true)`, ALL or SELECT), for `"migrate"` also one for updating (ALL or UPDATE, `USING (true)`, no
+ * other check), and no restrictive policy applies to it (for `"read"`: none for ALL or SELECT). Any other policy may
+ * hide rows, which the policies' text cannot rule out.
  */
-const checkRowSecurity = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const applies = sql`(${"public"} = ANY (p.roles)
-    OR EXISTS (SELECT 1 FROM unnest(p.roles) AS r(name) WHERE pg_has_role(current_user, r.name, 'MEMBER')))`
-  const [r] = yield* sql<{ readonly active: boolean; readonly allRows: boolean; readonly role: string }>`
-    SELECT row_security_active(c.oid) AS active,
-           EXISTS (SELECT 1 FROM pg_policies p
-                   WHERE p.schemaname = n.nspname AND p.tablename = c.relname AND p.permissive = 'PERMISSIVE'
-                     AND p.cmd IN ('ALL', 'SELECT') AND p.qual = 'true' AND ${applies})
-       AND EXISTS (SELECT 1 FROM pg_policies p
-                   WHERE p.schemaname = n.nspname AND p.tablename = c.relname AND p.permissive = 'PERMISSIVE'
-                     AND p.cmd IN ('ALL', 'UPDATE') AND p.qual = 'true' AND coalesce(p.with_check, 'true') = 'true'
+const checkRowSecurityFor = (use: RowSecurityUse) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const applies = sql`(${"public"} = ANY (p.roles)
+      OR EXISTS (SELECT 1 FROM unnest(p.roles) AS r(name) WHERE pg_has_role(current_user, r.name, 'MEMBER')))`
+    const policy = sql`SELECT 1 FROM pg_policies p WHERE p.schemaname = n.nspname AND p.tablename = c.relname`
+    const updates = use === "migrate"
+      ? sql`AND EXISTS (${policy} AND p.permissive = 'PERMISSIVE' AND p.cmd IN ('ALL', 'UPDATE') AND p.qual = 'true'
+                        AND coalesce(p.with_check, 'true') = 'true' AND ${applies})`
+      : sql``
+    const restrictive = use === "migrate" ? sql`TRUE` : sql`p.cmd IN ('ALL', 'SELECT')`
+    const [r] = yield* sql<{ readonly active: boolean; readonly allRows: boolean; readonly role: string }>`
+      SELECT row_security_active(c.oid) AS active,
+             EXISTS (${policy} AND p.permissive = 'PERMISSIVE' AND p.cmd IN ('ALL', 'SELECT') AND p.qual = 'true'
                      AND ${applies})
-       AND NOT EXISTS (SELECT 1 FROM pg_policies p
-                   WHERE p.schemaname = n.nspname AND p.tablename = c.relname AND p.permissive = 'RESTRICTIVE'
-                     AND ${applies}) AS "allRows",
-           quote_ident(current_user) AS role
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.oid = to_regclass(${BinaryTable})`
-  if (r?.active === true && !r.allRows) return yield* new RowSecurityActive({ role: r.role })
-})
+         ${updates}
+         AND NOT EXISTS (${policy} AND p.permissive = 'RESTRICTIVE' AND ${restrictive} AND ${applies}) AS "allRows",
+             quote_ident(current_user) AS role
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.oid = to_regclass(${BinaryTable})`
+    if (r?.active === true && !r.allRows) return yield* new RowSecurityActive({ role: r.role, use })
+  })
+
+const checkRowSecurity = checkRowSecurityFor("migrate")
+
+/**
+ * For the commands that only read (`status`, `verify`): the role sees every row of `_nice_binary`, else
+ * `RowSecurityActive` with the policy that lets it, so that they never count or prove only the rows a policy lets
+ * the role see. Nothing is checked when the table does not exist (the command's own query says so).
+ */
+export const checkSeesEveryRow: Effect.Effect<void, RowSecurityActive | SqlError, SqlClient.SqlClient> = checkRowSecurityFor(
+  "read"
+).pipe(Effect.withSpan("Schema.checkSeesEveryRow"))
 
 /**
  * The database holds large objects, or no row still to migrate points at one (`NoLargeObjects` otherwise). The first

@@ -48,25 +48,36 @@ export class ReadOnlySession extends Schema.TaggedError<ReadOnlySession>()("Read
   }
 }
 
+/** What a role must be able to do with every row: `"migrate"` read and update it, `"read"` (status, verify) read it. */
+export type RowSecurityUse = "migrate" | "read"
+
 /**
- * Row-level security is active on `_nice_binary` for the migrator's role (`row_security_active`: RLS enabled, the role
- * neither the table's owner nor BYPASSRLS, or FORCE ROW LEVEL SECURITY): its queries would see only the rows the
- * policies allow, so a run would end "complete" with the other rows never migrated, and `status` would not count them.
- * Refused before anything is written, with the policy that lets the role see and update every row.
+ * Row-level security is active on `_nice_binary` for the role (`row_security_active`: RLS enabled, the role neither
+ * the table's owner nor BYPASSRLS, or FORCE ROW LEVEL SECURITY), and its policies may hide rows from it. A run would
+ * end "complete" with the other rows never migrated; `status` would not count them and `verify` would not check them.
+ * Refused before anything is written or counted, with the policy that lets the role see (and, to migrate, update)
+ * every row.
  */
 export class RowSecurityActive extends Schema.TaggedError<RowSecurityActive>()("RowSecurityActive", {
   /** The role, quoted as an SQL identifier when needed. */
-  role: Schema.String
+  role: Schema.String,
+  use: Schema.Literals(["migrate", "read"])
 }) {
   get statement(): string {
-    return `CREATE POLICY lo_migrate_all_rows ON ${BinaryTable} FOR ALL TO ${this.role} USING (true) WITH CHECK (true)`
+    return this.use === "migrate"
+      ? `CREATE POLICY lo_migrate_all_rows ON ${BinaryTable} FOR ALL TO ${this.role} USING (true) WITH CHECK (true)`
+      : `CREATE POLICY lo_migrate_read_all_rows ON ${BinaryTable} FOR SELECT TO ${this.role} USING (true)`
   }
 
   override get message() {
-    return `pre-flight check failed: row-level security is active on ${BinaryTable} for role ${this.role}, so the ` +
-      "migrator would see only the rows its policies allow and the others would never be migrated; let the role " +
-      "see and update every row (its privileges stay SELECT and UPDATE (sha2)), or run as the table's owner or a " +
-      `role with BYPASSRLS:\n  ${this.statement};`
+    const active = `row-level security is active on ${BinaryTable} for role ${this.role}`
+    return this.use === "migrate"
+      ? `pre-flight check failed: ${active}, so the migrator would see only the rows its policies allow and the ` +
+        "others would never be migrated; let the role see and update every row (its privileges stay SELECT and " +
+        `UPDATE (sha2)), or run as the table's owner or a role with BYPASSRLS:\n  ${this.statement};`
+      : `${active} and its policies may hide rows from it, so only the rows they allow would be counted or checked; ` +
+        "let the role see every row (its privileges stay SELECT), or run as the table's owner or a role with " +
+        `BYPASSRLS:\n  ${this.statement};`
   }
 }
 

@@ -19,6 +19,8 @@ import * as SqlClient from "effect/sql/SqlClient"
 import { type IndexCondition, indexCondition, PendingIndex, sha2Column } from "./Catalog.ts"
 import { mapSqlError } from "./DatabaseErrors.ts"
 import { withoutStatementTimeoutOn } from "./LongStatement.ts"
+import { checkSeesEveryRow } from "./Schema.ts"
+import type { RowSecurityActive } from "./SchemaErrors.ts"
 
 export interface ShardCounts {
   /** 0 .. N-1. */
@@ -61,7 +63,9 @@ const shardCuts = (count: number): ReadonlyArray<string> =>
 export const tableStatus: (
   count: number,
   reportedHashes: ReadonlyArray<string>
-) => Effect.Effect<TableStatus, DatabaseError, SqlClient.SqlClient> = Effect.fn("TableStatus.tableStatus")(function*(
+) => Effect.Effect<TableStatus, DatabaseError | RowSecurityActive, SqlClient.SqlClient> = Effect.fn(
+  "TableStatus.tableStatus"
+)(function*(
   count: number,
   reportedHashes: ReadonlyArray<string>
 ) {
@@ -73,6 +77,8 @@ export const tableStatus: (
 
 /** `tableStatus`'s statements, in the transaction it runs them in. */
 const passOver = (sql: SqlClient.SqlClient, count: number, reportedHashes: ReadonlyArray<string>) => Effect.gen(function*() {
+  // counts of only the rows a row-level security policy lets the role see would not be the table's
+  yield* checkSeesEveryRow
   const cuts = shardCuts(count)
   const hasSha2 = (yield* sha2Column) !== undefined
   const pending = hasSha2 ? sql`sha2 IS NULL` : sql`TRUE`

@@ -6,6 +6,7 @@ import {
   BatchJobId,
   checkBatchJob,
   checkPrivileges,
+  checkSeesEveryRow,
   ensurePendingIndex,
   ensureSha2Column,
   finalize,
@@ -20,6 +21,7 @@ import {
   NoLargeObjects,
   RowSecurityActive,
   sqlStateOf,
+  tableStatus,
   UpdatesNotReplicable
 } from "../src/index.ts"
 import {
@@ -282,6 +284,44 @@ describe("a role that owns nothing (least privilege)", () => {
       // a restrictive policy can hide rows whatever the permissive ones allow
       yield* sql.unsafe(`CREATE POLICY small_only ON _nice_binary AS RESTRICTIVE TO ${role.name} USING (size < 1000)`)
       assert.instanceOf(yield* Effect.flip(checkPrivileges.pipe(asRole(role.url))), RowSecurityActive)
+    }).pipe(Effect.scoped, inThrowawayDatabase()))
+
+  it.live("status and verify's check: row-level security that may hide rows from a read-only role is refused; a SELECT policy for every row passes it, not the run's", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      yield* createBatchJobTable([])
+      yield* Effect.forEach([100, 200, 2000, 3000], (size, i) => insertBinary({ bytes: { size, seed: 70 + i }, mimeType: "a/b" }))
+      const role = yield* throwawayRole(minimalGrants)
+      // no row-level security: nothing to refuse
+      yield* checkSeesEveryRow.pipe(asRole(role.url))
+      yield* sql.unsafe("ALTER TABLE _nice_binary ENABLE ROW LEVEL SECURITY")
+      // enabled without any policy: the role sees no row at all
+      const none = yield* Effect.flip(checkSeesEveryRow.pipe(asRole(role.url)))
+      assert.instanceOf(none, RowSecurityActive)
+      yield* sql.unsafe(`CREATE POLICY tenant ON _nice_binary TO ${role.name} USING (size < 1000)`)
+      const error = yield* Effect.flip(checkSeesEveryRow.pipe(asRole(role.url)))
+      assert.instanceOf(error, RowSecurityActive)
+      const e = error as RowSecurityActive
+      assert.strictEqual(e.use, "read")
+      assert.include(e.message, `row-level security is active on _nice_binary for role ${role.name}`)
+      assert.include(e.message, "only the rows they allow would be counted or checked")
+      assert.strictEqual(e.statement, `CREATE POLICY lo_migrate_read_all_rows ON _nice_binary FOR SELECT TO ${role.name} USING (true)`)
+      // the table status refuses too, before counting
+      assert.instanceOf(yield* Effect.flip(tableStatus(1, []).pipe(asRole(role.url))), RowSecurityActive)
+      // the owner is not subject to it
+      yield* checkSeesEveryRow
+      yield* sql.unsafe(e.statement)
+      yield* checkSeesEveryRow.pipe(asRole(role.url))
+      const status = yield* tableStatus(1, []).pipe(asRole(role.url))
+      assert.strictEqual(status.shards[0]?.total, 4)
+      // reading every row is not updating every row: the run still refuses
+      assert.instanceOf(yield* Effect.flip(checkPrivileges.pipe(asRole(role.url))), RowSecurityActive)
+      // a restrictive policy on UPDATE hides no row from reading; one on SELECT does
+      yield* sql.unsafe(`CREATE POLICY no_big_updates ON _nice_binary AS RESTRICTIVE FOR UPDATE TO ${role.name} USING (size < 1000)`)
+      yield* checkSeesEveryRow.pipe(asRole(role.url))
+      yield* sql.unsafe(`CREATE POLICY small_only ON _nice_binary AS RESTRICTIVE FOR SELECT TO ${role.name} USING (size < 1000)`)
+      assert.instanceOf(yield* Effect.flip(checkSeesEveryRow.pipe(asRole(role.url))), RowSecurityActive)
     }).pipe(Effect.scoped, inThrowawayDatabase()))
 
   it.live("rows still to migrate pointing at large objects in a database that holds none (a logical replica, a dump without them): refused", () =>

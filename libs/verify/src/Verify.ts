@@ -9,6 +9,7 @@
  * repair batch is pending.
  */
 import { type DatabaseError, matchesMimeType, type Metrics, originalMimeType, type StorageError } from "@lo-migrate/core"
+import { checkSeesEveryRow, mapSqlError, type RowSecurityActive } from "@lo-migrate/postgres"
 import type { S3ClientService } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -68,13 +69,15 @@ const bad = (row: MigratedRow, problem: BadRow["problem"], detail: string): Verd
   bad: { row, problem, detail }
 })
 
-export type VerifyError = StorageError | DatabaseError | OrderViolation
+export type VerifyError = StorageError | DatabaseError | OrderViolation | RowSecurityActive
 
 export const runVerify = Effect.fn("Verify.runVerify")(function*<E>(
   options: VerifyOptions,
   progress: Progress,
   hooks: VerifyHooks<E>
 ): Effect.fn.Return<MergeStats, VerifyError | E, SqlClient.SqlClient | S3ClientService | Metrics> {
+  // a proof of only the rows a row-level security policy lets the role see would not be the table's
+  yield* checkSeesEveryRow.pipe(mapSqlError("check row-level security"))
   const reader = yield* makeObjectReader
   const repairer = options.repair ? yield* makeRepairer : undefined
   const stats: MergeStats = { maxHeld: 0 }
