@@ -215,7 +215,7 @@ const targetOf = (url: URL, environment: PgEnvironment): Effect.Effect<PgTarget,
       5432
     const authority = url.hostname === "" ? undefined : decodedComponent(url.hostname).replace(/^\[(.*)\]$/, "$1")
     const given = [authority, params.get("host") ?? undefined, env["PGHOST"]].find((h) => h !== undefined && h !== "")
-    if (given?.includes(",") === true) return yield* fail("host", "several hosts are not supported; give one")
+    if (given?.includes(",") === true) return yield* fail("host", severalHostsDetail)
     if (given !== undefined) {
       return isSocketDirectory(given)
         ? { _tag: "Socket", directory: given, port, path: socketPath(given, port) } as const
@@ -234,13 +234,27 @@ const targetOf = (url: URL, environment: PgEnvironment): Effect.Effect<PgTarget,
     return { _tag: "Socket", directory, port, path: socketPath(directory, port) } as const
   })
 
+/**
+ * Why a host list (`h1,h2`, as for a Patroni cluster with `target_session_attrs`) is refused, and what to give instead.
+ * The driver's pool connects to one host; choosing another after a failover is not built.
+ */
+export const severalHostsDetail = "names several hosts; lo-migrate connects to one. Give the primary's address, or one " +
+  "that follows the primary through a failover (a virtual IP, HAProxy or PgBouncer in front of the cluster, a DNS " +
+  "name its manager updates): a failover during a run is then an outage like any other, retried within " +
+  "--retry-budget, and a rerun resumes"
+
+/** A URL whose authority lists several hosts (`postgresql://h1:5432,h2:5432/db`), which the URL parser refuses. */
+export const authorityHostList = /^postgres(?:ql)?:\/\/(?:[^/?#@]*@)?[^/?#@]*,[^/?#]*(?:[/?#]|$)/i
+
 /** Reads `raw` (a `postgres://` / `postgresql://` URL) with libpq's meaning. */
 export const resolve = Effect.fn("PgUrl.resolve")(function*(
   raw: Redacted.Redacted<string>,
   environment: PgEnvironment
 ): Effect.fn.Return<PgConnectionOptions, PgUrlError> {
   const text = normalize(Redacted.value(raw))
-  if (!URL.canParse(text)) return yield* fail("URL", "is not a valid URL")
+  if (!URL.canParse(text)) {
+    return yield* (authorityHostList.test(text) ? fail("host", severalHostsDetail) : fail("URL", "is not a valid URL"))
+  }
   const url = new URL(text)
   const params = url.searchParams
   const env = environment.env
@@ -259,7 +273,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     }
   }
   if ((params.get("host") ?? "").includes(",") || url.hostname.includes(",")) {
-    return yield* fail("host", "several hosts are not supported; give one")
+    return yield* fail("host", severalHostsDetail)
   }
   const param = (name: string): string | undefined => {
     const value = params.get(name) ?? (ours[name] !== undefined ? env[ours[name]] : undefined)

@@ -324,6 +324,25 @@ describe("PgUrl: where the connections go (libpq's host, port and Unix sockets)"
       assert.strictEqual((yield* Effect.flip(target("postgres:///x", { PGHOST: "a,b" }))).parameter, "host")
     }))
 
+  it.effect("a host list (a Patroni cluster's URL, in each of libpq's forms) is refused with what to give instead, not as an invalid URL", () =>
+    Effect.gen(function*() {
+      for (const [url, env] of [
+        ["postgresql://db1:5432,db2:5432/app?target_session_attrs=read-write", {}],
+        ["postgresql://u:pw@db1,db2/app", {}],
+        ["postgresql://db1:5432,db2:5432", {}],
+        ["postgresql:///app?host=db1,db2&port=5432,5433", {}],
+        ["postgresql:///app", { PGHOST: "db1,db2" }]
+      ] as const) {
+        const e = yield* Effect.flip(resolveIn(url, env, []))
+        assert.strictEqual(e.parameter, "host", url)
+        assert.include(e.message, "names several hosts; lo-migrate connects to one", url)
+        assert.include(e.message, "a virtual IP, HAProxy or PgBouncer in front of the cluster", url)
+        assert.notInclude(e.message, "pw")
+      }
+      // a comma elsewhere is not a host list
+      assert.strictEqual((yield* Effect.flip(resolveIn("postgresql://db1:99x/a,b", {}, []))).parameter, "URL")
+    }))
+
   it.effect("no host at all: libpq's socket directory, the first that holds the server's socket, else exit 2 at once", () =>
     Effect.gen(function*() {
       const empty = yield* tempFiles({})
