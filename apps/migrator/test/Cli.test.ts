@@ -351,7 +351,7 @@ describe("the PostgreSQL URL as libpq reads it", () => {
           "sslrootcert nor PGSSLROOTCERT is set and the default /nonexistent/.postgresql/root.crt does not exist; give " +
           "sslrootcert=<file>"
         ],
-        ["keepalives=1", "keepalives: is not supported"],
+        ["keepalives=on", "keepalives: must be 0 or 1"],
         ["sslmode=verify", "sslmode: unknown value"]
       ] as const
       for (const [query, message] of cases) {

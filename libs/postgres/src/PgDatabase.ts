@@ -7,7 +7,7 @@
  */
 import { DatabaseError, scrubSecrets } from "@lo-migrate/core"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -121,6 +121,7 @@ export const make = (given: PgConnectionConfig) => {
     ? { path: options.target.path }
     : { host: options.target.host, port: options.target.port }
   const stall = config.stallTimeout
+  const keepAliveMillis = options?.keepAliveIdleSeconds === undefined ? undefined : options.keepAliveIdleSeconds * 1000
   const parameters = sessionParameters(Redacted.value(config.url), options?.serverOptions)
   const poolWith = (
     transport: Transport | undefined,
@@ -146,8 +147,14 @@ export const make = (given: PgConnectionConfig) => {
       ...(options?.username !== undefined ? { username: options.username } : {}),
       ...(options?.database !== undefined ? { database: options.database } : {}),
       ...(options?.serverOptions !== undefined ? { startupOptions: options.serverOptions } : {}),
+      // TCP keepalive (PgUrl: keepalives, keepalives_idle): keeps a connection that waits for a long statement
+      // through a load balancer that forgets idle flows, and notices when such a flow was dropped
+      ...(keepAliveMillis !== undefined ? { keepAlive: Duration.millis(keepAliveMillis) } : {}),
       ...(target !== undefined && stall !== undefined
-        ? { stream: () => guardedSocket({ ...target, stallMillis: stall.millis, describe: stall.describe }) }
+        ? {
+          stream: () =>
+            guardedSocket({ ...target, stallMillis: stall.millis, describe: stall.describe, keepAliveMillis })
+        }
         : {})
     }).pipe(
       // The pool connects lazily: prove now that the URL, credentials and database are right (and, when the session

@@ -72,6 +72,11 @@ export interface PgConnectionOptions {
   readonly serverOptions: string | undefined
   /** The URL's `application_name`, which wins over the program's default. */
   readonly applicationName: string | undefined
+  /**
+   * TCP keepalive: seconds a connection may be idle before the first probe (`keepalives_idle`, default
+   * `defaultKeepAliveIdleSeconds`); `undefined` with `keepalives=0` and over a Unix socket.
+   */
+  readonly keepAliveIdleSeconds: number | undefined
   /** E.g. a password file ignored for its permissions (as libpq warns). */
   readonly warnings: ReadonlyArray<string>
 }
@@ -143,6 +148,45 @@ const ours: Readonly<Record<string, string>> = {
 }
 
 const fail = (parameter: string, detail: string) => Effect.fail(new PgUrlError({ parameter, detail }))
+
+/**
+ * TCP keepalive's idle time when the URL sets none. libpq turns keepalive on with the OS's idle time (two hours on
+ * Linux), which neither keeps a connection through a load balancer or NAT that forgets idle flows after minutes (AWS
+ * NLB 350 s, Azure's 4 min by default) nor notices such a silent drop: a client waiting for a long statement's answer
+ * (the count at start-up, `status`'s pass, `verify`'s sort before its first row) would wait forever. 60 s is below
+ * those limits; a lost peer is then noticed about 10 s later (Node's libuv probes every second, 10 times, on Linux).
+ */
+export const defaultKeepAliveIdleSeconds = 60
+
+/** libpq's keepalive parameters, read here (`keepAliveOf`). */
+const keepAliveParameters = new Set(["keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"])
+
+/** `keepalives` (0 or 1), `keepalives_idle` (seconds); `keepalives_interval` and `keepalives_count` warned about. */
+const keepAliveOf = (params: URLSearchParams, target: PgTarget, warnings: Array<string>) =>
+  Effect.gen(function*() {
+    const whole = (name: string, min: number) => {
+      const text = params.get(name)
+      if (text === null || text === "") return Effect.succeed(undefined)
+      const n = Number(text)
+      return Number.isSafeInteger(n) && n >= min && n <= 2147483
+        ? Effect.succeed(n)
+        : fail(name, `must be a whole number of ${name === "keepalives_count" ? "probes" : "seconds"} from ${min}, got ${JSON.stringify(text)}`)
+    }
+    const on = params.get("keepalives")
+    if (on !== null && on !== "0" && on !== "1") return yield* fail("keepalives", `must be 0 or 1, got ${JSON.stringify(on)}`)
+    const idle = yield* whole("keepalives_idle", 1)
+    const tuned = ["keepalives_interval", "keepalives_count"].filter((name) => params.get(name) !== null)
+    for (const name of tuned) yield* whole(name, name === "keepalives_count" ? 1 : 0)
+    if (on === "0" || target._tag === "Socket") return undefined
+    if (tuned.length > 0) {
+      warnings.push(
+        `${tuned.join(" and ")} ${tuned.length === 1 ? "is" : "are"} not applied: Node.js sets only the idle time ` +
+          "before the first keepalive probe (keepalives_idle); the probes that follow are libuv's (on Linux every " +
+          "second, 10 of them)"
+      )
+    }
+    return idle ?? defaultKeepAliveIdleSeconds
+  })
 
 const errorText = (e: unknown) => e instanceof Error ? e.message : String(e)
 
@@ -259,7 +303,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   const params = url.searchParams
   const env = environment.env
   for (const key of new Set(params.keys())) {
-    if (driverParameters.has(key) || key in ours) continue
+    if (driverParameters.has(key) || key in ours || keepAliveParameters.has(key)) continue
     const values = harmless[key]
     if (values === undefined) {
       return yield* fail(
@@ -379,6 +423,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     database,
     serverOptions: params.get("options") === null && env["PGOPTIONS"] !== "" ? env["PGOPTIONS"] : undefined,
     applicationName: param("application_name"),
+    keepAliveIdleSeconds: yield* keepAliveOf(params, target, warnings),
     warnings
   }
 })

@@ -20,6 +20,8 @@ export type StallGuardTarget = { readonly host: string; readonly port: number } 
 
 export type StallGuardOptions = StallGuardTarget & {
   readonly stallMillis: number
+  /** TCP keepalive's idle time before the first probe (`PgUrl`'s `keepalives_idle`); none: keepalive off. */
+  readonly keepAliveMillis?: number | undefined
   /** What the error says (it names the option that sets `stallMillis`). */
   readonly describe: string
 }
@@ -42,7 +44,12 @@ export const tcpTargetOf = (url: string): { readonly host: string; readonly port
 export const guardedSocket = (options: StallGuardOptions): Net.Socket => {
   const socket = "path" in options
     ? Net.connect({ path: options.path })
-    : Net.connect({ host: options.host, port: options.port, noDelay: true })
+    : Net.connect({
+      host: options.host,
+      port: options.port,
+      noDelay: true,
+      ...(options.keepAliveMillis !== undefined && { keepAlive: true, keepAliveInitialDelay: options.keepAliveMillis })
+    })
   let read = 0
   let written = 0
   let used = false

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DatabaseError } from "@lo-migrate/core"
 import { Cause, Effect, Logger, Redacted } from "effect"
+import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -118,6 +119,46 @@ describe("PgDatabase", () => {
       assert.deepStrictEqual(viaSocket.row, { addr: null, ssl: false, db: db.name })
       assert.isTrue(isRetryableSqlError(viaSocket.cut), String(viaSocket.cut))
       assert.match(describeSqlError(viaSocket.cut), /no byte from or to PostgreSQL for \d s \(stall test\)/)
+    }).pipe(inThrowawayDatabase(1)))
+
+  it.live("TCP keepalive on the pool's connections, with or without the stall guard, at the URL's keepalives_idle (60 s by default); keepalives=0: none (read off the kernel with ss)", () =>
+    Effect.gen(function*() {
+      const db = yield* ThrowawayDatabase
+      const base = new URL(testAdminUrl())
+      base.pathname = `/${db.name}`
+      /** The kernel's timer on the pool's one connection: `keepalive,<seconds left>`, or none. */
+      const timerOf = (query: string, guarded: boolean) =>
+        Effect.gen(function*() {
+          const url = Redacted.make(`${base.toString()}${base.search === "" ? "?" : "&"}${query}`)
+          const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+          return yield* Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            const [row] = yield* Effect.orDie(sql<{ readonly port: number }>`SELECT inet_client_port() AS port`)
+            const line = yield* Effect.sync(() =>
+              execFileSync("ss", ["-tnoH", "state", "established", `( sport = :${row!.port} )`]).toString()
+            )
+            assert.include(line, `:${row!.port}`, "ss lists the pool's connection")
+            const timer = /timer:\((\w+),([\d.]+)(ms|sec|min)/.exec(line)
+            return timer === null ? undefined : {
+              kind: timer[1],
+              seconds: Number(timer[2]) * (timer[3] === "ms" ? 0.001 : timer[3] === "min" ? 60 : 1)
+            }
+          }).pipe(Effect.provide(PgDatabase.layer({
+            url,
+            options,
+            maxConnections: 1,
+            ...(guarded ? { stallTimeout: { millis: 10_000, describe: "keepalive test" } } : {})
+          })))
+        })
+      for (const guarded of [false, true]) {
+        const byDefault = yield* timerOf("sslmode=disable", guarded)
+        assert.strictEqual(byDefault?.kind, "keepalive", `guarded: ${guarded}`)
+        assert.isTrue(byDefault!.seconds > 45 && byDefault!.seconds <= 60, `default idle 60 s: ${byDefault!.seconds} s left`)
+        const idle15 = yield* timerOf("sslmode=disable&keepalives_idle=15", guarded)
+        assert.strictEqual(idle15?.kind, "keepalive")
+        assert.isTrue(idle15!.seconds > 5 && idle15!.seconds <= 15, `keepalives_idle=15: ${idle15!.seconds} s left`)
+        assert.isUndefined(yield* timerOf("sslmode=disable&keepalives=0", guarded), `keepalives=0, guarded: ${guarded}`)
+      }
     }).pipe(inThrowawayDatabase(1)))
 
   it.live("a socket directory where no server listens: a retryable DatabaseError naming the socket", () =>

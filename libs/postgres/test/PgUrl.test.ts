@@ -258,10 +258,27 @@ describe("PgUrl.resolve", () => {
       }
     }))
 
+  it.effect("TCP keepalive: on with a 60 s idle time by default, keepalives_idle sets it, keepalives=0 and a Unix socket turn it off", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* resolve("postgres://u@h/db", {})).keepAliveIdleSeconds, PgUrl.defaultKeepAliveIdleSeconds)
+      assert.strictEqual(PgUrl.defaultKeepAliveIdleSeconds, 60)
+      assert.strictEqual((yield* resolve("postgres://u@h/db?keepalives=1&keepalives_idle=30", {})).keepAliveIdleSeconds, 30)
+      assert.isUndefined((yield* resolve("postgres://u@h/db?keepalives=0&keepalives_idle=30", {})).keepAliveIdleSeconds)
+      assert.isUndefined((yield* resolve("postgres://u@/db?host=/var/run/postgresql", {})).keepAliveIdleSeconds)
+      // the probes' interval and count cannot be set from Node.js: accepted (as in a cloud provider's recommended
+      // connection string) and named in a warning
+      const tuned = yield* resolve("postgres://u@h/db?keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3", {})
+      assert.strictEqual(tuned.keepAliveIdleSeconds, 30)
+      assert.include(tuned.warnings.join("\n"), "keepalives_interval and keepalives_count are not applied")
+      assert.deepStrictEqual((yield* resolve("postgres://u@h/db?keepalives_idle=30", {})).warnings, [])
+    }))
+
   it.effect("a parameter the driver would drop is an error naming it; libpq's harmless ones are accepted", () =>
     Effect.gen(function*() {
       for (const [query, parameter] of [
-        ["keepalives=1", "keepalives"],
+        ["keepalives=yes", "keepalives"],
+        ["keepalives_idle=0", "keepalives_idle"],
+        ["keepalives_count=many", "keepalives_count"],
         ["sslmode=verify", "sslmode"],
         ["sslpassword=Sup3r", "sslpassword"],
         ["target_session_attrs=read-write", "target_session_attrs"],
