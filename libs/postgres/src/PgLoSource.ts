@@ -15,6 +15,13 @@
  *   into an unsafe integer, which `checkRow` reports as `InvalidSize`).
  * - A page that fails with a retryable `DatabaseError` (a connection reset, a failover) is retried by itself with the
  *   project's policy, from the same cursor; the stream fails only when a page's retry budget is spent.
+ * - Where the session has a server-side `statement_timeout` (a pooler refused the startup parameter that lifts it,
+ *   and a database or role default applies: `PgDatabase.ts`), each page runs in a transaction of its own with
+ *   `SET LOCAL statement_timeout = 0`, as the counts do (LongStatement.ts). A page is short with the index of pending
+ *   rows, but without it (the role may not build it, or the same default cancelled its build) the first page of a
+ *   resumed run walks the migrated rows of the hash index, which on tens of millions of rows outlasts a typical
+ *   default: cancelled (57014) every time, it was retried until the retry budget ended, on every rerun. The client's
+ *   own bound (`--pg-statement-timeout`) still applies. Read once, on the first page.
  */
 import {
   DatabaseError,
@@ -111,10 +118,22 @@ export const make = Effect.fnUntraced(function*(
   const pageSize = Math.max(1, Math.floor(options.pageSize))
   const inShard = shardPredicate(sql, options.shard)
 
+  // whether the sessions run under a server-side statement_timeout (see the module's comment); read once
+  let timeoutInForce: boolean | undefined = undefined
+  const page = (after: Cursor | undefined) =>
+    Effect.gen(function*() {
+      if (timeoutInForce === undefined) {
+        const [row] = yield* sql<{ readonly t: string }>`SELECT current_setting('statement_timeout') AS t`
+        timeoutInForce = row !== undefined && row.t !== "0"
+      }
+      const query = pageQuery(sql, pageSize, inShard, after)
+      return yield* (timeoutInForce ? withoutStatementTimeoutOn(sql)(query) : query)
+    })
+
   // A page that fails with a retryable error is retried by itself (the `RetryPolicy` in force, each retry counted
   // as "source"), from the same cursor: the rows already emitted are neither lost nor emitted again.
   const fetchPage = Effect.fn("PgLoSource.page")(function*(after: Cursor | undefined) {
-    return yield* pageQuery(sql, pageSize, inShard, after).pipe(
+    return yield* page(after).pipe(
       mapSqlError("read pending rows"),
       timedStatement("read pending rows"),
       retryInfrastructure("source"),

@@ -1,13 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { LoSource, Metrics, RetryPolicy, type SourceRow } from "@lo-migrate/core"
-import { Context, Deferred, Effect, Layer, Stream } from "effect"
+import { Context, Deferred, Effect, Layer, Redacted, Result, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import fc from "fast-check"
-import { PgDatabase, PgLoSource } from "../src/index.ts"
+import { PgDatabase, PgLoSource, PgUrl, sqlStateOf } from "../src/index.ts"
 import {
   createNiceBinaryTable,
   insertBinary,
   inThrowawayDatabase,
+  PgBouncer,
   seedOriginalDataSet,
   ThrowawayDatabase
 } from "../src/testing.ts"
@@ -235,6 +236,40 @@ describe("PgLoSource.rows retries", () => {
       assert.isTrue(error.retryable)
       assert.match(error.message, /55P03|lock/)
     }).pipe(inThrowawayDatabase(1)), 20_000)
+})
+
+describe("PgLoSource.rows behind a pooler", () => {
+  it.live("a database default statement_timeout that PgBouncer leaves in force does not cancel a slow page (a long migrated prefix, no index of pending rows)", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const db = yield* ThrowawayDatabase
+      yield* createNiceBinaryTable()
+      // a resumed run's table: a million rows migrated first in hash order, then the 5 left; no index of pending rows
+      yield* sql`INSERT INTO _nice_binary (hash, size, mime_type, data, sha2)
+                 SELECT lpad(to_hex(i), 40, '0'), 1, 'a/b', 4242, repeat('a', 64) FROM generate_series(1, 1000000) i`
+      const pending = Array.from({ length: 5 }, (_, i) => `${"f".repeat(39)}${i}`)
+      for (const hash of pending) yield* row(hash)
+      yield* sql`ANALYZE _nice_binary`
+      yield* sql.unsafe(`ALTER DATABASE ${db.name} SET statement_timeout = '20ms'`)
+      const bouncer = yield* PgBouncer.make
+      const url = Redacted.make(bouncer.url(db.name))
+      const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+      const viaBouncer = PgDatabase.layer({ url, options, maxConnections: 1, warnWhenRefused: false })
+      // the premise: the page's statement outlasts the default on such a session
+      const bare = yield* Effect.gen(function*() {
+        const pooled = yield* SqlClient.SqlClient
+        const [t] = yield* pooled<{ readonly t: string }>`SELECT current_setting('statement_timeout') AS t`
+        const page = yield* Effect.result(pooled`SELECT hash FROM _nice_binary WHERE sha2 IS NULL ORDER BY hash, ctid LIMIT 1000`)
+        return { timeout: t?.t, page }
+      }).pipe(Effect.provide(viaBouncer))
+      assert.strictEqual(bare.timeout, "20ms", "PgBouncer refused statement_timeout=0: the default applies")
+      assert.isTrue(Result.isFailure(bare.page) && sqlStateOf(bare.page.failure) === "57014", "the bare page is cancelled")
+      const seen = yield* collect(1000).pipe(
+        Effect.provide(viaBouncer),
+        Effect.provideService(RetryPolicy, { budget: "3 seconds", base: "20 millis", cap: "200 millis" })
+      )
+      assert.deepStrictEqual(seen.map((r) => r.hash), pending)
+    }).pipe(inThrowawayDatabase(1)), 60_000)
 })
 
 describe("PgLoSource.count", () => {
