@@ -541,6 +541,18 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
         const status = yield* runCli(["status"], onStandby)
         assert.strictEqual(status.code, 1, status.stdout + status.stderr)
         assert.include(status.stdout, halfMigrated ? "3 rows left to migrate" : "5 rows left to migrate")
+        // an HA application's URL: target_session_attrs=read-write names the standby at once, before any check;
+        // status with target_session_attrs=standby reads it
+        const port = new URL(standby.url("postgres")).port
+        const readWrite = yield* runCli(["--report", "/dev/null"], { ...onStandby, PGTARGETSESSIONATTRS: "read-write" })
+        assert.strictEqual(readWrite.code, 2, readWrite.stdout + readWrite.stderr)
+        assert.include(
+          readWrite.stderr,
+          `target_session_attrs=read-write: the server at 127.0.0.1:${port} is a standby (in recovery); point the URL at the primary`
+        )
+        assert.include(readWrite.stderr, "Refusing to start")
+        const onlyStandby = yield* runCli(["status"], { ...onStandby, PG_URL: `${onStandby.PG_URL}?target_session_attrs=standby` })
+        assert.strictEqual(onlyStandby.code, 1, onlyStandby.stdout + onlyStandby.stderr)
       }
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 })

@@ -15,7 +15,7 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { ConnectionOptions } from "node:tls"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { describeSqlError, sqlStateOf, toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
-import { hostOf, normalize, type PgConnectionOptions } from "./PgUrl.ts"
+import { describeTarget, hostOf, normalize, type PgConnectionOptions, type TargetSessionAttrs } from "./PgUrl.ts"
 import { type Transport, withClientKey } from "./PgTls.ts"
 import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
 
@@ -199,9 +199,38 @@ export const make = (given: PgConnectionConfig) => {
           detail: `${error.detail} (${plan.checks})`,
           retryable: error.retryable
         })
-    })
+    }),
+    Effect.tap((client) =>
+      options === undefined ? Effect.void : checkSessionAttrs(client, options.sessionAttrs, describeTarget(options.target))
+    )
   )
 }
+
+/**
+ * What `target_session_attrs` asks of the one server lo-migrate connects to, checked once when a pool starts: the
+ * server as libpq would refuse it, a `DatabaseError` that is not retryable (the URL names the wrong server; during a
+ * failover the refused connects and resets before it are retried as usual).
+ */
+const checkSessionAttrs = (client: SqlClient.SqlClient, attrs: TargetSessionAttrs, server: string) =>
+  attrs === "any" || attrs === "prefer-standby"
+    ? Effect.void
+    : client<{ readonly readOnly: string; readonly standby: boolean }>`
+        SELECT current_setting('transaction_read_only') AS "readOnly", pg_is_in_recovery() AS standby`.pipe(
+      Effect.mapError((e) => toDatabaseError("connect", e)),
+      Effect.flatMap(([r]) => {
+        const readOnly = r?.readOnly === "on"
+        const standby = r?.standby === true
+        const is = standby ? "a standby (in recovery)" : readOnly ? "read-only (transaction_read_only is on)" : "a primary that accepts writes"
+        const ok = attrs === "read-write" ? !readOnly : attrs === "read-only" ? readOnly : attrs === "primary" ? !standby : standby
+        return ok ? Effect.void : Effect.fail(new DatabaseError({
+          operation: "connect",
+          detail: `target_session_attrs=${attrs}: the server at ${server} is ${is}; point the URL at ` +
+            (attrs === "read-write" || attrs === "primary" ? "the primary" : "a standby") +
+            " (lo-migrate connects to one host)",
+          retryable: false
+        }))
+      })
+    )
 
 /** `PgClient` + `SqlClient` for the given URL. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
 export const layer = (config: PgConnectionConfig): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseError> =>

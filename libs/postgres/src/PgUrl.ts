@@ -77,6 +77,8 @@ export interface PgConnectionOptions {
    * `defaultKeepAliveIdleSeconds`); `undefined` with `keepalives=0` and over a Unix socket.
    */
   readonly keepAliveIdleSeconds: number | undefined
+  /** `target_session_attrs` (or `PGTARGETSESSIONATTRS`): what the server must be, checked when a pool starts. */
+  readonly sessionAttrs: TargetSessionAttrs
   /** E.g. a password file ignored for its permissions (as libpq warns). */
   readonly warnings: ReadonlyArray<string>
 }
@@ -130,7 +132,6 @@ const driverParameters = new Set(["host", "port", "user", "password", "dbname", 
 /** libpq parameters whose value changes nothing here, with the values that mean so. */
 const harmless: Readonly<Record<string, ReadonlyArray<string>>> = {
   gssencmode: ["disable", "prefer"],
-  target_session_attrs: ["any"],
   client_encoding: ["UTF8", "utf8", "UTF-8", "utf-8"],
   sslsni: ["1"],
   fallback_application_name: []
@@ -144,7 +145,8 @@ const ours: Readonly<Record<string, string>> = {
   sslkey: "PGSSLKEY",
   sslcrl: "PGSSLCRL",
   passfile: "PGPASSFILE",
-  application_name: "PGAPPNAME"
+  application_name: "PGAPPNAME",
+  target_session_attrs: "PGTARGETSESSIONATTRS"
 }
 
 const fail = (parameter: string, detail: string) => Effect.fail(new PgUrlError({ parameter, detail }))
@@ -157,6 +159,21 @@ const fail = (parameter: string, detail: string) => Effect.fail(new PgUrlError({
  * those limits; a lost peer is then noticed about 10 s later (Node's libuv probes every second, 10 times, on Linux).
  */
 export const defaultKeepAliveIdleSeconds = 60
+
+/**
+ * libpq's `target_session_attrs`. With one host (lo-migrate connects to one) it is a condition on that server rather
+ * than a choice among several: `read-write` (`transaction_read_only` off), `read-only` (on), `primary` (not in
+ * recovery), `standby` (in recovery); `any` and `prefer-standby` accept any server, as libpq does with one host.
+ */
+export type TargetSessionAttrs = "any" | "read-write" | "read-only" | "primary" | "standby" | "prefer-standby"
+const targetSessionAttrs: ReadonlyArray<TargetSessionAttrs> = [
+  "any",
+  "read-write",
+  "read-only",
+  "primary",
+  "standby",
+  "prefer-standby"
+]
 
 /** libpq's keepalive parameters, read here (`keepAliveOf`). */
 const keepAliveParameters = new Set(["keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"])
@@ -325,6 +342,11 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   }
 
   const target = yield* targetOf(url, environment)
+  const attrs = param("target_session_attrs") ?? "any"
+  if (!targetSessionAttrs.includes(attrs as TargetSessionAttrs)) {
+    return yield* fail("target_session_attrs", `unknown value ${JSON.stringify(attrs)} (${targetSessionAttrs.join(", ")})`)
+  }
+  const sessionAttrs = attrs as TargetSessionAttrs
 
   // TLS
   const modeText = param("sslmode")
@@ -424,6 +446,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     serverOptions: params.get("options") === null && env["PGOPTIONS"] !== "" ? env["PGOPTIONS"] : undefined,
     applicationName: param("application_name"),
     keepAliveIdleSeconds: yield* keepAliveOf(params, target, warnings),
+    sessionAttrs,
     warnings
   }
 })
@@ -433,7 +456,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
  * warning names those that are set (never their values), so that nobody wonders why they had no effect.
  */
 export const ignoredEnvironmentVariables = [
-  "PGHOSTADDR", "PGSERVICE", "PGSERVICEFILE", "PGTARGETSESSIONATTRS", "PGLOADBALANCEHOSTS", "PGREQUIREAUTH",
+  "PGHOSTADDR", "PGSERVICE", "PGSERVICEFILE", "PGLOADBALANCEHOSTS", "PGREQUIREAUTH",
   "PGCHANNELBINDING", "PGGSSENCMODE", "PGSSLCERTMODE", "PGSSLCRLDIR", "PGSSLMINPROTOCOLVERSION",
   "PGSSLMAXPROTOCOLVERSION", "PGREQUIRESSL", "PGCONNECT_TIMEOUT", "PGCLIENTENCODING"
 ] as const

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DatabaseError } from "@lo-migrate/core"
-import { Cause, Effect, Logger, Redacted } from "effect"
+import { Cause, Effect, Logger, Redacted, Result } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -15,7 +15,14 @@ import {
 } from "effect/sql/SqlError"
 import { scrubSecrets } from "@lo-migrate/core"
 import { describeSqlError, isRetryableSqlError, isTransientSqlState, PgDatabase, PgUrl, toDatabaseError } from "../src/index.ts"
-import { inThrowawayDatabase, PgBouncer, serverSocket, testAdminUrl, ThrowawayDatabase } from "../src/testing.ts"
+import {
+  inThrowawayDatabase,
+  PgBouncer,
+  serverSocket,
+  StandbyServer,
+  testAdminUrl,
+  ThrowawayDatabase
+} from "../src/testing.ts"
 
 const password = "Sup3r-S3cret_pw"
 
@@ -160,6 +167,47 @@ describe("PgDatabase", () => {
         assert.isUndefined(yield* timerOf("sslmode=disable&keepalives=0", guarded), `keepalives=0, guarded: ${guarded}`)
       }
     }).pipe(inThrowawayDatabase(1)))
+
+  it.live("target_session_attrs is a condition on the one server: a standby refused for read-write and primary, accepted for standby and read-only; the primary the other way round", () =>
+    Effect.gen(function*() {
+      const db = yield* ThrowawayDatabase
+      const standby = yield* StandbyServer.make(Effect.void)
+      /** Connects with `attrs` (in the URL, or as PGTARGETSESSIONATTRS) and runs one query. */
+      const attempt = (url: string, attrs: string, viaEnv = false) =>
+        Effect.gen(function*() {
+          const full = Redacted.make(viaEnv ? url : `${url}${url.includes("?") ? "&" : "?"}target_session_attrs=${attrs}`)
+          const env = { HOME: "/nonexistent", ...(viaEnv ? { PGTARGETSESSIONATTRS: attrs } : {}) }
+          const options = yield* Effect.orDie(PgUrl.resolve(full, PgUrl.environmentOf(env)))
+          return yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`).pipe(
+            Effect.provide(PgDatabase.layer({ url: full, options, maxConnections: 1 })),
+            Effect.result
+          )
+        })
+      const onStandby = standby.url("postgres")
+      const standbyPort = new URL(onStandby).port
+      for (const attrs of ["read-write", "primary"]) {
+        const refused = yield* attempt(onStandby, attrs)
+        assert.isTrue(Result.isFailure(refused), attrs)
+        const error = (refused as Result.Failure<unknown, DatabaseError>).failure
+        assert.instanceOf(error, DatabaseError)
+        assert.isFalse(error.retryable, "the URL names the wrong server")
+        assert.include(error.message, `target_session_attrs=${attrs}: the server at 127.0.0.1:${standbyPort} is a standby (in recovery); point the URL at the primary`)
+      }
+      assert.isTrue(Result.isFailure(yield* attempt(onStandby, "primary", true)), "PGTARGETSESSIONATTRS is read")
+      for (const attrs of ["standby", "read-only", "any", "prefer-standby"]) {
+        assert.isTrue(Result.isSuccess(yield* attempt(onStandby, attrs)), attrs)
+      }
+      const onPrimary = Redacted.value(db.url)
+      for (const attrs of ["read-write", "primary", "any", "prefer-standby"]) {
+        assert.isTrue(Result.isSuccess(yield* attempt(onPrimary, attrs)), attrs)
+      }
+      const notStandby = yield* attempt(onPrimary, "standby")
+      assert.isTrue(Result.isFailure(notStandby))
+      assert.include(
+        (notStandby as Result.Failure<unknown, DatabaseError>).failure.message,
+        "is a primary that accepts writes; point the URL at a standby"
+      )
+    }).pipe(inThrowawayDatabase(1)), 120_000)
 
   it.live("a socket directory where no server listens: a retryable DatabaseError naming the socket", () =>
     Effect.gen(function*() {

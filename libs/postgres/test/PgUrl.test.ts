@@ -273,6 +273,22 @@ describe("PgUrl.resolve", () => {
       assert.deepStrictEqual((yield* resolve("postgres://u@h/db?keepalives_idle=30", {})).warnings, [])
     }))
 
+  it.effect("target_session_attrs, else PGTARGETSESSIONATTRS, else any: every value of libpq's is read", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* resolve("postgres://u@h/db", {})).sessionAttrs, "any")
+      for (const value of ["any", "read-write", "read-only", "primary", "standby", "prefer-standby"] as const) {
+        assert.strictEqual((yield* resolve(`postgres://u@h/db?target_session_attrs=${value}`, {})).sessionAttrs, value)
+      }
+      assert.strictEqual((yield* resolve("postgres://u@h/db", { PGTARGETSESSIONATTRS: "primary" })).sessionAttrs, "primary")
+      assert.strictEqual(
+        (yield* resolve("postgres://u@h/db?target_session_attrs=read-write", { PGTARGETSESSIONATTRS: "standby" })).sessionAttrs,
+        "read-write"
+      )
+      const e = yield* failure("postgres://u@h/db", { PGTARGETSESSIONATTRS: "readwrite" })
+      assert.strictEqual(e.parameter, "target_session_attrs")
+      assert.include(e.message, 'unknown value "readwrite"')
+    }))
+
   it.effect("a parameter the driver would drop is an error naming it; libpq's harmless ones are accepted", () =>
     Effect.gen(function*() {
       for (const [query, parameter] of [
@@ -281,7 +297,7 @@ describe("PgUrl.resolve", () => {
         ["keepalives_count=many", "keepalives_count"],
         ["sslmode=verify", "sslmode"],
         ["sslpassword=Sup3r", "sslpassword"],
-        ["target_session_attrs=read-write", "target_session_attrs"],
+        ["target_session_attrs=sometimes", "target_session_attrs"],
         ["sslrootcert=system&sslmode=require", "sslmode"],
         ["service=prod", "service"]
       ] as const) {
@@ -425,14 +441,15 @@ describe("PgUrl: where the connections go (libpq's host, port and Unix sockets)"
       const warned = yield* resolveIn("postgres://u@h/x", {
         PGHOSTADDR: "10.9.8.7",
         PGSERVICE: "prod-secret-service",
-        PGTARGETSESSIONATTRS: "read-write",
+        PGLOADBALANCEHOSTS: "random",
         PGCONNECT_TIMEOUT: ""
       }, [])
       assert.strictEqual(warned.warnings.length, 1)
       const [warning] = warned.warnings
-      assert.include(warning, "PGHOSTADDR, PGSERVICE, PGTARGETSESSIONATTRS are set, but lo-migrate does not read them")
+      assert.include(warning, "PGHOSTADDR, PGSERVICE, PGLOADBALANCEHOSTS are set, but lo-migrate does not read them")
       assert.include(warning, "PGOPTIONS")
-      for (const value of ["10.9.8.7", "prod-secret-service", "read-write", "PGCONNECT_TIMEOUT"]) {
+      assert.include(warning, "PGTARGETSESSIONATTRS", "it is read now")
+      for (const value of ["10.9.8.7", "prod-secret-service", "random", "PGCONNECT_TIMEOUT"]) {
         assert.notInclude(warning, value)
       }
       // where the connection goes is still the URL's
