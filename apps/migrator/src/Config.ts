@@ -135,9 +135,6 @@ const resolvePg = Effect.fn("Config.resolvePg")(function*(
   const given = yield* required("--pg-url", env.pgUrl, Option.orElse(raw.pgUrl, () => pgFromEnv))
   // libpq's `postgresql://user@/db` (a Unix socket, or PGHOST) in a form the URL parser reads
   const pgUrl = Redacted.make(PgUrl.normalize(Redacted.value(given)))
-  if (PgUrl.authorityHostList.test(Redacted.value(pgUrl)) && !URL.canParse(Redacted.value(pgUrl))) {
-    return yield* new UsageError({ option: "--pg-url", detail: `host: ${PgUrl.severalHostsDetail}` })
-  }
   const pgParsed = yield* parseUrl(
     "--pg-url",
     Redacted.value(pgUrl),

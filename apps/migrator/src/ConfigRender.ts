@@ -21,7 +21,7 @@ export const render = (config: MigratorConfig): string => {
     "**************** configuration ****************",
     "  connections:",
     `    PostgreSQL:          ${redactUrl(Redacted.value(config.pgUrl))}`,
-    `    PostgreSQL server:   ${PgUrl.describeTarget(config.pgOptions.target)}`,
+    `    PostgreSQL server:   ${PgUrl.describeServers(config.pgOptions)}`,
     `    PostgreSQL TLS:      ${config.pgOptions.tls.checks}`,
     `    PostgreSQL password: ${config.pgOptions.passwordSource === undefined ? "none" : `from the ${config.pgOptions.passwordSource}`}`,
     `    S3 endpoint:         ${config.s3Url.toString()} (${config.pathStyle ? "path-style" : "virtual-host"}, region ${config.region})`,
@@ -82,7 +82,7 @@ export const render = (config: MigratorConfig): string => {
  */
 export const connectionsRecord = (config: MigratorConfig) => ({
   postgres: redactUrl(Redacted.value(config.pgUrl)),
-  postgresServer: PgUrl.describeTarget(config.pgOptions.target),
+  postgresServer: PgUrl.describeServers(config.pgOptions),
   s3: {
     endpoint: config.s3Url.toString(),
     bucket: config.bucket,

@@ -514,6 +514,27 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       assert.deepStrictEqual([committed, left], [0, 6])
     }).pipe(Effect.scoped, Effect.provide(Env)), 120_000)
 
+  it.live("an HA application's URL, a host list (a refused port, a standby, the primary) with target_session_attrs=read-write: migration, status and verify run on the primary", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedWithSpilled(6, (i) => 700 + i * 97, 3300)
+      const standby = yield* StandbyServer.make(Effect.void)
+      const { env } = yield* settings
+      const primary = new URL(env.PG_URL)
+      const standbyAt = `127.0.0.1:${new URL(standby.url("postgres")).port}`
+      const hosts = ["127.0.0.1:1", standbyAt, primary.host]
+      const ha = {
+        ...env,
+        PG_URL: `postgresql://${primary.username}:${primary.password}@${hosts.join(",")}${primary.pathname}?target_session_attrs=read-write`
+      }
+      const run = yield* runCli(["--report", "/dev/null"], ha)
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.include(run.stdout, `the first that will do of ${hosts.join(", ")} (target_session_attrs=read-write)`)
+      assert.include(run.stdout, "6 objects migrated")
+      yield* assertMigrated(rows)
+      yield* statusAndVerifyClean(ha, [], 6)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
   it.live("PG_URL pointing at a standby: the dry run and the migration refuse with exit 2, nothing uploaded; status reads it", () =>
     Effect.gen(function*() {
       // a replica of a database that was never migrated (no sha2 column) and of one half migrated: 5 rows, 2 recorded

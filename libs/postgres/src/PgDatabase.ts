@@ -11,11 +11,19 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { ConnectionOptions } from "node:tls"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { describeSqlError, sqlStateOf, toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
-import { describeTarget, hostOf, normalize, type PgConnectionOptions, type TargetSessionAttrs } from "./PgUrl.ts"
+import {
+  describeTarget,
+  hostOf,
+  normalize,
+  type PgConnectionOptions,
+  type PgHost,
+  type TargetSessionAttrs
+} from "./PgUrl.ts"
 import { type Transport, withClientKey } from "./PgTls.ts"
 import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
 
@@ -103,7 +111,52 @@ const timeoutDropped = (setting: string) =>
   `0) or connect to PostgreSQL directly`
 
 /** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
-export const make = (given: PgConnectionConfig) => {
+export const make = (given: PgConnectionConfig): ReturnType<typeof makeFor> => {
+  const hosts = given.options?.hosts ?? []
+  if (hosts.length <= 1) return makeFor(given)
+  // several hosts (libpq's host=h1,h2): the first that accepts the connection and meets target_session_attrs, as
+  // libpq chooses; the driver gets that host and port, and a URL without the lists, which it could not read
+  const url = new URL(normalize(Redacted.value(given.url)))
+  url.searchParams.delete("host")
+  url.searchParams.delete("port")
+  const options = given.options!
+  return Effect.gen(function*() {
+    const failures: Array<readonly [PgHost, DatabaseError]> = []
+    // prefer-standby: a standby among them first, then any (libpq's two passes)
+    const passes: ReadonlyArray<TargetSessionAttrs> = options.sessionAttrs === "prefer-standby"
+      ? ["standby", "any"]
+      : [options.sessionAttrs]
+    for (const sessionAttrs of passes) {
+      for (const host of hosts) {
+        const attempt = yield* Effect.result(makeFor({
+          ...given,
+          url: Redacted.make(url.toString()),
+          options: {
+            ...options,
+            sessionAttrs,
+            target: host.target,
+            tls: host.tls,
+            password: host.password,
+            passwordSource: host.passwordSource
+          }
+        }))
+        if (Result.isSuccess(attempt)) return attempt.success
+        failures.push([host, attempt.failure])
+      }
+    }
+    return yield* new DatabaseError({
+      operation: "connect",
+      detail: `none of the ${hosts.length} hosts would do` +
+        (options.sessionAttrs === "any" ? "" : ` (target_session_attrs=${options.sessionAttrs})`) + ": " +
+        failures.map(([host, e]) => `${describeTarget(host.target)}: ${e.detail}`).join("; "),
+      // during a failover one of them may come back or be promoted
+      retryable: failures.some(([, e]) => e.retryable)
+    })
+  })
+}
+
+/** `make` for the one host of `given.options.target`. */
+const makeFor = (given: PgConnectionConfig) => {
   // libpq's `postgresql://user@/db`, which the driver's URL parser would refuse, in a form it reads
   const config = { ...given, url: Redacted.make(normalize(Redacted.value(given.url))) }
   const options = config.options
@@ -226,7 +279,7 @@ const checkSessionAttrs = (client: SqlClient.SqlClient, attrs: TargetSessionAttr
           operation: "connect",
           detail: `target_session_attrs=${attrs}: the server at ${server} is ${is}; point the URL at ` +
             (attrs === "read-write" || attrs === "primary" ? "the primary" : "a standby") +
-            " (lo-migrate connects to one host)",
+            ", or list the cluster's hosts (host=h1,h2: the first that will do is used)",
           retryable: false
         }))
       })

@@ -53,10 +53,36 @@ export const describeTarget = (target: PgTarget): string =>
     ? `Unix socket ${target.path}`
     : `${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`
 
+/**
+ * The servers of `options` for people: one host as `describeTarget` prints it; several as a list, the first that
+ * accepts the connection and meets `target_session_attrs` being the one used.
+ */
+export const describeServers = (options: Pick<PgConnectionOptions, "hosts" | "sessionAttrs">): string =>
+  (options.hosts.length <= 1
+    ? options.hosts.map((h) => describeTarget(h.target)).join("")
+    : `the first that will do of ${options.hosts.map((h) => describeTarget(h.target)).join(", ")}`) +
+  (options.sessionAttrs === "any" ? "" : ` (target_session_attrs=${options.sessionAttrs})`)
+
+/**
+ * One host of the URL's list (libpq's `host=h1,h2`, `postgresql://h1:5432,h2:5432/db`, `PGHOST=h1,h2`), with what
+ * depends on it: the TLS plan (none over a Unix socket) and the password (the password file matches by host).
+ */
+export interface PgHost {
+  readonly target: PgTarget
+  readonly tls: TlsPlan
+  readonly password: Redacted.Redacted<string> | undefined
+  readonly passwordSource: string | undefined
+}
+
 /** What `PgDatabase` needs beyond the URL itself (which the driver still parses for user, database, options...). */
 export interface PgConnectionOptions {
-  /** Where the connections go (the driver gets `hostOf(target)` and its port). */
+  /** Where the connections go (the driver gets `hostOf(target)` and its port): the first of `hosts`. */
   readonly target: PgTarget
+  /**
+   * Every host, in the URL's order (one for most URLs). A pool connects to the first that accepts it and meets
+   * `sessionAttrs`, as libpq does (`PgDatabase`).
+   */
+  readonly hosts: ReadonlyArray<PgHost>
   readonly tls: TlsPlan
   /** Set when the URL has no password: from `PGPASSWORD` or the password file. */
   readonly password: Redacted.Redacted<string> | undefined
@@ -108,6 +134,9 @@ export const defaultSocketDirectories: ReadonlyArray<string> = ["/var/run/postgr
  * it is.
  */
 export const normalize = (text: string): string => {
+  // a host list first: the URL parser reads `db1,db2:6000` as one host with one port, or not at all
+  const listed = hostListToParameters(text)
+  if (listed !== undefined) return normalize(listed)
   if (URL.canParse(text)) return text
   const match = /^(postgres(?:ql)?:\/\/)([^/?#@]*)@([/?#].*)?$/is.exec(text)
   if (match === null) return text
@@ -124,6 +153,32 @@ export const normalize = (text: string): string => {
     url.searchParams.set("password", password)
   }
   return url.toString()
+}
+
+/**
+ * libpq's host list in the authority (`postgresql://u@db1:5432,db2:5433/app`), which the URL parser refuses, as the
+ * `host` and `port` parameters (`postgresql://u@/app?host=db1,db2&port=5432,5433`; a host without a port leaves its
+ * entry empty: the default). `undefined` when `text` has no such list, or has those parameters already.
+ */
+const hostListToParameters = (text: string): string | undefined => {
+  const match = /^(postgres(?:ql)?:\/\/)((?:[^/?#@]*@)?)([^/?#@]*,[^/?#@]*)([/?#].*)?$/is.exec(text)
+  if (match === null) return undefined
+  const hosts: Array<string> = []
+  const ports: Array<string> = []
+  for (const entry of match[3]!.split(/,(?![^[]*\])/)) {
+    const m = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(entry)
+    if (m === null) return undefined
+    hosts.push(m[1]!)
+    ports.push(m[2] ?? "")
+  }
+  const rest = match[4] ?? "/"
+  const [pathPart, query = ""] = rest.split(/\?(.*)/s, 2) as [string, string?]
+  const params = new URLSearchParams(query)
+  if (params.has("host") || params.has("port")) return undefined
+  const extra = `host=${hosts.map(encodeURIComponent).join(",")}` +
+    (ports.some((p) => p !== "") ? `&port=${ports.join(",")}` : "")
+  const path = pathPart.startsWith("/") ? pathPart : `/${pathPart}`
+  return `${match[1]}${match[2]}${path}?${query === "" ? extra : `${query}&${extra}`}`
 }
 
 /** The parameters the driver reads itself (besides `sslmode`, which is read here). */
@@ -266,22 +321,33 @@ const isSocketDirectory = (host: string) => host.startsWith("/")
  * else its `host` parameter, else `PGHOST`, else a Unix socket in the default directory; the URL's port, else its
  * `port` parameter, else `PGPORT`, else 5432.
  */
-const targetOf = (url: URL, environment: PgEnvironment): Effect.Effect<PgTarget, PgUrlError> =>
+const targetsOf = (url: URL, environment: PgEnvironment): Effect.Effect<ReadonlyArray<PgTarget>, PgUrlError> =>
   Effect.gen(function*() {
     const params = url.searchParams
     const env = environment.env
-    const port = (url.port !== "" ? yield* portOf("URL port", url.port) : undefined) ??
-      (yield* portOf("port", params.get("port") ?? undefined)) ??
-      (yield* portOf("PGPORT", env["PGPORT"])) ??
-      5432
-    const authority = url.hostname === "" ? undefined : decodedComponent(url.hostname).replace(/^\[(.*)\]$/, "$1")
+    const authority = url.hostname === "" ? undefined : decodedComponent(url.hostname)
     const given = [authority, params.get("host") ?? undefined, env["PGHOST"]].find((h) => h !== undefined && h !== "")
-    if (given?.includes(",") === true) return yield* fail("host", severalHostsDetail)
-    if (given !== undefined) {
-      return isSocketDirectory(given)
-        ? { _tag: "Socket", directory: given, port, path: socketPath(given, port) } as const
-        : { _tag: "Tcp", host: given, port } as const
+    const hosts = given === undefined ? [] : given.split(/,(?![^[]*\])/).map((h) => h.trim().replace(/^\[(.*)\]$/, "$1"))
+    if (hosts.some((h) => h === "")) {
+      return yield* fail("host", `has an empty entry in the list ${JSON.stringify(given)}; name every host`)
     }
+    const [portName, portText] = ([["URL port", url.port], ["port", params.get("port")], ["PGPORT", env["PGPORT"]]] as const)
+      .find(([, text]) => text !== undefined && text !== null && text !== "") ?? ["port", ""]
+    const portTexts = (portText ?? "").split(",")
+    if (portTexts.length > 1 && portTexts.length !== Math.max(1, hosts.length)) {
+      return yield* fail(portName, `lists ${portTexts.length} ports for ${hosts.length} hosts; give one port, or one per host`)
+    }
+    const ports: Array<number> = []
+    for (const text of portTexts) ports.push((yield* portOf(portName, text.trim())) ?? 5432)
+    const portFor = (i: number) => ports[portTexts.length === 1 ? 0 : i]!
+    if (hosts.length > 0) {
+      return hosts.map((host, i): PgTarget =>
+        isSocketDirectory(host)
+          ? { _tag: "Socket", directory: host, port: portFor(i), path: socketPath(host, portFor(i)) }
+          : { _tag: "Tcp", host, port: portFor(i) }
+      )
+    }
+    const port = portFor(0)
     const candidates = environment.socketDirectories ?? defaultSocketDirectories
     const directory = candidates.find((d) => exists(socketPath(d, port)))
     if (directory === undefined) {
@@ -292,20 +358,8 @@ const targetOf = (url: URL, environment: PgEnvironment): Effect.Effect<PgTarget,
           "server's host name, or host=<socket directory> (then a server that is starting is waited for)"
       )
     }
-    return { _tag: "Socket", directory, port, path: socketPath(directory, port) } as const
+    return [{ _tag: "Socket", directory, port, path: socketPath(directory, port) }]
   })
-
-/**
- * Why a host list (`h1,h2`, as for a Patroni cluster with `target_session_attrs`) is refused, and what to give instead.
- * The driver's pool connects to one host; choosing another after a failover is not built.
- */
-export const severalHostsDetail = "names several hosts; lo-migrate connects to one. Give the primary's address, or one " +
-  "that follows the primary through a failover (a virtual IP, HAProxy or PgBouncer in front of the cluster, a DNS " +
-  "name its manager updates): a failover during a run is then an outage like any other, retried within " +
-  "--retry-budget, and a rerun resumes"
-
-/** A URL whose authority lists several hosts (`postgresql://h1:5432,h2:5432/db`), which the URL parser refuses. */
-export const authorityHostList = /^postgres(?:ql)?:\/\/(?:[^/?#@]*@)?[^/?#@]*,[^/?#]*(?:[/?#]|$)/i
 
 /** Reads `raw` (a `postgres://` / `postgresql://` URL) with libpq's meaning. */
 export const resolve = Effect.fn("PgUrl.resolve")(function*(
@@ -313,9 +367,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
   environment: PgEnvironment
 ): Effect.fn.Return<PgConnectionOptions, PgUrlError> {
   const text = normalize(Redacted.value(raw))
-  if (!URL.canParse(text)) {
-    return yield* (authorityHostList.test(text) ? fail("host", severalHostsDetail) : fail("URL", "is not a valid URL"))
-  }
+  if (!URL.canParse(text)) return yield* fail("URL", "is not a valid URL")
   const url = new URL(text)
   const params = url.searchParams
   const env = environment.env
@@ -333,15 +385,13 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
       return yield* fail(key, `=${value} is not supported (only ${values.join(", ")}); remove it from the URL`)
     }
   }
-  if ((params.get("host") ?? "").includes(",") || url.hostname.includes(",")) {
-    return yield* fail("host", severalHostsDetail)
-  }
   const param = (name: string): string | undefined => {
     const value = params.get(name) ?? (ours[name] !== undefined ? env[ours[name]] : undefined)
     return value === "" ? undefined : value
   }
 
-  const target = yield* targetOf(url, environment)
+  const targets = yield* targetsOf(url, environment)
+  const target = targets[0]!
   const attrs = param("target_session_attrs") ?? "any"
   if (!targetSessionAttrs.includes(attrs as TargetSessionAttrs)) {
     return yield* fail("target_session_attrs", `unknown value ${JSON.stringify(attrs)} (${targetSessionAttrs.join(", ")})`)
@@ -394,7 +444,9 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     return tls
   })
   // libpq uses no TLS over a Unix socket, whatever sslmode says, and reads none of its files
-  const tls = target._tag === "Socket" ? overSocket(mode) : yield* tcpPlan
+  const tcpTls = targets.some((t) => t._tag === "Tcp") ? yield* tcpPlan : undefined
+  const tlsOf = (t: PgTarget): TlsPlan => t._tag === "Socket" || tcpTls === undefined ? overSocket(mode) : tcpTls
+  const tls = tlsOf(target)
 
   // where to, as whom (libpq's defaults: the OS user, a database named like the user)
   const urlUser = url.username !== "" ? decodedComponent(url.username) : params.get("user") ?? undefined
@@ -415,29 +467,33 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
         `the variables lo-migrate reads (${environmentVariables.join(", ")}); put what you need in the URL`
     )
   }
-  let password: Redacted.Redacted<string> | undefined = undefined
-  let passwordSource: string | undefined = undefined
-  if (url.password !== "" || params.get("password") !== null) {
-    passwordSource = "URL"
-  } else if (env["PGPASSWORD"] !== undefined && env["PGPASSWORD"] !== "") {
-    password = Redacted.make(env["PGPASSWORD"])
-    passwordSource = "PGPASSWORD"
-  } else {
-    const file = param("passfile") ?? join(environment.home, ".pgpass")
-    const found = yield* PgPass.readLookup(file, {
-      host: PgPass.targetHost(hostOf(target)),
-      port: String(target.port),
-      database: urlDatabase ?? database ?? user,
-      user
-    }).pipe(Effect.mapError((detail) => new PgUrlError({ parameter: "passfile", detail: `cannot read ${file}: ${detail}` })))
-    if (found.warning !== undefined) warnings.push(found.warning)
-    if (found.password !== undefined) {
-      password = Redacted.make(found.password)
-      passwordSource = `password file ${file}`
-    }
-  }
+  // per host: the password file is looked up for each (libpq matches its lines by host and port)
+  const passwordFor = (t: PgTarget) =>
+    Effect.gen(function*() {
+      if (url.password !== "" || params.get("password") !== null) {
+        return { password: undefined, passwordSource: "URL" }
+      }
+      if (env["PGPASSWORD"] !== undefined && env["PGPASSWORD"] !== "") {
+        return { password: Redacted.make(env["PGPASSWORD"]), passwordSource: "PGPASSWORD" }
+      }
+      const file = param("passfile") ?? join(environment.home, ".pgpass")
+      const found = yield* PgPass.readLookup(file, {
+        host: PgPass.targetHost(hostOf(t)),
+        port: String(t.port),
+        database: urlDatabase ?? database ?? user,
+        user
+      }).pipe(Effect.mapError((detail) => new PgUrlError({ parameter: "passfile", detail: `cannot read ${file}: ${detail}` })))
+      if (found.warning !== undefined && !warnings.includes(found.warning)) warnings.push(found.warning)
+      return found.password === undefined
+        ? { password: undefined, passwordSource: undefined }
+        : { password: Redacted.make(found.password), passwordSource: `password file ${file}` }
+    })
+  const hosts: Array<PgHost> = []
+  for (const t of targets) hosts.push({ target: t, tls: tlsOf(t), ...(yield* passwordFor(t)) })
+  const { password, passwordSource } = hosts[0]!
   return {
     target,
+    hosts,
     tls,
     password,
     passwordSource,

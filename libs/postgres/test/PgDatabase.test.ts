@@ -209,6 +209,44 @@ describe("PgDatabase", () => {
       )
     }).pipe(inThrowawayDatabase(1)), 120_000)
 
+  it.live("a host list: the first host that accepts the connection and meets target_session_attrs, as libpq chooses; when none does, one error naming each", () =>
+    Effect.gen(function*() {
+      const standby = yield* StandbyServer.make(Effect.void)
+      const standbyAt = `127.0.0.1:${new URL(standby.url("postgres")).port}`
+      const shared = new URL(testAdminUrl())
+      const primaryAt = `${shared.hostname}:${shared.port === "" ? "5432" : shared.port}`
+      const nothingAt = "127.0.0.1:1" // a refused port
+      /** The port of the server a pool of `hosts` with `attrs` reached, or its error. */
+      const reached = (hosts: ReadonlyArray<string>, attrs: string) =>
+        Effect.gen(function*() {
+          const url = Redacted.make(`postgresql://${shared.username}@${hosts.join(",")}/postgres?sslmode=disable&target_session_attrs=${attrs}`)
+          const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+          return yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            Effect.orDie(sql<{ readonly port: number }>`SELECT inet_server_port() AS port`)).pipe(
+            Effect.map(([row]) => `127.0.0.1:${row!.port}`),
+            Effect.provide(PgDatabase.layer({ url, options, maxConnections: 1 })),
+            Effect.result
+          )
+        })
+      const at = (result: Result.Result<string, DatabaseError>) => Result.isSuccess(result) ? result.success : result.failure.message
+      assert.strictEqual(at(yield* reached([standbyAt, primaryAt], "read-write")), primaryAt, "past the standby")
+      assert.strictEqual(at(yield* reached([standbyAt, primaryAt], "primary")), primaryAt)
+      assert.strictEqual(at(yield* reached([standbyAt, primaryAt], "any")), standbyAt, "any: the first that answers")
+      assert.strictEqual(at(yield* reached([primaryAt, standbyAt], "standby")), standbyAt)
+      assert.strictEqual(at(yield* reached([nothingAt, primaryAt], "any")), primaryAt, "past a refused port")
+      assert.strictEqual(at(yield* reached([primaryAt, standbyAt], "prefer-standby")), standbyAt, "a standby first")
+      assert.strictEqual(at(yield* reached([nothingAt, primaryAt], "prefer-standby")), primaryAt, "else any")
+      const none = yield* reached([standbyAt, nothingAt], "read-write")
+      assert.isTrue(Result.isFailure(none))
+      const error = (none as Result.Failure<string, DatabaseError>).failure
+      assert.include(error.message, "none of the 2 hosts would do (target_session_attrs=read-write)")
+      assert.include(error.message, `${standbyAt}: target_session_attrs=read-write: the server at ${standbyAt} is a standby (in recovery)`)
+      assert.include(error.message, `${nothingAt}: `)
+      assert.isTrue(error.retryable, "a refused host may come back or be promoted: retried within the budget")
+      const onlyStandby = yield* reached([standbyAt], "read-write")
+      assert.isFalse(Result.isFailure(onlyStandby) && onlyStandby.failure.retryable, "one host that is the wrong kind is not waited for")
+    }), 120_000)
+
   it.live("a socket directory where no server listens: a retryable DatabaseError naming the socket", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "lo-migrate-nosock-"))

@@ -354,26 +354,48 @@ describe("PgUrl: where the connections go (libpq's host, port and Unix sockets)"
       assert.deepStrictEqual((yield* target("postgres:///x", { PGHOST: "/tmp" })).target, socket("/tmp", 5432))
       assert.deepStrictEqual((yield* target("postgresql://%2Fvar%2Frun%2Fpostgresql/x")).target, socket("/var/run/postgresql", 5432))
       assert.strictEqual((yield* Effect.flip(target("postgres:///x?port=99999"))).parameter, "port")
-      assert.strictEqual((yield* Effect.flip(target("postgres:///x", { PGHOST: "a,b" }))).parameter, "host")
+      // a list: the first host is the target (the list: the host-list test below)
+      assert.deepStrictEqual((yield* target("postgres:///x", { PGHOST: "a,b" })).target, tcp("a", 5432))
     }))
 
-  it.effect("a host list (a Patroni cluster's URL, in each of libpq's forms) is refused with what to give instead, not as an invalid URL", () =>
+  it.effect("a host list (a Patroni cluster's URL) in each of libpq's forms: the hosts in order, one port for all or one each, a password from the password file for each", () =>
     Effect.gen(function*() {
-      for (const [url, env] of [
-        ["postgresql://db1:5432,db2:5432/app?target_session_attrs=read-write", {}],
-        ["postgresql://u:pw@db1,db2/app", {}],
-        ["postgresql://db1:5432,db2:5432", {}],
-        ["postgresql:///app?host=db1,db2&port=5432,5433", {}],
-        ["postgresql:///app", { PGHOST: "db1,db2" }]
-      ] as const) {
-        const e = yield* Effect.flip(resolveIn(url, env, []))
-        assert.strictEqual(e.parameter, "host", url)
-        assert.include(e.message, "names several hosts; lo-migrate connects to one", url)
-        assert.include(e.message, "a virtual IP, HAProxy or PgBouncer in front of the cluster", url)
-        assert.notInclude(e.message, "pw")
-      }
+      const targetsOf = (url: string, env: Record<string, string> = {}) =>
+        Effect.map(resolveIn(url, env, []), (o) => o.hosts.map((h) => h.target))
+      const two = [tcp("db1", 5432), tcp("db2", 5433)]
+      assert.deepStrictEqual(yield* targetsOf("postgresql://db1:5432,db2:5433/app?target_session_attrs=read-write"), two)
+      assert.deepStrictEqual(yield* targetsOf("postgresql:///app?host=db1,db2&port=5432,5433"), two)
+      assert.deepStrictEqual(yield* targetsOf("postgresql:///app", { PGHOST: "db1,db2", PGPORT: "5432,5433" }), two)
+      assert.deepStrictEqual(yield* targetsOf("postgresql://u:pw@db1,db2/app"), [tcp("db1", 5432), tcp("db2", 5432)])
+      assert.deepStrictEqual(yield* targetsOf("postgresql://db1,db2:6000/app"), [tcp("db1", 5432), tcp("db2", 6000)])
+      assert.deepStrictEqual(yield* targetsOf("postgresql://u@[::1]:5433,db2/app"), [tcp("::1", 5433), tcp("db2", 5432)])
+      assert.deepStrictEqual(yield* targetsOf("postgresql:///app?host=/var/run/postgresql,db2&port=5433"), [
+        socket("/var/run/postgresql", 5433),
+        tcp("db2", 5433)
+      ])
+      const o = yield* resolveIn("postgresql://u@db1:5432,db2:5433/app?target_session_attrs=primary", {}, [])
+      assert.deepStrictEqual(o.target, tcp("db1", 5432), "the first host is the target shown alone")
+      assert.strictEqual(PgUrl.describeServers(o), "the first that will do of db1:5432, db2:5433 (target_session_attrs=primary)")
+      assert.strictEqual(PgUrl.describeServers(yield* resolveIn("postgresql://u@db1/app", {}, [])), "db1:5432")
+      // three ports for two hosts, an empty entry: refused, naming the parameter
+      assert.strictEqual((yield* Effect.flip(resolveIn("postgresql:///app?host=db1,db2&port=1,2,3", {}, []))).parameter, "port")
+      assert.strictEqual((yield* Effect.flip(resolveIn("postgresql:///app?host=db1,,db2", {}, []))).parameter, "host")
       // a comma elsewhere is not a host list
       assert.strictEqual((yield* Effect.flip(resolveIn("postgresql://db1:99x/a,b", {}, []))).parameter, "URL")
+    }))
+
+  it.effect("a host list: the password file is matched for each host, as libpq does", () =>
+    Effect.gen(function*() {
+      const home = yield* tempFiles({ ".pgpass": "db1:5432:app:u:first\ndb2:5433:app:u:second\n" })
+      chmodSync(join(home, ".pgpass"), 0o600)
+      const o = yield* PgUrl.resolve(Redacted.make("postgresql://u@db1:5432,db2:5433/app"), {
+        env: {},
+        home,
+        osUser: "osuser",
+        socketDirectories: []
+      })
+      assert.deepStrictEqual(o.hosts.map((h) => h.password === undefined ? undefined : Redacted.value(h.password)), ["first", "second"])
+      assert.strictEqual(Redacted.value(o.password!), "first")
     }))
 
   it.effect("no host at all: libpq's socket directory, the first that holds the server's socket, else exit 2 at once", () =>
