@@ -131,14 +131,8 @@ export const make = (given: PgConnectionConfig): ReturnType<typeof makeFor> => {
         const attempt = yield* Effect.result(makeFor({
           ...given,
           url: Redacted.make(url.toString()),
-          options: {
-            ...options,
-            sessionAttrs,
-            target: host.target,
-            tls: host.tls,
-            password: host.password,
-            passwordSource: host.passwordSource
-          }
+          // the host's target, TLS plan and password in place of the first host's
+          options: { ...options, ...host, sessionAttrs }
         }))
         if (Result.isSuccess(attempt)) return attempt.success
         failures.push([host, attempt.failure])
@@ -273,9 +267,14 @@ const checkSessionAttrs = (client: SqlClient.SqlClient, attrs: TargetSessionAttr
       Effect.flatMap(([r]) => {
         const readOnly = r?.readOnly === "on"
         const standby = r?.standby === true
+        const meets: Record<typeof attrs, boolean> = {
+          "read-write": !readOnly,
+          "read-only": readOnly,
+          primary: !standby,
+          standby
+        }
         const is = standby ? "a standby (in recovery)" : readOnly ? "read-only (transaction_read_only is on)" : "a primary that accepts writes"
-        const ok = attrs === "read-write" ? !readOnly : attrs === "read-only" ? readOnly : attrs === "primary" ? !standby : standby
-        return ok ? Effect.void : Effect.fail(new DatabaseError({
+        return meets[attrs] ? Effect.void : Effect.fail(new DatabaseError({
           operation: "connect",
           detail: `target_session_attrs=${attrs}: the server at ${server} is ${is}; point the URL at ` +
             (attrs === "read-write" || attrs === "primary" ? "the primary" : "a standby") +

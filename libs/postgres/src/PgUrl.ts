@@ -58,8 +58,8 @@ export const describeTarget = (target: PgTarget): string =>
  * accepts the connection and meets `target_session_attrs` being the one used.
  */
 export const describeServers = (options: Pick<PgConnectionOptions, "hosts" | "sessionAttrs">): string =>
-  (options.hosts.length <= 1
-    ? options.hosts.map((h) => describeTarget(h.target)).join("")
+  (options.hosts.length === 1
+    ? describeTarget(options.hosts[0]!.target)
     : `the first that will do of ${options.hosts.map((h) => describeTarget(h.target)).join(", ")}`) +
   (options.sessionAttrs === "any" ? "" : ` (target_session_attrs=${options.sessionAttrs})`)
 

@@ -49,7 +49,8 @@ export class ReadOnlySession extends Schema.TaggedError<ReadOnlySession>()("Read
 }
 
 /** What a role must be able to do with every row: `"migrate"` read and update it, `"read"` (status, verify) read it. */
-export type RowSecurityUse = "migrate" | "read"
+const RowSecurityUse = Schema.Literals(["migrate", "read"])
+export type RowSecurityUse = typeof RowSecurityUse.Type
 
 /**
  * Row-level security is active on `_nice_binary` for the role (`row_security_active`: RLS enabled, the role neither
@@ -61,7 +62,7 @@ export type RowSecurityUse = "migrate" | "read"
 export class RowSecurityActive extends Schema.TaggedError<RowSecurityActive>()("RowSecurityActive", {
   /** The role, quoted as an SQL identifier when needed. */
   role: Schema.String,
-  use: Schema.Literals(["migrate", "read"])
+  use: RowSecurityUse
 }) {
   get statement(): string {
     return this.use === "migrate"
