@@ -100,7 +100,7 @@ export interface PgConnectionOptions {
   readonly applicationName: string | undefined
   /**
    * TCP keepalive: seconds a connection may be idle before the first probe (`keepalives_idle`, default
-   * `defaultKeepAliveIdleSeconds`); `undefined` with `keepalives=0` and over a Unix socket.
+   * `defaultKeepAliveIdleSeconds`); `undefined` with `keepalives=0` and when every host is a Unix socket.
    */
   readonly keepAliveIdleSeconds: number | undefined
   /** `target_session_attrs` (or `PGTARGETSESSIONATTRS`): what the server must be, checked when a pool starts. */
@@ -234,7 +234,7 @@ const targetSessionAttrs: ReadonlyArray<TargetSessionAttrs> = [
 const keepAliveParameters = new Set(["keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"])
 
 /** `keepalives` (0 or 1), `keepalives_idle` (seconds); `keepalives_interval` and `keepalives_count` warned about. */
-const keepAliveOf = (params: URLSearchParams, target: PgTarget, warnings: Array<string>) =>
+const keepAliveOf = (params: URLSearchParams, targets: ReadonlyArray<PgTarget>, warnings: Array<string>) =>
   Effect.gen(function*() {
     const whole = (name: string, min: number) => {
       const text = params.get(name)
@@ -249,7 +249,8 @@ const keepAliveOf = (params: URLSearchParams, target: PgTarget, warnings: Array<
     const idle = yield* whole("keepalives_idle", 1)
     const tuned = ["keepalives_interval", "keepalives_count"].filter((name) => params.get(name) !== null)
     for (const name of tuned) yield* whole(name, name === "keepalives_count" ? 1 : 0)
-    if (on === "0" || target._tag === "Socket") return undefined
+    // a Unix socket has no TCP keepalive (the sockets apply it to TCP hosts only, so a list may mix both)
+    if (on === "0" || targets.every((t) => t._tag === "Socket")) return undefined
     if (tuned.length > 0) {
       warnings.push(
         `${tuned.join(" and ")} ${tuned.length === 1 ? "is" : "are"} not applied: Node.js sets only the idle time ` +
@@ -501,7 +502,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     database,
     serverOptions: params.get("options") === null && env["PGOPTIONS"] !== "" ? env["PGOPTIONS"] : undefined,
     applicationName: param("application_name"),
-    keepAliveIdleSeconds: yield* keepAliveOf(params, target, warnings),
+    keepAliveIdleSeconds: yield* keepAliveOf(params, targets, warnings),
     sessionAttrs,
     warnings
   }

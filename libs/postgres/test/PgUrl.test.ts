@@ -265,6 +265,11 @@ describe("PgUrl.resolve", () => {
       assert.strictEqual((yield* resolve("postgres://u@h/db?keepalives=1&keepalives_idle=30", {})).keepAliveIdleSeconds, 30)
       assert.isUndefined((yield* resolve("postgres://u@h/db?keepalives=0&keepalives_idle=30", {})).keepAliveIdleSeconds)
       assert.isUndefined((yield* resolve("postgres://u@/db?host=/var/run/postgresql", {})).keepAliveIdleSeconds)
+      // a list that mixes a socket and a TCP host: keepalive for the TCP one
+      assert.strictEqual(
+        (yield* resolve("postgres://u@/db?host=/var/run/postgresql,db2", {})).keepAliveIdleSeconds,
+        PgUrl.defaultKeepAliveIdleSeconds
+      )
       // the probes' interval and count cannot be set from Node.js: accepted (as in a cloud provider's recommended
       // connection string) and named in a warning
       const tuned = yield* resolve("postgres://u@h/db?keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3", {})
