@@ -30,14 +30,17 @@ if ! pg_isready -q -d "$PG_TEST_URL" 2>/dev/null; then
   fi
 fi
 
-# Debian packages two tests need, installed here when missing and we may (root, apt-get); otherwise those tests fail
+# Debian packages some tests need, installed here when missing and we may (root, apt-get); otherwise those tests fail
 # saying how to install them:
 # - pgbouncer, for the pooler tests (libs/postgres PgDatabase.test.ts, testing/PgBouncer.ts): each starts its own
 #   PgBouncer on a free port; a system one, if any runs, is not used;
-# - libfaketime, for a migration from a host whose clock is wrong (apps/migrator e2e-settings.test.ts).
+# - libfaketime, for a migration from a host whose clock is wrong (apps/migrator e2e-settings.test.ts);
+# - nftables, to drop a loopback port's packets silently, as a load balancer that forgot a flow does (libs/postgres
+#   PgDatabase.test.ts, testing/SilentDrop.ts: TCP keepalive); the rule names the test's own forwarder port only.
 missing=()
 [[ -x "${PGBOUNCER:-/usr/sbin/pgbouncer}" ]] || missing+=(pgbouncer)
 compgen -G "/usr/lib/*/faketime/libfaketime.so.1" >/dev/null || missing+=(libfaketime)
+command -v nft >/dev/null || missing+=(nftables)
 if (( ${#missing[@]} )) && (( EUID == 0 )) && command -v apt-get >/dev/null; then
   log "installing ${missing[*]} (apt-get) for the tests that need them"
   { DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" ||

@@ -14,16 +14,19 @@ import {
   createNiceBinaryTable,
   generateBytes,
   insertBinary,
+  type InsertedBinary,
   lockRowFor,
   minimalGrants,
   openApplicationTransaction,
   PgBouncer,
+  ReplicatedCluster,
   serverSocket,
   StandbyServer,
   ThrowawayDatabase,
   throwawayRole
 } from "@lo-migrate/postgres/testing"
-import { Effect, Redacted } from "effect"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Effect, Redacted, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import {
   assertInvariant,
@@ -534,6 +537,45 @@ describe("server settings end to end (PostgreSQL + Ceph RGW)", () => {
       yield* assertMigrated(rows)
       yield* statusAndVerifyClean(ha, [], 6)
     }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
+
+  it.live("a failover during a run, with a host list and target_session_attrs=read-write: the primary goes, the standby is promoted, the old primary comes back read-only; the run goes on on the new primary and ends with exit 0", () =>
+    Effect.gen(function*() {
+      let rows: ReadonlyArray<InsertedBinary> = []
+      const cluster = yield* ReplicatedCluster.make(Effect.gen(function*() {
+        yield* setUpSchema
+        rows = yield* seedWithSpilled(240, (i) => 700 + i * 97, 5100)
+      }))
+      const { env } = yield* settings
+      const ha = { ...env, PG_URL: `${withPassword(cluster.url(cluster.primaryPort, "postgres")).replace(`:${cluster.primaryPort}/`, `:${cluster.primaryPort},127.0.0.1:${cluster.standbyPort}/`)}?target_session_attrs=read-write` }
+      const onServer = (port: number) => PgClient.layer({ url: Redacted.make(cluster.url(port, "postgres")), applicationName: "lo-migrate-tests" })
+      const migratedOnPrimary = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ readonly n: number }>`SELECT count(sha2)::int AS n FROM _nice_binary`).pipe(
+          Effect.map(([row]) => row!.n),
+          Effect.provide(onServer(cluster.primaryPort)),
+          Effect.orDie
+        )
+      let before = 0
+      const run = yield* runCli(["--report", "/dev/null", "--max-objects-per-second", "40"], ha, () =>
+        Effect.gen(function*() {
+          // a part of the rows recorded on the primary, then Patroni's failover
+          before = yield* migratedOnPrimary.pipe(
+            Effect.repeat({ until: (n) => n >= 30, schedule: Schedule.spaced("100 millis") }),
+            Effect.timeout("60 seconds")
+          )
+          yield* cluster.failover
+          yield* cluster.demoteOldPrimary
+        }))
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.isAtLeast(before, 30)
+      assert.isBelow(before, 240, "the failover came during the run")
+      assert.include(
+        run.stdout + run.stderr,
+        `127.0.0.1:${cluster.primaryPort} is no longer the host to use (target_session_attrs=read-write); new statements go to 127.0.0.1:${cluster.standbyPort}`
+      )
+      // everything is on the promoted standby, and in the bucket; status and verify through the same URL agree
+      yield* assertMigrated(rows).pipe(Effect.provide(onServer(cluster.standbyPort)))
+      yield* statusAndVerifyClean(ha, [], 240)
+    }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
 
   it.live("PG_URL pointing at a standby: the dry run and the migration refuse with exit 2, nothing uploaded; status reads it", () =>
     Effect.gen(function*() {

@@ -70,6 +70,8 @@ const noSocketYet = (u: unknown): boolean =>
  */
 export const isRetryableSqlError = (error: SqlError): boolean => {
   const reason = error.cause
+  // lo-migrate's own failure in the driver's clothes (`ClusterClient`: no host would do, a demoted primary)
+  if (reason.cause instanceof DatabaseError) return reason.cause.retryable
   const code = codeOf(reason.cause)
   if (code !== undefined) {
     return isSqlState(code) ? isTransientSqlState(code) : isTransientNetworkCode(code) || noSocketYet(reason.cause)
@@ -148,6 +150,11 @@ export const urlSecrets = (url: Redacted.Redacted<string>): ReadonlyArray<string
  * has an `input` field).
  */
 export const toDatabaseError = (operation: string, error: unknown, secrets?: ReadonlyArray<string>): DatabaseError => {
+  if (isSqlError(error) && error.cause.cause instanceof DatabaseError) {
+    // already lo-migrate's own words (`ClusterClient`), scrubbed where it was made
+    const own = error.cause.cause
+    return new DatabaseError({ operation, detail: own.detail, retryable: own.retryable })
+  }
   if (isSqlError(error)) {
     const described = describeSqlError(error)
     const detail = described + (sqlStateOf(error) === "26000" ? statementNameUnknown : authenticationHint(described))

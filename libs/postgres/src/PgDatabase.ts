@@ -9,12 +9,15 @@ import { DatabaseError, scrubSecrets } from "@lo-migrate/core"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { ConnectionOptions } from "node:tls"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import * as ClusterClient from "./ClusterClient.ts"
 import { describeSqlError, sqlStateOf, toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
 import {
   describeTarget,
@@ -110,17 +113,26 @@ const timeoutDropped = (setting: string) =>
   `cancels after ${setting} ${subjectToDefault}; set it to 0 for this role (ALTER ROLE ... SET statement_timeout = ` +
   `0) or connect to PostgreSQL directly`
 
-/** The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. */
+/**
+ * The pool, checked with one `SELECT 1`. Fails with `DatabaseError` (password scrubbed) if it cannot connect. A host
+ * list gets a client that follows the cluster through a failover (`ClusterClient`).
+ */
 export const make = (given: PgConnectionConfig): ReturnType<typeof makeFor> => {
   const hosts = given.options?.hosts ?? []
-  if (hosts.length <= 1) return makeFor(given)
-  // several hosts (libpq's host=h1,h2): the first that accepts the connection and meets target_session_attrs, as
-  // libpq chooses; the driver gets that host and port, and a URL without the lists, which it could not read
+  return hosts.length <= 1 ? makeFor(given) : ClusterClient.make(choose(given, hosts), given.options!.sessionAttrs)
+}
+
+/**
+ * A pool of the first host of `hosts` that accepts the connection and meets target_session_attrs, as libpq chooses;
+ * the driver gets that host and port, and a URL without the lists, which it could not read.
+ */
+const choose = (given: PgConnectionConfig, hosts: ReadonlyArray<PgHost>) => {
   const url = new URL(normalize(Redacted.value(given.url)))
   url.searchParams.delete("host")
   url.searchParams.delete("port")
   const options = given.options!
   return Effect.gen(function*() {
+    const scope = yield* Effect.scope
     const failures: Array<readonly [PgHost, DatabaseError]> = []
     // prefer-standby: a standby among them first, then any (libpq's two passes)
     const passes: ReadonlyArray<TargetSessionAttrs> = options.sessionAttrs === "prefer-standby"
@@ -128,13 +140,16 @@ export const make = (given: PgConnectionConfig): ReturnType<typeof makeFor> => {
       : [options.sessionAttrs]
     for (const sessionAttrs of passes) {
       for (const host of hosts) {
+        // each host's pool in a scope of its own: a server that connects but fails the check is let go at once
+        const own = yield* Scope.fork(scope, "sequential")
         const attempt = yield* Effect.result(makeFor({
           ...given,
           url: Redacted.make(url.toString()),
           // the host's target, TLS plan and password in place of the first host's
           options: { ...options, ...host, sessionAttrs }
-        }))
-        if (Result.isSuccess(attempt)) return attempt.success
+        }).pipe(Scope.provide(own)))
+        if (Result.isSuccess(attempt)) return { client: attempt.success, server: describeTarget(host.target) }
+        yield* Scope.close(own, Exit.void)
         failures.push([host, attempt.failure])
       }
     }

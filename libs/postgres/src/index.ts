@@ -2,6 +2,8 @@
 export * from "./DatabaseErrors.ts"
 /** Adapter module, the connection pool: `PgDatabase.layer(config)`, `.make`. */
 export * as PgDatabase from "./PgDatabase.ts"
+/** The pool of a host list, which follows the cluster through a failover: `ClusterClient.make(choose, attrs)`. */
+export * as ClusterClient from "./ClusterClient.ts"
 /** libpq's reading of a connection URL: `PgUrl.resolve(url, environment)`, `PgUrlError`. */
 export * as PgUrl from "./PgUrl.ts"
 /** libpq's password file: `PgPass.lookup(text, target)`, `PgPass.readLookup(path, target)`. */

@@ -9,6 +9,8 @@
  * - `TlsServer`: a throwaway PostgreSQL 15 of its own that accepts TLS only (self-signed certificate).
  * - `PgBouncer`: a PgBouncer of its own in front of the test PostgreSQL (transaction pooling).
  * - `StandbyServer`: a throwaway PostgreSQL 15 of its own that is a standby (in recovery, read-only), seeded before.
+ * - `ReplicatedCluster`: a throwaway primary and a streaming standby of it, to fail over from one to the other.
+ * - `SilentDrop`: a TCP forwarder of a test's own whose flows an nftables rule drops silently.
  */
 export * from "./testing/DataSets.ts"
 export * from "./testing/Roles.ts"
@@ -18,3 +20,5 @@ export * from "./testing/ThrowawayDatabase.ts"
 export * as TlsServer from "./testing/TlsServer.ts"
 export * as PgBouncer from "./testing/PgBouncer.ts"
 export * as StandbyServer from "./testing/StandbyServer.ts"
+export * as ReplicatedCluster from "./testing/ReplicatedCluster.ts"
+export * as SilentDrop from "./testing/SilentDrop.ts"

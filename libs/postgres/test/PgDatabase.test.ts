@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DatabaseError } from "@lo-migrate/core"
-import { Cause, Effect, Logger, Redacted, Result } from "effect"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Cause, Context, Effect, Fiber, Layer, Logger, Redacted, Result, Schedule } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -18,7 +19,9 @@ import { describeSqlError, isRetryableSqlError, isTransientSqlState, PgDatabase,
 import {
   inThrowawayDatabase,
   PgBouncer,
+  ReplicatedCluster,
   serverSocket,
+  SilentDrop,
   StandbyServer,
   testAdminUrl,
   ThrowawayDatabase
@@ -168,6 +171,36 @@ describe("PgDatabase", () => {
       }
     }).pipe(inThrowawayDatabase(1)))
 
+  it.live("a flow dropped silently under a long statement (a load balancer that forgot it): keepalive ends the connection within seconds, retryable; with keepalives=0 the statement waits on", () =>
+    Effect.gen(function*() {
+      const shared = new URL(testAdminUrl())
+      const serverPort = shared.port === "" ? 5432 : Number(shared.port)
+      /** A pool through a forwarder of its own, waiting on a 40 s statement: the forwarder's port, and the wait. */
+      const waiting = (query: string) =>
+        Effect.gen(function*() {
+          const port = yield* SilentDrop.forwarder(shared.hostname, serverPort)
+          const url = Redacted.make(`postgresql://${shared.username}@127.0.0.1:${port}/postgres?sslmode=disable&${query}`)
+          const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+          const context = yield* Layer.build(PgDatabase.layer({ url, options, maxConnections: 1, connectTimeout: "2 seconds" }))
+          const sql = Context.get(context, SqlClient.SqlClient)
+          yield* Effect.orDie(sql`SELECT 1`)
+          const wait = yield* Effect.forkScoped(
+            sql`SELECT pg_sleep(40)`.pipe(Effect.mapError((e) => toDatabaseError("read", e)), Effect.flip)
+          )
+          return { port, wait }
+        })
+      const probed = yield* waiting("keepalives_idle=1")
+      const unprobed = yield* waiting("keepalives=0")
+      yield* Effect.sleep("300 millis")
+      yield* SilentDrop.dropFlows(probed.port)
+      yield* SilentDrop.dropFlows(unprobed.port)
+      // idle 1 s, then libuv's 10 probes 1 s apart, unanswered: the kernel gives up on the connection
+      const error = yield* Fiber.join(probed.wait).pipe(Effect.timeout("30 seconds"), Effect.orDie)
+      assert.isTrue(error.retryable, error.message)
+      assert.include(error.message, "ETIMEDOUT")
+      assert.isUndefined(unprobed.wait.pollUnsafe(), "without keepalive nothing notices: the statement still waits")
+    }).pipe(Effect.scoped), 60_000)
+
   it.live("target_session_attrs is a condition on the one server: a standby refused for read-write and primary, accepted for standby and read-only; the primary the other way round", () =>
     Effect.gen(function*() {
       const db = yield* ThrowawayDatabase
@@ -243,9 +276,98 @@ describe("PgDatabase", () => {
       assert.include(error.message, `${standbyAt}: target_session_attrs=read-write: the server at ${standbyAt} is a standby (in recovery)`)
       assert.include(error.message, `${nothingAt}: `)
       assert.isTrue(error.retryable, "a refused host may come back or be promoted: retried within the budget")
+      // the standby's pool, which connected but failed the check, is let go at once, not kept for the run
+      const sessionsOnStandby = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'lo-migrate'`).pipe(
+          Effect.map(([row]) => row!.n),
+          Effect.provide(PgClient.layer({ url: Redacted.make(standby.url("postgres")), applicationName: "lo-migrate-tests" })),
+          Effect.orDie
+        )
+      const haUrl = Redacted.make(`postgresql://${shared.username}@${standbyAt},${primaryAt}/postgres?sslmode=disable&target_session_attrs=read-write`)
+      const haOptions = yield* Effect.orDie(PgUrl.resolve(haUrl, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+      const left = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.andThen(
+          Effect.orDie(sql`SELECT 1`),
+          sessionsOnStandby.pipe(Effect.repeat({ until: (n) => n === 0, schedule: Schedule.spaced("100 millis"), times: 30 }))
+        )).pipe(Effect.provide(PgDatabase.layer({ url: haUrl, options: haOptions, maxConnections: 1 })))
+      assert.strictEqual(left, 0, "no session of lo-migrate's left on the standby while the pool of the primary is in use")
       const onlyStandby = yield* reached([standbyAt], "read-write")
       assert.isFalse(Result.isFailure(onlyStandby) && onlyStandby.failure.retryable, "one host that is the wrong kind is not waited for")
     }), 120_000)
+
+  it.live("a host list follows a failover: with the old primary back as a standby, the next choice skips it for the promoted standby", () =>
+    Effect.gen(function*() {
+      const cluster = yield* ReplicatedCluster.make(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.asVoid(sql`CREATE TABLE t (n int)`))
+      )
+      const url = Redacted.make(cluster.hostListUrl("postgres", "sslmode=disable&target_session_attrs=read-write"))
+      const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+      const warnings: Array<string> = []
+      const collect = Logger.make((options) => void warnings.push(String(options.message)))
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const insert = (n: number) =>
+          sql<{ readonly port: number }>`INSERT INTO t VALUES (${n}) RETURNING inet_server_port() AS port`.pipe(
+            Effect.map(([row]) => row!.port),
+            Effect.mapError((e) => toDatabaseError("insert", e))
+          )
+        assert.strictEqual(yield* insert(1), cluster.primaryPort, "the primary, the first host")
+        // Patroni's failover: the primary goes, the standby is promoted, the old primary comes back read-only
+        yield* cluster.failover
+        yield* cluster.demoteOldPrimary
+        // the pool's connection died with the old primary: that try fails, retryable
+        const lost = yield* Effect.flip(insert(2))
+        assert.isTrue(lost.retryable, lost.message)
+        assert.strictEqual(yield* insert(2), cluster.standbyPort, "the next try chose again: the promoted standby")
+        assert.strictEqual(yield* insert(3), cluster.standbyPort)
+        const [count] = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM t`.pipe(Effect.orDie)
+        assert.strictEqual(count!.n, 3, "the row committed before the failover reached the standby")
+      }).pipe(
+        Effect.provide(PgDatabase.layer({ url, options, maxConnections: 2 })),
+        Effect.provide(Logger.layer([collect]))
+      )
+      assert.isTrue(
+        warnings.some((w) =>
+          w.includes(`127.0.0.1:${cluster.primaryPort} is no longer the host to use`) &&
+          w.includes(`new statements go to 127.0.0.1:${cluster.standbyPort}`)
+        ),
+        warnings.join("\n")
+      )
+    }), 180_000)
+
+  it.live("a host list rides out a failover: a statement held across it fails retryably; while no host will do, a retryable error naming each; then the promoted standby", () =>
+    Effect.gen(function*() {
+      const cluster = yield* ReplicatedCluster.make(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.asVoid(sql`CREATE TABLE t (n int)`))
+      )
+      const url = Redacted.make(cluster.hostListUrl("postgres", "sslmode=disable&target_session_attrs=primary"))
+      const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const insert = (n: number) =>
+          sql<{ readonly port: number }>`INSERT INTO t VALUES (${n}) RETURNING inet_server_port() AS port`.pipe(
+            Effect.map(([row]) => row!.port),
+            Effect.mapError((e) => toDatabaseError("insert", e))
+          )
+        assert.strictEqual(yield* insert(1), cluster.primaryPort)
+        // a long read holds one of the pool's connections across the failover
+        const held = yield* Effect.forkChild(Effect.result(sql`SELECT pg_sleep(60)`))
+        yield* Effect.sleep("300 millis")
+        yield* cluster.stopPrimary
+        const lost = yield* Fiber.await(held)
+        assert.isTrue(lost._tag === "Success" && Result.isFailure(lost.value), "the held statement died with the primary")
+        // the old primary is gone, the standby not yet promoted: no host will do, for now
+        const none = yield* Effect.flip(insert(2))
+        assert.isTrue(none.retryable, none.message)
+        assert.include(none.message, "none of the 2 hosts would do (target_session_attrs=primary)")
+        assert.include(none.message, `127.0.0.1:${cluster.primaryPort}: `)
+        assert.include(none.message, `127.0.0.1:${cluster.standbyPort}: target_session_attrs=primary: the server at 127.0.0.1:${cluster.standbyPort} is a standby (in recovery)`)
+        yield* cluster.promoteStandby
+        assert.strictEqual(yield* insert(3), cluster.standbyPort)
+        const [count] = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM t`.pipe(Effect.orDie)
+        assert.strictEqual(count!.n, 2, "row 1 from before the failover, and row 3")
+      }).pipe(Effect.provide(PgDatabase.layer({ url, options, maxConnections: 2 })))
+    }), 180_000)
 
   it.live("a socket directory where no server listens: a retryable DatabaseError naming the socket", () =>
     Effect.gen(function*() {
