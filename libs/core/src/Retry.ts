@@ -11,6 +11,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import { dependencyOf, type InfrastructureError } from "./Errors.ts"
 import { Metrics } from "./Metrics.ts"
 
@@ -145,6 +146,50 @@ const retryAfter = Effect.fnUntraced(function*<A, E extends InfrastructureError,
     Effect.ensuring(Effect.suspend(() => since === undefined ? Effect.void : metrics.recovered(token)))
   )
 })
+
+/**
+ * `retryInfrastructure` for a stream that starts again where it stopped (`self` is built anew on each run, e.g. with
+ * `Stream.suspend`, and resumes after the last element it gave): a retryable failure runs it again per the policy in
+ * force (`RetryPolicy`), each retry counted under `operation` and shown by the monitor until an element passes again.
+ * The budget starts anew once an element passes (`Stream.retry` resets its schedule then), as a source that fails
+ * after making progress does: a long stream survives any number of separate outages.
+ */
+export const retryStreamInfrastructure = (operation: string) =>
+<A, E extends InfrastructureError, R>(self: Stream.Stream<A, E, R>): Stream.Stream<A, E, R | Metrics> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const metrics = yield* Metrics
+    const options = yield* RetryPolicy
+    const budget = millis(options.budget)
+    // the monitor's entry for the outage under way, if any
+    let token: object | undefined
+    const recovered = Effect.suspend(() => {
+      if (token === undefined) return Effect.void
+      const done = token
+      token = undefined
+      return metrics.recovered(done)
+    })
+    const schedule = retrySchedule(options).pipe(
+      Schedule.tap(({ input, now, start }) =>
+        Effect.suspend(() => {
+          token ??= {}
+          const error = input as E
+          return metrics.retried(operation, {
+            token,
+            dependency: dependencyOf(error),
+            since: start,
+            at: now,
+            giveUpAt: start + budget,
+            detail: error.message
+          })
+        })
+      )
+    )
+    return self.pipe(
+      Stream.onFirst(() => recovered),
+      Stream.retry(schedule),
+      Stream.ensuring(recovered)
+    )
+  }))
 
 /**
  * `self` retried per `schedule` when it has already failed once, with `first`: the schedule's first input is that

@@ -8,7 +8,7 @@
  * an index on `(sha2 COLLATE "C")` PostgreSQL sorts once (spilling to temp files beyond `work_mem`); the statement
  * only reads. `count` counts the rows of the range beside it, for progress and ETA.
  */
-import { type DatabaseError } from "@lo-migrate/core"
+import { type DatabaseError, type Metrics, retryStreamInfrastructure } from "@lo-migrate/core"
 import {
   mapSqlError,
   type MimeTypeBytes,
@@ -41,23 +41,46 @@ const where = (sql: SqlClient.SqlClient, range: KeyRange) =>
     ...(range.to === undefined ? [] : [sql`sha2 COLLATE "C" < ${range.to}`])
   ])
 
-/** Every migrated row of the range, ordered by `sha2` in byte order. */
-export const migratedRows = (range: KeyRange): Stream.Stream<MigratedRow, DatabaseError, SqlClient.SqlClient> =>
-  Stream.unwrap(Effect.map(SqlClient.SqlClient, (sql) =>
-    streamWithoutStatementTimeout(sql, sql<Row>`
-      SELECT hash, rtrim(sha2) AS sha2, data AS oid, size, ${mimeTypeBytes(sql, "mime_type")} AS "mimeType"
-      FROM _nice_binary
-      WHERE ${where(sql, range)}
-      ORDER BY sha2 COLLATE "C", hash`.stream).pipe(
-      Stream.map((r): MigratedRow => ({
-        hash: r.hash,
-        sha2: r.sha2,
-        oid: r.oid,
-        size: toNumber(r.size),
-        ...mimeTypeOf(r.mimeType)
-      })),
-      Stream.mapError((e) => toDatabaseError("stream migrated rows", e))
-    )))
+/** The rows of the range from `from` on (`sha2 >= from`), as one streamed query. */
+const rowsFrom = (sql: SqlClient.SqlClient, range: KeyRange, from: string | undefined) =>
+  streamWithoutStatementTimeout(sql, sql<Row>`
+    SELECT hash, rtrim(sha2) AS sha2, data AS oid, size, ${mimeTypeBytes(sql, "mime_type")} AS "mimeType"
+    FROM _nice_binary
+    WHERE ${where(sql, from === undefined ? range : { ...range, from })}
+    ORDER BY sha2 COLLATE "C", hash`.stream).pipe(
+    Stream.map((r): MigratedRow => ({
+      hash: r.hash,
+      sha2: r.sha2,
+      oid: r.oid,
+      size: toNumber(r.size),
+      ...mimeTypeOf(r.mimeType)
+    })),
+    Stream.mapError((e) => toDatabaseError("stream migrated rows", e))
+  )
+
+/**
+ * Every migrated row of the range, ordered by `sha2` in byte order. A connection lost under the read (a failover, a
+ * terminated backend, a dropped flow: a retryable `DatabaseError`) does not end it: the query starts again at the
+ * `sha2` of the last row given, past the rows of that `sha2` already given, per the retry policy in force (its
+ * budget starts anew once a row passes). The merge with the bucket's listing goes on as if nothing happened.
+ */
+export const migratedRows = (range: KeyRange): Stream.Stream<MigratedRow, DatabaseError, SqlClient.SqlClient | Metrics> =>
+  Stream.unwrap(Effect.map(SqlClient.SqlClient, (sql) => {
+    // where the rows given so far end: the last sha2, and how many rows of it were given (rows may share a sha2)
+    let last: string | undefined
+    let givenOfLast = 0
+    return Stream.suspend(() => rowsFrom(sql, range, last).pipe(Stream.drop(givenOfLast))).pipe(
+      Stream.map((row) => {
+        if (row.sha2 === last) givenOfLast += 1
+        else {
+          last = row.sha2
+          givenOfLast = 1
+        }
+        return row
+      }),
+      retryStreamInfrastructure("verify: read migrated rows")
+    )
+  }))
 
 /** The number of migrated rows in the range. */
 export const countMigrated: (range: KeyRange) => Effect.Effect<number, DatabaseError, SqlClient.SqlClient> = Effect.fn(

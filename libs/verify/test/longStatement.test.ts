@@ -3,6 +3,7 @@
  * lo-migrate's startup parameter): it runs to the end (`LongStatement.ts` of @lo-migrate/postgres).
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Metrics, RetryPolicy } from "@lo-migrate/core"
 import { sqlStateOf } from "@lo-migrate/postgres"
 import {
   createNiceBinaryTable,
@@ -44,5 +45,78 @@ describe("verify's count under a database's default statement_timeout", () => {
           WHERE datname = current_database() AND state LIKE 'idle in transaction%'`
         assert.strictEqual(state?.open, 0)
       }).pipe(withSessionDefaults)
-    }).pipe(inThrowawayDatabase()))
+    }).pipe(inThrowawayDatabase(), Effect.provide(Metrics.layer)))
+})
+
+describe("verify's rows when the connection is lost under the read", () => {
+  /** 300,000 migrated rows, each sha2 shared by 3 of them (so a resumption can land inside a group). */
+  const seed = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* createNiceBinaryTable()
+    yield* sql`INSERT INTO _nice_binary (hash, size, mime_type, data, sha2)
+               SELECT md5(i::text) || lpad(to_hex(i), 8, '0'), 1, 'a/b', NULL, md5((i / 3)::text) || md5((i / 3)::text)
+               FROM generate_series(1, 300000) i`
+  })
+  /** Ends the backends that stream verify's rows, but those in `ended` (asked on another connection of the pool). */
+  const terminateTheRead = (ended: ReadonlyArray<number>) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql<{ readonly pid: number; readonly ended: boolean }>`
+        SELECT pid, pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+          AND ltrim(query, E' \\n') LIKE 'SELECT hash, rtrim(sha2) AS sha2%' AND NOT (pid = ANY (${ended}::int[]))`).pipe(
+        Effect.map((rows) => rows.filter((r) => r.ended).map((r) => r.pid))
+      )
+  /**
+   * The rows of `migratedRows({})`; from the rows numbered in `at` on, the streaming backend is terminated, each time
+   * one that was not terminated before (the driver reads ahead, so the read that gave a row may have ended already).
+   */
+  const readEndingAt = (at: ReadonlyArray<number>) =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const ended: Array<number> = []
+      const result = yield* migratedRows({}).pipe(
+        Stream.tap((row) =>
+          Effect.suspend(() => {
+            seen.push(`${row.sha2}/${row.hash}`)
+            const due = at[ended.length]
+            return due !== undefined && seen.length >= due
+              ? Effect.map(Effect.orDie(terminateTheRead(ended)), (pids) => void ended.push(...pids))
+              : Effect.void
+          })
+        ),
+        Stream.runDrain,
+        Effect.result
+      )
+      return { seen, ended: ended.length, result }
+    })
+
+  it.live("a terminated backend twice mid-stream: the read resumes where it stopped; every row once, in order", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* seed
+      const { seen, ended, result } = yield* readEndingAt([20_000, 150_001])
+      assert.strictEqual(result._tag, "Success", String(result))
+      assert.strictEqual(ended, 2, "both reads were ended under the stream")
+      const expected = (yield* sql<{ readonly k: string }>`
+        SELECT rtrim(sha2) || '/' || hash AS k FROM _nice_binary ORDER BY sha2 COLLATE "C", hash`).map((r) => r.k)
+      assert.strictEqual(seen.length, 300_000)
+      assert.deepStrictEqual(seen, expected, "the same rows in the same order, none twice, none missing")
+      const metrics = yield* Metrics
+      assert.isAtLeast((yield* metrics.snapshot).retries, 2, "each resumption counted as a retry")
+    }).pipe(inThrowawayDatabase(), Effect.provide(Metrics.layer)), 120_000)
+
+  it.live("with no retry budget the same loss ends the read with a retryable DatabaseError (the resumption is what carries it)", () =>
+    Effect.gen(function*() {
+      yield* seed
+      const { seen, ended, result } = yield* readEndingAt([20_000])
+      assert.strictEqual(ended, 1)
+      assert.strictEqual(result._tag, "Failure")
+      const error = (result as { readonly failure: { readonly retryable: boolean; readonly message: string } }).failure
+      assert.isTrue(error.retryable, error.message)
+      assert.isBelow(seen.length, 300_000)
+    }).pipe(
+      inThrowawayDatabase(),
+      Effect.provide(Metrics.layer),
+      Effect.provideService(RetryPolicy, { budget: 0, base: "10 millis", cap: "10 millis" })
+    ), 120_000)
 })
