@@ -14,7 +14,7 @@ import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
-import type * as SqlClient from "effect/sql/SqlClient"
+import * as SqlClient from "effect/sql/SqlClient"
 import type { ConnectionOptions } from "node:tls"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import * as ClusterClient from "./ClusterClient.ts"
@@ -28,6 +28,7 @@ import {
   type TargetSessionAttrs
 } from "./PgUrl.ts"
 import { type Transport, withClientKey } from "./PgTls.ts"
+import { readSessionKind } from "./SessionKind.ts"
 import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
 
 export interface PgConnectionConfig {
@@ -269,19 +270,18 @@ const makeFor = (given: PgConnectionConfig) => {
 }
 
 /**
- * What `target_session_attrs` asks of the one server lo-migrate connects to, checked once when a pool starts: the
+ * What `target_session_attrs` asks of the one server lo-migrate connects to, checked when a pool starts (for a host
+ * list also at each new choice after a sign of a failover: `ClusterClient`): the
  * server as libpq would refuse it, a `DatabaseError` that is not retryable (the URL names the wrong server; during a
  * failover the refused connects and resets before it are retried as usual).
  */
 const checkSessionAttrs = (client: SqlClient.SqlClient, attrs: TargetSessionAttrs, server: string) =>
   attrs === "any" || attrs === "prefer-standby"
     ? Effect.void
-    : client<{ readonly readOnly: string; readonly standby: boolean }>`
-        SELECT current_setting('transaction_read_only') AS "readOnly", pg_is_in_recovery() AS standby`.pipe(
+    : readSessionKind.pipe(
+      Effect.provideService(SqlClient.SqlClient, client),
       Effect.mapError((e) => toDatabaseError("connect", e)),
-      Effect.flatMap(([r]) => {
-        const readOnly = r?.readOnly === "on"
-        const standby = r?.standby === true
+      Effect.flatMap(({ readOnly, standby }) => {
         const meets: Record<typeof attrs, boolean> = {
           "read-write": !readOnly,
           "read-only": readOnly,

@@ -41,6 +41,7 @@ import {
   tableExists
 } from "./Catalog.ts"
 import { mapSqlError, sqlStateOf, toDatabaseError, withTransaction } from "./DatabaseErrors.ts"
+import { readSessionKind } from "./SessionKind.ts"
 import { withSchemaLock } from "./SchemaLock.ts"
 import {
   FinalizeRefused,
@@ -82,13 +83,8 @@ const acceptedSha2Types: ReadonlySet<string> = new Set(["character(64)", "text",
 
 /** The session can write: not a standby, `transaction_read_only` off (`ReadOnlySession` otherwise). */
 const checkWritable = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const [r] = yield* sql<{ readonly readOnly: string; readonly standby: boolean; readonly role: string }>`
-    SELECT current_setting('transaction_read_only') AS "readOnly", pg_is_in_recovery() AS standby,
-           quote_ident(current_user) AS role`
-  if (r !== undefined && (r.standby || r.readOnly === "on")) {
-    return yield* new ReadOnlySession({ standby: r.standby, role: r.role })
-  }
+  const kind = yield* readSessionKind
+  if (kind.standby || kind.readOnly) return yield* new ReadOnlySession({ standby: kind.standby, role: kind.role })
 })
 
 /**
