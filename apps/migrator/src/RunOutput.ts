@@ -37,7 +37,12 @@ const summaryLine = (s: MigrationSummary) =>
  * The run's summary; then, when it neither stopped nor skipped a row, "migration completed". As JSON one record:
  * `migrated`, `migratedBytes`, `alreadyPresent`, `failed`, `vanished`, `stopped`, and `completed` for the closing line.
  */
-export const printSummary = (config: MigratorConfig, summary: MigrationSummary): Effect.Effect<void> => {
+export const printSummary = (
+  config: MigratorConfig,
+  summary: MigrationSummary,
+  /** Rows without sha2 counted after a completed pass: inserted behind it meanwhile (undefined: not counted). */
+  leftBehind?: number | undefined
+): Effect.Effect<void> => {
   const completed = !summary.stopped && summary.failed === 0
   if (config.logFormat === "json") {
     return printRecord(withShard(config.shard, {
@@ -48,11 +53,20 @@ export const printSummary = (config: MigratorConfig, summary: MigrationSummary):
       failed: summary.failed,
       vanished: summary.vanished,
       stopped: summary.stopped,
-      completed
+      completed,
+      ...(leftBehind === undefined ? {} : { leftBehind })
     }))
   }
   const line = Console.log(`${summaryLine(summary)}${ofShard(config.shard)}`)
-  return completed ? Effect.andThen(line, Console.log(`migration completed${ofShard(config.shard)}`)) : line
+  if (!completed) return line
+  const done = Effect.andThen(line, Console.log(`migration completed${ofShard(config.shard)}`))
+  return leftBehind === undefined || leftBehind === 0 ? done : Effect.andThen(
+    done,
+    Console.log(
+      `${leftBehind} row(s) without sha2 are left${ofShard(config.shard)}: the application inserted them during the ` +
+        "run, behind the pass (rows are taken in hash order); the next run migrates them"
+    )
+  )
 }
 
 /**

@@ -9,7 +9,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { FaultProxy } from "@lo-migrate/faults"
 import { PendingIndex, Sha2UniqueIndex } from "@lo-migrate/postgres"
-import { insertBinary, seedInvalidDataSet, seedOriginalDataSet, ThrowawayDatabase } from "@lo-migrate/postgres/testing"
+import {
+  insertBinary,
+  type InsertedBinary,
+  seedInvalidDataSet,
+  seedOriginalDataSet,
+  ThrowawayDatabase
+} from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
@@ -58,6 +64,38 @@ describe("lo-migrate CLI end to end (PostgreSQL + Ceph RGW)", () => {
       const inv = yield* assertInvariant
       assert.strictEqual(inv.left, 0)
     }).pipe(Effect.provide(Env)), 180_000)
+
+  it.live("rows the application inserts during a run, behind the pass: exit 0 and a last line that counts them; the next run migrates them", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(60)
+      const { env } = yield* settings
+      const late: Array<InsertedBinary> = []
+      // throttled, so that the application's inserts come while the run is under way, after its one page of rows
+      const run = yield* runCli(["--max-objects-per-second", "20", "--report", "/dev/null"], env, () =>
+        Effect.gen(function*() {
+          yield* waitUntil("10 rows committed", Effect.map(committedCount, (n) => n >= 10))
+          for (let i = 0; i < 3; i++) {
+            late.push(yield* insertBinary({ bytes: { size: 3000 + i, seed: 77_000 + i }, mimeType: "text/plain" }))
+          }
+        }))
+      assert.strictEqual(run.code, 0, run.stdout + run.stderr)
+      assert.include(run.stdout, "60 objects migrated")
+      assert.include(run.stdout, "migration completed")
+      assert.include(
+        run.stdout,
+        "3 row(s) without sha2 are left: the application inserted them during the run, behind the pass (rows are " +
+          "taken in hash order); the next run migrates them"
+      )
+      yield* assertMigrated(rows)
+      assert.strictEqual((yield* assertInvariant).left, 3)
+      const again = yield* runCli(["--report", "/dev/null", "--log-format", "json"], env)
+      assert.strictEqual(again.code, 0, again.stdout + again.stderr)
+      const summary = again.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+        .find((r) => r.type === "summary")
+      assert.deepInclude(summary, { migrated: 3, completed: true, leftBehind: 0 })
+      yield* assertMigrated([...rows, ...late])
+    }).pipe(Effect.scoped, Effect.provide(Env)), 180_000)
 
   it.live("the invalid data set: exit 1, every bad row in the report with its reason, the good rows migrated", () =>
     Effect.gen(function*() {

@@ -13,4 +13,9 @@ import type { DatabaseError } from "./Errors.ts"
 export class LoSource extends Context.Service<LoSource, {
   readonly rows: Stream.Stream<SourceRow, DatabaseError>
   readonly count: Effect.Effect<RowCounts, DatabaseError>
+  /**
+   * The rows still without sha2 now, and only them: a short statement where the index of pending rows exists, bounded
+   * like a page (for the count after a pass: the rows the application inserted behind it).
+   */
+  readonly pending: Effect.Effect<number, DatabaseError>
 }>()("lo-migrate/LoSource") {}

@@ -176,7 +176,19 @@ export const make = Effect.fnUntraced(function*(
     Effect.withSpan("PgLoSource.count")
   )
 
-  return LoSource.of({ rows, count })
+  // one statement, no retry: a caller that only reports it goes on without it
+  const pending: Effect.Effect<number, DatabaseError> = Effect.suspend(() => {
+    const query = sql<{ readonly n: bigint }>`
+      SELECT count(*) AS n FROM _nice_binary b WHERE b.sha2 IS NULL AND ${inShard}`
+    return timeoutInForce === true ? withoutStatementTimeoutOn(sql)(query) : query
+  }).pipe(
+    Effect.map(([r]) => toNumber(r?.n)),
+    mapSqlError("count rows left"),
+    timedStatement("count rows left"),
+    Effect.withSpan("PgLoSource.pending")
+  )
+
+  return LoSource.of({ rows, count, pending })
 })
 
 /** The source over the `SqlClient` and `Metrics` in context. */

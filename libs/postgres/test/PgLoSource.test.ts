@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { LoSource, Metrics, RetryPolicy, type SourceRow } from "@lo-migrate/core"
+import { LoSource, Metrics, RetryPolicy, shardRange, type SourceRow } from "@lo-migrate/core"
 import { Context, Deferred, Effect, Layer, Redacted, Result, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import fc from "fast-check"
@@ -290,6 +290,25 @@ describe("PgLoSource.count", () => {
       const c = yield* source.count
       assert.strictEqual(c.largest, 6_000_000_000)
       assert.strictEqual(c.remainingBytes, pending.reduce((a, b) => a + b, 0) + 6_000_000_000)
+    }).pipe(inThrowawayDatabase()))
+
+  it.live("pending: the rows without sha2 now, of its shard only; the shards' add up to the table's", () =>
+    Effect.gen(function*() {
+      yield* createNiceBinaryTable()
+      const data = yield* seedOriginalDataSet
+      const of = (shard?: { readonly index: number; readonly count: number }) =>
+        LoSource.pipe(
+          Effect.flatMap((source) => source.pending),
+          Effect.provide(PgLoSource.layer({ pageSize: 10, ...(shard === undefined ? {} : { shard: shardRange(shard) }) }).pipe(
+            Layer.provide(Metrics.layer)
+          ))
+        )
+      assert.strictEqual(yield* of(), data.pending.length)
+      const shards = [yield* of({ index: 0, count: 3 }), yield* of({ index: 1, count: 3 }), yield* of({ index: 2, count: 3 })]
+      assert.strictEqual(shards.reduce((a, b) => a + b, 0), data.pending.length)
+      assert.isTrue(shards.filter((n) => n > 0).length >= 2, `rows in more than one shard: ${shards}`)
+      yield* row(hex40(78), { sha2: null })
+      assert.strictEqual(yield* of(), data.pending.length + 1, "a row inserted since")
     }).pipe(inThrowawayDatabase()))
 })
 

@@ -62,6 +62,10 @@ export const makeLoSource = Effect.fnUntraced(function*(world: World, options: F
         largest: remaining.reduce((n, r) => Math.max(n, r.size), 0)
       }
       return counts
+    }),
+    pending: Effect.gen(function*() {
+      yield* begin(world, "count")
+      return world.rows.filter((r) => r.sha2 === null).length
     })
   })
 })

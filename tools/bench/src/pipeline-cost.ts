@@ -71,7 +71,8 @@ const nullPorts = (): Layer.Layer<LoSource | LoReader | ObjectStore | HashCommit
   return Layer.mergeAll(
     Layer.succeed(LoSource, LoSource.of({
       rows: Stream.fromIterable(pages).pipe(Stream.flatMap(Stream.fromArray)),
-      count: Effect.succeed({ total: objects, remaining: objects, remainingBytes: 0, largest: 0 })
+      count: Effect.succeed({ total: objects, remaining: objects, remainingBytes: 0, largest: 0 }),
+      pending: Effect.succeed(0)
     })),
     Layer.succeed(LoReader, LoReader.of({
       read: (row) => answer(() => objectOf(row)),
