@@ -326,6 +326,11 @@ export const ensurePendingIndex: Effect.Effect<
  * Done without long exclusive locks: a NOT VALID check constraint is added and validated (validation does not block
  * writes), after which SET NOT NULL needs no table scan; the unique index is built CONCURRENTLY.
  */
+/** Why `finalize`'s count can find no pending row where the constraint's validation, which reads every row, found one. */
+const countMissedRows = "the constraint's validation found a row with sha2 NULL that this role's count does not " +
+  "see: one inserted since the count, or one that row-level security hides from the role (a policy FORCEd on the " +
+  "table's owner; validation reads every row whatever the policies)"
+
 const finalizeLocked = Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
@@ -354,7 +359,14 @@ const finalizeLocked = Effect.gen(
               Effect.andThen(
                 // leave the table as it was: the application may still insert rows without sha2
                 ddl(sql.unsafe(`ALTER TABLE _nice_binary DROP CONSTRAINT IF EXISTS ${NotNullCheck}`)),
-                Effect.fail(new FinalizeRefused({ reason: "RowsPending", remaining: Math.max(remaining, 1) }))
+                Effect.fail(
+                  new FinalizeRefused({
+                    reason: "RowsPending",
+                    remaining: Math.max(remaining, 1),
+                    // the validation saw a row the count did not
+                    ...(remaining === 0 ? { detail: countMissedRows } : {})
+                  })
+                )
               ))
         )
       )

@@ -171,15 +171,16 @@ export class PreflightFailed extends Schema.TaggedError<PreflightFailed>()("Pref
 /** `finalize` would make the table unusable for the rows that are still pending, or the data contradicts UNIQUE. */
 export class FinalizeRefused extends Schema.TaggedError<FinalizeRefused>()("FinalizeRefused", {
   reason: Schema.Literals(["RowsPending", "ColumnMissing", "DuplicateSha2"]),
-  /** Rows of `_nice_binary` whose `sha2` is still NULL when the check ran. */
+  /** Rows of `_nice_binary` whose `sha2` is still NULL when the check ran (with `detail`, for RowsPending: at least). */
   remaining: Schema.Number,
   detail: Schema.optional(Schema.String)
 }) {
   override get message() {
     switch (this.reason) {
       case "RowsPending":
-        return `finalize refused: ${this.remaining} row(s) of ${BinaryTable} still have sha2 NULL; run the migration ` +
-          `until none remain (rows that keep failing must be repaired or removed first)`
+        return `finalize refused: ${this.detail === undefined ? "" : "at least "}${this.remaining} row(s) of ` +
+          `${BinaryTable} still have sha2 NULL` + (this.detail === undefined ? "" : ` (${this.detail})`) +
+          `; run the migration until none remain (rows that keep failing must be repaired or removed first)`
       case "ColumnMissing":
         return `finalize refused: ${BinaryTable} has no sha2 column; run the migration first`
       case "DuplicateSha2":

@@ -255,6 +255,27 @@ describe("a role that owns nothing (least privilege)", () => {
       yield* sql.unsafe(`ALTER TABLE _nice_binary OWNER TO CURRENT_USER`)
     }).pipe(Effect.scoped, inThrowawayDatabase()))
 
+  it.live("finalize by an owner under FORCE ROW LEVEL SECURITY that hides the pending rows: refused, saying the count does not see them, not a made-up count", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      yield* insertBinary({ bytes: new Uint8Array([1, 2, 3]), mimeType: "a/b" })
+      yield* insertBinary({ bytes: new Uint8Array([4, 5, 6]), mimeType: "a/b" })
+      yield* sql`UPDATE _nice_binary SET sha2 = repeat('a', 64) WHERE hash = (SELECT min(hash) FROM _nice_binary)`
+      const role = yield* throwawayRole((r) => [`ALTER TABLE _nice_binary OWNER TO ${r}`])
+      yield* sql.unsafe(`ALTER TABLE _nice_binary ENABLE ROW LEVEL SECURITY`)
+      yield* sql.unsafe(`ALTER TABLE _nice_binary FORCE ROW LEVEL SECURITY`)
+      yield* sql.unsafe(`CREATE POLICY migrated_only ON _nice_binary USING (sha2 IS NOT NULL)`)
+      const error = yield* Effect.flip(finalize).pipe(asRole(role.url))
+      assert.instanceOf(error, FinalizeRefused)
+      const refusal = error as FinalizeRefused
+      assert.strictEqual(refusal.reason, "RowsPending")
+      assert.include(refusal.message, "at least 1 row(s) of _nice_binary still have sha2 NULL")
+      assert.include(refusal.message, "row-level security hides from the role")
+      assert.deepStrictEqual(yield* columnInfo, { type: "character(64)", notNull: false }, "the column was left as it was")
+      yield* sql.unsafe(`ALTER TABLE _nice_binary OWNER TO CURRENT_USER`)
+    }).pipe(Effect.scoped, inThrowawayDatabase()))
+
   it.live("row-level security that hides rows from the role is refused before anything is written; the policy it names lets it see them all", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
