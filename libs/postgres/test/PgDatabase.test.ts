@@ -55,6 +55,24 @@ const connectFailure = (url: string) =>
     }).pipe(Effect.provide(PgDatabase.layer({ url: Redacted.make(url), maxConnections: 2, connectTimeout: "3 seconds" })))
   )
 
+/** A primary and a streaming standby of it with a table `t`, and the host list of both with `target_session_attrs`. */
+const clusterWithTable = (attrs: string) =>
+  Effect.gen(function*() {
+    const cluster = yield* ReplicatedCluster.make(
+      Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.asVoid(sql`CREATE TABLE t (n int)`))
+    )
+    const url = Redacted.make(cluster.hostListUrl("postgres", `sslmode=disable&target_session_attrs=${attrs}`))
+    const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+    return { cluster, url, options }
+  })
+
+/** Inserts `n` into `t`: the port of the server that took it. */
+const insertInto = (sql: SqlClient.SqlClient, n: number) =>
+  sql<{ readonly port: number }>`INSERT INTO t VALUES (${n}) RETURNING inet_server_port() AS port`.pipe(
+    Effect.map(([row]) => row!.port),
+    Effect.mapError((e) => toDatabaseError("insert", e))
+  )
+
 describe("PgDatabase", () => {
   it.live("connects, and sizes the pool as asked", () =>
     Effect.gen(function*() {
@@ -297,20 +315,12 @@ describe("PgDatabase", () => {
 
   it.live("a host list follows a failover: with the old primary back as a standby, the next choice skips it for the promoted standby", () =>
     Effect.gen(function*() {
-      const cluster = yield* ReplicatedCluster.make(
-        Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.asVoid(sql`CREATE TABLE t (n int)`))
-      )
-      const url = Redacted.make(cluster.hostListUrl("postgres", "sslmode=disable&target_session_attrs=read-write"))
-      const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+      const { cluster, url, options } = yield* clusterWithTable("read-write")
       const warnings: Array<string> = []
       const collect = Logger.make((options) => void warnings.push(String(options.message)))
       yield* Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        const insert = (n: number) =>
-          sql<{ readonly port: number }>`INSERT INTO t VALUES (${n}) RETURNING inet_server_port() AS port`.pipe(
-            Effect.map(([row]) => row!.port),
-            Effect.mapError((e) => toDatabaseError("insert", e))
-          )
+        const insert = (n: number) => insertInto(sql, n)
         assert.strictEqual(yield* insert(1), cluster.primaryPort, "the primary, the first host")
         // Patroni's failover: the primary goes, the standby is promoted, the old primary comes back read-only
         yield* cluster.failover
@@ -337,18 +347,10 @@ describe("PgDatabase", () => {
 
   it.live("a host list rides out a failover: a statement held across it fails retryably; while no host will do, a retryable error naming each; then the promoted standby", () =>
     Effect.gen(function*() {
-      const cluster = yield* ReplicatedCluster.make(
-        Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.asVoid(sql`CREATE TABLE t (n int)`))
-      )
-      const url = Redacted.make(cluster.hostListUrl("postgres", "sslmode=disable&target_session_attrs=primary"))
-      const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+      const { cluster, url, options } = yield* clusterWithTable("primary")
       yield* Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        const insert = (n: number) =>
-          sql<{ readonly port: number }>`INSERT INTO t VALUES (${n}) RETURNING inet_server_port() AS port`.pipe(
-            Effect.map(([row]) => row!.port),
-            Effect.mapError((e) => toDatabaseError("insert", e))
-          )
+        const insert = (n: number) => insertInto(sql, n)
         assert.strictEqual(yield* insert(1), cluster.primaryPort)
         // a long read holds one of the pool's connections across the failover
         const held = yield* Effect.forkChild(Effect.result(sql`SELECT pg_sleep(60)`))

@@ -4,7 +4,11 @@
  * bounded in time. Run as root, the cluster belongs to the OS user `postgres` (`runuser -u postgres`), since PostgreSQL
  * refuses to run as root. `TlsServer` and `StandbyServer` are built from them.
  */
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { execFileSync, spawn } from "node:child_process"
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
@@ -63,6 +67,14 @@ export const initCluster = (data: string): void =>
 /** Settings of every test cluster: small, and no fsync (nothing of it outlives the test). */
 export const clusterSettings: ReadonlyArray<string> = ["-c fsync=off", "-c shared_buffers=16MB", "-c max_connections=30"]
 
+/**
+ * The server's settings for a cluster of `dir` on loopback `port` only (its Unix socket in `dir`), with `extra` ones
+ * (e.g. TLS) before those of every test cluster.
+ */
+export const loopbackSettings = (dir: string, port: number, extra: ReadonlyArray<string> = []): string =>
+  [`-c port=${port}`, "-c listen_addresses=127.0.0.1", `-c unix_socket_directories=${dir}`, ...extra, ...clusterSettings]
+    .join(" ")
+
 /** Starts the cluster of `dir` (its `data`) with `settings` and waits until it accepts connections (30 s at most). */
 export const startCluster = (dir: string, settings: string): void =>
   void run(
@@ -106,4 +118,38 @@ export const makeClusterDir = (prefix: string) =>
     const dir = mkdtempSync(join(tmpdir(), prefix))
     watchdog(dir, 15 * 60)
     return dir
+  })
+
+/**
+ * A new cluster in `dir` on loopback `port` (stopped and removed when the scope closes), and `seed` run on its
+ * `postgres` database through a pool that is closed again before this returns. `dirs`: more directories the server's
+ * user must own (those of the test's other servers). Dies saying what failed and `howTo`.
+ */
+export const startSeeded = <E>(
+  dir: string,
+  port: number,
+  seed: Effect.Effect<void, E, SqlClient.SqlClient>,
+  howTo: string,
+  dirs: ReadonlyArray<string> = []
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => {
+          chownToPostgres([dir, ...dirs])
+          initCluster(join(dir, "data"))
+          startCluster(dir, loopbackSettings(dir, port))
+        },
+        catch: clusterFailure(`start PostgreSQL (${dir}, port ${port})`, dir, howTo)
+      }).pipe(Effect.orDie, Effect.onError(() => stopCluster(dir))),
+      () => stopCluster(dir)
+    )
+    yield* seed.pipe(
+      Effect.provide(PgClient.layer({
+        url: Redacted.make(`postgresql://postgres@127.0.0.1:${port}/postgres`),
+        applicationName: "lo-migrate-tests"
+      })),
+      Effect.mapError((e) => new Error(`could not seed the server on port ${port}: ${String(e)}`)),
+      Effect.orDie
+    )
   })

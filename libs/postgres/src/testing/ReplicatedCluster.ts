@@ -10,9 +10,7 @@
  * every cluster of a test's own (`OwnCluster.ts`). If a server cannot be started the effect dies with what was tried
  * and how to make it work: tests that need it fail, never skip.
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { writeFileSync } from "node:fs"
@@ -20,14 +18,14 @@ import { join } from "node:path"
 import {
   chownToPostgres,
   clusterFailure,
-  clusterSettings,
   freePort,
   haltCluster,
-  initCluster,
+  loopbackSettings,
   makeClusterDir,
   pgBinDir,
   run,
   startCluster,
+  startSeeded,
   stopCluster
 } from "./OwnCluster.ts"
 
@@ -63,23 +61,9 @@ export const make = <E>(
     const primaryDir = yield* makeClusterDir("lo-migrate-pgprimary-")
     const standbyDir = yield* makeClusterDir("lo-migrate-pgreplica-")
     const url = (port: number, database: string) => `postgresql://postgres@127.0.0.1:${port}/${database}`
-    const settings = (dir: string, port: number) =>
-      [`-c port=${port}`, "-c listen_addresses=127.0.0.1", `-c unix_socket_directories=${dir}`, ...clusterSettings].join(" ")
     const step = (what: string, dir: string, f: () => void) =>
       Effect.try({ try: f, catch: clusterFailure(what, dir, howTo) }).pipe(Effect.orDie)
-    yield* Effect.acquireRelease(
-      step(`start the primary (${primaryDir}, port ${primaryPort})`, primaryDir, () => {
-        chownToPostgres([primaryDir, standbyDir])
-        initCluster(join(primaryDir, "data"))
-        startCluster(primaryDir, settings(primaryDir, primaryPort))
-      }).pipe(Effect.onError(() => stopCluster(primaryDir))),
-      () => stopCluster(primaryDir)
-    )
-    yield* seed.pipe(
-      Effect.provide(PgClient.layer({ url: Redacted.make(url(primaryPort, "postgres")), applicationName: "lo-migrate-tests" })),
-      Effect.mapError((e) => new Error(`could not seed the primary: ${String(e)}`)),
-      Effect.orDie
-    )
+    yield* startSeeded(primaryDir, primaryPort, seed, howTo, [standbyDir])
     yield* Effect.acquireRelease(
       step(`clone the primary into a standby (${standbyDir}, port ${standbyPort})`, standbyDir, () => {
         // initdb's pg_hba.conf lets replication connections from 127.0.0.1 in (trust); -R writes standby.signal and
@@ -91,7 +75,7 @@ export const make = <E>(
           60_000,
           true
         )
-        startCluster(standbyDir, settings(standbyDir, standbyPort))
+        startCluster(standbyDir, loopbackSettings(standbyDir, standbyPort))
       }).pipe(Effect.onError(() => stopCluster(standbyDir))),
       () => stopCluster(standbyDir)
     )
@@ -102,7 +86,7 @@ export const make = <E>(
       const signal = join(primaryDir, "data", "standby.signal")
       writeFileSync(signal, "")
       chownToPostgres([signal])
-      startCluster(primaryDir, settings(primaryDir, primaryPort))
+      startCluster(primaryDir, loopbackSettings(primaryDir, primaryPort))
     })
     return {
       primaryPort,

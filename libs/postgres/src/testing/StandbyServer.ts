@@ -10,9 +10,7 @@
  * If the server cannot be started the effect dies with what was tried and how to make it work: tests that need it
  * fail, never skip.
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { writeFileSync } from "node:fs"
@@ -20,13 +18,12 @@ import { join } from "node:path"
 import {
   chownToPostgres,
   clusterFailure,
-  clusterSettings,
   freePort,
   haltCluster,
-  initCluster,
+  loopbackSettings,
   makeClusterDir,
   startCluster,
-  stopCluster
+  startSeeded
 } from "./OwnCluster.ts"
 
 export interface StandbyServerInfo {
@@ -45,24 +42,11 @@ export const make = <E>(
     const port = yield* freePort
     const dir = yield* makeClusterDir("lo-migrate-pgstandby-")
     const url = (database: string) => `postgresql://postgres@127.0.0.1:${port}/${database}`
-    const settings = [`-c port=${port}`, "-c listen_addresses=127.0.0.1", `-c unix_socket_directories=${dir}`, ...clusterSettings]
-      .join(" ")
+    const settings = loopbackSettings(dir, port)
     const step = (what: string, f: () => void) =>
       Effect.try({ try: f, catch: clusterFailure(`${what} (${dir}, port ${port})`, dir, howTo) }).pipe(Effect.orDie)
-    yield* Effect.acquireRelease(
-      step("start PostgreSQL", () => {
-        chownToPostgres([dir])
-        initCluster(join(dir, "data"))
-        startCluster(dir, settings)
-      }).pipe(Effect.onError(() => stopCluster(dir))),
-      () => stopCluster(dir)
-    )
     // the seeding client's pool is closed before the restart
-    yield* seed.pipe(
-      Effect.provide(PgClient.layer({ url: Redacted.make(url("postgres")), applicationName: "lo-migrate-tests" })),
-      Effect.mapError((e) => new Error(`could not seed the standby-to-be: ${String(e)}`)),
-      Effect.orDie
-    )
+    yield* startSeeded(dir, port, seed, howTo)
     yield* step("restart PostgreSQL as a standby", () => {
       haltCluster(dir, "fast")
       writeFileSync(join(dir, "data", "standby.signal"), "")

@@ -16,9 +16,9 @@ import { join } from "node:path"
 import {
   chownToPostgres,
   clusterFailure,
-  clusterSettings,
   freePort,
   initCluster,
+  loopbackSettings,
   makeClusterDir,
   run,
   startCluster,
@@ -101,12 +101,10 @@ const start = (dir: string, port: number, options: TlsServerOptions): TlsServerI
       (options.gssRoles ?? []).map((role) => `hostssl all ${role} 127.0.0.1/32 gss\n`).join("") +
       "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n"
   )
-  const settings = [
-    `-c port=${port}`, "-c listen_addresses=127.0.0.1", `-c unix_socket_directories=${dir}`,
+  const settings = loopbackSettings(dir, port, [
     "-c ssl=on", `-c ssl_cert_file=${cert}`, `-c ssl_key_file=${key}`,
-    ...(clients ? [`-c ssl_ca_file=${clients.ca}`] : []),
-    ...clusterSettings
-  ].join(" ")
+    ...(clients ? [`-c ssl_ca_file=${clients.ca}`] : [])
+  ])
   startCluster(dir, settings)
   return {
     port,
