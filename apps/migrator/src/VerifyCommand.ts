@@ -10,6 +10,7 @@ import { type DatabaseError, Metrics, renderShard, type StorageError } from "@lo
 import type { RowSecurityActive } from "@lo-migrate/postgres"
 import type { S3ClientService } from "@lo-migrate/s3"
 import {
+  checkRowsVisible,
   countMigrated,
   defaultVerifyOptions,
   type OrderViolation,
@@ -89,6 +90,8 @@ export const verifyCommand = (
       previous = now
     })
     const options = verifyOptionsOf(config)
+    // refused before anything is counted or printed: a count of the rows a policy lets the role see is not the table's
+    yield* checkRowsVisible
     // the rows of the range, counted beside the check for progress and ETA (a count failure only costs the ETA)
     yield* Effect.forkScoped(
       countMigrated(options.range).pipe(
