@@ -20,6 +20,7 @@ import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import * as ClusterClient from "./ClusterClient.ts"
 import { describeSqlError, sqlStateOf, toDatabaseError, urlSecrets } from "./DatabaseErrors.ts"
 import {
+  decodedComponent,
   describeTarget,
   hostOf,
   normalize,
@@ -28,6 +29,7 @@ import {
   type TargetSessionAttrs
 } from "./PgUrl.ts"
 import { type Transport, withClientKey } from "./PgTls.ts"
+import { preparedIfDifferent } from "./SaslPrep.ts"
 import { readSessionKind } from "./SessionKind.ts"
 import { guardedSocket, tcpTargetOf } from "./StalledSockets.ts"
 
@@ -165,15 +167,27 @@ const choose = (given: PgConnectionConfig, hosts: ReadonlyArray<PgHost>) => {
   })
 }
 
+/** The password a (normalized) URL carries, its `password` parameter or its user information's, decoded. */
+const urlPassword = (url: string): string | undefined => {
+  if (!URL.canParse(url)) return undefined
+  const parsed = new URL(url)
+  const password = parsed.searchParams.get("password") ?? (parsed.password === "" ? null : decodedComponent(parsed.password))
+  return password === null || password === "" ? undefined : password
+}
+
 /** `make` for the one host of `given.options.target`. */
 const makeFor = (given: PgConnectionConfig) => {
   // libpq's `postgresql://user@/db`, which the driver's URL parser would refuse, in a form it reads
   const config = { ...given, url: Redacted.make(normalize(Redacted.value(given.url))) }
   const options = config.options
+  // the password as typed, and as SASLprep prepares it where that differs (tried after a failed authentication)
+  const typed = options?.password === undefined ? urlPassword(Redacted.value(config.url)) : Redacted.value(options.password)
+  const prepared = typed === undefined ? undefined : preparedIfDifferent(typed)
   const secrets = [
     ...urlSecrets(given.url),
     ...urlSecrets(config.url),
-    ...(options?.password === undefined ? [] : [Redacted.value(options.password)])
+    ...(options?.password === undefined ? [] : [Redacted.value(options.password)]),
+    ...(prepared === undefined ? [] : [prepared])
   ]
   // where the stall guard connects: where libpq's reading of the URL points (a TCP host or a Unix socket)
   const target = config.stallTimeout === undefined
@@ -189,6 +203,7 @@ const makeFor = (given: PgConnectionConfig) => {
   const poolWith = (
     transport: Transport | undefined,
     startupParameters: Readonly<Record<string, string>>,
+    password: Redacted.Redacted | undefined,
     prepare = config.preparedStatements ?? true
   ) =>
     PgClient.make({
@@ -205,7 +220,7 @@ const makeFor = (given: PgConnectionConfig) => {
         : transport !== undefined && options !== undefined
         ? { ssl: withClientKey(options.tls, transport) }
         : {}),
-      ...(options?.password !== undefined ? { password: options.password } : {}),
+      ...(password !== undefined ? { password } : {}),
       ...(options !== undefined ? { host: hostOf(options.target), port: options.target.port } : {}),
       ...(options?.username !== undefined ? { username: options.username } : {}),
       ...(options?.database !== undefined ? { database: options.database } : {}),
@@ -234,26 +249,35 @@ const makeFor = (given: PgConnectionConfig) => {
           )
       )
     )
-  const pool = (transport: Transport | undefined) =>
-    Object.keys(parameters).length === 0 ? poolWith(transport, parameters) : poolWith(transport, parameters).pipe(
+  const pool = (transport: Transport | undefined, password: Redacted.Redacted | undefined) =>
+    Object.keys(parameters).length === 0 ? poolWith(transport, parameters, password) : poolWith(transport, parameters, password).pipe(
       Effect.catchIf(refusedStartupParameter, (error) =>
         (config.warnWhenRefused === false ? Effect.void : Effect.logWarning(
           `PostgreSQL (or a pooler in front of it) refused the startup parameter statement_timeout=0 ` +
             `(${scrubSecrets(describeSqlError(error), secrets)}); connecting without it, so a database or role ` +
             `default statement_timeout applies to ${subjectToDefault}; ` +
             `statements are sent unnamed, since a pooler in transaction mode does not keep prepared statements`
-        )).pipe(Effect.andThen(poolWith(transport, {}, false))))
+        )).pipe(Effect.andThen(poolWith(transport, {}, password, false))))
     )
   const plan = config.tls === undefined ? options?.tls : undefined
   const fallback = plan?.fallback
-  const connected = plan === undefined || fallback === undefined
-    ? pool(plan?.first)
-    : pool(plan.first).pipe(
-      Effect.catchIf(
-        (e): e is SqlError => isSqlError(e) && refused(plan.first, e),
-        () => pool(fallback)
+  const connectedWith = (password: Redacted.Redacted | undefined) =>
+    plan === undefined || fallback === undefined
+      ? pool(plan?.first, password)
+      : pool(plan.first, password).pipe(
+        Effect.catchIf(
+          (e): e is SqlError => isSqlError(e) && refused(plan.first, e),
+          () => pool(fallback, password)
+        )
       )
+  // a password that SASLprep changes is stored prepared in a SCRAM verifier, which the driver does not prepare for:
+  // after a failed authentication (28P01), the prepared form, as libpq would have sent it (SaslPrep.ts)
+  const connected = prepared === undefined ? connectedWith(options?.password) : connectedWith(options?.password).pipe(
+    Effect.catchIf(
+      (e): e is SqlError => isSqlError(e) && sqlStateOf(e) === "28P01",
+      () => connectedWith(Redacted.make(prepared))
     )
+  )
   return connected.pipe(
     Effect.mapError((e) => {
       const error = toDatabaseError("connect", e, secrets)

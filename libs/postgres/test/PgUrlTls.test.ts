@@ -17,6 +17,8 @@ import { PgDatabase, PgUrl } from "../src/index.ts"
 import { testAdminUrl, TlsServer } from "../src/testing.ts"
 
 const rolePassword = "Scram-Pw_4711"
+/** A password SASLprep changes: fullwidth letters, a ligature, a no-break space and a soft hyphen ("Pw fi-4711" prepared). */
+const unpreparedPassword = "Ｐｗ\u00A0ﬁ-4\u00AD711"
 
 class Server extends Context.Service<Server, TlsServer.TlsServerInfo & { readonly dir: string }>()(
   "test/PgUrlTls/Server"
@@ -28,9 +30,9 @@ const serverLayer = Layer.effect(
   Effect.gen(function*() {
     const server = yield* TlsServer.makeWith({
       certNames: "IP:127.0.0.1",
-      passwordRoles: ["lo_pw"],
+      passwordRoles: ["lo_pw", "lo_nfkc"],
       certRoles: ["lo_cert"],
-      md5Roles: ["lo_md5"],
+      md5Roles: ["lo_md5", "lo_md5_nfkc"],
       cleartextRoles: ["lo_clear"],
       gssRoles: ["lo_gss"]
     })
@@ -48,6 +50,12 @@ const serverLayer = Layer.effect(
     yield* Effect.orDie(sql.withTransaction(Effect.andThen(
       sql.unsafe("SET LOCAL password_encryption = 'md5'"),
       sql.unsafe(`CREATE ROLE lo_md5 LOGIN PASSWORD '${rolePassword}'`)
+    )))
+    // the server prepares a SCRAM verifier's password (SASLprep); an MD5 hash is of the password as typed
+    yield* Effect.orDie(sql.unsafe(`CREATE ROLE lo_nfkc LOGIN PASSWORD '${unpreparedPassword}'`))
+    yield* Effect.orDie(sql.withTransaction(Effect.andThen(
+      sql.unsafe("SET LOCAL password_encryption = 'md5'"),
+      sql.unsafe(`CREATE ROLE lo_md5_nfkc LOGIN PASSWORD '${unpreparedPassword}'`)
     )))
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "lo-migrate-pgurl-tls-"))),
@@ -220,6 +228,23 @@ layer(serverLayer, { timeout: 60_000 })("PgUrl against a TLS-only server (self-s
       // no password at all: the server asks for one and the driver has none
       const none = yield* connectFailure(url)
       assert.notInclude(none.message, rolePassword)
+    }))
+
+  it.effect("a password SASLprep changes (fullwidth letters, a ligature, a no-break space): SCRAM logs in with it prepared, as libpq does, MD5 as typed; never in an error", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      for (const role of ["lo_nfkc", "lo_md5_nfkc"]) {
+        const url = `${base(server, "127.0.0.1", role)}?sslmode=require`
+        assert.deepStrictEqual(yield* connect(url, { PGPASSWORD: unpreparedPassword }, session), { ssl: true, who: role })
+        // in the URL, percent-encoded, too
+        const inUrl = `postgresql://${role}:${encodeURIComponent(unpreparedPassword)}@127.0.0.1:${server.port}/postgres?sslmode=require`
+        assert.deepStrictEqual(yield* connect(inUrl, {}, session), { ssl: true, who: role })
+      }
+      // a wrong password is still refused once both forms have failed, and neither form is in the error
+      const e = yield* connectFailure(`${base(server, "127.0.0.1", "lo_nfkc")}?sslmode=require`, { PGPASSWORD: "Ｗｒｏｎｇ" })
+      assert.include(e.detail, "28P01")
+      assert.notInclude(e.message, "Ｗｒｏｎｇ")
+      assert.notInclude(e.message, "Wrong")
     }))
 
   it.effect("a password stored as MD5 (pg_hba md5, an older database's) or asked for in clear (password, as LDAP and PAM ask): logs in; a wrong one is 28P01", () =>
