@@ -189,7 +189,9 @@ const harmless: Readonly<Record<string, ReadonlyArray<string>>> = {
   gssencmode: ["disable", "prefer"],
   client_encoding: ["UTF8", "utf8", "UTF-8", "utf-8"],
   sslsni: ["1"],
-  fallback_application_name: []
+  fallback_application_name: [],
+  // libpq's default, prefer, binds only where it can and goes on without; lo-migrate's driver never binds
+  channel_binding: ["disable", "prefer"]
 }
 
 /** Read here: the libpq parameter and its environment variable. */
@@ -382,6 +384,14 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
       )
     }
     const value = params.get(key) ?? ""
+    if (key === "channel_binding" && value === "require") {
+      return yield* fail(
+        key,
+        "=require asks for SCRAM channel binding (SCRAM-SHA-256-PLUS), which lo-migrate's PostgreSQL driver does " +
+          "not support; use channel_binding=prefer (libpq's default: no binding where it is not available) with " +
+          "sslmode=verify-full, which authenticates the server by its certificate instead"
+      )
+    }
     if (values.length > 0 && !values.includes(value)) {
       return yield* fail(key, `=${value} is not supported (only ${values.join(", ")}); remove it from the URL`)
     }

@@ -4,7 +4,7 @@
  * password in any message).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Redacted, Result } from "effect"
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -304,7 +304,9 @@ describe("PgUrl.resolve", () => {
         ["sslpassword=Sup3r", "sslpassword"],
         ["target_session_attrs=sometimes", "target_session_attrs"],
         ["sslrootcert=system&sslmode=require", "sslmode"],
-        ["service=prod", "service"]
+        ["service=prod", "service"],
+        ["channel_binding=require", "channel_binding"],
+        ["channel_binding=maybe", "channel_binding"]
       ] as const) {
         const e = yield* failure(`postgres://u:Pw-secret@h/db?${query}`)
         assert.strictEqual(e.parameter, parameter, query)
@@ -312,10 +314,14 @@ describe("PgUrl.resolve", () => {
         assert.notInclude(e.message, "Sup3r")
       }
       const ok = yield* resolve(
-        "postgres://u@h/db?gssencmode=disable&target_session_attrs=any&client_encoding=UTF8&application_name=app&connect_timeout=3",
+        "postgres://u@h/db?gssencmode=disable&target_session_attrs=any&client_encoding=UTF8&application_name=app&connect_timeout=3&channel_binding=prefer",
         {}
       )
       assert.strictEqual(ok.applicationName, "app")
+      assert.isTrue(Result.isSuccess(yield* Effect.result(resolve("postgres://u@h/db?channel_binding=disable", {}))))
+      const binding = yield* failure("postgres://u@h/db?sslmode=require&channel_binding=require")
+      assert.include(binding.message, "SCRAM channel binding (SCRAM-SHA-256-PLUS), which lo-migrate's PostgreSQL driver does not support")
+      assert.include(binding.message, "channel_binding=prefer")
     }))
 })
 
