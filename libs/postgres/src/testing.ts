@@ -10,7 +10,7 @@
  * - `PgBouncer`: a PgBouncer of its own in front of the test PostgreSQL (transaction pooling).
  * - `StandbyServer`: a throwaway PostgreSQL 15 of its own that is a standby (in recovery, read-only), seeded before.
  * - `ReplicatedCluster`: a throwaway primary and a streaming standby of it, to fail over from one to the other.
- * - `SilentDrop`: a TCP forwarder of a test's own whose flows an nftables rule drops silently.
+ * - `SilentDrop`: an nftables rule that silently drops a loopback port's packets (a forwarder's, of a test's own).
  */
 export * from "./testing/DataSets.ts"
 export * from "./testing/Roles.ts"

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DatabaseError } from "@lo-migrate/core"
+import { FaultProxy } from "@lo-migrate/faults"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { Cause, Context, Effect, Fiber, Layer, Logger, Redacted, Result, Schedule } from "effect"
 import { execFileSync } from "node:child_process"
@@ -196,7 +197,7 @@ describe("PgDatabase", () => {
       /** A pool through a forwarder of its own, waiting on a 40 s statement: the forwarder's port, and the wait. */
       const waiting = (query: string) =>
         Effect.gen(function*() {
-          const port = yield* SilentDrop.forwarder(shared.hostname, serverPort)
+          const { port } = yield* FaultProxy.make({ targetPort: serverPort, targetHost: shared.hostname, protocol: "tcp" })
           const url = Redacted.make(`postgresql://${shared.username}@127.0.0.1:${port}/postgres?sslmode=disable&${query}`)
           const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
           const context = yield* Layer.build(PgDatabase.layer({ url, options, maxConnections: 1, connectTimeout: "2 seconds" }))

@@ -1,10 +1,10 @@
 /**
  * A flow that goes silent, as behind a load balancer or NAT that forgot it: packets are dropped without a reset, so a
- * client that only waits to read waits forever unless something probes the flow. The test's client connects to a TCP
- * forwarder of its own on a free loopback port (to the shared PostgreSQL, which keeps its own flow to the forwarder);
- * `dropFlows` then drops every packet to and from that port with an nftables table of its own (`nft`), which the
- * scope removes, as does a detached watchdog after 3 minutes if the process dies first. Nothing else on the machine
- * is touched: the rule names the forwarder's port only.
+ * client that only waits to read waits forever unless something probes the flow. The test's client connects through
+ * a forwarder of its own on a free loopback port (`@lo-migrate/faults`' `FaultProxy` in tcp mode, to the shared
+ * PostgreSQL, which keeps its own flow to the forwarder); `dropFlows` then drops every packet to and from that port
+ * with an nftables table of its own (`nft`), which the scope removes, as does a detached watchdog after 3 minutes if
+ * the process dies first. Nothing else on the machine is touched: the rule names the forwarder's port only.
  *
  * Needs `nft` (Debian: `apt-get install nftables`; `npm test` installs it when run as root) and the right to change
  * the firewall (root or CAP_NET_ADMIN); without them the effect dies saying so: the test fails, never skips.
@@ -12,38 +12,6 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { execFileSync, spawn, spawnSync } from "node:child_process"
-import { connect, createServer, type Socket } from "node:net"
-
-/** A TCP forwarder on a free loopback port to `host:port`, closed (with its connections) when the scope closes. */
-export const forwarder = (host: string, port: number): Effect.Effect<number, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.callback<{ readonly port: number; readonly close: () => void }>((resume) => {
-      const sockets = new Set<Socket>()
-      const server = createServer((client) => {
-        const upstream = connect({ host, port })
-        for (const s of [client, upstream]) {
-          sockets.add(s)
-          s.on("error", () => s.destroy())
-          s.on("close", () => sockets.delete(s))
-        }
-        client.on("close", () => upstream.destroy())
-        upstream.on("close", () => client.destroy())
-        client.pipe(upstream).pipe(client)
-      })
-      server.once("error", (e) => resume(Effect.die(new Error(`could not start the TCP forwarder: ${e.message}`))))
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed({
-          port: typeof address === "object" && address !== null ? address.port : 0,
-          close: () => {
-            for (const s of sockets) s.destroy()
-            server.close()
-          }
-        }))
-      })
-    }),
-    (f) => Effect.sync(f.close)
-  ).pipe(Effect.map((f) => f.port))
 
 const howTo = "this test drops a loopback port's packets with nftables to stage a flow a load balancer forgot: it " +
   "needs `nft` (Debian: apt-get install nftables; `npm test` installs it when run as root) and root or CAP_NET_ADMIN"
