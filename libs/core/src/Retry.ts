@@ -112,6 +112,29 @@ export const retryInfrastructure = (
 <A, E extends InfrastructureError, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Metrics> =>
   Effect.catch(self, (first) => retryAfter(operation, policy, stopWhen, self, first))
 
+/**
+ * One retry, for the monitor: `operation` has been failing since `start` (the schedule's first step, the first
+ * failure) on the dependency `error` names, and gives up when the `budget` (ms) from then is spent; `token` ties the
+ * retries of one outage together until `recovered`.
+ */
+const reportRetry = (
+  metrics: Metrics["Service"],
+  operation: string,
+  budget: number,
+  token: object,
+  error: InfrastructureError,
+  start: number,
+  now: number
+) =>
+  metrics.retried(operation, {
+    token,
+    dependency: dependencyOf(error),
+    since: start,
+    at: now,
+    giveUpAt: start + budget,
+    detail: error.message
+  })
+
 /** The rest of `retryInfrastructure`: `self` has failed once, with `first`; the schedule decides from there. */
 const retryAfter = Effect.fnUntraced(function*<A, E extends InfrastructureError, R>(
   operation: string,
@@ -130,15 +153,7 @@ const retryAfter = Effect.fnUntraced(function*<A, E extends InfrastructureError,
     Schedule.tap(({ input, now, start }) =>
       Effect.suspend(() => {
         since = start
-        const error = input as E
-        return metrics.retried(operation, {
-          token,
-          dependency: dependencyOf(error),
-          since,
-          at: now,
-          giveUpAt: since + budget,
-          detail: error.message
-        })
+        return reportRetry(metrics, operation, budget, token, input as E, start, now)
       })
     )
   )
@@ -170,18 +185,7 @@ export const retryStreamInfrastructure = (operation: string) =>
     })
     const schedule = retrySchedule(options).pipe(
       Schedule.tap(({ input, now, start }) =>
-        Effect.suspend(() => {
-          token ??= {}
-          const error = input as E
-          return metrics.retried(operation, {
-            token,
-            dependency: dependencyOf(error),
-            since: start,
-            at: now,
-            giveUpAt: start + budget,
-            detail: error.message
-          })
-        })
+        Effect.suspend(() => reportRetry(metrics, operation, budget, token ??= {}, input as E, start, now))
       )
     )
     return self.pipe(
