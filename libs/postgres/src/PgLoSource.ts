@@ -120,14 +120,16 @@ export const make = Effect.fnUntraced(function*(
 
   // whether the sessions run under a server-side statement_timeout (see the module's comment); read once
   let timeoutInForce: boolean | undefined = undefined
+  /** `query`, in a transaction that lifts the server's statement_timeout where one is in force. */
+  const lifted = <A, E, R>(query: Effect.Effect<A, E, R>) =>
+    timeoutInForce === true ? withoutStatementTimeoutOn(sql)(query) : query
   const page = (after: Cursor | undefined) =>
     Effect.gen(function*() {
       if (timeoutInForce === undefined) {
         const [row] = yield* sql<{ readonly t: string }>`SELECT current_setting('statement_timeout') AS t`
         timeoutInForce = row !== undefined && row.t !== "0"
       }
-      const query = pageQuery(sql, pageSize, inShard, after)
-      return yield* (timeoutInForce ? withoutStatementTimeoutOn(sql)(query) : query)
+      return yield* lifted(pageQuery(sql, pageSize, inShard, after))
     })
 
   // A page that fails with a retryable error is retried by itself (the `RetryPolicy` in force, each retry counted
@@ -177,11 +179,9 @@ export const make = Effect.fnUntraced(function*(
   )
 
   // one statement, no retry: a caller that only reports it goes on without it
-  const pending: Effect.Effect<number, DatabaseError> = Effect.suspend(() => {
-    const query = sql<{ readonly n: bigint }>`
-      SELECT count(*) AS n FROM _nice_binary b WHERE b.sha2 IS NULL AND ${inShard}`
-    return timeoutInForce === true ? withoutStatementTimeoutOn(sql)(query) : query
-  }).pipe(
+  const pending: Effect.Effect<number, DatabaseError> = Effect.suspend(() =>
+    lifted(sql<{ readonly n: bigint }>`SELECT count(*) AS n FROM _nice_binary b WHERE b.sha2 IS NULL AND ${inShard}`)
+  ).pipe(
     Effect.map(([r]) => toNumber(r?.n)),
     mapSqlError("count rows left"),
     timedStatement("count rows left"),

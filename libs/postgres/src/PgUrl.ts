@@ -218,9 +218,9 @@ const fail = (parameter: string, detail: string) => Effect.fail(new PgUrlError({
 export const defaultKeepAliveIdleSeconds = 60
 
 /**
- * libpq's `target_session_attrs`. With one host (lo-migrate connects to one) it is a condition on that server rather
- * than a choice among several: `read-write` (`transaction_read_only` off), `read-only` (on), `primary` (not in
- * recovery), `standby` (in recovery); `any` and `prefer-standby` accept any server, as libpq does with one host.
+ * libpq's `target_session_attrs`: what a server must be for a pool to use it, `read-write` (`transaction_read_only`
+ * off), `read-only` (on), `primary` (not in recovery), `standby` (in recovery); `any` accepts any server, and
+ * `prefer-standby` a standby among a host list's if one answers, else any (with one host: any), as libpq does.
  */
 export type TargetSessionAttrs = "any" | "read-write" | "read-only" | "primary" | "standby" | "prefer-standby"
 const targetSessionAttrs: ReadonlyArray<TargetSessionAttrs> = [

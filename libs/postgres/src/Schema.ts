@@ -319,6 +319,11 @@ export const ensurePendingIndex: Effect.Effect<
   )
 }).pipe(mapSqlError("ensurePendingIndex"), Effect.withSpan("Schema.ensurePendingIndex"))
 
+/** Why `finalize`'s count can find no pending row where the constraint's validation, which reads every row, found one. */
+const countMissedRows = "the constraint's validation found a row with sha2 NULL that this role's count does not " +
+  "see: one inserted since the count, or one that row-level security hides from the role (a policy FORCEd on the " +
+  "table's owner; validation reads every row whatever the policies)"
+
 /**
  * Makes `sha2` NOT NULL and UNIQUE (index `_nice_binary_sha2_key`), and drops the pending-rows index. Refused with
  * `FinalizeRefused` while any row still has `sha2` NULL (the count is in the error). Idempotent.
@@ -326,11 +331,6 @@ export const ensurePendingIndex: Effect.Effect<
  * Done without long exclusive locks: a NOT VALID check constraint is added and validated (validation does not block
  * writes), after which SET NOT NULL needs no table scan; the unique index is built CONCURRENTLY.
  */
-/** Why `finalize`'s count can find no pending row where the constraint's validation, which reads every row, found one. */
-const countMissedRows = "the constraint's validation found a row with sha2 NULL that this role's count does not " +
-  "see: one inserted since the count, or one that row-level security hides from the role (a policy FORCEd on the " +
-  "table's owner; validation reads every row whatever the policies)"
-
 const finalizeLocked = Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
