@@ -41,12 +41,22 @@ const where = (sql: SqlClient.SqlClient, range: KeyRange) =>
     ...(range.to === undefined ? [] : [sql`sha2 COLLATE "C" < ${range.to}`])
   ])
 
-/** The rows of the range from `from` on (`sha2 >= from`), as one streamed query. */
-const rowsFrom = (sql: SqlClient.SqlClient, range: KeyRange, from: string | undefined) =>
+/** Where a read stopped: the key of the last row it gave (`hash` orders the rows that share a `sha2`). */
+interface Position {
+  readonly sha2: string
+  readonly hash: string
+}
+
+/** The rows of the range in key order, from the row at `at` on (that row included), as one streamed query. */
+const rowsFrom = (sql: SqlClient.SqlClient, range: KeyRange, at: Position | undefined) =>
   streamWithoutStatementTimeout(sql, sql<Row>`
     SELECT hash, rtrim(sha2) AS sha2, data AS oid, size, ${mimeTypeBytes(sql, "mime_type")} AS "mimeType"
     FROM _nice_binary
-    WHERE ${where(sql, from === undefined ? range : { ...range, from })}
+    WHERE ${where(sql, range)}${
+    at === undefined
+      ? sql``
+      : sql` AND (sha2 COLLATE "C" > ${at.sha2} OR (sha2 COLLATE "C" = ${at.sha2} AND hash >= ${at.hash}))`
+  }
     ORDER BY sha2 COLLATE "C", hash`.stream).pipe(
     Stream.map((r): MigratedRow => ({
       hash: r.hash,
@@ -61,19 +71,21 @@ const rowsFrom = (sql: SqlClient.SqlClient, range: KeyRange, from: string | unde
 /**
  * Every migrated row of the range, ordered by `sha2` in byte order. A connection lost under the read (a failover, a
  * terminated backend, a dropped flow: a retryable `DatabaseError`) does not end it: the query starts again at the
- * `sha2` of the last row given, past the rows of that `sha2` already given, per the retry policy in force (its
- * budget starts anew once a row passes). The merge with the bucket's listing goes on as if nothing happened.
+ * key (`sha2`, `hash`) of the last row given, past the rows of that key already given, per the retry policy in force
+ * (its budget starts anew once a row passes). The merge with the bucket's listing goes on as if nothing happened.
+ * Rows of the same `sha2` deleted or added meanwhile do not shift the resumption: only rows of the very same key
+ * (a table without a primary key may repeat one) are counted.
  */
 export const migratedRows = (range: KeyRange): Stream.Stream<MigratedRow, DatabaseError, SqlClient.SqlClient | Metrics> =>
   Stream.unwrap(Effect.map(SqlClient.SqlClient, (sql) => {
-    // where the rows given so far end: the last sha2, and how many rows of it were given (rows may share a sha2)
-    let last: string | undefined
+    // where the rows given so far end: the last key, and how many rows of it were given
+    let last: Position | undefined
     let givenOfLast = 0
     return Stream.suspend(() => rowsFrom(sql, range, last).pipe(Stream.drop(givenOfLast))).pipe(
       Stream.map((row) => {
-        if (row.sha2 === last) givenOfLast += 1
+        if (last !== undefined && row.sha2 === last.sha2 && row.hash === last.hash) givenOfLast += 1
         else {
-          last = row.sha2
+          last = { sha2: row.sha2, hash: row.hash }
           givenOfLast = 1
         }
         return row
