@@ -164,6 +164,8 @@ export interface DatabaseConfig {
   readonly pgOptions: PgUrl.PgConnectionOptions
   readonly pgTransactionPooler: boolean
   readonly logFormat: LogFormat
+  /** `--retry-budget`, seconds: how long connecting and each statement may keep failing on an unavailable server. */
+  readonly retryBudget: number
   readonly warnings: ReadonlyArray<string>
 }
 
@@ -174,7 +176,8 @@ export const resolveDatabase = Effect.fn("Config.resolveDatabase")(function*(
   const warnings: Array<string> = []
   const fromEnv = yield* readSecretEnv
   const { pgOptions, pgUrl } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
-  return { pgUrl, pgOptions, pgTransactionPooler: raw.pgTransactionPooler, logFormat: raw.logFormat, warnings }
+  const retryBudget = yield* positive("--retry-budget", raw.retryBudget, 7 * 86_400)
+  return { pgUrl, pgOptions, pgTransactionPooler: raw.pgTransactionPooler, logFormat: raw.logFormat, retryBudget, warnings }
 })
 
 /**

@@ -12,6 +12,7 @@ import {
   Metrics,
   ObjectStore,
   renderShard,
+  RetryPolicy,
   type StorageError
 } from "@lo-migrate/core"
 import { inFlightBound, type MigrationSummary, runMigration, runMonitor } from "@lo-migrate/pipeline"
@@ -54,7 +55,7 @@ import {
   printSummary
 } from "./RunOutput.ts"
 import { Shutdown } from "./Shutdown.ts"
-import { buildAtStartup, startupCheck, startupStep } from "./Startup.ts"
+import { buildAtStartup, buildRetried, retryPolicyOf, startupCheck, startupStep } from "./Startup.ts"
 import { appendOnly } from "./StatusWriter.ts"
 import { version } from "./Version.ts"
 
@@ -278,6 +279,8 @@ export const migrate = (
         Effect.scoped
       )
     ),
+    // every retry of the run, the pipeline's and the schema lock's polls alike, within --retry-budget
+    Effect.provideService(RetryPolicy, retryPolicyOf(config.retryBudget)),
     Effect.catchTags({
       PreflightFailed: refusedPreflight,
       StartupRefused: refusedStartup(at),
@@ -309,7 +312,10 @@ export const finalizeCommand = Effect.fn("Migrate.finalizeCommand")(
   },
   (self, config, layer) =>
     self.pipe(
-      Effect.provide(layer),
+      // connecting is retried like a run's start-up; the schema lock polls with the same budget (`RetryPolicy`)
+      (self) => Effect.scoped(Effect.flatMap(buildRetried(layer, "finalize: connect", config.retryBudget), (services) =>
+        Effect.provide(self, services))),
+      Effect.provideService(RetryPolicy, retryPolicyOf(config.retryBudget)),
       // text: the database first, before connecting; JSON: in the "started" record
       (self) =>
         config.logFormat === "json"

@@ -2,7 +2,7 @@
  * What a run's pipeline and monitor get from the configuration: the pipeline's config (`pipelineConfigOf`, shared
  * with the bench's stage profile), the status renderer of `--log-format`, and where status blocks go.
  */
-import { defaultRetry, type MetricsSnapshot, renderShard, type Shard } from "@lo-migrate/core"
+import { type MetricsSnapshot, renderShard, type Shard } from "@lo-migrate/core"
 import {
   defaultPipelineConfig,
   defaultReadBatchRows,
@@ -17,6 +17,7 @@ import type * as Effect from "effect/Effect"
 import type { MigratorConfig } from "./Config.ts"
 import { describeShard } from "./ConfigShard.ts"
 import type { LogFormat } from "./Options.ts"
+import { retryPolicyOf } from "./Startup.ts"
 import { makeStatusWriter, stdoutTerminal } from "./StatusWriter.ts"
 
 /** Where status blocks are written: the process's stdout by default (redrawn in place on a terminal); tests swap it. */
@@ -33,7 +34,7 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
   storeQueue: config.storerQueue,
   commitQueue: config.committerQueue,
   commitChunk: config.commitChunk,
-  retry: { ...defaultRetry, budget: `${config.retryBudget} seconds` },
+  retry: retryPolicyOf(config.retryBudget),
   maxInMemoryBytes: config.maxInMemoryBytes,
   inMemoryObjectMax: config.inMemMax,
   ...(config.maxInFlightBytes === undefined ? {} : { maxInFlightBytes: config.maxInFlightBytes }),

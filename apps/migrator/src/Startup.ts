@@ -11,6 +11,7 @@ import {
   dependencyOf,
   type InfrastructureError,
   LocalFileError,
+  type RetryOptions,
   retrySchedule,
   StorageError
 } from "@lo-migrate/core"
@@ -40,20 +41,24 @@ const isRetryableInfrastructure = (e: unknown): e is InfrastructureError =>
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
+/** The run's one retry policy with `--retry-budget` (seconds) as its budget. */
+export const retryPolicyOf = (budgetSeconds: number): RetryOptions => ({ ...defaultRetry, budget: `${budgetSeconds} seconds` })
+
 /**
- * Runs one start-up step: its retryable infrastructure errors are retried per core's `retrySchedule` within
- * `budgetSeconds`, each retry logged as a warning; every other error passes unchanged.
+ * Runs `self` (`what`: named in the log) with its retryable infrastructure errors retried per core's `retrySchedule`
+ * within `budgetSeconds`, each retry logged as a warning; every other error passes unchanged. For the steps that run
+ * before a monitor can show retries (start-up, `status`, `verify`'s and `finalize`'s connect).
  */
-export const startupStep = (step: string, budgetSeconds: number) =>
+export const retriedStep = (what: string, budgetSeconds: number) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   self.pipe(
     Effect.mapError((error) => ({ retryable: isRetryableInfrastructure(error), error })),
     Effect.retry(
-      retrySchedule({ ...defaultRetry, budget: `${budgetSeconds} seconds` }).pipe(
+      retrySchedule(retryPolicyOf(budgetSeconds)).pipe(
         Schedule.setInputType<{ readonly retryable: boolean; readonly error: E }>(),
         Schedule.tap(({ input, now, start }) =>
           Effect.logWarning(
-            `start-up: ${step} failed: ${messageOf(input.error)}; retrying (failing for ${
+            `${what} failed: ${messageOf(input.error)}; retrying (failing for ${
               Math.round((now - start) / 1000)
             } s, gives up after ${budgetSeconds} s: --retry-budget)`
           )
@@ -63,6 +68,15 @@ export const startupStep = (step: string, budgetSeconds: number) =>
     Effect.mapError(({ error }) => error)
   )
 
+/** One start-up step of `migrate`: a `retriedStep` logged as "start-up: `step`". */
+export const startupStep = (step: string, budgetSeconds: number) => retriedStep(`start-up: ${step}`, budgetSeconds)
+
+/** A non-retryable database or S3 error of the start-up check `check` as `StartupRefused`; anything else unchanged. */
+const refusedAs = (check: string) => <E>(error: E): E | StartupRefused =>
+  isRemoteError(error) && !error.retryable
+    ? new StartupRefused({ check, dependency: dependencyOf(error) === "S3" ? "S3" : "PostgreSQL", detail: error.message })
+    : error
+
 /**
  * A start-up check of the configuration (connecting, the batch job, the bucket and the credentials, the schema and
  * the grants): a `startupStep`, and a non-retryable database or S3 error becomes `StartupRefused` (exit 2). Anything
@@ -70,22 +84,15 @@ export const startupStep = (step: string, budgetSeconds: number) =>
  */
 export const startupCheck = (check: string, budgetSeconds: number) =>
 <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | StartupRefused, R> =>
-  self.pipe(
-    startupStep(check, budgetSeconds),
-    Effect.mapError((error) =>
-      isRemoteError(error) && !error.retryable
-        ? new StartupRefused({ check, dependency: dependencyOf(error) === "S3" ? "S3" : "PostgreSQL", detail: error.message })
-        : error
-    )
-  )
+  self.pipe(startupStep(check, budgetSeconds), Effect.mapError(refusedAs(check)))
 
 /**
- * Builds `layer` (connecting: the database pool proves its URL with a first statement) as a start-up check: each
+ * Builds `layer` (connecting: the database pool proves its URL with a first statement) as a `retriedStep`: each
  * attempt in a scope of its own, closed when the attempt fails, so that a retried connect leaves nothing open.
  */
-export const buildAtStartup = Effect.fn("Startup.buildAtStartup")(function*<ROut, E, RIn>(
+export const buildRetried = Effect.fn("Startup.buildRetried")(function*<ROut, E, RIn>(
   layer: Layer.Layer<ROut, E, RIn>,
-  check: string,
+  what: string,
   budgetSeconds: number
 ) {
   const outer = yield* Effect.scope
@@ -94,5 +101,9 @@ export const buildAtStartup = Effect.fn("Startup.buildAtStartup")(function*<ROut
     return yield* Layer.buildWithScope(layer, attempt).pipe(
       Effect.onError(() => Scope.close(attempt, Exit.void))
     )
-  }).pipe(startupCheck(check, budgetSeconds))
+  }).pipe(retriedStep(what, budgetSeconds))
 })
+
+/** `buildRetried` as the start-up check `check` of `migrate` (a connect that fails for good is `StartupRefused`). */
+export const buildAtStartup = <ROut, E, RIn>(layer: Layer.Layer<ROut, E, RIn>, check: string, budgetSeconds: number) =>
+  buildRetried(layer, `start-up: ${check}`, budgetSeconds).pipe(Effect.mapError(refusedAs(check)))

@@ -6,6 +6,9 @@
  *
  * Under `--log-format json` the same as JSON records, one a line (`StatusRecords.ts`).
  *
+ * A server that is unavailable (refused, lost, failing over) is retried, connecting and the pass alike, within
+ * `--retry-budget`, each retry logged.
+ *
  * Exit codes: 0 nothing is left (the table is migrated: `finalize` may run); 1 rows are left; 2 usage (including an
  * unreadable or malformed report, and row-level security that may hide rows from the role: `RowSecurityActive`);
  * 3 the database failed.
@@ -27,6 +30,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Redacted from "effect/Redacted"
 import { redactUrl, UsageError } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
+import { buildRetried, retriedStep } from "./Startup.ts"
 import { printStderr } from "./Stderr.ts"
 import { statusLayer } from "./LiveDatabase.ts"
 import type { StatusConfig } from "./StatusOptions.ts"
@@ -97,9 +101,12 @@ const pendingIndexText: Record<IndexCondition, string> = {
 export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
   function*(config: StatusConfig) {
     const reports = yield* readReports(config.reports)
-    const status = yield* tableStatus(config.shards, reports.hashes).pipe(
-      Effect.provide(statusLayer(config.database))
-    )
+    // an unavailable server (a failover, a restart) is waited out like in a run: connecting, then the pass, retried
+    const budget = config.database.retryBudget
+    const status = yield* Effect.scoped(Effect.flatMap(
+      buildRetried(statusLayer(config.database), "status: connect", budget),
+      (database) => tableStatus(config.shards, reports.hashes).pipe(retriedStep("status: count", budget), Effect.provide(database))
+    ))
     const left = status.shards.reduce((n, s) => n + s.left, 0)
     const code = left === 0 ? ExitCode.Ok : ExitCode.RowsFailed
     if (config.database.logFormat === "json") {

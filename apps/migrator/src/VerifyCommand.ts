@@ -6,7 +6,7 @@
  * Exit codes: 0 every row checked is good; 1 some rows are bad (listed in the report); 2 usage; 3 infrastructure (the
  * message says where, and the `--from-sha2` that resumes the check).
  */
-import { type DatabaseError, Metrics, renderShard, type StorageError } from "@lo-migrate/core"
+import { type DatabaseError, Metrics, renderShard, RetryPolicy, type StorageError } from "@lo-migrate/core"
 import type { RowSecurityActive } from "@lo-migrate/postgres"
 import type { S3ClientService } from "@lo-migrate/s3"
 import {
@@ -30,6 +30,7 @@ import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { redactUrl } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
+import { buildRetried, retriedStep, retryPolicyOf } from "./Startup.ts"
 import { printStderr } from "./Stderr.ts"
 import { verifyLayer } from "./Live.ts"
 import { StatusOutput } from "./RunSettings.ts"
@@ -91,7 +92,7 @@ export const verifyCommand = (
     })
     const options = verifyOptionsOf(config)
     // refused before anything is counted or printed: a count of the rows a policy lets the role see is not the table's
-    yield* checkRowsVisible
+    yield* checkRowsVisible.pipe(retriedStep("verify: row-level security check", config.connection.retryBudget))
     // the rows of the range, counted beside the check for progress and ETA (a count failure only costs the ETA)
     yield* Effect.forkScoped(
       countMigrated(options.range).pipe(
@@ -119,8 +120,13 @@ export const verifyCommand = (
     }
     return ExitCode.Ok
   }).pipe(
+    // connecting is retried like a run's start-up, and every read and listing within the same --retry-budget
+    (self) =>
+      Effect.flatMap(buildRetried(layer, "verify: connect", config.connection.retryBudget), (services) =>
+        Effect.provide(self, services)),
     Effect.scoped,
-    Effect.provide(Layer.mergeAll(layer, NodeServices.layer)),
+    Effect.provide(NodeServices.layer),
+    Effect.provideService(RetryPolicy, retryPolicyOf(config.connection.retryBudget)),
     Effect.catchTags({
       ReportError: (e: ReportError) => printStderr(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
       RowSecurityActive: (e: RowSecurityActive) =>

@@ -410,7 +410,7 @@ describe("finalize flow (fakes)", () => {
       seed(world, 2)
       const pgUrl = rawOptions().pgUrl.pipe(Option.getOrThrow)
       const pgOptions = yield* PgUrl.resolve(pgUrl, PgUrl.environmentOf({ HOME: "/nonexistent" }))
-      const config = { pgUrl, pgOptions, pgTransactionPooler: false, logFormat: "text" as const, warnings: [] }
+      const config = { pgUrl, pgOptions, pgTransactionPooler: false, logFormat: "text" as const, retryBudget: 300, warnings: [] }
       const refused = yield* finalizeCommand(config, fakeSchema({ calls: [] }, world))
       assert.strictEqual(refused, ExitCode.RowsFailed)
       assert.include((yield* TestConsole.errorLines).map(String).join("\n"), "finalize refused: 2 row(s)")
@@ -421,5 +421,17 @@ describe("finalize flow (fakes)", () => {
         Effect.fail(new DatabaseError({ operation: "connect", detail: "connection refused", retryable: false }))
       )
       assert.strictEqual(yield* finalizeCommand(config, broken), ExitCode.Fatal)
+      // a server that refuses twice (a restart, a failover) is waited out (the log of each retry: e2e-settings)
+      let attempts = 0
+      const restarting = Layer.unwrap(Effect.sync(() =>
+        ++attempts <= 2
+          ? Layer.effect(
+            SchemaTasks,
+            Effect.fail(new DatabaseError({ operation: "connect", detail: "connection refused", retryable: true }))
+          )
+          : fakeSchema({ calls: [] }, world)
+      ))
+      assert.strictEqual(yield* finalizeCommand(config, restarting), ExitCode.Ok)
+      assert.strictEqual(attempts, 3, "connected at the third attempt")
     }))
 })

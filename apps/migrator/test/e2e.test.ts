@@ -452,6 +452,30 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
       assert.strictEqual((yield* assertInvariant).left, 0)
     }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
 
+  it.live("status, verify and finalize wait out a database that refuses connections at their start (--retry-budget)", () =>
+    Effect.gen(function*() {
+      yield* setUpSchema
+      const rows = yield* seedMany(20)
+      const { env } = yield* settings
+      assert.strictEqual((yield* runCli(["-i", "1"], env)).code, 0)
+      yield* assertMigrated(rows)
+      const { forwarder, url } = yield* databaseForwarder(env.PG_URL)
+      const through = { ...env, PG_URL: url }
+      // with a budget of 1 s the refusal ends the command: exit 3 (what the budget carries below)
+      yield* forwarder.down
+      const short = yield* runCli(["status", "--retry-budget", "1"], through)
+      assert.strictEqual(short.code, 3, short.stderr)
+      assert.match(short.stderr, /status: connect failed: .*; retrying \(failing for \d+ s, gives up after 1 s: --retry-budget\)/)
+      for (const command of ["status", "verify", "finalize"]) {
+        yield* forwarder.down
+        const run = yield* runCli([command, "--retry-budget", "60"], through, () =>
+          Effect.sleep("3 seconds").pipe(Effect.andThen(forwarder.up)))
+        assert.strictEqual(run.code, 0, `${command}: ${run.stderr}`)
+        assert.match(run.stderr, new RegExp(`${command}: connect failed: .*; retrying`), command)
+      }
+      assert.strictEqual(yield* indexCount(Sha2UniqueIndex), 1, "finalize did its work")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
+
   it.live("stalled connections (no answer, socket open): cut by --pg-statement-timeout, retried on fresh ones, exit 0 in about the time of a run without", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient

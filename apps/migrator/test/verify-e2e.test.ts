@@ -248,8 +248,10 @@ describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
         assert.strictEqual(run.code, 2, `${args.join(" ")}: ${run.stderr}`)
         assert.include(run.stderr, option)
       }
-      const down = yield* cli(["verify"], env)
+      // refused connections are waited out for --retry-budget, each retry logged, then exit 3
+      const down = yield* cli(["verify", "--retry-budget", "2"], env)
       assert.strictEqual(down.code, 3, down.stderr)
+      assert.match(down.stderr, /verify: connect failed: .*; retrying \(failing for \d+ s, gives up after 2 s/)
       assert.match(down.stderr, /fatal: .*\n.*PostgreSQL .*127\.0\.0\.1:1[\s\S]*Nothing was checked yet/)
     }), 120_000)
 })
