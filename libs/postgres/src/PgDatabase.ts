@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
@@ -126,8 +127,9 @@ export const make = (given: PgConnectionConfig): ReturnType<typeof makeFor> => {
 }
 
 /**
- * A pool of the first host of `hosts` that accepts the connection and meets target_session_attrs, as libpq chooses;
- * the driver gets that host and port, and a URL without the lists, which it could not read.
+ * A pool of the first host of `hosts` that accepts the connection and meets target_session_attrs, as libpq chooses
+ * (in a random order under load_balance_hosts=random); the driver gets that host and port, and a URL without the
+ * lists, which it could not read.
  */
 const choose = (given: PgConnectionConfig, hosts: ReadonlyArray<PgHost>) => {
   const url = new URL(normalize(Redacted.value(given.url)))
@@ -141,8 +143,10 @@ const choose = (given: PgConnectionConfig, hosts: ReadonlyArray<PgHost>) => {
     const passes: ReadonlyArray<TargetSessionAttrs> = options.sessionAttrs === "prefer-standby"
       ? ["standby", "any"]
       : [options.sessionAttrs]
+    // load_balance_hosts=random: libpq shuffles the list once per connection attempt, before its passes
+    const order = options.loadBalanceHosts ? yield* Random.shuffle(hosts) : hosts
     for (const sessionAttrs of passes) {
-      for (const host of hosts) {
+      for (const host of order) {
         // each host's pool in a scope of its own: a server that connects but fails the check is let go at once
         const own = yield* Scope.fork(scope, "sequential")
         const attempt = yield* Effect.result(makeFor({

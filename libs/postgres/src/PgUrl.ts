@@ -105,6 +105,12 @@ export interface PgConnectionOptions {
   readonly keepAliveIdleSeconds: number | undefined
   /** `target_session_attrs` (or `PGTARGETSESSIONATTRS`): what the server must be, checked when a pool starts. */
   readonly sessionAttrs: TargetSessionAttrs
+  /**
+   * `load_balance_hosts=random` (or `PGLOADBALANCEHOSTS`, libpq 16): each choice of a host tries `hosts` in a random
+   * order, so that processes started with one URL spread over the servers that will do; `disable` (the default): in
+   * the URL's order.
+   */
+  readonly loadBalanceHosts: boolean
   /** E.g. a password file ignored for its permissions (as libpq warns). */
   readonly warnings: ReadonlyArray<string>
 }
@@ -203,7 +209,8 @@ const ours: Readonly<Record<string, string>> = {
   sslcrl: "PGSSLCRL",
   passfile: "PGPASSFILE",
   application_name: "PGAPPNAME",
-  target_session_attrs: "PGTARGETSESSIONATTRS"
+  target_session_attrs: "PGTARGETSESSIONATTRS",
+  load_balance_hosts: "PGLOADBALANCEHOSTS"
 }
 
 const fail = (parameter: string, detail: string) => Effect.fail(new PgUrlError({ parameter, detail }))
@@ -408,6 +415,10 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     return yield* fail("target_session_attrs", `unknown value ${JSON.stringify(attrs)} (${targetSessionAttrs.join(", ")})`)
   }
   const sessionAttrs = attrs as TargetSessionAttrs
+  const loadBalance = param("load_balance_hosts") ?? "disable"
+  if (loadBalance !== "disable" && loadBalance !== "random") {
+    return yield* fail("load_balance_hosts", `unknown value ${JSON.stringify(loadBalance)} (disable, random)`)
+  }
 
   // TLS
   const modeText = param("sslmode")
@@ -514,6 +525,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
     applicationName: param("application_name"),
     keepAliveIdleSeconds: yield* keepAliveOf(params, targets, warnings),
     sessionAttrs,
+    loadBalanceHosts: loadBalance === "random",
     warnings
   }
 })
@@ -523,7 +535,7 @@ export const resolve = Effect.fn("PgUrl.resolve")(function*(
  * warning names those that are set (never their values), so that nobody wonders why they had no effect.
  */
 export const ignoredEnvironmentVariables = [
-  "PGHOSTADDR", "PGSERVICE", "PGSERVICEFILE", "PGLOADBALANCEHOSTS", "PGREQUIREAUTH",
+  "PGHOSTADDR", "PGSERVICE", "PGSERVICEFILE", "PGREQUIREAUTH",
   "PGCHANNELBINDING", "PGGSSENCMODE", "PGSSLCERTMODE", "PGSSLCRLDIR", "PGSSLMINPROTOCOLVERSION",
   "PGSSLMAXPROTOCOLVERSION", "PGREQUIRESSL", "PGCONNECT_TIMEOUT", "PGCLIENTENCODING"
 ] as const

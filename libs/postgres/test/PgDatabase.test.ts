@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { DatabaseError } from "@lo-migrate/core"
 import { FaultProxy } from "@lo-migrate/faults"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import { Cause, Context, Effect, Fiber, Layer, Logger, Redacted, Result, Schedule } from "effect"
+import { Cause, Context, Effect, Fiber, Layer, Logger, Random, Redacted, Result, Schedule } from "effect"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -313,6 +313,36 @@ describe("PgDatabase", () => {
       const onlyStandby = yield* reached([standbyAt], "read-write")
       assert.isFalse(Result.isFailure(onlyStandby) && onlyStandby.failure.retryable, "one host that is the wrong kind is not waited for")
     }), 120_000)
+
+  it.live("load_balance_hosts=random: each pool tries the hosts in a random order, so pools of one URL spread over them; without it, the first host always", () =>
+    Effect.gen(function*() {
+      const db = yield* ThrowawayDatabase
+      const { directory, port } = yield* serverSocket
+      const user = new URL(testAdminUrl()).username
+      // one server reached two ways, told apart by the server: over TCP (inet_client_addr set) and its Unix socket
+      const hostList = `host=127.0.0.1,${directory}&port=${port}&sslmode=disable`
+      /** How many of 24 pools of `query` reached the first host (TCP). */
+      const firstOf24 = (query: string) =>
+        Effect.gen(function*() {
+          const url = Redacted.make(`postgresql://${user}@/${db.name}?${hostList}${query}`)
+          const options = yield* Effect.orDie(PgUrl.resolve(url, PgUrl.environmentOf({ HOME: "/nonexistent" })))
+          let tcp = 0
+          for (let i = 0; i < 24; i++) {
+            const [row] = yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
+              Effect.orDie(sql<{ readonly tcp: boolean }>`SELECT inet_client_addr() IS NOT NULL AS tcp`)).pipe(
+              Effect.provide(PgDatabase.layer({ url, options, maxConnections: 1 }))
+            )
+            if (row!.tcp) tcp++
+          }
+          return tcp
+        })
+      assert.strictEqual(yield* firstOf24(""), 24, "in the URL's order")
+      assert.strictEqual(yield* firstOf24("&load_balance_hosts=disable"), 24)
+      // a fixed seed: the same orders on every run (with a fair shuffle, all 24 alike would be 1 in 8 million)
+      const spread = yield* firstOf24("&load_balance_hosts=random").pipe(Random.withSeed(16))
+      assert.isAbove(spread, 0)
+      assert.isBelow(spread, 24)
+    }).pipe(inThrowawayDatabase(1)), 60_000)
 
   it.live("a host list follows a failover: with the old primary back as a standby, the next choice skips it for the promoted standby", () =>
     Effect.gen(function*() {

@@ -294,6 +294,20 @@ describe("PgUrl.resolve", () => {
       assert.include(e.message, 'unknown value "readwrite"')
     }))
 
+  it.effect("load_balance_hosts (libpq 16), else PGLOADBALANCEHOSTS, else disable: random or not", () =>
+    Effect.gen(function*() {
+      assert.isFalse((yield* resolve("postgres://u@h1,h2/db", {})).loadBalanceHosts)
+      assert.isTrue((yield* resolve("postgres://u@h1,h2/db?load_balance_hosts=random", {})).loadBalanceHosts)
+      assert.isFalse((yield* resolve("postgres://u@h1,h2/db?load_balance_hosts=disable", {})).loadBalanceHosts)
+      assert.isTrue((yield* resolve("postgres://u@h1,h2/db", { PGLOADBALANCEHOSTS: "random" })).loadBalanceHosts)
+      assert.isFalse(
+        (yield* resolve("postgres://u@h1,h2/db?load_balance_hosts=disable", { PGLOADBALANCEHOSTS: "random" })).loadBalanceHosts
+      )
+      const e = yield* failure("postgres://u@h1,h2/db?load_balance_hosts=roundrobin")
+      assert.strictEqual(e.parameter, "load_balance_hosts")
+      assert.include(e.message, 'unknown value "roundrobin" (disable, random)')
+    }))
+
   it.effect("a parameter the driver would drop is an error naming it; libpq's harmless ones are accepted", () =>
     Effect.gen(function*() {
       for (const [query, parameter] of [
@@ -474,15 +488,16 @@ describe("PgUrl: where the connections go (libpq's host, port and Unix sockets)"
       const warned = yield* resolveIn("postgres://u@h/x", {
         PGHOSTADDR: "10.9.8.7",
         PGSERVICE: "prod-secret-service",
-        PGLOADBALANCEHOSTS: "random",
+        PGREQUIREAUTH: "scram-sha-256",
         PGCONNECT_TIMEOUT: ""
       }, [])
       assert.strictEqual(warned.warnings.length, 1)
       const [warning] = warned.warnings
-      assert.include(warning, "PGHOSTADDR, PGSERVICE, PGLOADBALANCEHOSTS are set, but lo-migrate does not read them")
+      assert.include(warning, "PGHOSTADDR, PGSERVICE, PGREQUIREAUTH are set, but lo-migrate does not read them")
       assert.include(warning, "PGOPTIONS")
       assert.include(warning, "PGTARGETSESSIONATTRS", "it is read now")
-      for (const value of ["10.9.8.7", "prod-secret-service", "random", "PGCONNECT_TIMEOUT"]) {
+      assert.include(warning, "PGLOADBALANCEHOSTS", "it is read now")
+      for (const value of ["10.9.8.7", "prod-secret-service", "scram-sha-256", "PGCONNECT_TIMEOUT"]) {
         assert.notInclude(warning, value)
       }
       // where the connection goes is still the URL's
