@@ -55,7 +55,7 @@ import {
   printSummary
 } from "./RunOutput.ts"
 import { Shutdown } from "./Shutdown.ts"
-import { buildAtStartup, buildRetried, retryPolicyOf, startupCheck, startupStep } from "./Startup.ts"
+import { buildAtStartup, buildRetried, retriedStep, retryPolicyOf, startupCheck, startupStep } from "./Startup.ts"
 import { appendOnly } from "./StatusWriter.ts"
 import { version } from "./Version.ts"
 
@@ -194,7 +194,7 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
   }
   if (config.finalize) {
     yield* printFinalize(config, "started")
-    yield* schema.finalize
+    yield* schema.finalize.pipe(retriedStep("finalize", config.retryBudget))
     yield* printFinalize(config, "done")
   }
   return ExitCode.Ok
@@ -306,7 +306,9 @@ export const finalizeCommand = Effect.fn("Migrate.finalizeCommand")(
   function*(config: DatabaseConfig, layer: Layer.Layer<SchemaTasks, DatabaseError>) {
     const schema = yield* SchemaTasks
     yield* printFinalize(config, "started", { postgres: redactUrl(Redacted.value(config.pgUrl)) })
-    yield* schema.finalize
+    // each step can be run again (IF NOT EXISTS, an INVALID index dropped, the schema lock per session): a lost
+    // connection or a build still running in an ended session ("busy") is waited out as a whole
+    yield* schema.finalize.pipe(retriedStep("finalize", config.retryBudget))
     yield* printFinalize(config, "done")
     return ExitCode.Ok
   },

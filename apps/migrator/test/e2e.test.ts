@@ -17,7 +17,7 @@ import {
   ThrowawayDatabase
 } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
-import { Effect, Redacted } from "effect"
+import { Effect, Fiber, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -474,6 +474,50 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
         assert.match(run.stderr, new RegExp(`${command}: connect failed: .*; retrying`), command)
       }
       assert.strictEqual(yield* indexCount(Sha2UniqueIndex), 1, "finalize did its work")
+    }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
+
+  it.live("finalize whose connections are terminated while it waits for a lock: retried as a whole, exit 0, the index built", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* setUpSchema
+      const rows = yield* seedMany(20)
+      const { env } = yield* settings
+      assert.strictEqual((yield* runCli(["-i", "1"], env)).code, 0)
+      yield* assertMigrated(rows)
+      // the application holds a lock on the table for 8 s: finalize's ALTER TABLE waits for it
+      let holder: number | undefined
+      const released = yield* Effect.forkScoped(sql.withTransaction(
+        sql<{ readonly pid: number }>`SELECT pg_backend_pid() AS pid`.pipe(
+          Effect.tap(([row]) => Effect.sync(() => void (holder = row!.pid))),
+          Effect.andThen(sql`LOCK TABLE _nice_binary IN ACCESS SHARE MODE`),
+          Effect.andThen(Effect.sleep("8 seconds"))
+        )
+      ))
+      // finalize's sessions (this test's pool has lo-migrate's application_name too: not the holder's, not this one)
+      const terminateFinalize = () => Effect.map(
+        sql<{ readonly killed: boolean }>`
+          SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'lo-migrate' AND pid <> pg_backend_pid()
+            AND pid <> ${holder ?? 0}`,
+        (rows) => rows.filter((r) => r.killed).length
+      )
+      let terminated = 0
+      const run = yield* runCli(["finalize", "--retry-budget", "60"], env, () =>
+        waitUntil("finalize waiting for the lock", Effect.map(sql<{ readonly n: number }>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'lo-migrate' AND wait_event_type = 'Lock'`,
+          ([row]) => row!.n > 0)).pipe(
+          Effect.andThen(Effect.suspend(terminateFinalize)),
+          Effect.tap((n) => Effect.sync(() => void (terminated = n)))
+        ))
+      yield* Fiber.join(released)
+      assert.isAtLeast(terminated, 1)
+      assert.strictEqual(run.code, 0, run.stderr)
+      assert.match(run.stderr, /finalize failed: .*; retrying/)
+      assert.strictEqual(yield* indexCount(Sha2UniqueIndex), 1)
+      const [column] = yield* sql<{ readonly nullable: string }>`
+        SELECT is_nullable AS nullable FROM information_schema.columns WHERE table_name = '_nice_binary' AND column_name = 'sha2'`
+      assert.strictEqual(column!.nullable, "NO")
     }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
 
   it.live("stalled connections (no answer, socket open): cut by --pg-statement-timeout, retried on fresh ones, exit 0 in about the time of a run without", () =>
