@@ -386,6 +386,18 @@ const databaseForwarder = (pgUrl: string, maxStallMillis?: number) =>
     return { forwarder, url: url.toString() }
   })
 
+/** `n` rows seeded and migrated by a run that exits 0: the environment of the run, for the commands that follow. */
+const migratedTable = (n: number) =>
+  Effect.gen(function*() {
+    yield* setUpSchema
+    const rows = yield* seedMany(n)
+    const { env } = yield* settings
+    const first = yield* runCli(["-i", "1"], env)
+    assert.strictEqual(first.code, 0, first.stderr)
+    yield* assertMigrated(rows)
+    return env
+  })
+
 /** Milliseconds from the run's first commits (`during` starts then) to its exit. */
 const timedFromFirstCommits = (
   args: ReadonlyArray<string>,
@@ -454,11 +466,7 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
 
   it.live("status, verify and finalize wait out a database that refuses connections at their start (--retry-budget)", () =>
     Effect.gen(function*() {
-      yield* setUpSchema
-      const rows = yield* seedMany(20)
-      const { env } = yield* settings
-      assert.strictEqual((yield* runCli(["-i", "1"], env)).code, 0)
-      yield* assertMigrated(rows)
+      const env = yield* migratedTable(20)
       const { forwarder, url } = yield* databaseForwarder(env.PG_URL)
       const through = { ...env, PG_URL: url }
       // with a budget of 1 s the refusal ends the command: exit 3 (what the budget carries below)
@@ -479,11 +487,7 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
   it.live("finalize whose connections are terminated while it waits for a lock: retried as a whole, exit 0, the index built", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      yield* setUpSchema
-      const rows = yield* seedMany(20)
-      const { env } = yield* settings
-      assert.strictEqual((yield* runCli(["-i", "1"], env)).code, 0)
-      yield* assertMigrated(rows)
+      const env = yield* migratedTable(20)
       // the application holds a lock on the table for 8 s: finalize's ALTER TABLE waits for it
       let holder: number | undefined
       const released = yield* Effect.forkScoped(sql.withTransaction(
