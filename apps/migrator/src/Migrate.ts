@@ -325,7 +325,15 @@ export const finalizeCommand = Effect.fn("Migrate.finalizeCommand")(
           : Console.log(`finalize: ${redactUrl(Redacted.value(config.pgUrl))}`).pipe(Effect.andThen(self)),
       Effect.catchTags({
         FinalizeRefused: refusedFinalize,
-        DatabaseError: (e: DatabaseError) => fatal(where(config, "-"))(e)
+        // finalize moves no object: the migration's resume hint does not apply
+        DatabaseError: (e: DatabaseError) =>
+          printStderr(
+            `fatal: ${e.message}\n  at PostgreSQL ${where(config, "-").pg}\n` +
+              (e.retryable
+                ? `Retried for ${config.retryBudget} s (--retry-budget). `
+                : "Retrying does not cure this error (it was not retried): fix what it names. ") +
+              "Then run finalize again: what it has done stays done, the rest it does."
+          ).pipe(Effect.as(ExitCode.Fatal))
       }),
       Effect.catchCause(unexpected)
     )

@@ -139,9 +139,13 @@ export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
         RowSecurityActive: (e: RowSecurityActive) =>
           printStderr(`error: ${e.message}\nNothing was counted.`).pipe(Effect.as(ExitCode.Usage)),
         DatabaseError: (e: DatabaseError) =>
-          printStderr(`fatal: ${e.message}\n  at PostgreSQL ${redactUrl(Redacted.value(config.database.pgUrl))}`).pipe(
-            Effect.as(ExitCode.Fatal)
-          )
+          printStderr(
+            `fatal: ${e.message}\n  at PostgreSQL ${redactUrl(Redacted.value(config.database.pgUrl))}` +
+              // a retryable error gets here once the budget is spent
+              (e.retryable
+                ? `\nRetried for ${config.database.retryBudget} s (--retry-budget); run again once the server answers.`
+                : "")
+          ).pipe(Effect.as(ExitCode.Fatal))
       }),
       Effect.provide(NodeServices.layer)
     )

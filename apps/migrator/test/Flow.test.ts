@@ -421,6 +421,10 @@ describe("finalize flow (fakes)", () => {
         Effect.fail(new DatabaseError({ operation: "connect", detail: "connection refused", retryable: false }))
       )
       assert.strictEqual(yield* finalizeCommand(config, broken), ExitCode.Fatal)
+      assert.include(
+        (yield* TestConsole.errorLines).map(String).join("\n"),
+        "Retrying does not cure this error (it was not retried): fix what it names. Then run finalize again"
+      )
       // a server that refuses twice (a restart, a failover) is waited out (the log of each retry: e2e-settings)
       let attempts = 0
       const restarting = Layer.unwrap(Effect.sync(() =>

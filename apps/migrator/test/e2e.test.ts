@@ -474,6 +474,7 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
       const short = yield* runCli(["status", "--retry-budget", "1"], through)
       assert.strictEqual(short.code, 3, short.stderr)
       assert.match(short.stderr, /status: connect failed: .*; retrying \(failing for \d+ s, gives up after 1 s: --retry-budget\)/)
+      assert.include(short.stderr, "Retried for 1 s (--retry-budget); run again once the server answers.")
       for (const command of ["status", "verify", "finalize"]) {
         yield* forwarder.down
         const run = yield* runCli([command, "--retry-budget", "60"], through, () =>
