@@ -464,7 +464,7 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
       assert.strictEqual((yield* assertInvariant).left, 0)
     }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
 
-  it.live("status, verify and finalize wait out a database that refuses connections at their start (--retry-budget)", () =>
+  it.live("status, verify and finalize wait out a database that refuses connections at their start; verify's S3 listing keeps the same --retry-budget", () =>
     Effect.gen(function*() {
       const env = yield* migratedTable(20)
       const { forwarder, url } = yield* databaseForwarder(env.PG_URL)
@@ -483,6 +483,18 @@ describe("lo-migrate CLI end to end: dying database connections (PostgreSQL + Ce
         assert.match(run.stderr, new RegExp(`${command}: connect failed: .*; retrying`), command)
       }
       assert.strictEqual(yield* indexCount(Sha2UniqueIndex), 1, "finalize did its work")
+      // verify's listing keeps the same budget: S3 refusing, 2 s of budget (the default would wait 5 minutes): exit 3
+      const { bucket } = yield* settings
+      const s3 = yield* FaultProxy.make({ targetPort: Number(new URL(bucket.config.endpoint!).port) })
+      yield* s3.down
+      const started = Date.now()
+      const listing = yield* runCli(["verify", "--retry-budget", "2"], { ...env, S3_URL: s3.url })
+      assert.strictEqual(listing.code, 3, listing.stderr)
+      assert.isBelow(Date.now() - started, 60_000)
+      assert.match(listing.stderr, /fatal: .*\n\s+at S3 /)
+      yield* s3.up
+      const listed = yield* runCli(["verify", "--retry-budget", "2"], { ...env, S3_URL: s3.url })
+      assert.strictEqual(listed.code, 0, listed.stderr)
     }).pipe(Effect.scoped, Effect.provide(Env)), 240_000)
 
   it.live("finalize whose connections are terminated while it waits for a lock: retried as a whole, exit 0, the index built", () =>
