@@ -391,6 +391,12 @@ const finalizeLocked = Effect.gen(
               })
             )
           )
+      ),
+      // cancelled (`finalizeCancelled`): its INVALID leftover dropped now if the server lets us (else the next
+      // finalize drops it), so that no unique index half built is maintained meanwhile
+      Effect.catchIf(
+        (e) => isSqlError(e) && sqlStateOf(e) === "57014",
+        (e) => Effect.andThen(Effect.ignore(sql.unsafe(dropIndexStatement(Sha2UniqueIndex))), Effect.fail(e))
       )
     )
     if (unique === "busy") {
@@ -406,6 +412,25 @@ const finalizeLocked = Effect.gen(
 )
 
 /**
+ * A statement of finalize the server cancelled (57014). lo-migrate's sessions ask for no `statement_timeout`, so it
+ * comes from the URL's `options`, a default that a pooler let through, or an operator's `pg_cancel_backend`. Elsewhere
+ * 57014 is retried (a short statement that waited for a lock passes later); here the statements are the validation of
+ * every row and the index build, which such a timeout cancels again each time, and an operator's cancel means stop:
+ * not retryable.
+ */
+const finalizeCancelled = (cause: SqlError) =>
+  new DatabaseError({
+    operation: "finalize",
+    detail: `the server cancelled a statement of finalize (${toDatabaseError("finalize", cause).detail}): the ` +
+      "validation of every row and the index build must run to their end, and lo-migrate's sessions ask for no " +
+      "statement_timeout, so this session had one anyway (the URL's options, or a database or role default that a " +
+      "pooler let through) or an operator cancelled it (pg_cancel_backend). Not retried: run finalize on a direct " +
+      "connection without a statement_timeout",
+    retryable: false,
+    cause
+  })
+
+/**
  * Makes `sha2` NOT NULL and UNIQUE (see `finalizeLocked`), holding the schema lock (waiting for it, per the retry
  * policy, while another process changes the schema).
  */
@@ -414,6 +439,7 @@ export const finalize: Effect.Effect<void, DatabaseError | FinalizeRefused, SqlC
   finalizeLocked,
   { wait: true }
 ).pipe(
+  Effect.mapError((e) => isSqlError(e) && sqlStateOf(e) === "57014" ? finalizeCancelled(e) : e),
   mapSqlError("finalize"),
   Effect.withSpan("Schema.finalize")
 )

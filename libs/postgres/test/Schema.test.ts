@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, type Redacted } from "effect"
+import { DatabaseError } from "@lo-migrate/core"
+import { Effect, Exit, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import {
   AddSha2ColumnStatement,
@@ -31,7 +32,8 @@ import {
   insertBinary,
   minimalGrants,
   seedOriginalDataSet,
-  throwawayRole
+  throwawayRole,
+  ThrowawayDatabase
 } from "../src/testing.ts"
 
 const columnInfo = Effect.gen(function*() {
@@ -254,6 +256,36 @@ describe("a role that owns nothing (least privilege)", () => {
       assert.isTrue(yield* ensureSha2Column.pipe(asRole(role.url)))
       yield* sql.unsafe(`ALTER TABLE _nice_binary OWNER TO CURRENT_USER`)
     }).pipe(Effect.scoped, inThrowawayDatabase()))
+
+  it.live("finalize whose statements the server cancels (a statement_timeout in the URL's options): not retryable, saying why; no INVALID index left", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const db = yield* ThrowawayDatabase
+      yield* createNiceBinaryTable()
+      // 300,000 migrated rows: the unique index build takes far longer than 20 ms
+      yield* sql`INSERT INTO _nice_binary (hash, size, mime_type, data, sha2)
+                 SELECT md5(i::text) || lpad(to_hex(i), 8, '0'), 1, 'a/b', NULL, md5(i::text) || md5((i + 1)::text)
+                 FROM generate_series(1, 300000) i`
+      // NOT NULL already (a finalize cancelled after that step): the statement cancelled is the index build
+      yield* sql`ALTER TABLE _nice_binary ALTER COLUMN sha2 SET NOT NULL`
+      const url = new URL(Redacted.value(db.url))
+      url.searchParams.set("options", "-c statement_timeout=20")
+      const error = yield* Effect.flip(finalize.pipe(
+        Effect.provide(PgDatabase.layer({ url: Redacted.make(url.toString()), maxConnections: 2 }))
+      ))
+      assert.instanceOf(error, DatabaseError)
+      const e = error as DatabaseError
+      assert.isFalse(e.retryable, "a timeout cancels the same statement again: retrying only repeats it")
+      assert.include(e.message, "the server cancelled a statement of finalize (")
+      assert.include(e.message, "statement timeout")
+      assert.include(e.message, "run finalize on a direct connection without a statement_timeout")
+      // no unique index half built is left for the application's writes to maintain
+      assert.isUndefined(yield* indexInfo(Sha2UniqueIndex))
+      // and without the timeout it completes
+      yield* finalize
+      assert.deepStrictEqual(yield* columnInfo, { type: "character(64)", notNull: true })
+      assert.strictEqual((yield* indexInfo(Sha2UniqueIndex))?.valid, true)
+    }).pipe(inThrowawayDatabase()), 120_000)
 
   it.live("finalize by an owner under FORCE ROW LEVEL SECURITY that hides the pending rows: refused, saying the count does not see them, not a made-up count", () =>
     Effect.gen(function*() {
