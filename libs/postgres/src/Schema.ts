@@ -60,6 +60,9 @@ import {
 /** SQLSTATE 42501: insufficient_privilege ("must be owner of table", "permission denied for table"). */
 const isNotPermitted = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) === "42501"
 
+/** The server cancelled the statement (57014: a `statement_timeout`, or `pg_cancel_backend`). */
+const isCancelled = (e: unknown): boolean => isSqlError(e) && sqlStateOf(e) === "57014"
+
 /** Waits for a DDL lock: the core policy, at most 8 retries (each attempt already waits `lock_timeout`). */
 const lockRetry = retrySchedule({ ...defaultRetry, times: 8 })
 
@@ -272,6 +275,13 @@ const buildIndexConcurrently = Effect.fnUntraced(function*(name: string, create:
   return "built" as const
 })
 
+/** Drops what a cancelled build of `index` leaves (INVALID), if the server lets us: whether it did. */
+const dropLeftover = (index: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(dropIndexStatement(index))).pipe(
+    Effect.as(true),
+    Effect.catch(() => Effect.succeed(false))
+  )
+
 /**
  * A build of `index` the server cancelled (57014): its INVALID leftover dropped at once if the server lets us (else the
  * next run drops it), and `IndexBuildCancelled` saying what happened.
@@ -279,10 +289,7 @@ const buildIndexConcurrently = Effect.fnUntraced(function*(name: string, create:
 const cancelledBuild = Effect.fnUntraced(function*(index: string, statement: string, cause: SqlError) {
   const sql = yield* SqlClient.SqlClient
   const [setting] = yield* sql<{ readonly t: string }>`SELECT current_setting('statement_timeout') AS t`
-  const dropped = yield* sql.unsafe(dropIndexStatement(index)).pipe(
-    Effect.as(true),
-    Effect.catch(() => Effect.succeed(false))
-  )
+  const dropped = yield* dropLeftover(index)
   return yield* new IndexBuildCancelled({
     index,
     detail: toDatabaseError("build index", cause).detail,
@@ -311,7 +318,7 @@ export const ensurePendingIndex: Effect.Effect<
   return yield* withSchemaLock(
     "ensurePendingIndex",
     Effect.map(buildIndexConcurrently(PendingIndex, PendingIndexStatement), (outcome) => outcome === "built").pipe(
-      Effect.catchIf((e) => sqlStateOf(e) === "57014", (e) => cancelledBuild(PendingIndex, PendingIndexStatement, e))
+      Effect.catchIf(isCancelled, (e) => cancelledBuild(PendingIndex, PendingIndexStatement, e))
     ),
     { skipped: false }
   ).pipe(
@@ -394,10 +401,7 @@ const finalizeLocked = Effect.gen(
       ),
       // cancelled (`finalizeCancelled`): its INVALID leftover dropped now if the server lets us (else the next
       // finalize drops it), so that no unique index half built is maintained meanwhile
-      Effect.catchIf(
-        (e) => isSqlError(e) && sqlStateOf(e) === "57014",
-        (e) => Effect.andThen(Effect.ignore(sql.unsafe(dropIndexStatement(Sha2UniqueIndex))), Effect.fail(e))
-      )
+      Effect.catchIf(isCancelled, (e) => Effect.andThen(dropLeftover(Sha2UniqueIndex), Effect.fail(e)))
     )
     if (unique === "busy") {
       return yield* new DatabaseError({
@@ -418,7 +422,7 @@ const finalizeLocked = Effect.gen(
  * every row and the index build, which such a timeout cancels again each time, and an operator's cancel means stop:
  * not retryable.
  */
-const finalizeCancelled = (cause: SqlError) =>
+const finalizeCancelled = (cause: unknown) =>
   new DatabaseError({
     operation: "finalize",
     detail: `the server cancelled a statement of finalize (${toDatabaseError("finalize", cause).detail}): the ` +
@@ -439,7 +443,7 @@ export const finalize: Effect.Effect<void, DatabaseError | FinalizeRefused, SqlC
   finalizeLocked,
   { wait: true }
 ).pipe(
-  Effect.mapError((e) => isSqlError(e) && sqlStateOf(e) === "57014" ? finalizeCancelled(e) : e),
+  Effect.mapError((e) => isCancelled(e) ? finalizeCancelled(e) : e),
   mapSqlError("finalize"),
   Effect.withSpan("Schema.finalize")
 )
