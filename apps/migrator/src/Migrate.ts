@@ -39,6 +39,7 @@ import {
   refusedBeforeUpload,
   refusedStartup,
   resumeHint,
+  retriedFor,
   unexpected,
   where
 } from "./Outcomes.ts"
@@ -55,7 +56,7 @@ import {
   printSummary
 } from "./RunOutput.ts"
 import { Shutdown } from "./Shutdown.ts"
-import { buildAtStartup, buildRetried, retriedStep, retryPolicyOf, startupCheck, startupStep } from "./Startup.ts"
+import { buildAtStartup, provideRetried, retriedStep, retryPolicyOf, startupCheck, startupStep } from "./Startup.ts"
 import { appendOnly } from "./StatusWriter.ts"
 import { version } from "./Version.ts"
 
@@ -315,8 +316,7 @@ export const finalizeCommand = Effect.fn("Migrate.finalizeCommand")(
   (self, config, layer) =>
     self.pipe(
       // connecting is retried like a run's start-up; the schema lock polls with the same budget (`RetryPolicy`)
-      (self) => Effect.scoped(Effect.flatMap(buildRetried(layer, "finalize: connect", config.retryBudget), (services) =>
-        Effect.provide(self, services))),
+      provideRetried(layer, "finalize: connect", config.retryBudget),
       Effect.provideService(RetryPolicy, retryPolicyOf(config.retryBudget)),
       // text: the database first, before connecting; JSON: in the "started" record
       (self) =>
@@ -326,14 +326,11 @@ export const finalizeCommand = Effect.fn("Migrate.finalizeCommand")(
       Effect.catchTags({
         FinalizeRefused: refusedFinalize,
         // finalize moves no object: the migration's resume hint does not apply
-        DatabaseError: (e: DatabaseError) =>
-          printStderr(
-            `fatal: ${e.message}\n  at PostgreSQL ${where(config, "-").pg}\n` +
-              (e.retryable
-                ? `Retried for ${config.retryBudget} s (--retry-budget). `
-                : "Retrying does not cure this error (it was not retried): fix what it names. ") +
-              "Then run finalize again: what it has done stays done, the rest it does."
-          ).pipe(Effect.as(ExitCode.Fatal))
+        DatabaseError: fatal(where(config, "-"), (e) =>
+          (e.retryable
+            ? `${retriedFor(config.retryBudget)}. `
+            : "Retrying does not cure this error (it was not retried): fix what it names. ") +
+          "Then run finalize again: what it has done stays done, the rest it does.")
       }),
       Effect.catchCause(unexpected)
     )

@@ -25,17 +25,29 @@ export const resumeHint = "Nothing is lost: objects uploaded but not yet recorde
 export const fixThenResumeHint = "Nothing is lost: objects uploaded but not yet recorded are found again. Retrying " +
   "does not cure this error (it was not retried): fix what it names, then run again to resume."
 
-/** Where a fatal error happened, without secrets; a local file error names the option that sets the directory. */
-export const fatal = (where: { readonly pg: string; readonly s3: string }) => (error: InfrastructureError) =>
-  printStderr(
+/** A retryable error that ends a command has been retried for the budget. */
+export const retriedFor = (budgetSeconds: number) => `Retried for ${budgetSeconds} s (--retry-budget)`
+
+/**
+ * Where a fatal error happened, without secrets; a local file error names the option that sets the directory. Then
+ * `hint` (by default the migration's: nothing is lost, run again); none where it gives `undefined`.
+ */
+export const fatal = (
+  where: { readonly pg: string; readonly s3: string },
+  hint: (error: InfrastructureError) => string | undefined = (error) => error.retryable ? resumeHint : fixThenResumeHint
+) =>
+(error: InfrastructureError) => {
+  const then = hint(error)
+  return printStderr(
     `fatal: ${error.message}\n  at ${
       error._tag === "DatabaseError"
         ? `PostgreSQL ${where.pg}`
         : error._tag === "StorageError"
         ? `S3 ${where.s3}`
         : `--temp-dir ${error.directory} (the local spill directory; free space or fix its permissions, or choose another with --temp-dir)`
-    }\n${error.retryable ? resumeHint : fixThenResumeHint}`
+    }${then === undefined ? "" : `\n${then}`}`
   ).pipe(Effect.as(ExitCode.Fatal))
+}
 
 export const refusedPreflight = (error: PreflightFailed) =>
   printStderr(`error: ${error.message}\nRefusing to start (use --skip-batch-job-check to override).`).pipe(

@@ -107,3 +107,11 @@ export const buildRetried = Effect.fn("Startup.buildRetried")(function*<ROut, E,
 /** `buildRetried` as the start-up check `check` of `migrate` (a connect that fails for good is `StartupRefused`). */
 export const buildAtStartup = <ROut, E, RIn>(layer: Layer.Layer<ROut, E, RIn>, check: string, budgetSeconds: number) =>
   buildRetried(layer, `start-up: ${check}`, budgetSeconds).pipe(Effect.mapError(refusedAs(check)))
+
+/**
+ * `self` with the services of `layer`, built by `buildRetried` (`what`: named in the log) and released when `self`
+ * ends: how `status`, `verify` and `finalize` connect.
+ */
+export const provideRetried = <ROut, E, RIn>(layer: Layer.Layer<ROut, E, RIn>, what: string, budgetSeconds: number) =>
+<A, E2, R>(self: Effect.Effect<A, E2, R>) =>
+  Effect.scoped(Effect.flatMap(buildRetried(layer, what, budgetSeconds), (services) => Effect.provide(self, services)))

@@ -30,7 +30,8 @@ import * as FileSystem from "effect/FileSystem"
 import * as Redacted from "effect/Redacted"
 import { redactUrl, UsageError } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
-import { buildRetried, retriedStep } from "./Startup.ts"
+import { fatal, retriedFor, where } from "./Outcomes.ts"
+import { provideRetried, retriedStep } from "./Startup.ts"
 import { printStderr } from "./Stderr.ts"
 import { statusLayer } from "./LiveDatabase.ts"
 import type { StatusConfig } from "./StatusOptions.ts"
@@ -103,10 +104,10 @@ export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
     const reports = yield* readReports(config.reports)
     // an unavailable server (a failover, a restart) is waited out like in a run: connecting, then the pass, retried
     const budget = config.database.retryBudget
-    const status = yield* Effect.scoped(Effect.flatMap(
-      buildRetried(statusLayer(config.database), "status: connect", budget),
-      (database) => tableStatus(config.shards, reports.hashes).pipe(retriedStep("status: count", budget), Effect.provide(database))
-    ))
+    const status = yield* tableStatus(config.shards, reports.hashes).pipe(
+      retriedStep("status: count", budget),
+      provideRetried(statusLayer(config.database), "status: connect", budget)
+    )
     const left = status.shards.reduce((n, s) => n + s.left, 0)
     const code = left === 0 ? ExitCode.Ok : ExitCode.RowsFailed
     if (config.database.logFormat === "json") {
@@ -138,14 +139,9 @@ export const statusCommand = Effect.fn("StatusCommand.statusCommand")(
           printStderr(`error: ${e.message}\nRun with --help for the options.`).pipe(Effect.as(ExitCode.Usage)),
         RowSecurityActive: (e: RowSecurityActive) =>
           printStderr(`error: ${e.message}\nNothing was counted.`).pipe(Effect.as(ExitCode.Usage)),
-        DatabaseError: (e: DatabaseError) =>
-          printStderr(
-            `fatal: ${e.message}\n  at PostgreSQL ${redactUrl(Redacted.value(config.database.pgUrl))}` +
-              // a retryable error gets here once the budget is spent
-              (e.retryable
-                ? `\nRetried for ${config.database.retryBudget} s (--retry-budget); run again once the server answers.`
-                : "")
-          ).pipe(Effect.as(ExitCode.Fatal))
+        // a retryable error gets here once the budget is spent
+        DatabaseError: fatal(where(config.database, "-"), (e) =>
+          e.retryable ? `${retriedFor(config.database.retryBudget)}; run again once the server answers.` : undefined)
       }),
       Effect.provide(NodeServices.layer)
     )

@@ -30,7 +30,7 @@ import * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { redactUrl } from "./ConfigValues.ts"
 import { ExitCode } from "./ExitCode.ts"
-import { buildRetried, retriedStep, retryPolicyOf } from "./Startup.ts"
+import { provideRetried, retriedStep, retryPolicyOf } from "./Startup.ts"
 import { printStderr } from "./Stderr.ts"
 import { verifyLayer } from "./Live.ts"
 import { StatusOutput } from "./RunSettings.ts"
@@ -121,10 +121,7 @@ export const verifyCommand = (
     return ExitCode.Ok
   }).pipe(
     // connecting is retried like a run's start-up, and every read and listing within the same --retry-budget
-    (self) =>
-      Effect.flatMap(buildRetried(layer, "verify: connect", config.connection.retryBudget), (services) =>
-        Effect.provide(self, services)),
-    Effect.scoped,
+    provideRetried(layer, "verify: connect", config.connection.retryBudget),
     Effect.provide(NodeServices.layer),
     Effect.provideService(RetryPolicy, retryPolicyOf(config.connection.retryBudget)),
     Effect.catchTags({
