@@ -202,6 +202,16 @@ elif [[ "$user_info" != *"\"access_key\": \"$S3_ACCESS_KEY_ID\""* ]]; then
     --access-key="$S3_ACCESS_KEY_ID" --secret-key="$S3_SECRET_ACCESS_KEY" >/dev/null || fail "could not add the S3 key"
   say "added the test access key to $S3_USER"
 fi
+# A read-only key of the same user (a subuser with "read" access: listing and GET, no PUT or DELETE), for the tests
+# of what needs only read rights (verify). Fixed like the user's own, loopback-only.
+S3_READONLY_ACCESS_KEY_ID=${S3_READONLY_ACCESS_KEY_ID:-TESTREADONLYKEY00001}
+S3_READONLY_SECRET_ACCESS_KEY=${S3_READONLY_SECRET_ACCESS_KEY:-testreadonlysecret000000000000000000001}
+if [[ "$(radosgw-admin user info --uid="$S3_USER" 2>/dev/null)" != *"\"access_key\": \"$S3_READONLY_ACCESS_KEY_ID\""* ]]; then
+  radosgw-admin subuser create --uid="$S3_USER" --subuser="$S3_USER:readonly" --access=read --key-type=s3 \
+    --access-key="$S3_READONLY_ACCESS_KEY_ID" --secret="$S3_READONLY_SECRET_ACCESS_KEY" >/dev/null ||
+    fail "could not create the read-only S3 subuser"
+  say "created the read-only S3 key of $S3_USER"
+fi
 wait_until "cluster HEALTH_OK" health_ok
 say "ready in $((SECONDS - started_at)) s: mon $(ceph_pid mon), osd $(ceph_pid osd), rgw $(ceph_pid rgw)"
 
@@ -214,6 +224,8 @@ S3_REGION=us-east-1
 S3_FORCE_PATH_STYLE=true
 S3_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID
 S3_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY
+S3_READONLY_ACCESS_KEY_ID=$S3_READONLY_ACCESS_KEY_ID
+S3_READONLY_SECRET_ACCESS_KEY=$S3_READONLY_SECRET_ACCESS_KEY
 AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY_ID
 AWS_SECRET_ACCESS_KEY=$S3_SECRET_ACCESS_KEY
 AWS_REGION=us-east-1

@@ -7,7 +7,13 @@
  * message says where, and the `--from-sha2` that resumes the check).
  */
 import { type DatabaseError, Metrics, renderShard, RetryPolicy, type StorageError } from "@lo-migrate/core"
-import type { RowSecurityActive } from "@lo-migrate/postgres"
+import {
+  checkRepairable,
+  type ReadOnlySession,
+  type RowSecurityActive,
+  type SchemaNotPermitted,
+  type UpdatesNotReplicable
+} from "@lo-migrate/postgres"
 import type { S3ClientService } from "@lo-migrate/s3"
 import {
   checkRowsVisible,
@@ -16,6 +22,7 @@ import {
   type OrderViolation,
   Progress,
   type ProgressSample,
+  type RepairRefused,
   runVerify,
   sampleOf,
   type VerifyOptions
@@ -51,11 +58,17 @@ export const verifyOptionsOf = (config: VerifyConfig): VerifyOptions => ({
   repairBatch: config.repairBatch
 })
 
-const resumeHint = (config: VerifyConfig, progress: Progress) =>
-  progress.lastSha2 === undefined
-    ? "Nothing was checked yet; run again."
-    : `Rows up to sha2 ${progress.lastSha2} were checked; resume with ` +
-      `${config.shard === undefined ? "" : `--shard ${renderShard(config.shard)} `}--from-sha2 ${progress.lastSha2}.`
+/**
+ * Where a rerun resumes: after the last row checked, or, with `--repair`, at the first bad row not yet reset (resuming
+ * after it would leave it unrepaired for good).
+ */
+const resumeHint = (config: VerifyConfig, progress: Progress) => {
+  if (progress.lastSha2 === undefined) return "Nothing was checked yet; run again."
+  const from = progress.unrepaired ?? progress.lastSha2
+  return `Rows up to sha2 ${progress.lastSha2} were checked` +
+    (progress.unrepaired === undefined ? "" : `; bad rows from sha2 ${progress.unrepaired} on were not repaired yet`) +
+    `; resume with ${config.shard === undefined ? "" : `--shard ${renderShard(config.shard)} `}--from-sha2 ${from}.`
+}
 
 const fatal = (config: VerifyConfig, progress: Progress) => (error: DatabaseError | StorageError | OrderViolation) =>
   printStderr(
@@ -65,6 +78,13 @@ const fatal = (config: VerifyConfig, progress: Progress) => (error: DatabaseErro
         : `S3 ${config.connection.s3Url.toString()} bucket ${config.connection.bucket}`
     }\n${resumeHint(config, progress)}`
   ).pipe(Effect.as(ExitCode.Fatal))
+
+/** `--repair` cannot reset rows with this role or session: a configuration error (exit 2), found before any check. */
+const repairRefused = (e: RepairRefused) =>
+  printStderr(
+    `error: verify --repair sets the sha2 of bad rows back to NULL: ${e.message}\n` +
+      "Nothing was checked; without --repair, verify only reads."
+  ).pipe(Effect.as(ExitCode.Usage))
 
 /** Runs `verify` with `layer` (the live one in `main.ts`). Every outcome is an exit code. */
 export const verifyCommand = (
@@ -93,6 +113,8 @@ export const verifyCommand = (
     const options = verifyOptionsOf(config)
     // refused before anything is counted or printed: a count of the rows a policy lets the role see is not the table's
     yield* checkRowsVisible.pipe(retriedStep("verify: row-level security check", config.connection.retryBudget))
+    // --repair's rights, before a long check that would end in a refused repair
+    if (config.repair) yield* checkRepairable.pipe(retriedStep("verify: --repair pre-flight", config.connection.retryBudget))
     // the rows of the range, counted beside the check for progress and ETA (a count failure only costs the ETA)
     yield* Effect.forkScoped(
       countMigrated(options.range).pipe(
@@ -128,6 +150,9 @@ export const verifyCommand = (
       ReportError: (e: ReportError) => printStderr(`error: --report: ${e.message}`).pipe(Effect.as(ExitCode.Usage)),
       RowSecurityActive: (e: RowSecurityActive) =>
         printStderr(`error: ${e.message}\nNothing was checked.`).pipe(Effect.as(ExitCode.Usage)),
+      SchemaNotPermitted: (e: SchemaNotPermitted) => repairRefused(e),
+      ReadOnlySession: (e: ReadOnlySession) => repairRefused(e),
+      UpdatesNotReplicable: (e: UpdatesNotReplicable) => repairRefused(e),
       DatabaseError: (e: DatabaseError) => fatal(config, progress)(e),
       StorageError: (e: StorageError) => fatal(config, progress)(e),
       OrderViolation: (e: OrderViolation) => fatal(config, progress)(e)

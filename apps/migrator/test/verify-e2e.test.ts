@@ -4,17 +4,26 @@
  * reported in the JSON-lines report with exit code 1; `verify --repair`, then `migrate`, then `verify --deep` is clean;
  * bad options exit 2, an unreachable server 3; no secret in any output (checked by `runCli`).
  */
-import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3"
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { assert, describe, it } from "@effect/vitest"
 import { sha256Bits, shardOfKey } from "@lo-migrate/core"
-import { insertBinary } from "@lo-migrate/postgres/testing"
+import { insertBinary, throwawayRole } from "@lo-migrate/postgres/testing"
 import { TestBucket } from "@lo-migrate/s3/testing"
-import { Effect } from "effect"
+import { Effect, Redacted } from "effect"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { SqlClient } from "effect/sql"
-import { Env, listKeys, runCli as cli, settings as cliSettings, setUpSchema, sha256 } from "./cli.ts"
+import {
+  Env,
+  listKeys,
+  readOnlyS3Key,
+  runCli as cli,
+  settings as cliSettings,
+  setUpSchema,
+  sha256,
+  withPassword
+} from "./cli.ts"
 
 const settings = Effect.map(cliSettings, (s) => s.env)
 
@@ -231,6 +240,79 @@ describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
         sharded.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
           .filter((r) => r["type"] === "verify-mismatch").map((r) => [r["shard"], r["hash"]]),
         [[shard, gone.hash]]
+      )
+    }).pipe(Effect.scoped, Effect.provide(Env)), 300_000)
+
+  it.live("verify needs read rights only: SELECT on _nice_binary and a read-only S3 key suffice; --repair with them is refused", () =>
+    Effect.gen(function*() {
+      const bucket = yield* TestBucket
+      yield* setUpSchema
+      const rows = yield* Effect.forEach(Array.from({ length: 10 }, (_, i) => i), (i) =>
+        insertBinary({ bytes: new TextEncoder().encode(`read-only ${i} `.repeat(1 + i * 9)), mimeType: "image/png" }))
+      const env = yield* settings
+      const migrated = yield* cli([], env)
+      assert.strictEqual(migrated.code, 0, migrated.stderr)
+
+      // a role that owns nothing and may only read the table (no large objects, no UPDATE); the gateway's read key
+      const role = yield* throwawayRole((name) => [`GRANT SELECT ON _nice_binary TO ${name}`])
+      const key = yield* readOnlyS3Key
+      const readOnly = {
+        ...env,
+        PG_URL: withPassword(Redacted.value(role.url)),
+        AWS_ACCESS_KEY_ID: key.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: key.secretAccessKey
+      }
+      // the key really cannot write, so what follows proves what it says
+      const readOnlyClient = new S3Client({
+        endpoint: bucket.config.endpoint!,
+        region: bucket.config.region,
+        forcePathStyle: true,
+        credentials: key
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => readOnlyClient.destroy()))
+      const refused = yield* Effect.tryPromise(() =>
+        readOnlyClient.send(new PutObjectCommand({ Bucket: bucket.name, Key: "probe", Body: new Uint8Array(1) }))
+      ).pipe(Effect.flip)
+      assert.strictEqual((refused.cause as { name?: string }).name, "AccessDenied")
+
+      const clean = yield* cli(["verify", "--deep", "--content-type", "--orphans"], readOnly)
+      assert.strictEqual(clean.code, 0, clean.stdout + clean.stderr)
+      assert.include(clean.stdout, "10 rows checked")
+      assert.include(clean.stdout, "10 objects downloaded and hashed")
+      assert.include(clean.stdout, "every row checked is good")
+
+      const gone = rows[6]!
+      yield* Effect.tryPromise(() => bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: gone.digests.sha256 })))
+      const dir = mkdtempSync(join(tmpdir(), "lo-migrate-verify-ro-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const report = join(dir, "bad.jsonl")
+      const damaged = yield* cli(["verify", "--deep", "--report", report], readOnly)
+      assert.strictEqual(damaged.code, 1, damaged.stdout + damaged.stderr)
+      assert.deepStrictEqual(lines(report).map((l) => [l["problem"], l["hash"]]), [["Missing", gone.hash]])
+
+      // --repair writes (sha2 set back to NULL): refused before anything is checked, naming the GRANT (exit 2)
+      const repair = yield* cli(["verify", "--deep", "--repair"], readOnly)
+      assert.strictEqual(repair.code, 2, repair.stdout + repair.stderr)
+      assert.include(repair.stderr, `role ${role.name} may not UPDATE _nice_binary.sha2`)
+      assert.include(repair.stderr, `GRANT UPDATE (sha2) ON _nice_binary TO ${role.name};`)
+      assert.include(repair.stderr, "Nothing was checked")
+      assert.notInclude(repair.stdout, "rows checked")
+      const sql = yield* SqlClient.SqlClient
+      const [still] = yield* sql<{ readonly sha2: string | null }>`SELECT sha2 FROM _nice_binary WHERE hash = ${gone.hash}`
+      assert.strictEqual(still!.sha2, gone.digests.sha256)
+
+      // with the rights, a repair the server refuses mid-run (a trigger here) ends with exit 3 and a resume point at the
+      // bad row not yet repaired, not after the last row checked
+      yield* sql.unsafe(`CREATE FUNCTION lomt_refuse() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$`)
+      yield* sql.unsafe(`CREATE TRIGGER lomt_refuse BEFORE UPDATE ON _nice_binary FOR EACH ROW EXECUTE FUNCTION lomt_refuse()`)
+      const refusedRepair = yield* cli(["verify", "--repair"], env)
+      assert.strictEqual(refusedRepair.code, 3, refusedRepair.stdout + refusedRepair.stderr)
+      const last = rows.map((r) => r.digests.sha256).sort().at(-1)!
+      assert.include(
+        refusedRepair.stderr,
+        `Rows up to sha2 ${last} were checked; bad rows from sha2 ${gone.digests.sha256} on were not repaired yet; ` +
+          `resume with --from-sha2 ${gone.digests.sha256}.`
       )
     }).pipe(Effect.scoped, Effect.provide(Env)), 300_000)
 

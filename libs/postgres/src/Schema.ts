@@ -128,11 +128,11 @@ const checkRowSecurityFor = (use: RowSecurityUse) =>
     const applies = sql`(${"public"} = ANY (p.roles)
       OR EXISTS (SELECT 1 FROM unnest(p.roles) AS r(name) WHERE pg_has_role(current_user, r.name, 'MEMBER')))`
     const policy = sql`SELECT 1 FROM pg_policies p WHERE p.schemaname = n.nspname AND p.tablename = c.relname`
-    const updates = use === "migrate"
+    const updates = use !== "read"
       ? sql`AND EXISTS (${policy} AND p.permissive = 'PERMISSIVE' AND p.cmd IN ('ALL', 'UPDATE') AND p.qual = 'true'
                         AND coalesce(p.with_check, 'true') = 'true' AND ${applies})`
       : sql``
-    const restrictive = use === "migrate" ? sql`TRUE` : sql`p.cmd IN ('ALL', 'SELECT')`
+    const restrictive = use !== "read" ? sql`TRUE` : sql`p.cmd IN ('ALL', 'SELECT')`
     const [r] = yield* sql<{ readonly active: boolean; readonly allRows: boolean; readonly role: string }>`
       SELECT row_security_active(c.oid) AS active,
              EXISTS (${policy} AND p.permissive = 'PERMISSIVE' AND p.cmd IN ('ALL', 'SELECT') AND p.qual = 'true'
@@ -197,6 +197,26 @@ const checkRunPrivileges = Effect.gen(function*() {
   if (r?.select !== true) return yield* notPermitted("SelectTable", (role) => `GRANT SELECT ON ${BinaryTable} TO ${role}`)
   if (r.update !== true) return yield* notPermitted("UpdateSha2", (role) => `GRANT UPDATE (sha2) ON ${BinaryTable} TO ${role}`)
 })
+
+/**
+ * What `verify --repair` needs beyond reading, checked before anything is verified (so that a long `--deep` check does
+ * not end in a refused repair): UPDATE of `sha2` (`SchemaNotPermitted` naming the GRANT), a session that can write
+ * (`ReadOnlySession`), a replica identity where a publication publishes the table's UPDATEs (`UpdatesNotReplicable`),
+ * and every row updatable under row-level security (`RowSecurityActive`). Nothing is written.
+ */
+export const checkRepairable: Effect.Effect<
+  void,
+  DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | RowSecurityActive,
+  SqlClient.SqlClient
+> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const [r] = yield* sql<{ readonly update: boolean | null }>`
+    SELECT has_column_privilege(to_regclass(${BinaryTable}), 'sha2', 'UPDATE') AS update`
+  if (r?.update !== true) return yield* notPermitted("UpdateSha2", (role) => `GRANT UPDATE (sha2) ON ${BinaryTable} TO ${role}`)
+  yield* checkWritable
+  yield* checkReplicable
+  yield* checkRowSecurityFor("repair")
+}).pipe(mapSqlError("checkRepairable"), Effect.withSpan("Schema.checkRepairable"))
 
 /**
  * What a run will need, checked without writing anything (for the dry run): SELECT on `_nice_binary`, and either the

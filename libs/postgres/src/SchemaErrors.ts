@@ -48,8 +48,11 @@ export class ReadOnlySession extends Schema.TaggedError<ReadOnlySession>()("Read
   }
 }
 
-/** What a role must be able to do with every row: `"migrate"` read and update it, `"read"` (status, verify) read it. */
-const RowSecurityUse = Schema.Literals(["migrate", "read"])
+/**
+ * What a role must be able to do with every row: `"migrate"` read and update it, `"read"` (status, verify) read it,
+ * `"repair"` (verify --repair) read it and set its sha2 back to NULL.
+ */
+const RowSecurityUse = Schema.Literals(["migrate", "read", "repair"])
 export type RowSecurityUse = typeof RowSecurityUse.Type
 
 /**
@@ -65,17 +68,21 @@ export class RowSecurityActive extends Schema.TaggedError<RowSecurityActive>()("
   use: RowSecurityUse
 }) {
   get statement(): string {
-    return this.use === "migrate"
+    return this.use !== "read"
       ? `CREATE POLICY lo_migrate_all_rows ON ${BinaryTable} FOR ALL TO ${this.role} USING (true) WITH CHECK (true)`
       : `CREATE POLICY lo_migrate_read_all_rows ON ${BinaryTable} FOR SELECT TO ${this.role} USING (true)`
   }
 
   override get message() {
     const active = `row-level security is active on ${BinaryTable} for role ${this.role}`
+    const updates = "let the role see and update every row (its privileges stay SELECT and UPDATE (sha2)), or run " +
+      `as the table's owner or a role with BYPASSRLS:\n  ${this.statement};`
     return this.use === "migrate"
       ? `pre-flight check failed: ${active}, so the migrator would see only the rows its policies allow and the ` +
-        "others would never be migrated; let the role see and update every row (its privileges stay SELECT and " +
-        `UPDATE (sha2)), or run as the table's owner or a role with BYPASSRLS:\n  ${this.statement};`
+        `others would never be migrated; ${updates}`
+      : this.use === "repair"
+      ? `pre-flight check failed: ${active}, so --repair could set sha2 back to NULL only on the rows its policies ` +
+        `allow, and would take the others for rows changed meanwhile; ${updates}`
       : `${active} and its policies may hide rows from it, so only the rows they allow would be counted or checked; ` +
         "let the role see every row (its privileges stay SELECT), or run as the table's owner or a role with " +
         `BYPASSRLS:\n  ${this.statement};`

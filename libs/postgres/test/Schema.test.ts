@@ -7,6 +7,7 @@ import {
   BatchJobId,
   checkBatchJob,
   checkPrivileges,
+  checkRepairable,
   checkSeesEveryRow,
   ensurePendingIndex,
   ensureSha2Column,
@@ -375,6 +376,38 @@ describe("a role that owns nothing (least privilege)", () => {
       yield* checkSeesEveryRow.pipe(asRole(role.url))
       yield* sql.unsafe(`CREATE POLICY small_only ON _nice_binary AS RESTRICTIVE FOR SELECT TO ${role.name} USING (size < 1000)`)
       assert.instanceOf(yield* Effect.flip(checkSeesEveryRow.pipe(asRole(role.url))), RowSecurityActive)
+    }).pipe(Effect.scoped, inThrowawayDatabase()))
+
+  it.live("verify --repair's pre-flight: UPDATE (sha2), a writable session, every row updatable under row-level security; nothing written", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* createNiceBinaryTable()
+      yield* Effect.forEach([100, 2000], (size, i) => insertBinary({ bytes: { size, seed: 90 + i }, mimeType: "a/b", sha2: "a".repeat(63) + i }))
+      const reader = yield* throwawayRole((r) => [`GRANT SELECT ON _nice_binary TO ${r}`])
+      refused(
+        yield* Effect.flip(checkRepairable.pipe(asRole(reader.url))),
+        "UpdateSha2",
+        `GRANT UPDATE (sha2) ON _nice_binary TO ${reader.name}`
+      )
+      const role = yield* throwawayRole((r) => [`GRANT SELECT, UPDATE (sha2) ON _nice_binary TO ${r}`])
+      yield* checkRepairable.pipe(asRole(role.url))
+      // a policy that lets the role read every row but update only some: the reset would pass those rows over silently
+      yield* sql.unsafe("ALTER TABLE _nice_binary ENABLE ROW LEVEL SECURITY")
+      yield* sql.unsafe(`CREATE POLICY read_all ON _nice_binary FOR SELECT TO ${role.name} USING (true)`)
+      yield* sql.unsafe(`CREATE POLICY small_updates ON _nice_binary FOR UPDATE TO ${role.name} USING (size < 1000)`)
+      yield* checkSeesEveryRow.pipe(asRole(role.url))
+      const error = yield* Effect.flip(checkRepairable.pipe(asRole(role.url)))
+      assert.instanceOf(error, RowSecurityActive)
+      const e = error as RowSecurityActive
+      assert.strictEqual(e.use, "repair")
+      assert.include(e.message, "--repair could set sha2 back to NULL only on the rows its policies allow")
+      yield* sql.unsafe(e.statement)
+      yield* checkRepairable.pipe(asRole(role.url))
+      // a read-only session cannot reset anything
+      yield* sql.unsafe(`ALTER ROLE ${role.name} SET default_transaction_read_only = on`)
+      assert.instanceOf(yield* Effect.flip(checkRepairable.pipe(asRole(role.url))), ReadOnlySession)
+      const rows = yield* sql<{ readonly n: number }>`SELECT count(*)::int AS n FROM _nice_binary WHERE sha2 IS NOT NULL`
+      assert.strictEqual(rows[0]!.n, 2, "nothing was changed")
     }).pipe(Effect.scoped, inThrowawayDatabase()))
 
   it.live("rows still to migrate pointing at large objects in a database that holds none (a logical replica, a dump without them): refused", () =>

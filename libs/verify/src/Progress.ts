@@ -39,6 +39,11 @@ export class Progress {
   total: number | undefined = undefined
   /** The last `sha2` whose row was checked: where `--from-sha2` resumes an interrupted run. */
   lastSha2: string | undefined = undefined
+  /**
+   * `--repair`: the `sha2` of the first bad row found and not yet reset (its batch not done). A run that stops must
+   * resume there, not after `lastSha2`, or that row would never be repaired.
+   */
+  unrepaired: string | undefined = undefined
   /** Retried infrastructure operations. */
   retries = 0
 

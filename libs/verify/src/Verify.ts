@@ -9,7 +9,15 @@
  * repair batch is pending.
  */
 import { type DatabaseError, matchesMimeType, type Metrics, originalMimeType, type StorageError } from "@lo-migrate/core"
-import { checkSeesEveryRow, mapSqlError, type RowSecurityActive } from "@lo-migrate/postgres"
+import {
+  checkRepairable,
+  checkSeesEveryRow,
+  mapSqlError,
+  type ReadOnlySession,
+  type RowSecurityActive,
+  type SchemaNotPermitted,
+  type UpdatesNotReplicable
+} from "@lo-migrate/postgres"
 import type { S3ClientService } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -69,7 +77,10 @@ const bad = (row: MigratedRow, problem: BadRow["problem"], detail: string): Verd
   bad: { row, problem, detail }
 })
 
-export type VerifyError = StorageError | DatabaseError | OrderViolation | RowSecurityActive
+/** Why `repair` cannot reset rows, found before anything is verified (`checkRepairable` of @lo-migrate/postgres). */
+export type RepairRefused = SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | RowSecurityActive
+
+export type VerifyError = StorageError | DatabaseError | OrderViolation | RowSecurityActive | RepairRefused
 
 /**
  * The role sees every row of `_nice_binary` (`RowSecurityActive` otherwise): a proof, or a count, of only the rows a
@@ -85,6 +96,7 @@ export const runVerify = Effect.fn("Verify.runVerify")(function*<E>(
   hooks: VerifyHooks<E>
 ): Effect.fn.Return<MergeStats, VerifyError | E, SqlClient.SqlClient | S3ClientService | Metrics> {
   yield* checkRowsVisible
+  if (options.repair) yield* checkRepairable
   const reader = yield* makeObjectReader
   const repairer = options.repair ? yield* makeRepairer : undefined
   const stats: MergeStats = { maxHeld: 0 }
@@ -145,6 +157,8 @@ export const runVerify = Effect.fn("Verify.runVerify")(function*<E>(
     }
   }
 
+  // rows come in sha2 order, so the first bad row not yet repaired is where a rerun must resume (`progress.unrepaired`
+  // stays set until its batch is done: a failed or interrupted batch keeps it)
   let pending: Array<BadRow> = []
   const flushRepairs = Effect.suspend(() => {
     if (repairer === undefined || pending.length === 0) return Effect.void
@@ -156,7 +170,9 @@ export const runVerify = Effect.fn("Verify.runVerify")(function*<E>(
         else progress.repairSkipped += 1
         if (outcome.deleted) progress.deletedObjects += 1
         return hooks.onRepaired(outcome)
-      }, { discard: true }))
+      }, { discard: true }).pipe(
+        Effect.andThen(Effect.sync(() => void (progress.unrepaired = pending[0]?.row.sha2)))
+      ))
   })
 
   const record = (verdict: Verdict) => {
@@ -179,6 +195,7 @@ export const runVerify = Effect.fn("Verify.runVerify")(function*<E>(
         progress.lastSha2 = row.sha2
         const reported = hooks.onBad(verdict.bad)
         if (repairer === undefined || !repairable(problem)) return reported
+        if (progress.unrepaired === undefined) progress.unrepaired = row.sha2
         pending.push(verdict.bad)
         return pending.length >= options.repairBatch ? Effect.andThen(reported, flushRepairs) : reported
       }

@@ -6,6 +6,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { Effect } from "effect"
+import { SqlClient } from "effect/sql"
+import { defaultVerifyOptions, Progress, runVerify } from "../src/index.ts"
 import { put, remove, seedMigrated, sha256, sha2Of, verify, VerifyEnv } from "./support.ts"
 
 describe("verify (PostgreSQL + Ceph RGW)", () => {
@@ -106,5 +108,39 @@ describe("verify (PostgreSQL + Ceph RGW)", () => {
       const after = yield* verify({ deep: true })
       assert.deepStrictEqual(after.bad, [])
       assert.strictEqual(after.progress.checked, run.progress.checked - 2)
+    }).pipe(Effect.provide(VerifyEnv)), 120_000)
+
+  it.live("a repair batch that fails keeps its first row in progress.unrepaired; a rerun from there repairs every bad row", () =>
+    Effect.gen(function*() {
+      const bucket = yield* TestBucket
+      const sql = yield* SqlClient.SqlClient
+      const seeded = [...(yield* seedMigrated(20))].sort((a, b) => (a.sha2 < b.sha2 ? -1 : 1))
+      // two bad rows early in key order, so the check goes on well past them before the batch is flushed at the end
+      const [first, second] = [seeded[1]!, seeded[4]!]
+      yield* remove(bucket.client, bucket.name, first.sha2)
+      yield* remove(bucket.client, bucket.name, second.sha2)
+      // the server refuses the reset (as a lost connection or a revoked right would), after the pre-flight passed
+      yield* sql.unsafe(`CREATE FUNCTION lomt_refuse() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$`)
+      yield* sql.unsafe(`CREATE TRIGGER lomt_refuse BEFORE UPDATE ON _nice_binary FOR EACH ROW EXECUTE FUNCTION lomt_refuse()`)
+      const progress = new Progress()
+      const failed = yield* runVerify({ ...defaultVerifyOptions, repair: true, repairBatch: 100 }, progress, {
+        onBad: () => Effect.void,
+        onOrphan: () => Effect.void,
+        onRepaired: () => Effect.void
+      }).pipe(Effect.flip)
+      assert.strictEqual(failed._tag, "DatabaseError")
+      assert.strictEqual(progress.badRows, 2)
+      assert.strictEqual(progress.repaired, 0)
+      // every row was checked, but resuming after the last one would leave both bad rows unrepaired for good
+      assert.strictEqual(progress.lastSha2, seeded[seeded.length - 1]!.sha2)
+      assert.strictEqual(progress.unrepaired, first.sha2)
+
+      yield* sql.unsafe(`DROP TRIGGER lomt_refuse ON _nice_binary`)
+      const resumed = yield* verify({ repair: true, range: { from: progress.unrepaired } })
+      assert.sameMembers(resumed.repaired.filter((r) => r.reset).map((r) => r.bad.row.hash), [first.hash, second.hash])
+      assert.isUndefined(resumed.progress.unrepaired)
+      assert.strictEqual(yield* sha2Of(first.hash), null)
+      assert.strictEqual(yield* sha2Of(second.hash), null)
     }).pipe(Effect.provide(VerifyEnv)), 120_000)
 })
