@@ -16,7 +16,7 @@ import { type Handlers, runCli } from "../src/Cli.ts"
 import type { MigratorConfig } from "../src/Config.ts"
 import { ExitCode } from "../src/ExitCode.ts"
 import { env as migrateEnv } from "../src/Options.ts"
-import { flagEnv as verifyEnv } from "../src/VerifyOptions.ts"
+import { flagEnv as verifyEnv, type VerifyConfig } from "../src/VerifyOptions.ts"
 
 const dir = join(import.meta.dirname, "..", "..", "..", "deploy", "kubernetes")
 
@@ -30,14 +30,30 @@ const documents = readdirSync(dir)
   .filter((f) => f.endsWith(".yaml"))
   .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), "utf8")).map((d) => d.toJS() as Record<string, any>))
 
-const job = documents.find((d) => d["kind"] === "Job")!
-const secret = documents.find((d) => d["kind"] === "Secret")!
-const pod = job?.["spec"]?.["template"]?.["spec"]
-const container = pod?.["containers"]?.[0]
-const envVars: ReadonlyArray<EnvVar> = container?.["env"] ?? []
+const named = (kind: string, name: string) =>
+  documents.find((d) => d["kind"] === kind && d["metadata"]?.["name"] === name)!
+
+/** One Job of the folder: its pod template, its one container, the container's environment and the Secret it reads. */
+const jobParts = (name: string) => {
+  const job = named("Job", name)
+  const pod = job?.["spec"]?.["template"]?.["spec"]
+  const container = pod?.["containers"]?.[0]
+  const envVars: ReadonlyArray<EnvVar> = container?.["env"] ?? []
+  const secretName = envVars.find((e) => e.valueFrom?.secretKeyRef !== undefined)?.valueFrom?.secretKeyRef?.name
+  return { job, pod, container, envVars, secret: named("Secret", secretName ?? "") }
+}
+
+const { container, envVars, job, pod, secret } = jobParts("lo-migrate")
+const verifyJob = jobParts("lo-migrate-verify")
 
 /** What the CLI reads: the tables the flags (and Config.resolve) take their variable names from. */
 const cliReads = new Set<string>([...Object.values(migrateEnv), ...Object.values(verifyEnv)])
+
+/**
+ * Peak RSS of `verify --deep` at 16 downloads in flight on the bench's default mix (`bash tools/bench/bench.sh --only
+ * verify`, tools/bench/README.md, session 22).
+ */
+const verifyDeepPeakRssMiB = 274
 
 const mebibytes = (quantity: string) => {
   const m = /^(\d+)(Mi|Gi)$/.exec(quantity)
@@ -149,5 +165,116 @@ describe("deploy/kubernetes", () => {
     const grace = Number(envVars.find((e) => e.name === migrateEnv.gracePeriod)?.value ?? 30)
     assert.isAbove(linger, 0)
     assert.isBelow(linger + grace, pod["terminationGracePeriodSeconds"])
+  })
+})
+
+describe("deploy/kubernetes: the verify Job", () => {
+  const { container: vContainer, envVars: vEnv, job: vJob, pod: vPod, secret: vSecret } = verifyJob
+  const valueOf = (name: string) => vEnv.find((e) => e.name === name)?.value
+
+  it("an Indexed Job of `verify`: completions = parallelism = LO_MIGRATE_SHARDS, exit 1 and 2 fail the index at once", () => {
+    assert.isDefined(vJob, "the Job lo-migrate-verify in deploy/kubernetes/*.yaml")
+    const spec = vJob["spec"]
+    assert.strictEqual(spec["completionMode"], "Indexed")
+    assert.deepStrictEqual(vContainer["args"], ["verify"])
+    const shards = Number(valueOf(migrateEnv.shards))
+    assert.isAbove(shards, 1)
+    assert.strictEqual(spec["completions"], shards)
+    assert.strictEqual(spec["parallelism"], shards)
+    assert.isAbove(spec["backoffLimitPerIndex"], 0)
+    assert.strictEqual(vPod["restartPolicy"], "Never")
+    const failIndex = spec["podFailurePolicy"]["rules"].find((r: any) => r["action"] === "FailIndex")
+    assert.sameMembers(failIndex["onExitCodes"]["values"], [ExitCode.RowsFailed, ExitCode.Usage])
+    assert.strictEqual(failIndex["onExitCodes"]["containerName"], vContainer["name"])
+  })
+
+  it.effect("every environment variable it sets is one `verify` reads, and each shows in `verify --help`", () =>
+    Effect.gen(function*() {
+      const handlers: Handlers<never> = {
+        migrate: () => Effect.succeed(ExitCode.Ok),
+        finalize: () => Effect.succeed(ExitCode.Ok),
+        verify: () => Effect.succeed(ExitCode.Ok)
+      }
+      yield* runCli(handlers, ["verify", "--help"])
+      const help = (yield* TestConsole.logLines).map(String).join("\n")
+      assert.isAbove(vEnv.length, 5)
+      for (const e of vEnv) {
+        assert.isTrue(cliReads.has(e.name), `${e.name} is not an environment variable of lo-migrate`)
+        assert.include(help, e.name, `verify --help does not mention ${e.name}`)
+      }
+      assert.isFalse(vEnv.some((e) => e.name === migrateEnv.jobCompletionIndex))
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it("its credentials come from a Secret of its own (read-only ones), never as values in the manifest", () => {
+    assert.isDefined(vSecret, "the Secret the verify Job names, in deploy/kubernetes/*.yaml")
+    assert.notStrictEqual(vSecret["metadata"]["name"], secret["metadata"]["name"])
+    for (const name of [migrateEnv.pgUrl, migrateEnv.accessKey, migrateEnv.secretKey]) {
+      const e = vEnv.find((v) => v.name === name)
+      assert.isDefined(e, name)
+      assert.isUndefined(e!.value, `${name} has a value in the manifest`)
+      assert.strictEqual(e!.valueFrom?.secretKeyRef?.name, vSecret["metadata"]["name"], name)
+      assert.property(vSecret["stringData"], e!.valueFrom!.secretKeyRef!.key, name)
+    }
+  })
+
+  it.effect("pod I runs `verify --deep --content-type` on shard I/N through the real command line; the shards tile the keys", () =>
+    Effect.gen(function*() {
+      const shards = vJob["spec"]["completions"] as number
+      const ranges: Array<{ readonly from: string | undefined; readonly to: string | undefined }> = []
+      for (let index = 0; index < shards; index++) {
+        const env: Record<string, string> = { JOB_COMPLETION_INDEX: String(index) }
+        for (const e of vEnv) env[e.name] = e.value ?? vSecret["stringData"][e.valueFrom!.secretKeyRef!.key]
+        const seen: Array<VerifyConfig> = []
+        const handlers: Handlers<never> = {
+          migrate: () => Effect.succeed(ExitCode.Usage),
+          finalize: () => Effect.succeed(ExitCode.Usage),
+          verify: (config) => Effect.sync(() => seen.push(config)).pipe(Effect.as(ExitCode.Ok))
+        }
+        const code = yield* runCli(handlers, vContainer["args"]).pipe(
+          Effect.provide(Layer.mergeAll(NodeServices.layer, ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+        )
+        assert.strictEqual(code, ExitCode.Ok, (yield* TestConsole.errorLines).map(String).join("\n"))
+        assert.strictEqual(seen.length, 1, `pod ${index} did not run verify`)
+        const config = seen[0]!
+        assert.deepStrictEqual(config.shard, { index, count: shards })
+        assert.isTrue(config.deep)
+        assert.isTrue(config.contentType)
+        assert.isFalse(config.repair, "the verify Job only reads")
+        assert.strictEqual(config.sample, 1)
+        // the report lands on a mounted volume (the root filesystem is read-only)
+        const report = config.connection.report!
+        assert.isDefined(
+          vContainer["volumeMounts"].find((m: any) => report.startsWith(`${m["mountPath"]}/`)),
+          `${report} is not on a mounted volume`
+        )
+        ranges.push({ from: config.fromSha2, to: config.toSha2 })
+      }
+      // every key is checked by exactly one pod: the first range starts at the beginning, each ends where the next one
+      // starts, the last runs to the end
+      assert.isUndefined(ranges[0]!.from)
+      assert.isUndefined(ranges[shards - 1]!.to)
+      for (let i = 1; i < shards; i++) {
+        assert.isDefined(ranges[i]!.from)
+        assert.strictEqual(ranges[i - 1]!.to, ranges[i]!.from)
+      }
+    }))
+
+  it("non-root (uid 1000), read-only root, the report and /tmp on bounded emptyDirs, memory for the measured peak", () => {
+    const sc = vPod["securityContext"]
+    assert.strictEqual(sc["runAsNonRoot"], true)
+    assert.strictEqual(sc["runAsUser"], 1000)
+    assert.isFalse(vPod["automountServiceAccountToken"])
+    const csc = vContainer["securityContext"]
+    assert.strictEqual(csc["readOnlyRootFilesystem"], true)
+    assert.strictEqual(csc["allowPrivilegeEscalation"], false)
+    assert.deepStrictEqual(csc["capabilities"]["drop"], ["ALL"])
+    for (const mount of vContainer["volumeMounts"]) {
+      const volume = vPod["volumes"].find((v: any) => v["name"] === mount["name"])
+      assert.isDefined(volume["emptyDir"]["sizeLimit"], `${mount["mountPath"]} is not bounded`)
+    }
+    assert.isDefined(vContainer["volumeMounts"].find((m: any) => m["mountPath"] === "/tmp"))
+    const requests = vContainer["resources"]["requests"]
+    assert.isAtLeast(mebibytes(requests["memory"]), verifyDeepPeakRssMiB)
+    assert.isAtLeast(mebibytes(vContainer["resources"]["limits"]["memory"]), mebibytes(requests["memory"]))
   })
 })
