@@ -5,8 +5,9 @@
 #   2. runs the image against the real PostgreSQL (PG_TEST_URL) and S3 server (S3_ENDPOINT, e.g. the Ceph RGW of
 #      `npm test`): --help, a bad option's exit code, the non-root user, and a migration of the seeded sample
 #      _nice_binary (docker/initdb) whose rows and objects are then verified;
-#   3. runs tools/containers/test (testcontainers through podman's Docker API socket);
-#   4. brings up docker/compose.yml from local images (compose.check.yml swaps in the stand-ins) and checks that the
+#   3. runs the pods of both Jobs of deploy/kubernetes as containers translated from the manifests (run-kubernetes.sh);
+#   4. runs tools/containers/test (testcontainers through podman's Docker API socket);
+#   5. brings up docker/compose.yml from local images (compose.check.yml swaps in the stand-ins) and checks that the
 #      migration inside completes.
 # It removes everything it created: containers, images, volumes, networks, its podman storage, the API service (by
 # its PID), the throwaway database and buckets. Prints "[containers] ok/FAILED ..." per check and writes
@@ -79,6 +80,8 @@ cleanup() {
   fi
   for b in "${buckets[@]}"; do npx node "$here/s3-bucket.mjs" delete "$b" >/dev/null 2>&1; done
   psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1
+  psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS $database${k8s_db_suffix:-_k8s} WITH (FORCE)" >/dev/null 2>&1
+  psql -q "$pg_admin" -c "DROP ROLE IF EXISTS ${k8s_role:-lomc_verify_$run_id}" >/dev/null 2>&1
   (( created_buildah_cache )) && rm -rf /var/tmp/buildah-cache
   umount -R "$work/storage/overlay" 2>/dev/null
   rm -rf "$work" || bad "could not remove $work"
@@ -98,6 +101,10 @@ ok "images built: $app_image is $(( $(podman image inspect "$app_image" --format
 # shellcheck source=run-image.sh
 source "$here/run-image.sh"
 check_image
+
+# shellcheck source=run-kubernetes.sh
+source "$here/run-kubernetes.sh"
+check_kubernetes
 
 # shellcheck source=run-testcontainers.sh
 source "$here/run-testcontainers.sh"

@@ -2,10 +2,11 @@
 //   npx node tools/containers/s3-bucket.mjs create BUCKET
 //   npx node tools/containers/s3-bucket.mjs verify BUCKET EXPECTED.tsv   (lines "sha256<TAB>mime_type<TAB>size")
 //   npx node tools/containers/s3-bucket.mjs delete BUCKET               (empties it first)
+//   npx node tools/containers/s3-bucket.mjs remove BUCKET KEY           (one object)
 // Reads S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION. `verify` checks that the bucket holds exactly
 // the expected keys and, for every object, that its bytes hash to its key and that size and Content-Type match.
 import {
-  CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client
+  CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client
 } from "@aws-sdk/client-s3"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
@@ -40,6 +41,8 @@ if (command === "create") {
     }))
   }
   await client.send(new DeleteBucketCommand({ Bucket: bucket }))
+} else if (command === "remove") {
+  await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: expectedFile }))
 } else if (command === "verify") {
   const expected = new Map(readFileSync(expectedFile, "utf8").split("\n").filter((l) => l !== "").map((l) => {
     const [key, mime, size] = l.split("\t")
@@ -65,6 +68,6 @@ if (command === "create") {
   }
   console.log(`bucket ${bucket}: ${keys.size} objects, each hashing to its key, with the row's size and type`)
 } else {
-  console.error("usage: s3-bucket.mjs create|verify|delete BUCKET [EXPECTED.tsv]")
+  console.error("usage: s3-bucket.mjs create|verify|delete|remove BUCKET [EXPECTED.tsv | KEY]")
   process.exit(2)
 }
