@@ -38,6 +38,17 @@ run_job_pods() {
   step "$job: $n pods exited with ${k8s_codes[*]}"
 }
 
+# The sum over the pod logs of Job $1 (as run_job_pods left them) of the first number in the last match of the
+# extended regex $2, e.g. '[0-9]+ row\(s\) failed'.
+sum_in_logs() {
+  local job=$1 pattern=$2 i n sum=0
+  for i in "${!k8s_codes[@]}"; do
+    n="$(grep -oE "$pattern" "$pods_dir/$job-$i/log" | tail -n 1 | grep -oE '[0-9]+' | head -n 1)"
+    sum=$((sum + ${n:-0}))
+  done
+  printf '%s\n' "$sum"
+}
+
 check_kubernetes() {
   local db="$database$k8s_db_suffix" bucket="lomk-${run_id//_/-}" i codes_ok reported counts host=10.0.2.2
   local pg_host_url
@@ -56,14 +67,11 @@ check_kubernetes() {
     POD_SECRET_SECRET_ACCESS_KEY="$S3_SECRET_ACCESS_KEY" \
     run_job_pods deploy/kubernetes/lo-migrate-job.yaml lo-migrate S3_URL="$s3_host_url" S3_BUCKET="$bucket" || return
   codes_ok=1
-  reported=0
   for i in "${!k8s_codes[@]}"; do
     [[ "${k8s_codes[i]}" == 0 || "${k8s_codes[i]}" == 1 ]] || codes_ok=0
     grep -q "shard: $i/${#k8s_codes[@]}" "$pods_dir/lo-migrate-$i/log" || codes_ok=0
-    local r
-    r="$(grep -oE '[0-9]+ row\(s\) failed' "$pods_dir/lo-migrate-$i/log" | grep -oE '^[0-9]+' | tail -n 1)"
-    reported=$((reported + ${r:-0}))
   done
+  reported="$(sum_in_logs lo-migrate '[0-9]+ row\(s\) failed')"
   if (( codes_ok )) && (( reported == 3 )); then
     ok "the migration Job's ${#k8s_codes[@]} pods each migrated their shard (exit 0, or 1 reporting the invalid rows: 3 in all)"
   else
@@ -88,12 +96,9 @@ check_kubernetes() {
   local verify_args=(deploy/kubernetes/lo-migrate-verify-job.yaml lo-migrate-verify S3_URL="$s3_host_url" S3_BUCKET="$bucket")
   POD_SECRET_PG_URL="$verify_url" POD_SECRET_ACCESS_KEY_ID="$S3_READONLY_ACCESS_KEY_ID" \
     POD_SECRET_SECRET_ACCESS_KEY="$S3_READONLY_SECRET_ACCESS_KEY" run_job_pods "${verify_args[@]}" || return
-  local all_good=1 checked=0 c
-  for i in "${!k8s_codes[@]}"; do
-    [[ "${k8s_codes[i]}" == 0 ]] || all_good=0
-    c="$(grep -oE 'verify: [0-9]+ rows checked' "$pods_dir/lo-migrate-verify-$i/log" | grep -oE '[0-9]+' | tail -n 1)"
-    checked=$((checked + ${c:-0}))
-  done
+  local all_good=1 checked
+  for i in "${!k8s_codes[@]}"; do [[ "${k8s_codes[i]}" == 0 ]] || all_good=0; done
+  checked="$(sum_in_logs lo-migrate-verify 'verify: [0-9]+ rows checked')"
   if (( all_good )) && (( checked == 300 )); then
     ok "the verify Job's ${#k8s_codes[@]} pods, with read rights only, each found their range good (300 rows checked in all)"
   else

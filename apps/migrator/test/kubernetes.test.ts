@@ -61,6 +61,17 @@ const mebibytes = (quantity: string) => {
   return Number(m![1]) * (m![2] === "Gi" ? 1024 : 1)
 }
 
+/** The PostgreSQL URL and both S3 keys come from `secret` through the environment, never as values in the manifest. */
+const credentialsFromSecret = (env: ReadonlyArray<EnvVar>, secret: Record<string, any>) => {
+  for (const name of [migrateEnv.pgUrl, migrateEnv.accessKey, migrateEnv.secretKey]) {
+    const e = env.find((v) => v.name === name)
+    assert.isDefined(e, name)
+    assert.isUndefined(e!.value, `${name} has a value in the manifest`)
+    assert.strictEqual(e!.valueFrom?.secretKeyRef?.name, secret["metadata"]["name"], name)
+    assert.property(secret["stringData"], e!.valueFrom!.secretKeyRef!.key, name)
+  }
+}
+
 /** The port of the container's `metrics` port. */
 const metricsPort = (): number => container["ports"].find((p: any) => p["name"] === "metrics")["containerPort"]
 
@@ -96,13 +107,7 @@ describe("deploy/kubernetes", () => {
     }).pipe(Effect.provide(NodeServices.layer)))
 
   it("secrets come from the Secret through the environment, never as values in the manifest", () => {
-    for (const name of [migrateEnv.pgUrl, migrateEnv.accessKey, migrateEnv.secretKey]) {
-      const e = envVars.find((v) => v.name === name)
-      assert.isDefined(e, name)
-      assert.isUndefined(e!.value, `${name} has a value in the manifest`)
-      assert.strictEqual(e!.valueFrom?.secretKeyRef?.name, secret["metadata"]["name"], name)
-      assert.property(secret["stringData"], e!.valueFrom!.secretKeyRef!.key, name)
-    }
+    credentialsFromSecret(envVars, secret)
   })
 
   it.effect("pod I of the Job resolves to shard I/N through the real command line, for every index", () =>
@@ -208,13 +213,7 @@ describe("deploy/kubernetes: the verify Job", () => {
   it("its credentials come from a Secret of its own (read-only ones), never as values in the manifest", () => {
     assert.isDefined(vSecret, "the Secret the verify Job names, in deploy/kubernetes/*.yaml")
     assert.notStrictEqual(vSecret["metadata"]["name"], secret["metadata"]["name"])
-    for (const name of [migrateEnv.pgUrl, migrateEnv.accessKey, migrateEnv.secretKey]) {
-      const e = vEnv.find((v) => v.name === name)
-      assert.isDefined(e, name)
-      assert.isUndefined(e!.value, `${name} has a value in the manifest`)
-      assert.strictEqual(e!.valueFrom?.secretKeyRef?.name, vSecret["metadata"]["name"], name)
-      assert.property(vSecret["stringData"], e!.valueFrom!.secretKeyRef!.key, name)
-    }
+    credentialsFromSecret(vEnv, vSecret)
   })
 
   it.effect("pod I runs `verify --deep --content-type` on shard I/N through the real command line; the shards tile the keys", () =>
