@@ -4,8 +4,11 @@
  * migrate) changed meanwhile is left alone; `RETURNING` tells which rows were changed.
  *
  * An object whose bytes are wrong but whose size is right would be taken by `migrate` as already uploaded, so for
- * `WrongContent` the object is deleted too (after the rows are reset). Missing objects need nothing more, and an
- * object of the wrong size is overwritten by `migrate` itself.
+ * `WrongContent` the object is deleted too, BEFORE the rows are reset: if the delete fails (a key without DeleteObject,
+ * an outage), no row was reset, and the next verify finds them again. The other order left a row pending with the
+ * wrong object still under its key, which `migrate` would then have accepted as uploaded. Deleting an object whose
+ * bytes do not hash to its key loses nothing, even when its row changed meanwhile and is left alone. Missing objects
+ * need nothing more, and an object of the wrong size is overwritten by `migrate` itself.
  */
 import { DeleteObjectCommand } from "@aws-sdk/client-s3"
 import { type DatabaseError, type Metrics, retryInfrastructure, type StorageError } from "@lo-migrate/core"
@@ -19,7 +22,10 @@ export interface RepairOutcome {
   readonly bad: BadRow
   /** `true`: sha2 set to NULL; `false`: the row no longer had this sha2 (left alone). */
   readonly reset: boolean
-  /** The object was deleted (wrong content). */
+  /**
+   * The object under the row's sha2 was deleted (wrong content), whether or not the row was reset; of rows sharing
+   * that key, the first one in the batch.
+   */
   readonly deleted: boolean
 }
 
@@ -34,11 +40,13 @@ export const makeRepairer = Effect.gen(function*() {
         Effect.asVoid
       )
 
-  /** Resets one batch of rows in one transaction; then deletes the objects with wrong content. */
+  /** Deletes the objects with wrong content of one batch, then resets its rows in one transaction. */
   const repair = Effect.fnUntraced(function*(
     batch: ReadonlyArray<BadRow>
   ): Effect.fn.Return<ReadonlyArray<RepairOutcome>, DatabaseError | StorageError, Metrics> {
     if (batch.length === 0) return []
+    const wrongContent = new Set(batch.filter((b) => b.problem === "WrongContent").map((b) => b.row.sha2))
+    for (const key of wrongContent) yield* deleteObject(key)
     const changed = yield* withTransaction(
       sql,
       sql<{ readonly hash: string }>`
@@ -48,14 +56,12 @@ export const makeRepairer = Effect.gen(function*() {
         RETURNING b.hash`
     ).pipe(mapSqlError("repair: reset sha2"), retryInfrastructure("repair"))
     const reset = new Set(changed.map((r) => r.hash))
-    const outcomes: Array<RepairOutcome> = []
-    for (const bad of batch) {
-      const wasReset = reset.has(bad.row.hash)
-      const deleted = wasReset && bad.problem === "WrongContent"
-      if (deleted) yield* deleteObject(bad.row.sha2)
-      outcomes.push({ bad, reset: wasReset, deleted })
-    }
-    return outcomes
+    // rows sharing a key share its object: the first of them names the deletion
+    return batch.map((bad): RepairOutcome => ({
+      bad,
+      reset: reset.has(bad.row.hash),
+      deleted: bad.problem === "WrongContent" && wrongContent.delete(bad.row.sha2)
+    }))
   })
 
   return { repair } as const

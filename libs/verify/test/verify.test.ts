@@ -5,7 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { TestBucket } from "@lo-migrate/s3/testing"
-import { Effect } from "effect"
+import { HeadObjectCommand } from "@aws-sdk/client-s3"
+import { S3ClientService } from "@lo-migrate/s3"
+import { Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { defaultVerifyOptions, Progress, runVerify } from "../src/index.ts"
 import { put, remove, seedMigrated, sha256, sha2Of, verify, VerifyEnv } from "./support.ts"
@@ -143,4 +145,48 @@ describe("verify (PostgreSQL + Ceph RGW)", () => {
       assert.strictEqual(yield* sha2Of(first.hash), null)
       assert.strictEqual(yield* sha2Of(second.hash), null)
     }).pipe(Effect.provide(VerifyEnv)), 120_000)
+
+  it.live("repair deletes an object with wrong bytes before resetting its row: when the delete is refused, no row is left pending over it", () =>
+    Effect.gen(function*() {
+      const bucket = yield* TestBucket
+      const seeded = (yield* seedMigrated(8)).filter((s) => s.bytes.byteLength > 20)
+      const [overwritten, deleted] = seeded
+      yield* put(bucket.client, bucket.name, overwritten!.sha2, new Uint8Array(overwritten!.bytes.byteLength), overwritten!.mimeType)
+      yield* remove(bucket.client, bucket.name, deleted!.sha2)
+      // a key that lists and reads but may not delete (the gateway's read-only key)
+      const readOnly = process.env["S3_READONLY_ACCESS_KEY_ID"]
+      const readOnlySecret = process.env["S3_READONLY_SECRET_ACCESS_KEY"]
+      if (readOnly === undefined || readOnlySecret === undefined) {
+        return yield* Effect.die(
+          "S3_READONLY_ACCESS_KEY_ID / S3_READONLY_SECRET_ACCESS_KEY are not set: run with `npm test`, or with the " +
+            "variables `bash tools/s3/ceph-rgw.sh start` prints"
+        )
+      }
+      const refused = yield* verify({ deep: true, repair: true, repairBatch: 100 }).pipe(
+        Effect.provide(S3ClientService.layer({
+          ...bucket.config,
+          accessKeyId: Redacted.make(readOnly),
+          secretAccessKey: Redacted.make(readOnlySecret)
+        })),
+        Effect.flip
+      )
+      assert.strictEqual(refused._tag, "StorageError")
+      // nothing was reset: the migrator would otherwise find the wrong object under the pending row's key and take
+      // it as uploaded
+      assert.strictEqual(yield* sha2Of(overwritten!.hash), overwritten!.sha2)
+      assert.strictEqual(yield* sha2Of(deleted!.hash), deleted!.sha2)
+      // with the rights, the same repair deletes the wrong object, then resets both rows
+      const run = yield* verify({ deep: true, repair: true, repairBatch: 100 })
+      assert.sameDeepMembers(
+        run.repaired.map((r) => [r.bad.row.hash, r.reset, r.deleted]),
+        [[overwritten!.hash, true, true], [deleted!.hash, true, false]]
+      )
+      assert.strictEqual(run.progress.deletedObjects, 1)
+      assert.strictEqual(yield* sha2Of(overwritten!.hash), null)
+      const listed = yield* Effect.tryPromise(() =>
+        bucket.client.send(new HeadObjectCommand({ Bucket: bucket.name, Key: overwritten!.sha2 }))
+      ).pipe(Effect.flip)
+      assert.strictEqual((listed.cause as { name?: string }).name, "NotFound")
+    }).pipe(Effect.provide(VerifyEnv)), 120_000)
 })
+
