@@ -186,7 +186,8 @@ export const flags = {
     Flag.withMetavar("N"),
     Flag.withDescription(
       `Throttle: at most N rows enter the read stage per second, this process (bursts of at most one second's worth ` +
-        `after idle time; with K shards each process gets 1/K of the total) [env ${env.maxObjectsPerSecond}] (default: none)`
+        `after idle time; with K shards each process gets 1/K of the total); verify: downloads or HEADs per second ` +
+        `[env ${env.maxObjectsPerSecond}] (default: none)`
     ),
     Flag.withFallbackConfig(Config.Finite(env.maxObjectsPerSecond)),
     Flag.optional
@@ -195,7 +196,8 @@ export const flags = {
     Flag.withMetavar("MiB/s"),
     Flag.withDescription(
       `Throttle: at most this many MiB per second read from PostgreSQL (and so uploaded), this process, charged by ` +
-        `the rows' sizes when their read starts [env ${env.maxBandwidth}] (default: none)`
+        `the rows' sizes when their read starts; verify --deep: MiB per second downloaded [env ${env.maxBandwidth}] ` +
+        `(default: none)`
     ),
     Flag.withFallbackConfig(Config.Finite(env.maxBandwidth)),
     Flag.optional

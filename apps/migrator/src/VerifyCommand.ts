@@ -55,7 +55,8 @@ export const verifyOptionsOf = (config: VerifyConfig): VerifyOptions => ({
   seed: config.seed,
   contentType: config.contentType,
   repair: config.repair,
-  repairBatch: config.repairBatch
+  repairBatch: config.repairBatch,
+  throttle: { objectsPerSecond: config.connection.maxObjectsPerSecond, bytesPerSecond: config.connection.maxBytesPerSecond }
 })
 
 /**

@@ -36,6 +36,13 @@ const describeMode = (config: VerifyConfig) =>
     ...(config.repair ? ["+ repair"] : [])
   ].join(" ")
 
+/** `--max-objects-per-second` and `--max-bandwidth`, as verify applies them: `100 objects/s, 8 MiB/s`. */
+const describeThrottle = (config: VerifyConfig) =>
+  [
+    ...(config.connection.maxObjectsPerSecond === undefined ? [] : [`${config.connection.maxObjectsPerSecond} objects/s`]),
+    ...(config.connection.maxBytesPerSecond === undefined ? [] : [`${config.connection.maxBytesPerSecond / 1024 / 1024} MiB/s`])
+  ].join(", ")
+
 const header = (config: VerifyConfig) =>
   [
     "**************** verify ****************",
@@ -44,7 +51,10 @@ const header = (config: VerifyConfig) =>
     `    mode:        ${describeMode(config)}`,
     `    range:       ${config.fromSha2 ?? "(start)"} .. ${config.toSha2 ?? "(end)"}` +
     (config.shard === undefined ? "" : ` (shard ${renderShard(config.shard)} of the SHA-256 keys)`),
-    `    report:      ${config.connection.report ?? "(none; bad rows are logged)"}`
+    `    report:      ${config.connection.report ?? "(none; bad rows are logged)"}`,
+    ...(config.connection.maxObjectsPerSecond === undefined && config.connection.maxBytesPerSecond === undefined
+      ? []
+      : [`    throttle:    ${describeThrottle(config)} (downloads or HEADs, this process)`])
   ].join("\n")
 
 /** The header: what is checked where; as JSON the `verify-configuration` record (`null` for an open bound). */
@@ -62,6 +72,10 @@ export const printVerifyHeader = (config: VerifyConfig): Effect.Effect<void> =>
         orphans: config.orphans,
         repair: config.repair,
         repairBatch: config.repairBatch
+      },
+      throttle: {
+        objectsPerSecond: config.connection.maxObjectsPerSecond ?? null,
+        bytesPerSecond: config.connection.maxBytesPerSecond ?? null
       },
       range: { fromSha2: config.fromSha2 ?? null, toSha2: config.toSha2 ?? null },
       report: config.connection.report ?? null

@@ -9,6 +9,7 @@ import { ExitCode } from "../src/ExitCode.ts"
 import type { StatusConfig } from "../src/StatusOptions.ts"
 import { printStderr, stderrLineUnsafe } from "../src/Stderr.ts"
 import type { VerifyConfig } from "../src/VerifyOptions.ts"
+import { verifyOptionsOf } from "../src/VerifyCommand.ts"
 
 /** Handlers that record what they were given instead of connecting anywhere. */
 const recording = (code: ExitCode = ExitCode.Ok) => {
@@ -322,6 +323,23 @@ describe("status", () => {
       assert.strictEqual(verified[0]!.connection.logFormat, "json")
       const bad = yield* status(["status", "--log-format", "yaml"], pg)
       assert.strictEqual(bad.exit, ExitCode.Usage)
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.effect("verify takes --max-objects-per-second and --max-bandwidth (flag or env) as limits on its downloads", () =>
+    Effect.gen(function*() {
+      const verified: Array<VerifyConfig> = []
+      const handlers: Handlers<never> = {
+        ...recording().handlers,
+        verify: (config) => Effect.sync(() => verified.push(config)).pipe(Effect.as(ExitCode.Ok))
+      }
+      const exit = yield* runCli(handlers, ["verify", "--deep", "--max-objects-per-second", "50", ...base]).pipe(
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { LO_MIGRATE_MAX_BANDWIDTH: "8" } })))
+      )
+      assert.strictEqual(exit, ExitCode.Ok)
+      assert.deepStrictEqual(verifyOptionsOf(verified[0]!).throttle, { objectsPerSecond: 50, bytesPerSecond: 8 * 1024 * 1024 })
+      const none = yield* runCli(handlers, ["verify", ...base])
+      assert.strictEqual(none, ExitCode.Ok)
+      assert.deepStrictEqual(verifyOptionsOf(verified[1]!).throttle, { objectsPerSecond: undefined, bytesPerSecond: undefined })
     }).pipe(Effect.provide(NodeServices.layer)))
 
   it.effect("contradicting or invalid shard counts are usage errors", () =>

@@ -145,6 +145,7 @@ describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
       assert.strictEqual(configuration["s3"]["credentials"]["secretKey"], "<redacted>")
       assert.include(configuration["postgres"], ":<redacted>@")
       assert.deepStrictEqual(configuration["range"], { fromSha2: null, toSha2: null })
+      assert.deepStrictEqual(configuration["throttle"], { objectsPerSecond: null, bytesPerSecond: null })
 
       // what the table and the bucket hold, counted here independently
       const sql = yield* SqlClient.SqlClient

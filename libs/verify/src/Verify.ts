@@ -18,6 +18,7 @@ import {
   type SchemaNotPermitted,
   type UpdatesNotReplicable
 } from "@lo-migrate/postgres"
+import { makeAdmission, noThrottle, type ThrottleLimits } from "@lo-migrate/pipeline"
 import type { S3ClientService } from "@lo-migrate/s3"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -48,6 +49,12 @@ export interface VerifyOptions {
   readonly repair: boolean
   /** Rows per repair transaction. */
   readonly repairBatch: number
+  /**
+   * Limits on the requests that read objects (`--max-objects-per-second`, `--max-bandwidth` of the CLI): downloads or
+   * HEADs per second, and bytes downloaded per second charged by the rows' sizes as each download starts. The
+   * listing and the rows' query are not throttled (one request per 1000 keys).
+   */
+  readonly throttle?: ThrottleLimits | undefined
 }
 
 export const defaultVerifyOptions: VerifyOptions = {
@@ -99,6 +106,7 @@ export const runVerify = Effect.fn("Verify.runVerify")(function*<E>(
   if (options.repair) yield* checkRepairable
   const reader = yield* makeObjectReader
   const repairer = options.repair ? yield* makeRepairer : undefined
+  const admit = options.throttle === undefined ? noThrottle : yield* makeAdmission(options.throttle)
   const stats: MergeStats = { maxHeld: 0 }
   const fetches = options.deep || options.contentType
 
@@ -143,13 +151,13 @@ export const runVerify = Effect.fn("Verify.runVerify")(function*<E>(
         }
         if (!fetches || !inSample(row.sha2, options.sample, options.seed)) return Effect.succeed({ _tag: "Ok", row })
         if (options.deep) {
-          return Effect.map(reader.download(row.sha2), (facts) => {
+          return Effect.map(Effect.andThen(admit(1, row.size), reader.download(row.sha2)), (facts) => {
             progress.downloaded += 1
             progress.downloadedBytes += facts.size
             return judgeObject(row, facts)
           })
         }
-        return Effect.map(reader.head(row.sha2), (facts) => {
+        return Effect.map(Effect.andThen(admit(1, 0), reader.head(row.sha2)), (facts) => {
           progress.heads += 1
           return judgeObject(row, facts)
         })

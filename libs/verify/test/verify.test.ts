@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { TestBucket } from "@lo-migrate/s3/testing"
 import { HeadObjectCommand } from "@aws-sdk/client-s3"
 import { S3ClientService } from "@lo-migrate/s3"
-import { Effect, Redacted } from "effect"
+import { Clock, Effect, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { defaultVerifyOptions, Progress, runVerify } from "../src/index.ts"
 import { put, remove, seedMigrated, sha256, sha2Of, verify, VerifyEnv } from "./support.ts"
@@ -187,6 +187,31 @@ describe("verify (PostgreSQL + Ceph RGW)", () => {
         bucket.client.send(new HeadObjectCommand({ Bucket: bucket.name, Key: overwritten!.sha2 }))
       ).pipe(Effect.flip)
       assert.strictEqual((listed.cause as { name?: string }).name, "NotFound")
+    }).pipe(Effect.provide(VerifyEnv)), 120_000)
+
+  it.live("throttle: downloads wait for --max-objects-per-second and for --max-bandwidth by the rows' sizes; the listing does not", () =>
+    Effect.gen(function*() {
+      const seeded = yield* seedMigrated(12)
+      const bytes = seeded.reduce((n, s) => n + s.bytes.byteLength, 0)
+      const timed = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+        Effect.gen(function*() {
+          const started = yield* Clock.currentTimeMillis
+          const result = yield* self
+          return { result, seconds: ((yield* Clock.currentTimeMillis) - started) / 1000 }
+        })
+      // 12 downloads at 4 per second: the first passes at once, each of the other 11 waits its quarter second
+      const byObjects = yield* timed(verify({ deep: true, throttle: { objectsPerSecond: 4 } }))
+      assert.strictEqual(byObjects.result.progress.downloaded, 12)
+      assert.deepStrictEqual(byObjects.result.bad, [])
+      assert.isAtLeast(byObjects.seconds, 11 / 4 - 0.05)
+      // every byte at half the total per second: about two seconds (one byte of credit at the start)
+      const byBytes = yield* timed(verify({ deep: true, throttle: { bytesPerSecond: bytes / 2 } }))
+      assert.strictEqual(byBytes.result.progress.downloaded, 12)
+      assert.isAtLeast(byBytes.seconds, 2 - 0.05)
+      // without --deep or --content-type nothing is fetched, so nothing waits, whatever the limit
+      const listing = yield* timed(verify({ throttle: { objectsPerSecond: 0.01 } }))
+      assert.strictEqual(listing.result.progress.checked, 12)
+      assert.isBelow(listing.seconds, 60)
     }).pipe(Effect.provide(VerifyEnv)), 120_000)
 })
 
