@@ -166,6 +166,8 @@ export interface DatabaseConfig {
   readonly logFormat: LogFormat
   /** `--retry-budget`, seconds: how long connecting and each statement may keep failing on an unavailable server. */
   readonly retryBudget: number
+  /** `--connect-timeout`, seconds: to open one connection (each failed attempt is retried within the budget). */
+  readonly connectTimeout: number
   readonly warnings: ReadonlyArray<string>
 }
 
@@ -177,7 +179,16 @@ export const resolveDatabase = Effect.fn("Config.resolveDatabase")(function*(
   const fromEnv = yield* readSecretEnv
   const { pgOptions, pgUrl } = yield* resolvePg(raw, fromEnv.pgUrl, warnings)
   const retryBudget = yield* positive("--retry-budget", raw.retryBudget, 7 * 86_400)
-  return { pgUrl, pgOptions, pgTransactionPooler: raw.pgTransactionPooler, logFormat: raw.logFormat, retryBudget, warnings }
+  const connectTimeout = yield* positive("--connect-timeout", raw.connectTimeout, 86_400)
+  return {
+    pgUrl,
+    pgOptions,
+    pgTransactionPooler: raw.pgTransactionPooler,
+    logFormat: raw.logFormat,
+    retryBudget,
+    connectTimeout,
+    warnings
+  }
 })
 
 /**

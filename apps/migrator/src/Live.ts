@@ -117,6 +117,7 @@ export const verifyLayer = (config: VerifyConfig) =>
       options: config.connection.pgOptions,
       preparedStatements: !config.connection.pgTransactionPooler,
       maxConnections: 3,
+      connectTimeout: `${config.connection.connectTimeout} seconds`,
       applicationName: "lo-migrate verify"
     }),
     S3ClientService.layer({ ...s3StoreConfigOf(config.connection), maxSockets: config.concurrency + 2 }),

@@ -12,7 +12,8 @@ const databaseOf = (config: DatabaseConfig, maxConnections: number): PgDatabase.
   url: config.pgUrl,
   options: config.pgOptions,
   preparedStatements: !config.pgTransactionPooler,
-  maxConnections
+  maxConnections,
+  connectTimeout: `${config.connectTimeout} seconds`
 })
 
 /** `finalize`: the schema tasks on a small pool. */

@@ -410,7 +410,7 @@ describe("finalize flow (fakes)", () => {
       seed(world, 2)
       const pgUrl = rawOptions().pgUrl.pipe(Option.getOrThrow)
       const pgOptions = yield* PgUrl.resolve(pgUrl, PgUrl.environmentOf({ HOME: "/nonexistent" }))
-      const config = { pgUrl, pgOptions, pgTransactionPooler: false, logFormat: "text" as const, retryBudget: 300, warnings: [] }
+      const config = { pgUrl, pgOptions, pgTransactionPooler: false, logFormat: "text" as const, retryBudget: 300, connectTimeout: 5, warnings: [] }
       const refused = yield* finalizeCommand(config, fakeSchema({ calls: [] }, world))
       assert.strictEqual(refused, ExitCode.RowsFailed)
       assert.include((yield* TestConsole.errorLines).map(String).join("\n"), "finalize refused: 2 row(s)")
