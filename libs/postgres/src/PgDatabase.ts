@@ -282,12 +282,18 @@ const makeFor = (given: PgConnectionConfig) => {
       () => connectedWith(Redacted.make(prepared))
     )
   )
+  // a connect the driver gave up on says so without saying after how long: the bound it was given
+  const timeoutNote = (detail: string) =>
+    detail.includes("Connection timed out")
+      ? ` (no answer within ${Duration.format(Duration.fromInputUnsafe(config.connectTimeout ?? "5 seconds"))}, the connect timeout)`
+      : ""
   return connected.pipe(
     Effect.mapError((e) => {
       const error = toDatabaseError("connect", e, secrets)
-      return plan === undefined ? error : new DatabaseError({
+      const note = timeoutNote(error.detail)
+      return plan === undefined && note === "" ? error : new DatabaseError({
           operation: error.operation,
-          detail: `${error.detail} (${plan.checks})`,
+          detail: `${error.detail}${note}${plan === undefined ? "" : ` (${plan.checks})`}`,
           retryable: error.retryable
         })
     }),
