@@ -2,6 +2,7 @@
 // manifest's pod template says, translated option by option, so that the image runs as the Job would run it.
 //
 //   npx node tools/containers/pod-run.mjs MANIFEST JOB INDEX WORKDIR IMAGE [NAME=VALUE ...]
+//   npx node tools/containers/pod-run.mjs MANIFEST JOB completions        (prints the Job's number of pods)
 //
 // prints the arguments of `podman run` (one per line) for pod INDEX of the Job named JOB, and writes the pod's
 // environment to WORKDIR/env (mode 0600: the Secret's values go there, never on a command line). The Secret's keys
@@ -26,12 +27,17 @@ const fail = (message) => {
   console.error(`pod-run: ${message}`)
   process.exit(2)
 }
-if (image === undefined) fail("usage: pod-run.mjs MANIFEST JOB INDEX WORKDIR IMAGE [NAME=VALUE ...]")
+const usage = "usage: pod-run.mjs MANIFEST JOB INDEX WORKDIR IMAGE [NAME=VALUE ...] | MANIFEST JOB completions"
+if (indexText === undefined || (indexText !== "completions" && image === undefined)) fail(usage)
 
 const job = parseAllDocuments(readFileSync(manifest, "utf8"))
   .map((d) => d.toJS())
   .find((d) => d?.kind === "Job" && d?.metadata?.name === jobName)
 if (job === undefined) fail(`no Job ${jobName} in ${manifest}`)
+if (indexText === "completions") {
+  process.stdout.write(`${job.spec.completions}\n`)
+  process.exit(0)
+}
 const index = Number(indexText)
 if (!Number.isInteger(index) || index < 0 || index >= job.spec.completions) {
   fail(`index ${indexText} is not below the Job's completions (${job.spec.completions})`)

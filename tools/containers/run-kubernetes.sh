@@ -19,7 +19,7 @@ pods_dir="$work/pods"
 run_job_pods() {
   local manifest=$1 job=$2 i n args
   shift 2
-  n="$(npx node -e 'const y=require("yaml");const fs=require("fs");for(const d of y.parseAllDocuments(fs.readFileSync(process.argv[1],"utf8"))){const j=d.toJS();if(j?.kind==="Job"&&j.metadata.name===process.argv[2])console.log(j.spec.completions)}' "$manifest" "$job")"
+  n="$(npx node "$here/pod-run.mjs" "$manifest" "$job" completions)"
   [[ "$n" =~ ^[0-9]+$ ]] || { bad "no completions read from Job $job in $manifest"; return 1; }
   k8s_codes=()
   for ((i = 0; i < n; i++)); do

@@ -13,6 +13,21 @@ import { withShard } from "./RunSettings.ts"
 const kib = (bytes: number) => `${bytes / 1024} KiB`
 
 /** The configuration block printed at start-up. No secret appears in it, whatever the input. */
+/** `--max-objects-per-second` and `--max-bandwidth` as the header shows them (`100 objects/s, 8 MiB/s`); none set: undefined. */
+export const describeThrottle = (config: MigratorConfig): string | undefined =>
+  config.maxObjectsPerSecond === undefined && config.maxBytesPerSecond === undefined
+    ? undefined
+    : [
+      ...(config.maxObjectsPerSecond === undefined ? [] : [`${config.maxObjectsPerSecond} objects/s`]),
+      ...(config.maxBytesPerSecond === undefined ? [] : [`${config.maxBytesPerSecond / 1024 / 1024} MiB/s`])
+    ].join(", ")
+
+/** The same limits in a JSON configuration record (`null`: none). */
+export const throttleRecord = (config: MigratorConfig) => ({
+  objectsPerSecond: config.maxObjectsPerSecond ?? null,
+  bytesPerSecond: config.maxBytesPerSecond ?? null
+})
+
 export const render = (config: MigratorConfig): string => {
   const credentials = config.accessKeyId === undefined
     ? "AWS default credential chain"
@@ -52,14 +67,7 @@ export const render = (config: MigratorConfig): string => {
     `    mode:                ${config.dryRun ? "dry run (writes nothing)" : "migrate"}${config.finalize ? " + finalize" : ""}`,
     `    batch job check:     ${config.skipBatchJobCheck ? "skipped" : "on"}`,
     `    PostgreSQL pooler:   ${config.pgTransactionPooler ? "transaction mode (statements unnamed)" : "none declared"}`,
-    `    throttle:            ${
-      config.maxObjectsPerSecond === undefined && config.maxBytesPerSecond === undefined
-        ? "none"
-        : [
-          ...(config.maxObjectsPerSecond === undefined ? [] : [`${config.maxObjectsPerSecond} objects/s`]),
-          ...(config.maxBytesPerSecond === undefined ? [] : [`${config.maxBytesPerSecond / 1024 / 1024} MiB/s`])
-        ].join(", ") + " (this process)"
-    }`,
+    `    throttle:            ${describeThrottle(config)?.concat(" (this process)") ?? "none"}`,
     `    metrics endpoint:    ${
       config.metrics === undefined
         ? "none"
@@ -122,7 +130,7 @@ export const configurationRecord = (config: MigratorConfig, bound: InFlightBound
   mode: config.dryRun ? "dry run" : "migrate",
   finalize: config.finalize,
   batchJobCheck: !config.skipBatchJobCheck,
-  throttle: { objectsPerSecond: config.maxObjectsPerSecond ?? null, bytesPerSecond: config.maxBytesPerSecond ?? null },
+  throttle: throttleRecord(config),
   metrics: config.metrics === undefined
     ? null
     : { host: config.metrics.host, port: config.metrics.port, lingerSeconds: config.metricsLinger },

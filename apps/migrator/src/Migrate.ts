@@ -43,7 +43,7 @@ import {
   unexpected,
   where
 } from "./Outcomes.ts"
-import { pipelineConfigOf, StatusOutput, statusRendererFor, withShardLine } from "./RunSettings.ts"
+import { pipelineConfigOf, StatusOutput, statusRendererFor, throttleLimitsOf, withShardLine } from "./RunSettings.ts"
 import { Leftovers } from "./Leftovers.ts"
 import type { MetricsServerError } from "./MetricsServerError.ts"
 import { FailureReport, ReportError } from "./Report.ts"
@@ -137,10 +137,7 @@ const migrateRun = Effect.fn("Migrate.migrateRun")(function*(config: MigratorCon
   const output = yield* StatusOutput
   // the text block opens with the shard line; a one-line status carries the shard itself (statusRendererFor)
   const status = config.logFormat === "text" ? withShardLine(config.shard, output) : appendOnly(output)
-  const render = statusRendererFor(config.logFormat, {
-    objectsPerSecond: config.maxObjectsPerSecond,
-    bytesPerSecond: config.maxBytesPerSecond
-  }, config.shard)
+  const render = statusRendererFor(config.logFormat, throttleLimitsOf(config), config.shard)
   const result = yield* Effect.gen(function*() {
     yield* Effect.forkScoped(runMonitor(Duration.seconds(config.interval), status, render))
     const indexBuild = (yield* schema.pendingIndexValid.pipe(step("index of pending rows")))

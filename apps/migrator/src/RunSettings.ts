@@ -10,7 +10,8 @@ import {
   renderStatus,
   renderStatusLine,
   type StatusLimits,
-  statusRecord
+  statusRecord,
+  type ThrottleLimits
 } from "@lo-migrate/pipeline"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
@@ -46,6 +47,12 @@ export const pipelineConfigOf = (config: MigratorConfig): PipelineConfig => ({
       readBatchRows: Math.max(1, Math.min(defaultReadBatchRows, Math.floor(config.maxObjectsPerSecond)))
     }),
   ...(config.maxBytesPerSecond === undefined ? {} : { maxBytesPerSecond: config.maxBytesPerSecond })
+})
+
+/** `--max-objects-per-second` and `--max-bandwidth` as the pipeline's and verify's limits (bytes per second). */
+export const throttleLimitsOf = (config: MigratorConfig): ThrottleLimits => ({
+  objectsPerSecond: config.maxObjectsPerSecond,
+  bytesPerSecond: config.maxBytesPerSecond
 })
 
 /** A JSON record of stdout with the shard (`"1/4"`) after its `type`, so that N interleaved logs tell their processes. */

@@ -40,7 +40,7 @@ import { ExitCode } from "./ExitCode.ts"
 import { provideRetried, retriedStep, retryPolicyOf } from "./Startup.ts"
 import { printStderr } from "./Stderr.ts"
 import { verifyLayer } from "./Live.ts"
-import { StatusOutput } from "./RunSettings.ts"
+import { StatusOutput, throttleLimitsOf } from "./RunSettings.ts"
 import type { ReportError } from "./Report.ts"
 import type { VerifyConfig } from "./VerifyOptions.ts"
 import { printVerifyHeader, printVerifyResult, verifyMonitor } from "./VerifyOutput.ts"
@@ -56,7 +56,7 @@ export const verifyOptionsOf = (config: VerifyConfig): VerifyOptions => ({
   contentType: config.contentType,
   repair: config.repair,
   repairBatch: config.repairBatch,
-  throttle: { objectsPerSecond: config.connection.maxObjectsPerSecond, bytesPerSecond: config.connection.maxBytesPerSecond }
+  throttle: throttleLimitsOf(config.connection)
 })
 
 /**

@@ -19,7 +19,7 @@ import {
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { connectionsRecord } from "./ConfigRender.ts"
+import { connectionsRecord, describeThrottle, throttleRecord } from "./ConfigRender.ts"
 import { redactUrl } from "./ConfigValues.ts"
 import { printRecord } from "./RunOutput.ts"
 import { withShard, withShardPrefix } from "./RunSettings.ts"
@@ -36,14 +36,7 @@ const describeMode = (config: VerifyConfig) =>
     ...(config.repair ? ["+ repair"] : [])
   ].join(" ")
 
-/** `--max-objects-per-second` and `--max-bandwidth`, as verify applies them: `100 objects/s, 8 MiB/s`. */
-const describeThrottle = (config: VerifyConfig) =>
-  [
-    ...(config.connection.maxObjectsPerSecond === undefined ? [] : [`${config.connection.maxObjectsPerSecond} objects/s`]),
-    ...(config.connection.maxBytesPerSecond === undefined ? [] : [`${config.connection.maxBytesPerSecond / 1024 / 1024} MiB/s`])
-  ].join(", ")
-
-const header = (config: VerifyConfig) =>
+const header = (config: VerifyConfig, throttle = describeThrottle(config.connection)) =>
   [
     "**************** verify ****************",
     `    PostgreSQL:  ${redactUrl(Redacted.value(config.connection.pgUrl))}`,
@@ -52,9 +45,7 @@ const header = (config: VerifyConfig) =>
     `    range:       ${config.fromSha2 ?? "(start)"} .. ${config.toSha2 ?? "(end)"}` +
     (config.shard === undefined ? "" : ` (shard ${renderShard(config.shard)} of the SHA-256 keys)`),
     `    report:      ${config.connection.report ?? "(none; bad rows are logged)"}`,
-    ...(config.connection.maxObjectsPerSecond === undefined && config.connection.maxBytesPerSecond === undefined
-      ? []
-      : [`    throttle:    ${describeThrottle(config)} (downloads or HEADs, this process)`])
+    ...(throttle === undefined ? [] : [`    throttle:    ${throttle} (downloads or HEADs, this process)`])
   ].join("\n")
 
 /** The header: what is checked where; as JSON the `verify-configuration` record (`null` for an open bound). */
@@ -73,10 +64,7 @@ export const printVerifyHeader = (config: VerifyConfig): Effect.Effect<void> =>
         repair: config.repair,
         repairBatch: config.repairBatch
       },
-      throttle: {
-        objectsPerSecond: config.connection.maxObjectsPerSecond ?? null,
-        bytesPerSecond: config.connection.maxBytesPerSecond ?? null
-      },
+      throttle: throttleRecord(config.connection),
       range: { fromSha2: config.fromSha2 ?? null, toSha2: config.toSha2 ?? null },
       report: config.connection.report ?? null
     }))

@@ -134,23 +134,6 @@ export const setBucketQuota = (
     admin("quota", "enable")
   })
 
-/**
- * The test gateway's read-only key (a subuser with "read" access, which `tools/s3/ceph-rgw.sh start` creates and prints
- * as `S3_READONLY_ACCESS_KEY_ID` / `S3_READONLY_SECRET_ACCESS_KEY`): it lists and GETs, and a PUT or DELETE with it is
- * refused. Dies, saying how to get it, when the variables are not set.
- */
-export const readOnlyS3Key = Effect.sync(() => {
-  const accessKeyId = process.env["S3_READONLY_ACCESS_KEY_ID"]
-  const secretAccessKey = process.env["S3_READONLY_SECRET_ACCESS_KEY"]
-  if (accessKeyId === undefined || secretAccessKey === undefined) {
-    throw new Error(
-      "S3_READONLY_ACCESS_KEY_ID / S3_READONLY_SECRET_ACCESS_KEY are not set: this test needs a read-only key of the " +
-        "test gateway; run it with `npm test`, or with the variables `bash tools/s3/ceph-rgw.sh start` prints"
-    )
-  }
-  return { accessKeyId, secretAccessKey }
-})
-
 export const Env = Layer.mergeAll(ThrowawayDatabase.layerWithClient(4), TestBucket.layer)
 
 /** The PG URL with a password that trust auth ignores: it must never appear in any output. */

@@ -8,7 +8,7 @@ import { DeleteObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client
 import { assert, describe, it } from "@effect/vitest"
 import { sha256Bits, shardOfKey } from "@lo-migrate/core"
 import { insertBinary, throwawayRole } from "@lo-migrate/postgres/testing"
-import { TestBucket } from "@lo-migrate/s3/testing"
+import { readOnlyTestKey, TestBucket } from "@lo-migrate/s3/testing"
 import { Effect, Redacted } from "effect"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -17,7 +17,6 @@ import { SqlClient } from "effect/sql"
 import {
   Env,
   listKeys,
-  readOnlyS3Key,
   runCli as cli,
   settings as cliSettings,
   setUpSchema,
@@ -256,7 +255,7 @@ describe("lo-migrate verify end to end (PostgreSQL + Ceph RGW)", () => {
 
       // a role that owns nothing and may only read the table (no large objects, no UPDATE); the gateway's read key
       const role = yield* throwawayRole((name) => [`GRANT SELECT ON _nice_binary TO ${name}`])
-      const key = yield* readOnlyS3Key
+      const key = yield* Effect.sync(() => readOnlyTestKey())
       const readOnly = {
         ...env,
         PG_URL: withPassword(Redacted.value(role.url)),

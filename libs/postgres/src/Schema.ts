@@ -200,7 +200,8 @@ const checkRunPrivileges = Effect.gen(function*() {
 
 /**
  * What `verify --repair` needs beyond reading, checked before anything is verified (so that a long `--deep` check does
- * not end in a refused repair): UPDATE of `sha2` (`SchemaNotPermitted` naming the GRANT), a session that can write
+ * not end in a refused repair): a run's privileges, SELECT and UPDATE of `sha2` (`SchemaNotPermitted` naming the
+ * GRANT), a session that can write
  * (`ReadOnlySession`), a replica identity where a publication publishes the table's UPDATEs (`UpdatesNotReplicable`),
  * and every row updatable under row-level security (`RowSecurityActive`). Nothing is written.
  */
@@ -209,10 +210,7 @@ export const checkRepairable: Effect.Effect<
   DatabaseError | SchemaNotPermitted | ReadOnlySession | UpdatesNotReplicable | RowSecurityActive,
   SqlClient.SqlClient
 > = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const [r] = yield* sql<{ readonly update: boolean | null }>`
-    SELECT has_column_privilege(to_regclass(${BinaryTable}), 'sha2', 'UPDATE') AS update`
-  if (r?.update !== true) return yield* notPermitted("UpdateSha2", (role) => `GRANT UPDATE (sha2) ON ${BinaryTable} TO ${role}`)
+  yield* checkRunPrivileges
   yield* checkWritable
   yield* checkReplicable
   yield* checkRowSecurityFor("repair")

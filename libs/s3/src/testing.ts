@@ -51,6 +51,25 @@ export const s3TestConfig = (env: Record<string, string | undefined> = process.e
   }
 }
 
+/**
+ * The test server's read-only key (a subuser with "read" access, which `tools/s3/ceph-rgw.sh start` creates and prints
+ * as `S3_READONLY_ACCESS_KEY_ID` / `S3_READONLY_SECRET_ACCESS_KEY`): it lists and GETs, and a PUT or DELETE with it is
+ * refused. Throws, saying how to get it, when the variables are not set.
+ */
+export const readOnlyTestKey = (
+  env: Record<string, string | undefined> = process.env
+): { readonly accessKeyId: string; readonly secretAccessKey: string } => {
+  const accessKeyId = env["S3_READONLY_ACCESS_KEY_ID"]
+  const secretAccessKey = env["S3_READONLY_SECRET_ACCESS_KEY"]
+  if (accessKeyId === undefined || secretAccessKey === undefined) {
+    throw new Error(
+      "S3_READONLY_ACCESS_KEY_ID / S3_READONLY_SECRET_ACCESS_KEY are not set: this test needs a read-only key of the " +
+        "test gateway; run it with `npm test`, or with the variables `bash tools/s3/ceph-rgw.sh start` prints"
+    )
+  }
+  return { accessKeyId, secretAccessKey }
+}
+
 /** A unique bucket name (lowercase, DNS-safe, at most 63 characters) from the time now (ms) and random bytes. */
 export const uniqueBucketName = (now: number, prefix = "lo-migrate-test"): string =>
   `${prefix.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 40)}-${now.toString(36)}-${

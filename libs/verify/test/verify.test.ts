@@ -4,7 +4,7 @@
  * and range; repair resets exactly the bad rows.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { TestBucket } from "@lo-migrate/s3/testing"
+import { readOnlyTestKey, TestBucket } from "@lo-migrate/s3/testing"
 import { HeadObjectCommand } from "@aws-sdk/client-s3"
 import { S3ClientService } from "@lo-migrate/s3"
 import { Clock, Effect, Redacted } from "effect"
@@ -154,19 +154,12 @@ describe("verify (PostgreSQL + Ceph RGW)", () => {
       yield* put(bucket.client, bucket.name, overwritten!.sha2, new Uint8Array(overwritten!.bytes.byteLength), overwritten!.mimeType)
       yield* remove(bucket.client, bucket.name, deleted!.sha2)
       // a key that lists and reads but may not delete (the gateway's read-only key)
-      const readOnly = process.env["S3_READONLY_ACCESS_KEY_ID"]
-      const readOnlySecret = process.env["S3_READONLY_SECRET_ACCESS_KEY"]
-      if (readOnly === undefined || readOnlySecret === undefined) {
-        return yield* Effect.die(
-          "S3_READONLY_ACCESS_KEY_ID / S3_READONLY_SECRET_ACCESS_KEY are not set: run with `npm test`, or with the " +
-            "variables `bash tools/s3/ceph-rgw.sh start` prints"
-        )
-      }
+      const readOnly = yield* Effect.sync(() => readOnlyTestKey())
       const refused = yield* verify({ deep: true, repair: true, repairBatch: 100 }).pipe(
         Effect.provide(S3ClientService.layer({
           ...bucket.config,
-          accessKeyId: Redacted.make(readOnly),
-          secretAccessKey: Redacted.make(readOnlySecret)
+          accessKeyId: Redacted.make(readOnly.accessKeyId),
+          secretAccessKey: Redacted.make(readOnly.secretAccessKey)
         })),
         Effect.flip
       )
